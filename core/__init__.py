@@ -1,0 +1,14 @@
+"""tierctl: support tiers as code.
+
+The engine is usable from Python without the CLI::
+
+    from tierctl.config import load_config
+    from tierctl.plugins_manager import PluginHost
+    from tierctl.render import render_targets
+
+    host = PluginHost.load()
+    config = load_config("config.example.yaml", host)
+    render_targets(config, host)
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""The ``tierctl`` command line: a thin layer over the engine.
+
+Commands live in their own modules and are imported only when run, so
+``tierctl --help`` stays fast. Plugins add commands with the
+``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from .lazy_group import LazyGroup
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  finished, but some items failed (they are listed)
+  2  bad config, bad input or bad usage: nothing was done
+  3  another run holds the lock
+
+\b
+Environment:
+  TIERCTL_CONFIG        config file (instead of -c)
+  TIERCTL_LOAD_PLUGINS  comma-separated plugins to load; empty loads none
+  TIERCTL_DEBUG=1       show tracebacks (like --debug)
+
+"""
+
+COMMANDS = {
+    "validate": "tierctl.cli.validate_cmd:validate",
+    "render": "tierctl.cli.render_cmd:render",
+    "schema": "tierctl.cli.schema_cmd:schema",
+    "plugins": "tierctl.cli.plugins_cmd:plugins",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, epilog=EXIT_CODES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-c", "--config", "config_path", envvar="TIERCTL_CONFIG", default="tierctl.yaml",
+              show_default=True, metavar="FILE", help="The tier config file.")
+@click.option("--debug", is_flag=True, envvar="TIERCTL_DEBUG", help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="tierctl")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
+    """Support tiers as code: one YAML file drives support-plan pages, sales
+    sheets and customer surveys."""
+    from .app import App
+
+    ctx.obj = App(config_path=config_path, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the CLI and turns user errors into exit codes."""
+    from ..errors import ConfigError, TierctlError
+
+    debug = "--debug" in (argv if argv is not None else sys.argv) or bool(os.environ.get("TIERCTL_DEBUG"))
+    try:
+        cli.main(args=argv, prog_name="tierctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except TierctlError as exc:
+        if debug:
+            raise
+        if isinstance(exc, ConfigError):
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(exc.summary(), err=True)
+        else:
+            click.echo(f"tierctl: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+

@@ -1,0 +1,343 @@
+"""Load a config file: YAML -> ``extends`` -> model -> checks across the file.
+
+Every problem in the file is collected and raised at once as a
+:class:`~tierctl.errors.ConfigError`, each with its file, line, column and key.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError, Problem
+from .model import SLUG_HELP, SLUG_RE, Config
+from .suggest import did_you_mean, one_of
+from .yaml_source import Path_, SourceMap, dotted, load_yaml
+
+if TYPE_CHECKING:
+    from .plugins_manager import PluginHost
+
+# Mapping values that a child tier merges key by key with its parent's.
+_MERGED_MAPPINGS = ("response_targets", "contact_cadence", "sales")
+
+
+def load_config(path: str | os.PathLike[str], host: "PluginHost | None" = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Load and check ``path``. With ``host``, also check plugin names it uses."""
+    data, smap = load_yaml(path, env)
+    config = build_config(data, smap, host)
+    config._path = str(Path(path).resolve())
+    return config
+
+
+def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -> Config:
+    """Validate already-parsed data (see :func:`load_config`)."""
+    problems: list[Problem] = list(smap.problems)
+    if not isinstance(data, dict):
+        raise ConfigError(problems + [smap.problem((), "the config must be a mapping of keys such as "
+                                                   "version, organization and tiers")])
+    data = dict(data)
+    if isinstance(data.get("tiers"), dict):
+        data["tiers"] = _resolve_extends(data["tiers"], smap, problems)
+
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_validation_problems(exc, data, smap))
+    problems.extend(_cross_checks(data, smap, host))
+    if problems:
+        raise ConfigError(problems)
+    assert config is not None
+    return config
+
+
+# --- extends ---------------------------------------------------------------
+
+def _resolve_extends(tiers: dict[str, Any], smap: SourceMap, problems: list[Problem]) -> dict[str, Any]:
+    resolved: dict[str, Any] = {}
+
+    def resolve(tier_id: str, chain: tuple[str, ...]) -> Any:
+        if tier_id in resolved:
+            return resolved[tier_id]
+        raw = tiers[tier_id]
+        parent_id = raw.get("extends") if isinstance(raw, dict) else None
+        here: Path_ = ("tiers", tier_id, "extends")
+        parent: Any = None
+        if parent_id is not None:
+            if not isinstance(parent_id, str) or parent_id not in tiers:
+                problems.append(smap.problem(here, f"extends unknown tier {parent_id!r}"
+                                             f"{did_you_mean(str(parent_id), tiers)}; known tiers: {one_of(tiers)}"))
+            elif parent_id in chain or parent_id == tier_id:
+                cycle = " -> ".join(chain[chain.index(parent_id):] + (tier_id, parent_id)) \
+                    if parent_id in chain else f"{tier_id} -> {tier_id}"
+                problems.append(smap.problem(here, f"extends makes a cycle ({cycle}); "
+                                             "one tier in the chain must not extend another"))
+            else:
+                parent = resolve(parent_id, chain + (tier_id,))
+        if not isinstance(raw, dict):
+            resolved[tier_id] = raw  # the model reports the wrong type
+        elif isinstance(parent, dict):
+            resolved[tier_id] = _merge_tier(tier_id, parent_id, parent, raw, smap, problems)
+        else:
+            # No parent, or a broken extends already reported: +x/-x edits are
+            # only an error in the first case.
+            resolved[tier_id] = _merge_tier(tier_id, None, {}, raw, smap, problems,
+                                            quiet=parent_id is not None)
+        return resolved[tier_id]
+
+    for tier_id in tiers:
+        resolve(tier_id, ())
+    return resolved
+
+
+def _merge_tier(tier_id: str, parent_id: str | None, parent: dict[str, Any], child: dict[str, Any],
+                smap: SourceMap, problems: list[Problem], quiet: bool = False) -> dict[str, Any]:
+    merged = {k: v for k, v in parent.items() if k != "extends"}
+    for key, value in child.items():
+        path: Path_ = ("tiers", tier_id, key)
+        inherited = merged.get(key)
+        if isinstance(value, list):
+            merged[key] = _merge_list(inherited, value, path, parent_id, smap, [] if quiet else problems)
+        elif key in _MERGED_MAPPINGS and isinstance(value, dict) and isinstance(inherited, dict):
+            merged[key] = {**inherited, **value}
+        else:
+            merged[key] = value
+    if parent_id is not None:
+        # Point errors in inherited values at the line where they were written.
+        for path, mark in list(smap.marks.items()):
+            if len(path) > 2 and path[:2] == ("tiers", parent_id) and path[2] not in child:
+                smap.marks.setdefault(("tiers", tier_id) + path[2:], mark)
+    return merged
+
+
+def _merge_list(inherited: Any, items: list[Any], path: Path_, parent_id: str | None,
+                smap: SourceMap, problems: list[Problem]) -> list[Any]:
+    edits = [isinstance(i, str) and i[:1] in "+-" and len(i) > 1 for i in items]
+    if not any(edits):
+        return items
+    if not all(edits):
+        problems.append(smap.problem(path, "mixes +x/-x edits with plain items; use only +x/-x to change "
+                                     "the inherited list, or only plain items to replace it"))
+        return [i.lstrip("+-") if isinstance(i, str) else i for i in items]
+    if parent_id is None:
+        problems.append(smap.problem(path, "+x/-x edit an inherited list, but this tier has no extends; "
+                                     "write the items without + or -"))
+        return [i[1:] for i in items if i.startswith("+")]
+    out = list(inherited) if isinstance(inherited, list) else []
+    for index, item in enumerate(items):
+        name = item[1:]
+        if item[0] == "+":
+            if name not in out:
+                out.append(name)
+        elif name in out:
+            out.remove(name)
+        else:
+            problems.append(smap.problem(path + (index,), f"-{name} removes {name!r}, but tier {parent_id!r} "
+                                         f"does not have it{did_you_mean(name, [str(o) for o in out])}; "
+                                         f"inherited: {one_of(map(str, out))}"))
+    return out
+
+
+# --- pydantic errors -> problems --------------------------------------------
+
+def _validation_problems(exc: ValidationError, data: Any, smap: SourceMap) -> list[Problem]:
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        path = _data_path(err["loc"], data)
+        hide = any(path[:i] in smap.from_env for i in range(len(path) + 1))
+        out.append(smap.problem(path, _message(err, path, hide)))
+    return out
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
+    """Keep the parts of pydantic's ``loc`` that are keys in the data (drop union tags)."""
+    out: list[Any] = []
+    cur = data
+    for i, seg in enumerate(loc):
+        if isinstance(cur, dict) and seg in cur:
+            cur = cur[seg]
+            out.append(seg)
+        elif isinstance(cur, list) and isinstance(seg, int) and 0 <= seg < len(cur):
+            cur = cur[seg]
+            out.append(seg)
+        elif i == len(loc) - 1 and isinstance(seg, str) and isinstance(cur, dict):
+            out.append(seg)  # a missing key: name it
+    return tuple(out)
+
+
+def _show(value: Any, hide: bool) -> str:
+    if hide:
+        return "the value from the environment"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _message(err: dict[str, Any], path: Path_, hide: bool) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return f"required key is missing; add {path[-1]}: ..." if path else "required key is missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"][:-1])
+        hint = did_you_mean(str(path[-1]), allowed) if allowed else ""
+        return f"unknown key{hint}; expected one of: {one_of(allowed)}" if allowed else "unknown key"
+    if kind == "literal_error":
+        expected = ctx.get("expected", "")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")]
+        if path and path[-1] == str(value):  # a bad mapping key (e.g. a customer status)
+            return f"{value!r} is not allowed here{did_you_mean(str(value), choices)}; expected one of {expected}"
+        return f"{_show(value, hide)} is not allowed{did_you_mean(str(value), choices)}; expected one of {expected}"
+    if kind in ("value_error", "assertion_error"):
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return "the value from the environment is invalid: " + msg.split(";")[-1].strip() if hide else msg
+    simple = {
+        "string_type": "expected text", "int_type": "expected a whole number",
+        "int_parsing": "expected a whole number", "int_from_float": "expected a whole number",
+        "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+        "list_type": "expected a list ([a, b] or one '- item' per line)",
+        "tuple_type": "expected a list of two numbers, e.g. [1, 10]",
+        "dict_type": "expected a mapping (key: value lines)", "model_type": "expected a mapping (key: value lines)",
+        "model_attributes_type": "expected a mapping (key: value lines)",
+        "date_type": "expected a date as YYYY-MM-DD", "date_parsing": "expected a date as YYYY-MM-DD",
+        "date_from_datetime_parsing": "expected a date as YYYY-MM-DD",
+        "union_tag_not_found": err["msg"], "union_tag_invalid": err["msg"],
+    }
+    if kind in simple:
+        return f"{simple[kind]}, got {_show(value, hide)}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx.get('ge')} or more, got {_show(value, hide)}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s)"
+    return f"{err['msg']}, got {_show(value, hide)}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model that sits at pydantic's ``loc``."""
+    tp: Any = Config
+    for seg in loc:
+        tp = _step(tp, seg)
+        if tp is None:
+            return []
+    tp = _unwrap(tp, None)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def _unwrap(tp: Any, seg: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            named = [a for a in args if getattr(a, "__name__", None) == seg]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            tp = (named or models or args)[0]
+        else:
+            return tp
+
+
+def _step(tp: Any, seg: Any) -> Any:
+    tp = _unwrap(tp, seg)
+    if getattr(tp, "__name__", None) == seg:
+        return tp  # a union arm's tag in the loc
+    origin = typing.get_origin(tp)
+    if origin is dict:
+        return typing.get_args(tp)[1]
+    if origin in (list, tuple):
+        return typing.get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if seg in tp.model_fields:
+            return tp.model_fields[seg].annotation
+        extra = tp.__annotations__.get("__pydantic_extra__")
+        if extra is not None:
+            return typing.get_args(_resolve(tp, extra))[1]
+    return None
+
+
+def _resolve(owner: type, annotation: Any) -> Any:
+    if isinstance(annotation, str):
+        import sys
+        return eval(annotation, vars(sys.modules[owner.__module__]))  # noqa: S307 - our own annotation
+    return annotation
+
+
+# --- checks across the file -------------------------------------------------
+
+def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | None") -> list[Problem]:
+    problems: list[Problem] = []
+    tiers = data.get("tiers") if isinstance(data.get("tiers"), dict) else {}
+    surveys = data.get("surveys") if isinstance(data.get("surveys"), dict) else {}
+    providers = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+
+    plan_owner: dict[str, str] = {}
+    for tier_id, tier in tiers.items():
+        if not isinstance(tier, dict):
+            continue
+        for i, plan in enumerate(tier.get("plans") or [] if isinstance(tier.get("plans"), list) else []):
+            if not isinstance(plan, (str, int)):
+                continue
+            plan = str(plan)
+            if plan in plan_owner and plan_owner[plan] != tier_id:
+                problems.append(smap.problem(("tiers", tier_id, "plans", i),
+                                f"plan {plan!r} is covered by tiers {plan_owner[plan]!r} and {tier_id!r}; "
+                                "a plan maps to exactly one tier, remove it from one of them"))
+            plan_owner.setdefault(plan, tier_id)
+        tier_surveys = tier.get("surveys")
+        for i, name in enumerate(tier_surveys if isinstance(tier_surveys, list) else []):
+            if isinstance(name, str) and name not in surveys:
+                problems.append(smap.problem(("tiers", tier_id, "surveys", i),
+                                f"survey {name!r} is not defined under surveys:{did_you_mean(name, surveys)}; "
+                                f"defined: {one_of(surveys)}"))
+
+    for survey_id, survey in surveys.items():
+        provider = survey.get("provider") if isinstance(survey, dict) else None
+        if isinstance(provider, str) and provider not in providers:
+            problems.append(smap.problem(("surveys", survey_id, "provider"),
+                            f"provider {provider!r} is not defined under providers:"
+                            f"{did_you_mean(provider, providers)}; defined: {one_of(providers)}"))
+
+    render = data.get("render") if isinstance(data.get("render"), dict) else {}
+    for name in render:
+        if name != "templates" and not SLUG_RE.match(str(name)):
+            problems.append(smap.problem(("render", name), f"target name {name!r} is not {SLUG_HELP}"))
+    templates = render.get("templates")
+    if isinstance(templates, str) and smap.file and not smap.file.startswith("<"):
+        folder = Path(smap.file).resolve().parent / templates
+        if not folder.is_dir():
+            problems.append(smap.problem(("render", "templates"),
+                            f"template folder {str(folder)!r} does not exist; create it or remove the key"))
+
+    if host is not None:
+        problems.extend(_plugin_checks(data, smap, host))
+    return problems
+
+
+def _plugin_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost") -> list[Problem]:
+    problems: list[Problem] = []
+
+    def check(path: Path_, value: Any, kind: str, installed: Mapping[str, Any]) -> None:
+        if isinstance(value, str) and value not in installed:
+            problems.append(smap.problem(path, f"no {kind} plugin named {value!r} is installed"
+                                         f"{did_you_mean(value, installed)}; installed: {one_of(installed)}"
+                                         f"{host.load_hint(value)}"))
+
+    render = data.get("render") if isinstance(data.get("render"), dict) else {}
+    for name, target in render.items():
+        if name != "templates" and isinstance(target, dict):
+            check(("render", name, "format"), target.get("format"), "renderer", host.renderers)
+    for section, kind, registry in (("providers", "survey provider", "providers"),
+                                    ("sources", "source", "sources")):
+        entries = data.get(section) if isinstance(data.get(section), dict) else {}
+        for name, entry in entries.items():
+            if isinstance(entry, dict):
+                check((section, name, "plugin"), entry.get("plugin"), kind, getattr(host, registry))
+    return problems

@@ -1,0 +1,86 @@
+"""Every hook a tierctl plugin can implement.
+
+A plugin is a module (or object) listed in the ``tierctl`` entry-point group::
+
+    [project.entry-points.tierctl]
+    acme = "tierctl_acme"
+
+and implements any of these hooks with :data:`hookimpl`::
+
+    from tierctl.hookspecs import hookimpl
+
+    @hookimpl
+    def register_providers(register):
+        register("acme", AcmeProvider)
+
+The ``register_*`` hooks receive a ``register`` callback rather than returning
+values, so tierctl knows which plugin registered what, refuses two plugins
+claiming one name (naming both), and calls each plugin on its own so that one
+failing plugin does not stop the others. Plugin modules should import heavy
+libraries inside functions, not at module level: they are imported whenever
+tierctl starts, ``tierctl --help`` included.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("tierctl")
+hookimpl = pluggy.HookimplMarker("tierctl")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_renderers(register: Register) -> None:
+    """Register output formats for ``tierctl render``.
+
+    :param register: call ``register(name, renderer_class)`` once per format.
+        ``renderer_class`` subclasses :class:`tierctl.render.Renderer`; ``name``
+        is what a render target's ``format:`` names (``html``, ``markdown``).
+    """
+
+
+@hookspec
+def register_providers(register: Register) -> None:
+    """Register survey providers (the ``plugin:`` of an entry under ``providers:``).
+
+    :param register: call ``register(name, provider_class)`` once per provider.
+    """
+
+
+@hookspec
+def register_sources(register: Register) -> None:
+    """Register customer or meeting sources (the ``plugin:`` of an entry under ``sources:``).
+
+    :param register: call ``register(name, source_class)`` once per source.
+    """
+
+
+@hookspec
+def register_template_filters(register: Register) -> None:
+    """Add jinja2 filters available to every template.
+
+    :param register: call ``register(name, function)``; the filter is then
+        usable as ``{{ value | name }}``.
+    """
+
+
+@hookspec
+def register_template_globals(register: Register) -> None:
+    """Add jinja2 globals (values or functions) available to every template.
+
+    :param register: call ``register(name, value)``.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``tierctl`` CLI.
+
+    :param cli: the top-level :class:`click.Group`; use ``@cli.command()`` or
+        ``cli.add_command(...)``. Import heavy libraries inside the command
+        function so that ``tierctl --help`` stays fast.
+    """

@@ -1,0 +1,270 @@
+"""The config model: what a valid ``tierctl.yaml`` contains, after ``extends``.
+
+Validation is pydantic's; this module only declares shapes and field-level
+rules. Rules that span the file (a plan in two tiers, references between
+tiers, surveys and providers) live in :mod:`tierctl.config`, which also maps
+every error back to a file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      PrivateAttr, WithJsonSchema, field_validator, model_validator)
+
+from .durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+SLUG_HELP = "a safe slug: lower-case letters, digits, '-' or '_', starting and ending with a letter or digit"
+
+TOUCH_MODELS = ("tech-touch", "low-touch", "mid-touch", "high-touch")
+HOURS = ("business", "extended", "24x7")
+STATUSES = ("onboarding", "active", "at-risk", "churned")
+PERIODS = ("month", "quarter", "half-year", "year")
+QUESTION_TYPES = ("nps", "csat", "ces", "rating", "choice", "text")
+
+
+def _parser(cls: Any, pattern: str, description: str) -> Any:
+    """A config type parsed from text, shown as a string in the JSON Schema."""
+    def parse(value: Any) -> Any:
+        return cls.parse(value)
+    return Annotated[cls, BeforeValidator(parse), PlainSerializer(str, return_type=str),
+                     WithJsonSchema({"type": "string", "pattern": pattern, "description": description})]
+
+
+DurationText = _parser(Duration, r"^\s*\d+(\.\d+)?\s*[a-z]+(\s*\d+(\.\d+)?\s*[a-z]+)*\s*$", DURATION_HELP)
+TimeCapText = _parser(TimeCap, r"^.+/\s*(" + "|".join(CAP_PERIODS) + r")$",
+                      "agent time per account: <duration>/<week|month|quarter|year>, e.g. 2h/month")
+ResponseTargetText = _parser(ResponseTarget, r".+",
+                             "first response target: a duration (4h), N business hours|days, or best effort")
+
+
+def _check_slug(value: str) -> str:
+    if not SLUG_RE.match(value):
+        raise ValueError(f"{value!r} is not {SLUG_HELP}")
+    return value
+
+
+Slug = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else _check_slug(v)),
+                 WithJsonSchema({"type": "string", "pattern": SLUG_RE.pattern})]
+
+
+class Model(BaseModel):
+    """Base for config sections: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Organization(Model):
+    """Who publishes the tiers."""
+
+    name: str
+    timezone: str = "UTC"
+    support_url: str | None = None
+    language: str = Field("en", description="BCP 47 language of the pages, e.g. en or nl")
+    contact_email: str | None = None
+    effective_date: date | None = Field(None, description="When these tiers take effect; printed on the pages")
+    severities: dict[str, str] = Field(default_factory=dict,
+                                       description="What each severity means, e.g. urgent: Production is down")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as Europe/Amsterdam or UTC")
+        return value
+
+    @field_validator("support_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not a web address; expected https://...")
+        return value
+
+
+class Cadence(Model):
+    """A planned contact moment for customers in one status."""
+
+    every: DurationText
+    channel: str
+    automated: bool = False
+    meeting: str | None = Field(None, description="Kind of meeting this contact is, e.g. account-review")
+
+
+class SalesNotes(Model):
+    """How sales should talk about a tier (optional; used by the sales sheets)."""
+
+    pitch: str | None = None
+    ideal_customer: str | None = None
+    talking_points: list[str] = Field(default_factory=list)
+    avoid: list[str] = Field(default_factory=list, description="Promises sales must not make")
+    upsell: str | None = Field(None, description="When to suggest the next tier")
+
+
+class Tier(Model):
+    """One support tier, after ``extends`` has been applied."""
+
+    name: str
+    summary: str = ""
+    touch_model: Literal["tech-touch", "low-touch", "mid-touch", "high-touch"]
+    plans: list[str] = Field(min_length=1)
+    channels: list[str] = Field(default_factory=list)
+    hours: Literal["business", "extended", "24x7"] = "business"
+    response_targets: dict[str, ResponseTargetText] = Field(default_factory=dict)
+    agent_time_cap: TimeCapText | None = None
+    named_contacts: int = Field(1, ge=0)
+    contact_cadence: dict[Literal["onboarding", "active", "at-risk", "churned"], Cadence] = Field(
+        default_factory=dict)
+    surveys: list[str] = Field(default_factory=list)
+    specialists: list[str] = Field(default_factory=list)
+    includes: list[str] = Field(default_factory=list, description="Extras such as health checks or training")
+    languages: list[str] = Field(default_factory=list)
+    price: str | None = None
+    escalation: str | None = None
+    sales: SalesNotes | None = None
+    extends: str | None = Field(None, description="Tier to inherit from; lists take +x / -x to add or remove")
+
+    @field_validator("named_contacts", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        return value
+
+
+class Question(Model):
+    """One survey question; the type fixes the answer scale."""
+
+    id: Slug
+    type: Literal["nps", "csat", "ces", "rating", "choice", "text"]
+    text: str
+    scale: tuple[int, int] | None = Field(None, description="For type rating: [min, max]")
+    choices: list[str] = Field(default_factory=list, description="For type choice")
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Question":
+        if self.type == "rating" and self.scale is None:
+            raise ValueError("a rating question needs scale: [min, max], e.g. [1, 10]")
+        if self.scale is not None and self.scale[0] >= self.scale[1]:
+            raise ValueError("scale must be [min, max] with min below max")
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice question needs choices: [a, b, ...]")
+        return self
+
+    @property
+    def bounds(self) -> tuple[int, int] | None:
+        """The answer range of a scored question, or None for text and choice."""
+        return {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}.get(self.type, self.scale)
+
+
+class MeetingTrigger(Model):
+    before_meeting: DurationText = Field(description="Send this long before each meeting occurrence")
+    meeting: str | None = Field(None, description="Only meetings whose summary contains this text")
+
+
+class PeriodTrigger(Model):
+    every: Literal["month", "quarter", "half-year", "year"]
+
+
+class Survey(Model):
+    """A survey programme: what is asked, of whom, when, through which provider."""
+
+    title: str
+    description: str | None = None
+    trigger: Union[MeetingTrigger, PeriodTrigger, None] = None
+    audience: Union[Literal["all"], list[str]] = "all"
+    provider: str | None = None
+    questions: list[Question] = Field(default_factory=list)
+    throttle: Literal["exempt"] | None = None
+
+    @field_validator("questions")
+    @classmethod
+    def _unique_ids(cls, value: list[Question]) -> list[Question]:
+        seen: set[str] = set()
+        for q in value:
+            if q.id in seen:
+                raise ValueError(f"question id {q.id!r} is used twice; ids must be unique within a survey")
+            seen.add(q.id)
+        return value
+
+
+class ProviderInstance(BaseModel):
+    """A named provider: ``{plugin: <plugin id>, ...options}``; options are the plugin's to check."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    plugin: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class RenderTarget(Model):
+    """One output of ``tierctl render``."""
+
+    format: str = Field(description="A renderer: html (website) or markdown (sales), or a plugin's")
+    out: str = Field(description="Output folder, relative to the config file")
+    title: str | None = None
+    show_metrics: bool = False
+
+
+class RenderConfig(BaseModel):
+    """``render:``: ``templates`` plus one entry per named target."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    templates: str | None = Field(None, description="Folder of template overrides, searched first")
+    __pydantic_extra__: dict[str, RenderTarget] = Field(init=False)  # type: ignore[assignment]
+
+    @property
+    def targets(self) -> dict[str, RenderTarget]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class Throttle(Model):
+    per_contact: DurationText = Field(description="At most one survey per contact in this window, across surveys")
+
+
+class Config(Model):
+    """A whole tierctl config file."""
+
+    version: Literal[1]
+    organization: Organization
+    tiers: dict[Slug, Tier] = Field(min_length=1)
+    surveys: dict[Slug, Survey] = Field(default_factory=dict)
+    providers: dict[Slug, ProviderInstance] = Field(default_factory=dict)
+    sources: dict[str, ProviderInstance] = Field(default_factory=dict)
+    throttle: Throttle | None = None
+    storage: dict[str, Any] = Field(default_factory=dict)
+    render: RenderConfig = Field(default_factory=RenderConfig)
+
+    _path: str = PrivateAttr("")
+
+    @property
+    def path(self) -> str:
+        """The file this config was loaded from ('' when built in memory)."""
+        return self._path
+
+    def tier_for_plan(self, plan: str) -> str | None:
+        for tier_id, tier in self.tiers.items():
+            if plan in tier.plans:
+                return tier_id
+        return None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file as written (before ``extends``)."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tierctl config"
+    tier = schema["$defs"]["Tier"]
+    # A tier that extends another may leave out anything it inherits, and
+    # lists may say +x / -x; the merged result is checked by tierctl itself.
+    tier.pop("required", None)
+    return schema

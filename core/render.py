@@ -1,0 +1,212 @@
+"""``tierctl render``: turn the config into files through renderer plugins.
+
+A renderer (registered with the ``register_renderers`` hook) yields
+:class:`OutputFile` objects; this module writes them deterministically (same
+config, same bytes), atomically, and removes files it wrote last time that
+are no longer produced, so a deleted tier's page does not linger.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from .errors import ConfigError, Problem, TierctlError
+from .model import SLUG_RE, Config, RenderTarget, Tier
+from .suggest import did_you_mean, one_of
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from .plugins_manager import PluginHost
+
+MANIFEST = ".tierctl-manifest"
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file a renderer produces, ``path`` relative to the target's folder."""
+
+    path: str
+    content: str
+
+
+@dataclass
+class RenderContext:
+    """What a renderer gets: the config, its target, and a template environment."""
+
+    config: Config
+    target_name: str
+    target: RenderTarget
+    env: "jinja2.Environment"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tiers(self) -> list[tuple[str, Tier]]:
+        """Tiers in the order the config lists them."""
+        return list(self.config.tiers.items())
+
+    def render_template(self, name: str, **values: Any) -> str:
+        template = self.env.get_template(name)
+        return template.render(config=self.config, org=self.config.organization, tiers=self.tiers,
+                               target=self.target, target_name=self.target_name, **self.extra, **values)
+
+
+class Renderer:
+    """Base class for output formats.
+
+    Subclasses set :attr:`name` and :attr:`description` and implement
+    :meth:`render`. Templates are looked up as ``<template_folder>/<file>``: in
+    the user's ``render.templates`` folder first, then in
+    :attr:`templates_path` (a plugin's own folder, if any), then in tierctl's
+    built-in templates, which are also reachable as ``default:<path>`` so an
+    override can ``{% extends "default:website/base.html" %}``.
+    """
+
+    name: str = ""
+    description: str = ""
+    #: Extensions of templates that are HTML-escaped automatically.
+    autoescape_extensions: tuple[str, ...] = ("html", "htm", "xml", "svg")
+    #: A folder of the plugin's own templates, searched after the user's.
+    templates_path: str | None = None
+
+    def render(self, context: RenderContext) -> Iterable[OutputFile]:
+        """Yield every file of this target."""
+        raise NotImplementedError
+
+
+def builtin_templates() -> Path:
+    return Path(str(resources.files("tierctl.templates")))
+
+
+def template_environment(config: Config, host: "PluginHost", renderer: Renderer) -> "jinja2.Environment":
+    """A jinja2 environment: user overrides, then the plugin's, then built-ins."""
+    import jinja2
+
+    search: list[str] = []
+    if config.render.templates:
+        search.append(str(Path(config.path).parent / config.render.templates))
+    if renderer.templates_path:
+        search.append(renderer.templates_path)
+    builtin = str(builtin_templates())
+    search.append(builtin)
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(search),
+        jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(builtin)}, delimiter=":"),
+    ])
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(enabled_extensions=renderer.autoescape_extensions,
+                                            default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    for name, reg in host.registry("template_filters").items():
+        env.filters[name] = reg.value
+    for name, reg in host.registry("template_globals").items():
+        env.globals[name] = reg.value
+    return env
+
+
+@dataclass
+class RenderResult:
+    """What one target wrote."""
+
+    target: str
+    out_dir: Path
+    written: list[str]
+    unchanged: list[str]
+    removed: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "out": str(self.out_dir), "written": self.written,
+                "unchanged": self.unchanged, "removed": self.removed}
+
+
+def render_targets(config: Config, host: "PluginHost", only: Iterable[str] | None = None,
+                   out_override: str | None = None, extra: dict[str, Any] | None = None) -> list[RenderResult]:
+    """Render the config's targets (or just ``only``) and return what was written."""
+    targets = config.render.targets
+    names = list(targets) if only is None else list(only)
+    for name in names:
+        if name not in targets:
+            raise TierctlError(f"no render target named {name!r}{did_you_mean(name, targets)}; "
+                               f"targets in {config.path}: {one_of(targets)}")
+    if not names:
+        raise TierctlError(f"{config.path} has no render targets; add one under render:, e.g. "
+                           "website: {format: html, out: build/site}")
+    results = []
+    for name in names:
+        target = targets[name]
+        renderer_cls = host.renderers.get(target.format)
+        if renderer_cls is None:
+            raise ConfigError([Problem(config.path, 0, 0, f"render.{name}.format",
+                                       f"no renderer {target.format!r}{did_you_mean(target.format, host.renderers)}; "
+                                       f"installed: {one_of(host.renderers)}")])
+        renderer = renderer_cls()
+        base = Path(config.path).parent if config.path else Path.cwd()
+        out_dir = Path(out_override) / name if out_override and len(names) > 1 else \
+            Path(out_override) if out_override else base / target.out
+        context = RenderContext(config, name, target, template_environment(config, host, renderer),
+                                dict(extra or {}))
+        results.append(write_files(name, out_dir, _checked(renderer.render(context), name)))
+    return results
+
+
+def _checked(files: Iterable[OutputFile], target: str) -> Iterator[OutputFile]:
+    for f in files:
+        parts = Path(f.path).parts
+        if Path(f.path).is_absolute() or ".." in parts or not parts:
+            raise TierctlError(f"renderer for target {target!r} produced an unsafe path {f.path!r}")
+        yield f
+
+
+def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> RenderResult:
+    """Write ``files`` under ``out_dir``; remove files this target wrote before but not now."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / MANIFEST
+    before = set(manifest.read_text(encoding="utf-8").split()) if manifest.exists() else set()
+    written, unchanged, now = [], [], []
+    for f in sorted(files, key=lambda f: f.path):
+        dest = out_dir / f.path
+        data = f.content.encode("utf-8")
+        now.append(f.path)
+        if dest.exists() and dest.read_bytes() == data:
+            unchanged.append(f.path)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(dest, data)
+        written.append(f.path)
+    removed = []
+    for old in sorted(before - set(now)):
+        stale = out_dir / old
+        if ".." not in Path(old).parts and stale.is_file():
+            stale.unlink()
+            removed.append(old)
+    _atomic_write(manifest, ("\n".join(sorted(now)) + "\n").encode("utf-8"))
+    return RenderResult(target, out_dir, written, unchanged, removed)
+
+
+def _atomic_write(dest: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def page_name(tier_id: str, extension: str) -> str:
+    """The file name of a tier's page; ids are validated slugs, checked again here."""
+    if not SLUG_RE.match(tier_id):
+        raise TierctlError(f"tier id {tier_id!r} is not a safe file name")
+    return f"{tier_id}{extension}"

@@ -1,0 +1,168 @@
+"""Load YAML safely and remember where every value came from.
+
+The loader builds plain dicts, lists and scalars (``yaml.SafeLoader`` rules, so
+no arbitrary objects), and records a :class:`SourceMap` from each key path to
+its line and column. It also rejects duplicate keys, which PyYAML silently
+accepts, and expands ``${NAME}`` / ``${NAME:-default}`` from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConfigError, Problem
+
+Path_ = tuple[str | int, ...]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def dotted(path: Path_) -> str:
+    """``('tiers', 'basic', 'plans', 0)`` -> ``tiers.basic.plans[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class SourceMap:
+    """Where each value of a loaded document sits in its file."""
+
+    file: str
+    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Paths whose value came from the environment: never echo those values.
+    from_env: set[Path_] = field(default_factory=set)
+    # Non-fatal problems found while loading (duplicate keys, unset variables):
+    # reported together with the model's problems so the user sees all at once.
+    problems: list[Problem] = field(default_factory=list)
+
+    def locate(self, path: Path_) -> tuple[int, int]:
+        """Line and column of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        line, col = self.locate(path)
+        return Problem(self.file, line, col, dotted(path), message)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps node marks instead of constructing Python objects."""
+
+
+def _expand_env(text: str, path: Path_, smap: SourceMap, env: Mapping[str, str],
+                problems: list[Problem]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(smap.problem(
+            path, f"environment variable {name} is not set; set it (export {name}=...) "
+                  f"or give a default as ${{{name}:-value}}"))
+        return ""
+
+    if "${" not in text:
+        return text
+    smap.from_env.add(path)
+    return _ENV_REF.sub(sub, text)
+
+
+def _build(node: yaml.Node, path: Path_, smap: SourceMap, loader: _Loader,
+           env: Mapping[str, str], problems: list[Problem]) -> Any:
+    smap.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                problems.append(smap.problem(path, f"keys must be plain text, got {key!r}"))
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            child = path + (key,)
+            if key in out:
+                first = smap.marks.get(child, (0, 0))[0]
+                problems.append(Problem(
+                    smap.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                    dotted(child), f"duplicate key (first defined on line {first}); remove one of them"))
+                continue
+            smap.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _build(value_node, child, smap, loader, env, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (i,), smap, loader, env, problems)
+                for i, item in enumerate(node.value)]
+    value = loader.construct_object(node)
+    if isinstance(value, str):
+        value = _expand_env(value, path, smap, env, problems)
+    return value
+
+
+def load_yaml(file: str | os.PathLike[str], env: Mapping[str, str] | None = None
+              ) -> tuple[Any, SourceMap]:
+    """Parse ``file`` into plain data plus a :class:`SourceMap`.
+
+    Raises :class:`ConfigError` for a missing file or a syntax error. Duplicate
+    keys and unset environment variables are collected in ``SourceMap.problems``
+    so they can be reported together with every other problem in the file.
+    """
+    name = str(file)
+    env = os.environ if env is None else env
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(name, 0, 0, "", "config file not found; pass the right path with "
+                                   "-c FILE or set TIERCTL_CONFIG (start from config.example.yaml)")])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(name, 0, 0, "", f"cannot read the config file: {exc}")])
+    return parse_yaml(text, name, env)
+
+
+def parse_yaml(text: str, name: str, env: Mapping[str, str] | None = None) -> tuple[Any, SourceMap]:
+    """Like :func:`load_yaml` for text already in memory."""
+    env = os.environ if env is None else env
+    smap = SourceMap(name)
+    loader = _Loader(text)
+    problems = smap.problems
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        what = exc.problem or "invalid YAML"
+        if exc.context:
+            what = f"{exc.context}, {what}"
+        hint = "check indentation, colons and quotes around this spot"
+        if "flow" in what:
+            hint = ("inside {...} or [...], put text that contains ? : , [ ] { } or # in quotes, "
+                    'e.g. text: "How likely are you to recommend us?"')
+        raise ConfigError([Problem(name, line, col, "", f"YAML syntax error: {what}; {hint}")])
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(name, 0, 0, "", f"YAML error: {exc}")])
+    finally:
+        loader.dispose()
+    if node is None:
+        return {}, smap
+    try:
+        data = _build(node, (), smap, loader, env, problems)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        raise ConfigError([Problem(name, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, "",
+                                   f"unsupported YAML value: {exc.problem}")])
+    return data, smap

@@ -1,0 +1,1 @@
+"""tierctl's first-party plugins, registered through the ``tierctl`` entry-point group."""

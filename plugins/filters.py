@@ -1,0 +1,33 @@
+"""Template filters and globals every renderer can use."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tierctl.hookspecs import hookimpl
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#!~])")
+
+
+def human(value: Any) -> str:
+    """Durations, caps and targets in words (``2h/month`` -> ``2 hours per month``)."""
+    fn = getattr(value, "human", None)
+    return fn() if callable(fn) else str(value)
+
+
+def md(value: Any) -> str:
+    """Escape text for markdown, so config text cannot break a table or inject HTML."""
+    text = " ".join(str(value).split())  # one line: table cells cannot span lines
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
+
+
+@hookimpl
+def register_template_filters(register):
+    from tierctl.comparison import HOURS_LABELS, TOUCH_LABELS, label
+
+    register("human", human)
+    register("md", md)
+    register("label", label)
+    register("touch_label", lambda v: TOUCH_LABELS.get(v, v))
+    register("hours_label", lambda v: HOURS_LABELS.get(v, v))

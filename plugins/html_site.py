@@ -1,0 +1,33 @@
+"""The ``html`` renderer: a self-contained public support-plan website."""
+
+from __future__ import annotations
+
+from tierctl.hookspecs import hookimpl
+from tierctl.render import OutputFile, Renderer, page_name
+
+
+class HtmlSite(Renderer):
+    """An index with the comparison table and one page per tier.
+
+    Pages are self-contained (inline CSS, no scripts, no network), responsive
+    and accessible. Templates: ``website/index.html``, ``website/tier.html``,
+    both extending ``website/base.html``.
+    """
+
+    name = "html"
+    description = "Public support-plan website (index with comparison table, one page per tier)"
+
+    def render(self, context):
+        from tierctl.comparison import cadence_lines, comparison_rows, severities
+
+        common = {"rows": comparison_rows(context.config), "severities": severities(context.config),
+                  "cadence_lines": cadence_lines, "page_name": lambda t: page_name(t, ".html")}
+        yield OutputFile("index.html", context.render_template("website/index.html", **common))
+        for tier_id, tier in context.tiers:
+            yield OutputFile(page_name(tier_id, ".html"),
+                             context.render_template("website/tier.html", tier_id=tier_id, tier=tier, **common))
+
+
+@hookimpl
+def register_renderers(register):
+    register("html", HtmlSite)

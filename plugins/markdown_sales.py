@@ -1,0 +1,33 @@
+"""The ``markdown`` renderer: sales one-pagers and the comparison matrix."""
+
+from __future__ import annotations
+
+from tierctl.hookspecs import hookimpl
+from tierctl.render import OutputFile, Renderer, page_name
+
+
+class MarkdownSales(Renderer):
+    """One markdown one-pager per tier, ``comparison.md``, and a ``README.md`` index.
+
+    Templates: ``sales/tier.md``, ``sales/comparison.md``, ``sales/index.md``.
+    Config text passes through the ``md`` filter so it cannot break tables.
+    """
+
+    name = "markdown"
+    description = "Sales one-pagers per tier plus a comparison matrix (markdown)"
+
+    def render(self, context):
+        from tierctl.comparison import cadence_lines, comparison_rows, severities
+
+        common = {"rows": comparison_rows(context.config), "severities": severities(context.config),
+                  "cadence_lines": cadence_lines, "page_name": lambda t: page_name(t, ".md")}
+        yield OutputFile("README.md", context.render_template("sales/index.md", **common))
+        yield OutputFile("comparison.md", context.render_template("sales/comparison.md", **common))
+        for tier_id, tier in context.tiers:
+            yield OutputFile(page_name(tier_id, ".md"),
+                             context.render_template("sales/tier.md", tier_id=tier_id, tier=tier, **common))
+
+
+@hookimpl
+def register_renderers(register):
+    register("markdown", MarkdownSales)

@@ -1,0 +1,1 @@
+"""tierctl's built-in jinja2 templates (``default:`` prefix in overrides)."""
