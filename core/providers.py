@@ -1,0 +1,120 @@
+"""The survey-provider interface.
+
+A provider plugin registers a :class:`Provider` subclass with the
+``register_providers`` hook. The engine validates the instance's options
+with :attr:`Provider.Options`, builds one provider per configured instance,
+and calls :meth:`Provider.send` with batches of invitations, pacing calls to
+stay within :attr:`Provider.rate_limit`. The engine writes every invitation
+to the ledger *before* calling ``send``: platforms have no idempotency keys,
+so duplicate protection is tierctl's job, not the provider's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import TierctlError
+from .records import Invitation, RawResponse, SendResult
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from .model import Config
+
+
+class ProviderError(TierctlError):
+    """A provider failed as a whole (bad credentials, quota exhausted, unreachable).
+
+    The message names the provider instance and plugin and never contains
+    secrets. ``retry`` says whether a later run may succeed unchanged.
+    """
+
+    exit_code = 1
+
+    def __init__(self, provider: str, message: str, retry: bool = True):
+        self.provider = provider
+        self.retry = retry
+        super().__init__(f"provider {provider}: {message}")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` calls per ``per_seconds``; the engine paces ``send`` to it."""
+
+    requests: int
+    per_seconds: float = 1.0
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.per_seconds
+
+
+class ProviderOptions(BaseModel):
+    """Base for a provider's options: unknown keys are errors.
+
+    Declare secrets as ``pydantic.SecretStr`` so they never show in reprs,
+    errors or ``tierctl plugins``; users write them as ``${ENV_VAR}``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class ProviderContext:
+    """What a provider may use besides its options."""
+
+    config: "Config"
+    base_dir: Path  # the config file's folder: relative paths in options start here
+    templates: "jinja2.Environment | None" = None  # e-mail templates (user overrides first)
+    providers: dict[str, "Provider"] | None = None  # other instances, for link-only platforms
+
+
+class Provider:
+    """Base class for survey providers.
+
+    Subclasses set :attr:`name`, :attr:`Options`, optionally
+    :attr:`rate_limit` and :attr:`batch_size`, and implement :meth:`send`.
+    Providers that can read responses back implement :meth:`fetch_responses`.
+    """
+
+    #: The plugin id users write as ``plugin:``.
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: The options model; ``Options`` of the subclass validates the config entry.
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
+    #: Declared request budget; the engine will not call faster than this.
+    rate_limit: RateLimit | None = None
+    #: How many invitations one ``send`` call takes at most.
+    batch_size: ClassVar[int] = 50
+    #: Whether :meth:`fetch_responses` is implemented.
+    can_fetch: ClassVar[bool] = False
+
+    def __init__(self, instance: str, options: ProviderOptions, context: ProviderContext):
+        self.instance = instance
+        self.options = options
+        self.context = context
+
+    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        """Send a batch; return exactly one :class:`SendResult` per invitation.
+
+        A failure of one invitation is a failed result, not an exception.
+        Raise :class:`ProviderError` only when the whole provider cannot work
+        (revoked token, daily quota spent): the engine then stops that
+        provider's batches cleanly and leaves the rest for the next run.
+        """
+        raise NotImplementedError
+
+    def fetch_responses(self, survey_id: str, cursor: str | None) -> tuple[Iterable[RawResponse], str | None]:
+        """Responses since ``cursor`` (opaque, stored by tierctl) and the new cursor."""
+        raise NotImplementedError(f"provider {self.name} cannot fetch responses")
+
+    def close(self) -> None:
+        """Release connections (SMTP sessions, HTTP pools)."""
+
+    def __repr__(self) -> str:
+        # Options may hold secrets: show only the instance and plugin.
+        return f"<{type(self).__name__} {self.instance!r} plugin={self.name!r}>"

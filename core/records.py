@@ -1,0 +1,142 @@
+"""The records that flow through a survey run: contacts, meetings, invitations, results.
+
+They are small, immutable and cheap (``slots``), because a run may stream a
+million contacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One person at a customer account, as a customer source yields it.
+
+    ``email`` is lower-cased by the source; ``tier`` is the tier whose
+    ``plans`` list the account's plan.
+    """
+
+    account_id: str
+    account_name: str
+    plan: str
+    status: str
+    email: str
+    name: str
+    role: str
+    locale: str
+    tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    """One occurrence of a calendar event (recurrences already expanded).
+
+    ``occurrence_id`` is stable across runs: the event UID plus the
+    occurrence's original start (its RECURRENCE-ID), so a moved occurrence
+    keeps its id. ``start`` is timezone-aware (floating times are read in the
+    organisation's zone). ``attendees`` are lower-cased e-mail addresses.
+    """
+
+    occurrence_id: str
+    uid: str
+    start: datetime
+    end: datetime | None
+    summary: str
+    attendees: frozenset[str]
+    all_day: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A bad input row that was skipped: where it is and why."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question as providers see it (a plain copy of the config's)."""
+
+    id: str
+    type: str
+    text: str
+    bounds: tuple[int, int] | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """One survey invitation: a (survey, contact, occasion) to send exactly once.
+
+    ``invite_id`` is tierctl's own id; providers must carry it in the
+    platform's metadata channel (custom fields, hidden fields, embedded data)
+    so responses can be joined to the invitation. ``closes_at`` is when the
+    occasion ends (the meeting starts, the period ends).
+    """
+
+    invite_id: str
+    survey_id: str
+    survey_title: str
+    tier: str
+    account_id: str
+    account_name: str
+    contact_email: str
+    contact_name: str
+    role: str
+    locale: str
+    occasion: str
+    due_at: datetime
+    closes_at: datetime
+    questions: tuple[Question, ...] = ()
+    description: str = ""
+    meeting_start: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Values for link templates and metadata: ``{survey}``, ``{invite_id}``, ..."""
+        return {"survey": self.survey_id, "invite_id": self.invite_id, "tier": self.tier,
+                "account_id": self.account_id, "occasion": self.occasion,
+                "email": self.contact_email, "locale": self.locale}
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a provider did with one invitation.
+
+    ``ok`` with an optional ``external_id`` (the platform's id); or failed with
+    a ``reason``. ``retry=True`` marks a temporary failure (timeout, 4xx SMTP
+    reply, 429, 5xx) that a later run may try again while the occasion is
+    open; ``retry=False`` is permanent (bounced, invalid address, opted out).
+    """
+
+    invite_id: str
+    ok: bool
+    external_id: str | None = None
+    reason: str | None = None
+    retry: bool = False
+
+    @classmethod
+    def sent(cls, invite_id: str, external_id: str | None = None) -> "SendResult":
+        return cls(invite_id, True, external_id)
+
+    @classmethod
+    def failed(cls, invite_id: str, reason: str, retry: bool = False) -> "SendResult":
+        return cls(invite_id, False, None, reason, retry)
+
+
+@dataclass(slots=True)
+class RawResponse:
+    """A response as a provider fetched it: raw answers, tierctl computes metrics."""
+
+    response_id: str
+    invite_id: str | None
+    submitted_at: datetime
+    answers: dict[str, Any] = field(default_factory=dict)
+    contact_email: str | None = None

@@ -1,0 +1,63 @@
+"""The source interface: where contacts and meetings come from.
+
+A source plugin registers a :class:`CustomerSource` or :class:`MeetingSource`
+subclass with the ``register_sources`` hook. Sources stream: a customer source
+yields contacts one by one and reports bad rows through ``report`` instead
+of raising, so one bad row never stops a run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+from .records import Contact, Meeting, RowProblem
+
+if TYPE_CHECKING:
+    from .model import Config
+
+Report = Callable[[RowProblem], None]
+
+
+class SourceOptions(BaseModel):
+    """Base for a source's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source:
+    """Common base: ``name`` is the plugin id; options are validated with ``Options``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: "customers" or "meetings": which key under ``sources:`` it can serve.
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[SourceOptions]] = SourceOptions
+
+    def __init__(self, options: Any, config: "Config", base_dir: Path):
+        self.options = options
+        self.config = config
+        self.base_dir = base_dir
+
+
+class CustomerSource(Source):
+    """Yields every contact; the tier comes from the account's plan."""
+
+    kind = "customers"
+
+    def contacts(self, report: Report) -> Iterator[Contact]:
+        """Yield contacts; call ``report`` for each skipped row (file, line, why)."""
+        raise NotImplementedError
+
+
+class MeetingSource(Source):
+    """Yields meeting occurrences in a time window."""
+
+    kind = "meetings"
+
+    def meetings(self, start: datetime, end: datetime, report: Report) -> Iterator[Meeting]:
+        """Yield occurrences starting in ``[start, end)``, recurrences expanded."""
+        raise NotImplementedError
