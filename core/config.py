@@ -50,9 +50,11 @@ def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -
     except ValidationError as exc:
         problems.extend(_validation_problems(exc, data, smap))
     problems.extend(_cross_checks(data, smap, host))
+    plugin_options = _plugin_options(data, smap, host, problems) if host is not None else {}
     if problems:
         raise ConfigError(problems)
     assert config is not None
+    config._plugin_options = plugin_options
     return config
 
 
@@ -298,12 +300,33 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
                                 f"survey {name!r} is not defined under surveys:{did_you_mean(name, surveys)}; "
                                 f"defined: {one_of(surveys)}"))
 
+    sources = data.get("sources") if isinstance(data.get("sources"), dict) else {}
     for survey_id, survey in surveys.items():
-        provider = survey.get("provider") if isinstance(survey, dict) else None
+        if not isinstance(survey, dict):
+            continue
+        provider = survey.get("provider")
         if isinstance(provider, str) and provider not in providers:
             problems.append(smap.problem(("surveys", survey_id, "provider"),
                             f"provider {provider!r} is not defined under providers:"
                             f"{did_you_mean(provider, providers)}; defined: {one_of(providers)}"))
+        trigger = survey.get("trigger")
+        if isinstance(trigger, dict):
+            if provider is None:
+                problems.append(smap.problem(("surveys", survey_id, "trigger"),
+                                "a survey with a trigger needs provider: <name of an entry under providers:> "
+                                "to send through (e.g. an outbox provider for a first try)"))
+            if "customers" not in sources:
+                problems.append(smap.problem(("surveys", survey_id, "trigger"),
+                                "a survey with a trigger needs a customer source; add sources: "
+                                "{customers: {plugin: csv, path: customers.csv}}"))
+            if "before_meeting" in trigger and "meetings" not in sources:
+                problems.append(smap.problem(("surveys", survey_id, "trigger", "before_meeting"),
+                                "a pre-meeting survey needs a meeting source; add under sources: "
+                                "meetings: {plugin: ical, path: meetings.ics}"))
+    for name in sources:
+        if name not in ("customers", "meetings"):
+            problems.append(smap.problem(("sources", name), f"unknown source {name!r}"
+                            f"{did_you_mean(str(name), ['customers', 'meetings'])}; expected customers or meetings"))
 
     render = data.get("render") if isinstance(data.get("render"), dict) else {}
     for name in render:
@@ -319,6 +342,36 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
     if host is not None:
         problems.extend(_plugin_checks(data, smap, host))
     return problems
+
+
+def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
+                    problems: list[Problem]) -> dict[tuple[str, str], Any]:
+    """Validate each provider's and source's options with the plugin's own model."""
+    out: dict[tuple[str, str], Any] = {}
+    for section, registry in (("providers", host.providers), ("sources", host.sources)):
+        entries = data.get(section) if isinstance(data.get(section), dict) else {}
+        for name, entry in entries.items():
+            if not isinstance(entry, dict) or entry.get("plugin") not in registry:
+                continue  # reported elsewhere
+            plugin_cls = registry[entry["plugin"]]
+            options_model = getattr(plugin_cls, "Options", None)
+            raw = {k: v for k, v in entry.items() if k != "plugin"}
+            if options_model is None:
+                out[(section, name)] = raw
+                continue
+            try:
+                out[(section, name)] = options_model.model_validate(raw)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    path = (section, name) + _data_path(err["loc"], raw)
+                    hide = any(path[:i] in smap.from_env for i in range(len(path) + 1))
+                    msg = _message(err, path, hide)
+                    if err["type"] == "extra_forbidden":
+                        allowed = [k for k in options_model.model_fields]
+                        msg = (f"unknown option for plugin {entry['plugin']!r}"
+                               f"{did_you_mean(str(path[-1]), allowed)}; expected one of: {one_of(allowed)}")
+                    problems.append(smap.problem(path, msg))
+    return out
 
 
 def _plugin_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost") -> list[Problem]:

@@ -12,8 +12,8 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      PrivateAttr, WithJsonSchema, field_validator, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
+                      PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
 
 from .durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
 
@@ -171,6 +171,25 @@ class MeetingTrigger(Model):
 
 class PeriodTrigger(Model):
     every: Literal["month", "quarter", "half-year", "year"]
+    spread: DurationText | None = Field(
+        None, description="Send in waves: spread first sends over this long from the period's start, e.g. 14d")
+
+
+def _audience(value: Any) -> Any:
+    """``all``, one role, or a list of roles; a single role becomes a list."""
+    if isinstance(value, str) and value != "all":
+        return [value]
+    if not isinstance(value, (str, list)):
+        raise ValueError(f"expected all or a list of contact roles such as [key-stakeholder], got {value!r}")
+    return value
+
+
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "meeting" if "before_meeting" in value else "period" if "every" in value else None
+    if isinstance(value, (MeetingTrigger, PeriodTrigger)):
+        return "meeting" if isinstance(value, MeetingTrigger) else "period"
+    return None
 
 
 class Survey(Model):
@@ -178,8 +197,12 @@ class Survey(Model):
 
     title: str
     description: str | None = None
-    trigger: Union[MeetingTrigger, PeriodTrigger, None] = None
-    audience: Union[Literal["all"], list[str]] = "all"
+    trigger: Annotated[
+        Union[Annotated[MeetingTrigger, Tag("meeting")], Annotated[PeriodTrigger, Tag("period")]],
+        Discriminator(_trigger_kind, custom_error_type="trigger",
+                      custom_error_message="expected {before_meeting: 3d} or {every: quarter}"),
+    ] | None = None
+    audience: Annotated[Union[Literal["all"], list[str]], BeforeValidator(_audience)] = "all"
     provider: str | None = None
     questions: list[Question] = Field(default_factory=list)
     throttle: Literal["exempt"] | None = None
@@ -227,6 +250,13 @@ class RenderConfig(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
 
+class Storage(Model):
+    """Where tierctl keeps its state (the ledger of invitations)."""
+
+    url: str = Field("sqlite:///.tierctl/state.db",
+                     description="sqlite:///relative/to/config.db or sqlite:////absolute/path.db")
+
+
 class Throttle(Model):
     per_contact: DurationText = Field(description="At most one survey per contact in this window, across surveys")
 
@@ -241,15 +271,29 @@ class Config(Model):
     providers: dict[Slug, ProviderInstance] = Field(default_factory=dict)
     sources: dict[str, ProviderInstance] = Field(default_factory=dict)
     throttle: Throttle | None = None
-    storage: dict[str, Any] = Field(default_factory=dict)
+    storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)
 
     _path: str = PrivateAttr("")
+    # Plugin options validated by each plugin's own Options model, keyed by
+    # (section, name), e.g. ("providers", "mail"); filled by load_config.
+    _plugin_options: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
 
     @property
     def path(self) -> str:
         """The file this config was loaded from ('' when built in memory)."""
         return self._path
+
+    @property
+    def base_dir(self) -> "Path":
+        """The config file's folder: relative paths in the config start here."""
+        from pathlib import Path
+
+        return Path(self._path).parent if self._path else Path.cwd()
+
+    def plugin_options(self, section: str, name: str) -> Any:
+        """The validated options of ``providers.<name>`` or ``sources.<name>``."""
+        return self._plugin_options[(section, name)]
 
     def tier_for_plan(self, plan: str) -> str | None:
         for tier_id, tier in self.tiers.items():

@@ -92,6 +92,14 @@ class Provider:
     batch_size: ClassVar[int] = 50
     #: Whether :meth:`fetch_responses` is implemented.
     can_fetch: ClassVar[bool] = False
+    #: API requests one invitation costs on average; the engine takes this many
+    #: tokens per invitation from the rate-limit bucket before each ``send``.
+    requests_per_invitation: ClassVar[float] = 1.0
+    #: True when the provider calls ``self.limiter.acquire()`` before each API
+    #: request itself (multi-request flows); the engine then does not pace it.
+    paces_itself: ClassVar[bool] = False
+    #: The engine's token bucket for :attr:`rate_limit` (None when unlimited).
+    limiter: Any = None
 
     def __init__(self, instance: str, options: ProviderOptions, context: ProviderContext):
         self.instance = instance

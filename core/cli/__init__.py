@@ -36,6 +36,7 @@ COMMANDS = {
     "render": "tierctl.cli.render_cmd:render",
     "schema": "tierctl.cli.schema_cmd:schema",
     "plugins": "tierctl.cli.plugins_cmd:plugins",
+    "survey": "tierctl.cli.survey_cmd:survey",
 }
 
 
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
 
     debug = "--debug" in (argv if argv is not None else sys.argv) or bool(os.environ.get("TIERCTL_DEBUG"))
     try:
-        cli.main(args=argv, prog_name="tierctl", standalone_mode=False)
+        # Without standalone mode, click returns the code of ctx.exit(N) (and of
+        # --help/--version) instead of exiting; a command may also return one.
+        code = cli.main(args=argv, prog_name="tierctl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -82,6 +85,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 

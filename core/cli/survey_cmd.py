@@ -1,0 +1,237 @@
+"""``tierctl survey``: plan, send and inspect survey invitations."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from .app import App
+
+log = logging.getLogger("tierctl.send")
+
+
+class NowType(click.ParamType):
+    """An ISO date or date-time; without a zone it is read in the organisation's zone."""
+
+    name = "ISO"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        try:
+            datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date or date-time such as 2027-01-05 or "
+                      "2027-01-05T09:00:00+01:00", param, ctx)
+        return str(value)
+
+
+def resolve_now(app: App, value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        moment = moment.replace(tzinfo=ZoneInfo(app.config().organization.timezone))
+    return moment.astimezone(timezone.utc)
+
+
+now_option = click.option("--now", type=NowType(), default=None,
+                          help="Act as if it were this moment (test a schedule, backfill). Default: now.")
+survey_option = click.option("--survey", "survey", metavar="ID", default=None, help="Only this survey.")
+
+
+@click.group()
+def survey() -> None:
+    """Plan, send and inspect survey invitations."""
+
+
+@survey.command()
+@now_option
+@survey_option
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: one object per item, then a summary.")
+@click.pass_obj
+def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
+    """Show what a send would do now, changing nothing.
+
+    Lists each due invitation (survey, tier, account, contact, occasion, due
+    time) and each deferral with its reason; skips are counted by reason.
+    """
+    from ..scheduler import Deferral
+    from ..survey_run import SurveyRun
+
+    config = app.config()
+    run = SurveyRun(config, app.host, resolve_now(app, now), survey)
+    ledger = _existing_ledger(run)
+    try:
+        scheduler, items = run.plan(ledger)
+        out = click.get_text_stream("stdout")
+        for item in items:
+            if as_json:
+                out.write(json.dumps(_item_dict(item), default=str) + "\n")
+            elif isinstance(item, Deferral):
+                inv = item.invitation
+                out.write(f"deferred  {inv.survey_id:<18} {inv.tier:<10} {inv.account_id:<12} "
+                          f"{inv.contact_email:<32} {inv.occasion}  until {item.until.isoformat()}\n")
+            else:
+                out.write(f"due       {item.survey_id:<18} {item.tier:<10} {item.account_id:<12} "
+                          f"{item.contact_email:<32} {item.occasion}  since {item.due_at.isoformat()}\n")
+    finally:
+        if ledger is not None:
+            ledger.close()
+    summary = scheduler.summary
+    for problem in summary.problems:
+        click.echo(f"skipped row: {problem}", err=True)
+    if summary.problem_count > len(summary.problems):
+        click.echo(f"... and {summary.problem_count - len(summary.problems)} more skipped rows", err=True)
+    if as_json:
+        click.echo(json.dumps({"type": "summary", "now": run.now.isoformat(), "contacts": summary.contacts,
+                               "due": summary.due, "deferred": summary.deferred,
+                               "skipped": dict(summary.skipped), "bad_rows": summary.problem_count}))
+        return
+    click.echo(f"{run.now.isoformat()}: {summary.contacts} contacts, {summary.due} due, "
+               f"{summary.deferred} deferred, {summary.problem_count} bad rows skipped.")
+    for reason, count in sorted(summary.skipped.items()):
+        click.echo(f"  skipped {count:>7}  {reason}")
+
+
+@survey.command()
+@now_option
+@survey_option
+@click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Send at most N invitations this run.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Resend invitations a killed run left in doubt (they may reach people twice).")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
+              help="Log lines for cron (plain) or log shippers (json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@click.pass_obj
+def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: int | None,
+         resend_unknown: bool, log_format: str, as_json: bool) -> None:
+    """Send every survey invitation that is due, each exactly once.
+
+    Safe to run from cron as often as you like: a repeated, overlapping or
+    killed run never surveys anyone twice. Exit 0 when all went out, 1 when
+    some failed (listed), 2 on a config error, 3 when another send holds the
+    lock.
+    """
+    from .logs import setup_logging
+    from ..survey_run import SurveyRun
+
+    setup_logging(log_format)
+    config = app.config()
+    run = SurveyRun(config, app.host, resolve_now(app, now), survey)
+    ledger = run.open_ledger()
+    bar = None
+    interactive = sys.stderr.isatty() and log_format == "plain" and not as_json
+
+    def progress(n: int, total: int) -> None:
+        nonlocal bar
+        if interactive:
+            if bar is None:
+                bar = click.progressbar(length=total, label="Sending", file=sys.stderr)
+                bar.__enter__()
+            bar.update(n)
+        else:
+            progress.done = getattr(progress, "done", 0) + n  # type: ignore[attr-defined]
+            log.info("sent batch: %d/%d", progress.done, total)  # type: ignore[attr-defined]
+
+    def on_failure(f: Any) -> None:
+        inv = f.invitation
+        log.warning("failed: %s to %s (%s): %s%s", inv.survey_id, inv.contact_email, inv.occasion, f.reason,
+                    " (will retry next run)" if f.retry else "")
+
+    try:
+        report = run.send(ledger, dry_run=dry_run, limit=limit, resend_unknown=resend_unknown,
+                          progress=progress, on_failure=on_failure)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        ledger.close()
+    summary = report.summary
+    if summary is not None:
+        for problem in summary.problems:
+            log.warning("skipped row: %s", problem)
+    if as_json:
+        click.echo(json.dumps({"now": report.now.isoformat(), "dry_run": report.dry_run, "run_id": report.run_id,
+                               **report.counts(), "provider_errors": report.provider_errors,
+                               "failures": [{"invite_id": f.invitation.invite_id, "survey": f.invitation.survey_id,
+                                             "contact": f.invitation.contact_email, "reason": f.reason,
+                                             "retry": f.retry} for f in report.failures]}))
+    else:
+        verb = "would send" if dry_run else "sent"
+        click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
+                   f"{len(report.failures)} failed, {report.deferred} deferred by the throttle"
+                   + (f", {report.not_sent} left for the next run" if report.not_sent else "")
+                   + (f", {len(report.unknown_found)} in doubt from a stopped run (see survey status)"
+                      if report.unknown_found else "") + ".")
+        for f in report.failures:
+            inv = f.invitation
+            click.echo(f"  failed  {inv.survey_id} {inv.contact_email} {inv.occasion}: {f.reason}", err=True)
+        for message in report.provider_errors:
+            click.echo(f"  error   {message}", err=True)
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@survey.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def status(app: App, as_json: bool) -> None:
+    """Counts per survey and state, invitations in doubt, and the last runs."""
+    from ..survey_run import SurveyRun
+
+    run = SurveyRun(app.config(), app.host)
+    ledger = _existing_ledger(run)
+    if ledger is None:
+        counts, unknown, runs = {}, [], []
+    else:
+        try:
+            counts, unknown, runs = ledger.status_counts(), ledger.invitations(state="unknown"), \
+                ledger.recent_runs(10)
+        finally:
+            ledger.close()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs}, default=str, indent=2))
+        return
+    states = ["deferred", "sending", "sent", "retry", "failed", "unknown"]
+    click.echo(f"{'survey':<22}" + "".join(f"{s:>10}" for s in states))
+    for survey_id in sorted(set(run.config.surveys) | set(counts)):
+        row = counts.get(survey_id, {})
+        click.echo(f"{survey_id:<22}" + "".join(f"{row.get(s, 0):>10}" for s in states))
+    if unknown:
+        click.echo(f"\n{len(unknown)} invitation(s) in doubt (a run stopped while sending them); they are not "
+                   "resent unless you run `tierctl survey send --resend-unknown`:")
+        for row in unknown:
+            click.echo(f"  {row.get('invite_id')}  {row.get('survey_id')}  {row.get('contact_email')}  "
+                       f"{row.get('occasion')}")
+    if runs:
+        click.echo("\nlast runs:")
+        for r in runs:
+            click.echo(f"  #{r.get('id')} {r.get('kind')} {r.get('started_at')} {r.get('status') or 'running?'} "
+                       f"{json.dumps(r.get('counts') or {}, default=str)}")
+
+
+def _existing_ledger(run: Any) -> Any:
+    """The ledger if it exists: planning and status must not create state."""
+    from ..ledger import ledger_exists
+
+    if not ledger_exists(run.config.storage.url, run.config.base_dir):
+        return None
+    return run.open_ledger()
+
+
+def _item_dict(item: Any) -> dict[str, Any]:
+    from ..scheduler import Deferral
+
+    inv = item.invitation if isinstance(item, Deferral) else item
+    out = {"type": "deferred" if isinstance(item, Deferral) else "due", "survey": inv.survey_id, "tier": inv.tier,
+           "account_id": inv.account_id, "contact": inv.contact_email, "role": inv.role,
+           "occasion": inv.occasion, "due_at": inv.due_at.isoformat(), "closes_at": inv.closes_at.isoformat()}
+    if isinstance(item, Deferral):
+        out.update(until=item.until.isoformat(), reason=item.reason)
+    return out

@@ -1,0 +1,62 @@
+"""Build provider and source objects from a checked config.
+
+The config loader has already validated each entry's options with the
+plugin's own ``Options`` model; this module only instantiates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import TierctlError
+from .providers import Provider, ProviderContext
+from .ratelimit import TokenBucket
+from .sources import CustomerSource, MeetingSource
+
+if TYPE_CHECKING:
+    from .model import Config
+    from .plugins_manager import PluginHost
+
+
+def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> dict[str, Provider]:
+    """One provider object per named instance, with its rate-limit bucket."""
+    from .render import Renderer, template_environment
+
+    env = template_environment(config, host, Renderer())
+    providers: dict[str, Provider] = {}
+    context = ProviderContext(config=config, base_dir=config.base_dir, templates=env, providers=providers)
+    for name in sorted(names):
+        entry = config.providers[name]
+        cls = host.providers[entry.plugin]
+        provider = cls(name, config.plugin_options("providers", name), context)
+        if provider.rate_limit is not None:
+            provider.limiter = TokenBucket(provider.rate_limit)
+        providers[name] = provider
+    return providers
+
+
+def build_customer_source(config: "Config", host: "PluginHost") -> CustomerSource:
+    source = _build(config, host, "customers")
+    if not isinstance(source, CustomerSource):
+        raise TierctlError(f"{config.path}: sources.customers: plugin {config.sources['customers'].plugin!r} "
+                           "is not a customer source; use a plugin such as csv")
+    return source
+
+
+def build_meeting_source(config: "Config", host: "PluginHost") -> MeetingSource | None:
+    if "meetings" not in config.sources:
+        return None
+    source = _build(config, host, "meetings")
+    if not isinstance(source, MeetingSource):
+        raise TierctlError(f"{config.path}: sources.meetings: plugin {config.sources['meetings'].plugin!r} "
+                           "is not a meeting source; use a plugin such as ical")
+    return source
+
+
+def _build(config: "Config", host: "PluginHost", key: str):
+    if key not in config.sources:
+        raise TierctlError(f"{config.path}: sources.{key} is not set; add e.g. "
+                           "sources: {customers: {plugin: csv, path: customers.csv}}")
+    entry = config.sources[key]
+    cls = host.sources[entry.plugin]
+    return cls(config.plugin_options("sources", key), config, config.base_dir)

@@ -1,0 +1,248 @@
+"""Who gets which survey now: the survey plan.
+
+The scheduler streams contacts from the customer source once (twice when
+pre-meeting surveys need the account of each meeting: a meeting belongs to
+the account whose contacts attend it, and that account's other contacts may
+come earlier in the file), and for each contact decides per survey:
+
+* **due**: send now (an :class:`~tierctl.records.Invitation`);
+* **deferred**: held back by the per-contact throttle, sent by a later run
+  while the occasion is still open;
+* **skipped**: never for this occasion (churned, not in the audience, the
+  tier does not get the survey, already sent); counted by reason.
+
+It changes nothing: ``survey plan`` prints the plan, ``survey send`` hands it
+to the ledger and the providers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+from .model import Config, MeetingTrigger, PeriodTrigger, Survey
+from .periods import period_containing
+from .records import Contact, Invitation, Meeting, Question, RowProblem
+from .sources import CustomerSource, MeetingSource
+
+# States in the ledger that close a (survey, contact, occasion) for good.
+FINAL_STATES = frozenset({"sending", "sent", "failed", "unknown"})
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """An invitation held back by the throttle, and until when."""
+
+    invitation: Invitation
+    until: datetime
+    reason: str
+
+
+@dataclass
+class PlanSummary:
+    """Counts behind a plan, for the last line of ``survey plan``."""
+
+    contacts: int = 0
+    due: int = 0
+    deferred: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[RowProblem] = field(default_factory=list)
+    problem_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Occasion:
+    survey_id: str
+    occasion: str
+    due_at: datetime
+    closes_at: datetime
+    meeting_start: datetime | None = None
+
+
+class Scheduler:
+    """Builds the survey plan for one moment ``now``.
+
+    ``known`` maps (survey, contact e-mail, occasion) to its ledger state;
+    ``last_surveyed`` maps a contact e-mail to when it last got a survey that
+    counts for the throttle. Both come from the ledger (one query each).
+    """
+
+    #: Keep at most this many skipped rows' problems in memory for display.
+    max_problems = 200
+
+    def __init__(self, config: Config, now: datetime, customers: CustomerSource,
+                 meetings: MeetingSource | None = None, known: dict[tuple[str, str, str], str] | None = None,
+                 last_surveyed: dict[str, datetime] | None = None, only_survey: str | None = None):
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.config = config
+        self.now = now
+        self.tz = ZoneInfo(config.organization.timezone)
+        self.customers = customers
+        self.meeting_source = meetings
+        self.known = known or {}
+        self.last_surveyed = last_surveyed or {}
+        self.window = config.throttle.per_contact if config.throttle else None
+        self.surveys = {sid: s for sid, s in config.surveys.items()
+                        if s.trigger is not None and (only_survey is None or sid == only_survey)}
+        self.summary = PlanSummary()
+        self._first_pass_done = False
+        self._questions = {sid: tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices))
+                                      for q in s.questions) for sid, s in self.surveys.items()}
+        # tier -> surveys it receives, in a stable order
+        self._tier_surveys = {tid: [s for s in t.surveys if s in self.surveys]
+                              for tid, t in config.tiers.items()}
+
+    # --- public -------------------------------------------------------------
+
+    def report(self, problem: RowProblem) -> None:
+        self.summary.problem_count += 1
+        if len(self.summary.problems) < self.max_problems:
+            self.summary.problems.append(problem)
+
+    def plan(self) -> Iterator[Invitation | Deferral]:
+        """Yield due invitations and deferrals; skips are counted in ``summary``."""
+        periodic = self._periodic_occasions()
+        meeting_occasions = self._meeting_occasions()
+        run_surveyed: dict[str, datetime] = {}
+        # Row problems are reported by whichever pass reads the file first.
+        report = self._quiet if self._first_pass_done else self.report
+        for contact in self.customers.contacts(report):
+            self.summary.contacts += 1
+            if contact.status == "churned":
+                self.summary.skipped["churned account"] += 1
+                continue
+            candidates: list[_Occasion] = []
+            for survey_id in self._tier_surveys.get(contact.tier, ()):
+                survey = self.surveys[survey_id]
+                if not _in_audience(survey, contact.role):
+                    self.summary.skipped[f"{survey_id}: role not in audience"] += 1
+                    continue
+                occasion = periodic.get(survey_id)
+                if occasion is not None:
+                    candidates.append(self._with_wave(occasion, survey, contact.email))
+                for occ in meeting_occasions.get((survey_id, contact.account_id), ()):
+                    candidates.append(occ)
+            candidates.sort(key=lambda o: (o.closes_at, o.survey_id))
+            for occ in candidates:
+                item = self._decide(occ, contact, run_surveyed)
+                if item is not None:
+                    yield item
+
+    # --- occasions ------------------------------------------------------------
+
+    def _periodic_occasions(self) -> dict[str, _Occasion]:
+        out = {}
+        for sid, survey in self.surveys.items():
+            if isinstance(survey.trigger, PeriodTrigger):
+                period = period_containing(self.now, survey.trigger.every, self.tz)
+                out[sid] = _Occasion(sid, period.label, period.start.astimezone(timezone.utc),
+                                     period.end.astimezone(timezone.utc))
+        return out
+
+    def _with_wave(self, occasion: _Occasion, survey: Survey, email: str) -> _Occasion:
+        trigger = survey.trigger
+        if not isinstance(trigger, PeriodTrigger) or trigger.spread is None or occasion.meeting_start:
+            return occasion
+        # A stable per-contact offset, so waves are the same on every run.
+        spread = trigger.spread.approx_seconds
+        digest = hashlib.blake2b(f"{occasion.occasion}/{email}".encode(), digest_size=8).digest()
+        offset = int.from_bytes(digest, "big") % max(1, int(spread))
+        due = occasion.due_at + timedelta(seconds=offset)
+        return _Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at)
+
+    def _meeting_occasions(self) -> dict[tuple[str, str], list[_Occasion]]:
+        """(survey, account) -> occasions of meetings whose survey is due now."""
+        triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
+        if not triggers or self.meeting_source is None:
+            return {}
+        horizon = max(_timedelta(t.before_meeting, self.now) for t in triggers.values())
+        meetings = list(self.meeting_source.meetings(self.now, self.now + horizon + timedelta(seconds=1),
+                                                     self.report))
+        by_attendee: dict[str, list[Meeting]] = defaultdict(list)
+        for m in meetings:
+            for email in m.attendees:
+                by_attendee[email].append(m)
+        if not by_attendee:
+            return {}
+        # First pass over the contacts: which accounts attend which meetings.
+        account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
+        self._first_pass_done = True
+        for contact in self.customers.contacts(self.report):
+            for m in by_attendee.get(contact.email, ()):
+                account_meetings[contact.account_id][m.occurrence_id] = m
+        out: dict[tuple[str, str], list[_Occasion]] = defaultdict(list)
+        for sid, trigger in triggers.items():
+            for account_id, occurrences in account_meetings.items():
+                for m in occurrences.values():
+                    if trigger.meeting and trigger.meeting.lower() not in m.summary.lower():
+                        continue
+                    due = m.start - _timedelta(trigger.before_meeting, m.start)
+                    if due <= self.now < m.start:
+                        out[(sid, account_id)].append(_Occasion(
+                            sid, f"meeting:{m.occurrence_id}", due.astimezone(timezone.utc),
+                            m.start.astimezone(timezone.utc), m.start))
+        return out
+
+    def _quiet(self, problem: RowProblem) -> None:
+        """Row problems were already reported in the first pass."""
+
+    # --- the decision ---------------------------------------------------------
+
+    def _decide(self, occ: _Occasion, contact: Contact, run_surveyed: dict[str, datetime]
+                ) -> Invitation | Deferral | None:
+        state = self.known.get((occ.survey_id, contact.email, occ.occasion))
+        if state in FINAL_STATES:
+            self.summary.skipped[f"{occ.survey_id}: already {state}"] += 1
+            return None
+        if self.now < occ.due_at:
+            self.summary.skipped[f"{occ.survey_id}: not yet due (wave)"] += 1
+            return None
+        survey = self.surveys[occ.survey_id]
+        invitation = Invitation(
+            invite_id="", survey_id=occ.survey_id, survey_title=survey.title, tier=contact.tier,
+            account_id=contact.account_id, account_name=contact.account_name, contact_email=contact.email,
+            contact_name=contact.name, role=contact.role, locale=contact.locale, occasion=occ.occasion,
+            due_at=occ.due_at, closes_at=occ.closes_at, questions=self._questions[occ.survey_id],
+            description=survey.description or "", meeting_start=occ.meeting_start)
+        if survey.throttle != "exempt" and self.window is not None:
+            last = max(filter(None, (self.last_surveyed.get(contact.email), run_surveyed.get(contact.email))),
+                       default=None)
+            if last is not None:
+                until = shift(last, self.window)
+                if self.now < until:
+                    self.summary.deferred += 1
+                    closes = "" if until < occ.closes_at else \
+                        "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
+                    return Deferral(invitation, until, f"throttle: surveyed {last.isoformat()}, "
+                                                       f"next allowed {until.isoformat()}{closes}")
+            run_surveyed[contact.email] = self.now
+        self.summary.due += 1
+        return invitation
+
+
+def _in_audience(survey: Survey, role: str) -> bool:
+    audience = survey.audience
+    return audience == "all" or "all" in audience or role in audience
+
+
+def _timedelta(duration, at: datetime) -> timedelta:
+    """A Duration as a timedelta, months counted from ``at``."""
+    return shift(at, duration) - at
+
+
+def shift(moment: datetime, duration, sign: int = 1) -> datetime:
+    """``moment`` plus (or, with ``sign=-1``, minus) a Duration; months are calendar months."""
+    import calendar
+
+    if duration.months:
+        month = moment.month - 1 + sign * duration.months
+        year = moment.year + month // 12
+        month = month % 12 + 1
+        day = min(moment.day, calendar.monthrange(year, month)[1])
+        moment = moment.replace(year=year, month=month, day=day)
+    return moment + sign * timedelta(seconds=duration.seconds)

@@ -1,0 +1,251 @@
+"""Plan, send and report survey invitations: the engine behind ``tierctl survey``.
+
+``send`` is built so that a run that is repeated, overlapped or killed
+half-way never surveys anyone twice and never forgets anyone:
+
+1. it takes the ledger's send lock (a second run exits with code 3);
+2. invitations a dead run left in ``sending`` become ``unknown`` (reported;
+   resent only with ``resend_unknown``);
+3. each batch is written to the ledger as ``sending`` *before* the provider
+   is called, under a unique (survey, contact, occasion) key, and marked
+   ``sent``/``retry``/``failed`` after.
+
+A kill between 3's write and mark leaves at most one batch ``unknown``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .errors import TierctlError
+from .providers import ProviderError
+from .records import Invitation, SendResult
+from .scheduler import Deferral, PlanSummary, Scheduler, shift
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+    from .model import Config
+    from .plugins_manager import PluginHost
+
+log = logging.getLogger("tierctl.send")
+
+
+def new_invite_id() -> str:
+    """A random, URL- and file-name-safe id (never guessable from the contact)."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass
+class Failure:
+    invitation: Invitation
+    reason: str
+    retry: bool
+
+
+@dataclass
+class SendReport:
+    """What a send did; ``exit_code`` follows ``tierctl --help``."""
+
+    now: datetime
+    dry_run: bool = False
+    run_id: int | None = None
+    due: int = 0
+    sent: int = 0
+    deferred: int = 0
+    not_sent: int = 0  # due but left for a later run (--limit, stopped provider)
+    failures: list[Failure] = field(default_factory=list)
+    unknown_found: list[dict[str, Any]] = field(default_factory=list)
+    requeued_unknown: int = 0
+    provider_errors: list[str] = field(default_factory=list)
+    summary: PlanSummary | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures or self.provider_errors else 0
+
+    def counts(self) -> dict[str, int]:
+        return {"due": self.due, "sent": self.sent, "failed": len(self.failures), "deferred": self.deferred,
+                "not_sent": self.not_sent, "unknown_found": len(self.unknown_found)}
+
+
+class SurveyRun:
+    """One invocation of the survey engine at a moment ``now``."""
+
+    def __init__(self, config: "Config", host: "PluginHost", now: datetime | None = None,
+                 survey: str | None = None):
+        if survey is not None and survey not in config.surveys:
+            from .suggest import did_you_mean, one_of
+
+            raise TierctlError(f"no survey {survey!r}{did_you_mean(survey, config.surveys)}; "
+                               f"surveys in {config.path}: {one_of(config.surveys)}")
+        self.config = config
+        self.host = host
+        self.now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        self.survey = survey
+
+    # --- ledger -------------------------------------------------------------
+
+    def open_ledger(self) -> "Ledger":
+        from .ledger import open_ledger
+
+        return open_ledger(self.config.storage.url, self.config.base_dir)
+
+    # --- planning -------------------------------------------------------------
+
+    def scheduler(self, ledger: "Ledger | None") -> Scheduler:
+        from .instances import build_customer_source, build_meeting_source
+
+        known: dict[tuple[str, str, str], str] = {}
+        last: dict[str, datetime] = {}
+        if ledger is not None:
+            known = ledger.known_keys(self.now)
+            if self.config.throttle:
+                last = ledger.last_surveyed(shift(self.now, self.config.throttle.per_contact, -1))
+        return Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
+                         build_meeting_source(self.config, self.host), known, last, self.survey)
+
+    def plan(self, ledger: "Ledger | None" = None) -> tuple[Scheduler, Iterator[Invitation | Deferral]]:
+        """The plan, changing nothing. Read the summary after exhausting the iterator."""
+        scheduler = self.scheduler(ledger)
+        return scheduler, scheduler.plan()
+
+    # --- sending --------------------------------------------------------------
+
+    def send(self, ledger: "Ledger", dry_run: bool = False, limit: int | None = None,
+             resend_unknown: bool = False, progress: Callable[[int, int], None] | None = None,
+             on_failure: Callable[[Failure], None] | None = None) -> SendReport:
+        """Send what is due now; see the module docstring for the guarantees."""
+        report = SendReport(now=self.now, dry_run=dry_run)
+        if dry_run:
+            scheduler, items = self.plan(ledger)
+            for item in items:
+                if isinstance(item, Deferral):
+                    report.deferred += 1
+                else:
+                    report.due += 1
+            report.summary = scheduler.summary
+            return report
+
+        with ledger.lock("send"):
+            report.unknown_found = ledger.mark_stale_sending(self.now)
+            for row in report.unknown_found:
+                log.warning("invitation %s (%s to %s, %s) was being sent when a run stopped; it may or may not "
+                            "have gone out, so it is not resent (use --resend-unknown to resend)",
+                            row.get("invite_id"), row.get("survey_id"), row.get("contact_email"),
+                            row.get("occasion"))
+            if resend_unknown:
+                report.requeued_unknown = ledger.requeue_unknown(self.now)
+            report.run_id = ledger.begin_run("send", self.now)
+            status = "failed"
+            try:
+                self._send_due(ledger, report, limit, progress, on_failure)
+                status = "ok" if report.exit_code == 0 else "partial"
+            finally:
+                ledger.finish_run(report.run_id, datetime.now(timezone.utc), status, report.counts())
+        return report
+
+    def _send_due(self, ledger: "Ledger", report: SendReport, limit: int | None,
+                  progress: Callable[[int, int], None] | None,
+                  on_failure: Callable[[Failure], None] | None) -> None:
+        from .instances import build_providers
+
+        scheduler, items = self.plan(ledger)
+        due: dict[str, list[Invitation]] = defaultdict(list)
+        deferred: list[Deferral] = []
+        for item in items:
+            if isinstance(item, Deferral):
+                deferred.append(item)
+                continue
+            provider = self.config.surveys[item.survey_id].provider
+            assert provider is not None  # the config check requires one
+            due[provider].append(replace(item, invite_id=new_invite_id()))
+        report.summary = scheduler.summary
+        report.due = sum(len(v) for v in due.values())
+        report.deferred = len(deferred)
+        throttled = {sid: s.throttle != "exempt" for sid, s in self.config.surveys.items()}
+        if deferred:
+            by_provider: dict[str, list[Deferral]] = defaultdict(list)
+            for d in deferred:
+                by_provider[self.config.surveys[d.invitation.survey_id].provider or ""].append(d)
+            for provider_name, items_ in by_provider.items():
+                invs = [replace(d.invitation, invite_id=new_invite_id()) for d in items_]
+                ledger.record_deferred(invs, {i.invite_id: d.reason for i, d in zip(invs, items_)},
+                                       self.now, provider_name, throttled)
+
+        budget = report.due if limit is None else min(limit, report.due)
+        report.not_sent = report.due - budget
+        providers = build_providers(self.config, self.host, set(due))
+        done = 0
+        try:
+            for name, invitations in due.items():
+                provider = providers[name]
+                take = invitations[:max(0, budget - done)]
+                for start in range(0, len(take), max(1, provider.batch_size)):
+                    batch = take[start:start + provider.batch_size]
+                    claimed = ledger.claim_batch(batch, report.run_id, self.now, name, throttled)
+                    if not claimed:
+                        continue
+                    if provider.limiter is not None and not provider.paces_itself:
+                        provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
+                    try:
+                        results = provider.send(claimed)
+                    except ProviderError as exc:
+                        results = [SendResult.failed(i.invite_id, str(exc), retry=exc.retry) for i in claimed]
+                        report.provider_errors.append(str(exc))
+                        ledger.record_results(results, self.now)
+                        left = len(take) - start - len(batch)
+                        report.not_sent += left
+                        log.error("%s; %d invitation(s) of this provider are left for the next run", exc, left)
+                        self._note_failures(claimed, results, report, on_failure)
+                        done += len(take) - start
+                        break
+                    except Exception as exc:  # a provider bug: name it, keep the ledger honest
+                        report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
+                                                      f"{type(exc).__name__}: {exc}")
+                        log.exception("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
+                                      "at the next run", name)
+                        report.not_sent += len(take) - start - len(batch)
+                        done += len(take) - start
+                        break
+                    results = self._checked(name, claimed, results, report)
+                    ledger.record_results(results, self.now)
+                    report.sent += sum(1 for r in results if r.ok)
+                    self._note_failures(claimed, results, report, on_failure)
+                    done += len(batch)
+                    if progress is not None:
+                        progress(len(batch), budget)
+        finally:
+            for provider in providers.values():
+                try:
+                    provider.close()
+                except Exception:  # closing must not hide the run's outcome
+                    log.warning("provider %s did not close cleanly", provider.instance, exc_info=True)
+
+    @staticmethod
+    def _checked(name: str, claimed: list[Invitation], results: list[SendResult],
+                 report: SendReport) -> list[SendResult]:
+        wanted = {i.invite_id for i in claimed}
+        kept = [r for r in results if r.invite_id in wanted]
+        missing = wanted - {r.invite_id for r in kept}
+        if missing:
+            # Without a result we cannot know whether they went out: they stay
+            # 'sending' and become 'unknown' at the next run.
+            report.provider_errors.append(f"provider {name} returned no result for {len(missing)} invitation(s); "
+                                          "they are listed as unknown by the next run")
+        return kept
+
+    @staticmethod
+    def _note_failures(claimed: list[Invitation], results: list[SendResult], report: SendReport,
+                       on_failure: Callable[[Failure], None] | None) -> None:
+        by_id = {i.invite_id: i for i in claimed}
+        for r in results:
+            if not r.ok:
+                failure = Failure(by_id[r.invite_id], r.reason or "unknown reason", r.retry)
+                report.failures.append(failure)
+                if on_failure is not None:
+                    on_failure(failure)
