@@ -77,6 +77,7 @@ class PluginHost:
         self.failed: list[PluginInfo] = []
         self.errors: list[str] = []  # clashes and hooks that raised
         self._registries: dict[str, dict[str, Registration]] = {}
+        self._commands: dict[str, Registration] | None = None
         self._skipped_by_env: list[str] = []
 
     # --- loading ------------------------------------------------------------
@@ -210,17 +211,44 @@ class PluginHost:
         if self.errors:
             raise PluginError("\n".join(self.errors))
 
+    def commands(self) -> dict[str, Registration]:
+        """The CLI commands plugins add (``register_commands``), by command name.
+
+        Each plugin adds its commands to a group of its own, so a plugin that
+        fails is skipped on its own and two plugins adding one command name is
+        an error naming both (the first one is kept).
+        """
+        if self._commands is None:
+            import click
+
+            out: dict[str, Registration] = {}
+            for impl in self.pm.hook.register_commands.get_hookimpls():  # in registration order
+                plugin = impl.plugin_name
+                group = click.Group(ENTRY_POINT_GROUP)
+                try:
+                    impl.function(cli=group)
+                except Exception as exc:
+                    self.errors.append(f"plugin {plugin!r} failed in register_commands: {_describe(exc)}")
+                    continue
+                for name, command in sorted(group.commands.items()):
+                    if name in out:
+                        self.errors.append(f"command {name!r} is added by two plugins, {out[name].plugin!r} and "
+                                           f"{plugin!r}; uninstall one, or load only one with {LOAD_ENV}")
+                        continue
+                    out[name] = Registration(name, command, plugin)
+                    self.plugins[plugin].registers.setdefault("commands", []).append(name)
+            self._commands = out
+        return self._commands
+
     def add_commands(self, cli: Any) -> None:
-        """Let every plugin add CLI commands, one plugin at a time."""
-        for impl in self.pm.hook.register_commands.get_hookimpls():
-            try:
-                impl.function(cli=cli)
-            except Exception as exc:
-                self.errors.append(f"plugin {impl.plugin_name!r} failed in register_commands: {_describe(exc)}")
+        """Add every plugin's commands to the click group ``cli``."""
+        for name, reg in self.commands().items():
+            cli.add_command(reg.value, name)
 
     def describe(self) -> list[PluginInfo]:
         """All plugins, loaded and failed, sorted by name."""
         self.collect_all()
+        self.commands()
         return sorted([*self.plugins.values(), *self.failed], key=lambda p: p.name)
 
 

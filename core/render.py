@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .errors import ConfigError, Problem, TierctlError
-from .model import SLUG_RE, Config, RenderTarget, Tier
 from .suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
     import jinja2
 
+    from .model import Config, RenderTarget, Tier
     from .plugins_manager import PluginHost
 
 MANIFEST = ".tierctl-manifest"
@@ -39,14 +39,14 @@ class OutputFile:
 class RenderContext:
     """What a renderer gets: the config, its target, and a template environment."""
 
-    config: Config
+    config: "Config"
     target_name: str
-    target: RenderTarget
+    target: "RenderTarget"
     env: "jinja2.Environment"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def tiers(self) -> list[tuple[str, Tier]]:
+    def tiers(self) -> list[tuple[str, "Tier"]]:
         """Tiers in the order the config lists them."""
         return list(self.config.tiers.items())
 
@@ -78,12 +78,17 @@ class Renderer:
         """Yield every file of this target."""
         raise NotImplementedError
 
+    def template_filters(self) -> dict[str, Any]:
+        """Filters this renderer's own templates need, so they work whichever
+        plugins are loaded; filters registered by plugins take precedence."""
+        return {}
+
 
 def builtin_templates() -> Path:
     return Path(str(resources.files("tierctl.templates")))
 
 
-def template_environment(config: Config, host: "PluginHost", renderer: Renderer) -> "jinja2.Environment":
+def template_environment(config: "Config", host: "PluginHost", renderer: Renderer) -> "jinja2.Environment":
     """A jinja2 environment: user overrides, then the plugin's, then built-ins."""
     import jinja2
 
@@ -107,6 +112,7 @@ def template_environment(config: Config, host: "PluginHost", renderer: Renderer)
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters.update(renderer.template_filters())
     for name, reg in host.registry("template_filters").items():
         env.filters[name] = reg.value
     for name, reg in host.registry("template_globals").items():
@@ -129,7 +135,7 @@ class RenderResult:
                 "unchanged": self.unchanged, "removed": self.removed}
 
 
-def render_targets(config: Config, host: "PluginHost", only: Iterable[str] | None = None,
+def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | None = None,
                    out_override: str | None = None, extra: dict[str, Any] | None = None) -> list[RenderResult]:
     """Render the config's targets (or just ``only``) and return what was written."""
     targets = config.render.targets
@@ -155,8 +161,49 @@ def render_targets(config: Config, host: "PluginHost", only: Iterable[str] | Non
             Path(out_override) if out_override else base / target.out
         context = RenderContext(config, name, target, template_environment(config, host, renderer),
                                 dict(extra or {}))
-        results.append(write_files(name, out_dir, _checked(renderer.render(context), name)))
+        files = _render_files(renderer, context, name, host)
+        results.append(write_files(name, out_dir, files))
     return results
+
+
+def _render_files(renderer: Renderer, context: RenderContext, target: str,
+                  host: "PluginHost") -> list[OutputFile]:
+    """Run the renderer; template mistakes become errors that name the template and line."""
+    import jinja2
+
+    plugin = next((r.plugin for r in host.registry("renderers").values() if r.value is type(renderer)), "?")
+    try:
+        return list(_checked(renderer.render(context), target))
+    except jinja2.TemplateNotFound as exc:
+        raise TierctlError(f"target {target!r}: template {exc.name!r} not found (renderer plugin {plugin!r}); "
+                           f"looked in: {', '.join(_search_path(context.env))}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name}:{exc.lineno}"
+        raise TierctlError(f"{where}: template syntax error: {exc.message}; fix the template "
+                           f"(target {target!r})") from exc
+    except jinja2.TemplateError as exc:
+        where = _template_frame(exc)
+        hint = ("; check the name, or guard it with {% if ... is defined %}"
+                if isinstance(exc, jinja2.UndefinedError) else "")
+        raise TierctlError(f"{where + ': ' if where else ''}template error in target {target!r}: "
+                           f"{exc.message or exc}{hint}") from exc
+
+
+def _search_path(env: "jinja2.Environment") -> list[str]:
+    loaders = getattr(env.loader, "loaders", [env.loader])
+    return [p for loader in loaders for p in getattr(loader, "searchpath", [])]
+
+
+def _template_frame(exc: BaseException) -> str:
+    """``file:line`` of the innermost template frame in ``exc``'s traceback, or ''."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.endswith(".py") and not filename.startswith("<"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def _checked(files: Iterable[OutputFile], target: str) -> Iterator[OutputFile]:
@@ -207,6 +254,8 @@ def _atomic_write(dest: Path, data: bytes) -> None:
 
 def page_name(tier_id: str, extension: str) -> str:
     """The file name of a tier's page; ids are validated slugs, checked again here."""
+    from .model import SLUG_RE
+
     if not SLUG_RE.match(tier_id):
         raise TierctlError(f"tier id {tier_id!r} is not a safe file name")
     return f"{tier_id}{extension}"

@@ -22,12 +22,21 @@ def md(value: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
 
 
-@hookimpl
-def register_template_filters(register):
+def standard_filters() -> dict[str, Any]:
+    """The filters tierctl's own templates use (the html and markdown renderers
+    install them too, so they work even when this plugin is not loaded)."""
     from tierctl.comparison import HOURS_LABELS, TOUCH_LABELS, label
 
-    register("human", human)
-    register("md", md)
-    register("label", label)
-    register("touch_label", lambda v: TOUCH_LABELS.get(v, v))
-    register("hours_label", lambda v: HOURS_LABELS.get(v, v))
+    return {
+        "human": human,
+        "md": md,
+        "label": label,
+        "touch_label": lambda v: TOUCH_LABELS.get(v, v),
+        "hours_label": lambda v: HOURS_LABELS.get(v, v),
+    }
+
+
+@hookimpl
+def register_template_filters(register):
+    for name, function in standard_filters().items():
+        register(name, function)

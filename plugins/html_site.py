@@ -17,6 +17,11 @@ class HtmlSite(Renderer):
     name = "html"
     description = "Public support-plan website (index with comparison table, one page per tier)"
 
+    def template_filters(self):
+        from tierctl.plugins.filters import standard_filters
+
+        return standard_filters()
+
     def render(self, context):
         from tierctl.comparison import cadence_lines, comparison_rows, severities
 

@@ -16,6 +16,11 @@ class MarkdownSales(Renderer):
     name = "markdown"
     description = "Sales one-pagers per tier plus a comparison matrix (markdown)"
 
+    def template_filters(self):
+        from tierctl.plugins.filters import standard_filters
+
+        return standard_filters()
+
     def render(self, context):
         from tierctl.comparison import cadence_lines, comparison_rows, severities
 

@@ -11,24 +11,25 @@ if TYPE_CHECKING:
     from ..model import Config
     from ..plugins_manager import PluginHost
 
-_HOST: "PluginHost | None" = None
-_WARNED = False
+_HOST_KEY = "tierctl.plugin_host"
 
 
-def shared_host() -> "PluginHost":
-    """The CLI's plugin host, loaded once per process; broken plugins are warned about once."""
-    global _HOST, _WARNED
-    if _HOST is None:
+def shared_host(ctx: click.Context | None = None) -> "PluginHost":
+    """The plugin host of this CLI invocation, loaded once and kept on the root
+    click context (not in a global, so in-process runs such as tests do not
+    share plugins or environment); broken plugins are warned about once."""
+    ctx = ctx or click.get_current_context(silent=True)
+    store = ctx.find_root().meta if ctx is not None else {}
+    host = store.get(_HOST_KEY)
+    if host is None:
         from ..plugins_manager import PluginHost
 
-        _HOST = PluginHost.load()
-    if not _WARNED:
-        _WARNED = True
-        for info in _HOST.failed:
+        host = store[_HOST_KEY] = PluginHost.load()
+        for info in host.failed:
             click.echo(f"tierctl: warning: plugin {info.name!r} ({info.distribution or info.module}) could not "
                        f"be loaded and is skipped: {info.error}. Fix or uninstall it, or leave it out with "
                        "TIERCTL_LOAD_PLUGINS.", err=True)
-    return _HOST
+    return host
 
 
 @dataclass

@@ -18,19 +18,17 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
-        self._plugins_added = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._add_plugin_commands(ctx)
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+        plugin_commands = self._plugin_commands(ctx)
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands) | set(plugin_commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands:
             return self._load(cmd_name)
         command = super().get_command(ctx, cmd_name)
-        if command is None and not self._plugins_added:
-            self._add_plugin_commands(ctx)
-            command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = self._plugin_commands(ctx).get(cmd_name)
         return command
 
     def _load(self, cmd_name: str) -> click.Command:
@@ -40,13 +38,24 @@ class LazyGroup(click.Group):
             raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
         return command
 
-    def _add_plugin_commands(self, ctx: click.Context) -> None:
-        if self._plugins_added:
-            return
-        self._plugins_added = True
-        from .app import shared_host
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        """Commands added by plugins, collected once per invocation (kept on the root context)."""
+        root = ctx.find_root()
+        if _KEY not in root.meta:
+            from .app import shared_host
 
-        host = shared_host()
-        host.add_commands(self)
-        for message in host.errors:
-            click.echo(f"tierctl: warning: {message}", err=True)
+            host = shared_host(ctx)
+            commands: dict[str, click.Command] = {}
+            for name, reg in host.commands().items():
+                if name in self.lazy_commands or name in self.commands:
+                    host.errors.append(f"plugin {reg.plugin!r} adds a command {name!r}, which is a built-in "
+                                       "command; the plugin's command is ignored")
+                else:
+                    commands[name] = reg.value
+            for message in host.errors:
+                click.echo(f"tierctl: warning: {message}", err=True)
+            root.meta[_KEY] = commands
+        return root.meta[_KEY]
+
+
+_KEY = "tierctl.plugin_commands"
