@@ -1,0 +1,221 @@
+"""The ``csv`` customer source: one row per contact, as exported from a CRM or Excel.
+
+Configure it under ``sources:``::
+
+    sources:
+      customers: {plugin: csv, path: customers.csv}   # relative to the config file
+
+Columns (header names are matched case-insensitively, surrounding spaces
+ignored, extra columns ignored)::
+
+    account_id, account_name, plan, status, contact_email, contact_name, role, locale
+
+The file is streamed, never loaded whole: a million rows take a few seconds.
+A bad row is reported (file, physical line, why) and skipped; the other rows
+are kept. A missing file or a header without the required columns is an
+error, because then nothing can be read.
+
+Empty values: ``account_id``, ``plan``, ``status`` and ``contact_email`` are
+required. An empty ``account_name`` falls back to the account id, an empty
+``locale`` to ``organization.language``; ``contact_name`` and ``role`` may be
+empty.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+from tierctl.errors import TierctlError
+from tierctl.hookspecs import hookimpl
+from tierctl.records import Contact, RowProblem
+from tierctl.sources import CustomerSource, Report, SourceOptions
+
+COLUMNS = ("account_id", "account_name", "plan", "status", "contact_email", "contact_name", "role", "locale")
+EXPECTED_HEADER = ",".join(COLUMNS)
+
+# Pragmatic, not RFC 5322 (and cheap, it runs on every row): one @, no spaces
+# or list separators before it, a dotted domain of letters, digits and '-'.
+EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[\w-]+(?:\.[\w-]+)+")
+
+
+class CsvOptions(SourceOptions):
+    """Options of the ``csv`` source."""
+
+    path: str
+    delimiter: str = ","
+    encoding: str = "utf-8-sig"
+
+
+class CsvCustomers(CustomerSource):
+    """Contacts from a CSV file, one row per contact."""
+
+    name = "csv"
+    description = "Contacts from a CSV file (account_id, account_name, plan, status, contact_email, ...)"
+    Options = CsvOptions
+
+    @property
+    def path(self) -> Path:
+        return Path(self.base_dir) / self.options.path
+
+    def contacts(self, report: Report) -> Iterator[Contact]:
+        import csv
+
+        from tierctl.model import STATUSES
+        from tierctl.suggest import did_you_mean, one_of
+
+        path = self.path
+        shown = self.options.path  # as the user wrote it in the config
+        if len(self.options.delimiter) != 1:
+            raise TierctlError(f"{shown}: delimiter must be one character, got {self.options.delimiter!r}; "
+                               "set sources.customers.delimiter to ',' or ';' or '\\t'")
+        plan_tier = {plan: tier_id for tier_id, tier in self.config.tiers.items() for plan in tier.plans}
+        # Lenient look-ups for values that differ only in case or spaces.
+        plan_folded = {plan.strip().lower(): plan for plan in plan_tier}
+        statuses = frozenset(STATUSES)
+        default_locale = self.config.organization.language
+        known_plans = one_of(plan_tier)
+        plan_hints: dict[str, str] = {}  # unknown plan -> message, so difflib runs once per value
+        email_match = EMAIL_RE.fullmatch
+
+        try:
+            handle = open(path, newline="", encoding=self.options.encoding)
+        except FileNotFoundError:
+            raise TierctlError(f"{shown}: customer file not found (looked for {path}); sources.customers.path "
+                               "is relative to the config file's folder") from None
+        except LookupError:
+            raise TierctlError(f"{shown}: unknown encoding {self.options.encoding!r} in sources.customers."
+                               "encoding; use utf-8-sig, utf-8, cp1252 or latin-1") from None
+        except OSError as exc:
+            raise TierctlError(f"{shown}: cannot open the customer file: {exc.strerror or exc}") from None
+
+        with handle:
+            reader = csv.reader(handle, delimiter=self.options.delimiter)
+            try:
+                header = next((row for row in reader if row), None)
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise TierctlError(f"{shown}:{reader.line_num + 1}: cannot read the header: {exc}; "
+                                   f"{_encoding_hint(exc, self.options.encoding)}") from None
+            index = _column_index(header, shown, reader.line_num)
+            width = len(header)
+            i_acc, i_name, i_plan, i_status, i_email, i_cname, i_role, i_locale = (index[c] for c in COLUMNS)
+            last = max(index.values())
+            prev = reader.line_num  # lines consumed so far; a record starts on the next one
+
+            while True:
+                try:
+                    for row in reader:
+                        line = prev + 1
+                        prev = reader.line_num
+                        if len(row) != width:
+                            if not row:
+                                continue  # a blank line
+                            if len(row) <= last:
+                                report(RowProblem(shown, line, f"has {len(row)} field{'s' * (len(row) != 1)}, "
+                                                  f"the header has {width}: too few columns; expected "
+                                                  f"{EXPECTED_HEADER}"))
+                                continue
+                            if len(row) > width and any(row[width:]):
+                                report(RowProblem(shown, line, f"has {len(row)} fields, the header has {width}: "
+                                                  "too many columns; quote values that contain the "
+                                                  f"delimiter {self.options.delimiter!r}"))
+                                continue
+                        account_id = row[i_acc].strip()
+                        plan = row[i_plan]
+                        status = row[i_status]
+                        email = row[i_email].strip().lower()
+                        tier = plan_tier.get(plan)
+                        if (tier is None or status not in statuses or not account_id
+                                or email_match(email) is None):
+                            why = _why(account_id, plan, status, email, plan_folded, statuses, plan_hints,
+                                       known_plans, did_you_mean, email_match)
+                            if why:
+                                report(RowProblem(shown, line, why))
+                                continue
+                            plan = plan_folded[plan.strip().lower()]
+                            tier = plan_tier[plan]
+                            status = status.strip().lower()
+                        yield Contact(account_id, row[i_name].strip() or account_id, plan, status, email,
+                                      row[i_cname].strip(), row[i_role].strip(),
+                                      row[i_locale].strip() or default_locale, tier)
+                    break
+                except csv.Error as exc:
+                    # The reader can go on after a bad record (e.g. a NUL byte).
+                    report(RowProblem(shown, prev + 1, f"unreadable row: {exc}"))
+                    prev = reader.line_num
+                except UnicodeDecodeError as exc:
+                    raise TierctlError(f"{shown}: near line {prev + 1}: {exc}; "
+                                       f"{_encoding_hint(exc, self.options.encoding)}") from None
+
+
+def _encoding_hint(exc: Exception, encoding: str) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"the file is not {encoding}: save it as CSV UTF-8, or set sources.customers.encoding "
+                "(for example cp1252 for an Excel export on Windows)")
+    return "check that the file is a CSV file"
+
+
+def _column_index(header: list[str] | None, shown: str, line: int) -> dict[str, int]:
+    """Map each required column to its position; raise if any is missing or doubled."""
+    if header is None:
+        raise TierctlError(f"{shown}: the file is empty; expected a header line: {EXPECTED_HEADER}")
+    # "Account ID" and "contact-email" name the columns account_id and contact_email.
+    names = [re.sub(r"[\s-]+", "_", h.replace("\ufeff", "").strip().lower()) for h in header]
+    index: dict[str, int] = {}
+    doubled: list[str] = []
+    for i, name in enumerate(names):
+        if name in COLUMNS:
+            if name in index:
+                doubled.append(name)
+            index.setdefault(name, i)
+    missing = [c for c in COLUMNS if c not in index]
+    if missing:
+        from tierctl.suggest import did_you_mean
+
+        extra = [n for n in names if n not in COLUMNS]
+        hints = ""
+        for column in missing:
+            # "email" for contact_email, "name" for contact_name, ...
+            near = [n for n in extra if n and column.endswith("_" + n)]
+            hint = f" (did you mean {near[0]!r}?)" if near else did_you_mean(column, extra)
+            if hint:
+                hints += f"; {column}{hint}"
+        raise TierctlError(f"{shown}:{line}: the header lacks column{'s' * (len(missing) != 1)} "
+                           f"{', '.join(missing)}; expected header: {EXPECTED_HEADER} "
+                           f"(found: {','.join(h.strip() for h in header)}){hints}; rename or add the columns")
+    if doubled:
+        raise TierctlError(f"{shown}:{line}: column{'s' * (len(doubled) != 1)} {', '.join(sorted(set(doubled)))} "
+                           f"appear{'s' * (len(doubled) == 1)} twice in the header; keep one")
+    return index
+
+
+def _why(account_id: str, plan: str, status: str, email: str, plan_folded: dict[str, str],
+         statuses: frozenset[str], plan_hints: dict[str, str], known_plans: str,
+         did_you_mean, email_match) -> str:
+    """Why a row that failed the fast checks is bad ('' when only case or spaces differ)."""
+    missing = [name for name, value in (("account_id", account_id), ("plan", plan.strip()),
+                                        ("status", status.strip()), ("contact_email", email)) if not value]
+    if missing:
+        if missing == ["account_id"]:
+            return "empty account_id; every contact needs the id of its account"
+        return f"missing value{'s' * (len(missing) != 1)} for {', '.join(missing)}"
+    problems = []
+    if plan.strip().lower() not in plan_folded:
+        if plan not in plan_hints:
+            plan_hints[plan] = (f"plan {plan!r} is not covered by any tier{did_you_mean(plan, plan_folded.values())}"
+                                f"; known plans: {known_plans}")
+        problems.append(plan_hints[plan])
+    if status.strip().lower() not in statuses:
+        from tierctl.model import STATUSES
+
+        problems.append(f"unknown status {status!r}{did_you_mean(status.strip().lower(), statuses)}; "
+                        f"expected one of {', '.join(STATUSES)}")
+    if email_match(email) is None:
+        problems.append(f"contact_email {email!r} is not a valid e-mail address")
+    return "; ".join(problems)
+
+
+@hookimpl
+def register_sources(register):
+    register("csv", CsvCustomers)
