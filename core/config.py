@@ -7,6 +7,7 @@ Every problem in the file is collected and raised at once as a
 from __future__ import annotations
 
 import os
+import re
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -71,7 +72,9 @@ def _resolve_extends(tiers: dict[str, Any], smap: SourceMap, problems: list[Prob
         here: Path_ = ("tiers", tier_id, "extends")
         parent: Any = None
         if parent_id is not None:
-            if not isinstance(parent_id, str) or parent_id not in tiers:
+            if not isinstance(parent_id, str):
+                pass  # the model reports "expected text"
+            elif parent_id not in tiers:
                 problems.append(smap.problem(here, f"extends unknown tier {parent_id!r}"
                                              f"{did_you_mean(str(parent_id), tiers)}; known tiers: {one_of(tiers)}"))
             elif parent_id in chain or parent_id == tier_id:
@@ -107,9 +110,13 @@ def _merge_tier(tier_id: str, parent_id: str | None, parent: dict[str, Any], chi
             merged[key] = _merge_list(inherited, value, path, parent_id, smap, [] if quiet else problems)
         elif key in _MERGED_MAPPINGS and isinstance(value, dict) and isinstance(inherited, dict):
             merged[key] = {**inherited, **value}
+            for sub in inherited.keys() - value.keys():
+                smap.inherited[path + (sub,)] = ("tiers", str(parent_id), key, sub)
         else:
             merged[key] = value
     if parent_id is not None:
+        for key in parent.keys() - child.keys() - {"extends"}:
+            smap.inherited[("tiers", tier_id, key)] = ("tiers", parent_id, key)
         # Point errors in inherited values at the line where they were written.
         for path, mark in list(smap.marks.items()):
             if len(path) > 2 and path[:2] == ("tiers", parent_id) and path[2] not in child:
@@ -151,7 +158,10 @@ def _validation_problems(exc: ValidationError, data: Any, smap: SourceMap) -> li
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         path = _data_path(err["loc"], data)
-        hide = any(path[:i] in smap.from_env for i in range(len(path) + 1))
+        prefixes = [path[:i] for i in range(len(path) + 1)]
+        if any(p in smap.inherited for p in prefixes) or any(p in smap.env_unset for p in prefixes):
+            continue  # reported where the value was written / as the unset variable
+        hide = any(p in smap.from_env for p in prefixes)
         out.append(smap.problem(path, _message(err, path, hide)))
     return out
 
@@ -161,6 +171,8 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
     out: list[Any] = []
     cur = data
     for i, seg in enumerate(loc):
+        if seg == "[key]":
+            continue  # pydantic's marker for "the key itself", which the path already ends with
         if isinstance(cur, dict) and seg in cur:
             cur = cur[seg]
             out.append(seg)
@@ -179,6 +191,8 @@ def _show(value: Any, hide: bool) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if value is None:
+        return "nothing (the value is empty)"
     return repr(value)
 
 
@@ -198,6 +212,10 @@ def _message(err: dict[str, Any], path: Path_, hide: bool) -> str:
         return f"{_show(value, hide)} is not allowed{did_you_mean(str(value), choices)}; expected one of {expected}"
     if kind in ("value_error", "assertion_error"):
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if path and path[-1] == value and isinstance(value, str) and "safe slug" in msg:
+            # An id (a mapping key) that is not a slug; ids become file names and URLs.
+            fixed = re.sub(r"[^a-z0-9_-]+", "-", value.lower()).strip("-_") or "my-id"
+            return f"{msg}; ids become file names, so rename it, e.g. to {fixed!r}"
         return "the value from the environment is invalid: " + msg.split(";")[-1].strip() if hide else msg
     simple = {
         "string_type": "expected text", "int_type": "expected a whole number",
@@ -284,16 +302,28 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
     for tier_id, tier in tiers.items():
         if not isinstance(tier, dict):
             continue
+        plans_inherited = ("tiers", tier_id, "plans") in smap.inherited
         for i, plan in enumerate(tier.get("plans") or [] if isinstance(tier.get("plans"), list) else []):
             if not isinstance(plan, (str, int)):
                 continue
             plan = str(plan)
             if plan in plan_owner and plan_owner[plan] != tier_id:
+                if plans_inherited:
+                    # Written nowhere in this tier: point at its extends line, once.
+                    line, col = smap.locate(("tiers", tier_id, "extends"))
+                    problems.append(Problem(
+                        smap.file, line, col, dotted(("tiers", tier_id, "plans")),
+                        f"tier {tier_id!r} inherits plans {tier['plans']} from {tier.get('extends')!r} through "
+                        f"extends, so plan {plan!r} is covered by two tiers; a plan maps to exactly one tier: "
+                        f"give {tier_id!r} its own plans: [...]"))
+                    break
                 problems.append(smap.problem(("tiers", tier_id, "plans", i),
                                 f"plan {plan!r} is covered by tiers {plan_owner[plan]!r} and {tier_id!r}; "
                                 "a plan maps to exactly one tier, remove it from one of them"))
             plan_owner.setdefault(plan, tier_id)
         tier_surveys = tier.get("surveys")
+        if ("tiers", tier_id, "surveys") in smap.inherited:
+            tier_surveys = None  # checked where they were written
         for i, name in enumerate(tier_surveys if isinstance(tier_surveys, list) else []):
             if isinstance(name, str) and name not in surveys:
                 problems.append(smap.problem(("tiers", tier_id, "surveys", i),

@@ -41,6 +41,14 @@ class Duration:
 
     @classmethod
     def parse(cls, value: object) -> "Duration":
+        """A duration as written in the config; negative lengths are refused."""
+        duration = cls._parse(value)
+        if duration.negative:
+            raise ValueError(f"{duration.text!r} is negative; expected {DURATION_HELP}")
+        return duration
+
+    @classmethod
+    def _parse(cls, value: object) -> "Duration":
         if isinstance(value, Duration):
             return value
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -116,7 +124,7 @@ class TimeCap:
         per = per.lower()
         if per not in CAP_PERIODS:
             raise ValueError(f"period {per!r} is not one of {', '.join(CAP_PERIODS)} (as in 2h/month)")
-        amount = Duration.parse(amount_text)
+        amount = Duration._parse(amount_text)
         if amount.negative:
             raise ValueError(f"{value!r} is negative; an agent-time cap must be zero or more, such as 30m/{per}")
         if amount.months:
@@ -154,15 +162,18 @@ class ResponseTarget:
         m = _BUSINESS.match(text)
         if m:
             number, unit = float(m.group(1)), m.group(2).lower()
+            if not number:
+                raise ValueError(f"{text!r}: a response target must be more than zero, such as 4 business hours")
             seconds = number * (3600 if unit.startswith("hour") else 86400)
             return cls("business", Duration(0, seconds, text), text)
         try:
-            duration = Duration.parse(text)
+            duration = Duration._parse(text)
         except ValueError:
             raise ValueError(f"cannot read {text!r} as a response target; expected a duration (4h, 2d), "
                              "N business hours|days, or best effort") from None
-        if duration.negative:
-            raise ValueError(f"{text!r} is negative; a response target must be positive")
+        if duration.negative or not duration.approx_seconds:
+            raise ValueError(f"{text!r}: a response target must be more than zero, such as 4h, "
+                             "1 business day or best effort")
         return cls("clock", duration, text)
 
     @property
@@ -175,8 +186,11 @@ class ResponseTarget:
             return "Best effort"
         assert self.duration is not None
         if self.kind == "business":
-            n, unit = self.duration.human().split(" ", 1)
-            return f"{n} business {unit}"
+            # As written: 24 business hours is not 1 business day.
+            m = _BUSINESS.match(self.text)
+            assert m is not None
+            unit = "hour" if m.group(2).lower().startswith("hour") else "day"
+            return _plural(float(m.group(1)), f"business {unit}")
         return self.duration.human()
 
     def __str__(self) -> str:

@@ -45,6 +45,12 @@ class SourceMap:
     # Non-fatal problems found while loading (duplicate keys, unset variables):
     # reported together with the model's problems so the user sees all at once.
     problems: list[Problem] = field(default_factory=list)
+    # Paths whose ${NAME} had no value: the unset variable is the problem to
+    # report there, not the empty text that took its place.
+    env_unset: set[Path_] = field(default_factory=set)
+    # Tier values inherited through ``extends``: child path -> parent path.
+    # A problem in such a value is reported once, where it was written.
+    inherited: dict[Path_, Path_] = field(default_factory=dict)
 
     def locate(self, path: Path_) -> tuple[int, int]:
         """Line and column of ``path``, or of its nearest ancestor that has one."""
@@ -72,6 +78,7 @@ def _expand_env(text: str, path: Path_, smap: SourceMap, env: Mapping[str, str],
             return env[name]
         if default is not None:
             return default
+        smap.env_unset.add(path)
         problems.append(smap.problem(
             path, f"environment variable {name} is not set; set it (export {name}=...) "
                   f"or give a default as ${{{name}:-value}}"))
