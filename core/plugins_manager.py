@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pluggy
 
@@ -55,11 +55,51 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Registration:
-    """Something a plugin registered: its name, the object, and who registered it."""
+    """Something a plugin registered: its name, the object, and who registered it.
+
+    ``value`` may be an import path ``"package.module:Name"``: it is imported
+    only when used, so plugins can register classes whose modules need heavy
+    libraries without slowing every start-up (``tierctl --help`` included).
+    """
 
     name: str
     value: Any
     plugin: str
+
+    def resolve(self) -> Any:
+        if not isinstance(self.value, str):
+            return self.value
+        import importlib
+
+        module_name, _, attr = self.value.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else ():
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise PluginError(f"plugin {self.plugin!r} registered {self.name!r} as {self.value!r}, which cannot "
+                              f"be imported: {_describe(exc)}; reinstall the plugin or leave it out with "
+                              f"{LOAD_ENV}") from exc
+        return obj
+
+
+class Resolved(Mapping[str, Any]):
+    """A registry as name -> object, importing lazily registered objects on access."""
+
+    def __init__(self, registrations: dict[str, Registration]):
+        self._regs = registrations
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._cache:
+            self._cache[name] = self._regs[name].resolve()
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._regs)
+
+    def __len__(self) -> int:
+        return len(self._regs)
 
 
 class PluginHost:
@@ -189,16 +229,16 @@ class PluginHost:
         return out
 
     @property
-    def renderers(self) -> dict[str, Any]:
-        return {k: r.value for k, r in self.registry("renderers").items()}
+    def renderers(self) -> "Resolved":
+        return Resolved(self.registry("renderers"))
 
     @property
-    def providers(self) -> dict[str, Any]:
-        return {k: r.value for k, r in self.registry("providers").items()}
+    def providers(self) -> "Resolved":
+        return Resolved(self.registry("providers"))
 
     @property
-    def sources(self) -> dict[str, Any]:
-        return {k: r.value for k, r in self.registry("sources").items()}
+    def sources(self) -> "Resolved":
+        return Resolved(self.registry("sources"))
 
     def collect_all(self) -> None:
         """Fill every registry (for listings)."""

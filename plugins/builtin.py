@@ -1,0 +1,57 @@
+"""Registration of tierctl's survey-run plugins: sources and providers.
+
+Each entry below is one plugin in the ``tierctl`` entry-point group, exactly
+as a third party's would be (``csv = "tierctl.plugins.builtin:csv"``). They
+register import paths rather than classes, so loading them, which every
+start-up does, imports nothing heavy: pydantic, requests and icalendar are
+imported only when a command uses that source or provider.
+"""
+
+from __future__ import annotations
+
+from tierctl.hookspecs import hookimpl
+
+
+class csv:
+    """Contacts from a CSV file."""
+
+    @staticmethod
+    @hookimpl
+    def register_sources(register):
+        register("csv", "tierctl.plugins.source_csv:CsvCustomers")
+
+
+class ical:
+    """Meetings from an iCalendar (.ics) file."""
+
+    @staticmethod
+    @hookimpl
+    def register_sources(register):
+        register("ical", "tierctl.plugins.source_ical:IcalMeetings")
+
+
+class outbox:
+    """Invitations written as .eml files into a folder."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("outbox", "tierctl.plugins.provider_outbox:OutboxProvider")
+
+
+class smtp:
+    """Invitations e-mailed through an SMTP server."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("smtp", "tierctl.plugins.provider_smtp:SmtpProvider")
+
+
+class webhook:
+    """Invitations POSTed as signed JSON to a URL."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("webhook", "tierctl.plugins.provider_webhook:WebhookProvider")

@@ -1,0 +1,31 @@
+"""Shared fixtures: an isolated plugin host and small, real project folders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from project_fixtures import PROJECT_YAML, write_customers, write_ics
+
+from tierctl.plugins_manager import PluginHost
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    """A fresh plugin host from the installed entry points (no state shared between tests)."""
+    return PluginHost.load(env={})
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    """Build a project folder: ``project(rows, events=[], yaml=PROJECT_YAML)`` -> config path."""
+
+    def make(rows: list[list[str]], events: list[str] | None = None, yaml: str = PROJECT_YAML) -> Path:
+        write_customers(tmp_path / "customers.csv", rows)
+        write_ics(tmp_path / "meetings.ics", events or [])
+        config = tmp_path / "tierctl.yaml"
+        config.write_text(textwrap.dedent(yaml), encoding="utf-8")
+        return config
+
+    return make

@@ -1,0 +1,126 @@
+"""Who is due for which survey when: the scheduler and `survey plan`/`send` on real files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tierctl.cli import cli
+from tierctl.config import load_config
+from tierctl.scheduler import Deferral
+from tierctl.survey_run import SurveyRun
+
+from project_fixtures import PROJECT_YAML, ics_event
+
+UTC = timezone.utc
+
+ROWS = [
+    ["a1", "Alpha BV", "enterprise", "active", "Kim@Alpha.example", "Kim", "key-stakeholder", "en"],
+    ["a1", "Alpha BV", "enterprise", "active", "lee@alpha.example", "Lee", "user", "en"],
+    ["b1", "Beta", "starter", "active", "bo@beta.example", "Bo", "admin", "nl"],
+    ["c1", "Gone Inc", "starter", "churned", "cy@gone.example", "Cy", "admin", "en"],
+]
+
+
+def plan_items(config_path: Path, host, now: datetime, ledger=None):
+    config = load_config(config_path, host)
+    scheduler, items = SurveyRun(config, host, now).plan(ledger)
+    return list(items), scheduler.summary
+
+
+def test_quarterly_survey_goes_to_every_live_contact_once_per_quarter(project, host):
+    config = project(ROWS)
+    items, summary = plan_items(config, host, datetime(2027, 1, 4, 9, tzinfo=UTC))
+    due = sorted((i.survey_id, i.contact_email, i.occasion) for i in items)
+    assert due == [("product-feedback", "bo@beta.example", "2027-Q1"),
+                   ("product-feedback", "kim@alpha.example", "2027-Q1"),
+                   ("product-feedback", "lee@alpha.example", "2027-Q1")]
+    assert summary.skipped["churned account"] == 1
+    # The quarter is a calendar quarter in the organisation's zone.
+    inv = items[0]
+    assert inv.due_at == datetime(2026, 12, 31, 23, tzinfo=UTC)  # 2027-01-01 00:00 Amsterdam
+    assert inv.closes_at == datetime(2027, 3, 31, 22, tzinfo=UTC)  # 2027-04-01 00:00 CEST
+
+
+def test_pre_meeting_survey_goes_to_the_accounts_stakeholders_attending_or_not(project, host):
+    # Only Lee attends; the survey goes to Kim, the account's key stakeholder.
+    events = [ics_event("rev-1", "20270110T100000", ["LEE@alpha.example", "agent@acme.example"])]
+    config = project(ROWS, events)
+    two_days_before = datetime(2027, 1, 8, 9, tzinfo=UTC)
+    items, _ = plan_items(config, host, two_days_before)
+    pre = [i for i in items if i.survey_id == "pre-meeting"]
+    assert [(i.contact_email, i.account_id) for i in pre] == [("kim@alpha.example", "a1")]
+    assert pre[0].occasion.startswith("meeting:rev-1@")
+    assert pre[0].meeting_start == datetime(2027, 1, 10, 9, tzinfo=UTC)
+    # Five days before, it is not yet due; after the meeting started, too late.
+    for moment in (datetime(2027, 1, 5, 9, tzinfo=UTC), datetime(2027, 1, 10, 9, 30, tzinfo=UTC)):
+        items, _ = plan_items(config, host, moment)
+        assert not [i for i in items if i.survey_id == "pre-meeting"]
+
+
+def test_two_surveys_due_together_respect_the_per_contact_throttle(project, host):
+    events = [ics_event("rev-1", "20270103T100000", ["kim@alpha.example"])]
+    config = project(ROWS, events)
+    items, summary = plan_items(config, host, datetime(2027, 1, 1, 12, tzinfo=UTC))
+    kim = [i for i in items if (i.invitation if isinstance(i, Deferral) else i).contact_email == "kim@alpha.example"]
+    # The meeting closes first, so the pre-meeting survey goes; the quarterly one waits.
+    assert [type(i).__name__ for i in kim] == ["Invitation", "Deferral"]
+    assert kim[0].survey_id == "pre-meeting"
+    assert kim[1].invitation.survey_id == "product-feedback"
+    assert kim[1].until == datetime(2027, 1, 31, 12, tzinfo=UTC)
+    assert summary.deferred == 1
+
+
+def test_exempt_surveys_ignore_the_throttle(project, host):
+    config = project(ROWS, yaml=PROJECT_YAML.replace("    audience: all\n", "    audience: all\n    throttle: exempt\n"))
+    loaded = load_config(config, host)
+    run = SurveyRun(loaded, host, datetime(2027, 1, 4, tzinfo=UTC))
+    scheduler = run.scheduler(None)
+    scheduler.last_surveyed = {"bo@beta.example": datetime(2026, 12, 20, tzinfo=UTC)}
+    items = list(scheduler.plan())
+    assert all(not isinstance(i, Deferral) for i in items), "an exempt survey ignores the throttle"
+
+
+def test_survey_plan_json_lines_and_summary(project, host):
+    config = project(ROWS)
+    result = CliRunner().invoke(cli, ["-c", str(config), "survey", "plan", "--now", "2027-01-04T09:00:00Z",
+                                      "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["type"] for line in lines] == ["due", "due", "due", "summary"]
+    assert lines[-1]["due"] == 3 and lines[-1]["skipped"] == {"churned account": 1}
+    assert {line["occasion"] for line in lines[:-1]} == {"2027-Q1"}
+
+
+def test_bad_rows_are_reported_and_the_good_rows_planned(project, host):
+    rows = ROWS + [["d1", "Delta", "platinum", "active", "di@delta.example", "Di", "admin", "en"],
+                   ["e1", "Eps", "starter", "active", "not-an-email", "Ed", "admin", "en"]]
+    config = project(rows)
+    result = CliRunner().invoke(cli, ["-c", str(config), "survey", "plan", "--now", "2027-01-04T09:00:00Z"])
+    assert result.exit_code == 0
+    assert "customers.csv:6:" in result.output and "platinum" in result.output
+    assert "customers.csv:7:" in result.output
+    assert "3 due" in result.output
+
+
+def test_waves_spread_a_period_over_days_deterministically(project, host):
+    yaml = PROJECT_YAML.replace("trigger: {every: quarter}", "trigger: {every: quarter, spread: 10d}")
+    rows = [["b1", "Beta", "starter", "active", f"p{i}@beta.example", "P", "user", "en"] for i in range(60)]
+    config = project(rows, yaml=yaml)
+    day1, _ = plan_items(config, host, datetime(2027, 1, 1, 12, tzinfo=UTC))
+    day11, _ = plan_items(config, host, datetime(2027, 1, 11, 12, tzinfo=UTC))
+    assert 0 < len(day1) < 30, "only the first wave is due on day one"
+    assert len(day11) == 60
+    again, _ = plan_items(config, host, datetime(2027, 1, 1, 12, tzinfo=UTC))
+    assert [i.contact_email for i in again] == [i.contact_email for i in day1]
+
+
+def test_unknown_survey_option_is_a_clear_error(project):
+    config = project(ROWS)
+    result = CliRunner().invoke(cli, ["-c", str(config), "survey", "plan", "--survey", "product-feedbak"])
+    assert result.exit_code != 0
+    assert "did you mean 'product-feedback'" in str(result.exception) + result.output
