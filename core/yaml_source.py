@@ -66,6 +66,9 @@ class SourceMap:
         return Problem(self.file, line, col, dotted(path), message)
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that keeps node marks instead of constructing Python objects."""
 
@@ -93,6 +96,9 @@ def _expand_env(text: str, path: Path_, smap: SourceMap, env: Mapping[str, str],
 def _build(node: yaml.Node, path: Path_, smap: SourceMap, loader: _Loader,
            env: Mapping[str, str], problems: list[Problem]) -> Any:
     smap.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # SafeLoader would refuse these; building plain data must not silently drop them.
+        problems.append(smap.problem(path, f"unsupported YAML tag {node.tag}; remove it and write plain YAML"))
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[Any, Any] = {}
