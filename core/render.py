@@ -114,9 +114,9 @@ def template_environment(config: "Config", host: "PluginHost", renderer: Rendere
     )
     env.filters.update(renderer.template_filters())
     for name, reg in host.registry("template_filters").items():
-        env.filters[name] = reg.value
+        env.filters[name] = reg.resolve()
     for name, reg in host.registry("template_globals").items():
-        env.globals[name] = reg.value
+        env.globals[name] = reg.resolve()
     return env
 
 
@@ -171,7 +171,8 @@ def _render_files(renderer: Renderer, context: RenderContext, target: str,
     """Run the renderer; template mistakes become errors that name the template and line."""
     import jinja2
 
-    plugin = next((r.plugin for r in host.registry("renderers").values() if r.value is type(renderer)), "?")
+    registration = host.registry("renderers").get(context.target.format)
+    plugin = registration.plugin if registration else "?"
     try:
         return list(_checked(renderer.render(context), target))
     except jinja2.TemplateNotFound as exc:
