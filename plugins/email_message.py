@@ -1,0 +1,362 @@
+"""One survey invitation as an e-mail: the message the ``outbox`` and ``smtp`` providers share.
+
+:func:`build_message` turns an :class:`~tierctl.records.Invitation` into a
+``multipart/alternative`` message (plain text and HTML) rendered from the
+jinja2 templates ``email/invitation.txt`` and ``email/invitation.html``,
+which users override like any other tierctl template (a locale-specific
+``email/invitation.<locale>.txt`` is preferred when present, e.g.
+``invitation.nl.html`` for ``nl-NL``). :func:`message_bytes` gives the exact
+bytes on the wire.
+
+The message is deterministic: the same invitation and options give the same
+bytes, byte for byte. The ``Date`` is the invitation's ``due_at``, the
+``Message-ID`` and the MIME boundary derive from the invite id, and both
+parts are quoted-printable (7-bit safe, no ``8BITMIME`` needed). So the
+``outbox`` writes exactly what ``smtp`` sends.
+
+The survey link comes from the ``survey_url`` option, a link template for
+any link-based survey tool; placeholders are URL-quoted::
+
+    survey_url: https://form.typeform.com/to/AbC123#invite_id={invite_id}&tier={tier}
+
+Placeholders: ``{survey} {invite_id} {tier} {account_id} {occasion} {email}
+{locale}``; ``{invite_id}`` is required so responses can be joined to the
+invitation (hidden field, custom variable, embedded data). ``{{`` and ``}}``
+are literal braces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import string
+import weakref
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import Field, field_validator
+
+from tierctl.providers import ProviderOptions
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    import jinja2
+
+    from tierctl.model import Organization
+    from tierctl.records import Invitation
+
+#: Placeholders a ``survey_url`` or ``unsubscribe_url`` may use.
+LINK_FIELDS = ("survey", "invite_id", "tier", "account_id", "occasion", "email", "locale")
+#: Used when neither ``from_address`` nor ``organization.contact_email`` is set (outbox only).
+FALLBACK_FROM = "surveys@example.invalid"
+TEXT_TEMPLATE = "email/invitation.txt"
+HTML_TEMPLATE = "email/invitation.html"
+
+_EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
+_DOT_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LOCALE_RE = re.compile(r"^[A-Za-z]{2,8}([_-][A-Za-z0-9]{1,8})*$")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class InvalidRecipient(ValueError):
+    """This invitation's address cannot be put in a message (a permanent, per-invitation failure)."""
+
+
+def check_link_template(value: str, *, require_invite_id: bool, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """Validate a link template; raises ``ValueError`` with a message for the config's author."""
+    value = value.strip()
+    if not re.match(rf"^({'|'.join(schemes)}):", value, re.IGNORECASE) or re.search(r"\s", value):
+        raise ValueError(f"{value!r} is not a link; expected {' or '.join(s + ':' for s in schemes)}... without spaces")
+    names = []
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}; write literal braces as {{{{ and }}}}") from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in LINK_FIELDS or spec or conversion:
+            raise ValueError(f"unknown placeholder {{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}} in {value!r}; "
+                             f"use {', '.join('{' + f + '}' for f in LINK_FIELDS)}")
+        names.append(name)
+    if require_invite_id and "invite_id" not in names:
+        raise ValueError(f"{value!r} must contain {{invite_id}} so responses can be joined to the invitation, "
+                         "e.g. https://form.example/s/abc?invite_id={invite_id}")
+    return value
+
+
+def link(template: str, invitation: "Invitation") -> str:
+    """Fill a checked link template with the invitation's URL-quoted fields."""
+    return template.format_map({k: quote(str(v), safe="") for k, v in invitation.fields().items()})
+
+
+def _one_line(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = _CONTROL_RE.sub(" ", value).strip()
+    return value or None
+
+
+class EmailOptions(ProviderOptions):
+    """Message options shared by every provider that sends invitations as e-mail."""
+
+    survey_url: str = Field(description="Survey link template with {invite_id}, e.g. "
+                                        "https://form.typeform.com/to/AbC#invite_id={invite_id}; "
+                                        "also {survey} {tier} {account_id} {occasion} {email} {locale}")
+    from_address: str | None = Field(None, description="Sender address; default organization.contact_email")
+    from_name: str | None = Field(None, description="Sender name; default the organization's name")
+    reply_to: str | None = Field(None, description="Where replies go, if not to from_address")
+    subject: str | None = Field(None, description="Subject line; default the survey's title")
+    unsubscribe_url: str | None = Field(None, description="List-Unsubscribe link (https: or mailto:), "
+                                                          "same placeholders as survey_url")
+
+    @field_validator("survey_url")
+    @classmethod
+    def _survey_url(cls, value: str) -> str:
+        return check_link_template(value, require_invite_id=True)
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _unsubscribe_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_link_template(value, require_invite_id=False, schemes=("http", "https", "mailto"))
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not _EMAIL_RE.match(value) or not value.isascii():
+            raise ValueError(f"{value!r} is not an e-mail address; expected name@domain.example (ASCII)")
+        return value
+
+    @field_validator("from_name", "subject")
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL_RE.search(value):
+            raise ValueError("must be a single line of text")
+        return value
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+def email_template_environment(overrides: str | Path | None = None) -> "jinja2.Environment":
+    """A jinja2 environment for the e-mail templates: ``overrides`` first, then tierctl's.
+
+    Built-ins stay reachable as ``default:email/...`` so an override can extend
+    them. HTML templates are autoescaped.
+    """
+    import jinja2
+
+    from tierctl.render import builtin_templates
+
+    builtin = str(builtin_templates())
+    search = ([str(overrides)] if overrides else []) + [builtin]
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader([
+            jinja2.FileSystemLoader(search),
+            jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(builtin)}, delimiter=":"),
+        ]),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml"), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=overrides is not None,
+    )
+
+
+@lru_cache(maxsize=1)
+def _builtin_environment() -> "jinja2.Environment":
+    return email_template_environment(None)
+
+
+_escaping_overlays: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _escaping(env: "jinja2.Environment", name: str) -> "jinja2.Environment":
+    """``env`` if it autoescapes ``name``, else an overlay that does: HTML is always escaped."""
+    auto = env.autoescape
+    if auto(name) if callable(auto) else auto:
+        return env
+    overlay = _escaping_overlays.get(env)
+    if overlay is None:
+        overlay = _escaping_overlays[env] = env.overlay(autoescape=True)
+    return overlay
+
+
+def _template(env: "jinja2.Environment", name: str, locale: str) -> "jinja2.Template":
+    stem, ext = name.rsplit(".", 1)
+    names = []
+    if _LOCALE_RE.match(locale or ""):
+        parts = re.split(r"[_-]", locale)
+        names = [f"{stem}.{'-'.join(parts[:i])}.{ext}" for i in range(len(parts), 0, -1)]
+    return env.select_template(names + [name])
+
+
+# -- the message -------------------------------------------------------------------------------
+
+def _ascii_address(addr: str) -> str:
+    local, _, domain = addr.rpartition("@")
+    if not local or not domain or _CONTROL_RE.search(addr) or " " in addr:
+        raise InvalidRecipient(f"{addr!r} is not a valid e-mail address")
+    if not local.isascii():
+        raise InvalidRecipient(f"{addr!r} has a non-ASCII local part, which needs SMTPUTF8 (not supported)")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidRecipient(f"{addr!r} has a domain that is not a valid internationalised name") from None
+    return f"{local}@{domain}"
+
+
+def _zone(organization: "Organization | None"):
+    from zoneinfo import ZoneInfo
+    try:
+        return ZoneInfo(organization.timezone) if organization is not None else timezone.utc
+    except Exception:
+        return timezone.utc
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _day(moment: datetime) -> str:
+    """``Tuesday 2 March 2027``, in English whatever the process locale (deterministic)."""
+    return f"{_WEEKDAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def resolved_from(options: EmailOptions, organization: "Organization | None") -> str:
+    """The sender address: the option, else the organisation's contact address, else a placeholder."""
+    return options.from_address or (organization.contact_email if organization is not None else None) \
+        or FALLBACK_FROM
+
+
+def message_id(invitation: "Invitation", from_address: str) -> str:
+    """``<tierctl.<invite_id>@<sender domain>>``: the same invitation always gets the same id."""
+    local = invitation.invite_id
+    if not _DOT_ATOM_RE.match(local) or len(local) > 64:
+        local = hashlib.sha256(local.encode("utf-8")).hexdigest()[:40]
+    domain = from_address.rpartition("@")[2] or "tierctl.invalid"
+    return f"<tierctl.{local}@{domain}>"
+
+
+def template_values(invitation: "Invitation", options: EmailOptions,
+                    organization: "Organization | None") -> dict[str, Any]:
+    """What the e-mail templates see (documented in ``templates/email/invitation.txt``)."""
+    zone = _zone(organization)
+    org_name = organization.name if organization is not None else ""
+    name = _one_line(invitation.contact_name) or ""
+    minutes = max(1, math.ceil(sum(1.0 if q.type == "text" else 0.5 for q in invitation.questions)))
+    meeting = _aware(invitation.meeting_start).astimezone(zone) if invitation.meeting_start else None
+    return {
+        "invitation": invitation,
+        "organization": organization,
+        "org_name": org_name,
+        "contact_name": name,
+        "first_name": name.split()[0] if name else "",
+        "account_name": invitation.account_name,
+        "survey_title": invitation.survey_title,
+        "description": invitation.description,
+        "questions": invitation.questions,
+        "question_count": len(invitation.questions),
+        "minutes": minutes,
+        "survey_url": link(options.survey_url, invitation),
+        "unsubscribe_url": link(options.unsubscribe_url, invitation) if options.unsubscribe_url else None,
+        # A period that ends at midnight is open until the day before.
+        "closes_on": _day((_aware(invitation.closes_at) - timedelta(seconds=1)).astimezone(zone)),
+        "meeting_on": _day(meeting) if meeting else None,
+        "meeting_time": f"{meeting:%H:%M}" if meeting else None,
+        "timezone": str(zone),
+        "from_name": options.from_name or org_name,
+        "subject": options.subject or invitation.survey_title,
+    }
+
+
+def build_message(invitation: "Invitation", options: EmailOptions, templates: "jinja2.Environment | None",
+                  organization: "Organization | None") -> "EmailMessage":
+    """The invitation as a deterministic ``multipart/alternative`` e-mail.
+
+    :raises InvalidRecipient: the contact's address cannot be used (per invitation).
+    :raises jinja2.TemplateError: a template is broken (affects every invitation).
+    """
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime
+
+    env = templates if templates is not None else _builtin_environment()
+    values = template_values(invitation, options, organization)
+    text = _template(env, TEXT_TEMPLATE, invitation.locale).render(values)
+    html = _template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale).render(values)
+
+    sender = resolved_from(options, organization)
+    recipient = _ascii_address(invitation.contact_email)
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = Address(display_name=_one_line(values["from_name"]) or "", addr_spec=sender)
+    msg["To"] = Address(display_name=values["contact_name"], addr_spec=recipient)
+    if options.reply_to:
+        msg["Reply-To"] = options.reply_to
+    msg["Subject"] = _one_line(values["subject"]) or invitation.survey_id
+    msg["Date"] = format_datetime(_aware(invitation.due_at).astimezone(timezone.utc), usegmt=True)
+    msg["Message-ID"] = message_id(invitation, sender)
+    msg["X-Tierctl-Invite-Id"] = _one_line(invitation.invite_id) or ""
+    msg["X-Tierctl-Survey"] = _one_line(invitation.survey_id) or ""
+    if values["unsubscribe_url"]:
+        msg["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>"
+    msg.set_content(_crlf_free(text), subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(_crlf_free(html), subtype="html", charset="utf-8", cte="quoted-printable")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # add_alternative repeats it on the sub-part
+    # Quoted-printable never produces "=_", so this boundary cannot occur in a part.
+    msg.set_boundary("=_tierctl_" + hashlib.sha256(invitation.invite_id.encode("utf-8")).hexdigest()[:32])
+    return msg
+
+
+def _crlf_free(body: str) -> str:
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return body if body.endswith("\n") else body + "\n"
+
+
+def message_bytes(msg: "EmailMessage") -> bytes:
+    """The message as sent over SMTP (CRLF line ends, 7-bit)."""
+    from email.policy import SMTP
+
+    return msg.as_bytes(policy=SMTP)
+
+
+def describe_template_error(exc: BaseException) -> str:
+    """``email/invitation.html:12: 'foo' is undefined``, for a ProviderError message."""
+    where = getattr(exc, "filename", None) or getattr(exc, "name", None) or ""
+    line = getattr(exc, "lineno", None)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"e-mail template {where}{':' + str(line) if line else ''}: {message}".replace("template :", "template:")
+
+
+def render_for(provider: Any, invitation: "Invitation") -> "EmailMessage":
+    """:func:`build_message` for a provider: a broken template becomes a ProviderError naming it.
+
+    :raises InvalidRecipient: for this invitation only.
+    """
+    import jinja2
+
+    from tierctl.providers import ProviderError
+
+    try:
+        return build_message(invitation, provider.options, provider.context.templates,
+                             provider.context.config.organization if provider.context.config is not None else None)
+    except jinja2.TemplateError as exc:
+        raise ProviderError(provider.instance, describe_template_error(exc) + "; nothing was sent with it",
+                            retry=False) from None
