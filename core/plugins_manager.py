@@ -178,11 +178,23 @@ class PluginHost:
         except Exception as exc:
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            info.error = _describe(exc)
+            info.error = self._hook_problem(exc)
             self.failed.append(info)
             return
         info.hooks = sorted(impl.name for impl in self._hookcallers(module))
         self.plugins[name] = info
+
+    def _hook_problem(self, exc: Exception) -> str:
+        """A hook validation error in words, with a suggestion for a misspelt hook name."""
+        import re
+
+        text = _describe(exc)
+        unknown = re.search(r"unknown hook '([^']+)'", str(exc))
+        if unknown:
+            hooks = [h for h in dir(hookspecs) if h.startswith("register_")]
+            text = (f"{type(exc).__name__}: unknown hook {unknown.group(1)!r}"
+                    f"{did_you_mean(unknown.group(1), hooks)}; tierctl's hooks are {one_of(hooks)}")
+        return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
     def _hookcallers(self, module: Any) -> list[Any]:
         return self.pm.get_hookcallers(module) or []
