@@ -46,7 +46,9 @@ def cadence_lines(tier: Tier) -> list[str]:
         how = label(c.channel) + (", automated" if c.automated else "")
         if c.meeting:
             how += f", {label(c.meeting).lower()}"
-        lines.append(f"{label(status)}: every {c.every.human()} ({how})")
+        every = c.every.human()
+        every = every.removeprefix("1 ")  # "every week", not "every 1 week"
+        lines.append(f"{label(status)}: every {every} ({how})")
     return lines
 
 
