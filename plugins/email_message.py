@@ -299,8 +299,8 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
 
     env = templates if templates is not None else _builtin_environment()
     values = template_values(invitation, options, organization)
-    text = _template(env, TEXT_TEMPLATE, invitation.locale).render(values)
-    html = _template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale).render(values)
+    text = _render(_template(env, TEXT_TEMPLATE, invitation.locale), values)
+    html = _render(_template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale), values)
 
     sender = resolved_from(options, organization)
     recipient = _ascii_address(invitation.contact_email)
@@ -325,6 +325,17 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     return msg
 
 
+def _render(template: "jinja2.Template", values: dict[str, Any]) -> str:
+    import jinja2
+
+    try:
+        return template.render(values)
+    except jinja2.TemplateError as exc:
+        if not getattr(exc, "filename", None) and not getattr(exc, "name", None):
+            exc.template_name = template.name  # type: ignore[attr-defined]  # for describe_template_error
+        raise
+
+
 def _crlf_free(body: str) -> str:
     body = body.replace("\r\n", "\n").replace("\r", "\n")
     return body if body.endswith("\n") else body + "\n"
@@ -339,10 +350,11 @@ def message_bytes(msg: "EmailMessage") -> bytes:
 
 def describe_template_error(exc: BaseException) -> str:
     """``email/invitation.html:12: 'foo' is undefined``, for a ProviderError message."""
-    where = getattr(exc, "filename", None) or getattr(exc, "name", None) or ""
+    where = getattr(exc, "name", None) or getattr(exc, "template_name", None) or ""
     line = getattr(exc, "lineno", None)
     message = getattr(exc, "message", None) or str(exc)
-    return f"e-mail template {where}{':' + str(line) if line else ''}: {message}".replace("template :", "template:")
+    place = f" {where}{':' + str(line) if line else ''}" if where else ""
+    return f"e-mail template{place}: {message}"
 
 
 def render_for(provider: Any, invitation: "Invitation") -> "EmailMessage":

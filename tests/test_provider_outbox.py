@@ -1,0 +1,163 @@
+"""The outbox provider and the shared message builder: .eml files, exact bytes, escaping."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from servers import SmtpServer, invitation, invitations, sample_config
+from tierctl.plugins.email_message import EmailOptions, build_message, email_template_environment, message_bytes
+from tierctl.plugins.provider_outbox import OutboxProvider, eml_name
+from tierctl.plugins.provider_smtp import SmtpProvider
+from tierctl.providers import ProviderContext, ProviderError
+from tierctl.render import builtin_templates
+
+SURVEY_URL = "https://form.example/to/AbC#invite_id={invite_id}&email={email}"
+
+
+def make(base_dir: Path, templates=None, config=None, **options) -> OutboxProvider:
+    values = {"dir": "out", "survey_url": SURVEY_URL}
+    values.update(options)
+    return OutboxProvider("preview", OutboxProvider.Options.model_validate(values),
+                          ProviderContext(config or sample_config(), base_dir, templates=templates))
+
+
+def parse(path: Path) -> email.message.EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_each_invitation_becomes_one_parseable_eml_file(tmp_path):
+    results = make(tmp_path).send(invitations(3))
+    assert [(r.ok, r.external_id) for r in results] == [(True, f"inv-000{n}.eml") for n in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["inv-0001.eml", "inv-0002.eml", "inv-0003.eml"]
+    msg = parse(tmp_path / "out" / "inv-0002.eml")
+    assert msg["To"].addresses[0].addr_spec == "contact2@globex.example"
+    assert msg["From"] == "Acme Analytics <success@acme.example>"  # organization.contact_email
+    assert msg["Message-ID"] == "<tierctl.inv-0002@acme.example>"
+    assert msg["Date"] == "Mon, 01 Mar 2027 09:00:00 +0000"  # the invitation's due_at
+    assert "invite_id=inv-0002&email=contact2%40globex.example" in msg.get_body(("plain",)).get_content()
+
+
+def test_the_file_holds_exactly_what_smtp_sends(tmp_path):
+    shared = {"survey_url": SURVEY_URL, "from_address": "surveys@acme.example", "from_name": "Acme Success",
+              "subject": "Two minutes before our call?", "unsubscribe_url": "https://acme.example/optout/{invite_id}"}
+    make(tmp_path, **shared).send([invitation(7)])
+    written = (tmp_path / "out" / "inv-0007.eml").read_bytes()
+
+    smtp_options = SmtpProvider.Options.model_validate({"host": "127.0.0.1", **shared})
+    assert written == message_bytes(build_message(invitation(7), smtp_options, None, sample_config().organization))
+
+    with SmtpServer() as server:
+        provider = SmtpProvider("mail", smtp_options.model_copy(update={"port": server.port, "security": "none"}),
+                                ProviderContext(sample_config(), tmp_path))
+        assert provider.send([invitation(7)])[0].ok
+        provider.close()
+        assert server.wait_for(1)[0].raw == written
+
+
+def test_output_is_deterministic_across_runs_and_processes(tmp_path):
+    make(tmp_path, dir="a").send(invitations(2))
+    make(tmp_path, dir="b").send(invitations(2))
+    script = ("import sys; sys.path.insert(0, %r)\n"
+              "from pathlib import Path\n"
+              "from servers import invitations, sample_config\n"
+              "from tierctl.plugins.provider_outbox import OutboxProvider\n"
+              "from tierctl.providers import ProviderContext\n"
+              "OutboxProvider('p', OutboxProvider.Options.model_validate({'dir': 'c', 'survey_url': %r}),\n"
+              "               ProviderContext(sample_config(), Path(%r))).send(invitations(2))\n"
+              % (str(Path(__file__).parent), SURVEY_URL, str(tmp_path)))
+    env = dict(os.environ, PYTHONHASHSEED="12345", TZ="Pacific/Auckland", LC_ALL="C")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)
+    for name in ("inv-0001.eml", "inv-0002.eml"):
+        a = (tmp_path / "a" / name).read_bytes()
+        assert a == (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
+    # Rewriting is atomic and leaves no temporary files behind.
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["inv-0001.eml", "inv-0002.eml"]
+
+
+def test_customer_text_is_escaped_in_html_and_kept_literal_in_text(tmp_path):
+    inv = invitation(1, contact_name="<script>alert('x')</script> Eve", account_name="Globex <b>& Co</b>",
+                     meeting_start=None)
+    make(tmp_path).send([inv])
+    msg = parse(tmp_path / "out" / "inv-0001.eml")
+    html = msg.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>" not in html and "Globex &lt;b&gt;&amp; Co&lt;/b&gt;" in html
+    assert "Hello <script>alert('x')</script>," in msg.get_body(("plain",)).get_content()
+    assert msg["To"].addresses[0].display_name == "<script>alert('x')</script> Eve"
+
+
+def test_user_templates_override_and_html_is_escaped_even_without_autoescape(tmp_path):
+    overrides = tmp_path / "templates" / "email"
+    overrides.mkdir(parents=True)
+    (overrides / "invitation.txt").write_text("{% extends 'default:email/invitation.txt' %}"
+                                              "{% block signature %}Cheers, the {{ org_name }} team\n{% endblock %}")
+    (overrides / "invitation.nl.html").write_text("<p>Hallo {{ contact_name }}, <a href='{{ survey_url }}'>start</a></p>")
+    env = email_template_environment(tmp_path / "templates")
+    results = make(tmp_path, templates=env).send([invitation(1), invitation(2, locale="nl-BE",
+                                                                            contact_name="<i>Jan</i>")])
+    assert all(r.ok for r in results)
+    english, dutch = parse(tmp_path / "out" / "inv-0001.eml"), parse(tmp_path / "out" / "inv-0002.eml")
+    assert "Cheers, the Acme Analytics team" in english.get_body(("plain",)).get_content()
+    assert "Take the survey" in english.get_body(("html",)).get_content()  # built-in html
+    assert dutch.get_body(("html",)).get_content().startswith("<p>Hallo &lt;i&gt;Jan&lt;/i&gt;, <a href='https")
+
+    # An environment built without autoescape still gets escaped HTML.
+    careless = jinja2.Environment(loader=jinja2.FileSystemLoader([str(tmp_path / "careless-templates"),
+                                                                  str(builtin_templates())]))
+    (tmp_path / "careless-templates" / "email").mkdir(parents=True)
+    (tmp_path / "careless-templates" / "email" / "invitation.html").write_text("<p>Hi {{ contact_name }}</p>")
+    make(tmp_path, templates=careless, dir="careless").send([invitation(2, contact_name="<i>Jan</i>")])
+    assert parse(tmp_path / "careless" / "inv-0002.eml").get_body(("html",)).get_content().startswith(
+        "<p>Hi &lt;i&gt;Jan&lt;/i&gt;</p>")
+
+
+def test_a_broken_template_is_a_provider_error_naming_it(tmp_path):
+    (tmp_path / "t" / "email").mkdir(parents=True)
+    (tmp_path / "t" / "email" / "invitation.txt").write_text("Hello {{ no_such_value }}\n")
+    with pytest.raises(ProviderError) as caught:
+        make(tmp_path, templates=email_template_environment(tmp_path / "t")).send([invitation(1)])
+    assert "preview" in str(caught.value) and "no_such_value" in str(caught.value)
+    assert "invitation.txt" in str(caught.value)
+
+
+def test_headers_from_options(tmp_path):
+    make(tmp_path, from_address="surveys@acme.example", from_name="Customer Success", reply_to="csm@acme.example",
+         subject="Quick question", unsubscribe_url="mailto:optout@acme.example?subject={invite_id}",
+         ).send([invitation(1)])
+    msg = parse(tmp_path / "out" / "inv-0001.eml")
+    assert msg["From"] == "Customer Success <surveys@acme.example>"
+    assert msg["Reply-To"] == "csm@acme.example" and msg["Subject"] == "Quick question"
+    assert msg["List-Unsubscribe"] == "<mailto:optout@acme.example?subject=inv-0001>"
+    assert msg["Message-ID"] == "<tierctl.inv-0001@acme.example>"
+
+
+def test_fallback_sender_and_odd_invite_ids(tmp_path):
+    results = make(tmp_path, config=sample_config(contact_email=None)).send([invitation(1, invite_id="../x y")])
+    assert results[0].ok and results[0].external_id == eml_name("../x y") != "../x y.eml"
+    msg = parse(tmp_path / "out" / results[0].external_id)
+    assert msg["From"].addresses[0].addr_spec == "surveys@example.invalid"
+    assert msg["X-Tierctl-Invite-Id"] == "../x y"
+    assert msg["Message-ID"].startswith("<tierctl.") and " " not in msg["Message-ID"]
+
+
+def test_a_bad_address_fails_only_that_invitation(tmp_path):
+    results = make(tmp_path).send([invitation(1, contact_email="not-an-address"), invitation(2)])
+    assert (results[0].ok, results[0].retry) == (False, False) and results[1].ok
+
+
+def test_options_need_a_survey_url_with_the_invite_id():
+    with pytest.raises(ValueError, match="invite_id"):
+        EmailOptions.model_validate({"survey_url": "https://form.example/to/AbC"})
+    with pytest.raises(ValueError, match="from_address"):
+        OutboxProvider.Options.model_validate({"survey_url": SURVEY_URL, "from_address": "nobody"})
+    with pytest.raises(ValueError):
+        OutboxProvider.Options.model_validate({"survey_url": SURVEY_URL, "subject": "two\nlines"})
+    assert OutboxProvider.rate_limit is None
