@@ -1,0 +1,291 @@
+"""The ledger: the state of every survey invitation, and tierctl's only duplicate protection.
+
+Survey platforms have no idempotency keys, so the engine writes each
+invitation to the ledger *before* handing it to a provider (state
+``sending``) and records the outcome after. A run that is repeated,
+overlapped or killed therefore never surveys anyone twice and never forgets
+anyone: the key ``(survey_id, contact_email, occasion)`` is unique, and a
+claim is refused when the key is already on its way or done.
+
+States of an invitation:
+
+``deferred``
+    held back by the per-contact throttle; sent later while the occasion is open.
+``sending``
+    claimed by a run and handed to a provider; the outcome is not recorded yet.
+``sent``
+    the provider accepted it.
+``retry``
+    a temporary failure; a later run tries again while the occasion is open.
+``failed``
+    a permanent failure (bounced, invalid address, opted out).
+``unknown``
+    was ``sending`` when its run died: it may or may not have gone out, so it
+    is not sent again unless someone asks (``--resend-unknown``).
+
+:class:`Ledger` is the interface; :func:`open_ledger` picks a backend from
+the ``storage.url`` setting. Every method that writes takes ``now``: the
+ledger never reads the clock, so tests and ``--now`` backfills are exact.
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import TierctlError
+from .records import Invitation, SendResult
+
+DEFAULT_URL = "sqlite:///.tierctl/state.db"
+
+DEFERRED = "deferred"
+SENDING = "sending"
+SENT = "sent"
+RETRY = "retry"
+FAILED = "failed"
+UNKNOWN = "unknown"
+STATES = (DEFERRED, SENDING, SENT, RETRY, FAILED, UNKNOWN)
+
+#: States a claim may take over (the invitation was never handed out, or failed temporarily).
+CLAIMABLE_STATES = (DEFERRED, RETRY)
+#: States that count against the per-contact throttle (the contact was, or may have been, surveyed).
+SURVEYED_STATES = (SENT, SENDING, UNKNOWN)
+
+Key = tuple[str, str, str]
+"""An invitation's identity: ``(survey_id, contact_email, occasion)``."""
+
+
+class Ledger(abc.ABC):
+    """Where invitations, runs and pull cursors are kept.
+
+    A backend must make :meth:`claim_batch` atomic and safe against other
+    processes claiming the same keys at the same time: that is the whole
+    point of the ledger. Datetimes go in timezone-aware and come out
+    timezone-aware (UTC); a naive datetime is a programming error
+    (``ValueError``).
+
+    A ledger is a context manager that closes itself.
+    """
+
+    # -- locking and runs -------------------------------------------------
+
+    @abc.abstractmethod
+    def lock(self, name: str = "send") -> AbstractContextManager[None]:
+        """Hold the named lock for the duration of a ``with`` block, without waiting.
+
+        Only one process at a time can hold a given lock (``send`` for
+        sending runs). It is released when the block ends and, whatever
+        happens, when the holding process ends, even if it is killed, so a
+        lock can never get stuck.
+
+        :param name: the lock's name: lower-case letters, digits, ``-`` and ``_``.
+        :raises tierctl.errors.LockHeldError: another process holds it; the
+            message says who (pid, host, since when).
+        """
+
+    @abc.abstractmethod
+    def begin_run(self, kind: str, now: datetime) -> int:
+        """Record the start of a run (``kind`` such as ``send`` or ``pull``) by this process.
+
+        :returns: the run's id, to pass to :meth:`claim_batch` and :meth:`finish_run`.
+        """
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: int, now: datetime, status: str, counts: dict[str, int]) -> None:
+        """Record the end of a run with its ``status`` (for example ``ok``, ``partial``, ``error``) and counts."""
+
+    @abc.abstractmethod
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest runs, newest first.
+
+        Each is a dict with ``id``, ``kind``, ``pid``, ``host``,
+        ``started_at``, ``finished_at`` (``None`` while running or if the run
+        died), ``status`` and ``counts`` (a dict).
+        """
+
+    # -- planning ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def known_keys(self, open_at: datetime) -> dict[Key, str]:
+        """The state of every invitation whose occasion is still open at ``open_at``.
+
+        :returns: ``(survey_id, contact_email, occasion) -> state`` for all
+            invitations with ``closes_at >= open_at``. Read in one query; the
+            planner calls it once per run, so it must stay fast for a
+            million rows.
+        """
+
+    @abc.abstractmethod
+    def last_surveyed(self, since: datetime) -> dict[str, datetime]:
+        """When each contact was last surveyed, for the per-contact throttle across all surveys.
+
+        Counts only invitations of throttled surveys in the states
+        ``sent`` (at ``sent_at``), ``sending`` and ``unknown`` (at the time
+        they were claimed: they may have gone out), at or after ``since``.
+
+        :returns: ``contact_email -> latest time``; contacts not surveyed
+            since ``since`` are absent.
+        """
+
+    # -- sending ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def claim_batch(self, invitations: list[Invitation], run_id: int, now: datetime,
+                    provider: str, throttled: dict[str, bool]) -> list[Invitation]:
+        """Claim invitations for sending, atomically; return exactly those the caller may send.
+
+        For each invitation, in one transaction:
+
+        * a new key is stored in state ``sending`` for ``run_id``;
+        * a key in ``deferred`` or ``retry`` is taken over (``sending``, this
+          run, one more attempt); the invitation is returned with the
+          *existing* ``invite_id``, because a link carrying that id may
+          already be out;
+        * a key in any other state (``sending``, ``sent``, ``failed``,
+          ``unknown``) is not returned; neither is a key repeated in the batch.
+
+        Two processes claiming the same keys at the same time each get a
+        disjoint share.
+
+        :param provider: the provider instance that will send them.
+        :param throttled: ``survey_id -> bool``: whether the survey counts
+            against the per-contact throttle (missing means ``True``).
+        :returns: the claimed invitations, in input order.
+        """
+
+    @abc.abstractmethod
+    def record_results(self, results: list[SendResult], now: datetime) -> int:
+        """Record what providers did with claimed invitations, in one transaction.
+
+        ``ok`` becomes ``sent`` (``sent_at = now``, ``external_id``); a failure
+        with ``retry=True`` becomes ``retry``, otherwise ``failed``; both keep
+        the ``reason``. Only invitations in state ``sending`` change.
+
+        :returns: how many invitations changed; fewer than ``len(results)``
+            means some ids were unknown or not in ``sending``.
+        """
+
+    @abc.abstractmethod
+    def record_deferred(self, invitations: list[Invitation], reasons: dict[str, str], now: datetime,
+                        provider: str, throttled: dict[str, bool]) -> None:
+        """Store invitations held back by the throttle, in one transaction.
+
+        New keys are stored as ``deferred``; keys already ``deferred`` get the
+        new reason (and the invitation's current dates, tier and provider);
+        keys in any other state are not touched.
+
+        :param reasons: ``invite_id -> reason`` (missing means ``"deferred"``).
+        :param throttled: as for :meth:`claim_batch`.
+        """
+
+    @abc.abstractmethod
+    def mark_stale_sending(self, now: datetime) -> list[dict[str, Any]]:
+        """Turn every invitation still in ``sending`` into ``unknown``.
+
+        Call it only while holding the ``send`` lock: then no live run owns
+        a ``sending`` invitation, so these were left by a run that died
+        between handing them to a provider and recording the outcome. Runs
+        that owned them and never finished are marked ``interrupted``.
+
+        :returns: one dict per invitation: ``invite_id``, ``survey_id``,
+            ``contact_email``, ``occasion``, ``run_id``.
+        """
+
+    @abc.abstractmethod
+    def requeue_unknown(self, now: datetime) -> int:
+        """Move every ``unknown`` invitation to ``retry`` (``--resend-unknown``); return how many."""
+
+    # -- reporting --------------------------------------------------------
+
+    @abc.abstractmethod
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """How many invitations are in each state: ``survey_id -> state -> count``."""
+
+    @abc.abstractmethod
+    def invitations(self, state: str | None = None, survey_id: str | None = None,
+                    limit: int | None = None) -> list[dict[str, Any]]:
+        """Invitations for listings, most recently updated first, optionally filtered.
+
+        Each is a dict with the stored columns: ``invite_id``, ``survey_id``,
+        ``contact_email``, ``occasion``, ``tier``, ``account_id``,
+        ``provider``, ``state``, ``throttled`` (bool), ``due_at``,
+        ``closes_at``, ``created_at``, ``updated_at``, ``claimed_at``,
+        ``sent_at`` (datetimes or ``None``), ``external_id``, ``reason``,
+        ``attempts``, ``run_id``.
+        """
+
+    # -- response pulls ---------------------------------------------------
+
+    @abc.abstractmethod
+    def get_cursor(self, provider: str, survey_id: str) -> str | None:
+        """The saved position of incremental response pulls, or ``None`` before the first."""
+
+    @abc.abstractmethod
+    def set_cursor(self, provider: str, survey_id: str, cursor: str, now: datetime) -> None:
+        """Save the position of incremental response pulls."""
+
+    # -- lifetime ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection; the ledger cannot be used afterwards."""
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _url_error(url: object, problem: str) -> TierctlError:
+    return TierctlError(
+        f"storage.url: {problem}: {url!r}. Supported: sqlite:///relative/path.db (relative to "
+        f"the config file's folder) or sqlite:////absolute/path.db; postgresql is planned. "
+        f"Set storage.url to a sqlite URL, or remove it to use the default {DEFAULT_URL}."
+    )
+
+
+def sqlite_path(url: str, base_dir: Path) -> Path:
+    """The database file a ``sqlite:///`` URL names (relative paths start at ``base_dir``).
+
+    :raises tierctl.errors.TierctlError: not a usable sqlite URL.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "sqlite":
+        raise _url_error(url, "not a sqlite URL")
+    if not rest.startswith("/"):
+        raise _url_error(url, "a sqlite URL has three slashes before a relative path, "
+                              "four before an absolute one (no host)")
+    path = rest[1:]
+    if not path or path.endswith("/") or "?" in path or path == ":memory:":
+        raise _url_error(url, "a sqlite URL must name a database file")
+    return Path(path) if path.startswith("/") else Path(base_dir) / path
+
+
+def open_ledger(url: str | None, base_dir: Path) -> Ledger:
+    """Open (creating and migrating if needed) the ledger that ``storage.url`` names.
+
+    :param url: ``sqlite:///relative/path.db`` (relative to ``base_dir``; its
+        folders are created) or ``sqlite:////absolute/path.db``; ``None`` or
+        ``""`` means :data:`DEFAULT_URL`.
+    :param base_dir: the config file's folder.
+    :raises tierctl.errors.TierctlError: an unsupported URL, or a database
+        that cannot be opened or was written by a newer tierctl.
+    """
+    if url is None or url == "":
+        url = DEFAULT_URL
+    if not isinstance(url, str):
+        raise _url_error(url, "expected a URL string")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        raise _url_error(url, "the postgresql backend is planned but not available yet")
+    if scheme != "sqlite":
+        raise _url_error(url, f"unsupported scheme {scheme!r}" if scheme else "not a URL")
+    path = sqlite_path(url, base_dir)
+    from .ledger_sqlite import SqliteLedger
+
+    relative = not url.partition("://")[2].startswith("//")
+    return SqliteLedger(path, create_dirs=relative)

@@ -1,0 +1,550 @@
+"""The SQLite ledger: one local file, safe for several tierctl processes at once.
+
+* WAL journal mode, so readers (``tierctl status``) never block a run; a busy
+  timeout, so two writers wait for each other instead of failing; every write
+  in a ``BEGIN IMMEDIATE`` transaction, so a claim reads and writes with the
+  write lock held and two processes cannot claim the same key; the
+  ``UNIQUE (survey_id, contact_email, occasion)`` key as the last line of
+  defence. ``synchronous = FULL``: a claim is on disk before the invitation
+  is handed to a provider, even across a power cut.
+* Schema migrations are an ordered list (:data:`MIGRATIONS`); the applied
+  version is ``PRAGMA user_version``, each step runs in its own transaction
+  when the ledger is opened, and a file from a newer tierctl is refused.
+  ``PRAGMA application_id`` marks the file as a tierctl ledger.
+* Datetimes are stored as fixed-width UTC ISO-8601 text
+  (``2026-01-31T09:00:00.000000+00:00``), which sorts like time.
+* Locks are ``flock`` locks on a file beside the database
+  (``state.db.send.lock``), holding the holder's pid, host and start time.
+  The kernel releases them when the process ends, even by SIGKILL. (``flock``
+  is not reliable on network file systems: keep the ledger on a local disk.)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import socket
+import sqlite3
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import LockHeldError, TierctlError
+from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
+                     UNKNOWN, FAILED, Key, Ledger)
+from .records import Invitation, SendResult
+
+APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
+BUSY_TIMEOUT_S = 30.0
+LOCK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_KEYS_PER_QUERY = 250  # 3 parameters each, well under SQLite's 32766 (999 before 3.32)
+
+
+def _in(states: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
+
+
+# Each step: (what it does, statements). Step i brings the schema to version i + 1.
+# Never edit a released step: append a new one.
+MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("invitations, runs and pull cursors", (
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            counts TEXT NOT NULL DEFAULT '{}'
+        )""",
+        # claimed_at: when the invitation was last handed to a provider; the
+        # throttle counts sending/unknown invitations from then (created_at
+        # would be too early for a deferral that is sent days later).
+        """CREATE TABLE invitations (
+            invite_id TEXT PRIMARY KEY,
+            survey_id TEXT NOT NULL,
+            contact_email TEXT NOT NULL,
+            occasion TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            throttled INTEGER NOT NULL,
+            due_at TEXT NOT NULL,
+            closes_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            claimed_at TEXT,
+            sent_at TEXT,
+            external_id TEXT,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_id INTEGER REFERENCES runs (id),
+            UNIQUE (survey_id, contact_email, occasion)
+        )""",
+        # known_keys: a range of closes_at.
+        "CREATE INDEX invitations_closes_at ON invitations (closes_at)",
+        # status_counts (a covering scan), listings and stale/unknown sweeps by state.
+        "CREATE INDEX invitations_state ON invitations (state, survey_id)",
+        # last_surveyed: only the rows the throttle counts, by the time they count from.
+        # (Not also by contact_email: random e-mails would scatter every batch's
+        # writes over the whole index, and SQLite 3.40 would not use it as covering.)
+        f"""CREATE INDEX invitations_surveyed
+            ON invitations (COALESCE(sent_at, claimed_at))
+            WHERE throttled = 1 AND state IN {_in(SURVEYED_STATES)}""",
+        """CREATE TABLE cursors (
+            provider TEXT NOT NULL,
+            survey_id TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (provider, survey_id)
+        )""",
+    )),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
+                       "provider", "state", "throttled", "due_at", "closes_at", "created_at",
+                       "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
+                       "run_id")
+_DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at", "claimed_at",
+                               "sent_at", "started_at", "finished_at"})
+
+
+def _ts(value: datetime) -> str:
+    """A timezone-aware datetime as fixed-width, sortable UTC text."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"the ledger needs timezone-aware datetimes, got {value!r}")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _row_dict(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
+    out = {}
+    for name, value in zip(columns, row):
+        if name in _DATETIME_COLUMNS:
+            value = _dt(value)
+        elif name == "throttled":
+            value = bool(value)
+        out[name] = value
+    return out
+
+
+class SqliteLedger(Ledger):
+    """A :class:`~tierctl.ledger.Ledger` in one SQLite file (see the module docstring).
+
+    Open it with :func:`tierctl.ledger.open_ledger`. One instance per
+    thread: the connection is not shared between threads.
+    """
+
+    def __init__(self, path: Path, *, create_dirs: bool = True,
+                 busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._prepare_folder(create_dirs)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            conn = self._conn
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # WAL is persistent: switch only once, when the file is new.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise TierctlError(f"the ledger {self.path} cannot use SQLite's WAL mode "
+                                       f"(got {mode!r}); put it on a local disk (storage.url)")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise self._error(exc) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger({str(self.path)!r})"
+
+    # -- opening ----------------------------------------------------------
+
+    def _prepare_folder(self, create_dirs: bool) -> None:
+        folder = self.path.parent
+        if folder.is_dir():
+            return
+        if not create_dirs:
+            raise TierctlError(f"storage.url: the folder {folder} of the ledger does not exist; "
+                               f"create it, or change storage.url")
+        try:
+            folder.mkdir(parents=True)
+            # The ledger is local state, not config: keep it out of version control.
+            (folder / ".gitignore").write_text("# created by tierctl: local state, not config\n*\n")
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError as exc:
+            raise TierctlError(f"storage.url: cannot create the ledger's folder {folder}: "
+                               f"{exc.strerror or exc}") from exc
+
+    def _error(self, exc: sqlite3.DatabaseError) -> TierctlError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return LockHeldError(
+                f"the ledger {self.path} stayed locked by another process for "
+                f"{self.busy_timeout:g} s; try again when the other tierctl run has finished")
+        if "not a database" in text or "malformed" in text:
+            return TierctlError(f"{self.path} is not a usable tierctl ledger (SQLite: {text}); "
+                                f"move it away or point storage.url at another file")
+        if "unable to open" in text or "readonly" in text or "disk" in text:
+            return TierctlError(f"cannot use the ledger {self.path} (SQLite: {text}); check that "
+                                f"the file and its folder are writable, or change storage.url")
+        return TierctlError(f"the ledger {self.path} failed (SQLite: {text})")
+
+    def _pragma(self, name: str) -> int:
+        return int(self.conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+    def _check_version(self, version: int, application_id: int) -> None:
+        if application_id != APPLICATION_ID:
+            has_tables = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone()
+            if application_id != 0 or version != 0 or has_tables:
+                raise TierctlError(
+                    f"{self.path} is a SQLite database but not a tierctl ledger; "
+                    f"point storage.url at another file")
+        if version > SCHEMA_VERSION:
+            raise TierctlError(
+                f"the ledger {self.path} has schema version {version}, written by a newer "
+                f"tierctl; this tierctl knows versions up to {SCHEMA_VERSION}. Upgrade tierctl "
+                f"(pip install -U tierctl), or point storage.url at another file.")
+
+    def _migrate(self) -> None:
+        """Apply the missing migration steps, one transaction each."""
+        while True:
+            version = self._pragma("user_version")
+            self._check_version(version, self._pragma("application_id"))
+            if version == SCHEMA_VERSION:
+                return
+            with self._transaction() as conn:
+                # Another process may have migrated meanwhile: read again under the write lock.
+                version = self._pragma("user_version")
+                self._check_version(version, self._pragma("application_id"))
+                if version == SCHEMA_VERSION:
+                    return
+                for statement in MIGRATIONS[version][1]:
+                    conn.execute(statement)
+                if version == 0:
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"{self!r} is closed")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: takes the database's write lock first (waiting up to the busy timeout)."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._error(exc) from exc
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
+            conn.close()
+
+    # -- locking and runs -------------------------------------------------
+
+    def lock_path(self, name: str = "send") -> Path:
+        """The file that holds the named lock: beside the database."""
+        if not LOCK_NAME_RE.match(name):
+            raise ValueError(f"bad lock name {name!r}: use lower-case letters, digits, '-' and '_'")
+        return self.path.with_name(f"{self.path.name}.{name}.lock")
+
+    @contextmanager
+    def lock(self, name: str = "send") -> Iterator[None]:
+        path = self.lock_path(name)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockHeldError(self._held_message(name, path, fd)) from None
+            # The holder's details, for the message others get. The real clock
+            # on purpose: this is about the process, not the ledger's data.
+            info = {"pid": os.getpid(), "host": socket.gethostname(),
+                    "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])[:200]
+                    if sys.argv and sys.argv[0] else ""}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _held_message(self, name: str, path: Path, fd: int) -> str:
+        info: dict[str, Any] = {}
+        for _ in range(20):  # the holder writes its details right after taking the lock
+            try:
+                info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                info = {}
+            if info:
+                break
+            time.sleep(0.005)
+        if info:
+            since = str(info.get("since", "?")).replace("T", " ").replace("+00:00", " UTC")
+            command = f" ({info['command']})" if info.get("command") else ""
+            who = f"pid {info.get('pid', '?')} on {info.get('host', '?')} since {since}{command}"
+            stop = f"stop it if it hangs (kill {info.get('pid', '?')} on {info.get('host', '?')})"
+        else:
+            who = "a process that has not written its details yet"
+            stop = "stop it if it hangs"
+        return (f"another tierctl run holds the {name!r} lock of the ledger {self.path}: {who}. "
+                f"The lock is released automatically when that process ends, even if it is killed; "
+                f"wait for it to finish, or {stop}. (Lock file: {path})")
+
+    def begin_run(self, kind: str, now: datetime) -> int:
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs (kind, pid, host, started_at, status) VALUES (?, ?, ?, ?, 'running')",
+                (kind, os.getpid(), socket.gethostname(), _ts(now)))
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def finish_run(self, run_id: int, now: datetime, status: str, counts: dict[str, int]) -> None:
+        with self._transaction() as conn:
+            cur = conn.execute("UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
+                               (_ts(now), status, json.dumps(counts, sort_keys=True), run_id))
+            if cur.rowcount != 1:
+                raise ValueError(f"no run {run_id} in the ledger {self.path}")
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, kind, pid, host, started_at, finished_at, status, counts FROM runs "
+            "ORDER BY id DESC LIMIT ?", (limit,))
+        columns = tuple(d[0] for d in cur.description)
+        runs = []
+        for row in cur:
+            run = _row_dict(columns, row)
+            run["counts"] = json.loads(run["counts"] or "{}")
+            runs.append(run)
+        return runs
+
+    # -- planning ---------------------------------------------------------
+
+    def known_keys(self, open_at: datetime) -> dict[Key, str]:
+        cur = self.conn.execute(
+            "SELECT survey_id, contact_email, occasion, state FROM invitations WHERE closes_at >= ?",
+            (_ts(open_at),))
+        return {(s, c, o): state for s, c, o, state in cur}
+
+    def last_surveyed(self, since: datetime) -> dict[str, datetime]:
+        # The WHERE clause repeats the partial index's; INDEXED BY keeps the
+        # planner from scanning all sent rows through invitations_state.
+        cur = self.conn.execute(
+            "SELECT contact_email, MAX(COALESCE(sent_at, claimed_at)) "
+            "FROM invitations INDEXED BY invitations_surveyed "
+            f"WHERE throttled = 1 AND state IN {_in(SURVEYED_STATES)} "
+            "AND COALESCE(sent_at, claimed_at) >= ? GROUP BY contact_email",
+            (_ts(since),))
+        return {email: datetime.fromisoformat(at) for email, at in cur}
+
+    # -- sending ----------------------------------------------------------
+
+    def _existing(self, conn: sqlite3.Connection, keys: list[Key]) -> dict[Key, tuple[str, str]]:
+        """``key -> (invite_id, state)`` for the keys already in the ledger."""
+        found: dict[Key, tuple[str, str]] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start:start + _KEYS_PER_QUERY]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            params = [part for key in chunk for part in key]
+            # A join, not a row-value IN (VALUES ...), which SQLite answers with a full scan.
+            cur = conn.execute(
+                "SELECT i.survey_id, i.contact_email, i.occasion, i.invite_id, i.state "
+                f"FROM (VALUES {values}) AS k CROSS JOIN invitations AS i "
+                "ON i.survey_id = k.column1 AND i.contact_email = k.column2 "
+                "AND i.occasion = k.column3", params)
+            for s, c, o, invite_id, state in cur:
+                found[(s, c, o)] = (invite_id, state)
+        return found
+
+    def claim_batch(self, invitations: list[Invitation], run_id: int, now: datetime,
+                    provider: str, throttled: dict[str, bool]) -> list[Invitation]:
+        if not invitations:
+            return []
+        at = _ts(now)
+        batch: dict[Key, Invitation] = {}
+        for inv in invitations:  # a key repeated in the batch is claimed once
+            batch.setdefault((inv.survey_id, inv.contact_email, inv.occasion), inv)
+        claimed: list[Invitation] = []
+        inserts: list[tuple[Any, ...]] = []
+        takeovers: list[tuple[Any, ...]] = []
+        with self._transaction() as conn:
+            # Under BEGIN IMMEDIATE no other process can write until COMMIT, so
+            # what we read here is still true when we write.
+            existing = self._existing(conn, list(batch))
+            for key, inv in batch.items():
+                thr = 1 if throttled.get(inv.survey_id, True) else 0
+                row = existing.get(key)
+                if row is None:
+                    inserts.append((inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion,
+                                    inv.tier, inv.account_id, provider, SENDING, thr,
+                                    _ts(inv.due_at), _ts(inv.closes_at), at, at, at, run_id))
+                    claimed.append(inv)
+                elif row[1] in CLAIMABLE_STATES:
+                    takeovers.append((provider, thr, inv.tier, inv.account_id, _ts(inv.due_at),
+                                      _ts(inv.closes_at), at, at, run_id, row[0]))
+                    claimed.append(inv if inv.invite_id == row[0] else replace(inv, invite_id=row[0]))
+            if inserts:
+                conn.executemany(
+                    "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, "
+                    "account_id, provider, state, throttled, due_at, closes_at, created_at, "
+                    "updated_at, claimed_at, attempts, run_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)", inserts)
+            if takeovers:
+                conn.executemany(
+                    f"UPDATE invitations SET state = '{SENDING}', provider = ?, throttled = ?, "
+                    "tier = ?, account_id = ?, due_at = ?, closes_at = ?, updated_at = ?, "
+                    "claimed_at = ?, run_id = ?, attempts = attempts + 1, reason = NULL "
+                    f"WHERE invite_id = ? AND state IN {_in(CLAIMABLE_STATES)}", takeovers)
+        return claimed
+
+    def record_results(self, results: list[SendResult], now: datetime) -> int:
+        at = _ts(now)
+        sent = [(at, r.external_id, at, r.invite_id) for r in results if r.ok]
+        retry = [(r.reason, at, r.invite_id) for r in results if not r.ok and r.retry]
+        failed = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry]
+        changed = 0
+        with self._transaction() as conn:
+            if sent:
+                changed += conn.executemany(
+                    f"UPDATE invitations SET state = '{SENT}', sent_at = ?, external_id = ?, "
+                    f"reason = NULL, updated_at = ? WHERE invite_id = ? AND state = '{SENDING}'",
+                    sent).rowcount
+            for state, rows in ((RETRY, retry), (FAILED, failed)):
+                if rows:
+                    changed += conn.executemany(
+                        f"UPDATE invitations SET state = '{state}', reason = ?, updated_at = ? "
+                        f"WHERE invite_id = ? AND state = '{SENDING}'", rows).rowcount
+        return changed
+
+    def record_deferred(self, invitations: list[Invitation], reasons: dict[str, str], now: datetime,
+                        provider: str, throttled: dict[str, bool]) -> None:
+        if not invitations:
+            return
+        at = _ts(now)
+        rows = [(inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion, inv.tier,
+                 inv.account_id, provider, 1 if throttled.get(inv.survey_id, True) else 0,
+                 _ts(inv.due_at), _ts(inv.closes_at), at, at, reasons.get(inv.invite_id, "deferred"))
+                for inv in invitations]
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, "
+                "account_id, provider, state, throttled, due_at, closes_at, created_at, updated_at, "
+                f"reason) VALUES (?, ?, ?, ?, ?, ?, ?, '{DEFERRED}', ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (survey_id, contact_email, occasion) DO UPDATE SET "
+                "reason = excluded.reason, updated_at = excluded.updated_at, "
+                "provider = excluded.provider, throttled = excluded.throttled, tier = excluded.tier, "
+                "account_id = excluded.account_id, due_at = excluded.due_at, "
+                f"closes_at = excluded.closes_at WHERE invitations.state = '{DEFERRED}'", rows)
+
+    def mark_stale_sending(self, now: datetime) -> list[dict[str, Any]]:
+        at = _ts(now)
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "SELECT invite_id, survey_id, contact_email, occasion, run_id FROM invitations "
+                f"WHERE state = '{SENDING}' ORDER BY run_id, invite_id")
+            columns = tuple(d[0] for d in cur.description)
+            stale = [dict(zip(columns, row)) for row in cur]
+            if not stale:
+                return []
+            conn.execute(
+                f"UPDATE invitations SET state = '{UNKNOWN}', updated_at = ?, "
+                "reason = 'its run ended while sending: it may or may not have gone out' "
+                f"WHERE state = '{SENDING}'", (at,))
+            run_ids = sorted({row["run_id"] for row in stale if row["run_id"] is not None})
+            conn.executemany("UPDATE runs SET status = 'interrupted' WHERE id = ? AND finished_at IS NULL",
+                             [(run_id,) for run_id in run_ids])
+        return stale
+
+    def requeue_unknown(self, now: datetime) -> int:
+        with self._transaction() as conn:
+            return conn.execute(
+                f"UPDATE invitations SET state = '{RETRY}', updated_at = ?, "
+                f"reason = 'resend requested after an unknown outcome' WHERE state = '{UNKNOWN}'",
+                (_ts(now),)).rowcount
+
+    # -- reporting --------------------------------------------------------
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for survey_id, state, n in self.conn.execute(
+                "SELECT survey_id, state, COUNT(*) FROM invitations GROUP BY survey_id, state"):
+            counts.setdefault(survey_id, {})[state] = n
+        return counts
+
+    def invitations(self, state: str | None = None, survey_id: str | None = None,
+                    limit: int | None = None) -> list[dict[str, Any]]:
+        where, params = [], []
+        if state is not None:
+            if state not in STATES:
+                raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
+            where.append("state = ?")
+            params.append(state)
+        if survey_id is not None:
+            where.append("survey_id = ?")
+            params.append(survey_id)
+        sql = f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at DESC, invite_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
+
+    # -- response pulls ---------------------------------------------------
+
+    def get_cursor(self, provider: str, survey_id: str) -> str | None:
+        row = self.conn.execute("SELECT cursor FROM cursors WHERE provider = ? AND survey_id = ?",
+                                (provider, survey_id)).fetchone()
+        return None if row is None else row[0]
+
+    def set_cursor(self, provider: str, survey_id: str, cursor: str, now: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
+                "updated_at = excluded.updated_at", (provider, survey_id, cursor, _ts(now)))
