@@ -306,7 +306,7 @@ class PluginHost:
 
 def _describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
-    if os.environ.get("TIERCTL_DEBUG"):
+    if os.environ.get("TIERCTL_DEBUG", "").lower() not in ("", "0", "false", "no"):
         text += "\n" + "".join(traceback.format_exception(exc))
     return text
 

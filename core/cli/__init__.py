@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the CLI and turns user errors into exit codes."""
     from ..errors import ConfigError, TierctlError
 
-    debug = "--debug" in (argv if argv is not None else sys.argv) or bool(os.environ.get("TIERCTL_DEBUG"))
+    debug = ("--debug" in (argv if argv is not None else sys.argv)
+             or os.environ.get("TIERCTL_DEBUG", "").lower() not in ("", "0", "false", "no"))
     try:
         # Without standalone mode, click returns the code of ctx.exit(N) (and of
         # --help/--version) instead of exiting; a command may also return one.
@@ -73,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except TierctlError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback, then the same message and exit code as without --debug
+            import traceback
+
+            traceback.print_exc()
         if isinstance(exc, ConfigError):
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
