@@ -1,0 +1,379 @@
+"""The ``webhook`` provider: each invitation POSTed as signed JSON to your own endpoint.
+
+For teams whose CRM, automation tool or service sends the survey itself::
+
+    providers:
+      crm:
+        plugin: webhook
+        url: https://hooks.acme.example/tierctl/invitations
+        secret: ${TIERCTL_WEBHOOK_SECRET}      # HMAC key, at least 16 characters
+        headers: {Authorization: "Bearer ${CRM_TOKEN}"}   # optional, values are secrets
+        survey_url: https://form.typeform.com/to/AbC#invite_id={invite_id}   # optional
+        concurrency: 8                         # requests in flight
+        per_second: 50                         # optional rate limit
+
+The request
+-----------
+``POST <url>`` with ``Content-Type: application/json`` and::
+
+    X-Tierctl-Signature: sha256=<hex HMAC-SHA256 of the raw body, key = secret>
+    X-Tierctl-Invite-Id: <invite_id>
+    Idempotency-Key: <invite_id>
+
+The body (UTF-8 JSON, one object; fields are never removed within version 1)::
+
+    {
+      "version": 1,
+      "invite_id": "3f9c...",            # tierctl's id: store it, dedupe on it, send it back with answers
+      "survey": "pre-meeting",           # survey id in the config
+      "survey_title": "Before our account review",
+      "survey_description": "..." | null,
+      "survey_url": "https://..." | null,   # the personal link, when the survey_url option is set
+      "tier": "advanced",
+      "account_id": "acc-42",
+      "account_name": "Globex",
+      "contact": {"email": "ann@globex.example", "name": "Ann", "role": "key-stakeholder", "locale": "en"},
+      "occasion": "meeting:<uid>@2027-03-04T14:00",
+      "due_at": "2027-03-01T09:00:00+00:00",       # ISO 8601
+      "closes_at": "2027-03-04T13:00:00+00:00",    # answers after this no longer count
+      "meeting_start": "2027-03-04T13:00:00+00:00" | null,
+      "questions": [{"id": "nps", "type": "nps", "text": "...", "min": 0, "max": 10, "choices": []}]
+    }
+
+Receivers verify the signature over the raw bytes *before* parsing them, with
+:func:`verify_signature` or its equivalent (constant-time compare). A request
+may arrive twice (a retry after a timeout whose first attempt did arrive):
+dedupe on ``invite_id``.
+
+Answers
+-------
+* 2xx: sent; ``external_id`` is ``id`` from a JSON object answer, if any.
+* 429 and 500/502/503/504, connection errors and timeouts: retried up to
+  ``max_retries`` times with exponential backoff, honouring ``Retry-After``
+  (capped at ``max_retry_after``); then failed(retry=True).
+* 400, 409, 410, 413, 422 and other 4xx: failed permanently, with the status
+  and a short excerpt of the answer.
+* Answers that say the endpoint itself is wrong (401, 403, 404, 405, 3xx, TLS
+  errors) and an unreachable host: if *no* invitation of the batch got
+  through, the whole provider fails (:class:`~tierctl.providers.ProviderError`)
+  and the batch stays for a later run; otherwise those invitations are
+  failed(retry=True), since they are not at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from pydantic import Field, SecretStr, field_validator
+
+from tierctl.hookspecs import hookimpl
+from tierctl.plugins.email_message import check_link_template, link
+from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.records import Invitation, SendResult
+
+if TYPE_CHECKING:
+    import requests
+
+SIGNATURE_HEADER = "X-Tierctl-Signature"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: Answers meaning the endpoint or credentials are wrong, not the invitation.
+ENDPOINT_STATUSES = frozenset({401, 403, 404, 405, 407, 421})
+_RESERVED = {"content-type", "content-length", "host", "idempotency-key", "x-tierctl-signature",
+             "x-tierctl-invite-id", "transfer-encoding"}
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+# -- signatures --------------------------------------------------------------------------------
+
+def sign(secret: bytes | str, body: bytes) -> str:
+    """The ``X-Tierctl-Signature`` value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
+    """Whether ``header`` (``X-Tierctl-Signature``) signs the raw ``body`` with ``secret``.
+
+    For receivers: pass the body bytes exactly as received, before any JSON
+    parsing. The comparison is constant-time.
+    """
+    if not isinstance(header, str) or not header.startswith("sha256="):
+        return False
+    expected = sign(secret, body)
+    try:
+        return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("ascii"))
+    except UnicodeEncodeError:
+        return False
+
+
+# -- options -----------------------------------------------------------------------------------
+
+class WebhookOptions(ProviderOptions):
+    url: str = Field(description="Endpoint that receives one POST per invitation (https://...)")
+    secret: SecretStr = Field(description="HMAC-SHA256 key for X-Tierctl-Signature; write it as ${ENV_VAR}")
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for each answer")
+    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors")
+    backoff_factor: float = Field(0.5, ge=0, le=30, description="Exponential backoff base, in seconds")
+    max_retry_after: float = Field(60.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
+    concurrency: int = Field(8, ge=1, le=128, description="Requests in flight at once")
+    headers: dict[str, SecretStr] = Field(default_factory=dict,
+                                          description="Extra request headers, e.g. Authorization (kept secret)")
+    per_second: float | None = Field(None, gt=0, description="Requests per second at most; default unlimited")
+    survey_url: str | None = Field(None, description="Personal survey link template to include as survey_url")
+    ca_file: str | None = Field(None, description="PEM certificates to trust, relative to the config file")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value, re.IGNORECASE):
+            raise ValueError(f"{value!r} is not a web address; expected https://host/path")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("the secret must be at least 16 characters; "
+                             "e.g. python -c 'import secrets; print(secrets.token_hex(32))'")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, header in value.items():
+            if not _TOKEN.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if name.lower() in _RESERVED:
+                raise ValueError(f"header {name!r} is set by tierctl and cannot be overridden")
+            if re.search(r"[\r\n\x00]", header.get_secret_value()):
+                raise ValueError(f"header {name!r} must be a single line")
+        return value
+
+    @field_validator("survey_url")
+    @classmethod
+    def _survey_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_link_template(value, require_invite_id=True)
+
+
+def _rate(per_second: float) -> RateLimit:
+    if per_second >= 1 and float(per_second).is_integer():
+        return RateLimit(int(per_second), 1.0)
+    return RateLimit(1, 1.0 / per_second)
+
+
+# -- the provider ------------------------------------------------------------------------------
+
+class WebhookProvider(Provider):
+    """POSTs each invitation as signed JSON; a batch goes out over a pool of connections."""
+
+    name = "webhook"
+    description = "POST invitations as HMAC-signed JSON to your endpoint (CRM, automation, own mailer)"
+    Options = WebhookOptions
+    batch_size = 100
+    options: WebhookOptions
+
+    def __init__(self, instance: str, options: WebhookOptions, context: ProviderContext):
+        super().__init__(instance, options, context)
+        self.rate_limit = _rate(options.per_second) if options.per_second else None
+        self._key = options.secret.get_secret_value().encode("utf-8")
+        self._url = options.url
+        self._timeout = options.timeout
+        self._session: "requests.Session | None" = None
+        self._executor: Any = None
+        self._setup = threading.Lock()
+        from tierctl import __version__
+
+        self._headers = {"Content-Type": "application/json", "User-Agent": f"tierctl/{__version__} (webhook)",
+                         **{k: v.get_secret_value() for k, v in options.headers.items()}}
+
+    # -- payload ---------------------------------------------------------------------------
+
+    def payload(self, invitation: Invitation) -> dict[str, Any]:
+        """The JSON object for one invitation (see the module docstring)."""
+        inv = invitation
+        return {
+            "version": 1,
+            "invite_id": inv.invite_id,
+            "survey": inv.survey_id,
+            "survey_title": inv.survey_title,
+            "survey_description": inv.description or None,
+            "survey_url": link(self.options.survey_url, inv) if self.options.survey_url else None,
+            "tier": inv.tier,
+            "account_id": inv.account_id,
+            "account_name": inv.account_name,
+            "contact": {"email": inv.contact_email, "name": inv.contact_name, "role": inv.role,
+                        "locale": inv.locale},
+            "occasion": inv.occasion,
+            "due_at": inv.due_at.isoformat(),
+            "closes_at": inv.closes_at.isoformat(),
+            "meeting_start": inv.meeting_start.isoformat() if inv.meeting_start else None,
+            "questions": [{"id": q.id, "type": q.type, "text": q.text,
+                           "min": q.bounds[0] if q.bounds else None, "max": q.bounds[1] if q.bounds else None,
+                           "choices": list(q.choices)} for q in inv.questions],
+        }
+
+    def body(self, invitation: Invitation) -> bytes:
+        """The exact bytes that are signed and sent."""
+        return json.dumps(self.payload(invitation), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _http(self) -> "requests.Session":
+        if self._session is not None:
+            return self._session
+        with self._setup:
+            if self._session is None:
+                self._session, self._executor = self._build()
+        return self._session
+
+    def _build(self) -> tuple["requests.Session", Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        opts = self.options
+
+        class CappedRetry(Retry):
+            def get_retry_after(self, response: Any) -> float | None:
+                seconds = super().get_retry_after(response)
+                return None if seconds is None else min(seconds, opts.max_retry_after)
+
+        retry = CappedRetry(total=opts.max_retries, backoff_factor=opts.backoff_factor,
+                            status_forcelist=list(RETRY_STATUSES), allowed_methods=frozenset({"POST"}),
+                            respect_retry_after_header=True, raise_on_status=False, redirect=0,
+                            raise_on_redirect=False)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=opts.concurrency, max_retries=retry)
+        session = requests.Session()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        # Resolve proxies and CA bundle from the environment once, not on every request.
+        session.proxies.update(requests.utils.get_environ_proxies(self._url))
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        if opts.ca_file:
+            session.verify = str(Path(self.context.base_dir) / opts.ca_file)
+        session.trust_env = False
+        executor = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix=f"tierctl-{self.instance}")
+        return session, executor
+
+    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        session = self._http()
+        if len(batch) == 1:
+            outcomes = [self._post(session, batch[0])]
+        else:
+            outcomes = list(self._executor.map(lambda inv: self._post(session, inv), batch))
+        results = [result for result, _ in outcomes]
+        kinds = {kind for _, kind in outcomes}
+        if not any(r.ok for r in results) and len(kinds) == 1 and kinds <= {"endpoint", "unreachable"}:
+            # Nothing got through and the endpoint is at fault: no invitation is. The
+            # engine keeps the whole batch for a later run.
+            reason = results[0].reason
+            if kinds == {"unreachable"}:
+                raise ProviderError(self.instance, f"cannot reach {self._url}: {reason}", retry=True)
+            raise ProviderError(self.instance, f"{self._url} refused every request: {reason}; "
+                                               "check url, secret and headers", retry=False)
+        return [SendResult.failed(r.invite_id, r.reason or "", retry=True) if kind in ("endpoint", "unreachable")
+                else r for r, kind in outcomes]
+
+    def _post(self, session: "requests.Session", invitation: Invitation) -> tuple[SendResult, str]:
+        """One request; returns the result and what failed: "" (the invitation), endpoint, unreachable."""
+        import requests
+
+        invite_id = invitation.invite_id
+        try:
+            body = self.body(invitation)
+            headers = dict(self._headers)
+            headers[SIGNATURE_HEADER] = sign(self._key, body)
+            headers["X-Tierctl-Invite-Id"] = invite_id
+            headers["Idempotency-Key"] = invite_id
+            response = session.post(self._url, data=body, headers=headers, timeout=self._timeout,
+                                    allow_redirects=False)
+        except requests.exceptions.SSLError as exc:
+            return SendResult.failed(invite_id, f"TLS error: {_reason(exc)}", retry=True), "endpoint"
+        except requests.exceptions.ConnectTimeout as exc:
+            return SendResult.failed(invite_id, f"cannot connect: {_reason(exc)}", retry=True), "unreachable"
+        except requests.exceptions.ConnectionError as exc:
+            kind = "unreachable" if _unreachable(exc) else ""
+            what = "cannot connect" if kind else ("no answer within "
+                                                  f"{self._timeout:g}s" if _timed_out(exc) else "connection failed")
+            return SendResult.failed(invite_id, f"{what}: {_reason(exc)}", retry=True), kind
+        except requests.exceptions.Timeout as exc:
+            return SendResult.failed(invite_id, f"no answer within {self._timeout:g}s: {_reason(exc)}",
+                                     retry=True), ""
+        except requests.exceptions.RequestException as exc:
+            return SendResult.failed(invite_id, f"request failed: {_reason(exc)}", retry=True), ""
+        status = response.status_code
+        if 200 <= status < 300:
+            return SendResult.sent(invite_id, _external_id(response.content)), ""
+        reason = f"HTTP {status} {response.reason or ''}".rstrip() + _excerpt(response)
+        if status in RETRY_STATUSES or status == 408:
+            return SendResult.failed(invite_id, f"{reason} (after {self.options.max_retries} retries)", retry=True), ""
+        if status in ENDPOINT_STATUSES or 300 <= status < 400:
+            if 300 <= status < 400 and response.headers.get("Location"):
+                reason += f" (redirects to {response.headers['Location'][:200]}; update url)"
+            return SendResult.failed(invite_id, reason, retry=True), "endpoint"
+        return SendResult.failed(invite_id, reason, retry=status < 400 or status >= 500), ""
+
+    def close(self) -> None:
+        with self._setup:
+            session, executor = self._session, self._executor
+            self._session = self._executor = None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        if session is not None:
+            session.close()
+
+
+def _external_id(content: bytes) -> str | None:
+    if not content or content[:1] != b"{" or len(content) > 65536:
+        return None
+    try:
+        value = json.loads(content).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
+def _excerpt(response: Any) -> str:
+    text = " ".join(response.content[:300].decode("utf-8", "replace").split())
+    return f": {text[:200]}" if text else ""
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The urllib3 error under requests' wrapping (MaxRetryError.reason)."""
+    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    return getattr(inner, "reason", None) or inner
+
+
+def _unreachable(exc: BaseException) -> bool:
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    return isinstance(_root(exc), (NewConnectionError, ConnectTimeoutError))
+
+
+def _timed_out(exc: BaseException) -> bool:
+    from urllib3.exceptions import ReadTimeoutError
+
+    return isinstance(_root(exc), (ReadTimeoutError, TimeoutError))
+
+
+def _reason(exc: BaseException) -> str:
+    root = _root(exc)
+    text = str(root)
+    # urllib3 messages repeat the pool object; keep the part that says what happened.
+    text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", text)
+    text = re.sub(r"HTTPConnectionPool\(host='([^']*)', port=(\d+)\)", r"\1:\2", text)
+    return f"{type(root).__name__}: {' '.join(text.split())[:240]}"
+
+
+@hookimpl
+def register_providers(register):
+    register("webhook", WebhookProvider)
