@@ -126,6 +126,14 @@ def _ts(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+class _Stamps(dict):
+    """:func:`_ts` with a memo: a batch's invitations share a few due and closing times."""
+
+    def __missing__(self, value: datetime) -> str:
+        text = self[value] = _ts(value)
+        return text
+
+
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
@@ -405,6 +413,7 @@ class SqliteLedger(Ledger):
         if not invitations:
             return []
         at = _ts(now)
+        ts = _Stamps()
         batch: dict[Key, Invitation] = {}
         for inv in invitations:  # a key repeated in the batch is claimed once
             batch.setdefault((inv.survey_id, inv.contact_email, inv.occasion), inv)
@@ -421,11 +430,11 @@ class SqliteLedger(Ledger):
                 if row is None:
                     inserts.append((inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion,
                                     inv.tier, inv.account_id, provider, SENDING, thr,
-                                    _ts(inv.due_at), _ts(inv.closes_at), at, at, at, run_id))
+                                    ts[inv.due_at], ts[inv.closes_at], at, at, at, run_id))
                     claimed.append(inv)
                 elif row[1] in CLAIMABLE_STATES:
-                    takeovers.append((provider, thr, inv.tier, inv.account_id, _ts(inv.due_at),
-                                      _ts(inv.closes_at), at, at, run_id, row[0]))
+                    takeovers.append((provider, thr, inv.tier, inv.account_id, ts[inv.due_at],
+                                      ts[inv.closes_at], at, at, run_id, row[0]))
                     claimed.append(inv if inv.invite_id == row[0] else replace(inv, invite_id=row[0]))
             if inserts:
                 conn.executemany(
@@ -465,9 +474,10 @@ class SqliteLedger(Ledger):
         if not invitations:
             return
         at = _ts(now)
+        ts = _Stamps()
         rows = [(inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion, inv.tier,
                  inv.account_id, provider, 1 if throttled.get(inv.survey_id, True) else 0,
-                 _ts(inv.due_at), _ts(inv.closes_at), at, at, reasons.get(inv.invite_id, "deferred"))
+                 ts[inv.due_at], ts[inv.closes_at], at, at, reasons.get(inv.invite_id, "deferred"))
                 for inv in invitations]
         with self._transaction() as conn:
             conn.executemany(
