@@ -74,11 +74,17 @@ class SmtpOptions(EmailOptions):
     ca_file: str | None = Field(None, description="PEM file of certificates to trust (a private CA or a "
                                                   "self-signed relay), relative to the config file")
     local_hostname: str | None = Field(None, description="Name sent in EHLO; default this machine's FQDN")
+    allow_plaintext_login: bool = Field(False, description="Allow a password over security: none to a host "
+                                                           "other than this machine (it travels unencrypted)")
 
     @model_validator(mode="after")
     def _login_pair(self) -> "SmtpOptions":
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together: set both, or neither for an open relay")
+        if (self.password is not None and self.security == "none" and not self.allow_plaintext_login
+                and self.host.lower() not in ("localhost", "127.0.0.1", "::1")):
+            raise ValueError(f"security: none would send the password to {self.host} unencrypted; use "
+                             "starttls or ssl (or set allow_plaintext_login: true on a trusted network)")
         return self
 
 

@@ -226,6 +226,9 @@ def test_options_defaults_rate_limit_and_validation():
                         ProviderContext(sample_config(), Path.cwd())).port == 465
     with pytest.raises(ValueError, match="username and password go together"):
         SmtpProvider.Options.model_validate({"host": "h", "survey_url": SURVEY_URL, "username": "u"})
+    with pytest.raises(ValueError, match="unencrypted"):
+        SmtpProvider.Options.model_validate({"host": "mail.example", "security": "none", "survey_url": SURVEY_URL,
+                                             "username": "u", "password": PASSWORD})
     with pytest.raises(ValueError, match="invite_id"):
         SmtpProvider.Options.model_validate({"host": "h", "survey_url": "https://form.example/s/abc"})
     with pytest.raises(ValueError, match="unknown placeholder"):
