@@ -114,12 +114,12 @@ class CsvCustomers(CustomerSource):
                             if len(row) <= last:
                                 report(RowProblem(shown, line, f"has {len(row)} field{'s' * (len(row) != 1)}, "
                                                   f"the header has {width}: too few columns; expected "
-                                                  f"{EXPECTED_HEADER}"))
+                                                  f"{EXPECTED_HEADER}{_span(line, prev)}"))
                                 continue
                             if len(row) > width and any(row[width:]):
                                 report(RowProblem(shown, line, f"has {len(row)} fields, the header has {width}: "
                                                   "too many columns; quote values that contain the "
-                                                  f"delimiter {self.options.delimiter!r}"))
+                                                  f"delimiter {self.options.delimiter!r}{_span(line, prev)}"))
                                 continue
                         account_id = row[i_acc].strip()
                         plan = row[i_plan]
@@ -147,6 +147,14 @@ class CsvCustomers(CustomerSource):
                 except UnicodeDecodeError as exc:
                     raise TierctlError(f"{shown}: near line {prev + 1}: {exc}; "
                                        f"{_encoding_hint(exc, self.options.encoding)}") from None
+
+
+def _span(first: int, last: int) -> str:
+    """A note for a bad record that spans lines: usually a quote that is never closed."""
+    if last <= first:
+        return ""
+    return (f" (this record runs from line {first} to line {last}: look for a quote (\") that is opened "
+            "but not closed)")
 
 
 def _encoding_hint(exc: Exception, encoding: str) -> str:

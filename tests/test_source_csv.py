@@ -129,6 +129,17 @@ def test_line_numbers_count_physical_lines_of_multi_line_quoted_fields(config, t
     assert contacts[1].name == 'Cy\n"the boss"'
 
 
+def test_a_quote_that_is_never_closed_is_pointed_out(config, tmp_path):
+    text = (HEADER + "A1,X,team,active,a@x.example,A,user,en\n"     # 2
+            + 'A2,"Y,team,active,b@y.example,B,user,en\n'            # 3: the quote swallows the rest
+            + "A3,Z,team,active,c@z.example,C,user,en\n")           # 4
+    contacts, problems = read(config, tmp_path, text)
+    assert [c.account_id for c in contacts] == ["A1"]
+    [problem] = problems
+    assert problem.line == 3 and "runs from line 3 to line 4" in problem.message
+    assert "quote" in problem.message
+
+
 def test_crlf_line_endings_and_excel_bom(config, tmp_path):
     text = (HEADER + "A1,X,team,active,a@x.example,A,user,en\n" + "A2,Y,team,zzz,b@y.example,B,user,en\n")
     data = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8")
