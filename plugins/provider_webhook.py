@@ -265,6 +265,8 @@ class WebhookProvider(Provider):
         return session, executor
 
     def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        if not batch:
+            return []
         session = self._http()
         if len(batch) == 1:
             outcomes = [self._post(session, batch[0])]
@@ -272,16 +274,16 @@ class WebhookProvider(Provider):
             outcomes = list(self._executor.map(lambda inv: self._post(session, inv), batch))
         results = [result for result, _ in outcomes]
         kinds = {kind for _, kind in outcomes}
-        if not any(r.ok for r in results) and len(kinds) == 1 and kinds <= {"endpoint", "unreachable"}:
-            # Nothing got through and the endpoint is at fault: no invitation is. The
-            # engine keeps the whole batch for a later run.
+        if not any(r.ok for r in results) and kinds <= {"endpoint", "unreachable"}:
+            # Nothing got through and the endpoint, not any invitation, is at fault: the
+            # engine keeps the whole batch for a later run. (Mixed with successes, these
+            # results are already failed(retry=True).)
             reason = results[0].reason
-            if kinds == {"unreachable"}:
+            if "unreachable" in kinds:
                 raise ProviderError(self.instance, f"cannot reach {self._url}: {reason}", retry=True)
             raise ProviderError(self.instance, f"{self._url} refused every request: {reason}; "
                                                "check url, secret and headers", retry=False)
-        return [SendResult.failed(r.invite_id, r.reason or "", retry=True) if kind in ("endpoint", "unreachable")
-                else r for r, kind in outcomes]
+        return results
 
     def _post(self, session: "requests.Session", invitation: Invitation) -> tuple[SendResult, str]:
         """One request; returns the result and what failed: "" (the invitation), endpoint, unreachable."""
@@ -290,10 +292,13 @@ class WebhookProvider(Provider):
         invite_id = invitation.invite_id
         try:
             body = self.body(invitation)
-            headers = dict(self._headers)
-            headers[SIGNATURE_HEADER] = sign(self._key, body)
-            headers["X-Tierctl-Invite-Id"] = invite_id
-            headers["Idempotency-Key"] = invite_id
+        except (TypeError, ValueError) as exc:
+            return SendResult.failed(invite_id, f"cannot serialise the invitation: {exc}"), ""
+        headers = dict(self._headers)
+        headers[SIGNATURE_HEADER] = sign(self._key, body)
+        headers["X-Tierctl-Invite-Id"] = invite_id
+        headers["Idempotency-Key"] = invite_id
+        try:
             response = session.post(self._url, data=body, headers=headers, timeout=self._timeout,
                                     allow_redirects=False)
         except requests.exceptions.SSLError as exc:

@@ -21,7 +21,6 @@ real sockets, with smtplib and requests doing the talking.
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import shutil

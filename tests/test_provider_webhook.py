@@ -236,3 +236,10 @@ def test_registered_through_the_entry_point():
     from tierctl.plugins_manager import PluginHost
 
     assert PluginHost.load().providers["webhook"] is WebhookProvider
+
+
+def test_an_empty_batch_sends_nothing(http):
+    provider = make(http.url)
+    assert provider.send([]) == []
+    provider.close()
+    assert http.count == 0
