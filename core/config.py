@@ -63,6 +63,7 @@ def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -
 
 def _resolve_extends(tiers: dict[str, Any], smap: SourceMap, problems: list[Problem]) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
+    marks = _tier_marks(smap)
 
     def resolve(tier_id: str, chain: tuple[str, ...]) -> Any:
         if tier_id in resolved:
@@ -87,7 +88,7 @@ def _resolve_extends(tiers: dict[str, Any], smap: SourceMap, problems: list[Prob
         if not isinstance(raw, dict):
             resolved[tier_id] = raw  # the model reports the wrong type
         elif isinstance(parent, dict):
-            resolved[tier_id] = _merge_tier(tier_id, parent_id, parent, raw, smap, problems)
+            resolved[tier_id] = _merge_tier(tier_id, parent_id, parent, raw, smap, problems, tier_marks=marks)
         else:
             # No parent, or a broken extends already reported: +x/-x edits are
             # only an error in the first case.
@@ -100,8 +101,18 @@ def _resolve_extends(tiers: dict[str, Any], smap: SourceMap, problems: list[Prob
     return resolved
 
 
+def _tier_marks(smap: SourceMap) -> dict[str, list[tuple[Path_, tuple[int, int]]]]:
+    """The marks below each tier (``tiers.<id>.<key>...``), grouped by tier id."""
+    out: dict[str, list[tuple[Path_, tuple[int, int]]]] = {}
+    for path, mark in smap.marks.items():
+        if len(path) > 2 and path[0] == "tiers":
+            out.setdefault(str(path[1]), []).append((path, mark))
+    return out
+
+
 def _merge_tier(tier_id: str, parent_id: str | None, parent: dict[str, Any], child: dict[str, Any],
-                smap: SourceMap, problems: list[Problem], quiet: bool = False) -> dict[str, Any]:
+                smap: SourceMap, problems: list[Problem], quiet: bool = False,
+                tier_marks: dict[str, list[tuple[Path_, tuple[int, int]]]] | None = None) -> dict[str, Any]:
     merged = {k: v for k, v in parent.items() if k != "extends"}
     for key, value in child.items():
         path: Path_ = ("tiers", tier_id, key)
@@ -117,10 +128,16 @@ def _merge_tier(tier_id: str, parent_id: str | None, parent: dict[str, Any], chi
     if parent_id is not None:
         for key in parent.keys() - child.keys() - {"extends"}:
             smap.inherited[("tiers", tier_id, key)] = ("tiers", parent_id, key)
-        # Point errors in inherited values at the line where they were written.
-        for path, mark in list(smap.marks.items()):
-            if len(path) > 2 and path[:2] == ("tiers", parent_id) and path[2] not in child:
-                smap.marks.setdefault(("tiers", tier_id) + path[2:], mark)
+        # Point errors in inherited values at the line where they were written
+        # (through a per-tier index: scanning every mark per tier is quadratic).
+        tier_marks = _tier_marks(smap) if tier_marks is None else tier_marks
+        own = tier_marks.setdefault(tier_id, [])
+        for path, mark in tier_marks.get(parent_id, ()):
+            if path[2] not in child:
+                inherited_path = ("tiers", tier_id) + path[2:]
+                if inherited_path not in smap.marks:
+                    smap.marks[inherited_path] = mark
+                    own.append((inherited_path, mark))
     return merged
 
 

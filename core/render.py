@@ -108,6 +108,7 @@ def template_environment(config: "Config", host: "PluginHost", renderer: Rendere
         autoescape=jinja2.select_autoescape(enabled_extensions=renderer.autoescape_extensions,
                                             default_for_string=False),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # templates do not change during a run: no stat() per include
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
