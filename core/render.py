@@ -163,7 +163,11 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
         context = RenderContext(config, name, target, template_environment(config, host, renderer),
                                 dict(extra or {}))
         files = _render_files(renderer, context, name, host)
-        results.append(write_files(name, out_dir, files))
+        try:
+            results.append(write_files(name, out_dir, files))
+        except OSError as exc:
+            raise TierctlError(f"target {name!r}: cannot write {exc.filename or out_dir}: {exc.strerror or exc}; "
+                               "choose another folder with out: or --out") from exc
     return results
 
 

@@ -74,7 +74,7 @@ def test_validate_json(config: Path) -> None:
     assert json.loads(out) == {"config": str(config.resolve()), "valid": True, "tiers": ["basic", "standard"],
                                "surveys": ["feedback"], "providers": [], "render_targets": ["website", "sales"]}
     code, out, err = run_cli(["-c", str(config), "validate"])
-    assert out == f"{config.resolve()}: valid. 2 tiers (basic, standard), 1 surveys, 2 render targets.\n"
+    assert out == f"{config.resolve()}: valid. 2 tiers (basic, standard), 1 survey, 2 render targets.\n"
 
 
 def test_render_json(config: Path) -> None:
@@ -87,6 +87,14 @@ def test_render_json(config: Path) -> None:
     assert results[1]["written"] == ["README.md", "basic.md", "comparison.md", "standard.md"]
     code, out, err = run_cli(["-c", str(config), "render", "--json"])
     assert json.loads(out)[0]["unchanged"] == ["basic.html", "index.html", "standard.html"]
+
+
+def test_unwritable_output_is_an_error_not_a_traceback(config: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run_cli(["-c", str(config), "render", "-t", "website", "--out", str(blocker / "site")])
+    assert code == 2 and "Traceback" not in err
+    assert f"tierctl: error: target 'website': cannot write {blocker / 'site'}" in err and "--out" in err
 
 
 def test_config_from_environment(config: Path) -> None:

@@ -26,5 +26,8 @@ def validate(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    click.echo(f"{config.path}: valid. {len(config.tiers)} tiers ({', '.join(config.tiers)}), "
-               f"{len(config.surveys)} surveys, {len(config.render.targets)} render targets.")
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}" + ("" if n == 1 else "s")
+
+    click.echo(f"{config.path}: valid. {count(len(config.tiers), 'tier')} ({', '.join(config.tiers)}), "
+               f"{count(len(config.surveys), 'survey')}, {count(len(config.render.targets), 'render target')}.")
