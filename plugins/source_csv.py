@@ -76,7 +76,8 @@ class CsvCustomers(CustomerSource):
         statuses = frozenset(STATUSES)
         default_locale = self.config.organization.language
         known_plans = one_of(plan_tier)
-        plan_hints: dict[str, str] = {}  # unknown plan -> message, so difflib runs once per value
+        # (column, bad value) -> message, so "did you mean" runs once per distinct value
+        hints: dict[tuple[str, str], str] = {}
         email_match = EMAIL_RE.fullmatch
 
         try:
@@ -128,7 +129,7 @@ class CsvCustomers(CustomerSource):
                         tier = plan_tier.get(plan)
                         if (tier is None or status not in statuses or not account_id
                                 or email_match(email) is None):
-                            why = _why(account_id, plan, status, email, plan_folded, statuses, plan_hints,
+                            why = _why(account_id, plan, status, email, plan_folded, statuses, hints,
                                        known_plans, did_you_mean, email_match)
                             if why:
                                 report(RowProblem(shown, line, why))
@@ -199,7 +200,7 @@ def _column_index(header: list[str] | None, shown: str, line: int) -> dict[str, 
 
 
 def _why(account_id: str, plan: str, status: str, email: str, plan_folded: dict[str, str],
-         statuses: frozenset[str], plan_hints: dict[str, str], known_plans: str,
+         statuses: frozenset[str], hints: dict[tuple[str, str], str], known_plans: str,
          did_you_mean, email_match) -> str:
     """Why a row that failed the fast checks is bad ('' when only case or spaces differ)."""
     missing = [name for name, value in (("account_id", account_id), ("plan", plan.strip()),
@@ -210,15 +211,19 @@ def _why(account_id: str, plan: str, status: str, email: str, plan_folded: dict[
         return f"missing value{'s' * (len(missing) != 1)} for {', '.join(missing)}"
     problems = []
     if plan.strip().lower() not in plan_folded:
-        if plan not in plan_hints:
-            plan_hints[plan] = (f"plan {plan!r} is not covered by any tier{did_you_mean(plan, plan_folded.values())}"
-                                f"; known plans: {known_plans}")
-        problems.append(plan_hints[plan])
+        key = ("plan", plan)
+        if key not in hints:
+            hints[key] = (f"plan {plan!r} is not covered by any tier{did_you_mean(plan, plan_folded.values())}"
+                          f"; known plans: {known_plans}")
+        problems.append(hints[key])
     if status.strip().lower() not in statuses:
-        from tierctl.model import STATUSES
+        key = ("status", status)
+        if key not in hints:
+            from tierctl.model import STATUSES
 
-        problems.append(f"unknown status {status!r}{did_you_mean(status.strip().lower(), statuses)}; "
-                        f"expected one of {', '.join(STATUSES)}")
+            hints[key] = (f"unknown status {status!r}{did_you_mean(status.strip().lower(), statuses)}; "
+                          f"expected one of {', '.join(STATUSES)}")
+        problems.append(hints[key])
     if email_match(email) is None:
         problems.append(f"contact_email {email!r} is not a valid e-mail address")
     return "; ".join(problems)
