@@ -185,8 +185,9 @@ class Ledger(abc.ABC):
     def mark_stale_sending(self, now: datetime) -> list[dict[str, Any]]:
         """Turn every invitation still in ``sending`` into ``unknown``.
 
-        Call it only while holding the ``send`` lock: then no live run owns
-        a ``sending`` invitation, so these were left by a run that died
+        Call it only while holding the ``send`` lock and before this run
+        claims anything: then no live run owns a ``sending`` invitation, so
+        these were left by a run that died
         between handing them to a provider and recording the outcome. Runs
         that owned them and never finished are marked ``interrupted``.
 
@@ -265,6 +266,31 @@ def sqlite_path(url: str, base_dir: Path) -> Path:
     return Path(path) if path.startswith("/") else Path(base_dir) / path
 
 
+def _sqlite_location(url: str | None, base_dir: Path) -> tuple[Path, bool]:
+    """The database file ``storage.url`` names, and whether it was given relative to ``base_dir``."""
+    if url is None or url == "":
+        url = DEFAULT_URL
+    if not isinstance(url, str):
+        raise _url_error(url, "expected a URL string")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        raise _url_error(url, "the postgresql backend is planned but not available yet")
+    if scheme != "sqlite":
+        raise _url_error(url, f"unsupported scheme {scheme!r}" if scheme else "not a URL")
+    return sqlite_path(url, base_dir), not url.partition("://")[2].startswith("//")
+
+
+def ledger_exists(url: str | None, base_dir: Path) -> bool:
+    """Whether the ledger ``storage.url`` names exists already, without creating it.
+
+    For commands that only read (planning, status): they must not create
+    state. Takes the same arguments as :func:`open_ledger`.
+
+    :raises tierctl.errors.TierctlError: an unsupported URL.
+    """
+    return _sqlite_location(url, base_dir)[0].is_file()
+
+
 def open_ledger(url: str | None, base_dir: Path) -> Ledger:
     """Open (creating and migrating if needed) the ledger that ``storage.url`` names.
 
@@ -275,17 +301,7 @@ def open_ledger(url: str | None, base_dir: Path) -> Ledger:
     :raises tierctl.errors.TierctlError: an unsupported URL, or a database
         that cannot be opened or was written by a newer tierctl.
     """
-    if url is None or url == "":
-        url = DEFAULT_URL
-    if not isinstance(url, str):
-        raise _url_error(url, "expected a URL string")
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme in ("postgresql", "postgres"):
-        raise _url_error(url, "the postgresql backend is planned but not available yet")
-    if scheme != "sqlite":
-        raise _url_error(url, f"unsupported scheme {scheme!r}" if scheme else "not a URL")
-    path = sqlite_path(url, base_dir)
+    path, relative = _sqlite_location(url, base_dir)
     from .ledger_sqlite import SqliteLedger
 
-    relative = not url.partition("://")[2].startswith("//")
     return SqliteLedger(path, create_dirs=relative)

@@ -229,10 +229,10 @@ class SqliteLedger(Ledger):
                 raise TierctlError(
                     f"{self.path} is a SQLite database but not a tierctl ledger; "
                     f"point storage.url at another file")
-        if version > SCHEMA_VERSION:
+        if version > len(MIGRATIONS):
             raise TierctlError(
                 f"the ledger {self.path} has schema version {version}, written by a newer "
-                f"tierctl; this tierctl knows versions up to {SCHEMA_VERSION}. Upgrade tierctl "
+                f"tierctl; this tierctl knows versions up to {len(MIGRATIONS)}. Upgrade tierctl "
                 f"(pip install -U tierctl), or point storage.url at another file.")
 
     def _migrate(self) -> None:
@@ -240,16 +240,25 @@ class SqliteLedger(Ledger):
         while True:
             version = self._pragma("user_version")
             self._check_version(version, self._pragma("application_id"))
-            if version == SCHEMA_VERSION:
+            if version == len(MIGRATIONS):
                 return
             with self._transaction() as conn:
                 # Another process may have migrated meanwhile: read again under the write lock.
                 version = self._pragma("user_version")
                 self._check_version(version, self._pragma("application_id"))
-                if version == SCHEMA_VERSION:
+                if version == len(MIGRATIONS):
                     return
-                for statement in MIGRATIONS[version][1]:
-                    conn.execute(statement)
+                what, statements = MIGRATIONS[version]
+                try:
+                    for statement in statements:
+                        conn.execute(statement)
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        raise
+                    raise TierctlError(
+                        f"upgrading the ledger {self.path} to schema version {version + 1} "
+                        f"({what}) failed: {exc}; the ledger was left at version {version}. "
+                        f"Report this as a tierctl bug.") from exc
                 if version == 0:
                     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {version + 1}")

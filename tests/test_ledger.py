@@ -15,7 +15,8 @@ import pytest
 
 from ledger_helpers import NOW, claim_worker, db_url, invitation, lock_holder, open_worker
 from tierctl.errors import EXIT_LOCKED, LockHeldError, TierctlError
-from tierctl.ledger import DEFAULT_URL, Ledger, open_ledger
+from tierctl import ledger_sqlite
+from tierctl.ledger import DEFAULT_URL, Ledger, ledger_exists, open_ledger
 from tierctl.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
 from tierctl.records import SendResult
 
@@ -90,6 +91,16 @@ def test_unsupported_urls_explain_what_is_supported(tmp_path: Path, url: str, sa
     assert caught.value.exit_code == 2
 
 
+def test_ledger_exists_answers_without_creating_anything(tmp_path: Path):
+    assert ledger_exists(None, tmp_path) is False
+    assert not (tmp_path / ".tierctl").exists()
+    open_ledger(None, tmp_path).close()
+    assert ledger_exists(None, tmp_path) is True
+    assert ledger_exists(f"sqlite:///{tmp_path}/.tierctl/state.db", Path("/elsewhere")) is True
+    with pytest.raises(TierctlError, match="storage.url: unsupported scheme 'mysql'"):
+        ledger_exists("mysql://db/x", tmp_path)
+
+
 def test_fresh_database_is_migrated_and_reopening_changes_nothing(tmp_path: Path):
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
@@ -116,6 +127,36 @@ def test_wal_busy_timeout_and_foreign_keys(ledger: SqliteLedger):
     assert raw(ledger.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         ledger.claim_batch([invitation(1)], 999, NOW, "outbox", {})
+
+
+def test_later_migration_steps_are_applied_once_each_in_order(tmp_path: Path, monkeypatch):
+    with open_ledger(db_url(tmp_path), tmp_path) as ledger:
+        claim(ledger, [invitation(1)])
+    steps = [*ledger_sqlite.MIGRATIONS,
+             ("responses", ("CREATE TABLE responses (response_id TEXT PRIMARY KEY, invite_id TEXT)",)),
+             ("invitation channel", ("ALTER TABLE invitations ADD COLUMN channel TEXT",
+                                     "UPDATE invitations SET channel = 'email'"))]
+    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
+    for _ in range(2):
+        with open_ledger(db_url(tmp_path), tmp_path) as ledger:
+            assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 2
+            assert ledger.conn.execute("SELECT invite_id, channel FROM invitations").fetchall() == \
+                [("inv-nps-1-2026-Q1", "email")]
+
+
+def test_a_failing_migration_step_changes_nothing(tmp_path: Path, monkeypatch):
+    open_ledger(db_url(tmp_path), tmp_path).close()
+    steps = [*ledger_sqlite.MIGRATIONS,
+             ("half-done", ("CREATE TABLE responses (response_id TEXT PRIMARY KEY)",
+                            "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
+    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
+    with pytest.raises(TierctlError, match=rf"to schema version {SCHEMA_VERSION + 1} \(half-done\) failed: "
+                                           rf"no such table: no_such_table; the ledger was left at version "
+                                           rf"{SCHEMA_VERSION}"):
+        open_ledger(db_url(tmp_path), tmp_path)
+    con = raw(tmp_path / "state.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert con.execute("SELECT name FROM sqlite_master WHERE name = 'responses'").fetchall() == []
 
 
 def test_database_from_a_newer_tierctl_is_refused(tmp_path: Path):
