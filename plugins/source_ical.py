@@ -307,16 +307,20 @@ def _moment(value: date | datetime, zone: Any) -> str:
 class _UidLines:
     """Line numbers of UIDs in the raw file, looked up only when a problem is reported."""
 
+    _UID = re.compile(r"^UID(?:;[^:\r\n]*)?:((?:[^\r\n]|\r?\n[ \t])*)", re.I | re.M)
+
     def __init__(self, raw: bytes):
         self.raw = raw
         self._lines: dict[str, int] | None = None
 
     def find(self, uid: str) -> int:
+        """The physical line of the event's UID (long UIDs are folded over several lines), or 0."""
         if self._lines is None:
             self._lines = {}
-            for number, line in enumerate(self.raw.decode("utf-8", "replace").splitlines(), 1):
-                if line[:4].upper() == "UID:":
-                    self._lines.setdefault(line[4:].strip(), number)
+            text = self.raw.decode("utf-8-sig", "replace")
+            for match in self._UID.finditer(text):
+                value = _UNFOLD.sub("", match.group(1)).strip()
+                self._lines.setdefault(value, text.count("\n", 0, match.start()) + 1)
         return self._lines.get(uid, 0)
 
 

@@ -194,13 +194,49 @@ def test_narrow_windows_agree_with_one_wide_window(config):
         assert pieces == [m for m in wide if at(2027, 3, 1) <= m.start < at(2027, 6, 1)], name
 
 
+def test_quoted_attendee_parameters_alarms_and_todos(config, tmp_path):
+    (tmp_path / "odd.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n"
+        "BEGIN:VTODO\r\nUID:todo-1\r\nDTSTART:20270310T090000Z\r\nSUMMARY:Not a meeting\r\nEND:VTODO\r\n"
+        "BEGIN:VEVENT\r\nUID:quoted-1\r\nDTSTART:20270310T090000Z\r\nDTEND:20270310T100000Z\r\n"
+        "SUMMARY:Review\\, with a comma\r\n"
+        'ATTENDEE;CN="Smith: John";DELEGATED-FROM="mailto:boss@x.example":mailto:John.Smith@X.example\r\n'
+        "ATTENDEE;CN=Nobody:invalid:nomail\r\n"
+        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT10M\r\nATTENDEE:mailto:alarm@x.example\r\n"
+        "END:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", encoding="utf-8")
+    found, problems = meetings(config, "odd.ics", at(2027, 3, 1), at(2027, 4, 1), tmp_path)
+    assert problems == []
+    assert [(m.uid, m.summary, m.attendees) for m in found] == [
+        ("quoted-1", "Review, with a comma", frozenset({"john.smith@x.example"}))]
+
+
+def test_history_is_skipped_but_long_running_series_are_kept(config, tmp_path):
+    events = [
+        ("old-single", "DTSTART:20200101T090000Z", ""),
+        ("ended-series", "DTSTART:20200106T090000Z", "RRULE:FREQ=WEEKLY;UNTIL=20210101T000000Z"),
+        ("open-series", "DTSTART:20200106T090000Z", "RRULE:FREQ=WEEKLY"),
+        ("counted-series", "DTSTART:20270101T090000Z", "RRULE:FREQ=WEEKLY;COUNT=20"),
+        ("future-series", "DTSTART:20280101T090000Z", "RRULE:FREQ=WEEKLY"),
+    ]
+    body = "".join(f"BEGIN:VEVENT\r\nUID:{uid}\r\n{start}\r\n{rule + chr(13) + chr(10) if rule else ''}"
+                   f"SUMMARY:{uid}\r\nEND:VEVENT\r\n" for uid, start, rule in events)
+    (tmp_path / "history.ics").write_text(f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{body}END:VCALENDAR\r\n",
+                                          encoding="utf-8")
+    found, _ = meetings(config, "history.ics", at(2027, 3, 1), at(2027, 3, 8), tmp_path)
+    assert sorted(m.uid for m in found) == ["counted-series", "open-series"]
+    # 2020-01-06 was a Monday: the open series still meets every Monday at 10:00 in Amsterdam.
+    assert {m.start for m in found if m.uid == "open-series"} == {at(2027, 3, 1, 10)}
+
+
 # --- problems ---------------------------------------------------------------
 
 def test_a_broken_series_is_reported_and_the_rest_kept(config):
     found, problems = meetings(config, "broken_series.ics", at(2027, 3, 1), at(2027, 4, 1))
     assert [m.uid for m in found] == ["good-1", "good-2"]
-    assert [(p.file, p.line) for p in problems] == [("broken_series.ics", 13), ("broken_series.ics", 21)]
-    assert "bad-rrule-1" in problems[0].message and "RRULE" in problems[0].message
+    # Line numbers are physical lines; the first UID is folded over two lines.
+    assert [(p.file, p.line) for p in problems] == [("broken_series.ics", 13), ("broken_series.ics", 22)]
+    assert "bad-rrule-0400" in problems[0].message and "8F90" in problems[0].message
+    assert "RRULE" in problems[0].message
     assert "no-start-1" in problems[1].message and "DTSTART" in problems[1].message
 
 
