@@ -140,7 +140,8 @@ class SurveyRun:
                             row.get("occasion"))
             if resend_unknown:
                 report.requeued_unknown = ledger.requeue_unknown(self.now)
-            report.run_id = ledger.begin_run("send", self.now)
+            # Runs are stamped with the real clock: --now changes what is due, not when the run happened.
+            report.run_id = ledger.begin_run("send", datetime.now(timezone.utc))
             status = "failed"
             try:
                 self._send_due(ledger, report, limit, progress, on_failure)

@@ -52,14 +52,17 @@ def test_pre_meeting_survey_goes_to_the_accounts_stakeholders_attending_or_not(p
     config = project(ROWS, events)
     two_days_before = datetime(2027, 1, 8, 9, tzinfo=UTC)
     items, _ = plan_items(config, host, two_days_before)
-    pre = [i for i in items if i.survey_id == "pre-meeting"]
+    pre = [i for i in items if not isinstance(i, Deferral) and i.survey_id == "pre-meeting"]
     assert [(i.contact_email, i.account_id) for i in pre] == [("kim@alpha.example", "a1")]
+    # Kim's quarterly survey waits for the throttle; Lee (a user) still gets it.
+    assert [(i.invitation.survey_id, i.invitation.contact_email) for i in items if isinstance(i, Deferral)] == \
+        [("product-feedback", "kim@alpha.example")]
     assert pre[0].occasion.startswith("meeting:rev-1@")
     assert pre[0].meeting_start == datetime(2027, 1, 10, 9, tzinfo=UTC)
     # Five days before, it is not yet due; after the meeting started, too late.
     for moment in (datetime(2027, 1, 5, 9, tzinfo=UTC), datetime(2027, 1, 10, 9, 30, tzinfo=UTC)):
         items, _ = plan_items(config, host, moment)
-        assert not [i for i in items if i.survey_id == "pre-meeting"]
+        assert not [i for i in items if not isinstance(i, Deferral) and i.survey_id == "pre-meeting"]
 
 
 def test_two_surveys_due_together_respect_the_per_contact_throttle(project, host):
@@ -92,7 +95,9 @@ def test_survey_plan_json_lines_and_summary(project, host):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [line["type"] for line in lines] == ["due", "due", "due", "summary"]
-    assert lines[-1]["due"] == 3 and lines[-1]["skipped"] == {"churned account": 1}
+    # Lee is a user at an advanced account: not in the pre-meeting audience.
+    assert lines[-1]["due"] == 3
+    assert lines[-1]["skipped"] == {"churned account": 1, "pre-meeting: role not in audience": 1}
     assert {line["occasion"] for line in lines[:-1]} == {"2027-Q1"}
 
 

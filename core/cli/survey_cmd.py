@@ -69,7 +69,7 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
     ledger = _existing_ledger(run)
     try:
         scheduler, items = run.plan(ledger)
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         for item in items:
             if as_json:
                 out.write(json.dumps(_item_dict(item), default=str) + "\n")
