@@ -28,7 +28,6 @@ from typing import Sequence
 
 from pydantic import Field
 
-from tierctl.hookspecs import hookimpl
 from tierctl.plugins.email_message import EmailOptions, InvalidRecipient, message_bytes, render_for
 from tierctl.providers import Provider, ProviderContext, ProviderError
 from tierctl.records import Invitation, SendResult
@@ -95,8 +94,3 @@ def _atomic_write(dest: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@hookimpl
-def register_providers(register):
-    register("outbox", OutboxProvider)

@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 from pydantic import Field, SecretStr, model_validator
 
-from tierctl.hookspecs import hookimpl
 from tierctl.plugins.email_message import EmailOptions, InvalidRecipient, message_bytes, render_for
 from tierctl.providers import Provider, ProviderContext, ProviderError, RateLimit
 from tierctl.records import Invitation, SendResult
@@ -396,8 +395,3 @@ class SmtpProvider(Provider):
                         smtp.close()
                     except Exception:
                         pass
-
-
-@hookimpl
-def register_providers(register):
-    register("smtp", SmtpProvider)

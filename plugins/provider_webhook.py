@@ -73,7 +73,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from pydantic import Field, SecretStr, field_validator
 
-from tierctl.hookspecs import hookimpl
 from tierctl.plugins.email_message import check_link_template, link
 from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
 from tierctl.records import Invitation, SendResult
@@ -377,8 +376,3 @@ def _reason(exc: BaseException) -> str:
     text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", text)
     text = re.sub(r"HTTPConnectionPool\(host='([^']*)', port=(\d+)\)", r"\1:\2", text)
     return f"{type(root).__name__}: {' '.join(text.split())[:240]}"
-
-
-@hookimpl
-def register_providers(register):
-    register("webhook", WebhookProvider)
