@@ -14,7 +14,10 @@ and implements any of these hooks with :data:`hookimpl`::
         register("acme", AcmeProvider)
 
 The ``register_*`` hooks receive a ``register`` callback rather than returning
-values, so tierctl knows which plugin registered what, refuses two plugins
+values. ``register(name, value)`` takes the object itself or its import path
+as a string, ``"package.module:Name"``, which tierctl imports only when that
+entry is used: the way to keep a plugin whose classes need heavy libraries
+from slowing every start-up. Because they use a callback, so tierctl knows which plugin registered what, refuses two plugins
 claiming one name (naming both), and calls each plugin on its own so that one
 failing plugin does not stop the others. Plugin modules should import heavy
 libraries inside functions, not at module level: they are imported whenever
@@ -83,4 +86,19 @@ def register_commands(cli: Any) -> None:
     :param cli: the top-level :class:`click.Group`; use ``@cli.command()`` or
         ``cli.add_command(...)``. Import heavy libraries inside the command
         function so that ``tierctl --help`` stays fast.
+    """
+
+
+@hookspec
+def response_received(response: Any, invitation: Any) -> None:
+    """Called once for each new response, after it is stored.
+
+    :param response: a :class:`tierctl.responses.StoredResponse` (answers by
+        question id, submitted time, source).
+    :param invitation: a dict of the invitation it answers: ``invite_id``,
+        ``survey_id``, ``tier``, ``account_id``, ``contact_email``, ``occasion``.
+
+    Use it to react, e.g. alert an account manager on a detractor. Each
+    plugin is called on its own; an exception is reported naming the plugin
+    and does not stop the import or the other plugins.
     """

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
                       PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
 
 from .durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
@@ -40,6 +40,15 @@ TimeCapText = _parser(TimeCap, r"^.+/\s*(" + "|".join(CAP_PERIODS) + r")$",
                       "agent time per account: <duration>/<week|month|quarter|year>, e.g. 2h/month")
 ResponseTargetText = _parser(ResponseTarget, r".+",
                              "first response target: a duration (4h), N business hours|days, or best effort")
+
+
+def _positive(duration: Duration) -> Duration:
+    if duration.approx_seconds <= 0:
+        raise ValueError(f"{duration.text!r} must be longer than zero, e.g. 7d")
+    return duration
+
+
+PositiveDuration = Annotated[DurationText, AfterValidator(_positive)]
 
 
 def _check_slug(value: str) -> str:
@@ -91,7 +100,7 @@ class Organization(Model):
 class Cadence(Model):
     """A planned contact moment for customers in one status."""
 
-    every: DurationText
+    every: PositiveDuration
     channel: str
     automated: bool = False
     meeting: str | None = Field(None, description="Kind of meeting this contact is, e.g. account-review")
@@ -165,13 +174,13 @@ class Question(Model):
 
 
 class MeetingTrigger(Model):
-    before_meeting: DurationText = Field(description="Send this long before each meeting occurrence")
+    before_meeting: PositiveDuration = Field(description="Send this long before each meeting occurrence")
     meeting: str | None = Field(None, description="Only meetings whose summary contains this text")
 
 
 class PeriodTrigger(Model):
     every: Literal["month", "quarter", "half-year", "year"]
-    spread: DurationText | None = Field(
+    spread: PositiveDuration | None = Field(
         None, description="Send in waves: spread first sends over this long from the period's start, e.g. 14d")
 
 
@@ -258,7 +267,7 @@ class Storage(Model):
 
 
 class Throttle(Model):
-    per_contact: DurationText = Field(description="At most one survey per contact in this window, across surveys")
+    per_contact: PositiveDuration = Field(description="At most one survey per contact in this window, across surveys")
 
 
 class Config(Model):

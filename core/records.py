@@ -98,6 +98,9 @@ class Invitation:
     questions: tuple[Question, ...] = ()
     description: str = ""
     meeting_start: datetime | None = None
+    #: ``due_at`` as a date in the organisation's time zone (YYYY-MM-DD): the
+    #: day reports group by, so a quarter starts at local midnight, not UTC's.
+    due_day: str = ""
 
     def fields(self) -> dict[str, Any]:
         """Values for link templates and metadata: ``{survey}``, ``{invite_id}``, ..."""

@@ -208,7 +208,8 @@ class Scheduler:
             account_id=contact.account_id, account_name=contact.account_name, contact_email=contact.email,
             contact_name=contact.name, role=contact.role, locale=contact.locale, occasion=occ.occasion,
             due_at=occ.due_at, closes_at=occ.closes_at, questions=self._questions[occ.survey_id],
-            description=survey.description or "", meeting_start=occ.meeting_start)
+            description=survey.description or "", meeting_start=occ.meeting_start,
+            due_day=occ.due_at.astimezone(self.tz).date().isoformat())
         if survey.throttle != "exempt" and self.window is not None:
             last = max(filter(None, (self.last_surveyed.get(contact.email), run_surveyed.get(contact.email))),
                        default=None)
