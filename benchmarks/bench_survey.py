@@ -51,7 +51,7 @@ sources:
   customers: {{plugin: csv, path: customers.csv}}
   meetings: {{plugin: ical, path: meetings.ics}}
 providers:
-  hook: {{plugin: webhook, url: "http://127.0.0.1:{port}/invitations", secret: bench-secret, concurrency: 8}}
+  hook: {{plugin: webhook, url: "http://127.0.0.1:{port}/invitations", secret: bench-secret-0123456789, concurrency: 8}}
   box: {{plugin: outbox, dir: outbox, survey_url: "https://s.example/{{survey}}?i={{invite_id}}"}}
 """
 

@@ -104,6 +104,8 @@ class Cadence(Model):
     channel: str
     automated: bool = False
     meeting: str | None = Field(None, description="Kind of meeting this contact is, e.g. account-review")
+    duration: PositiveDuration | None = Field(
+        None, description="Agent time one contact takes (default 30m when not automated, 0 when automated)")
 
 
 class SalesNotes(Model):
@@ -266,6 +268,18 @@ class Storage(Model):
                      description="sqlite:///relative/to/config.db or sqlite:////absolute/path.db")
 
 
+class Benchmark(Model):
+    """A published figure to compare a metric with, e.g. CSAT 92.5 (2018)."""
+
+    metric: Literal["csat", "nps", "ces", "response_rate"]
+    value: float
+    source: str
+    year: int | None = None
+    survey: str | None = Field(None, description="Only for this survey (default: all)")
+    tier: str | None = Field(None, description="Only for this tier (default: all)")
+    label: str | None = None
+
+
 class Throttle(Model):
     per_contact: PositiveDuration = Field(description="At most one survey per contact in this window, across surveys")
 
@@ -280,6 +294,7 @@ class Config(Model):
     providers: dict[Slug, ProviderInstance] = Field(default_factory=dict)
     sources: dict[str, ProviderInstance] = Field(default_factory=dict)
     throttle: Throttle | None = None
+    benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)
 
