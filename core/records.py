@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a source creates a million of these, and frozen costs 5x per object
 class Contact:
     """One person at a customer account, as a customer source yields it.
 

@@ -1,9 +1,7 @@
 """Who gets which survey now: the survey plan.
 
-The scheduler streams contacts from the customer source once (twice when
-pre-meeting surveys need the account of each meeting: a meeting belongs to
-the account whose contacts attend it, and that account's other contacts may
-come earlier in the file), and for each contact decides per survey:
+The scheduler streams contacts from the customer source once, and for each
+contact decides per survey:
 
 * **due**: send now (an :class:`~tierctl.records.Invitation`);
 * **deferred**: held back by the per-contact throttle, sent by a later run
@@ -90,7 +88,6 @@ class Scheduler:
         self.surveys = {sid: s for sid, s in config.surveys.items()
                         if s.trigger is not None and (only_survey is None or sid == only_survey)}
         self.summary = PlanSummary()
-        self._first_pass_done = False
         self._questions = {sid: tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices))
                                       for q in s.questions) for sid, s in self.surveys.items()}
         # tier -> surveys it receives, in a stable order
@@ -105,33 +102,61 @@ class Scheduler:
             self.summary.problems.append(problem)
 
     def plan(self) -> Iterator[Invitation | Deferral]:
-        """Yield due invitations and deferrals; skips are counted in ``summary``."""
+        """Yield due invitations and deferrals; skips are counted in ``summary``.
+
+        One pass over the contacts. A meeting belongs to the account whose
+        contacts attend it, and that account's other contacts may come earlier
+        in the file, so contacts who could get a pre-meeting survey (their
+        tier has one and their role is in its audience) are held back until
+        the pass has seen every attendee; everyone else is decided at once.
+        """
         periodic = self._periodic_occasions()
-        meeting_occasions = self._meeting_occasions()
+        triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
+        by_attendee = self._meetings_by_attendee(triggers)
+        account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
+        held: list[Contact] = []
         run_surveyed: dict[str, datetime] = {}
-        # Row problems are reported by whichever pass reads the file first.
-        report = self._quiet if self._first_pass_done else self.report
-        for contact in self.customers.contacts(report):
+        no_meetings: dict[tuple[str, str], list[_Occasion]] = {}
+        for contact in self.customers.contacts(self.report):
             self.summary.contacts += 1
+            if by_attendee:
+                for m in by_attendee.get(contact.email, ()):
+                    account_meetings[contact.account_id][m.occurrence_id] = m
             if contact.status == "churned":
                 self.summary.skipped["churned account"] += 1
                 continue
-            candidates: list[_Occasion] = []
-            for survey_id in self._tier_surveys.get(contact.tier, ()):
-                survey = self.surveys[survey_id]
-                if not _in_audience(survey, contact.role):
-                    self.summary.skipped[f"{survey_id}: role not in audience"] += 1
-                    continue
-                occasion = periodic.get(survey_id)
-                if occasion is not None:
-                    candidates.append(self._with_wave(occasion, survey, contact.email))
-                for occ in meeting_occasions.get((survey_id, contact.account_id), ()):
-                    candidates.append(occ)
+            if by_attendee and self._may_get_meeting_survey(contact, triggers):
+                held.append(contact)
+                continue
+            yield from self._plan_contact(contact, periodic, no_meetings, run_surveyed)
+        meeting_occasions = self._meeting_occasions(triggers, account_meetings)
+        for contact in held:
+            yield from self._plan_contact(contact, periodic, meeting_occasions, run_surveyed)
+
+    def _plan_contact(self, contact: Contact, periodic: dict[str, _Occasion],
+                      meeting_occasions: dict[tuple[str, str], list[_Occasion]],
+                      run_surveyed: dict[str, datetime]) -> Iterator[Invitation | Deferral]:
+        candidates: list[_Occasion] = []
+        for survey_id in self._tier_surveys.get(contact.tier, ()):
+            survey = self.surveys[survey_id]
+            if not _in_audience(survey, contact.role):
+                self.summary.skipped[f"{survey_id}: role not in audience"] += 1
+                continue
+            occasion = periodic.get(survey_id)
+            if occasion is not None:
+                candidates.append(self._with_wave(occasion, survey, contact.email))
+            candidates.extend(meeting_occasions.get((survey_id, contact.account_id), ()))
+        if len(candidates) > 1:
+            # The occasion that closes first goes first; the throttle holds back the rest.
             candidates.sort(key=lambda o: (o.closes_at, o.survey_id))
-            for occ in candidates:
-                item = self._decide(occ, contact, run_surveyed)
-                if item is not None:
-                    yield item
+        for occ in candidates:
+            item = self._decide(occ, contact, run_surveyed)
+            if item is not None:
+                yield item
+
+    def _may_get_meeting_survey(self, contact: Contact, triggers: dict[str, MeetingTrigger]) -> bool:
+        return any(sid in triggers and _in_audience(self.surveys[sid], contact.role)
+                   for sid in self._tier_surveys.get(contact.tier, ()))
 
     # --- occasions ------------------------------------------------------------
 
@@ -155,26 +180,20 @@ class Scheduler:
         due = occasion.due_at + timedelta(seconds=offset)
         return _Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at)
 
-    def _meeting_occasions(self) -> dict[tuple[str, str], list[_Occasion]]:
-        """(survey, account) -> occasions of meetings whose survey is due now."""
-        triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
+    def _meetings_by_attendee(self, triggers: dict[str, MeetingTrigger]) -> dict[str, list[Meeting]]:
+        """Attendee e-mail -> meetings starting soon enough for a pre-meeting survey to be due."""
         if not triggers or self.meeting_source is None:
             return {}
         horizon = max(_timedelta(t.before_meeting, self.now) for t in triggers.values())
-        meetings = list(self.meeting_source.meetings(self.now, self.now + horizon + timedelta(seconds=1),
-                                                     self.report))
         by_attendee: dict[str, list[Meeting]] = defaultdict(list)
-        for m in meetings:
+        for m in self.meeting_source.meetings(self.now, self.now + horizon + timedelta(seconds=1), self.report):
             for email in m.attendees:
                 by_attendee[email].append(m)
-        if not by_attendee:
-            return {}
-        # First pass over the contacts: which accounts attend which meetings.
-        account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
-        self._first_pass_done = True
-        for contact in self.customers.contacts(self.report):
-            for m in by_attendee.get(contact.email, ()):
-                account_meetings[contact.account_id][m.occurrence_id] = m
+        return by_attendee
+
+    def _meeting_occasions(self, triggers: dict[str, MeetingTrigger],
+                           account_meetings: dict[str, dict[str, Meeting]]) -> dict[tuple[str, str], list[_Occasion]]:
+        """(survey, account) -> occasions of meetings whose survey is due now."""
         out: dict[tuple[str, str], list[_Occasion]] = defaultdict(list)
         for sid, trigger in triggers.items():
             for account_id, occurrences in account_meetings.items():
@@ -187,9 +206,6 @@ class Scheduler:
                             sid, f"meeting:{m.occurrence_id}", due.astimezone(timezone.utc),
                             m.start.astimezone(timezone.utc), m.start))
         return out
-
-    def _quiet(self, problem: RowProblem) -> None:
-        """Row problems were already reported in the first pass."""
 
     # --- the decision ---------------------------------------------------------
 
