@@ -72,7 +72,7 @@ class Question:
     choices: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: planning creates one per due contact; treat as immutable (use replace())
 class Invitation:
     """One survey invitation: a (survey, contact, occasion) to send exactly once.
 

@@ -19,7 +19,7 @@ import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from .model import Config, MeetingTrigger, PeriodTrigger, Survey
@@ -59,6 +59,7 @@ class _Occasion:
     due_at: datetime
     closes_at: datetime
     meeting_start: datetime | None = None
+    due_day: str = ""  # due_at as an org-timezone date, computed once per occasion
 
 
 class Scheduler:
@@ -88,8 +89,9 @@ class Scheduler:
         self.surveys = {sid: s for sid, s in config.surveys.items()
                         if s.trigger is not None and (only_survey is None or sid == only_survey)}
         self.summary = PlanSummary()
-        self._questions = {sid: tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices))
-                                      for q in s.questions) for sid, s in self.surveys.items()}
+        self._survey_facts = {
+            sid: (s, tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices)) for q in s.questions),
+                  s.description or "") for sid, s in self.surveys.items()}
         # tier -> surveys it receives, in a stable order
         self._tier_surveys = {tid: [s for s in t.surveys if s in self.surveys]
                               for tid, t in config.tiers.items()}
@@ -112,23 +114,30 @@ class Scheduler:
         """
         periodic = self._periodic_occasions()
         triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
-        by_attendee = self._meetings_by_attendee(triggers)
-        account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
+        meetings = self._start_meetings(triggers)
+        # Tiers that get a pre-meeting survey: their contacts' e-mails link meetings to accounts.
+        meeting_tiers = {t for t, sids in self._tier_surveys.items() if any(sid in triggers for sid in sids)} \
+            if meetings is not None else set()
+        accounts_of: dict[str, list[str]] = defaultdict(list)
         held: list[Contact] = []
         run_surveyed: dict[str, datetime] = {}
         no_meetings: dict[tuple[str, str], list[_Occasion]] = {}
         for contact in self.customers.contacts(self.report):
             self.summary.contacts += 1
-            if by_attendee:
-                for m in by_attendee.get(contact.email, ()):
-                    account_meetings[contact.account_id][m.occurrence_id] = m
             if contact.status == "churned":
                 self.summary.skipped["churned account"] += 1
                 continue
-            if by_attendee and self._may_get_meeting_survey(contact, triggers):
-                held.append(contact)
-                continue
+            if contact.tier in meeting_tiers:
+                accounts_of[contact.email].append(contact.account_id)
+                if self._may_get_meeting_survey(contact, triggers):
+                    held.append(contact)
+                    continue
             yield from self._plan_contact(contact, periodic, no_meetings, run_surveyed)
+        account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
+        for m in meetings() if meetings is not None else ():
+            for email in m.attendees:
+                for account_id in accounts_of.get(email, ()):
+                    account_meetings[account_id][m.occurrence_id] = m
         meeting_occasions = self._meeting_occasions(triggers, account_meetings)
         for contact in held:
             yield from self._plan_contact(contact, periodic, meeting_occasions, run_surveyed)
@@ -166,7 +175,7 @@ class Scheduler:
             if isinstance(survey.trigger, PeriodTrigger):
                 period = period_containing(self.now, survey.trigger.every, self.tz)
                 out[sid] = _Occasion(sid, period.label, period.start.astimezone(timezone.utc),
-                                     period.end.astimezone(timezone.utc))
+                                     period.end.astimezone(timezone.utc), None, period.start.date().isoformat())
         return out
 
     def _with_wave(self, occasion: _Occasion, survey: Survey, email: str) -> _Occasion:
@@ -178,18 +187,39 @@ class Scheduler:
         digest = hashlib.blake2b(f"{occasion.occasion}/{email}".encode(), digest_size=8).digest()
         offset = int.from_bytes(digest, "big") % max(1, int(spread))
         due = occasion.due_at + timedelta(seconds=offset)
-        return _Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at)
+        return _Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at, None,
+                         due.astimezone(self.tz).date().isoformat())
 
-    def _meetings_by_attendee(self, triggers: dict[str, MeetingTrigger]) -> dict[str, list[Meeting]]:
-        """Attendee e-mail -> meetings starting soon enough for a pre-meeting survey to be due."""
+    def _start_meetings(self, triggers: dict[str, MeetingTrigger]) -> "Callable[[], list[Meeting]] | None":
+        """Start reading the meetings a pre-meeting survey may be due for; returns a waiter.
+
+        A slow source (a big calendar) is read in a worker process while the
+        contacts stream, so the two take the time of the slower, not the sum.
+        """
         if not triggers or self.meeting_source is None:
-            return {}
+            return None
         horizon = max(_timedelta(t.before_meeting, self.now) for t in triggers.values())
-        by_attendee: dict[str, list[Meeting]] = defaultdict(list)
-        for m in self.meeting_source.meetings(self.now, self.now + horizon + timedelta(seconds=1), self.report):
-            for email in m.attendees:
-                by_attendee[email].append(m)
-        return by_attendee
+        window = (self.now, self.now + horizon + timedelta(seconds=1))
+        source = self.meeting_source
+        if source.worth_a_worker:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            future = pool.submit(_read_meetings, source, *window)
+
+            def wait() -> list[Meeting]:
+                try:
+                    found, problems = future.result()
+                finally:
+                    pool.shutdown()
+                for problem in problems:
+                    self.report(problem)
+                return found
+
+            return wait
+        found = list(source.meetings(*window, self.report))
+        return lambda: found
 
     def _meeting_occasions(self, triggers: dict[str, MeetingTrigger],
                            account_meetings: dict[str, dict[str, Meeting]]) -> dict[tuple[str, str], list[_Occasion]]:
@@ -204,31 +234,32 @@ class Scheduler:
                     if due <= self.now < m.start:
                         out[(sid, account_id)].append(_Occasion(
                             sid, f"meeting:{m.occurrence_id}", due.astimezone(timezone.utc),
-                            m.start.astimezone(timezone.utc), m.start))
+                            m.start.astimezone(timezone.utc), m.start, due.astimezone(self.tz).date().isoformat()))
         return out
 
     # --- the decision ---------------------------------------------------------
 
     def _decide(self, occ: _Occasion, contact: Contact, run_surveyed: dict[str, datetime]
                 ) -> Invitation | Deferral | None:
-        state = self.known.get((occ.survey_id, contact.email, occ.occasion))
+        # Hot path: runs once per contact and occasion (a million times in a big plan).
+        email = contact.email
+        state = self.known.get((occ.survey_id, email, occ.occasion)) if self.known else None
         if state in FINAL_STATES:
             self.summary.skipped[f"{occ.survey_id}: already {state}"] += 1
             return None
         if self.now < occ.due_at:
             self.summary.skipped[f"{occ.survey_id}: not yet due (wave)"] += 1
             return None
-        survey = self.surveys[occ.survey_id]
+        survey, questions, description = self._survey_facts[occ.survey_id]
         invitation = Invitation(
-            invite_id="", survey_id=occ.survey_id, survey_title=survey.title, tier=contact.tier,
-            account_id=contact.account_id, account_name=contact.account_name, contact_email=contact.email,
-            contact_name=contact.name, role=contact.role, locale=contact.locale, occasion=occ.occasion,
-            due_at=occ.due_at, closes_at=occ.closes_at, questions=self._questions[occ.survey_id],
-            description=survey.description or "", meeting_start=occ.meeting_start,
-            due_day=occ.due_at.astimezone(self.tz).date().isoformat())
+            "", occ.survey_id, survey.title, contact.tier, contact.account_id, contact.account_name, email,
+            contact.name, contact.role, contact.locale, occ.occasion, occ.due_at, occ.closes_at, questions,
+            description, occ.meeting_start, occ.due_day)
         if survey.throttle != "exempt" and self.window is not None:
-            last = max(filter(None, (self.last_surveyed.get(contact.email), run_surveyed.get(contact.email))),
-                       default=None)
+            last = self.last_surveyed.get(email)
+            this_run = run_surveyed.get(email)
+            if this_run is not None and (last is None or this_run > last):
+                last = this_run
             if last is not None:
                 until = shift(last, self.window)
                 if self.now < until:
@@ -237,9 +268,15 @@ class Scheduler:
                         "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
                     return Deferral(invitation, until, f"throttle: surveyed {last.isoformat()}, "
                                                        f"next allowed {until.isoformat()}{closes}")
-            run_surveyed[contact.email] = self.now
+            run_surveyed[email] = self.now
         self.summary.due += 1
         return invitation
+
+
+def _read_meetings(source: MeetingSource, start: datetime, end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
+    """Run in a worker process: the meetings in the window and the problems found."""
+    problems: list[RowProblem] = []
+    return list(source.meetings(start, end, problems.append)), problems
 
 
 def _in_audience(survey: Survey, role: str) -> bool:

@@ -58,6 +58,12 @@ class MeetingSource(Source):
 
     kind = "meetings"
 
+    @property
+    def worth_a_worker(self) -> bool:
+        """True when reading is slow enough to run in a separate process while
+        the contacts stream (the source object must then be picklable)."""
+        return False
+
     def meetings(self, start: datetime, end: datetime, report: Report) -> Iterator[Meeting]:
         """Yield occurrences starting in ``[start, end)``, recurrences expanded."""
         raise NotImplementedError

@@ -69,17 +69,18 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
     ledger = _existing_ledger(run)
     try:
         scheduler, items = run.plan(ledger)
-        out = sys.stdout
+        write = sys.stdout.write
+        iso = _IsoCache()
         for item in items:
             if as_json:
-                out.write(json.dumps(_item_dict(item), default=str) + "\n")
+                write(json.dumps(_item_dict(item, iso)) + "\n")
             elif isinstance(item, Deferral):
                 inv = item.invitation
-                out.write(f"deferred  {inv.survey_id:<18} {inv.tier:<10} {inv.account_id:<12} "
-                          f"{inv.contact_email:<32} {inv.occasion}  until {item.until.isoformat()}\n")
+                write(f"deferred  {inv.survey_id:<18} {inv.tier:<10} {inv.account_id:<12} "
+                      f"{inv.contact_email:<32} {inv.occasion}  until {iso(item.until)}\n")
             else:
-                out.write(f"due       {item.survey_id:<18} {item.tier:<10} {item.account_id:<12} "
-                          f"{item.contact_email:<32} {item.occasion}  since {item.due_at.isoformat()}\n")
+                write(f"due       {item.survey_id:<18} {item.tier:<10} {item.account_id:<12} "
+                      f"{item.contact_email:<32} {item.occasion}  since {iso(item.due_at)}\n")
     finally:
         if ledger is not None:
             ledger.close()
@@ -225,13 +226,25 @@ def _existing_ledger(run: Any) -> Any:
     return run.open_ledger()
 
 
-def _item_dict(item: Any) -> dict[str, Any]:
+class _IsoCache(dict):
+    """ISO strings of datetimes: a plan's items share a few occasions' times."""
+
+    def __call__(self, moment: datetime) -> str:
+        text = self.get(moment)
+        if text is None:
+            text = self[moment] = moment.isoformat()
+        return text
+
+
+def _item_dict(item: Any, iso: _IsoCache) -> dict[str, Any]:
     from ..scheduler import Deferral
 
-    inv = item.invitation if isinstance(item, Deferral) else item
-    out = {"type": "deferred" if isinstance(item, Deferral) else "due", "survey": inv.survey_id, "tier": inv.tier,
+    deferred = isinstance(item, Deferral)
+    inv = item.invitation if deferred else item
+    out = {"type": "deferred" if deferred else "due", "survey": inv.survey_id, "tier": inv.tier,
            "account_id": inv.account_id, "contact": inv.contact_email, "role": inv.role,
-           "occasion": inv.occasion, "due_at": inv.due_at.isoformat(), "closes_at": inv.closes_at.isoformat()}
-    if isinstance(item, Deferral):
-        out.update(until=item.until.isoformat(), reason=item.reason)
+           "occasion": inv.occasion, "due_at": iso(inv.due_at), "closes_at": iso(inv.closes_at)}
+    if deferred:
+        out["until"] = iso(item.until)
+        out["reason"] = item.reason
     return out
