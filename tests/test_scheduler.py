@@ -129,3 +129,18 @@ def test_unknown_survey_option_is_a_clear_error(project):
     result = CliRunner().invoke(cli, ["-c", str(config), "survey", "plan", "--survey", "product-feedbak"])
     assert result.exit_code != 0
     assert "did you mean 'product-feedback'" in str(result.exception) + result.output
+
+
+def test_plan_json_lines_match_json_dumps_exactly(project, host):
+    """The fast JSON-lines writer must produce what json.dumps would, escapes included."""
+    from tierctl.cli.survey_cmd import _IsoCache, _item_dict, _JsonLines
+
+    rows = [["a\"1", 'Quote "BV"', "starter", "active", "zoë@alpha.example", "Zoë \\ K", "ädmin\t", "en"]]
+    config = project(rows)
+    items, _ = plan_items(config, host, datetime(2027, 1, 4, 9, tzinfo=UTC))
+    iso = _IsoCache()
+    line = _JsonLines(iso)
+    assert items
+    for item in items:
+        assert line(item) == json.dumps(_item_dict(item, iso)) + "\n"
+        assert json.loads(line(item))["contact"] == item.contact_email
