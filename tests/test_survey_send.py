@@ -184,3 +184,32 @@ def test_sigkill_half_way_loses_nothing_and_duplicates_nothing(project):
         assert code == 0 and f"sent {len(unknown)} of {len(unknown)} due" in out
         assert set(received(server)) == everyone
         assert status(config)["counts"]["product-feedback"] == {"sent": total}
+
+
+def test_log_format_json_writes_one_json_object_per_line(project):
+    config = project(contacts(3))
+    result = subprocess.run([sys.executable, "-m", "tierctl", "-c", str(config), "survey", "send", "--now",
+                             "2027-01-04T09:00:00Z", "--log-format", "json"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert records and all({"time", "level", "message"} <= set(r) for r in records)
+    assert any("sent batch: 3/3" in r["message"] for r in records)
+
+
+def test_the_engine_holds_a_provider_to_its_declared_rate():
+    from tierctl.providers import RateLimit
+    from tierctl.ratelimit import TokenBucket
+
+    clock = [0.0]
+    bucket = TokenBucket(RateLimit(120, 60.0), clock=lambda: clock[0],
+                         sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    for _ in range(240):
+        bucket.acquire()
+    # 2 per second: 240 requests need ~119 s after the one-token burst.
+    assert 118.5 <= clock[0] <= 120.5
+    big = TokenBucket(RateLimit(1200, 60.0), clock=lambda: clock[0],
+                      sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    start = clock[0]
+    big.acquire(100)  # a batch: 100 tokens at 20/s, a burst of at most one second's worth
+    assert 3.9 <= clock[0] - start <= 4.1
