@@ -130,10 +130,15 @@ def bench_send(folder: Path, invitations: int) -> list[tuple[str, str, str]]:
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=8)
         session.mount("http://", adapter)
         body = json.dumps({"invite_id": "x" * 16, "survey": "product-feedback", "contact": {"email": "a@b.c"}}).encode()
-        t0 = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda _: session.post(url, data=body, timeout=10).status_code, range(invitations)))
-        bare = time.perf_counter() - t0
+
+        def bare_loop() -> float:
+            t0 = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda _: session.post(url, data=body, timeout=10).status_code, range(invitations)))
+            return time.perf_counter() - t0
+
+        # Timed before and after tierctl, best of the two: the baseline gets every advantage.
+        bare_runs = [bare_loop()]
 
         send_dir = folder / "send"
         send_dir.mkdir()
@@ -144,12 +149,14 @@ def bench_send(folder: Path, invitations: int) -> list[tuple[str, str, str]]:
         out = json.loads(proc.stdout.strip().splitlines()[-1])
         # The engine's own send time, measured in-process (no interpreter start-up).
         inproc = _send_in_process(folder / "inproc", port, invitations)
+        bare_runs.append(bare_loop())
+        bare = min(bare_runs)
         ratio = (invitations / inproc) / (invitations / bare)
     finally:
         sink.terminate()
         sink.wait()
     return [
-        (f"bare requests loop, {invitations:,} POSTs, 8 threads", f"{invitations / bare:,.0f} req/s", ""),
+        (f"bare requests loop, {invitations:,} POSTs, 8 threads (best of 2)", f"{invitations / bare:,.0f} req/s", ""),
         (f"tierctl survey send (CLI, incl. start-up and plan), sent {out['sent']:,}", f"{invitations / wall:,.0f} inv/s",
          ""),
         ("tierctl send engine in-process (ledger + webhook)", f"{invitations / inproc:,.0f} inv/s",
