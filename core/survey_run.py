@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import TierctlError
-from .providers import ProviderError
+from .providers import Provider, ProviderError
 from .records import Invitation, SendResult
 from .scheduler import Deferral, PlanSummary, Scheduler, shift
 
@@ -181,51 +181,60 @@ class SurveyRun:
         budget = report.due if limit is None else min(limit, report.due)
         report.not_sent = report.due - budget
         providers = build_providers(self.config, self.host, set(due))
-        done = 0
         try:
+            remaining = budget
             for name, invitations in due.items():
-                provider = providers[name]
-                take = invitations[:max(0, budget - done)]
-                for start in range(0, len(take), max(1, provider.batch_size)):
-                    batch = take[start:start + provider.batch_size]
-                    claimed = ledger.claim_batch(batch, report.run_id, self.now, name, throttled)
-                    if not claimed:
-                        continue
-                    if provider.limiter is not None and not provider.paces_itself:
-                        provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
-                    try:
-                        results = provider.send(claimed)
-                    except ProviderError as exc:
-                        results = [SendResult.failed(i.invite_id, str(exc), retry=exc.retry) for i in claimed]
-                        report.provider_errors.append(str(exc))
-                        ledger.record_results(results, self.now)
-                        left = len(take) - start - len(batch)
-                        report.not_sent += left
-                        log.error("%s; %d invitation(s) of this provider are left for the next run", exc, left)
-                        self._note_failures(claimed, results, report, on_failure)
-                        done += len(take) - start
-                        break
-                    except Exception as exc:  # a provider bug: name it, keep the ledger honest
-                        report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
-                                                      f"{type(exc).__name__}: {exc}")
-                        log.exception("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
-                                      "at the next run", name)
-                        report.not_sent += len(take) - start - len(batch)
-                        done += len(take) - start
-                        break
-                    results = self._checked(name, claimed, results, report)
-                    ledger.record_results(results, self.now)
-                    report.sent += sum(1 for r in results if r.ok)
-                    self._note_failures(claimed, results, report, on_failure)
-                    done += len(batch)
-                    if progress is not None:
-                        progress(len(batch), budget)
+                take = invitations[:remaining]
+                remaining -= len(take)
+                self._send_through(name, providers[name], take, ledger, report, throttled, budget,
+                                   progress, on_failure)
         finally:
             for provider in providers.values():
                 try:
                     provider.close()
                 except Exception:  # closing must not hide the run's outcome
                     log.warning("provider %s did not close cleanly", provider.instance, exc_info=True)
+
+    def _send_through(self, name: str, provider: "Provider", invitations: list[Invitation], ledger: "Ledger",
+                      report: SendReport, throttled: dict[str, bool], total: int,
+                      progress: Callable[[int, int], None] | None,
+                      on_failure: Callable[[Failure], None] | None) -> None:
+        """Claim, send and record one provider's invitations, a batch at a time."""
+        size = max(1, provider.batch_size)
+        for start in range(0, len(invitations), size):
+            batch = invitations[start:start + size]
+            left_after = len(invitations) - start - len(batch)
+            claimed = ledger.claim_batch(batch, report.run_id, self.now, name, throttled)
+            if not claimed:
+                continue
+            if provider.limiter is not None and not provider.paces_itself:
+                provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
+            try:
+                results = provider.send(claimed)
+            except ProviderError as exc:
+                # Nothing of this batch went out, and it is not the invitations'
+                # fault (a revoked token, a wrong URL): keep them for the next run,
+                # which succeeds once the provider is fixed; stop using it for now.
+                results = [SendResult.failed(i.invite_id, str(exc), retry=True) for i in claimed]
+                ledger.record_results(results, self.now)
+                self._note_failures(claimed, results, report, on_failure)
+                report.provider_errors.append(str(exc))
+                report.not_sent += left_after
+                log.error("%s; %d invitation(s) of this provider are left for the next run", exc, left_after)
+                return
+            except Exception as exc:  # a provider bug: name it, keep the ledger honest
+                report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
+                                              f"{type(exc).__name__}: {exc}")
+                log.exception("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
+                              "at the next run", name)
+                report.not_sent += left_after
+                return
+            results = self._checked(name, claimed, results, report)
+            ledger.record_results(results, self.now)
+            report.sent += sum(1 for r in results if r.ok)
+            self._note_failures(claimed, results, report, on_failure)
+            if progress is not None:
+                progress(len(batch), total)
 
     @staticmethod
     def _checked(name: str, claimed: list[Invitation], results: list[SendResult],

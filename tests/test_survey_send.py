@@ -213,3 +213,20 @@ def test_the_engine_holds_a_provider_to_its_declared_rate():
     start = clock[0]
     big.acquire(100)  # a batch: 100 tokens at 20/s, a burst of at most one second's worth
     assert 3.9 <= clock[0] - start <= 4.1
+
+
+def test_a_provider_that_fails_as_a_whole_stops_cleanly_and_the_next_run_catches_up(project):
+    with HttpServer(Reply(401, b'{"error":"token revoked"}')) as server:
+        config = project(contacts(250), yaml=webhook_yaml(server.url))  # webhook batches hold 100
+        code, out, err = invoke(config, "send", "--now", "2027-01-04T09:00:00Z")
+        assert code == 1
+        assert "provider hook" in err and "401" in err
+        assert SECRET not in out + err
+        assert "150 left for the next run" in out
+        assert status(config)["counts"]["product-feedback"] == {"retry": 100}
+        server.default = Reply(200, b"{}")
+        code, out, _ = invoke(config, "send", "--now", "2027-01-04T10:00:00Z")
+        assert code == 0 and "sent 250 of 250 due" in out
+        assert set(received(server)) == {("product-feedback", f"p{i}@acc{i // 5}.example", "2027-Q1")
+                                         for i in range(250)}
+        assert status(config)["counts"]["product-feedback"] == {"sent": 250}
