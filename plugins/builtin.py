@@ -55,3 +55,30 @@ class webhook:
     @hookimpl
     def register_providers(register):
         register("webhook", "tierctl.plugins.provider_webhook:WebhookProvider")
+
+
+class surveymonkey:
+    """SurveyMonkey: e-mail collectors, bulk recipients, responses/bulk."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("surveymonkey", "tierctl.plugins.provider_surveymonkey:SurveyMonkeyProvider")
+
+
+class typeform:
+    """Typeform: link-only forms mailed through another provider; Responses API."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("typeform", "tierctl.plugins.provider_typeform:TypeformProvider")
+
+
+class qualtrics:
+    """Qualtrics: mailing list + distribution; asynchronous response export."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("qualtrics", "tierctl.plugins.provider_qualtrics:QualtricsProvider")
