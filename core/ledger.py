@@ -34,10 +34,13 @@ import abc
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TierctlError
 from .records import Invitation, SendResult
+
+if TYPE_CHECKING:
+    from .responses import StoredResponse
 
 DEFAULT_URL = "sqlite:///.tierctl/state.db"
 
@@ -227,6 +230,65 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def set_cursor(self, provider: str, survey_id: str, cursor: str, now: datetime) -> None:
         """Save the position of incremental response pulls."""
+
+    # -- responses --------------------------------------------------------
+    #
+    # A response answers one invitation; the first one stored for an
+    # invitation is kept and later ones are duplicates. Linking dicts carry
+    # ``invite_id``, ``survey_id``, ``contact_email``, ``occasion``, ``tier``,
+    # ``account_id``, ``state``, ``due_at``, ``closes_at``, ``sent_at``
+    # (datetimes or ``None``) and ``due_day`` (the organisation-zone date of
+    # ``due_at``, ``YYYY-MM-DD``).
+
+    @abc.abstractmethod
+    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The invitations with these ids, in one query per batch: ``invite_id -> linking dict``.
+
+        Unknown ids are absent.
+        """
+
+    @abc.abstractmethod
+    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The ``sent`` invitations of ``survey_id`` to these (lower-case) e-mail addresses.
+
+        For responses that carry an e-mail address but no invitation id.
+
+        :returns: ``contact_email -> linking dicts`` in ``due_at`` order;
+            addresses without a sent invitation are absent.
+        """
+
+    @abc.abstractmethod
+    def add_responses(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
+        """Store responses and their answers in one transaction; return those actually added.
+
+        A response whose ``response_id`` is stored already, or whose
+        invitation has a response already (also earlier in ``rows``), is not
+        added: re-importing or re-fetching is harmless. Every ``invite_id``
+        must name a stored invitation.
+        """
+
+    @abc.abstractmethod
+    def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
+        """An account's responses, oldest first, optionally of one survey.
+
+        Each is a dict with the stored columns (``response_id``,
+        ``invite_id``, ``survey_id``, ``tier``, ``account_id``,
+        ``contact_email``, ``occasion``, ``due_day``, ``submitted_at``,
+        ``source``, ``received_at``; times as datetimes) and ``answers``:
+        ``question_id -> {"qtype", "score", "text"}``.
+        """
+
+    @abc.abstractmethod
+    def invitations_for_account(self, account_id: str, survey_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """An account's invitations (as :meth:`invitations` lists them), optionally of some surveys.
+
+        Ordered by ``closes_at`` (for a pre-meeting survey: the meeting's
+        start), then contact.
+        """
+
+    @abc.abstractmethod
+    def account_ids(self) -> set[str]:
+        """Every account id that has an invitation (for "did you mean" hints)."""
 
     # -- lifetime ---------------------------------------------------------
 

@@ -33,12 +33,15 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import LockHeldError, TierctlError
 from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
                      UNKNOWN, FAILED, Key, Ledger)
 from .records import Invitation, SendResult
+
+if TYPE_CHECKING:
+    from .responses import StoredResponse
 
 APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
 BUSY_TIMEOUT_S = 30.0
@@ -107,6 +110,41 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             PRIMARY KEY (provider, survey_id)
         )""",
     )),
+    ("responses and their answers; invitations' local due day", (
+        # Invitation.due_day: due_at as a date in the organisation's zone, the day
+        # reports group by. Older rows get the UTC date, the best there is.
+        "ALTER TABLE invitations ADD COLUMN due_day TEXT",
+        "UPDATE invitations SET due_day = substr(due_at, 1, 10)",
+        # One response per invitation (the first that arrives); response_id is
+        # '<source>:<id at the source>', e.g. 'import:<invite_id>'. The
+        # invitation's facts are copied so reports need no join.
+        """CREATE TABLE responses (
+            response_id TEXT PRIMARY KEY,
+            invite_id TEXT NOT NULL UNIQUE REFERENCES invitations (invite_id),
+            survey_id TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            contact_email TEXT NOT NULL,
+            occasion TEXT NOT NULL,
+            due_day TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+        # qtype: nps | csat | ces | rating | choice | text; score for the scored
+        # types, text for a choice label or free text.
+        """CREATE TABLE answers (
+            response_id TEXT NOT NULL REFERENCES responses (response_id) ON DELETE CASCADE,
+            question_id TEXT NOT NULL,
+            qtype TEXT NOT NULL,
+            score REAL,
+            text TEXT,
+            PRIMARY KEY (response_id, question_id)
+        )""",
+        "CREATE INDEX responses_group ON responses (survey_id, tier, due_day)",
+        "CREATE INDEX responses_account ON responses (account_id, survey_id)",
+        "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -114,9 +152,15 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
                        "provider", "state", "throttled", "due_at", "closes_at", "created_at",
                        "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
-                       "run_id")
+                       "run_id", "due_day")
+# What response linking needs of an invitation.
+_LINK_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id", "state",
+                 "due_at", "closes_at", "sent_at", "due_day")
+_RESPONSE_COLUMNS = ("response_id", "invite_id", "survey_id", "tier", "account_id", "contact_email",
+                     "occasion", "due_day", "submitted_at", "source", "received_at")
 _DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at", "claimed_at",
-                               "sent_at", "started_at", "finished_at"})
+                               "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
+_IDS_PER_QUERY = 10_000  # one parameter each, well under SQLite's 32766
 
 
 def _ts(value: datetime) -> str:
@@ -436,25 +480,26 @@ class SqliteLedger(Ledger):
             for key, inv in batch.items():
                 thr = 1 if throttled.get(inv.survey_id, True) else 0
                 row = existing.get(key)
+                due_at = ts[inv.due_at]
                 if row is None:
                     inserts.append((inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion,
                                     inv.tier, inv.account_id, provider, SENDING, thr,
-                                    ts[inv.due_at], ts[inv.closes_at], at, at, at, run_id))
+                                    due_at, ts[inv.closes_at], at, at, at, run_id, inv.due_day or due_at[:10]))
                     claimed.append(inv)
                 elif row[1] in CLAIMABLE_STATES:
-                    takeovers.append((provider, thr, inv.tier, inv.account_id, ts[inv.due_at],
+                    takeovers.append((provider, thr, inv.tier, inv.account_id, due_at, inv.due_day or due_at[:10],
                                       ts[inv.closes_at], at, at, run_id, row[0]))
                     claimed.append(inv if inv.invite_id == row[0] else replace(inv, invite_id=row[0]))
             if inserts:
                 conn.executemany(
                     "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, "
                     "account_id, provider, state, throttled, due_at, closes_at, created_at, "
-                    "updated_at, claimed_at, attempts, run_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)", inserts)
+                    "updated_at, claimed_at, attempts, run_id, due_day) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)", inserts)
             if takeovers:
                 conn.executemany(
                     f"UPDATE invitations SET state = '{SENDING}', provider = ?, throttled = ?, "
-                    "tier = ?, account_id = ?, due_at = ?, closes_at = ?, updated_at = ?, "
+                    "tier = ?, account_id = ?, due_at = ?, due_day = ?, closes_at = ?, updated_at = ?, "
                     "claimed_at = ?, run_id = ?, attempts = attempts + 1, reason = NULL "
                     f"WHERE invite_id = ? AND state IN {_in(CLAIMABLE_STATES)}", takeovers)
         return claimed
@@ -486,17 +531,18 @@ class SqliteLedger(Ledger):
         ts = _Stamps()
         rows = [(inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion, inv.tier,
                  inv.account_id, provider, 1 if throttled.get(inv.survey_id, True) else 0,
-                 ts[inv.due_at], ts[inv.closes_at], at, at, reasons.get(inv.invite_id, "deferred"))
+                 ts[inv.due_at], inv.due_day or ts[inv.due_at][:10], ts[inv.closes_at], at, at,
+                 reasons.get(inv.invite_id, "deferred"))
                 for inv in invitations]
         with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, "
-                "account_id, provider, state, throttled, due_at, closes_at, created_at, updated_at, "
-                f"reason) VALUES (?, ?, ?, ?, ?, ?, ?, '{DEFERRED}', ?, ?, ?, ?, ?, ?) "
+                "account_id, provider, state, throttled, due_at, due_day, closes_at, created_at, updated_at, "
+                f"reason) VALUES (?, ?, ?, ?, ?, ?, ?, '{DEFERRED}', ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (survey_id, contact_email, occasion) DO UPDATE SET "
                 "reason = excluded.reason, updated_at = excluded.updated_at, "
                 "provider = excluded.provider, throttled = excluded.throttled, tier = excluded.tier, "
-                "account_id = excluded.account_id, due_at = excluded.due_at, "
+                "account_id = excluded.account_id, due_at = excluded.due_at, due_day = excluded.due_day, "
                 f"closes_at = excluded.closes_at WHERE invitations.state = '{DEFERRED}'", rows)
 
     def mark_stale_sending(self, now: datetime) -> list[dict[str, Any]]:
@@ -567,3 +613,100 @@ class SqliteLedger(Ledger):
                 "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
                 "updated_at = excluded.updated_at", (provider, survey_id, cursor, _ts(now)))
+
+    # -- responses --------------------------------------------------------
+
+    def _select_in(self, sql: str, values: list[Any], params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` with its ``{in}`` filled with placeholders for ``values``, in chunks."""
+        for start in range(0, len(values), _IDS_PER_QUERY):
+            chunk = values[start:start + _IDS_PER_QUERY]
+            yield from self.conn.execute(sql.format(in_=", ".join("?" * len(chunk))), (*params, *chunk))
+
+    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, dict[str, Any]]:
+        ids = list(dict.fromkeys(invite_ids))
+        sql = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
+        return {row[0]: _row_dict(_LINK_COLUMNS, row) for row in self._select_in(sql, ids)}
+
+    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[dict[str, Any]]]:
+        wanted = list(dict.fromkeys(emails))
+        sql = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
+               f"WHERE survey_id = ? AND state = '{SENT}' AND contact_email IN ({{in_}})")
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in self._select_in(sql, wanted, (survey_id,)):
+            found.setdefault(row[2], []).append(_row_dict(_LINK_COLUMNS, row))
+        for rows in found.values():
+            rows.sort(key=lambda r: (r["due_at"], r["invite_id"]))
+        return found
+
+    def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
+        if not rows:
+            return []
+        added: list[StoredResponse] = []
+        with self._transaction() as conn:
+            # Under BEGIN IMMEDIATE nobody else writes until COMMIT: what is
+            # taken now is still taken when we insert.
+            taken_ids = {r[0] for r in self._select_in(
+                "SELECT response_id FROM responses WHERE response_id IN ({in_})", [r.response_id for r in rows])}
+            taken_invites = {r[0] for r in self._select_in(
+                "SELECT invite_id FROM responses WHERE invite_id IN ({in_})", [r.invite_id for r in rows])}
+            for r in rows:  # the first response to an invitation wins, here as in the table
+                if r.response_id in taken_ids or r.invite_id in taken_invites:
+                    continue
+                taken_ids.add(r.response_id)
+                taken_invites.add(r.invite_id)
+                added.append(r)
+            if not added:
+                return []
+            ts = _Stamps()
+            conn.executemany(
+                "INSERT INTO responses (response_id, invite_id, survey_id, tier, account_id, contact_email, "
+                "occasion, due_day, submitted_at, source, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(r.response_id, r.invite_id, r.survey_id, r.tier, r.account_id, r.contact_email, r.occasion,
+                  r.due_day, ts[r.submitted_at], r.source, ts[r.received_at]) for r in added])
+            conn.executemany(
+                "INSERT INTO answers (response_id, question_id, qtype, score, text) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING", _answer_rows(added))
+        return added
+
+    def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(_RESPONSE_COLUMNS)} FROM responses WHERE account_id = ?"
+        params: list[Any] = [account_id]
+        if survey_id is not None:
+            sql += " AND survey_id = ?"
+            params.append(survey_id)
+        found = [_row_dict(_RESPONSE_COLUMNS, row) for row in self.conn.execute(sql, params)]
+        by_id = {r["response_id"]: r for r in found}
+        for r in found:
+            r["answers"] = {}
+        for response_id, question_id, qtype, score, text in self._select_in(
+                "SELECT response_id, question_id, qtype, score, text FROM answers "
+                "WHERE response_id IN ({in_}) ORDER BY rowid", list(by_id)):
+            by_id[response_id]["answers"][question_id] = {"qtype": qtype, "score": score, "text": text}
+        found.sort(key=lambda r: (r["submitted_at"], r["response_id"]))
+        return found
+
+    def invitations_for_account(self, account_id: str, survey_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations WHERE account_id = ?"
+        params: list[Any] = [account_id]
+        if survey_ids is not None:
+            if not survey_ids:
+                return []
+            sql += f" AND survey_id IN ({', '.join('?' * len(survey_ids))})"
+            params.extend(survey_ids)
+        sql += " ORDER BY closes_at, contact_email, invite_id"
+        return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
+
+    def account_ids(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
+
+
+def _answer_rows(responses: list["StoredResponse"]) -> Iterator[tuple[Any, ...]]:
+    """``answers`` rows: a score for numbers, a text for labels and free text."""
+    for r in responses:
+        types = r.question_types
+        for question_id, value in r.answers.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield r.response_id, question_id, types.get(question_id) or "rating", value, None
+            else:
+                yield r.response_id, question_id, types.get(question_id) or "text", None, str(value)

@@ -105,10 +105,10 @@ def test_fresh_database_is_migrated_and_reopening_changes_nothing(tmp_path: Path
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
     con = raw(tmp_path / "state.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"invitations", "runs", "cursors"} <= tables
+    assert {"invitations", "runs", "cursors", "responses", "answers"} <= tables
     schema_before = sorted(con.execute("SELECT type, name, sql FROM sqlite_master"))
     con.close()
     for _ in range(2):
@@ -133,7 +133,7 @@ def test_later_migration_steps_are_applied_once_each_in_order(tmp_path: Path, mo
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
     steps = [*ledger_sqlite.MIGRATIONS,
-             ("responses", ("CREATE TABLE responses (response_id TEXT PRIMARY KEY, invite_id TEXT)",)),
+             ("notes", ("CREATE TABLE notes (note_id TEXT PRIMARY KEY, invite_id TEXT)",)),
              ("invitation channel", ("ALTER TABLE invitations ADD COLUMN channel TEXT",
                                      "UPDATE invitations SET channel = 'email'"))]
     monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
@@ -147,7 +147,7 @@ def test_later_migration_steps_are_applied_once_each_in_order(tmp_path: Path, mo
 def test_a_failing_migration_step_changes_nothing(tmp_path: Path, monkeypatch):
     open_ledger(db_url(tmp_path), tmp_path).close()
     steps = [*ledger_sqlite.MIGRATIONS,
-             ("half-done", ("CREATE TABLE responses (response_id TEXT PRIMARY KEY)",
+             ("half-done", ("CREATE TABLE notes (note_id TEXT PRIMARY KEY)",
                             "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
     monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
     with pytest.raises(TierctlError, match=rf"to schema version {SCHEMA_VERSION + 1} \(half-done\) failed: "
@@ -156,7 +156,7 @@ def test_a_failing_migration_step_changes_nothing(tmp_path: Path, monkeypatch):
         open_ledger(db_url(tmp_path), tmp_path)
     con = raw(tmp_path / "state.db")
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert con.execute("SELECT name FROM sqlite_master WHERE name = 'responses'").fetchall() == []
+    assert con.execute("SELECT name FROM sqlite_master WHERE name = 'notes'").fetchall() == []
 
 
 def test_database_from_a_newer_tierctl_is_refused(tmp_path: Path):

@@ -37,6 +37,8 @@ COMMANDS = {
     "schema": "tierctl.cli.schema_cmd:schema",
     "plugins": "tierctl.cli.plugins_cmd:plugins",
     "survey": "tierctl.cli.survey_cmd:survey",
+    "report": "tierctl.cli.report_cmd:report",
+    "plan": "tierctl.cli.capacity_cmd:plan",
 }
 
 

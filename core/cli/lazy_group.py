@@ -32,10 +32,14 @@ class LazyGroup(click.Group):
         return command
 
     def _load(self, cmd_name: str) -> click.Command:
-        module_name, attr = self.lazy_commands[cmd_name].split(":")
-        command = getattr(importlib.import_module(module_name), attr)
+        target = self.lazy_commands[cmd_name]
+        module_name, attr = target.split(":")
+        try:
+            command = getattr(importlib.import_module(module_name), attr)
+        except Exception as exc:  # a missing or broken command module must not brick --help
+            return _unavailable(cmd_name, target, exc)
         if not isinstance(command, click.Command):
-            raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
+            raise TypeError(f"{target} is not a click command")
         return command
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
@@ -56,6 +60,25 @@ class LazyGroup(click.Group):
                 click.echo(f"tierctl: warning: {message}", err=True)
             root.meta[_KEY] = commands
         return root.meta[_KEY]
+
+
+def _unavailable(cmd_name: str, target: str, exc: Exception) -> click.Command:
+    """A stand-in for a command whose module cannot be imported.
+
+    ``--help`` lists it as ``(unavailable: <reason>)``; running it is an
+    error naming the reason (``--debug`` shows the import's traceback).
+    """
+    reason = f"{type(exc).__name__}: {exc}"
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        from ..errors import TierctlError
+
+        raise TierctlError(f"the command {cmd_name!r} is unavailable: its module {target} cannot be "
+                           f"imported ({reason}); reinstall tierctl") from exc
+
+    return click.Command(cmd_name, callback=run, help=f"(unavailable: {reason})",
+                         short_help=f"(unavailable: {reason})", context_settings={"ignore_unknown_options": True},
+                         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)])
 
 
 _KEY = "tierctl.plugin_commands"

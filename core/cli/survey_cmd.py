@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .app import App
+from .lazy_group import LazyGroup
 
 log = logging.getLogger("tierctl.send")
 
@@ -45,9 +46,13 @@ now_option = click.option("--now", type=NowType(), default=None,
 survey_option = click.option("--survey", "survey", metavar="ID", default=None, help="Only this survey.")
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands={
+    "import": "tierctl.cli.responses_cmd:import_responses",
+    "collect": "tierctl.cli.responses_cmd:collect",
+    "brief": "tierctl.cli.brief_cmd:brief",
+})
 def survey() -> None:
-    """Plan, send and inspect survey invitations."""
+    """Plan and send survey invitations; bring responses in."""
 
 
 @survey.command()
