@@ -8,13 +8,12 @@ are no longer produced, so a deleted tier's page does not linger.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from .files import atomic_write
 from .errors import ConfigError, Problem, TierctlError
 from .suggest import did_you_mean, one_of
 
@@ -234,7 +233,7 @@ def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> Rend
             unchanged.append(f.path)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(dest, data)
+        atomic_write(dest, data)
         written.append(f.path)
     removed = []
     for old in sorted(before - set(now)):
@@ -242,20 +241,8 @@ def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> Rend
         if ".." not in Path(old).parts and stale.is_file():
             stale.unlink()
             removed.append(old)
-    _atomic_write(manifest, ("\n".join(sorted(now)) + "\n").encode("utf-8"))
+    atomic_write(manifest, ("\n".join(sorted(now)) + "\n").encode("utf-8"))
     return RenderResult(target, out_dir, written, unchanged, removed)
-
-
-def _atomic_write(dest: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def page_name(tier_id: str, extension: str) -> str:

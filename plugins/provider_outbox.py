@@ -20,15 +20,14 @@ limit.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from pydantic import Field
 
 from tierctl.plugins.email_message import EmailOptions, InvalidRecipient, message_bytes, render_for
+from tierctl.files import atomic_write
 from tierctl.providers import Provider, ProviderContext, ProviderError
 from tierctl.records import Invitation, SendResult
 
@@ -75,22 +74,10 @@ class OutboxProvider(Provider):
                 continue
             name = eml_name(invitation.invite_id)
             try:
-                _atomic_write(self.dir / name, data)
+                atomic_write(self.dir / name, data)
             except OSError as exc:
                 # Disk full or read-only: every other file would fail too. Rewriting is
                 # harmless (same bytes), so the whole batch can simply run again later.
                 raise ProviderError(self.instance, f"cannot write {self.dir / name}: {exc.strerror}") from None
             results.append(SendResult.sent(invitation.invite_id, name))
         return results
-
-
-def _atomic_write(dest: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

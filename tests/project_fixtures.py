@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
-import textwrap
 from pathlib import Path
+
+from click.testing import CliRunner
+
+from tierctl.cli import main
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,3 +81,17 @@ def write_ics(path: Path, events: list[str]) -> None:
     body = "\r\n".join(events)
     path.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
                     + (body + "\r\n" if body else "") + "END:VCALENDAR\r\n", encoding="utf-8")
+
+
+def run_cli(args: list[str], load_plugins: str | None = "html,markdown,filters",
+            env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
+    """Run ``tierctl.cli.main`` in-process as the console script does: (exit code, stdout, stderr)."""
+    runner = CliRunner()
+    full_env = {"TIERCTL_LOAD_PLUGINS": load_plugins, "TIERCTL_DEBUG": None, **(env or {})}
+    with runner.isolation(env=full_env) as (out, err, _):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        return code, out.getvalue().decode(), err.getvalue().decode()

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import tierctl
 from tierctl.cli import main
+from project_fixtures import run_cli
 
 CONFIG = """\
     version: 1
@@ -28,18 +29,6 @@ CONFIG = """\
       website: {format: html, out: site}
       sales: {format: markdown, out: sales}
     """
-
-
-def run_cli(args: list[str], env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    full_env = {"TIERCTL_LOAD_PLUGINS": "html,markdown,filters", "TIERCTL_DEBUG": None, **(env or {})}
-    with runner.isolation(env=full_env) as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @pytest.fixture

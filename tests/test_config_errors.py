@@ -22,6 +22,7 @@ from tierctl.errors import ConfigError
 from tierctl.hookspecs import hookimpl
 from tierctl.plugins import filters, html_site, markdown_sales
 from tierctl.plugins_manager import PluginHost
+from project_fixtures import run_cli
 
 # Only tierctl's renderers, so other plugins (installed or broken) do not change the output.
 BUILTIN_RENDERERS = "html,markdown,filters"
@@ -39,19 +40,6 @@ class FakeProviderPlugin:
 def make_host() -> PluginHost:
     return PluginHost.from_modules({"html": html_site, "markdown": markdown_sales, "filters": filters,
                                     "fake-providers": FakeProviderPlugin()})
-
-
-def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Run ``tierctl.cli.main`` in-process, as the console script does; (exit code, stdout, stderr)."""
-    runner = CliRunner()
-    full_env = {"TIERCTL_LOAD_PLUGINS": BUILTIN_RENDERERS, "TIERCTL_DEBUG": None, **(env or {})}
-    with runner.isolation(env=full_env) as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @dataclass

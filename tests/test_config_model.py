@@ -15,6 +15,7 @@ from tierctl.cli import main
 from tierctl.config import load_config
 from tierctl.durations import Duration, ResponseTarget, TimeCap
 from tierctl.errors import ConfigError
+from project_fixtures import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = 86400
@@ -235,17 +236,6 @@ def test_env_interpolation(tmp_path: Path) -> None:
     # Only ${...} is special; $ORG and text around it stay as written.
     path.write_text(path.read_text().replace('"${ORG} ${SUFFIX:-Inc}"', '"$ORG costs $5"'))
     assert load_config(path, env=env).organization.name == "$ORG costs $5"
-
-
-def run_cli(args: list[str], load_plugins: str | None = "html,markdown,filters") -> tuple[int, str, str]:
-    runner = CliRunner()
-    with runner.isolation(env={"TIERCTL_LOAD_PLUGINS": load_plugins, "TIERCTL_DEBUG": None}) as (out, err, _):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 class _JsonLikeLoader(yaml.SafeLoader):
