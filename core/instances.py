@@ -19,13 +19,19 @@ if TYPE_CHECKING:
 
 
 def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> dict[str, Provider]:
-    """One provider object per named instance, with its rate-limit bucket."""
+    """One provider object per named instance, with its rate-limit bucket.
+
+    Instances that a named one sends through are built too, first: a provider
+    class names them with a ``uses_instances(options)`` class method (the
+    ``typeform`` provider's ``mailer``). They are in the returned dict, so the
+    caller closes them like the others, and in ``ProviderContext.providers``.
+    """
     from .render import Renderer, template_environment
 
     env = template_environment(config, host, Renderer())
     providers: dict[str, Provider] = {}
     context = ProviderContext(config=config, base_dir=config.base_dir, templates=env, providers=providers)
-    for name in sorted(names):
+    for name in _with_used_instances(config, host, names):
         entry = config.providers[name]
         cls = host.providers[entry.plugin]
         provider = cls(name, config.plugin_options("providers", name), context)
@@ -33,6 +39,36 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
             provider.limiter = TokenBucket(provider.rate_limit)
         providers[name] = provider
     return providers
+
+
+def _with_used_instances(config: "Config", host: "PluginHost", names: set[str]) -> list[str]:
+    """``names`` and the instances they use, each after the ones it uses (sorted otherwise)."""
+    from .suggest import did_you_mean, one_of
+
+    order: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            cycle = " -> ".join(visiting[visiting.index(name):] + [name])
+            raise TierctlError(f"{config.path}: providers: {cycle} send through each other in a circle; "
+                               "a mailer must be a provider that sends by itself, such as smtp")
+        visiting.append(name)
+        cls = host.providers[config.providers[name].plugin]
+        uses = getattr(cls, "uses_instances", None)
+        for used in sorted(uses(config.plugin_options("providers", name))) if uses else ():
+            if used not in config.providers:
+                raise TierctlError(f"{config.path}: providers.{name}: no provider instance {used!r}"
+                                   f"{did_you_mean(used, config.providers)}; providers: {one_of(config.providers)}")
+            visit(used)
+        visiting.pop()
+        order.append(name)
+
+    for name in sorted(names):
+        visit(name)
+    return order
 
 
 def build_customer_source(config: "Config", host: "PluginHost") -> CustomerSource:

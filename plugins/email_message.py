@@ -23,6 +23,12 @@ Placeholders: ``{survey} {invite_id} {tier} {account_id} {occasion} {email}
 {locale}``; ``{invite_id}`` is required so responses can be joined to the
 invitation (hidden field, custom variable, embedded data). ``{{`` and ``}}``
 are literal braces.
+
+A link-only platform's provider (``typeform``) builds each invitation's link
+itself and hands the mail provider it names as ``mailer`` a
+:class:`LinkedInvitation`: its ``survey_link`` is used as is, instead of the
+mail provider's own ``survey_url`` (which still serves the surveys that name
+the mail provider directly).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import math
 import re
 import string
 import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +48,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from tierctl.providers import ProviderOptions
+from tierctl.records import Invitation
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -48,7 +56,6 @@ if TYPE_CHECKING:
     import jinja2
 
     from tierctl.model import Organization
-    from tierctl.records import Invitation
 
 #: Placeholders a ``survey_url`` or ``unsubscribe_url`` may use.
 LINK_FIELDS = ("survey", "invite_id", "tier", "account_id", "occasion", "email", "locale")
@@ -97,6 +104,33 @@ def check_link_template(value: str, *, require_invite_id: bool, schemes: tuple[s
 def link(template: str, invitation: "Invitation") -> str:
     """Fill a checked link template with the invitation's URL-quoted fields."""
     return template.format_map({k: quote(str(v), safe="") for k, v in invitation.fields().items()})
+
+
+@dataclass(slots=True)
+class LinkedInvitation(Invitation):
+    """An invitation whose personal survey link another provider has already built.
+
+    Link-only platforms (``typeform``) fill ``survey_link`` and pass these to
+    the mail provider that delivers them; :func:`survey_link` prefers it to
+    the mail provider's ``survey_url`` template.
+    """
+
+    survey_link: str = ""
+
+    @classmethod
+    def of(cls, invitation: Invitation, survey_link: str) -> "LinkedInvitation":
+        """A copy of ``invitation`` that carries ``survey_link``."""
+        from dataclasses import fields
+
+        return cls(**{f.name: getattr(invitation, f.name) for f in fields(Invitation)}, survey_link=survey_link)
+
+
+def survey_link(template: str | None, invitation: "Invitation") -> str | None:
+    """The invitation's personal link: its own (:class:`LinkedInvitation`), else ``template`` filled."""
+    own = invitation.survey_link if isinstance(invitation, LinkedInvitation) else ""
+    if own:
+        return own
+    return link(template, invitation) if template else None
 
 
 def _one_line(value: str | None) -> str | None:
@@ -273,7 +307,7 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         "questions": invitation.questions,
         "question_count": len(invitation.questions),
         "minutes": minutes,
-        "survey_url": link(options.survey_url, invitation),
+        "survey_url": survey_link(options.survey_url, invitation),
         "unsubscribe_url": link(options.unsubscribe_url, invitation) if options.unsubscribe_url else None,
         # A period that ends at midnight is open until the day before.
         "closes_on": _day((_aware(invitation.closes_at) - timedelta(seconds=1)).astimezone(zone)),

@@ -1,0 +1,664 @@
+"""The ``qualtrics`` provider: contacts into a mailing list, a distribution; responses by export.
+
+::
+
+    providers:
+      qx:
+        plugin: qualtrics
+        token: ${QUALTRICS_TOKEN}           # X-API-TOKEN
+        datacenter: fra1                    # https://fra1.qualtrics.com/API/v3/
+        directory_id: POOL_2bGxkQ9           # the XM Directory contacts go into
+        surveys: {pre-meeting: SV_3kTQ0rB7Yq, product-feedback: SV_9Xy1mNp}
+        library_id: UR_4ZkQ1pL               # the library holding the invitation message
+        message_id: MS_7pQeG2a               # an e-mail invitation message with the survey link
+        from_email: surveys@acme.example     # an address of a domain Qualtrics may send from
+        from_name: Acme Customer Success     # default organization.name
+        subject: A few questions from Acme   # default the survey's title
+        # mailing_list_id: CG_1aBcD2         # one fixed list instead of a new list per batch (see below)
+        # link_expiry: 30                    # days; default: when the occasion closes
+        # questions: {satisfaction: QID2}    # tierctl question id -> export column
+        # requests_per_second: 5
+
+Sending
+-------
+For each batch and survey:
+
+1. a mailing list: by default a new one per batch (``POST
+   /directories/{directory_id}/mailinglists``, named ``tierctl <instance>
+   <survey> <time>``), so the distribution reaches exactly this batch;
+2. the contacts, imported in bulk (``POST .../mailinglists/{id}/contactimports``,
+   polled until ``complete``, then ``GET .../contactimports/{id}/summary``):
+   ``firstName``, ``lastName``, ``email``, ``language``, ``extRef`` = the
+   invite id and ``embeddedData{invite_id, tier, account_id, survey}``. A
+   contact the import refused is ``failed(retry=False)`` with its reason; one
+   the summary does not mention is ``failed(retry=True)`` (nothing was sent);
+3. ``POST /distributions`` with ``message{libraryId, messageId}``,
+   ``recipients{mailingListId}``, ``header{fromEmail, fromName, replyToEmail,
+   subject}``, ``surveyLink{surveyId, type: Individual, expirationDate}`` and
+   ``sendDate``. Each imported invitation is sent; ``external_id`` is
+   ``<distribution id>/<contact id>``.
+
+With a fixed ``mailing_list_id`` the list keeps earlier batches' contacts,
+so each contact gets a distribution of its own
+(``recipients{mailingListId, contactId}``): one request per invitation.
+
+Two invitations of a batch to the same address (two occasions) go in
+separate lists, since a list holds an address once. The default lists stay in
+the directory (deleting one may cancel its distribution); they are named
+``tierctl ...`` so they are easy to clean up.
+
+Qualtrics has no idempotency key. A distribution request that times out or
+fails with a 5xx other than 503 may have been created, so it is not repeated:
+its invitations are ``failed(retry=False)`` with a reason saying so. 429 and
+503 are retried (honouring ``Retry-After``), as are all other requests, which
+are safe to repeat.
+
+Responses
+---------
+The asynchronous export: ``POST /surveys/{id}/export-responses {format: json,
+allowContinuation: true}`` (or ``{format: json, continuationToken}`` from the
+cursor), polled every ``poll_interval`` seconds (at most
+``export_timeout``) until ``status: complete``, then ``GET
+.../export-responses/{fileId}/file``: a ZIP holding one JSON file
+``{"responses": [{responseId, values, labels, ...}]}``. Finished responses
+only; the invite id is the ``invite_id`` embedded data field; ``submitted_at``
+is ``endDate`` (else ``recordedDate``); answers are ``values[column]`` for
+each question, the column being ``questions[<question id>]`` or the question
+id itself (name export tags after tierctl's ids to skip the mapping); a choice
+question takes the label. The export's new ``continuationToken`` is the
+cursor, so the next pull exports only newer responses; responses are
+de-duplicated by ``responseId``. An ISO 8601 time as cursor (``collect
+--since``) exports from that time.
+
+Errors
+------
+Every request takes a token from the instance's bucket (``requests_per_second``).
+Errors come in Qualtrics' envelope ``{meta{httpStatus, requestId,
+error{errorCode, errorMessage}}}``. 401/403 (a revoked token) and a
+directory, survey, list or message Qualtrics does not know become a
+:class:`~tierctl.providers.ProviderError` naming the instance (never the token).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import threading
+import time
+import zipfile
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.records import Invitation, RawResponse, SendResult
+
+if TYPE_CHECKING:
+    import requests
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Statuses after which a request that creates something was surely not carried out.
+_NOT_DONE_STATUSES = frozenset({429, 503})
+_EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
+
+
+def _id_check(prefix: str, what: str) -> Callable[[str], str]:
+    pattern = re.compile(rf"^{prefix}_[A-Za-z0-9]+$")
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not a Qualtrics {what} id; expected {prefix}_ followed by letters and "
+                             "digits (Account Settings > Qualtrics IDs)")
+        return value
+
+    return check
+
+
+class QualtricsOptions(ProviderOptions):
+    token: SecretStr = Field(description="API token (X-API-TOKEN); write it as ${QUALTRICS_TOKEN}")
+    datacenter: str | None = Field(None, description="Data center id, e.g. fra1: https://fra1.qualtrics.com/API/v3/")
+    base_url: str | None = Field(None, description="API address instead of the datacenter's (proxies, tests)")
+    directory_id: str = Field(description="XM Directory id (POOL_...) the contacts go into")
+    mailing_list_id: str | None = Field(None, description="A fixed mailing list (CG_...); default a new list per "
+                                                          "batch. A fixed list costs one distribution per contact")
+    surveys: dict[str, str] = Field(description="Qualtrics survey id (SV_...) per tierctl survey id")
+    library_id: str = Field(description="Library of the invitation message (UR_... or GR_...)")
+    message_id: str = Field(description="The invitation message (MS_...), containing the survey link")
+    from_email: str | None = Field(None, description="Sender address; default organization.contact_email")
+    from_name: str | None = Field(None, description="Sender name; default the organization's name")
+    reply_to: str | None = Field(None, description="Reply-to address")
+    subject: str | None = Field(None, description="Subject line; default the survey's title")
+    link_expiry: int | None = Field(None, ge=1, le=365, description="Days the survey links stay valid; default "
+                                                                    "until the invitation's occasion closes")
+    questions: dict[str, str] = Field(default_factory=dict,
+                                      description="Export column per tierctl question id, e.g. {nps: QID1}; "
+                                                  "a question not listed is read from the column named like it")
+    requests_per_second: float = Field(5.0, gt=0, le=50, description="API requests per second at most")
+    timeout: float = Field(30.0, gt=0, le=300, description="Seconds to wait for each answer")
+    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors")
+    backoff_factor: float = Field(0.5, ge=0, le=30, description="Exponential backoff base, in seconds")
+    max_retry_after: float = Field(60.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
+    poll_interval: float = Field(2.0, ge=0, le=60, description="Seconds between polls of an import or export")
+    export_timeout: float = Field(600.0, gt=0, le=7200, description="Longest wait for an import or export, seconds")
+
+    @field_validator("directory_id")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        return _id_check("POOL", "directory")(value)
+
+    @field_validator("mailing_list_id")
+    @classmethod
+    def _list(cls, value: str | None) -> str | None:
+        return None if value is None else _id_check("CG", "mailing list")(value)
+
+    @field_validator("message_id")
+    @classmethod
+    def _message(cls, value: str) -> str:
+        return _id_check("MS", "message")(value)
+
+    @field_validator("library_id")
+    @classmethod
+    def _library(cls, value: str) -> str:
+        if not re.match(r"^(UR|GR)_[A-Za-z0-9]+$", value):
+            raise ValueError(f"{value!r} is not a Qualtrics library id; expected UR_... (your library) or "
+                             "GR_... (a group library)")
+        return value
+
+    @field_validator("surveys")
+    @classmethod
+    def _surveys(cls, value: dict[str, str]) -> dict[str, str]:
+        for survey, sv in value.items():
+            if not re.match(r"^SV_[A-Za-z0-9]+$", str(sv)):
+                raise ValueError(f"{sv!r} (survey {survey!r}) is not a Qualtrics survey id; expected SV_...")
+        return value
+
+    @field_validator("datacenter")
+    @classmethod
+    def _datacenter(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z]{2,4}[0-9]{0,3}$", value.strip().lower()):
+            raise ValueError(f"{value!r} is not a data center id; expected e.g. fra1, iad1, ca1, syd1")
+        return value.strip().lower() if value is not None else None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value, re.IGNORECASE):
+            raise ValueError(f"{value!r} is not an API address; expected e.g. https://fra1.qualtrics.com/API/v3")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("from_email", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_RE.match(value.strip()):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value.strip() if value is not None else None
+
+    @model_validator(mode="after")
+    def _where(self) -> "QualtricsOptions":
+        if not self.datacenter and not self.base_url:
+            raise ValueError("set datacenter (e.g. fra1; Account Settings > Qualtrics IDs), or base_url")
+        return self
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url or f"https://{self.datacenter}.qualtrics.com/API/v3"
+
+
+def _rate(per_second: float) -> RateLimit:
+    if per_second >= 1 and float(per_second).is_integer():
+        return RateLimit(int(per_second), 1.0)
+    return RateLimit(1, 1.0 / per_second)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: Any) -> datetime:
+    moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+class ApiError(Exception):
+    """A request Qualtrics refused or that could not be completed."""
+
+    def __init__(self, message: str, status: int | None = None, code: str = "", done: bool | None = False):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        #: False: surely not carried out; None: it may have been.
+        self.done = done
+
+
+class QualtricsProvider(Provider):
+    """Imports contacts into a mailing list and distributes; reads responses through exports."""
+
+    name = "qualtrics"
+    description = "Qualtrics: contacts with embedded data into a mailing list, a distribution; response exports"
+    Options = QualtricsOptions
+    batch_size = 200
+    can_fetch = True
+    paces_itself = True
+    options: QualtricsOptions
+
+    def __init__(self, instance: str, options: QualtricsOptions, context: ProviderContext):
+        super().__init__(instance, options, context)
+        from tierctl.ratelimit import TokenBucket
+
+        self.rate_limit = _rate(options.requests_per_second)
+        self.limiter = TokenBucket(self.rate_limit)  # the engine replaces it with its own, the same
+        self.requests_made = 0
+        self._sleep = time.sleep
+        self._clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self._session: "requests.Session | None" = None
+        self._lock = threading.Lock()
+        self._token = options.token.get_secret_value()
+        self._fatal: ProviderError | None = None
+        organization = context.config.organization if context.config is not None else None
+        self.from_email = options.from_email or (organization.contact_email if organization else None)
+        self.from_name = options.from_name or (organization.name if organization else None) or ""
+        if not self.from_email:
+            raise ProviderError(instance, "no sender address: set from_email (an address of a domain your "
+                                          "Qualtrics brand may send from) or organization.contact_email",
+                                retry=False)
+        config = context.config
+        if config is not None:
+            missing = sorted(sid for sid, survey in config.surveys.items()
+                             if survey.provider == instance and sid not in options.surveys)
+            if missing:
+                raise ProviderError(instance, f"no Qualtrics survey for {', '.join(missing)}; add them to surveys, "
+                                              "e.g. surveys: {" + f"{missing[0]}: SV_..." + "}", retry=False)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        if not batch:
+            return []
+        with self._lock:
+            if self._fatal is not None:
+                raise self._fatal
+        results: dict[str, SendResult] = {}
+        groups: dict[str, list[Invitation]] = {}
+        for invitation in batch:
+            groups.setdefault(invitation.survey_id, []).append(invitation)
+        try:
+            for survey_id, invitations in groups.items():
+                for round_ in _rounds(invitations):
+                    for result in self._send_round(survey_id, round_):
+                        results[result.invite_id] = result
+        except ProviderError as exc:
+            if not any(r.ok for r in results.values()):
+                raise  # nothing of this batch went out: the engine keeps it for the next run
+            with self._lock:
+                self._fatal = exc
+            for invitation in batch:
+                results.setdefault(invitation.invite_id,
+                                   SendResult.failed(invitation.invite_id, f"not sent: {exc}", retry=True))
+        return [results[i.invite_id] for i in batch]
+
+    def _send_round(self, survey_id: str, invitations: list[Invitation]) -> list[SendResult]:
+        """One mailing list's worth: list, import, distribution. Invitations have distinct addresses."""
+        sv = self.options.surveys.get(survey_id)
+        if sv is None:
+            raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
+                                retry=False)
+        results: list[SendResult] = []
+        try:
+            fresh = self.options.mailing_list_id is None
+            list_id = self._create_list(survey_id, invitations) if fresh else self.options.mailing_list_id
+            assert list_id is not None
+            imported, refused = self._import(list_id, invitations)
+        except ApiError as exc:
+            return [SendResult.failed(i.invite_id, f"contacts not imported: {exc}", retry=True) for i in invitations]
+        results.extend(refused)
+        ready = [(i, imported[i.invite_id]) for i in invitations if i.invite_id in imported]
+        if not ready:
+            return results
+        expires = self._expiry([i for i, _ in ready])
+        subject = self.options.subject or ready[0][0].survey_title
+        if fresh:
+            try:
+                distribution = self._distribute(sv, {"mailingListId": list_id}, subject, expires)
+            except ApiError as exc:
+                results.extend(self._not_distributed(i.invite_id, exc) for i, _ in ready)
+            else:
+                results.extend(SendResult.sent(i.invite_id, f"{distribution}/{cid}") for i, cid in ready)
+            return results
+        for invitation, contact_id in ready:
+            try:
+                distribution = self._distribute(sv, {"mailingListId": list_id, "contactId": contact_id},
+                                                subject, expires)
+            except ApiError as exc:
+                results.append(self._not_distributed(invitation.invite_id, exc))
+            else:
+                results.append(SendResult.sent(invitation.invite_id, f"{distribution}/{contact_id}"))
+        return results
+
+    def _not_distributed(self, invite_id: str, exc: ApiError) -> SendResult:
+        if exc.done is False:
+            return SendResult.failed(invite_id, f"distribution not created: {exc}", retry=True)
+        return SendResult.failed(invite_id, f"the distribution request failed ({exc}); it may have been created, "
+                                            "so it is not repeated (check Distributions in Qualtrics)")
+
+    def _create_list(self, survey_id: str, invitations: list[Invitation]) -> str:
+        name = f"tierctl {self.instance} {survey_id} {_iso(self._clock())} {invitations[0].invite_id}"[:100]
+        result = self._call("POST", f"/directories/{self.options.directory_id}/mailinglists", {"name": name},
+                            what="create a mailing list")
+        list_id = result.get("id") if isinstance(result, dict) else None
+        if not list_id:
+            raise ApiError("Qualtrics answered without the new list's id")
+        return str(list_id)
+
+    def _import(self, list_id: str, invitations: list[Invitation]) -> tuple[dict[str, str], list[SendResult]]:
+        """Import the contacts; ``({invite_id: contact id}, failed results)``."""
+        base = f"/directories/{self.options.directory_id}/mailinglists/{list_id}/contactimports"
+        contacts = [self._contact(i) for i in invitations]
+        started = self._call("POST", base, {"contacts": contacts}, what="import contacts")
+        import_id = started.get("id") if isinstance(started, dict) else None
+        if not import_id:
+            raise ApiError("Qualtrics answered without the import's id")
+        self._wait(f"{base}/{import_id}", "the contact import")
+        summary = self._call("GET", f"{base}/{import_id}/summary", what="read the import summary")
+        rows = summary.get("contacts") if isinstance(summary, dict) else None
+        by_ref: dict[str, dict[str, Any]] = {}
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and row.get("extRef"):
+                by_ref[str(row["extRef"])] = row
+        imported: dict[str, str] = {}
+        refused: list[SendResult] = []
+        for invitation in invitations:
+            row = by_ref.get(invitation.invite_id)
+            if row is None:
+                refused.append(SendResult.failed(invitation.invite_id, "the contact import did not report this "
+                                                                      "contact; nothing was sent", retry=True))
+            elif str(row.get("status", "")).lower() in ("added", "updated") and row.get("contactId"):
+                imported[invitation.invite_id] = str(row["contactId"])
+            else:
+                reason = self._scrub(str(row.get("errorMessage") or row.get("status") or "refused"))[:300]
+                refused.append(SendResult.failed(invitation.invite_id, f"Qualtrics refused the contact "
+                                                                      f"{invitation.contact_email}: {reason}"))
+        return imported, refused
+
+    def _contact(self, invitation: Invitation) -> dict[str, Any]:
+        first, _, last = " ".join(invitation.contact_name.split()).partition(" ")
+        return {
+            "firstName": first,
+            "lastName": last,
+            "email": invitation.contact_email,
+            "extRef": invitation.invite_id,
+            "language": (invitation.locale or "en").replace("_", "-").split("-")[0].upper(),
+            "unsubscribed": False,
+            "embeddedData": {"invite_id": invitation.invite_id, "tier": invitation.tier,
+                             "account_id": invitation.account_id, "survey": invitation.survey_id},
+        }
+
+    def _expiry(self, invitations: list[Invitation]) -> datetime:
+        now = self._clock()
+        if self.options.link_expiry is not None:
+            return now + timedelta(days=self.options.link_expiry)
+        closes = max(i.closes_at if i.closes_at.tzinfo else i.closes_at.replace(tzinfo=timezone.utc)
+                     for i in invitations)
+        return max(closes, now + timedelta(days=1))
+
+    def _distribute(self, sv: str, recipients: dict[str, str], subject: str, expires: datetime) -> str:
+        header = {"fromEmail": self.from_email, "fromName": self.from_name, "subject": subject}
+        if self.options.reply_to:
+            header["replyToEmail"] = self.options.reply_to
+        body = {
+            "message": {"libraryId": self.options.library_id, "messageId": self.options.message_id},
+            "recipients": recipients,
+            "header": header,
+            "surveyLink": {"surveyId": sv, "type": "Individual", "expirationDate": _iso(expires)},
+            "sendDate": _iso(self._clock()),
+        }
+        result = self._call("POST", "/distributions", body, what="create the distribution", creates=True)
+        distribution = result.get("id") if isinstance(result, dict) else None
+        if not distribution:
+            raise ApiError("Qualtrics answered without the distribution's id", done=None)
+        return str(distribution)
+
+    def _wait(self, path: str, what: str) -> dict[str, Any]:
+        """Poll ``path`` until its ``status`` is complete; the final result."""
+        deadline = time.monotonic() + self.options.export_timeout
+        while True:
+            result = self._call("GET", path, what=f"check {what}")
+            status = str(result.get("status", "")).lower() if isinstance(result, dict) else ""
+            if status == "complete":
+                return result
+            if status == "failed":
+                raise ApiError(f"{what} failed at Qualtrics")
+            if time.monotonic() + self.options.poll_interval > deadline:
+                raise ApiError(f"{what} was not complete after {self.options.export_timeout:g}s")
+            self._sleep(self.options.poll_interval)
+
+    # -- responses -----------------------------------------------------------------------------
+
+    def fetch_responses(self, survey_id: str, cursor: str | None) -> tuple[Iterable[RawResponse], str | None]:
+        sv = self.options.surveys.get(survey_id)
+        if sv is None:
+            raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
+                                retry=False)
+        body: dict[str, Any] = {"format": "json", "compress": True}
+        if cursor:
+            try:
+                body["startDate"] = _iso(_parse_time(cursor))
+                body["allowContinuation"] = True
+            except ValueError:
+                body["continuationToken"] = cursor
+        else:
+            body["allowContinuation"] = True
+        base = f"/surveys/{sv}/export-responses"
+        try:
+            started = self._call("POST", base, body, what="start a response export")
+            progress_id = started.get("progressId") if isinstance(started, dict) else None
+            if not progress_id:
+                raise ApiError("Qualtrics answered without the export's progressId")
+            done = self._wait(f"{base}/{progress_id}", "the response export")
+            file_id = done.get("fileId")
+            if not file_id:
+                raise ApiError("the finished export names no fileId")
+            data = self._call("GET", f"{base}/{file_id}/file", what="download the export", raw=True)
+        except ApiError as exc:
+            if "continuationToken" in body and exc.status == 400:
+                raise ProviderError(self.instance, f"Qualtrics refused the stored continuation token ({exc}); "
+                                                   "collect once with --since <date> to start again",
+                                    retry=False) from None
+            raise ProviderError(self.instance, f"cannot export the responses of {sv}: {exc}") from None
+        responses = self._read_export(data, sv)
+        new_cursor = done.get("continuationToken") or cursor
+        return self._raw_responses(survey_id, responses), new_cursor
+
+    def _read_export(self, data: bytes, sv: str) -> list[dict[str, Any]]:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = [n for n in archive.namelist() if n.lower().endswith(".json")]
+                if not names:
+                    raise ValueError("the ZIP holds no .json file")
+                content = json.loads(archive.read(names[0]).decode("utf-8-sig"))
+        except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
+            raise ProviderError(self.instance, f"the export of {sv} is not a ZIP with a JSON file: {exc}") from None
+        responses = content.get("responses") if isinstance(content, dict) else None
+        if not isinstance(responses, list):
+            raise ProviderError(self.instance, f"the export of {sv} has no responses list")
+        return responses
+
+    def _raw_responses(self, survey_id: str, responses: list[dict[str, Any]]) -> list[RawResponse]:
+        config = self.context.config
+        survey = config.surveys.get(survey_id) if config is not None else None
+        questions = [(q.id, q.type) for q in survey.questions] if survey is not None else \
+            [(qid, "") for qid in self.options.questions]
+        out: list[RawResponse] = []
+        seen: set[str] = set()
+        for response in responses:
+            if not isinstance(response, dict):
+                continue
+            values = response.get("values") if isinstance(response.get("values"), dict) else {}
+            labels = response.get("labels") if isinstance(response.get("labels"), dict) else {}
+            response_id = str(response.get("responseId") or values.get("_recordId") or "")
+            if not response_id or response_id in seen:
+                continue
+            if values.get("finished") in (0, False, "0", "false"):
+                continue  # still in progress
+            seen.add(response_id)
+            when = values.get("endDate") or values.get("recordedDate")
+            try:
+                submitted = _parse_time(when)
+            except (ValueError, TypeError):
+                continue
+            answers: dict[str, Any] = {}
+            for qid, qtype in questions:
+                column = self.options.questions.get(qid, qid)
+                if column not in values:
+                    continue
+                value = values[column]
+                if qtype == "choice" and column in labels:
+                    value = labels[column]
+                answers[qid] = value
+            invite_id = values.get("invite_id")
+            email = values.get("recipientEmail")
+            out.append(RawResponse(response_id, str(invite_id) if invite_id else None, submitted, answers,
+                                   str(email) if email else None))
+        return out
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def _http(self) -> "requests.Session":
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                from tierctl import __version__
+
+                session = requests.Session()
+                session.headers.update({"X-API-TOKEN": self._token, "Accept": "application/json",
+                                        "User-Agent": f"tierctl/{__version__} (qualtrics)"})
+                self._session = session
+            return self._session
+
+    def _call(self, method: str, path: str, body: Any = None, *, what: str, creates: bool = False,
+              raw: bool = False) -> Any:
+        """One API request, paced and retried; the envelope's ``result`` (or the raw bytes).
+
+        :raises ProviderError: the token is refused, or Qualtrics does not know an id from the options.
+        :raises ApiError: anything else that did not work (``done`` says whether it may have).
+        """
+        import requests
+
+        session = self._http()
+        url = self.options.api_url + quote(path, safe="/")
+        attempt, last = 0, ""
+        while True:
+            if self.limiter is not None:
+                self.limiter.acquire()
+            self.requests_made += 1
+            wait: float | None = None
+            try:
+                response = session.request(method, url, json=body, timeout=self.options.timeout,
+                                           allow_redirects=False)
+            except requests.exceptions.RequestException as exc:
+                last = self._scrub(f"{type(exc).__name__}: {exc}")[:300]
+                sent = not isinstance(exc, (requests.exceptions.ConnectTimeout,)) and not _refused(exc)
+                if creates and sent:
+                    raise ApiError(f"no answer: {last}", done=None) from None
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    if raw:
+                        return response.content
+                    try:
+                        envelope = response.json()
+                    except ValueError:
+                        raise ApiError(f"{what}: the answer is not JSON", status, done=None if creates else False) \
+                            from None
+                    return envelope.get("result") if isinstance(envelope, dict) else None
+                code, message = self._error(response)
+                detail = f"HTTP {status}{' ' + code if code else ''}{': ' + message if message else ''}"
+                if status in (401, 403):
+                    raise ProviderError(self.instance, f"Qualtrics refused the API token ({detail}); generate a "
+                                                       "new token (Account Settings > Qualtrics IDs) and set it as "
+                                                       "token", retry=False)
+                if status == 404:
+                    raise ProviderError(self.instance, f"cannot {what}: Qualtrics does not know {path} ({detail}); "
+                                                       "check the ids in the options and the datacenter",
+                                        retry=False)
+                if status not in _RETRY_STATUSES:
+                    raise ApiError(f"cannot {what}: {detail}", status, code)
+                last = detail
+                if creates and status not in _NOT_DONE_STATUSES:
+                    raise ApiError(f"cannot {what}: {detail}", status, code, done=None)
+                if status == 429 or status == 503:
+                    wait = _retry_after(response.headers.get("Retry-After"), self.options.max_retry_after)
+            if attempt >= self.options.max_retries:
+                raise ApiError(f"cannot {what}: still failing after {attempt} retries: {last}")
+            attempt += 1
+            self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
+
+    def _error(self, response: Any) -> tuple[str, str]:
+        """``(errorCode, errorMessage)`` from Qualtrics' envelope, scrubbed."""
+        try:
+            data = response.json()
+            error = (data.get("meta") or {}).get("error") or {}
+            return self._scrub(str(error.get("errorCode") or "")), self._scrub(str(error.get("errorMessage") or ""))[:300]
+        except (ValueError, AttributeError):
+            text = " ".join(response.content[:200].decode("utf-8", "replace").split())
+            return "", self._scrub(text)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def close(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+
+def _rounds(invitations: list[Invitation]) -> list[list[Invitation]]:
+    """Split so that no address appears twice in a round (a mailing list holds an address once)."""
+    rounds: list[list[Invitation]] = []
+    used: list[set[str]] = []
+    for invitation in invitations:
+        address = invitation.contact_email.strip().lower()
+        for members, addresses in zip(rounds, used):
+            if address not in addresses:
+                members.append(invitation)
+                addresses.add(address)
+                break
+        else:
+            rounds.append([invitation])
+            used.append({address})
+    return rounds
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error happened before anything was sent (connection refused)."""
+    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    root = getattr(inner, "reason", None) or inner
+    from urllib3.exceptions import NewConnectionError
+
+    return isinstance(root, NewConnectionError)
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), capped; ``None`` if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), cap)
