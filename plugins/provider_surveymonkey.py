@@ -1,0 +1,956 @@
+"""The ``surveymonkey`` provider: invitations through SurveyMonkey e-mail collectors, answers via responses/bulk.
+
+::
+
+    providers:
+      monkey:
+        plugin: surveymonkey
+        token: ${SM_TOKEN}                       # the app's access token (bearer)
+        base_url: https://api.surveymonkey.com/v3   # the access_url of your OAuth answer (EU: api.eu...)
+        surveys:                                 # tierctl survey id -> SurveyMonkey survey id
+          product-feedback: "405123456"
+          pre-meeting:
+            id: "405123999"
+            questions: {"812345": satisfaction}  # SurveyMonkey question id -> tierctl question id
+        requests_per_minute: 120                 # the app's limits (private apps: 120/min, 500/day)
+        requests_per_day: 500
+        sender_email: success@acme.example       # optional; must be verified in SurveyMonkey
+
+Sending
+-------
+A batch may hold invitations of several surveys; each survey's part costs
+three requests, whatever its size (up to ``batch_size``, default 100):
+
+1. ``POST /collectors/{c}/messages`` ``{"type": "invite", "subject", "body_html"}``: a new
+   invite message (a message is sent once; SurveyMonkey sends only messages
+   that are ``not_sent``). ``body_html`` must contain ``[SurveyLink]``,
+   ``[OptOutLink]``, ``[PrivacyLink]`` and ``[FooterLink]``; ``{survey_title}``
+   and ``{organization}`` in it are filled in (HTML-escaped).
+2. ``POST /collectors/{c}/messages/{m}/recipients/bulk`` with every contact
+   carrying ``custom_fields: {"1": <invite_id>}`` (``invite_field``). EVERY
+   contact carries it: in a bulk add, when any contact has ``custom_fields``,
+   those without get theirs cleared.
+3. ``POST /collectors/{c}/messages/{m}/send`` ``{}`` (now).
+
+The e-mail collector (``POST /surveys/{id}/collectors {"type": "email"}``,
+one more request) is created once per survey and run, and reused by every
+batch of the run. Not across runs: SurveyMonkey invites an address once per
+collector, and tierctl surveys the same person again next quarter.
+
+The bulk answer is read back into one result per invitation:
+
+* ``succeeded``: sent once the message is sent; ``external_id`` is the recipient id.
+* ``invalids``, ``bounced``, ``opted_out``: failed permanently, with the reason.
+* ``existing`` (already a recipient of this run's collector: the same address
+  got another invitation of this survey earlier in the run) and ``duplicate``:
+  failed with ``retry``: the next run sends it through its own collector. tierctl
+  sends each address once per batch and survey, so SurveyMonkey never has to choose.
+* an address the answer does not mention gets no result: the engine lists it
+  as unknown (it may or may not go out), never resends it unasked.
+
+A lost answer is never guessed at. A bulk add is retried into the same message
+(addresses it already took come back as ``existing`` and count as added); a
+lost ``send`` answer is settled by reading the message's status (``sent`` or
+``processing``: sent; ``not_sent``: sent again; unreadable: unknown).
+
+Limits
+------
+Every request first takes a token from the engine's bucket (``paces_itself``;
+``requests_per_minute``), and the ``X-Ratelimit-App-Global-Minute/Day-Remaining``
+and ``-Reset`` headers are obeyed: with no requests left this minute the
+provider waits for the reset, and a 429 (error 1040, no ``Retry-After``) waits
+for it and retries. When the day's budget (``requests_per_day`` or the
+``Day-Remaining`` header) cannot cover a survey's three requests, that part and
+the rest of the batch fail with ``retry`` ("daily SurveyMonkey API budget
+spent; the next run continues") and the next ``send`` raises
+:class:`~tierctl.providers.ProviderError`: tomorrow's run sends the rest, and
+the ledger makes sure nobody gets a second invitation.
+
+Errors
+------
+401 and errors 1010-1013 (revoked or wrong token), 1014-1018 (missing scope,
+wrong data centre: error 1018 means ``base_url`` must be the account's
+``access_url``) stop the provider with a message naming the instance and what
+to do; the token never appears. 5xx answers, timeouts and dropped connections
+are retried with exponential backoff, then fail the invitations with ``retry``.
+
+Responses
+---------
+``GET /surveys/{id}/responses/bulk?per_page=100&sort_by=date_modified&sort_order=ASC
+&simple=true&status=completed&start_modified_at=<cursor - fetch_overlap>``,
+following ``links.next``. Responses are de-duplicated by id across pages, and
+across runs: the cursor (``{"modified": <ISO time>, "seen": {id: date_modified}}``;
+a plain ISO time is accepted too) keeps the responses inside the overlap
+window, so each version of a response is returned once. The invite id comes from the recipient's custom field
+(``metadata.contact.custom_value``, ``custom_value2``...; the slot is
+``invite_field``) or, for web-link responses, from the custom variable
+``invite_variable``. Answers are raw (``simple_text``, else ``text``, else the
+choice id), keyed by tierctl question id: via the survey's ``questions`` map,
+else by matching the SurveyMonkey heading to the tierctl question's text or id
+(case and spacing ignored). Questions that map to nothing are left out.
+Scored questions (nps, csat, ces, rating) should have choices whose texts are
+the numbers, as SurveyMonkey's NPS question does.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.records import Invitation, RawResponse, SendResult
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("tierctl.surveymonkey")
+
+DEFAULT_BASE_URL = "https://api.surveymonkey.com/v3"
+#: Placeholders SurveyMonkey requires in an invite message.
+REQUIRED_PLACEHOLDERS = ("[SurveyLink]", "[OptOutLink]", "[PrivacyLink]", "[FooterLink]")
+DEFAULT_BODY_HTML = """\
+<p>Hello,</p>
+<p>{organization} would like to hear from you: <strong>{survey_title}</strong> takes a minute or two.</p>
+<p><a href="[SurveyLink]">Start the survey</a></p>
+<p>This link is personal; please do not forward this e-mail.</p>
+<p><a href="[OptOutLink]">Unsubscribe</a> from survey e-mails like this one.
+   <a href="[PrivacyLink]">Privacy</a></p>
+<p>[FooterLink]</p>
+"""
+BUDGET_SPENT = "daily SurveyMonkey API budget spent; the next run continues"
+#: Requests one survey's part of a batch costs: message, bulk add, send.
+REQUESTS_PER_PART = 3
+RATE_HEADER = "X-Ratelimit-App-Global-"
+AUTH_ERRORS = {"1010", "1011", "1012", "1013"}
+PERMISSION_ERRORS = {"1014", "1015", "1016", "1017", "1018"}
+MAX_PAGES = 10_000
+_EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+# -- options -----------------------------------------------------------------------------------
+
+class SurveyMap(BaseModel):
+    """One tierctl survey on SurveyMonkey: the survey id and, optionally, how its questions map."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="The SurveyMonkey survey id (digits, from the survey's URL or GET /surveys)")
+    questions: dict[str, str] = Field(default_factory=dict,
+                                      description="SurveyMonkey question id -> tierctl question id; "
+                                                  "without it, headings are matched to question texts")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> str:
+        return _platform_id(value, "survey id")
+
+    @field_validator("questions", mode="before")
+    @classmethod
+    def _questions(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {_platform_id(k, "question id"): v for k, v in value.items()}
+        return value
+
+
+def _platform_id(value: Any, what: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _ID_RE.match(value.strip()):
+        raise ValueError(f"{value!r} is not a SurveyMonkey {what}; expected digits such as \"405123456\"")
+    return value.strip()
+
+
+class SurveyMonkeyOptions(ProviderOptions):
+    token: SecretStr = Field(description="The app's access token, sent as 'Authorization: bearer ...'; "
+                                         "write it as ${SM_TOKEN}")
+    surveys: dict[str, SurveyMap] = Field(description="tierctl survey id -> SurveyMonkey survey id "
+                                                      "(or {id, questions})")
+    base_url: str = Field(DEFAULT_BASE_URL, description="API base: the access_url of the OAuth answer + /v3 "
+                                                        "(EU accounts: https://api.eu.surveymonkey.com/v3)")
+    requests_per_minute: int = Field(120, ge=1, le=100_000, description="The app's request limit per minute")
+    requests_per_day: int = Field(500, ge=REQUESTS_PER_PART + 1, le=10_000_000,
+                                  description="The app's request limit per day (UTC); a run stops before it")
+    batch_size: int = Field(100, ge=1, le=1000, description="Invitations per bulk add (three requests each)")
+    subject: str | None = Field(None, description="E-mail subject; default the survey's title")
+    body_html: str = Field(DEFAULT_BODY_HTML, description="Invite message HTML with [SurveyLink], [OptOutLink], "
+                                                          "[PrivacyLink] and [FooterLink]; {survey_title} and "
+                                                          "{organization} are filled in")
+    sender_email: str | None = Field(None, description="Sender address of the e-mail collectors "
+                                                       "(verified in SurveyMonkey); default the account's")
+    branding: bool = Field(True, description="SurveyMonkey branding in the e-mail (off needs a paid plan)")
+    invite_field: int = Field(1, ge=1, le=6, description="Contact custom field (1-6) that carries the invite id")
+    invite_variable: str = Field("invite_id", description="Survey custom variable read as the invite id "
+                                                          "(responses through a web link)")
+    fetch_overlap: float = Field(600.0, ge=0, le=7 * 86400,
+                                 description="Seconds each fetch looks back before the cursor")
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each answer")
+    max_retries: int = Field(3, ge=0, le=10, description="Retries on 5xx, timeouts, dropped connections and 429")
+    backoff_factor: float = Field(1.0, ge=0, le=60, description="Exponential backoff base, in seconds")
+    max_rate_wait: float = Field(65.0, ge=0, le=3600,
+                                 description="Longest wait for the per-minute limit to reset, in seconds")
+
+    @field_validator("surveys", mode="before")
+    @classmethod
+    def _surveys(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not value:
+            raise ValueError("map each tierctl survey to its SurveyMonkey survey id, "
+                             "e.g. {product-feedback: \"405123456\"}")
+        return {k: ({"id": v} if isinstance(v, (str, int)) and not isinstance(v, bool) else v)
+                for k, v in value.items()}
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value, re.IGNORECASE):
+            raise ValueError(f"{value!r} is not an API address; expected e.g. {DEFAULT_BASE_URL}")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not token.strip() or re.search(r"\s", token.strip()):
+            raise ValueError("the access token must be one word without spaces")
+        return SecretStr(token.strip())
+
+    @field_validator("body_html")
+    @classmethod
+    def _body(cls, value: str) -> str:
+        missing = [p for p in REQUIRED_PLACEHOLDERS if p not in value]
+        if missing:
+            raise ValueError(f"the message must contain {', '.join(missing)} (SurveyMonkey requires "
+                             f"{', '.join(REQUIRED_PLACEHOLDERS)}; the opt-out link must be clearly labelled)")
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL_RE.search(value) or not value.strip()):
+            raise ValueError("the subject must be a single, non-empty line")
+        return value
+
+    @field_validator("sender_email")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_RE.match(value.strip()):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return None if value is None else value.strip()
+
+    @field_validator("invite_variable")
+    @classmethod
+    def _variable(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the custom variable name must not be empty")
+        return value.strip()
+
+
+# -- internal signals --------------------------------------------------------------------------
+
+class _Stop(Exception):
+    """The provider cannot go on in this run (budget spent, token refused, unreachable)."""
+
+    def __init__(self, reason: str, error: ProviderError):
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+        self.not_sent = False  # set when the refused request was a send: the message did not go out
+
+
+class _Transient(Exception):
+    """A request failed after its retries in a way a later run may not see (5xx, timeout)."""
+
+
+class _Ambiguous(_Transient):
+    """The request may have been carried out: its answer was lost (timeout, dropped connection, 5xx)."""
+
+
+class _ApiError(Exception):
+    """A 4xx answer other than the auth, permission and rate-limit ones."""
+
+    def __init__(self, status: int, error_id: str, text: str):
+        super().__init__(text)
+        self.status, self.error_id, self.text = status, error_id, text
+
+
+@dataclass
+class _Part:
+    """The invitations of one survey within a batch, on their way through one message."""
+
+    survey_id: str
+    invitations: list[Invitation]
+
+
+# -- the provider ------------------------------------------------------------------------------
+
+class SurveyMonkeyProvider(Provider):
+    """Sends through SurveyMonkey e-mail collectors in bulk; reads answers from responses/bulk."""
+
+    name = "surveymonkey"
+    description = "SurveyMonkey: e-mail collectors with bulk recipients; responses/bulk"
+    Options = SurveyMonkeyOptions
+    batch_size = 100
+    can_fetch = True
+    requests_per_invitation = REQUESTS_PER_PART / 100
+    paces_itself = True
+    options: SurveyMonkeyOptions
+
+    def __init__(self, instance: str, options: SurveyMonkeyOptions, context: ProviderContext):
+        super().__init__(instance, options, context)
+        self.rate_limit = RateLimit(options.requests_per_minute, 60.0)
+        self.batch_size = options.batch_size  # type: ignore[misc]  # per instance, from the options
+        self.requests_per_invitation = REQUESTS_PER_PART / options.batch_size  # type: ignore[misc]
+        self._token = options.token.get_secret_value()
+        self._base = options.base_url
+        self._origin = urlsplit(self._base)
+        self._session: "requests.Session | None" = None
+        self._started = datetime.now(timezone.utc)
+        self._collectors: dict[str, str] = {}  # tierctl survey id -> collector id (this run)
+        self._added: dict[str, set[str]] = {}  # collector id -> addresses added in this run
+        self._stopped: ProviderError | None = None
+        #: Requests this instance made (answered or not), 429s it received.
+        self.requests_made = 0
+        self.rate_limited = 0
+        self._day_remaining: int | None = None  # from the last Day-Remaining header
+        self._minute_resume: float = 0.0  # monotonic time before which the minute budget is spent
+        self._heading_maps: dict[str, dict[str, str]] = {}
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _http(self) -> "requests.Session":
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            from tierctl import __version__
+
+            # urllib3 retries only connections that were never made (always safe);
+            # everything else is decided here, request by request.
+            retry = Retry(total=self.options.max_retries, connect=self.options.max_retries, read=0, status=0,
+                          other=0, redirect=0, backoff_factor=min(self.options.backoff_factor, 2.0),
+                          raise_on_status=False, raise_on_redirect=False)
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=retry)
+            session = requests.Session()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update({"Authorization": f"bearer {self._token}", "Content-Type": "application/json",
+                                    "Accept": "application/json",
+                                    "User-Agent": f"tierctl/{__version__} (surveymonkey)"})
+            self._session = session
+        return self._session
+
+    def _url(self, path_or_url: str) -> str:
+        """An API URL on the configured host: ``links.next`` is followed by path, never to another host."""
+        if path_or_url.startswith("/"):
+            return self._base + path_or_url
+        parts = urlsplit(path_or_url)
+        return urlunsplit((self._origin.scheme, self._origin.netloc, parts.path, parts.query, ""))
+
+    def _pace(self) -> None:
+        wait = self._minute_resume - time.monotonic()
+        if wait > 0:
+            log.info("provider %s: SurveyMonkey's per-minute budget is spent; waiting %.1f s for its reset",
+                     self.instance, wait)
+            time.sleep(wait)
+        if self.limiter is None and self.rate_limit is not None:
+            from tierctl.ratelimit import TokenBucket
+
+            self.limiter = TokenBucket(self.rate_limit)  # used outside the engine (tests, scripts)
+        if self.limiter is not None:
+            self.limiter.acquire()
+
+    def _day_left(self) -> int:
+        own = self.options.requests_per_day - self.requests_made
+        return own if self._day_remaining is None else min(own, self._day_remaining)
+
+    def _budget_stop(self) -> _Stop:
+        return _Stop(BUDGET_SPENT, ProviderError(
+            self.instance, f"(surveymonkey) {BUDGET_SPENT}: the app's daily request budget "
+                           f"({self.options.requests_per_day}/day, resets 00:00 UTC) is used up", retry=True))
+
+    def _read_limits(self, response: "requests.Response") -> None:
+        headers = response.headers
+        minute = _int(headers.get(RATE_HEADER + "Minute-Remaining"))
+        if minute is not None and minute <= 0:
+            reset = _int(headers.get(RATE_HEADER + "Minute-Reset"))
+            wait = min(float(max(reset, 1) if reset is not None else 60), self.options.max_rate_wait)
+            self._minute_resume = max(self._minute_resume, time.monotonic() + wait)
+        day = _int(headers.get(RATE_HEADER + "Day-Remaining"))
+        if day is not None:
+            self._day_remaining = day
+
+    def _request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+                 *, replay_safe: bool = True) -> Any:
+        """One API call, paced, retried; returns the decoded JSON answer.
+
+        ``replay_safe=False`` raises :class:`_Ambiguous` at the first lost
+        answer instead of repeating the call. Raises :class:`_Stop` when the
+        provider cannot go on, :class:`_Transient` after the retries, and
+        :class:`_ApiError` for other 4xx answers.
+        """
+        import requests
+
+        url = self._url(path)
+        opts = self.options
+        attempt = rate_waits = 0
+        while True:
+            if self._day_left() <= 0:
+                raise self._budget_stop()
+            self._pace()
+            self.requests_made += 1
+            try:
+                response = self._http().request(method, url, json=body, params=params, timeout=opts.timeout,
+                                                allow_redirects=False)
+            except requests.exceptions.RequestException as exc:
+                reason, sent = _transport_reason(exc, opts.timeout)
+                if not sent:
+                    raise _Stop(f"cannot reach SurveyMonkey: {reason}", ProviderError(
+                        self.instance, f"(surveymonkey) cannot reach {self._origin.netloc}: {reason}",
+                        retry=True)) from None
+                if not replay_safe:
+                    raise _Ambiguous(reason) from None
+                if attempt >= opts.max_retries:
+                    raise _Transient(f"{reason} (after {attempt + 1} attempts)") from None
+                attempt += 1
+                self._backoff(attempt)
+                continue
+            self._read_limits(response)
+            status = response.status_code
+            if 200 <= status < 300:
+                try:
+                    return response.json() if response.content else {}
+                except ValueError:
+                    raise _Transient(f"SurveyMonkey answered {method} {_path(url)} with something that "
+                                     f"is not JSON: {_excerpt(response, self._token)}") from None
+            error_id, text = _error(response, self._token)
+            if status == 429:
+                self.rate_limited += 1
+                if self._day_remaining == 0:
+                    raise self._budget_stop()
+                if rate_waits >= max(1, opts.max_retries):
+                    raise _Transient(f"HTTP 429 {text} (after {rate_waits + 1} attempts)")
+                rate_waits += 1
+                reset = _int(response.headers.get(RATE_HEADER + "Minute-Reset"))
+                wait = min(float(reset if reset is not None else 60), opts.max_rate_wait)
+                log.warning("provider %s: SurveyMonkey rate limit reached (error %s); waiting %.0f s for the "
+                            "per-minute reset", self.instance, error_id or "?", wait)
+                self._minute_resume = max(self._minute_resume, time.monotonic() + wait)
+                continue
+            if status == 401 or error_id in AUTH_ERRORS:
+                raise _Stop(f"SurveyMonkey refused the access token (error {error_id or status})",
+                            ProviderError(self.instance, _auth_message(error_id, status, text), retry=False))
+            if error_id == "1018" or (status == 403 and error_id in PERMISSION_ERRORS):
+                raise _Stop(f"SurveyMonkey refused the request (error {error_id})", ProviderError(
+                    self.instance, _permission_message(error_id, text, self._base), retry=False))
+            if status >= 500 or status == 408:
+                reason = f"HTTP {status} {text}"
+                if not replay_safe:
+                    raise _Ambiguous(reason)
+                if attempt >= opts.max_retries:
+                    raise _Transient(f"{reason} (after {attempt + 1} attempts)")
+                attempt += 1
+                self._backoff(attempt)
+                continue
+            raise _ApiError(status, error_id, f"HTTP {status} {text}")
+
+    def _backoff(self, attempt: int) -> None:
+        time.sleep(self.options.backoff_factor * (2 ** (attempt - 1)))
+
+    def _raise_if_stopped(self) -> None:
+        if self._stopped is not None:
+            raise self._stopped
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        if not batch:
+            return []
+        self._raise_if_stopped()
+        parts: dict[str, _Part] = {}
+        for inv in batch:
+            parts.setdefault(inv.survey_id, _Part(inv.survey_id, [])).invitations.append(inv)
+        results: dict[str, SendResult] = {}
+        stop: _Stop | None = None
+        went_out = False  # anything of this batch sent, or possibly sent
+        for part in parts.values():
+            if stop is not None:
+                results.update((i.invite_id, SendResult.failed(i.invite_id, stop.reason, retry=True))
+                               for i in part.invitations)
+                continue
+            try:
+                outcome, stop = self._send_part(part)
+            except _Stop as exc:
+                outcome, stop = {}, exc
+                results.update((i.invite_id, SendResult.failed(i.invite_id, exc.reason, retry=True))
+                               for i in part.invitations)
+            for inv in part.invitations:
+                if inv.invite_id in outcome:
+                    result = outcome[inv.invite_id]
+                    results[inv.invite_id] = result
+                    went_out = went_out or result.ok
+                elif inv.invite_id not in results:
+                    went_out = True  # no result: it may have gone out
+        if stop is not None:
+            self._stopped = stop.error
+            untouched = all(not r.ok and r.reason == stop.reason for r in results.values())
+            if not went_out and untouched and len(results) == len(batch) and stop.reason != BUDGET_SPENT:
+                raise stop.error  # nothing happened: the engine keeps the whole batch for a later run
+            log.error("%s; the rest of this run's invitations are left for the next run", stop.error)
+        return [results[i.invite_id] for i in batch if i.invite_id in results]
+
+    def _send_part(self, part: _Part) -> tuple[dict[str, SendResult], _Stop | None]:
+        """Send one survey's invitations through one message: results, and why to stop (if so).
+
+        Invitations missing from the results may or may not have gone out.
+        """
+        results: dict[str, SendResult] = {}
+        survey_id = part.survey_id
+        mapping = self.options.surveys.get(survey_id)
+        if mapping is None:
+            reason = (f"no SurveyMonkey survey for tierctl survey {survey_id!r}: add it to "
+                      f"providers.{self.instance}.surveys, e.g. {{{survey_id}: \"405123456\"}}")
+            return {i.invite_id: SendResult.failed(i.invite_id, reason, retry=True) for i in part.invitations}, None
+        collector = self._collectors.get(survey_id)
+        added = self._added.get(collector or "", set())
+        todo: dict[str, Invitation] = {}
+        for inv in part.invitations:
+            key = inv.contact_email.strip().casefold()
+            if key in todo:
+                results[inv.invite_id] = SendResult.failed(
+                    inv.invite_id, "another invitation of this survey goes to the same address in this batch; "
+                                   "SurveyMonkey invites an address once per collector, so the next run sends it",
+                    retry=True)
+            elif key in added:
+                results[inv.invite_id] = SendResult.failed(inv.invite_id, _EXISTING, retry=True)
+            else:
+                todo[key] = inv
+        if not todo:
+            return results, None
+        if self._day_left() < REQUESTS_PER_PART + (collector is None):
+            raise self._budget_stop()
+        try:
+            if collector is None:
+                collector = self._create_collector(survey_id, mapping.id)
+            message = self._create_message(collector, part.invitations[0])
+            outcome = self._add_recipients(collector, message, todo)
+        except (_Transient, _ApiError) as exc:
+            reason = self._part_failure(exc, survey_id, mapping.id)
+            results.update((i.invite_id, SendResult.failed(i.invite_id, reason, retry=True)) for i in todo.values())
+            return results, None
+        succeeded = {k: rid for k, (kind, rid) in outcome.items() if kind == "succeeded"}
+        for key, inv in todo.items():
+            kind, detail = outcome.get(key, ("", None))
+            if kind and kind != "succeeded":
+                results[inv.invite_id] = _bulk_failure(inv.invite_id, kind)
+        if not succeeded:
+            return results, None
+        stop: _Stop | None = None
+        try:
+            state = self._send_message(collector, message)
+        except _Stop as exc:
+            stop = exc
+            # Refused outright: not sent. Stopped while reading the status: it may have gone out.
+            state = f"failed: {exc.reason}" if exc.not_sent else "unknown"
+        except (_Transient, _ApiError) as exc:
+            state = f"failed: {exc}"
+        for key, rid in succeeded.items():
+            inv = todo[key]
+            if state == "sent":
+                results[inv.invite_id] = SendResult.sent(inv.invite_id, rid)
+            elif state.startswith("failed"):
+                results[inv.invite_id] = SendResult.failed(
+                    inv.invite_id, f"SurveyMonkey did not send the message: {state[8:]}", retry=True)
+        if state == "unknown":
+            log.error("provider %s: SurveyMonkey's answer to sending message %s of collector %s was lost and its "
+                      "status could not be read; %d invitation(s) may or may not have gone out and are left as "
+                      "unknown", self.instance, message, collector, len(succeeded))
+        else:
+            log.info("provider %s: survey %s: %d of %d invitation(s) sent through collector %s, message %s",
+                     self.instance, survey_id, len(succeeded) if state == "sent" else 0, len(part.invitations),
+                     collector, message)
+        return results, stop
+
+    def _part_failure(self, exc: Exception, survey_id: str, sm_id: str) -> str:
+        if isinstance(exc, _ApiError) and exc.status == 404:
+            return (f"SurveyMonkey has no survey {sm_id} (providers.{self.instance}.surveys.{survey_id}), "
+                    f"or the token's account cannot see it: {exc.text}")
+        return f"SurveyMonkey: {exc}"
+
+    def _create_collector(self, survey_id: str, sm_id: str) -> str:
+        body: dict[str, Any] = {"type": "email",
+                                "name": f"tierctl {survey_id} {self._started:%Y-%m-%d %H:%M} UTC"}
+        if self.options.sender_email:
+            body["sender_email"] = self.options.sender_email
+        answer = self._request("POST", f"/surveys/{sm_id}/collectors", body)
+        collector = str(answer["id"])
+        self._collectors[survey_id] = collector
+        self._added[collector] = set()
+        log.info("provider %s: created e-mail collector %s for survey %s (SurveyMonkey survey %s)",
+                 self.instance, collector, survey_id, sm_id)
+        return collector
+
+    def _create_message(self, collector: str, sample: Invitation) -> str:
+        org = self.context.config.organization.name if self.context and self.context.config else ""
+        body = self.options.body_html.replace("{survey_title}", html.escape(sample.survey_title)) \
+            .replace("{organization}", html.escape(org or ""))
+        answer = self._request("POST", f"/collectors/{collector}/messages", {
+            "type": "invite", "subject": self.options.subject or sample.survey_title, "body_html": body,
+            "is_branding_enabled": self.options.branding})
+        return str(answer["id"])
+
+    def _add_recipients(self, collector: str, message: str,
+                        todo: dict[str, Invitation]) -> dict[str, tuple[str, str | None]]:
+        """Bulk-add; ``{address: (succeeded|invalids|bounced|..., recipient id)}``."""
+        field = str(self.options.invite_field)
+        contacts = []
+        for inv in todo.values():
+            first, last = _split_name(inv.contact_name)
+            # Every contact carries custom_fields: in a bulk add, contacts without
+            # them would get theirs cleared when any other contact has some.
+            contacts.append({"email": inv.contact_email.strip(), "first_name": first, "last_name": last,
+                             "custom_fields": {field: inv.invite_id}})
+        path = f"/collectors/{collector}/messages/{message}/recipients/bulk"
+        lost = 0
+        while True:
+            try:
+                answer = self._request("POST", path, {"contacts": contacts}, replay_safe=False)
+                break
+            except _Ambiguous as exc:
+                # Some may have been added to this message: adding again reports them as
+                # 'existing', which counts as added below (this run's collector is ours alone).
+                if lost >= self.options.max_retries:
+                    raise _Transient(f"adding recipients failed: {exc} (after {lost + 1} attempts)") from None
+                lost += 1
+                self._backoff(lost)
+        outcome = _read_bulk(answer)
+        added = self._added.setdefault(collector, set())
+        for key, (kind, rid) in list(outcome.items()):
+            if kind == "existing" and lost and key not in added:
+                outcome[key] = ("succeeded", rid)
+            if outcome[key][0] == "succeeded":
+                added.add(key)
+        return outcome
+
+    def _send_message(self, collector: str, message: str) -> str:
+        """Send the message now: ``"sent"``, or ``"unknown"`` when the outcome cannot be told.
+
+        Raises :class:`_Stop` (with ``not_sent``), :class:`_Transient` or
+        :class:`_ApiError` when the message certainly did not go out.
+        """
+        path = f"/collectors/{collector}/messages/{message}"
+        lost = 0
+        while True:
+            try:
+                self._request("POST", path + "/send", {}, replay_safe=False)
+                return "sent"
+            except _Stop as exc:
+                exc.not_sent = True  # refused before anything was sent
+                raise
+            except _ApiError:
+                if not lost:
+                    raise  # a plain refusal: nothing went out
+                # After a lost answer, a refusal may mean the first attempt went through.
+                status = self._message_status(path)
+                if status == "not_sent":
+                    raise
+                return status
+            except _Ambiguous as exc:
+                lost += 1
+                log.warning("provider %s: lost the answer to sending message %s (%s); reading its status",
+                            self.instance, message, exc)
+                status = self._message_status(path)
+                if status != "not_sent":
+                    return status
+                if lost > self.options.max_retries:
+                    raise _Transient(f"sending message {message} failed {lost} times: {exc}") from None
+                self._backoff(lost)  # not sent: SurveyMonkey sends a message once, so trying again is safe
+
+    def _message_status(self, path: str) -> str:
+        """``"sent"`` (sent, processing or scheduled), ``"not_sent"`` or ``"unknown"``."""
+        try:
+            answer = self._request("GET", path)
+        except (_Transient, _ApiError):
+            return "unknown"
+        if answer.get("status") in ("sent", "processing") or answer.get("is_scheduled"):
+            return "sent"
+        return "not_sent" if answer.get("status") == "not_sent" else "unknown"
+
+    # -- responses -------------------------------------------------------------------------
+
+    def fetch_responses(self, survey_id: str, cursor: str | None) -> tuple[Iterable[RawResponse], str | None]:
+        """Completed responses modified since ``cursor`` (minus ``fetch_overlap``), each once; the new cursor."""
+        self._raise_if_stopped()
+        mapping = self.options.surveys.get(survey_id)
+        if mapping is None:
+            raise ProviderError(self.instance, f"(surveymonkey) no SurveyMonkey survey for tierctl survey "
+                                               f"{survey_id!r}; add it to providers.{self.instance}.surveys",
+                                retry=False)
+        since, seen = self._read_cursor(cursor)
+        overlap = timedelta(seconds=self.options.fetch_overlap)
+        params: dict[str, Any] | None = {"per_page": 100, "sort_by": "date_modified", "sort_order": "ASC",
+                                         "simple": "true", "status": "completed"}
+        if since is not None:
+            start = (since - overlap).astimezone(timezone.utc)
+            params = {**(params or {}), "start_modified_at": start.strftime("%Y-%m-%dT%H:%M:%S")}
+        found: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        path: str | None = f"/surveys/{mapping.id}/responses/bulk"
+        visited: set[str] = set()
+        while path and path not in visited and len(visited) < MAX_PAGES:
+            visited.add(path)
+            try:
+                page = self._request("GET", path, params=params)
+            except _Stop as exc:
+                self._stopped = exc.error
+                if len(visited) == 1:
+                    raise exc.error from None
+                log.error("%s; the responses read so far are kept", exc.error)
+                break
+            except (_Transient, _ApiError) as exc:
+                raise ProviderError(self.instance, f"(surveymonkey) reading the responses to SurveyMonkey survey "
+                                                   f"{mapping.id} ({survey_id}) failed: {exc}", retry=True) from None
+            for item in page.get("data") or []:
+                rid = str(item.get("id") or "")
+                modified = _time(item.get("date_modified")) or _time(item.get("date_created"))
+                if not rid or modified is None:
+                    continue
+                if rid in seen and modified <= seen[rid]:
+                    continue  # returned by an earlier fetch (the overlap window)
+                if rid not in found or found[rid][0] <= modified:
+                    found[rid] = (modified, item)  # a response on two pages: its latest version, once
+            path, params = (page.get("links") or {}).get("next"), None
+        ordered = sorted(found.values(), key=lambda pair: pair[0])
+        responses = [self._raw(survey_id, mapping, item, modified) for modified, item in ordered]
+        return responses, _new_cursor(since, seen, ordered, overlap, cursor)
+
+    def _read_cursor(self, cursor: str | None) -> tuple[datetime | None, dict[str, datetime]]:
+        """``(modified since, {response id: date_modified already returned})``."""
+        if not cursor:
+            return None, {}
+        text = cursor.strip()
+        if text.startswith("{"):
+            try:
+                data = json.loads(text)
+                seen = {str(k): t for k, v in (data.get("seen") or {}).items() if (t := _time(v)) is not None}
+                since = _time(data.get("modified"))
+                if since is not None:
+                    return since, seen
+            except (ValueError, AttributeError):
+                pass
+        moment = _time(text)
+        if moment is None:
+            raise ProviderError(self.instance, f"(surveymonkey) cannot read the stored cursor {text[:80]!r}; "
+                                               "expected an ISO 8601 time such as 2027-01-04T09:00:00+00:00",
+                                retry=False)
+        return moment, {}
+
+    def _raw(self, survey_id: str, mapping: SurveyMap, item: dict[str, Any], modified: datetime) -> RawResponse:
+        contact = (item.get("metadata") or {}).get("contact") or {}
+        slot = "custom_value" if self.options.invite_field == 1 else f"custom_value{self.options.invite_field}"
+        invite_id = _value(contact.get(slot)) or _value((item.get("custom_variables") or {})
+                                                          .get(self.options.invite_variable))
+        email = _value(contact.get("email")) or item.get("email_address") or None
+        return RawResponse(response_id=str(item["id"]), invite_id=invite_id or None, submitted_at=modified,
+                           answers=self._answers(survey_id, mapping, item), contact_email=email)
+
+    def _headings(self, survey_id: str) -> dict[str, str]:
+        """Normalised question texts and ids of a tierctl survey -> question id."""
+        if survey_id not in self._heading_maps:
+            by_text: dict[str, str] = {}
+            config = self.context.config if self.context is not None else None
+            survey = config.surveys.get(survey_id) if config is not None else None
+            for q in survey.questions if survey is not None else ():
+                by_text.setdefault(_norm(q.text), q.id)
+                by_text.setdefault(_norm(q.id), q.id)
+            self._heading_maps[survey_id] = by_text
+        return self._heading_maps[survey_id]
+
+    def _answers(self, survey_id: str, mapping: SurveyMap, item: dict[str, Any]) -> dict[str, Any]:
+        by_text = self._headings(survey_id)
+        answers: dict[str, Any] = {}
+        for page in item.get("pages") or []:
+            for question in page.get("questions") or []:
+                qid = mapping.questions.get(str(question.get("id")))
+                if qid is None:
+                    qid = by_text.get(_norm(str(question.get("heading") or "")))
+                if qid is None:
+                    continue
+                values = [v for v in (_answer_value(a) for a in question.get("answers") or []) if v is not None]
+                if values:
+                    answers[qid] = values[0] if len(values) == 1 else values
+        return answers
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+_EXISTING = ("already a recipient of this run's SurveyMonkey collector (another invitation of this survey went to "
+             "the same address in this run); the next run sends it through a new collector")
+_BULK_REASONS = {
+    "invalids": ("SurveyMonkey rejected the address as invalid", False),
+    "bounced": ("the address bounced before; SurveyMonkey does not e-mail it", False),
+    "opted_out": ("the contact opted out of SurveyMonkey e-mails", False),
+    "existing": (_EXISTING, True),
+    "duplicate": ("SurveyMonkey saw the address twice in one request; the next run sends it", True),
+}
+
+
+def _bulk_failure(invite_id: str, kind: str) -> SendResult:
+    reason, retry = _BULK_REASONS.get(kind, (f"SurveyMonkey did not add the recipient ({kind})", True))
+    return SendResult.failed(invite_id, reason, retry=retry)
+
+
+def _read_bulk(answer: Any) -> dict[str, tuple[str, str | None]]:
+    """``{address (case-folded): (list name, recipient id)}`` from a recipients/bulk answer."""
+    data = answer.get("data", answer) if isinstance(answer, dict) else {}
+    outcome: dict[str, tuple[str, str | None]] = {}
+    for kind in ("succeeded", "invalids", "existing", "bounced", "opted_out", "duplicate"):
+        for entry in data.get(kind) or []:
+            if isinstance(entry, dict):
+                email, rid = entry.get("email"), entry.get("id")
+            else:
+                email, rid = entry, None
+            if isinstance(email, str) and email.strip():
+                outcome.setdefault(email.strip().casefold(), (kind, str(rid) if rid is not None else None))
+    return outcome
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    parts = " ".join((name or "").split()).split(" ", 1)
+    first = parts[0] if parts else ""
+    last = parts[1] if len(parts) > 1 else ""
+    return first[:50], last[:50]
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _new_cursor(since: datetime | None, seen: dict[str, datetime],
+                ordered: list[tuple[datetime, dict[str, Any]]], overlap: timedelta, old: str | None) -> str | None:
+    """The newest ``date_modified`` and the responses inside the overlap window before it."""
+    if not ordered:
+        return old
+    newest = max(ordered[-1][0], since) if since is not None else ordered[-1][0]
+    window = newest - overlap
+    keep = {rid: t for rid, t in seen.items() if t >= window}
+    keep.update((str(item["id"]), t) for t, item in ordered if t >= window)
+    return json.dumps({"modified": newest.isoformat(),
+                       "seen": {rid: t.isoformat() for rid, t in sorted(keep.items())}}, separators=(",", ":"))
+
+
+def _value(entry: Any) -> str | None:
+    """A metadata value: ``{"type": "string", "value": "x"}`` or a plain string."""
+    if isinstance(entry, dict):
+        entry = entry.get("value")
+    if isinstance(entry, (int, float)) and not isinstance(entry, bool):
+        entry = str(entry)
+    return entry.strip() if isinstance(entry, str) and entry.strip() else None
+
+
+def _answer_value(answer: dict[str, Any]) -> Any:
+    for key in ("simple_text", "text", "choice_id"):
+        value = answer.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _norm(text: str) -> str:
+    return " ".join(html.unescape(_TAG_RE.sub(" ", text)).split()).casefold()
+
+
+def _error(response: Any, token: str) -> tuple[str, str]:
+    """``(error id, "name: message")`` from a SurveyMonkey error body; never the token."""
+    error_id, text = "", ""
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            error_id = str(error.get("id") or "")
+            text = ": ".join(str(p) for p in (error.get("name"), error.get("message")) if p)
+    except ValueError:
+        pass
+    if not text:
+        text = _excerpt(response, token)
+    text = " ".join(text.split())[:240]
+    return error_id, (f"(error {error_id}) {text}" if error_id else text).replace(token, "***")
+
+
+def _excerpt(response: Any, token: str) -> str:
+    text = " ".join(response.content[:300].decode("utf-8", "replace").split())[:200]
+    return text.replace(token, "***") or (response.reason or "")
+
+
+def _auth_message(error_id: str, status: int, text: str) -> str:
+    what = {"1010": "no access token reached SurveyMonkey", "1011": "SurveyMonkey does not know the access token",
+            "1012": "the access token's account cannot be used", "1013": "the access token was revoked"}
+    return (f"(surveymonkey) {what.get(error_id, 'SurveyMonkey refused the access token')} "
+            f"(HTTP {status} {text}). Create a new access token for the app at "
+            "https://developer.surveymonkey.com/apps/ (or repeat the OAuth flow), put it in the environment "
+            "variable the token option names (e.g. SM_TOKEN) and run again")
+
+
+def _permission_message(error_id: str, text: str, base: str) -> str:
+    if error_id == "1018":
+        return (f"(surveymonkey) the account lives in another SurveyMonkey data centre ({text}): set base_url to "
+                f"the access_url your OAuth answer gave plus /v3, e.g. https://api.eu.surveymonkey.com/v3 "
+                f"(now {base})")
+    return (f"(surveymonkey) SurveyMonkey refused the request ({text}): grant the app the scopes "
+            "View Surveys, Create/Modify Collectors and View Response Details, or use an account whose plan "
+            "allows them")
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:
+    """A short reason, and whether the request may have reached SurveyMonkey."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    root = getattr(inner, "reason", None) or inner
+    text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", str(root))
+    text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\)", r"\1:\2", text)
+    text = f"{type(root).__name__}: {' '.join(text.split())[:200]}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(root, (NewConnectionError,
+                                                                                ConnectTimeoutError)):
+        return f"cannot connect: {text}", False
+    if isinstance(exc, (requests.exceptions.ReadTimeout, requests.exceptions.Timeout)):
+        return f"no answer within {timeout:g}s", True
+    return f"connection failed: {text}", True
+
+

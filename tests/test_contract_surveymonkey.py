@@ -1,0 +1,42 @@
+"""The surveymonkey provider passes the provider contract of tierctl.testing, against its API double."""
+
+from __future__ import annotations
+
+import pytest
+from doubles.surveymonkey import SurveyMonkeyDouble
+
+from tierctl.testing import ProviderContract
+
+SM_SURVEY = "405123456"
+#: The sample survey's questions (tierctl.testing.samples) as they look on SurveyMonkey.
+QUESTIONS = {"agenda": ("812001", "What should we cover in our next call?", []),
+             "satisfaction": ("812002", "How satisfied are you so far?", ["1", "2", "3", "4", "5"])}
+
+
+class TestSurveyMonkeyContract(ProviderContract):
+    plugin = "surveymonkey"
+
+    @pytest.fixture
+    def double(self):
+        with SurveyMonkeyDouble() as sm:
+            sm.add_survey(SM_SURVEY, {qid: (heading, choices) for qid, heading, choices in QUESTIONS.values()})
+            yield sm
+            assert not sm.errors, sm.errors
+
+    @pytest.fixture
+    def provider_env(self, double):
+        return {"SM_TOKEN": double.token}
+
+    @pytest.fixture
+    def provider_options(self, double):
+        return {"token": "${SM_TOKEN}", "base_url": double.base_url, "surveys": {"pre-meeting": SM_SURVEY},
+                "backoff_factor": 0.01, "timeout": 5}
+
+    def answer(self, double, invitation, answers):
+        double.respond(invitation.invite_id, {QUESTIONS[qid][0]: str(value) for qid, value in answers.items()})
+
+    def stall_transport(self, options, port):
+        return {**super().stall_transport(options, port), "max_retries": 0}
+
+    def break_transport(self, options, port):
+        return {**super().break_transport(options, port), "max_retries": 0}
