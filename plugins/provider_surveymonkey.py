@@ -324,6 +324,7 @@ class SurveyMonkeyProvider(Provider):
         self.requests_made = 0
         self.rate_limited = 0
         self._day_remaining: int | None = None  # from the last Day-Remaining header
+        self._day_limit: int | None = None
         self._minute_resume: float = 0.0  # monotonic time before which the minute budget is spent
         self._heading_maps: dict[str, dict[str, str]] = {}
 
@@ -379,7 +380,8 @@ class SurveyMonkeyProvider(Provider):
     def _budget_stop(self) -> _Stop:
         return _Stop(BUDGET_SPENT, ProviderError(
             self.instance, f"(surveymonkey) {BUDGET_SPENT}: the app's daily request budget "
-                           f"({self.options.requests_per_day}/day, resets 00:00 UTC) is used up", retry=True))
+                           f"({self._day_limit or self.options.requests_per_day}/day, resets 00:00 UTC) is used up",
+            retry=True))
 
     def _read_limits(self, response: "requests.Response") -> None:
         headers = response.headers
@@ -391,6 +393,7 @@ class SurveyMonkeyProvider(Provider):
         day = _int(headers.get(RATE_HEADER + "Day-Remaining"))
         if day is not None:
             self._day_remaining = day
+            self._day_limit = _int(headers.get(RATE_HEADER + "Day-Limit"))
 
     def _request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
                  *, replay_safe: bool = True) -> Any:
