@@ -1,0 +1,56 @@
+"""``tierctl report``: survey metrics per tier and period."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .app import App
+
+
+@click.command()
+@click.option("--survey", "survey", metavar="ID", default=None, help="Only this survey.")
+@click.option("--tier", "tier", metavar="ID", default=None, help="Only this tier.")
+@click.option("--period", "period", type=click.Choice(["month", "quarter", "year"]), default="quarter",
+              show_default=True, help="Group responses by the month, quarter or year they were due.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "csv"]), default="md", show_default=True,
+              help="md for a ticket or wiki, html for people, json for tools, csv for spreadsheets.")
+@click.option("-o", "--out", "out", metavar="PATH", default=None, help="Write to this file instead of stdout.")
+@click.pass_obj
+def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str, out: str | None) -> None:
+    """Survey metrics per tier and period: NPS, CSAT, CES, ratings, choices,
+    response rate, with counts, trends and benchmarks.
+
+    A figure without answers is left empty. The response rate counts
+    delivered invitations only (failed, retry, deferred and unknown ones are
+    left out, and the report says how many). The html page is
+    self-contained: open it in any browser, mail it, print it.
+    """
+    from ..errors import TierctlError
+    from ..files import atomic_write
+    from ..ledger import ledger_exists, open_ledger
+    from ..report import NOTHING_SENT, build_report, check_scope, write_report
+
+    config = app.config()
+    if not ledger_exists(config.storage.url, config.base_dir):
+        check_scope(config, None, survey, tier)
+        raise TierctlError(NOTHING_SENT)
+    with open_ledger(config.storage.url, config.base_dir) as ledger:
+        result = build_report(config, ledger.conn, period, survey, tier,  # type: ignore[attr-defined]
+                              with_text=fmt in ("md", "html"))
+    text = write_report(result, fmt, config, app.host)
+    if result.stale_days:
+        click.echo(f"tierctl: note: {result.stale_days} day(s) of responses were not in the metrics rollup "
+                   "and were counted from the raw answers", err=True)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    target = Path(out)
+    try:
+        atomic_write(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise TierctlError(f"cannot write the report to {out}: {exc.strerror or exc}; "
+                           "choose another path with --out") from exc
+    click.echo(f"report: {fmt} written to {target}", err=True)
