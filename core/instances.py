@@ -23,8 +23,9 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
 
     Instances that a named one sends through are built too, first: a provider
     class names them with a ``uses_instances(options)`` class method (the
-    ``typeform`` provider's ``mailer``). They are in the returned dict, so the
-    caller closes them like the others, and in ``ProviderContext.providers``.
+    ``typeform`` provider's ``mailer``). They are in ``ProviderContext.providers``
+    but not in the result unless named: the instance that uses them closes them
+    in its own ``close`` (closing twice must be harmless).
     """
     from .render import Renderer, template_environment
 
@@ -38,7 +39,7 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
         if provider.rate_limit is not None:
             provider.limiter = TokenBucket(provider.rate_limit)
         providers[name] = provider
-    return providers
+    return {name: provider for name, provider in providers.items() if name in names}
 
 
 def _with_used_instances(config: "Config", host: "PluginHost", names: set[str]) -> list[str]:
@@ -52,9 +53,11 @@ def _with_used_instances(config: "Config", host: "PluginHost", names: set[str]) 
         if name in order:
             return
         if name in visiting:
-            cycle = " -> ".join(visiting[visiting.index(name):] + [name])
-            raise TierctlError(f"{config.path}: providers: {cycle} send through each other in a circle; "
-                               "a mailer must be a provider that sends by itself, such as smtp")
+            loop = visiting[visiting.index(name):]
+            what = (f"{name} sends through itself" if len(loop) == 1 else
+                    f"{' -> '.join(loop + [name])} send through each other in a circle")
+            raise TierctlError(f"{config.path}: providers: {what}; a mailer must be a provider that sends "
+                               "by itself, such as smtp")
         visiting.append(name)
         cls = host.providers[config.providers[name].plugin]
         uses = getattr(cls, "uses_instances", None)

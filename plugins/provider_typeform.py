@@ -102,6 +102,8 @@ DEFAULT_BASE_URL = "https://api.typeform.com"
 DEFAULT_FORM_URL = "https://form.typeform.com/to/{form_id}"
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Pages of already-seen responses one fetch_responses call walks through before it returns.
+MAX_PAGES_PER_CALL = 50
 
 
 # -- webhook signatures ------------------------------------------------------------------------
@@ -310,7 +312,7 @@ class TypeformProvider(Provider):
 
     @classmethod
     def uses_instances(cls, options: TypeformOptions) -> set[str]:
-        """The mailer: the engine builds it with this instance."""
+        """The mailer: :func:`tierctl.instances.build_providers` builds it with this instance."""
         return {options.mailer}
 
     def __init__(self, instance: str, options: TypeformOptions, context: ProviderContext):
@@ -405,50 +407,59 @@ class TypeformProvider(Provider):
         if form_id is None:
             raise ProviderError(self.instance, f"no form for survey {survey_id!r}; add it to forms", retry=False)
         state = _Cursor.parse(cursor, self.instance)
-        params: dict[str, Any] = {"page_size": self.options.page_size, "completed": "true"}
-        if state.since is not None:
-            params["since"] = _api_time(state.since)
-        if state.after:
-            params["after"] = state.after
-        else:
-            params["sort"] = "submitted_at,asc"
-        data = self._get_json(f"/forms/{quote(form_id, safe='')}/responses", params, form_id)
-        items = data.get("items") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError(self.instance, f"Typeform answered without an items list for form {form_id}")
-
         refs = self.question_refs(survey_id)
-        out: list[RawResponse] = []
-        for item in items:
-            try:
-                raw = response_from_item(item, refs)
-            except (ValueError, TypeError, AttributeError):
-                continue  # not a usable response (the engine cannot store what has no id or time)
-            if raw.response_id in state.seen:
-                continue  # seen in an overlapping window, or repeated across pages
-            state.seen[raw.response_id] = raw.submitted_at.timestamp()
-            if state.newest is None or raw.submitted_at > state.newest:
-                state.newest = raw.submitted_at
-            out.append(raw)
-
         window = timedelta(minutes=self.options.overlap_minutes)
-        if state.newest is not None:
-            # Only ids inside the overlap window can come back: forget older ones.
-            floor = (state.newest - window).replace(microsecond=0).timestamp()
-            state.seen = {rid: at for rid, at in state.seen.items() if at >= floor}
-        more = bool(items) and (_int(data.get("page_count")) > 1 or len(items) >= self.options.page_size)
-        if more:
-            last = items[-1] if isinstance(items[-1], dict) else {}
+        out: list[RawResponse] = []
+        # One page per call; pages holding only responses already seen (an overlapping window) are
+        # skipped within the call, so the engine, which stops at a call with nothing new, goes on.
+        for _ in range(MAX_PAGES_PER_CALL):
+            items, more = self._page(form_id, state)
+            for item in items:
+                try:
+                    raw = response_from_item(item, refs)
+                except (ValueError, TypeError, AttributeError):
+                    continue  # not a usable response (the engine cannot store what has no id or time)
+                if raw.response_id in state.seen:
+                    continue  # seen in an overlapping window, or repeated across pages
+                state.seen[raw.response_id] = raw.submitted_at.timestamp()
+                if state.newest is None or raw.submitted_at > state.newest:
+                    state.newest = raw.submitted_at
+                out.append(raw)
+            if state.newest is not None:
+                # Only ids inside the overlap window can come back: forget older ones.
+                floor = (state.newest - window).replace(microsecond=0).timestamp()
+                state.seen = {rid: at for rid, at in state.seen.items() if at >= floor}
+            last = items[-1] if items and isinstance(items[-1], dict) else {}
             token = last.get("token") or last.get("response_id")
-            if token and token != state.after:
-                state.after = str(token)
+            if not more or not token or token == state.after:
+                break
+            state.after = str(token)
+            if out:
                 return out, state.dump()
+        else:
+            return out, state.dump()
         # The end of what Typeform has now: next time start a window before the newest response.
         state.after = None
         if state.newest is not None:
             start = (state.newest - window).replace(microsecond=0)
             state.since = max(state.since, start) if state.since is not None else start
         return out, state.dump()
+
+    def _page(self, form_id: str, state: _Cursor) -> tuple[list[Any], bool]:
+        """One page of completed responses from the cursor; and whether more pages follow."""
+        params: dict[str, Any] = {"page_size": self.options.page_size, "completed": "true"}
+        if state.since is not None:
+            params["since"] = _api_time(state.since)
+        if state.after:
+            params["after"] = state.after
+        else:
+            params["sort"] = "submitted_at,asc"  # Typeform refuses sort together with after
+        data = self._get_json(f"/forms/{quote(form_id, safe='')}/responses", params, form_id)
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError(self.instance, f"Typeform answered without an items list for form {form_id}")
+        more = bool(items) and (_int(data.get("page_count")) > 1 or len(items) >= self.options.page_size)
+        return items, more
 
     def webhook_response(self, survey_id: str, raw_body: bytes, signature: str | None,
                          secret: bytes | str) -> RawResponse:
@@ -546,10 +557,16 @@ class TypeformProvider(Provider):
         return text.replace(self._token, "***") if self._token else text
 
     def close(self) -> None:
+        """Close the HTTP session, and the mailer (built for this instance; closing twice is harmless)."""
         with self._lock:
             session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        try:
+            if session is not None:
+                session.close()
+        finally:
+            mailer = (self.context.providers or {}).get(self.options.mailer)
+            if mailer is not None and mailer is not self:
+                mailer.close()
 
 
 def _int(value: Any) -> int:
