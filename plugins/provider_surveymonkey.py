@@ -43,15 +43,19 @@ The bulk answer is read back into one result per invitation:
 * ``invalids``, ``bounced``, ``opted_out``: failed permanently, with the reason.
 * ``existing`` (already a recipient of this run's collector: the same address
   got another invitation of this survey earlier in the run) and ``duplicate``:
-  failed with ``retry``: the next run sends it through its own collector. tierctl
-  sends each address once per batch and survey, so SurveyMonkey never has to choose.
+  failed with ``retry``: the next run sends it through its own collector.
+  (Two invitations of one survey to one address in one batch never reach
+  SurveyMonkey together: the second fails the same way before the request.)
 * an address the answer does not mention gets no result: the engine lists it
   as unknown (it may or may not go out), never resends it unasked.
 
-A lost answer is never guessed at. A bulk add is retried into the same message
-(addresses it already took come back as ``existing`` and count as added); a
-lost ``send`` answer is settled by reading the message's status (``sent`` or
-``processing``: sent; ``not_sent``: sent again; unreadable: unknown).
+A lost answer is never guessed at. Creating a collector or a message is
+simply retried (an empty collector or an unsent draft may stay behind). A bulk
+add is retried into the same message (addresses it already took come back as
+``existing`` and count as added). A lost ``send`` answer is settled by reading
+the message's status: ``sent``, ``processing`` or scheduled: sent;
+``not_sent``: sent again (SurveyMonkey sends a message only once anyway);
+unreadable: no result, so the engine lists the invitations as unknown.
 
 Limits
 ------
@@ -72,24 +76,36 @@ Errors
 wrong data centre: error 1018 means ``base_url`` must be the account's
 ``access_url``) stop the provider with a message naming the instance and what
 to do; the token never appears. 5xx answers, timeouts and dropped connections
-are retried with exponential backoff, then fail the invitations with ``retry``.
+are retried with exponential backoff (see above for lost answers), then fail
+the invitations with ``retry``. An unreachable host stops the provider.
 
 Responses
 ---------
 ``GET /surveys/{id}/responses/bulk?per_page=100&sort_by=date_modified&sort_order=ASC
 &simple=true&status=completed&start_modified_at=<cursor - fetch_overlap>``,
-following ``links.next``. Responses are de-duplicated by id across pages, and
-across runs: the cursor (``{"modified": <ISO time>, "seen": {id: date_modified}}``;
+following ``links.next`` (on the configured host only). Only completed
+responses are read. They are de-duplicated by id across pages, and across
+runs: the cursor (``{"modified": <ISO time>, "seen": {id: date_modified}}``;
 a plain ISO time is accepted too) keeps the responses inside the overlap
-window, so each version of a response is returned once. The invite id comes from the recipient's custom field
+window, so each version of a response is returned once (an edited response
+comes back as its new version; the ledger keeps the first).
+
+The invite id comes from the recipient's custom field
 (``metadata.contact.custom_value``, ``custom_value2``...; the slot is
 ``invite_field``) or, for web-link responses, from the custom variable
-``invite_variable``. Answers are raw (``simple_text``, else ``text``, else the
-choice id), keyed by tierctl question id: via the survey's ``questions`` map,
-else by matching the SurveyMonkey heading to the tierctl question's text or id
-(case and spacing ignored). Questions that map to nothing are left out.
-Scored questions (nps, csat, ces, rating) should have choices whose texts are
-the numbers, as SurveyMonkey's NPS question does.
+``invite_variable``; the contact's e-mail comes along as a fallback. Custom
+fields belong to the SurveyMonkey contact: should SurveyMonkey report the
+contact's current fields rather than those it had when invited, a response
+given after the same person was invited to another survey would carry that
+invitation's id, and tierctl reports it as belonging to another survey
+instead of storing it.
+
+Answers are raw (``simple_text``, else ``text``, else the choice id), keyed by
+tierctl question id: via the survey's ``questions`` map, else by matching the
+SurveyMonkey heading to the tierctl question's text or id (case, spacing and
+markup ignored). Questions that map to nothing are left out. Scored questions
+(nps, csat, ces, rating) should have choices whose texts are the numbers, as
+SurveyMonkey's NPS question does.
 """
 
 from __future__ import annotations
@@ -447,7 +463,7 @@ class SurveyMonkeyProvider(Provider):
                     raise _Transient(f"HTTP 429 {text} (after {rate_waits + 1} attempts)")
                 rate_waits += 1
                 reset = _int(response.headers.get(RATE_HEADER + "Minute-Reset"))
-                wait = min(float(reset if reset is not None else 60), opts.max_rate_wait)
+                wait = min(float(max(reset, 1) if reset is not None else 60), opts.max_rate_wait)
                 log.warning("provider %s: SurveyMonkey rate limit reached (error %s); waiting %.0f s for the "
                             "per-minute reset", self.instance, error_id or "?", wait)
                 self._minute_resume = max(self._minute_resume, time.monotonic() + wait)
@@ -553,9 +569,9 @@ class SurveyMonkeyProvider(Provider):
             reason = self._part_failure(exc, survey_id, mapping.id)
             results.update((i.invite_id, SendResult.failed(i.invite_id, reason, retry=True)) for i in todo.values())
             return results, None
-        succeeded = {k: rid for k, (kind, rid) in outcome.items() if kind == "succeeded"}
+        succeeded = {k: rid for k, (kind, rid) in outcome.items() if kind == "succeeded" and k in todo}
         for key, inv in todo.items():
-            kind, detail = outcome.get(key, ("", None))
+            kind = outcome.get(key, ("", None))[0]
             if kind and kind != "succeeded":
                 results[inv.invite_id] = _bulk_failure(inv.invite_id, kind)
         if not succeeded:
