@@ -148,6 +148,7 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
         raise TierctlError(f"{config.path} has no render targets; add one under render:, e.g. "
                            "website: {format: html, out: build/site}")
     results = []
+    headlines: dict[str, Any] | None = None
     for name in names:
         target = targets[name]
         renderer_cls = host.renderers.get(target.format)
@@ -159,8 +160,15 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
         base = Path(config.path).parent if config.path else Path.cwd()
         out_dir = Path(out_override) / name if out_override and len(names) > 1 else \
             Path(out_override) if out_override else base / target.out
-        context = RenderContext(config, name, target, template_environment(config, host, renderer),
-                                dict(extra or {}))
+        values = dict(extra or {})
+        # Survey figures only where a target asks for them (show_metrics: true);
+        # templates always get tier_metrics, empty when not shown or nothing answered.
+        if target.show_metrics and headlines is None:
+            from .report import tier_headlines
+
+            headlines = tier_headlines(config)
+        values.setdefault("tier_metrics", headlines if target.show_metrics and headlines else {})
+        context = RenderContext(config, name, target, template_environment(config, host, renderer), values)
         files = _render_files(renderer, context, name, host)
         try:
             results.append(write_files(name, out_dir, files))

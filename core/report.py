@@ -410,7 +410,7 @@ def _render(report: Report, config: "Config", env: "jinja2.Environment", name: s
     try:
         template = env.get_template(name)
         return template.render(report=report, metrics=report.metrics, config=config, org=config.organization,
-                               chart=trend_chart, bar_width=bar_width)
+                               chart=trend_chart, bar_width=bar_width, gauge=gauge)
     except jinja2.TemplateNotFound as exc:
         raise TierctlError(f"report template {exc.name!r} not found; looked in the render.templates folder "
                            "and tierctl's built-in templates") from exc
@@ -541,6 +541,12 @@ def _short_period(label: str) -> tuple[str, str]:
         months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
         return months[int(label[5:7]) - 1], label[:4]
     return label, ""
+
+
+def gauge(value: float, lo: float, hi: float) -> str:
+    """Where ``value`` sits between ``lo`` and ``hi``, as a CSS percentage clamped to 0-100%."""
+    share = 0.0 if hi == lo else (value - lo) / (hi - lo) * 100.0
+    return f"{min(100.0, max(0.0, share)):.1f}%"
 
 
 def bar_width(n: int, total: int) -> str:

@@ -11,7 +11,9 @@ class HtmlSite(Renderer):
 
     Pages are self-contained (inline CSS, no scripts, no network), responsive
     and accessible. Templates: ``website/index.html``, ``website/tier.html``,
-    both extending ``website/base.html``.
+    both extending ``website/base.html``. With ``show_metrics: true`` on the
+    target, each tier page shows the tier's latest NPS and CSAT with their
+    counts (``tier_metrics``); never individual answers or free text.
     """
 
     name = "html"
@@ -19,8 +21,9 @@ class HtmlSite(Renderer):
 
     def template_filters(self):
         from tierctl.plugins.filters import standard_filters
+        from tierctl.report import report_filters
 
-        return standard_filters()
+        return {**standard_filters(), **report_filters()}
 
     def render(self, context):
         from tierctl.comparison import cadence_lines, comparison_rows, severities

@@ -11,6 +11,8 @@ class MarkdownSales(Renderer):
 
     Templates: ``sales/tier.md``, ``sales/comparison.md``, ``sales/index.md``.
     Config text passes through the ``md`` filter so it cannot break tables.
+    With ``show_metrics: true`` on the target, each one-pager shows the tier's
+    latest NPS, CSAT and response counts (``tier_metrics``).
     """
 
     name = "markdown"
@@ -18,8 +20,9 @@ class MarkdownSales(Renderer):
 
     def template_filters(self):
         from tierctl.plugins.filters import standard_filters
+        from tierctl.report import report_filters
 
-        return standard_filters()
+        return {**standard_filters(), **report_filters()}
 
     def render(self, context):
         from tierctl.comparison import cadence_lines, comparison_rows, severities
