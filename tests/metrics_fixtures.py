@@ -12,10 +12,15 @@ import itertools
 import sqlite3
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tierctl.config import load_config
 from tierctl.ledger import open_ledger
 from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
+from tierctl.plugins_manager import PluginHost
+
+if TYPE_CHECKING:
+    from tierctl.model import Config
 
 #: The config the hand-computed fixtures use: every question type, three tiers, benchmarks.
 CONFIG = """\
@@ -56,6 +61,18 @@ def write_config(folder: Path, text: str = CONFIG) -> Path:
     path = folder / "tierctl.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+def make_host() -> PluginHost:
+    """The renderers and filters the config's targets need, and nothing else."""
+    from tierctl.plugins import filters, html_site, markdown_sales
+
+    return PluginHost.from_modules({"html": html_site, "markdown": markdown_sales, "filters": filters})
+
+
+def load(folder: Path, text: str = CONFIG) -> "Config":
+    """Write the config into ``folder`` and load it."""
+    return load_config(write_config(folder, text), make_host())
 
 
 def ledger_url(folder: Path) -> str:
