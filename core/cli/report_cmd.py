@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -45,7 +44,7 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
         click.echo(f"tierctl: note: {result.stale_days} day(s) of responses were not in the metrics rollup "
                    "and were counted from the raw answers", err=True)
     if out is None:
-        sys.stdout.write(text)
+        click.echo(text, nl=False)
         return
     target = Path(out)
     try:
