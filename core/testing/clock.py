@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -39,7 +40,11 @@ class FakeClock:
             raise ValueError(f"sleep length must be non-negative, got {seconds}")
         with self._lock:
             self.sleeps.append(seconds)
-            self._elapsed += seconds
+            if seconds > 0:
+                # Like a real clock, a sleep always lets some time pass: a wait computed as a
+                # rounding error (1e-17 s) must not leave the clock where it was, or a caller
+                # that sleeps until "enough time has passed" would loop for ever.
+                self._elapsed = max(self._elapsed + max(seconds, 1e-9), math.nextafter(self._elapsed, math.inf))
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` pass without counting it as a sleep."""

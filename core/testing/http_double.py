@@ -288,9 +288,13 @@ class HttpDouble(HttpServer):
         super().__init__(record=record)
         self.lock = threading.RLock()
         self.errors: list[str] = []
-        self._routes = [getattr(member, _ROUTE_ATTR) + (member,)
-                        for member in (getattr(self, name) for name in dir(type(self)) if not name.startswith("__"))
-                        if callable(member) and hasattr(member, _ROUTE_ATTR)]
+        self._routes = []
+        seen: set[str] = set()
+        for klass in type(self).__mro__:  # subclass first: an override replaces the route
+            for name, member in vars(klass).items():
+                if name not in seen and hasattr(member, _ROUTE_ATTR):
+                    self._routes.append(getattr(member, _ROUTE_ATTR) + (getattr(self, name),))
+                seen.add(name)
 
     def handle(self, request: Request) -> Reply:
         allowed = []
