@@ -51,6 +51,7 @@ def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -
     except ValidationError as exc:
         problems.extend(_validation_problems(exc, data, smap))
     problems.extend(_cross_checks(data, smap, host))
+    problems.extend(_required_plugins(data, smap))
     plugin_options = _plugin_options(data, smap, host, problems) if host is not None else {}
     if problems:
         raise ConfigError(problems)
@@ -424,20 +425,82 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
 def _plugin_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost") -> list[Problem]:
     problems: list[Problem] = []
 
-    def check(path: Path_, value: Any, kind: str, installed: Mapping[str, Any]) -> None:
+    def check(path: Path_, value: Any, kind: str, registry: str) -> None:
+        installed = host.registry(registry)
         if isinstance(value, str) and value not in installed:
-            problems.append(smap.problem(path, f"no {kind} plugin named {value!r} is installed"
-                                         f"{did_you_mean(value, installed)}; installed: {one_of(installed)}"
-                                         f"{host.load_hint(value)}"))
+            hint = _distribution_hint(value, kind, installed, host) or did_you_mean(value, installed)
+            problems.append(smap.problem(path, f"no {kind} plugin named {value!r} is installed{hint}; "
+                                         f"installed: {one_of(installed)}{host.load_hint(value)}"))
 
     render = data.get("render") if isinstance(data.get("render"), dict) else {}
     for name, target in render.items():
         if name != "templates" and isinstance(target, dict):
-            check(("render", name, "format"), target.get("format"), "renderer", host.renderers)
+            check(("render", name, "format"), target.get("format"), "renderer", "renderers")
     for section, kind, registry in (("providers", "survey provider", "providers"),
                                     ("sources", "source", "sources")):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if isinstance(entry, dict):
-                check((section, name, "plugin"), entry.get("plugin"), kind, getattr(host, registry))
+                check((section, name, "plugin"), entry.get("plugin"), kind, registry)
+    return problems
+
+
+# --- plugin distributions ------------------------------------------------------
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _distribution_hint(value: str, kind: str, installed: Mapping[str, Any], host: "PluginHost") -> str:
+    """When ``value`` names a distribution rather than a plugin: what to write instead."""
+    names = sorted(name for name, reg in installed.items()
+                   if (dist := host.plugins[reg.plugin].distribution) and _dist_key(dist) == _dist_key(value))
+    if not names:
+        return ""
+    return (f" ({value!r} is the distribution that provides it; its {kind} plugin is called "
+            f"{' or '.join(map(repr, names))}, so write {names[0]})")
+
+
+def _required_plugins(data: dict[str, Any], smap: SourceMap) -> list[Problem]:
+    """``requires_plugins``: each requirement must be met by an installed distribution."""
+    required = data.get("requires_plugins")
+    if not isinstance(required, list):
+        return []
+    import difflib
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    problems: list[Problem] = []
+    for i, text in enumerate(required):
+        try:
+            req = Requirement(text) if isinstance(text, str) else None
+        except InvalidRequirement:
+            req = None  # reported by the model
+        if req is None or (req.marker is not None and not req.marker.evaluate()):
+            continue
+        text = text.strip()
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            # Suggest by what follows "tierctl-": every plugin distribution shares the prefix.
+            short = {_dist_key(ep.dist.name).removeprefix("tierctl-"): ep.dist.name
+                     for ep in metadata.entry_points(group="tierctl")
+                     if ep.dist and _dist_key(ep.dist.name) != "tierctl"}
+            close = difflib.get_close_matches(_dist_key(req.name).removeprefix("tierctl-"), sorted(short), n=1)
+            hint = f" (did you mean {short[close[0]]!r}?)" if close else ""
+            problems.append(smap.problem(("requires_plugins", i), f"this config needs {text}, but {req.name} is "
+                                         f"not installed{hint}; install it with: pip install '{text}'"))
+            continue
+        if req.specifier and not req.specifier.contains(version, prereleases=True):
+            try:
+                floor = [Version(s.version) for s in req.specifier if s.operator in (">=", ">", "~=", "==")
+                         and not s.contains(version, prereleases=True)]
+                old = bool(floor) and Version(version) < min(floor)
+            except InvalidVersion:
+                old = False
+            problems.append(smap.problem(("requires_plugins", i), f"this config needs {text}, but {req.name} "
+                                         f"{version} is installed{', which is too old' if old else ''}; install "
+                                         f"a matching version with: pip install '{text}'"))
     return problems

@@ -284,6 +284,18 @@ class Throttle(Model):
     per_contact: PositiveDuration = Field(description="At most one survey per contact in this window, across surveys")
 
 
+def _requirement(text: str) -> str:
+    """A pip requirement (``tierctl-acme>=1.0``), checked with ``packaging``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(text)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0].rstrip(".")
+        raise ValueError(f"{text!r} is not a pip requirement such as tierctl-acme>=1.0 ({reason})") from None
+    return text
+
+
 class Config(Model):
     """A whole tierctl config file."""
 
@@ -297,6 +309,9 @@ class Config(Model):
     benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)
+    requires_plugins: list[Annotated[str, AfterValidator(_requirement)]] = Field(
+        default_factory=list, description="Plugin distributions this config needs, as pip requirements "
+                                          "(e.g. tierctl-acme>=1.0); checked when the config is loaded")
 
     _path: str = PrivateAttr("")
     # Plugin options validated by each plugin's own Options model, keyed by
