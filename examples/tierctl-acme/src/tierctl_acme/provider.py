@@ -19,10 +19,15 @@ Acme Surveys (a fictional platform) documents:
   responses sorted by ``updated_at`` (inclusive), 100 a page, with the
   invitation's ``metadata``; ``next_page_token`` is null on the last page.
 * 10 requests per second per key; above that, 429 with ``Retry-After``.
+
+Questions on Acme carry a reference chosen when the survey is built there;
+give them tierctl's question ids (``satisfaction``, ``nps``) and answers come
+back keyed the way tierctl expects.
 """
 
 from __future__ import annotations
 
+# [docs:imports]
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -34,6 +39,7 @@ from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
     import requests
+# [/docs:imports]
 
 #: Rejections that will not change on a later run.
 PERMANENT = frozenset({"invalid_email", "unsubscribed", "bounced"})
