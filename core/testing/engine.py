@@ -210,26 +210,28 @@ class Engine:
 
         ledger, now = self.ledger, self.clock.now
         outcome = SendOutcome()
-        run_id = ledger.begin_run("send", now)
         size = max(1, provider.batch_size)
         items = list(invitations)
-        for start in range(0, len(items), size):
-            claimed = ledger.claim_batch(items[start:start + size], run_id, now, provider.instance, {})
-            if not claimed:
-                continue
-            if provider.limiter is not None and not provider.paces_itself:
-                provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
-            outcome.batches += 1
-            try:
-                results = list(provider.send(claimed))
-            except ProviderError as exc:
-                outcome.error = exc
-                ledger.record_results([SendResult.failed(i.invite_id, str(exc), retry=True) for i in claimed], now)
-                break
-            outcome.results.extend(results)
-            wanted = {i.invite_id for i in claimed}
-            ledger.record_results([r for r in results if r.invite_id in wanted], now)
-        ledger.finish_run(run_id, now, "ok" if outcome.ok else "partial", {})
+        with ledger.lock("send"):
+            run_id = ledger.begin_run("send", now)
+            for start in range(0, len(items), size):
+                claimed = ledger.claim_batch(items[start:start + size], run_id, now, provider.instance, {})
+                if not claimed:
+                    continue
+                if provider.limiter is not None and not provider.paces_itself:
+                    provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
+                outcome.batches += 1
+                try:
+                    results = list(provider.send(claimed))
+                except ProviderError as exc:
+                    outcome.error = exc
+                    ledger.record_results([SendResult.failed(i.invite_id, str(exc), retry=True)
+                                           for i in claimed], now)
+                    break
+                outcome.results.extend(results)
+                wanted = {i.invite_id for i in claimed}
+                ledger.record_results([r for r in results if r.invite_id in wanted], now)
+            ledger.finish_run(run_id, now, "ok" if outcome.ok else "partial", {})
         outcome.states = self.states(i.invite_id for i in items)
         return outcome
 
