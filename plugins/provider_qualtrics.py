@@ -43,7 +43,10 @@ so each contact gets a distribution of its own
 (``recipients{mailingListId, contactId}``): one request per invitation.
 
 Two invitations of a batch to the same address (two occasions) go in
-separate lists, since a list holds an address once. The default lists stay in
+separate lists, since a list holds an address once. Embedded data belongs to
+the directory contact, so when one person is invited again before answering
+an earlier invitation, that earlier answer may carry the newer invite id
+(it is then linked to the newer invitation of the same contact). The default lists stay in
 the directory (deleting one may cancel its distribution); they are named
 ``tierctl ...`` so they are easy to clean up.
 

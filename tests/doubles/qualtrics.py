@@ -142,16 +142,6 @@ class QualtricsDouble(HttpDouble):
         self._bucket: tuple[float, float] | None = None
         self._bucket_lock = threading.Lock()
 
-    # tierctl.testing's HttpDouble reads every attribute to find the routes, before the server starts;
-    # the base url/port properties assert it has started. Answer "not started" quietly instead.
-    @property
-    def url(self) -> str:
-        return super().url if self._server is not None else ""
-
-    @property
-    def port(self) -> int:
-        return super().port if self._server is not None else 0
-
     # -- the brand -----------------------------------------------------------------------------
 
     def add_survey(self, survey_id: str, name: str = "Customer survey") -> Survey:

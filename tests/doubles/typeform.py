@@ -92,16 +92,6 @@ class TypeformDouble(HttpDouble):
         self._buckets: dict[str, tuple[float, float]] = {}  # token -> (tokens, last time)
         self._bucket_lock = threading.Lock()
 
-    # tierctl.testing's HttpDouble reads every attribute to find the routes, before the server starts;
-    # the base url/port properties assert it has started. Answer "not started" quietly instead.
-    @property
-    def url(self) -> str:
-        return super().url if self._server is not None else ""
-
-    @property
-    def port(self) -> int:
-        return super().port if self._server is not None else 0
-
     # -- the account ---------------------------------------------------------------------------
 
     def add_form(self, form_id: str, fields: dict[str, str], hidden: tuple[str, ...] = ("invite_id", "tier"),
