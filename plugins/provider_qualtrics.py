@@ -50,6 +50,12 @@ an earlier invitation, that earlier answer may carry the newer invite id
 the directory (deleting one may cancel its distribution); they are named
 ``tierctl ...`` so they are easy to clean up.
 
+When Qualtrics cannot be reached, or keeps answering 429/5xx, while lists
+and contacts are set up, nothing of the batch has gone out: the whole
+provider fails (:class:`~tierctl.providers.ProviderError`, ``retry``) and the
+engine keeps the batch for the next run (after a round that did go out, the
+rest of the batch is ``failed(retry=True)``).
+
 Qualtrics has no idempotency key. A distribution request that times out or
 fails with a 5xx other than 503 may have been created, so it is not repeated:
 its invitations are ``failed(retry=False)`` with a reason saying so. 429 and
@@ -230,12 +236,15 @@ def _parse_time(text: Any) -> datetime:
 class ApiError(Exception):
     """A request Qualtrics refused or that could not be completed."""
 
-    def __init__(self, message: str, status: int | None = None, code: str = "", done: bool | None = False):
+    def __init__(self, message: str, status: int | None = None, code: str = "", done: bool | None = False,
+                 unavailable: bool = False):
         super().__init__(message)
         self.status = status
         self.code = code
         #: False: surely not carried out; None: it may have been.
         self.done = done
+        #: Qualtrics could not be reached or kept failing (429, 5xx) after the retries.
+        self.unavailable = unavailable
 
 
 class QualtricsProvider(Provider):
@@ -302,6 +311,12 @@ class QualtricsProvider(Provider):
             for invitation in batch:
                 results.setdefault(invitation.invite_id,
                                    SendResult.failed(invitation.invite_id, f"not sent: {exc}", retry=True))
+        except ApiError as exc:  # unavailable: do not wait for it again with every round of the batch
+            if not any(r.ok for r in results.values()):
+                raise ProviderError(self.instance, f"Qualtrics is unavailable: {exc}", retry=True) from None
+            for invitation in batch:
+                results.setdefault(invitation.invite_id,
+                                   SendResult.failed(invitation.invite_id, f"not sent: {exc}", retry=True))
         return [results[i.invite_id] for i in batch]
 
     def _send_round(self, survey_id: str, invitations: list[Invitation]) -> list[SendResult]:
@@ -317,6 +332,8 @@ class QualtricsProvider(Provider):
             assert list_id is not None
             imported, refused = self._import(list_id, invitations)
         except ApiError as exc:
+            if exc.unavailable:
+                raise
             return [SendResult.failed(i.invite_id, f"contacts not imported: {exc}", retry=True) for i in invitations]
         results.extend(refused)
         ready = [(i, imported[i.invite_id]) for i in invitations if i.invite_id in imported]
@@ -597,7 +614,7 @@ class QualtricsProvider(Provider):
                 if status == 429 or status == 503:
                     wait = _retry_after(response.headers.get("Retry-After"), self.options.max_retry_after)
             if attempt >= self.options.max_retries:
-                raise ApiError(f"cannot {what}: still failing after {attempt} retries: {last}")
+                raise ApiError(f"cannot {what}: still failing after {attempt} retries: {last}", unavailable=True)
             attempt += 1
             self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
 

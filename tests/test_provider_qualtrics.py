@@ -248,13 +248,36 @@ def test_a_distribution_timeout_is_not_repeated(tmp_path, host, qx):
     assert len(posts(qx, "/distributions")) == 1
 
 
-def test_an_import_that_keeps_failing_leaves_the_round_for_later(tmp_path, host, qx):
+def test_an_import_qualtrics_keeps_failing_stops_the_provider_for_now(tmp_path, host, qx):
     provider = build(tmp_path, host, qx, max_retries=1)
     qx.fail("POST", "/contactimports", 500, times=2)
+    with pytest.raises(ProviderError) as caught:
+        provider.send(invitations(2))
+    assert caught.value.retry is True and str(caught.value) == (
+        "provider qx: Qualtrics is unavailable: cannot import contacts: still failing after 1 retries: HTTP 500 Q_500: "
+        "Internal Server Error")
+    assert qx.deliveries == []
+    assert all(r.ok for r in provider.send(invitations(2)))  # a later run goes through
+
+
+def test_an_import_refused_as_a_whole_fails_its_round(tmp_path, host, qx):
+    provider = build(tmp_path, host, qx)
+    qx.fail("POST", "/contactimports", 400, code="CI_TOO_MANY")
     results = provider.send(invitations(2))
     assert all((not r.ok) and r.retry for r in results)
-    assert "contacts not imported: cannot import contacts: still failing after 1 retries: HTTP 500" in results[0].reason
-    assert qx.deliveries == []
+    assert results[0].reason == "contacts not imported: cannot import contacts: HTTP 400 CI_TOO_MANY: Bad Request"
+
+
+def test_an_unreachable_api_is_a_provider_error(tmp_path, host):
+    from tierctl.testing import unused_port
+
+    provider = build(tmp_path, host, None, base_url=f"http://127.0.0.1:{unused_port()}/API/v3", max_retries=1)
+    with pytest.raises(ProviderError, match="provider qx: Qualtrics is unavailable: cannot create a mailing list: "
+                                            "still failing after 1 retries: ConnectionError") as caught:
+        provider.send(invitations(2))
+    assert caught.value.retry is True
+    with pytest.raises(ProviderError, match="provider qx: cannot export the responses of SV_3kTQ0rB7Yq"):
+        provider.fetch_responses("pre-meeting", None)
 
 
 def test_unknown_ids_are_a_provider_error(tmp_path, host, qx):
