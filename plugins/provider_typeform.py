@@ -18,6 +18,8 @@ and hands the invitation to another provider instance, its ``mailer``
         questions: {satisfaction: csat_ref}   # tierctl question id -> Typeform field ref
         # base_url: https://api.eu.typeform.com     # accounts in the EU data centre
         # form_url: https://acme.typeform.com/to/{form_id}   # a custom domain
+        # hidden_fields: [invite_id, tier, account_id]       # declared on each form; invite_id required
+        # overlap_minutes: 30                 # how far back each pull looks again for late responses
         # requests_per_second: 2
 
 The link
@@ -38,8 +40,10 @@ Responses
 ``GET {base_url}/forms/{form_id}/responses?page_size=1000&completed=true``
 with ``since`` (the start of the window) and, for the first page,
 ``sort=submitted_at,asc``; the next pages pass ``after=<token of the last
-response>`` instead (Typeform refuses ``sort`` with ``after``). One page per
-``fetch_responses`` call; the engine calls again while the cursor moves.
+response>`` instead (Typeform refuses ``sort`` with ``after``). One page of
+new responses per ``fetch_responses`` call (pages holding only responses
+already seen are walked within the call); the engine calls again while the
+cursor moves.
 
 * The invite id is the ``invite_id`` hidden field.
 * Answers are joined to questions by field ``ref`` (or field id): a question
@@ -85,7 +89,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
