@@ -146,6 +146,17 @@ def test_send_hands_linked_invitations_to_the_mailer(tmp_path, host, tf):
         direct_msg.get_body(("plain",)).get_content()
 
 
+def test_build_providers_returns_the_named_instances_and_builds_the_mailer_into_the_context(tmp_path, host):
+    tf_options = {"forms": {"pre-meeting": FORM}, "base_url": "https://api.eu.typeform.com"}
+    config = load_config(config_file(tmp_path, tf_options), host, env={"TYPEFORM_TOKEN": TOKEN})
+    built = build_providers(config, host, {"tf"})
+    assert list(built) == ["tf"]  # what the caller asked for (and closes)
+    assert list(built["tf"].context.providers) == ["mail", "tf"]  # the mailer first, then its user
+    assert built["tf"].mailer() is built["tf"].context.providers["mail"]
+    both = build_providers(config, host, {"tf", "mail"})
+    assert sorted(both) == ["mail", "tf"] and both["tf"].mailer() is both["mail"]
+
+
 def test_linked_invitation_is_a_copy_with_a_link():
     original = invitation(1)
     linked = LinkedInvitation.of(original, "https://form.typeform.com/to/x#invite_id=inv-0001")
@@ -164,8 +175,9 @@ def test_sends_are_paced_by_the_mailer_over_real_smtp(tmp_path, host):
         mailer.limiter = TokenBucket(mailer.rate_limit, clock=clock.monotonic, sleep=clock.sleep)
         provider.limiter = TokenBucket(provider.rate_limit, clock=clock.monotonic, sleep=clock.sleep)
         results = provider.send(invitations(10))
-        for p in built.values():
-            p.close()
+        assert mailer._smtp is not None  # one session, still open
+        provider.close()  # closes the mailer it was built with
+        assert mailer._smtp is None
         assert all(r.ok for r in results)
         assert clock.slept == pytest.approx((10 - 4) / 4)  # 4 per second, a full bucket of 4 to start
         messages = smtp.wait_for(10)
