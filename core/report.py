@@ -98,7 +98,7 @@ class TextQuestion:
     question_id: str
     question: str
     total: int
-    answers: tuple[TextAnswer, ...]  # newest first, at most TEXT_LIMIT
+    answers: tuple[TextAnswer, ...]  # the latest by due day, at most TEXT_LIMIT, newest first
 
 
 @dataclass(frozen=True)
@@ -159,18 +159,16 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
             if not text_questions or not survey.periods:
                 continue
             period = survey.periods[-1]
-            found: dict[tuple[str, str], list[TextAnswer]] = {}
-            for t, qid, at, text in source.text_answers(survey.survey_id, tier, kind, period, TEXT_LIMIT):
-                found.setdefault((t, qid), []).append(TextAnswer(at, text))
             tiers = []
             for tf in survey.tiers:
                 figures = next((p for p in tf.periods if p.period == period), None)
                 questions = []
                 for q in text_questions:
                     fig = figures.question(q.question_id) if figures else None
-                    answers = tuple(found.get((tf.tier_id, q.question_id), ()))
-                    questions.append(TextQuestion(q.question_id, q.text, fig.answers if fig else len(answers),
-                                                  answers))
+                    answers = () if not (fig and fig.answers) else tuple(
+                        TextAnswer(at, text) for at, text in source.text_answers(
+                            survey.survey_id, tf.tier_id, q.question_id, kind, period, TEXT_LIMIT))
+                    questions.append(TextQuestion(q.question_id, q.text, fig.answers if fig else 0, answers))
                 tiers.append(TextTier(tf.tier_id, tf.name, tuple(questions)))
             texts[survey.survey_id] = TextSection(survey.survey_id, period, tuple(tiers))
     return Report(config.organization.name, config.organization.language, metrics, texts, source.stale_days)

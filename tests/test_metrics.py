@@ -258,11 +258,13 @@ def test_text_answers_newest_first_limited_per_tier_and_question(counted) -> Non
                   submitted=f"2027-02-{10 + i}T12:00:00.000000+00:00")
     fx.answer("feedback", "standard", "2027-02-01", {"next": ("text", "other tier")})
     fx.answer("feedback", "basic", "2026-12-01", {"next": ("text", "last quarter")})
-    rows = list(SqliteMetrics(fx.conn).text_answers("feedback", None, "quarter", "2027-Q1", 3))
-    assert [(t, text) for t, _, _, text in rows] == [
-        ("basic", "idea 4"), ("basic", "idea 3"), ("basic", "idea 2"), ("standard", "other tier")]
-    assert [r[3] for r in SqliteMetrics(fx.conn).text_answers("feedback", "standard", "quarter", "2027-Q1", 9)] \
-        == ["other tier"]
+    source = SqliteMetrics(fx.conn)
+    assert [text for _, text in source.text_answers("feedback", "basic", "next", "quarter", "2027-Q1", 3)] == [
+        "idea 4", "idea 3", "idea 2"]
+    assert source.text_answers("feedback", "standard", "next", "quarter", "2027-Q1", 9) == [
+        ("2027-02-01T12:00:00.000000+00:00", "other tier")]
+    assert source.text_answers("feedback", "basic", "next", "quarter", "2026-Q4", 9)[0][1] == "last quarter"
+    assert source.text_answers("feedback", "advanced", "next", "quarter", "2027-Q1", 9) == []
 
 
 def test_no_responses_table_yet_gives_empty_figures(tmp_path: Path) -> None:
