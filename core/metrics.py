@@ -155,11 +155,12 @@ class Trend:
     previous_period: str
     previous: float
     delta: float  # current - previous (points for %, scale points for means)
+    digits: int = 1  # decimals the figure is shown with: 1 for % and NPS, 2 for means
 
     @property
     def direction(self) -> str:
-        """``up``, ``down`` or ``flat`` (a change that rounds to 0.0)."""
-        shown = round(self.delta, 1)
+        """``up``, ``down`` or ``flat`` (a change that rounds to 0 at the figure's precision)."""
+        shown = round(self.delta, self.digits)
         return "up" if shown > 0 else "down" if shown < 0 else "flat"
 
 
@@ -407,10 +408,10 @@ def _plain(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _trend(current: float | None, previous: float | None, previous_period: str) -> Trend | None:
+def _trend(current: float | None, previous: float | None, previous_period: str, digits: int = 1) -> Trend | None:
     if current is None or previous is None:
         return None
-    return Trend(previous_period, previous, current - previous)
+    return Trend(previous_period, previous, current - previous, digits)
 
 
 def benchmarks_for(config: "Config", metric: str, survey_id: str, tier: str, value: float | None
@@ -479,7 +480,8 @@ def build_metrics(source: MetricsSource, config: "Config", kind: str = "quarter"
                     counts = sum((c for _, c in found), Counter())
                     fig = question_figures(info, qtype, counts)
                     before = previous.question(info.question_id) if previous is not None else None
-                    trend = _trend(fig.value, before.value if before else None, previous.period) \
+                    trend = _trend(fig.value, before.value if before else None, previous.period,
+                                   2 if qtype in ("ces", "rating") else 1) \
                         if previous is not None else None
                     metric = BENCHMARK_METRIC.get(qtype)
                     marks = benchmarks_for(config, metric, sid, tid, fig.value) if metric else ()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from metrics_fixtures import Fixture, load
 
-from tierctl.metrics import (QuestionInfo, build_metrics, period_days, period_of, period_range, previous_period,
+from tierctl.metrics import (QuestionInfo, Trend, build_metrics, period_days, period_of, period_range, previous_period,
                              question_figures)
 from tierctl.metrics_sqlite import SqliteMetrics, period_sql, rebuild_rollup
 
@@ -225,6 +225,8 @@ def test_trend_and_benchmarks(counted) -> None:
         "2026-Q4", 0.0, 100.0, "up")
     sat_trend = q1.question("sat").trend
     assert (sat_trend.previous, sat_trend.delta, sat_trend.direction) == (50.0, -50.0, "down")
+    assert Trend("2026-Q4", 4.0, 0.04, digits=2).direction == "up"  # a mean shows 0.04
+    assert Trend("2026-Q4", 50.0, 0.04).direction == "flat"  # a percentage shows 0.0
     # Benchmarks from the config: csat and nps for every survey, response_rate only for 'feedback'.
     (csat_mark,) = q1.question("sat").benchmarks
     assert (csat_mark.value, csat_mark.year, csat_mark.delta) == (92.5, 2018, -92.5)
