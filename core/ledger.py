@@ -236,9 +236,8 @@ class Ledger(abc.ABC):
     # A response answers one invitation; the first one stored for an
     # invitation is kept and later ones are duplicates. Linking dicts carry
     # ``invite_id``, ``survey_id``, ``contact_email``, ``occasion``, ``tier``,
-    # ``account_id``, ``state``, ``due_at``, ``closes_at``, ``sent_at``
-    # (datetimes or ``None``) and ``due_day`` (the organisation-zone date of
-    # ``due_at``, ``YYYY-MM-DD``).
+    # ``account_id``, ``state``, ``due_day`` (the organisation-zone date of
+    # ``due_at``, ``YYYY-MM-DD``) and ``due_at`` (a datetime).
 
     @abc.abstractmethod
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -266,6 +265,13 @@ class Ledger(abc.ABC):
         added: re-importing or re-fetching is harmless. Every ``invite_id``
         must name a stored invitation.
         """
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        """A ``with`` block in which many batches are written (an import): a backend may use
+        more memory to write them faster. Nothing else changes."""
+        from contextlib import nullcontext
+
+        return nullcontext()
 
     @abc.abstractmethod
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:

@@ -153,14 +153,19 @@ _INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "t
                        "provider", "state", "throttled", "due_at", "closes_at", "created_at",
                        "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
                        "run_id", "due_day")
-# What response linking needs of an invitation.
+# What response linking needs of an invitation (due_at is the one datetime).
 _LINK_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id", "state",
-                 "due_at", "closes_at", "sent_at", "due_day")
+                 "due_day", "due_at")
 _RESPONSE_COLUMNS = ("response_id", "invite_id", "survey_id", "tier", "account_id", "contact_email",
                      "occasion", "due_day", "submitted_at", "source", "received_at")
 _DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at", "claimed_at",
                                "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
 _IDS_PER_QUERY = 10_000  # one parameter each, well under SQLite's 32766
+_INSERT_RESPONSE = ("INSERT INTO responses (response_id, invite_id, survey_id, tier, account_id, contact_email, "
+                    "occasion, due_day, submitted_at, source, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+BULK_CACHE_KIB = 256 * 1024  # page cache while bulk_writes() is on
+BULK_MMAP_BYTES = 2 << 30  # memory-mapped reads while bulk_writes() is on (file pages, not heap)
 
 
 def _ts(value: datetime) -> str:
@@ -205,6 +210,7 @@ class SqliteLedger(Ledger):
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
+        self._responses_known = False  # add_responses: the last batch had stored responses
         self._prepare_folder(create_dirs)
         try:
             self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
@@ -616,57 +622,99 @@ class SqliteLedger(Ledger):
 
     # -- responses --------------------------------------------------------
 
-    def _select_in(self, sql: str, values: list[Any], params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` with its ``{in}`` filled with placeholders for ``values``, in chunks."""
+    def _select_in(self, sql: str, values: list[Any], params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` with its ``{in_}`` filled with placeholders for ``values``: one query per
+        :data:`_IDS_PER_QUERY` values."""
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(values), _IDS_PER_QUERY):
             chunk = values[start:start + _IDS_PER_QUERY]
-            yield from self.conn.execute(sql.format(in_=", ".join("?" * len(chunk))), (*params, *chunk))
+            rows += self.conn.execute(sql.format(in_=", ".join("?" * len(chunk))), (*params, *chunk)).fetchall()
+        return rows
+
+    @staticmethod
+    def _link_dicts(rows: list[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
+        parse = datetime.fromisoformat
+        for row in rows:
+            link = dict(zip(_LINK_COLUMNS, row))
+            link["due_at"] = parse(row[-1])
+            yield link
 
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, dict[str, Any]]:
-        ids = list(dict.fromkeys(invite_ids))
         sql = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
-        return {row[0]: _row_dict(_LINK_COLUMNS, row) for row in self._select_in(sql, ids)}
+        rows = self._select_in(sql, list(dict.fromkeys(invite_ids)))
+        return {link["invite_id"]: link for link in self._link_dicts(rows)}
 
     def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[dict[str, Any]]]:
-        wanted = list(dict.fromkeys(emails))
         sql = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
                f"WHERE survey_id = ? AND state = '{SENT}' AND contact_email IN ({{in_}})")
         found: dict[str, list[dict[str, Any]]] = {}
-        for row in self._select_in(sql, wanted, (survey_id,)):
-            found.setdefault(row[2], []).append(_row_dict(_LINK_COLUMNS, row))
-        for rows in found.values():
-            rows.sort(key=lambda r: (r["due_at"], r["invite_id"]))
+        for link in self._link_dicts(self._select_in(sql, list(dict.fromkeys(emails)), (survey_id,))):
+            found.setdefault(link["contact_email"], []).append(link)
+        for links in found.values():
+            links.sort(key=lambda r: (r["due_at"], r["invite_id"]))
         return found
 
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        # A big page cache and memory-mapped reads for the duration: a bulk
+        # import touches index pages all over the file, and re-reading them
+        # for every batch costs more than the inserts.
+        conn = self.conn
+        saved = {name: self._pragma(name) for name in ("cache_size", "mmap_size")}
+        conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+        conn.execute(f"PRAGMA mmap_size = {BULK_MMAP_BYTES}")
+        try:
+            yield
+        finally:
+            if self._conn is not None:
+                for name, value in saved.items():
+                    conn.execute(f"PRAGMA {name} = {value}")
+
     def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
-        if not rows:
+        # The first response to an invitation wins, in the batch as in the table.
+        ids: set[str] = set()
+        invites: set[str] = set()
+        fresh: list[StoredResponse] = []
+        for r in rows:
+            if r.response_id not in ids and r.invite_id not in invites:
+                ids.add(r.response_id)
+                invites.add(r.invite_id)
+                fresh.append(r)
+        if not fresh:
             return []
-        added: list[StoredResponse] = []
+        # In key order, a batch's index writes go through the B-trees in order.
+        ordered = sorted(fresh, key=_response_key)
+        ts = _Stamps()
+        values = [(r.response_id, r.invite_id, r.survey_id, r.tier, r.account_id, r.contact_email, r.occasion,
+                   r.due_day, ts[r.submitted_at], r.source, ts[r.received_at]) for r in ordered]
         with self._transaction() as conn:
-            # Under BEGIN IMMEDIATE nobody else writes until COMMIT: what is
-            # taken now is still taken when we insert.
-            taken_ids = {r[0] for r in self._select_in(
-                "SELECT response_id FROM responses WHERE response_id IN ({in_})", [r.response_id for r in rows])}
-            taken_invites = {r[0] for r in self._select_in(
-                "SELECT invite_id FROM responses WHERE invite_id IN ({in_})", [r.invite_id for r in rows])}
-            for r in rows:  # the first response to an invitation wins, here as in the table
-                if r.response_id in taken_ids or r.invite_id in taken_invites:
-                    continue
-                taken_ids.add(r.response_id)
-                taken_invites.add(r.invite_id)
-                added.append(r)
-            if not added:
-                return []
-            ts = _Stamps()
-            conn.executemany(
-                "INSERT INTO responses (response_id, invite_id, survey_id, tier, account_id, contact_email, "
-                "occasion, due_day, submitted_at, source, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(r.response_id, r.invite_id, r.survey_id, r.tier, r.account_id, r.contact_email, r.occasion,
-                  r.due_day, ts[r.submitted_at], r.source, ts[r.received_at]) for r in added])
-            conn.executemany(
-                "INSERT INTO answers (response_id, question_id, qtype, score, text) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING", _answer_rows(added))
+            # Usually all are new: insert, and see whether every row went in
+            # (under BEGIN IMMEDIATE nobody else writes until COMMIT). After a
+            # batch with stored ones (a file imported again), look first.
+            conn.execute("SAVEPOINT add_responses")
+            added = fresh
+            complete = False
+            if not self._responses_known:
+                before = conn.total_changes
+                conn.executemany(_INSERT_RESPONSE, values)
+                complete = conn.total_changes - before == len(values)
+                if not complete:
+                    conn.execute("ROLLBACK TO add_responses")
+            if not complete:
+                taken_ids = {row[0] for row in self._select_in(
+                    "SELECT response_id FROM responses WHERE response_id IN ({in_})", list(ids))}
+                taken_invites = {row[0] for row in self._select_in(
+                    "SELECT invite_id FROM responses WHERE invite_id IN ({in_})", list(invites))}
+                self._responses_known = bool(taken_ids or taken_invites)
+                added = [r for r in fresh if r.response_id not in taken_ids and r.invite_id not in taken_invites]
+                keep = {r.response_id for r in added}
+                ordered = [r for r in ordered if r.response_id in keep]
+                conn.executemany(_INSERT_RESPONSE, [v for v in values if v[0] in keep])
+            conn.execute("RELEASE add_responses")
+            if ordered:
+                conn.executemany(
+                    "INSERT INTO answers (response_id, question_id, qtype, score, text) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING", _answer_rows(ordered))
         return added
 
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
@@ -699,6 +747,10 @@ class SqliteLedger(Ledger):
 
     def account_ids(self) -> set[str]:
         return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
+
+
+def _response_key(response: "StoredResponse") -> str:
+    return response.response_id
 
 
 def _answer_rows(responses: list["StoredResponse"]) -> Iterator[tuple[Any, ...]]:
