@@ -1,0 +1,47 @@
+"""``tierctl survey brief``: an account's pre-meeting answers, for the agent before the call."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .app import App
+from .survey_cmd import NowType, now_option, resolve_now
+
+
+@click.command()
+@click.argument("account")
+@click.option("--meeting", type=NowType(), default=None,
+              help="The meeting's start (ISO; without a zone: organization.timezone), or its date. "
+                   "Default: the next meeting at or after now.")
+@now_option
+@click.option("--json", "as_json", is_flag=True, help="Print the brief as JSON, for tools.")
+@click.pass_obj
+def brief(app: App, account: str, meeting: str | None, now: str | None, as_json: bool) -> None:
+    """What ACCOUNT's stakeholders answered before its next call.
+
+    ACCOUNT is an account id (or an account's exact name). Shows the
+    meeting's time, who got the pre-meeting survey, who answered when and
+    what (each answer with its question; scores with their scale, e.g.
+    CSAT 4/5), and who has not answered yet.
+
+    Exit code 0 (also when nothing was sent yet: the brief says so); 2 for
+    an unknown account or meeting, or a bad config.
+    """
+    from ..brief import build_brief
+    from ..ledger import ledger_exists, open_ledger
+
+    config = app.config()
+    # Reading only: a missing ledger (nothing sent yet) is not created.
+    url, base = config.storage.url, config.base_dir
+    ledger = open_ledger(url, base) if ledger_exists(url, base) else None
+    try:
+        result = build_brief(config, ledger, app.host, account, resolve_now(app, now), meeting)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(result.text(), nl=False)
