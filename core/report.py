@@ -61,6 +61,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -347,7 +348,18 @@ class ReportTemplates(Renderer):
 def report_filters() -> dict[str, Any]:
     """Number formats shared by the report templates and the tier pages."""
     return {"figure": format_figure, "delta": format_delta, "percent": format_percent, "count": format_count,
-            "arrow": arrow, "change": format_change}
+            "arrow": arrow, "change": format_change, "md_item": md_item}
+
+
+_LIST_START = re.compile(r"^(\d+)([.)])|^([-+])(?=\s|$)")
+
+
+def md_item(value: Any) -> str:
+    """Text for a markdown list item: escaped like the ``md`` filter, on one line, and a leading
+    ``- ``, ``+ `` or ``1.`` (a customer's own list) cannot start a nested list."""
+    from tierctl.plugins.filters import md
+
+    return _LIST_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", md(value))
 
 
 def format_figure(value: float | None, metric: str | None = None) -> str:

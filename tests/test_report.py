@@ -16,8 +16,8 @@ from metrics_fixtures import CONFIG, Fixture, load, make_host, write_config
 from project_fixtures import ROOT, run_cli
 
 from tierctl.render import render_targets
-from tierctl.report import (CSV_COLUMNS, CSV_NUMERIC, build_report, csv_text, report_csv, report_dict, report_json,
-                            write_report)
+from tierctl.report import (CSV_COLUMNS, CSV_NUMERIC, build_report, csv_text, md_item, report_csv, report_dict,
+                            report_json, write_report)
 
 EVIL = '<script>alert("x")</script> | **bold** [link](http://evil.example) =cmd()'
 
@@ -173,6 +173,15 @@ def test_markdown_escapes_config_and_customer_text(data: Fixture) -> None:
         assert len(widths) == 1, table
 
 
+@pytest.mark.parametrize("text, item", [
+    ("- stable API\n- an audit log", "\\- stable API - an audit log"), ("+ more", "\\+ more"),
+    ("1. first", "1\\. first"), ("12) twelfth", "12\\) twelfth"), ("-5 stars", "-5 stars"),
+    ("# big | table", "\\# big \\| table"),
+])
+def test_customer_text_cannot_start_a_nested_markdown_list(text: str, item: str) -> None:
+    assert md_item(text) == item
+
+
 # -- HTML -----------------------------------------------------------------------------------------
 
 
@@ -246,7 +255,7 @@ def test_cli_formats_and_out(data: Fixture, tmp_path: Path) -> None:
     assert doc["surveys"][0]["periods"] == ["2026-11", "2026-12", "2027-01", "2027-02"]
     code, out, err = run_cli(["-c", config, "report", "--format", "csv", "--period", "year"])
     assert code == 0 and out.startswith("survey,tier,period,")
-    target = tmp_path / "report.html"
+    target = tmp_path / "new-folder" / "report.html"  # its folder is created
     code, out, err = run_cli(["-c", config, "report", "--format", "html", "--survey", "feedback", "--out",
                               str(target)])
     assert (code, out) == (0, "")
@@ -258,9 +267,11 @@ def test_cli_formats_and_out(data: Fixture, tmp_path: Path) -> None:
     (["--tier", "advance"], "no tier 'advance' (did you mean 'advanced'?); tiers: advanced, basic, standard"),
     (["--period", "week"], "Invalid value for '--period'"),
     (["--format", "pdf"], "Invalid value for '--format'"),
-    (["--out", "/nonexistent/folder/r.md"], "cannot write the report to /nonexistent/folder/r.md"),
+    (["--out", "{folder}/tierctl.yaml/r.md"], "cannot write the report to {folder}/tierctl.yaml/r.md"),
 ])
 def test_cli_errors_are_clear_exit_2_no_traceback(data: Fixture, args: list[str], message: str) -> None:
+    args = [a.format(folder=data.folder) for a in args]
+    message = message.format(folder=data.folder)
     code, out, err = run_cli(["-c", str(data.folder / "tierctl.yaml"), "report", *args])
     assert code == 2 and message in err and "Traceback" not in err, err
 

@@ -48,6 +48,7 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
         return
     target = Path(out)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, text.encode("utf-8"))
     except OSError as exc:
         raise TierctlError(f"cannot write the report to {out}: {exc.strerror or exc}; "
