@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from .errors import LockHeldError, TierctlError
 from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
                      UNKNOWN, FAILED, Key, Ledger)
+from .metrics_sqlite import ROLLUP_BACKFILL, ROLLUP_DDL, fold_answers
 from .records import Invitation, SendResult
 
 if TYPE_CHECKING:
@@ -145,6 +146,11 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "CREATE INDEX responses_account ON responses (account_id, survey_id)",
         "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
     )),
+    # Answer and response counts per survey, tier and due day, kept in step by
+    # add_responses (metrics_sqlite.fold_answers, same transaction): reports
+    # read these instead of every answer. Tables and backfill are metrics'.
+    ("metrics rollup (answer and response counts per survey, tier and due day)",
+     (*ROLLUP_DDL, *ROLLUP_BACKFILL)),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -712,9 +718,11 @@ class SqliteLedger(Ledger):
                 conn.executemany(_INSERT_RESPONSE, [v for v in values if v[0] in keep])
             conn.execute("RELEASE add_responses")
             if ordered:
+                answers = list(_answer_rows(ordered))
                 conn.executemany(
                     "INSERT INTO answers (response_id, question_id, qtype, score, text) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING", _answer_rows(ordered))
+                    "ON CONFLICT DO NOTHING", answers)
+                fold_answers(conn, [(r.response_id, r.survey_id, r.tier, r.due_day) for r in ordered], answers)
         return added
 
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
