@@ -269,9 +269,10 @@ class _Pending:
     ref: Any  # a line number (imports) or the provider's response id (collect)
     invite_id: str | None
     email: str | None
-    submitted_at: datetime
+    submitted_at: datetime | None
     answers: dict[str, Any]
     response_id: str | None  # known up front for fetched responses; 'import:<invite_id>' otherwise
+    bad: str = ""  # why it cannot be stored, found before linking: reported in order with the rest
 
 
 class _Store:
@@ -294,14 +295,17 @@ class _Store:
         if not batch:
             return 0, 0, 0
         ledger, survey_id = self.ledger, self.survey_id
-        by_id = ledger.lookup_invitations([p.invite_id for p in batch if p.invite_id])
-        emails = [p.email for p in batch if not p.invite_id and p.email]
+        by_id = ledger.lookup_invitations([p.invite_id for p in batch if p.invite_id and not p.bad])
+        emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
         linked: dict[str, dict[str, Any]] = {}
         bad = 0
         for p in batch:
-            if p.invite_id:
+            if p.bad:
+                why = p.bad
+                inv = None
+            elif p.invite_id:
                 inv = by_id.get(p.invite_id)
                 if inv is None:
                     why = f"unknown invite_id {p.invite_id!r}: no invitation with this id in the ledger"
@@ -313,6 +317,7 @@ class _Store:
                 else:
                     why = ""
             else:
+                assert p.submitted_at is not None
                 inv = _pick(by_email.get(p.email or ""), p.submitted_at)
                 why = "" if inv is not None else \
                     f"no sent invitation of survey {survey_id!r} to {p.email!r}"
@@ -320,7 +325,7 @@ class _Store:
                 self.problem(p.ref, why)
                 bad += 1
                 continue
-            assert inv is not None
+            assert inv is not None and p.submitted_at is not None
             invite_id = inv["invite_id"]
             linked[invite_id] = inv
             rows.append(StoredResponse(
@@ -518,6 +523,9 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         batch: list[_Pending] = []
         prev = reader.line_num
 
+        def skip(line: int, message: str) -> None:
+            batch.append(_Pending(line, None, None, None, {}, None, message))
+
         def flush() -> None:
             added, duplicates, _ = store.store(batch)
             result.added += added
@@ -529,23 +537,25 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         while True:
             try:
                 for row in reader:
+                    if len(batch) >= BATCH_SIZE:
+                        flush()
                     line = prev + 1
                     prev = reader.line_num
                     if len(row) <= last:
                         if not row or (len(row) == 1 and not row[0].strip()):
                             continue  # a blank line
                         result.rows += 1
-                        problem(line, f"has {len(row)} field{'s' * (len(row) != 1)}, the header has {width}: "
-                                      f"too few columns{_span(line, prev)}")
+                        skip(line, f"has {len(row)} field{'s' * (len(row) != 1)}, the header has {width}: "
+                                   f"too few columns{_span(line, prev)}")
                         continue
                     result.rows += 1
                     invite_id = row[i_invite].strip() if i_invite is not None else ""
                     email = row[i_email].strip().lower() if i_email is not None and not invite_id else ""
                     if not invite_id and not email:
-                        problem(line, "neither invite_id nor contact_email is filled in: the response cannot "
-                                      "be linked to an invitation" if i_email is not None and i_invite is not None
-                                else f"empty {'invite_id' if i_invite is not None else 'contact_email'}: the "
-                                     f"response cannot be linked to an invitation")
+                        skip(line, "neither invite_id nor contact_email is filled in: the response cannot "
+                                   "be linked to an invitation" if i_email is not None and i_invite is not None
+                             else f"empty {'invite_id' if i_invite is not None else 'contact_email'}: the "
+                                  f"response cannot be linked to an invitation")
                         continue
                     text = row[i_time]
                     submitted_at = times.get(text)
@@ -553,9 +563,9 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                         try:
                             submitted_at = parse_submitted_at(text, tz)
                         except ValueError:
-                            problem(line, f"submitted_at {text!r} is not an ISO 8601 date or time; expected e.g. "
-                                          f"{EXAMPLE_TIME} (without a zone: {config.organization.timezone})"
-                                    if text.strip() else "submitted_at is empty")
+                            skip(line, f"submitted_at {text!r} is not an ISO 8601 date or time; expected e.g. "
+                                       f"{EXAMPLE_TIME} (without a zone: {config.organization.timezone})"
+                                 if text.strip() else "submitted_at is empty")
                             continue
                         if len(times) < 100_000:
                             times[text] = submitted_at
@@ -570,18 +580,16 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                         except BadAnswer as exc:
                             bad.append(f"column {exc}")
                     if bad:
-                        problem(line, "; ".join(bad))
+                        skip(line, "; ".join(bad))
                         continue
                     if not answers:
-                        problem(line, "no answers: every question column is empty")
+                        skip(line, "no answers: every question column is empty")
                         continue
                     batch.append(_Pending(line, invite_id or None, email or None, submitted_at, answers, None))
-                    if len(batch) >= BATCH_SIZE:
-                        flush()
                 break
             except csv.Error as exc:
                 result.rows += 1
-                problem(prev + 1, f"unreadable row: {exc}")
+                skip(prev + 1, f"unreadable row: {exc}")
                 prev = reader.line_num
             except UnicodeDecodeError as exc:
                 flush()
