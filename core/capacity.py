@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .durations import _AVG_MONTH_SECONDS
+from .model import STATUSES
 
 if TYPE_CHECKING:
     from .model import Cadence, Config
@@ -200,7 +201,7 @@ def plan_capacity(config: "Config", host: "PluginHost", agents: int | None = Non
     plan = CapacityPlan([], hours_per_agent, agents, bad_rows=bad, problems=problems, churned_accounts=churned,
                         mixed_status_accounts=mixed)
     for tier_id, tier in config.tiers.items():
-        by_status = {s: counts[tier_id][s] for s in STATUS_PRECEDENCE if s in counts[tier_id]}
+        by_status = {s: counts[tier_id][s] for s in STATUSES if s in counts[tier_id]}
         n = sum(by_status.values())
         cap = tier.agent_time_cap
         cap_per_account = cap.hours_per_month if cap is not None else None

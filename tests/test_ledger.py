@@ -19,6 +19,7 @@ from tierctl import ledger_sqlite
 from tierctl.ledger import DEFAULT_URL, Ledger, ledger_exists, open_ledger
 from tierctl.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
 from tierctl.records import SendResult
+from tierctl.responses import StoredResponse
 
 SPAWN = multiprocessing.get_context("spawn")
 THROTTLED = {"nps": True, "onboarding": True, "ticket": False}
@@ -534,3 +535,116 @@ def test_claiming_and_recording_20000_invitations_in_batches_of_100(ledger: Ledg
     print(f"\nclaim_batch + record_results, 20,000 invitations in batches of 100: "
           f"{took:.2f} s ({cpu:.2f} s CPU)")
     assert ledger.status_counts() == {"nps": {"sent": 20_000}}
+
+
+# -- responses (schema version 2) ----------------------------------------------------------------
+
+
+def stored_response(invite_id: str, n: int = 1, *, response_id: str | None = None, survey: str = "nps",
+                    answers: dict | None = None, account: str | None = None) -> StoredResponse:
+    return StoredResponse(
+        response_id or f"import:{invite_id}", invite_id, survey, "advanced", account or f"acct-{n}",
+        f"contact{n}@example.com", "2026-Q1", "2026-01-01", NOW + timedelta(days=n), "import",
+        answers if answers is not None else {"score": 9, "comment": "=1+1"}, NOW + timedelta(days=30),
+        {"score": "nps", "comment": "text"})
+
+
+def test_claims_and_deferrals_store_the_local_due_day(ledger: Ledger):
+    claim(ledger, [replace(invitation(1), due_day="2026-03-03"), invitation(2)])  # 2: no due_day given
+    ledger.record_deferred([replace(invitation(3), due_day="2026-03-04")], {}, NOW, "outbox", THROTTLED)
+    stored = rows(ledger)
+    assert stored["inv-nps-1-2026-Q1"]["due_day"] == "2026-03-03"
+    assert stored["inv-nps-2-2026-Q1"]["due_day"] == NOW.date().isoformat()  # the UTC day, as migrated rows
+    assert stored["inv-nps-3-2026-Q1"]["due_day"] == "2026-03-04"
+    run = ledger.begin_run("send", NOW)
+    ledger.claim_batch([replace(invitation(3, invite_id="x"), due_day="2026-03-05")], run, NOW, "outbox", THROTTLED)
+    assert rows(ledger)["inv-nps-3-2026-Q1"]["due_day"] == "2026-03-05"  # taken over with today's plan
+
+
+def test_lookups_for_linking_responses(ledger: Ledger):
+    claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(3)]
+          + [invitation(0, occasion="2026-Q2", closes_at=NOW + timedelta(days=90))])
+    ledger.record_results([SendResult.sent(f"inv-nps-{n}-2026-Q1") for n in (0, 1)]
+                          + [SendResult.sent("inv-nps-0-2026-Q2")], NOW)
+    found = ledger.lookup_invitations(["inv-nps-1-2026-Q1", "inv-nps-2-2026-Q1", "nope", "inv-nps-1-2026-Q1"])
+    assert set(found) == {"inv-nps-1-2026-Q1", "inv-nps-2-2026-Q1"}
+    assert found["inv-nps-1-2026-Q1"] == {
+        "invite_id": "inv-nps-1-2026-Q1", "survey_id": "nps", "contact_email": "contact1@example.com",
+        "occasion": "2026-Q1", "tier": "advanced", "account_id": "acct-1", "state": "sent",
+        "due_day": "2026-03-02", "due_at": NOW}
+    assert found["inv-nps-2-2026-Q1"]["state"] == "sending"
+    # By e-mail: only sent invitations of that survey, in due order.
+    by_email = ledger.invitations_for_contacts("nps", ["contact0@example.com", "contact2@example.com", "x@y.z"])
+    assert list(by_email) == ["contact0@example.com"]
+    assert [r["occasion"] for r in by_email["contact0@example.com"]] == ["2026-Q1", "2026-Q2"]
+    assert ledger.invitations_for_contacts("other", ["contact0@example.com"]) == {}
+    big = [f"id-{n}" for n in range(25_000)] + ["inv-nps-0-2026-Q1"]  # more than one query's worth
+    assert list(ledger.lookup_invitations(big)) == ["inv-nps-0-2026-Q1"]
+
+
+def test_add_responses_keeps_the_first_response_per_invitation(ledger: Ledger):
+    claim(ledger, [invitation(n) for n in range(4)])
+    first = [stored_response("inv-nps-0-2026-Q1", 0), stored_response("inv-nps-1-2026-Q1", 1),
+             stored_response("inv-nps-1-2026-Q1", 1, response_id="typeform:abc")]  # a second answer to 1
+    assert ledger.add_responses(first) == first[:2]
+    again = [stored_response("inv-nps-0-2026-Q1", 0, answers={"score": 0}),     # the same response id
+             stored_response("inv-nps-1-2026-Q1", 1, response_id="typeform:x"),  # another id, answered invitation
+             stored_response("inv-nps-2-2026-Q1", 2, answers={"score": 5})]
+    assert ledger.add_responses(again) == again[2:]
+    assert ledger.add_responses(again) == []
+    assert ledger.add_responses([]) == []
+    con = raw(ledger.path)
+    assert con.execute("SELECT response_id, question_id, qtype, score, text FROM answers ORDER BY 1, 2").fetchall() \
+        == [("import:inv-nps-0-2026-Q1", "comment", "text", None, "=1+1"),
+            ("import:inv-nps-0-2026-Q1", "score", "nps", 9.0, None),
+            ("import:inv-nps-1-2026-Q1", "comment", "text", None, "=1+1"),
+            ("import:inv-nps-1-2026-Q1", "score", "nps", 9.0, None),
+            ("import:inv-nps-2-2026-Q1", "score", "nps", 5.0, None)]
+    assert con.execute("SELECT submitted_at, received_at, due_day FROM responses WHERE invite_id = ?",
+                       ("inv-nps-2-2026-Q1",)).fetchone() == \
+        ("2026-03-04T09:00:00.000000+00:00", "2026-04-01T09:00:00.000000+00:00", "2026-01-01")
+    # The metrics rollup counted exactly what was stored.
+    assert con.execute("SELECT responses FROM response_day_counts").fetchall() == [(3,)]
+    assert con.execute("SELECT score, n FROM answer_day_counts WHERE question_id = 'score' ORDER BY 1").fetchall() \
+        == [(5.0, 1), (9.0, 2)]
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        ledger.add_responses([stored_response("no-such-invitation", 9)])
+
+
+def test_responses_for_an_account(ledger: Ledger):
+    claim(ledger, [invitation(1), invitation(2, survey="ticket", email="contact1@example.com")])
+    ledger.add_responses([stored_response("inv-ticket-2-2026-Q1", 2, survey="ticket", account="acct-1"),
+                          stored_response("inv-nps-1-2026-Q1", 1)])
+    found = ledger.responses_for_account("acct-1")
+    assert [r["response_id"] for r in found] == ["import:inv-nps-1-2026-Q1", "import:inv-ticket-2-2026-Q1"]
+    assert found[0]["submitted_at"] == NOW + timedelta(days=1)
+    assert found[0]["answers"] == {"score": {"qtype": "nps", "score": 9.0, "text": None},
+                                   "comment": {"qtype": "text", "score": None, "text": "=1+1"}}
+    assert [r["survey_id"] for r in ledger.responses_for_account("acct-1", "ticket")] == ["ticket"]
+    assert ledger.responses_for_account("acct-9") == []
+    assert ledger.account_ids() == {"acct-1", "acct-2"}
+    assert [r["invite_id"] for r in ledger.invitations_for_account("acct-1", ["nps"])] == ["inv-nps-1-2026-Q1"]
+    assert ledger.invitations_for_account("acct-1", []) == []
+
+
+def test_a_version_1_ledger_upgrades_keeping_its_invitations(tmp_path: Path, monkeypatch):
+    # A ledger as tierctl with only the first migration left it.
+    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", ledger_sqlite.MIGRATIONS[:1])
+    with open_ledger(db_url(tmp_path), tmp_path) as old:
+        assert old.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        run = old.begin_run("send", NOW)
+        old.conn.execute(
+            "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, account_id, provider, "
+            "state, throttled, due_at, closes_at, created_at, updated_at, sent_at, attempts, run_id) VALUES "
+            "('old-1', 'nps', 'a@example.com', '2026-Q1', 'basic', 'acct-1', 'mail', 'sent', 1, "
+            "'2025-12-31T23:00:00.000000+00:00', '2026-03-31T22:00:00.000000+00:00', ?, ?, ?, 1, ?)",
+            (NOW.isoformat(), NOW.isoformat(), NOW.isoformat(), run))
+    monkeypatch.undo()
+    with open_ledger(db_url(tmp_path), tmp_path) as ledger:
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        [row] = ledger.invitations()
+        assert (row["invite_id"], row["state"], row["due_day"]) == ("old-1", "sent", "2025-12-31")  # UTC day
+        assert ledger.recent_runs()[0]["id"] == 1
+        assert ledger.add_responses([stored_response("old-1", 1)])[0].invite_id == "old-1"
+        indexes = {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"responses_group", "responses_account", "invitations_group"} <= indexes
