@@ -319,6 +319,9 @@ def test_collect_command_prints_notes_errors_and_exits_1_on_a_failed_provider(wo
 def test_only_providers_that_cannot_fetch(project):
     config = project([])
     code, out, err = _main(config, "collect")
+    assert code == 2 and "nothing sent yet" in err
+    assert _main(config, "send")[0] == 0
+    code, out, err = _main(config, "collect")
     assert code == 0
     assert err == "note: provider mail (plugin outbox) cannot fetch responses; import them with tierctl survey import\n"
     assert out == "collected 0 new responses from 0 provider(s); 0 already stored, 0 bad.\n"

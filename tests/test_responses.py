@@ -347,3 +347,12 @@ def test_example_responses_import_after_the_example_send(tmp_path, monkeypatch):
     assert invoke(config, "import", "examples/responses.csv", "--survey", "product-feedback")[1].startswith(
         "examples/responses.csv: 0 added, 17 duplicates")
 
+
+
+def test_import_before_any_send_is_an_error_and_creates_no_ledger(project, tmp_path):
+    config = project(contacts(1), yaml=YAML)
+    path = write_csv(tmp_path / "early.csv", [["x", "2027-01-05", "9", "", "", "", ""]])
+    code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
+    assert (code, out) == (2, "")
+    assert "tierctl: error: nothing sent yet" in err and "run tierctl survey send first" in err
+    assert not (tmp_path / ".tierctl").exists()

@@ -19,9 +19,14 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 
 
 def _open_ledger(app: App) -> Any:
-    from ..ledger import open_ledger
+    """The ledger; responses answer sent invitations, so a missing one is an error, not created."""
+    from ..errors import TierctlError
+    from ..ledger import ledger_exists, open_ledger
 
     config = app.config()
+    if not ledger_exists(config.storage.url, config.base_dir):
+        raise TierctlError("nothing sent yet: responses are linked to the invitations in the ledger "
+                           f"({config.storage.url}), and there is none; run tierctl survey send first")
     return open_ledger(config.storage.url, config.base_dir)
 
 
@@ -177,8 +182,15 @@ def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -
     problems = _Problems()
     with _open_ledger(app) as ledger:
         now = datetime.now(timezone.utc)
-        result = collect_responses(config, ledger, app.host, since=moment, now=now, survey=survey_id,
-                                   report=problems)
+        run_id = ledger.begin_run("collect", now)
+        status, result = "failed", None
+        try:
+            result = collect_responses(config, ledger, app.host, since=moment, now=now, survey=survey_id,
+                                       report=problems)
+            status = "ok" if result.exit_code == 0 else "partial"
+        finally:
+            ledger.finish_run(run_id, datetime.now(timezone.utc), status,
+                              result.counts() if result is not None else {})
     problems.close()
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
