@@ -172,9 +172,10 @@ def _scored(qid: str, qtype: str, lo: int, hi: int) -> Callable[[Any], int]:
             number = float(value)
         else:
             text = str(value).strip()
+            if text.count(",") == 1 and "." not in text:
+                text = text.replace(",", ".")  # '4,0' from a spreadsheet with a decimal comma
             try:
-                number = float(text.replace(",", ".")) if text.count(",") == 1 and "." not in text \
-                    else float(text)
+                number = float(text)
             except ValueError:
                 raise BadAnswer(f"{qid}: {str(value)!r} is not a number; {allowed}") from None
         if number != number or not number.is_integer():
@@ -212,9 +213,9 @@ class AnswerChecks:
 
     def __init__(self, survey: "Survey"):
         self.types: dict[str, str] = {q.id: q.type for q in survey.questions}
-        self.texts: dict[str, str] = {q.id: q.text for q in survey.questions}
-        self.bounds: dict[str, tuple[int, int] | None] = {q.id: q.bounds for q in survey.questions}
         self.checks: dict[str, Callable[[Any], Any]] = {}
+        #: Answer ids seen by :meth:`check` that are not questions of the survey (ignored).
+        self.ignored: set[str] = set()
         for q in survey.questions:
             if q.bounds is not None:
                 self.checks[q.id] = _scored(q.id, q.type, *q.bounds)
@@ -227,7 +228,7 @@ class AnswerChecks:
         """``(answers, problems)``: checked answers by question id, and why others were refused.
 
         Empty values (``None``, ``""``, blanks) are unanswered questions; ids
-        that are not questions of the survey are problems.
+        that are not questions of the survey are ignored (and kept in :attr:`ignored`).
         """
         answers: dict[str, Any] = {}
         problems: list[str] = []
@@ -236,7 +237,7 @@ class AnswerChecks:
                 continue
             check = self.checks.get(qid)
             if check is None:
-                problems.append(f"{qid!r} is not a question of this survey")
+                self.ignored.add(qid)
                 continue
             try:
                 answers[qid] = check(value)
@@ -713,7 +714,23 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
     store = _Store(ledger, host, survey_id, name, checks, now, problem, result.hook_errors.append)
     cursor = since.astimezone(timezone.utc).isoformat() if since is not None else ledger.get_cursor(name, survey_id)
     fetch.cursor_before = fetch.cursor_after = cursor
-    seen: set[str] = set()
+    try:
+        _fetch_pages(ledger, provider, survey_id, cursor, now, fetch, store, checks, problem)
+    finally:
+        if checks.ignored:
+            from .suggest import did_you_mean
+
+            notes = ", ".join(f"{qid!r}{did_you_mean(qid, checks.types)}" for qid in sorted(checks.ignored))
+            result.notes.append(f"provider {name}, survey {survey_id}: answers to {notes} are not questions of "
+                                f"the survey and were ignored; its questions are {', '.join(checks.types)}")
+
+
+def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | None, now: datetime,
+                 fetch: FetchResult, store: "_Store", checks: AnswerChecks,
+                 problem: Callable[[Any, str], None]) -> None:
+    """Call the provider page by page (see :func:`collect`), storing each page before saving its cursor."""
+    name = provider.instance
+    seen: set[str] = set()  # response ids met in this run: an overlap is not news
     for _ in range(MAX_PAGES):
         fetch.calls += 1
         items, new_cursor = provider.fetch_responses(survey_id, cursor)

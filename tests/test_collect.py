@@ -227,12 +227,16 @@ def test_pages_are_followed_with_the_cursor_and_overlaps_are_not_stored_twice(wo
 
 
 def test_responses_linked_by_email_and_unknown_invitations(world):
-    world.platform.add("product-feedback", "a", {"nps": 9}, None, email="P1@Acc1.example")
+    world.platform.add("product-feedback", "a", {"nps": 9, "npss": 3, "hidden_tier": "x"}, None,
+                       email="P1@Acc1.example")
     world.platform.add("product-feedback", "b", {"nps": 9}, "no-such-invite")
     world.platform.add("product-feedback", "c", {"nps": 9})  # neither id nor e-mail
     result = world.collect()
     assert result.added == 1
     assert world.stored()["forms:a"]["invite_id"] == world.invite(1)
+    assert list(world.stored()["forms:a"]["answers"]) == ["nps"]
+    assert "provider forms, survey product-feedback: answers to 'hidden_tier', 'npss' (did you mean 'nps'?) are " \
+           "not questions of the survey and were ignored; its questions are nps, next" in result.notes
     assert result.problems == [
         "provider forms, survey product-feedback, response b: unknown invite_id 'no-such-invite': no invitation "
         "with this id in the ledger",
