@@ -291,17 +291,16 @@ class _Store:
         self.hook_error = hook_error
         self.hooks = _hook_impls(host)
 
-    def store(self, batch: list[_Pending]) -> tuple[int, int, int]:
-        """Store a batch; return ``(added, duplicates, bad)``."""
+    def store(self, batch: list[_Pending]) -> tuple[int, int]:
+        """Store a batch; return ``(added, duplicates)`` (bad ones go to ``problem``)."""
         if not batch:
-            return 0, 0, 0
+            return 0, 0
         ledger, survey_id = self.ledger, self.survey_id
         by_id = ledger.lookup_invitations([p.invite_id for p in batch if p.invite_id and not p.bad])
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
         linked: dict[str, dict[str, Any]] = {}
-        bad = 0
         for p in batch:
             if p.bad:
                 why = p.bad
@@ -324,7 +323,6 @@ class _Store:
                     f"no sent invitation of survey {survey_id!r} to {p.email!r}"
             if why:
                 self.problem(p.ref, why)
-                bad += 1
                 continue
             assert inv is not None and p.submitted_at is not None
             invite_id = inv["invite_id"]
@@ -336,7 +334,7 @@ class _Store:
         added = ledger.add_responses(rows)
         if self.hooks:
             self._call_hooks(added, linked)
-        return len(added), len(rows) - len(added), bad
+        return len(added), len(rows) - len(added)
 
     def _call_hooks(self, added: list[StoredResponse], linked: dict[str, dict[str, Any]]) -> None:
         for response in added:
@@ -528,7 +526,7 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
             batch.append(_Pending(line, None, None, None, {}, None, message))
 
         def flush() -> None:
-            added, duplicates, _ = store.store(batch)
+            added, duplicates = store.store(batch)
             result.added += added
             result.duplicates += duplicates
             batch.clear()
@@ -758,7 +756,7 @@ def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | 
 
 
 def _store_into(store: _Store, batch: list[_Pending], fetch: FetchResult) -> None:
-    added, duplicates, _ = store.store(batch)
+    added, duplicates = store.store(batch)
     fetch.added += added
     fetch.duplicates += duplicates
     batch.clear()
