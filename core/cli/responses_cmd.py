@@ -75,7 +75,8 @@ def import_responses(app: App, file: str, survey_id: str, encoding: str, delimit
     \b
     Exit codes: 0 imported (bad rows, if any, listed); 1 imported, but a
     plugin's response_received hook failed (listed); 2 unreadable file,
-    unknown survey or bad config: nothing was imported.
+    unknown survey or bad config (a file that turns out unreadable half-way
+    keeps the rows stored before that point; import it again when fixed).
     """
     from ..responses import import_csv
 
@@ -105,7 +106,9 @@ def import_responses(app: App, file: str, survey_id: str, encoding: str, delimit
     if len(result.hook_errors) > SHOWN_PROBLEMS:
         click.echo(f"  ... and {len(result.hook_errors) - SHOWN_PROBLEMS} more hook errors", err=True)
     if as_json:
-        click.echo(json.dumps({"file": file, "survey": survey_id, **result.counts(), "warnings": result.warnings,
+        click.echo(json.dumps({"file": file, "survey": survey_id, "rows": result.rows, "added": result.added,
+                               "duplicates": result.duplicates, "bad_rows": result.bad_rows,
+                               "warnings": result.warnings,
                                "problems": [{"file": p.file, "line": p.line, "message": p.message}
                                             for p in result.problems],
                                "hook_errors": result.hook_errors}))
@@ -199,7 +202,8 @@ def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -
     for message in result.hook_errors[:SHOWN_PROBLEMS]:
         click.echo(f"  error   {message}", err=True)
     if as_json:
-        click.echo(json.dumps({**result.counts(), "fetches": [f.as_dict() for f in result.fetches],
+        click.echo(json.dumps({"added": result.added, "duplicates": result.duplicates, "bad": result.bad,
+                               "fetches": [f.as_dict() for f in result.fetches],
                                "notes": result.notes, "errors": result.errors, "problems": result.problems,
                                "hook_errors": result.hook_errors}))
     else:
