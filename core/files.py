@@ -22,3 +22,11 @@ def atomic_write(dest: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def record_span_note(first_line: int, last_line: int) -> str:
+    """For a bad CSV record that spans lines: usually a quote that is never closed."""
+    if last_line <= first_line:
+        return ""
+    return (f" (this record runs from line {first_line} to line {last_line}: look for a quote (\") that is "
+            "opened but not closed)")

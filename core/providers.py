@@ -52,6 +52,40 @@ class RateLimit:
     def per_second(self) -> float:
         return self.requests / self.per_seconds
 
+    @classmethod
+    def from_per_second(cls, rate: float) -> "RateLimit":
+        """``per_second`` option -> limit: ``5`` is 5 per second, ``0.5`` one per 2 seconds."""
+        if rate >= 1 and float(rate).is_integer():
+            return cls(int(rate), 1.0)
+        return cls(1, 1.0 / rate)
+
+
+def retry_after_seconds(value: str | None, cap: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped at ``cap``.
+
+    ``None`` when the header is absent or unreadable: the caller then backs off on its own.
+    """
+    import math
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), cap)
+
 
 class ProviderOptions(BaseModel):
     """Base for a provider's options: unknown keys are errors.

@@ -28,6 +28,7 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from .files import record_span_note
 from .errors import TierctlError
 from .records import RawResponse, RowProblem
 
@@ -545,7 +546,7 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                             continue  # a blank line
                         result.rows += 1
                         skip(line, f"has {len(row)} field{'s' * (len(row) != 1)}, the header has {width}: "
-                                   f"too few columns{_span(line, prev)}")
+                                   f"too few columns{record_span_note(line, prev)}")
                         continue
                     result.rows += 1
                     invite_id = row[i_invite].strip() if i_invite is not None else ""
@@ -599,11 +600,6 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
     return result
 
 
-def _span(first: int, last: int) -> str:
-    if last <= first:
-        return ""
-    return (f" (this record runs from line {first} to line {last}: look for a quote (\") that is opened "
-            "but not closed)")
 
 
 def _encoding_hint(exc: Exception, encoding: str) -> str:

@@ -92,19 +92,17 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 import threading
 import time
 import zipfile
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, retry_after_seconds
 from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
@@ -218,10 +216,6 @@ class QualtricsOptions(ProviderOptions):
         return self.base_url or f"https://{self.datacenter}.qualtrics.com/API/v3"
 
 
-def _rate(per_second: float) -> RateLimit:
-    if per_second >= 1 and float(per_second).is_integer():
-        return RateLimit(int(per_second), 1.0)
-    return RateLimit(1, 1.0 / per_second)
 
 
 def _iso(moment: datetime) -> str:
@@ -262,7 +256,7 @@ class QualtricsProvider(Provider):
         super().__init__(instance, options, context)
         from tierctl.ratelimit import TokenBucket
 
-        self.rate_limit = _rate(options.requests_per_second)
+        self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
         self.limiter = TokenBucket(self.rate_limit)  # the engine replaces it with its own, the same
         self.requests_made = 0
         self._sleep = time.sleep
@@ -612,7 +606,7 @@ class QualtricsProvider(Provider):
                 if creates and status not in _NOT_DONE_STATUSES:
                     raise ApiError(f"cannot {what}: {detail}", status, code, done=None)
                 if status == 429 or status == 503:
-                    wait = _retry_after(response.headers.get("Retry-After"), self.options.max_retry_after)
+                    wait = retry_after_seconds(response.headers.get("Retry-After"), self.options.max_retry_after)
             if attempt >= self.options.max_retries:
                 raise ApiError(f"cannot {what}: still failing after {attempt} retries: {last}", unavailable=True)
             attempt += 1
@@ -663,22 +657,3 @@ def _refused(exc: BaseException) -> bool:
 
     return isinstance(root, NewConnectionError)
 
-
-def _retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), capped; ``None`` if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), cap)

@@ -83,19 +83,17 @@ import base64
 import hashlib
 import hmac
 import json
-import math
 import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
 from tierctl.plugins.email_message import LINK_FIELDS, EmailOptions, LinkedInvitation
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, retry_after_seconds
 from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
@@ -203,10 +201,6 @@ class TypeformOptions(ProviderOptions):
         return list(dict.fromkeys(value))
 
 
-def _rate(per_second: float) -> RateLimit:
-    if per_second >= 1 and float(per_second).is_integer():
-        return RateLimit(int(per_second), 1.0)
-    return RateLimit(1, 1.0 / per_second)
 
 
 # -- cursors -----------------------------------------------------------------------------------
@@ -323,7 +317,7 @@ class TypeformProvider(Provider):
         super().__init__(instance, options, context)
         from tierctl.ratelimit import TokenBucket
 
-        self.rate_limit = _rate(options.requests_per_second)
+        self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
         self.limiter = TokenBucket(self.rate_limit)  # the engine replaces it with its own, the same
         self.requests_made = 0
         self._sleep = time.sleep
@@ -533,7 +527,7 @@ class TypeformProvider(Provider):
                                         retry=status >= 500)
                 last = f"HTTP {status}{error}"
                 if status == 429:
-                    wait = _retry_after(response.headers.get("Retry-After"), self.options.max_retry_after)
+                    wait = retry_after_seconds(response.headers.get("Retry-After"), self.options.max_retry_after)
             if attempt >= self.options.max_retries:
                 raise ProviderError(self.instance, f"GET {path} still fails after {attempt} retries: {last}",
                                     retry=True)
@@ -579,22 +573,3 @@ def _int(value: Any) -> int:
     except (TypeError, ValueError):
         return 0
 
-
-def _retry_after(value: str | None, cap: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), capped; ``None`` if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), cap)

@@ -161,10 +161,6 @@ class WebhookOptions(ProviderOptions):
         return None if value is None else check_link_template(value, require_invite_id=True)
 
 
-def _rate(per_second: float) -> RateLimit:
-    if per_second >= 1 and float(per_second).is_integer():
-        return RateLimit(int(per_second), 1.0)
-    return RateLimit(1, 1.0 / per_second)
 
 
 # -- the provider ------------------------------------------------------------------------------
@@ -180,7 +176,7 @@ class WebhookProvider(Provider):
 
     def __init__(self, instance: str, options: WebhookOptions, context: ProviderContext):
         super().__init__(instance, options, context)
-        self.rate_limit = _rate(options.per_second) if options.per_second else None
+        self.rate_limit = RateLimit.from_per_second(options.per_second) if options.per_second else None
         self._key = options.secret.get_secret_value().encode("utf-8")
         self._url = options.url
         self._timeout = options.timeout

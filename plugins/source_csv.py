@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from tierctl.files import record_span_note
 from tierctl.errors import TierctlError
 from tierctl.hookspecs import hookimpl
 from tierctl.records import Contact, RowProblem
@@ -115,12 +116,12 @@ class CsvCustomers(CustomerSource):
                             if len(row) <= last:
                                 report(RowProblem(shown, line, f"has {len(row)} field{'s' * (len(row) != 1)}, "
                                                   f"the header has {width}: too few columns; expected "
-                                                  f"{EXPECTED_HEADER}{_span(line, prev)}"))
+                                                  f"{EXPECTED_HEADER}{record_span_note(line, prev)}"))
                                 continue
                             if len(row) > width and any(row[width:]):
                                 report(RowProblem(shown, line, f"has {len(row)} fields, the header has {width}: "
                                                   "too many columns; quote values that contain the "
-                                                  f"delimiter {self.options.delimiter!r}{_span(line, prev)}"))
+                                                  f"delimiter {self.options.delimiter!r}{record_span_note(line, prev)}"))
                                 continue
                         account_id = row[i_acc].strip()
                         plan = row[i_plan]
@@ -150,12 +151,6 @@ class CsvCustomers(CustomerSource):
                                        f"{_encoding_hint(exc, self.options.encoding)}") from None
 
 
-def _span(first: int, last: int) -> str:
-    """A note for a bad record that spans lines: usually a quote that is never closed."""
-    if last <= first:
-        return ""
-    return (f" (this record runs from line {first} to line {last}: look for a quote (\") that is opened "
-            "but not closed)")
 
 
 def _encoding_hint(exc: Exception, encoding: str) -> str:
