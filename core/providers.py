@@ -151,8 +151,25 @@ class Provider:
         raise NotImplementedError
 
     def fetch_responses(self, survey_id: str, cursor: str | None) -> tuple[Iterable[RawResponse], str | None]:
-        """Responses since ``cursor`` (opaque, stored by tierctl) and the new cursor."""
+        """Responses since ``cursor`` and the new cursor.
+
+        ``cursor`` is what this method returned last time (opaque to tierctl,
+        stored after the responses are committed, so a crash only re-fetches),
+        an ISO time from ``survey collect --since``, or None for everything.
+        Use an overlapping window and let tierctl de-duplicate by response
+        id. ``survey collect`` calls again while a call brings responses not
+        yet seen in this run and a new cursor, so a provider may return one
+        page per call. Put tierctl's invite id into the platform's metadata
+        channel when sending and return it as ``RawResponse.invite_id``.
+        """
         raise NotImplementedError(f"provider {self.name} cannot fetch responses")
+
+    @classmethod
+    def uses_instances(cls, options: ProviderOptions) -> set[str]:
+        """Names of other provider instances this one sends through (e.g. a
+        link-only platform's ``mailer:``); tierctl builds them first and puts
+        them in ``context.providers``. Unknown names and loops are errors."""
+        return set()
 
     def close(self) -> None:
         """Release connections (SMTP sessions, HTTP pools)."""
