@@ -7,24 +7,18 @@ set: CI must run them (``.ci/run`` installs chromium).
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import textwrap
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from browser_helpers import chromium, serve_folder
 
 from tierctl.config import load_config
 from tierctl.plugins import filters, html_site, markdown_sales
 from tierctl.plugins_manager import PluginHost
 from tierctl.render import render_targets
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
 
 # Four tiers with long texts: the phone layout has to cope with more than the example.
@@ -83,20 +77,6 @@ CONFIG = """\
 TIER_NAMES = ["Basic", "Standard", "Advanced", "Enterprise Premium Plus with a Dedicated Engineering Escalation Team"]
 
 
-def _need_browser():
-    """playwright's sync API, or skip (locally) / fail (in CI) when the browser is missing."""
-    why = None
-    if not CHROMIUM.exists():
-        why = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-            return sync_playwright
-        except ImportError as exc:  # pragma: no cover - depends on the machine
-            why = f"playwright is not installed: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the browser tests, but {why}")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -108,33 +88,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "site"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature from the base class
-        pass
 
 
 @pytest.fixture(scope="module")
 def base_url(site: Path) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(site: Path):
-    sync_playwright = _need_browser()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def _offline(page) -> list[str]:

@@ -7,22 +7,16 @@ set: CI must run them (``.ci/run`` installs chromium).
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import random
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from browser_helpers import chromium, serve_folder
 from metrics_fixtures import Fixture, load, make_host
 
 from tierctl.report import build_report, write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 QUARTERS = [f"{y}-Q{q}" for y in (2025, 2026) for q in (1, 2, 3, 4)]
@@ -30,20 +24,6 @@ LONG_TEXT = ("A very long comment with an address that does not break on its own
              "https://acme.example/reports/exports/scheduled/sharepoint/with/a/very/long/path/and/more/and/more")
 
 
-def _need_browser():
-    """playwright's sync API, or skip (locally) / fail (in CI) when the browser is missing."""
-    why = None
-    if not CHROMIUM.exists():
-        why = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-            return sync_playwright
-        except ImportError as exc:  # pragma: no cover - depends on the machine
-            why = f"playwright is not installed: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the browser tests, but {why}")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -71,33 +51,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature from the base class
-        pass
 
 
 @pytest.fixture(scope="module")
 def base_url(site: Path) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(site: Path):
-    sync_playwright = _need_browser()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def test_report_at_desktop_width(browser, base_url: str, tmp_path: Path) -> None:
