@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import TierctlError
 from .records import Invitation, RawResponse, SendResult
@@ -95,6 +95,15 @@ class ProviderOptions(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpRetryOptions(ProviderOptions):
+    """Options every HTTP-API provider needs: timeouts and retries (extend it)."""
+
+    timeout: float = Field(30.0, gt=0, le=300, description="Seconds to wait for each answer")
+    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors")
+    backoff_factor: float = Field(0.5, ge=0, le=30, description="Exponential backoff base, in seconds")
+    max_retry_after: float = Field(60.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
 
 
 @dataclass

@@ -102,7 +102,8 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, retry_after_seconds
+from tierctl.providers import (HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit,
+                               retry_after_seconds)
 from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def _id_check(prefix: str, what: str) -> Callable[[str], str]:
     return check
 
 
-class QualtricsOptions(ProviderOptions):
+class QualtricsOptions(HttpRetryOptions):
     token: SecretStr = Field(description="API token (X-API-TOKEN); write it as ${QUALTRICS_TOKEN}")
     datacenter: str | None = Field(None, description="Data center id, e.g. fra1: https://fra1.qualtrics.com/API/v3/")
     base_url: str | None = Field(None, description="API address instead of the datacenter's (proxies, tests)")
@@ -146,10 +147,6 @@ class QualtricsOptions(ProviderOptions):
                                       description="Export column per tierctl question id, e.g. {nps: QID1}; "
                                                   "a question not listed is read from the column named like it")
     requests_per_second: float = Field(5.0, gt=0, le=50, description="API requests per second at most")
-    timeout: float = Field(30.0, gt=0, le=300, description="Seconds to wait for each answer")
-    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors")
-    backoff_factor: float = Field(0.5, ge=0, le=30, description="Exponential backoff base, in seconds")
-    max_retry_after: float = Field(60.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
     poll_interval: float = Field(2.0, ge=0, le=60, description="Seconds between polls of an import or export")
     export_timeout: float = Field(600.0, gt=0, le=7200, description="Longest wait for an import or export, seconds")
 

@@ -93,7 +93,8 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, field_validator
 
 from tierctl.plugins.email_message import LINK_FIELDS, EmailOptions, LinkedInvitation
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, retry_after_seconds
+from tierctl.providers import (HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit,
+                               retry_after_seconds)
 from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def verify_typeform_signature(secret: bytes | str, raw_body: bytes, header: str 
 
 # -- options -----------------------------------------------------------------------------------
 
-class TypeformOptions(ProviderOptions):
+class TypeformOptions(HttpRetryOptions):
     token: SecretStr = Field(description="Personal access token (scope responses:read); write it as ${TYPEFORM_TOKEN}")
     mailer: str = Field(description="The provider instance (smtp, outbox) that e-mails the form links")
     forms: dict[str, str] = Field(description="Form id per tierctl survey id, e.g. {pre-meeting: u6nXL7}")
@@ -151,10 +152,6 @@ class TypeformOptions(ProviderOptions):
     overlap_minutes: float = Field(30.0, ge=0, le=7 * 24 * 60,
                                    description="How far back each pull starts before the newest response seen "
                                                "(Typeform indexes some responses late)")
-    timeout: float = Field(30.0, gt=0, le=300, description="Seconds to wait for each answer")
-    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors")
-    backoff_factor: float = Field(0.5, ge=0, le=30, description="Exponential backoff base, in seconds")
-    max_retry_after: float = Field(60.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
 
     @field_validator("mailer")
     @classmethod
