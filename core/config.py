@@ -410,6 +410,7 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
             try:
                 out[(section, name)] = options_model.model_validate(raw)
             except ValidationError as exc:
+                out.pop((section, name), None)
                 for err in exc.errors(include_url=False):
                     path = (section, name) + _data_path(err["loc"], raw)
                     hide = any(path[:i] in smap.from_env for i in range(len(path) + 1))
@@ -419,6 +420,17 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
                         msg = (f"unknown option for plugin {entry['plugin']!r}"
                                f"{did_you_mean(str(path[-1]), allowed)}; expected one of: {one_of(allowed)}")
                     problems.append(smap.problem(path, msg))
+            else:
+                uses = getattr(plugin_cls, "uses_instances", None) if section == "providers" else None
+                for used in sorted(uses(out[(section, name)])) if uses else ():
+                    if used not in entries:  # loops are reported when the providers are built
+                        # Point at the option that names it (e.g. typeform's mailer:).
+                        key = next((k for k, v in raw.items() if v == used), None)
+                        problems.append(smap.problem(
+                            (section, name) + ((key,) if key else ()),
+                            f"sends through {used!r}, which is not defined under providers:"
+                            f"{did_you_mean(used, [e for e in entries if e != name])}; "
+                            "name another provider instance, e.g. an smtp or outbox one"))
     return out
 
 

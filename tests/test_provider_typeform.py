@@ -195,7 +195,8 @@ def test_a_failing_mailer_fails_the_typeform_instance(tmp_path, host):
 
 
 def test_the_mailer_must_exist_and_send_mail(tmp_path, host):
-    with pytest.raises(TierctlError, match=r"providers.tf: no provider instance 'mial' \(did you mean 'mail'\?\)"):
+    with pytest.raises(TierctlError, match=r"providers.tf.mailer: sends through 'mial', which is not defined under "
+                                           r"providers: \(did you mean 'mail'\?\)"):
         build(tmp_path, host, None, mailer="mial")
     hook = {"plugin": "webhook", "url": "https://hooks.example/x", "secret": "whsec-0123456789abcdef"}
     provider = build(tmp_path, host, None, mailer="hook", providers={"hook": hook})["tf"]
@@ -491,3 +492,25 @@ def test_webhook_signature_is_verified_on_the_raw_bytes(tmp_path, host, tf):
     assert response.answers == {"satisfaction": 3, "agenda": "Topic 3", "channel": "Phone"}
     with pytest.raises(ProviderError, match="does not match its body"):
         provider.webhook_response("pre-meeting", body + b" ", header, WEBHOOK_SECRET)
+
+
+def test_validate_reports_a_mailer_that_is_not_defined(tmp_path):
+    """The config check names the typeform instance's mailer: line, before anything is sent."""
+    from project_fixtures import run_cli
+
+    config = tmp_path / "tierctl.yaml"
+    config.write_text(
+        "version: 1\n"
+        "organization: {name: Acme}\n"
+        "tiers:\n  basic: {name: Basic, touch_model: tech-touch, plans: [free]}\n"
+        "providers:\n"
+        "  mail: {plugin: outbox, survey_url: 'https://s.example/{invite_id}'}\n"
+        "  tf:\n"
+        "    plugin: typeform\n"
+        "    token: tf-token-0123456789\n"
+        "    mailer: mial\n"
+        "    forms: {feedback: AbC123}\n", encoding="utf-8")
+    code, out, err = run_cli(["-c", str(config), "validate"], load_plugins=None)
+    assert code == 2, out + err
+    assert "tierctl.yaml:10:" in err and "providers.tf.mailer" in err
+    assert "did you mean 'mail'" in err
