@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from .errors import TierctlError
 from .providers import Provider, ProviderContext
-from .ratelimit import TokenBucket
 from .sources import CustomerSource, MeetingSource
 
 if TYPE_CHECKING:
@@ -36,8 +35,6 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
         entry = config.providers[name]
         cls = host.providers[entry.plugin]
         provider = cls(name, config.plugin_options("providers", name), context)
-        if provider.rate_limit is not None:
-            provider.limiter = TokenBucket(provider.rate_limit)
         providers[name] = provider
     return {name: provider for name, provider in providers.items() if name in names}
 

@@ -138,16 +138,46 @@ class Provider:
     #: API requests one invitation costs on average; the engine takes this many
     #: tokens per invitation from the rate-limit bucket before each ``send``.
     requests_per_invitation: ClassVar[float] = 1.0
-    #: True when the provider calls ``self.limiter.acquire()`` before each API
-    #: request itself (multi-request flows); the engine then does not pace it.
+    #: True when the provider calls :meth:`pace` (or ``self.limiter.acquire()``)
+    #: before each API request itself (multi-request flows); the engine then
+    #: does not pace its ``send`` calls.
     paces_itself: ClassVar[bool] = False
-    #: The engine's token bucket for :attr:`rate_limit` (None when unlimited).
-    limiter: Any = None
+
+    _limiter: Any = None
 
     def __init__(self, instance: str, options: ProviderOptions, context: ProviderContext):
         self.instance = instance
         self.options = options
         self.context = context
+
+    @property
+    def limiter(self) -> Any:
+        """The token bucket for :attr:`rate_limit`, None when unlimited.
+
+        Built on first use, so a provider paces itself the same way inside the
+        engine, in tests and in scripts; the engine or a test kit may set its
+        own (e.g. one on a fake clock).
+        """
+        if self._limiter is None and self.rate_limit is not None:
+            from .ratelimit import TokenBucket
+
+            self._limiter = TokenBucket(self.rate_limit)
+        return self._limiter
+
+    @limiter.setter
+    def limiter(self, value: Any) -> None:
+        self._limiter = value
+
+    def pace(self, tokens: float = 1.0) -> None:
+        """Wait until the rate limit allows ``tokens`` more requests (no wait when unlimited)."""
+        limiter = self.limiter
+        if limiter is not None:
+            limiter.acquire(tokens)
+
+    def pace_batch(self, invitations: int) -> None:
+        """What the engine does before :meth:`send`: pace a batch, unless the provider paces itself."""
+        if not self.paces_itself:
+            self.pace(invitations * self.requests_per_invitation)
 
     def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
         """Send a batch; return exactly one :class:`SendResult` per invitation.

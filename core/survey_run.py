@@ -207,8 +207,7 @@ class SurveyRun:
             claimed = ledger.claim_batch(batch, report.run_id, self.now, name, throttled)
             if not claimed:
                 continue
-            if provider.limiter is not None and not provider.paces_itself:
-                provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
+            provider.pace_batch(len(claimed))
             try:
                 results = provider.send(claimed)
             except ProviderError as exc:

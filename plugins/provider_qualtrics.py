@@ -251,10 +251,7 @@ class QualtricsProvider(Provider):
 
     def __init__(self, instance: str, options: QualtricsOptions, context: ProviderContext):
         super().__init__(instance, options, context)
-        from tierctl.ratelimit import TokenBucket
-
         self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
-        self.limiter = TokenBucket(self.rate_limit)  # the engine replaces it with its own, the same
         self.requests_made = 0
         self._sleep = time.sleep
         self._clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -564,8 +561,7 @@ class QualtricsProvider(Provider):
         url = self.options.api_url + quote(path, safe="/")
         attempt, last = 0, ""
         while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
+            self.pace()
             self.requests_made += 1
             wait: float | None = None
             try:

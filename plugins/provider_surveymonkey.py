@@ -382,12 +382,7 @@ class SurveyMonkeyProvider(Provider):
             log.info("provider %s: SurveyMonkey's per-minute budget is spent; waiting %.1f s for its reset",
                      self.instance, wait)
             time.sleep(wait)
-        if self.limiter is None and self.rate_limit is not None:
-            from tierctl.ratelimit import TokenBucket
-
-            self.limiter = TokenBucket(self.rate_limit)  # used outside the engine (tests, scripts)
-        if self.limiter is not None:
-            self.limiter.acquire()
+        self.pace()
 
     def _day_left(self) -> int:
         own = self.options.requests_per_day - self.requests_made

@@ -312,10 +312,7 @@ class TypeformProvider(Provider):
 
     def __init__(self, instance: str, options: TypeformOptions, context: ProviderContext):
         super().__init__(instance, options, context)
-        from tierctl.ratelimit import TokenBucket
-
         self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
-        self.limiter = TokenBucket(self.rate_limit)  # the engine replaces it with its own, the same
         self.requests_made = 0
         self._sleep = time.sleep
         self._session: "requests.Session | None" = None
@@ -375,8 +372,7 @@ class TypeformProvider(Provider):
         results: list[SendResult] = []
         for start in range(0, len(linked), size):
             chunk = linked[start:start + size]
-            if mailer.limiter is not None and not mailer.paces_itself:
-                mailer.limiter.acquire(len(chunk) * mailer.requests_per_invitation)
+            mailer.pace_batch(len(chunk))
             try:
                 results.extend(mailer.send(chunk))
             except ProviderError as exc:
@@ -494,8 +490,7 @@ class TypeformProvider(Provider):
         url = self.options.base_url + path
         attempt, last = 0, ""
         while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
+            self.pace()
             self.requests_made += 1
             wait: float | None = None
             try:

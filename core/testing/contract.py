@@ -504,7 +504,7 @@ class ProviderContract:
         acquired = limiter.acquired[start:]
         tokens = sum(n for _, n in acquired)
         assert acquired, (f"{what}: no tokens were taken from the rate limiter; with paces_itself = True the "
-                          "provider must call self.limiter.acquire() before each request")
+                          "provider must call self.pace() (or self.limiter.acquire()) before each request")
         if requests is not None:
             # The engine takes batch * requests_per_invitation tokens per batch; a partly filled batch may
             # round its last request down, hence the ceiling per acquire.
@@ -512,7 +512,7 @@ class ProviderContract:
             assert requests <= budget, (
                 f"{what}: {requests} requests reached the double but only {tokens:g} tokens were taken from the "
                 f"rate limiter ({rate.requests} per {rate.per_seconds:g}s declared); take a token per request "
-                "(paces_itself = True and self.limiter.acquire()) or declare requests_per_invitation truthfully")
+                "(paces_itself = True and self.pace() before each request) or declare requests_per_invitation truthfully")
         capacity = max(1.0, min(float(rate.requests), rate.per_second))
         elapsed = acquired[-1][0] - (limiter.acquired[start - 1][0] if start else 0.0)
         needed = (tokens - capacity) / rate.per_second

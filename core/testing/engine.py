@@ -218,8 +218,7 @@ class Engine:
                 claimed = ledger.claim_batch(items[start:start + size], run_id, now, provider.instance, {})
                 if not claimed:
                     continue
-                if provider.limiter is not None and not provider.paces_itself:
-                    provider.limiter.acquire(len(claimed) * provider.requests_per_invitation)
+                provider.pace_batch(len(claimed))
                 outcome.batches += 1
                 try:
                     results = list(provider.send(claimed))

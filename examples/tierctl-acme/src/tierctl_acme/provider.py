@@ -80,7 +80,7 @@ class AcmeProvider(Provider):
     Options = AcmeOptions
     batch_size = 100  # Acme takes 100 invitations per request
     can_fetch = True
-    paces_itself = True  # every request takes a token from self.limiter (sends and fetches)
+    paces_itself = True  # every request calls self.pace() first (sends and fetches)
     options: AcmeOptions
 
     def __init__(self, instance: str, options: AcmeOptions, context: ProviderContext):
@@ -197,8 +197,7 @@ class AcmeProvider(Provider):
 
         url = self.options.base_url + path
         for attempt in range(self.options.retries + 1):
-            if self.limiter is not None:
-                self.limiter.acquire()  # one token per request, retries included
+            self.pace()  # one token per request, retries included
             try:
                 response = self._http().request(method, url, timeout=self.options.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
