@@ -373,3 +373,8 @@ def open_ledger(url: str | None, base_dir: Path) -> Ledger:
     from .ledger_sqlite import SqliteLedger
 
     return SqliteLedger(path, create_dirs=relative)
+
+
+def existing_ledger(url: str | None, base_dir: Path) -> Ledger | None:
+    """The ledger if it exists, else None: for commands that read and must not create state."""
+    return open_ledger(url, base_dir) if ledger_exists(url, base_dir) else None

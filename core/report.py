@@ -587,12 +587,13 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     Empty when there is no ledger or nothing was answered; never any
     individual answer or free text.
     """
-    from .ledger import ledger_exists, open_ledger
+    from .ledger import existing_ledger
     from .metrics_sqlite import SqliteMetrics
 
-    if not ledger_exists(config.storage.url, config.base_dir):
+    ledger = existing_ledger(config.storage.url, config.base_dir)
+    if ledger is None:
         return {}
-    with open_ledger(config.storage.url, config.base_dir) as ledger:
+    with ledger:
         metrics = build_metrics(SqliteMetrics(ledger.conn), config, kind)  # type: ignore[attr-defined]
     out: dict[str, list[TierHeadline]] = {}
     for survey in metrics.surveys:

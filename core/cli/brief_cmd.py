@@ -30,12 +30,11 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     an unknown account or meeting, or a bad config.
     """
     from ..brief import build_brief
-    from ..ledger import ledger_exists, open_ledger
+    from ..ledger import existing_ledger
 
     config = app.config()
     # Reading only: a missing ledger (nothing sent yet) is not created.
-    url, base = config.storage.url, config.base_dir
-    ledger = open_ledger(url, base) if ledger_exists(url, base) else None
+    ledger = existing_ledger(config.storage.url, config.base_dir)
     try:
         result = build_brief(config, ledger, app.host, account, resolve_now(app, now), meeting)
     finally:

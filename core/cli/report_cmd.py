@@ -29,14 +29,15 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     """
     from ..errors import TierctlError
     from ..files import atomic_write
-    from ..ledger import ledger_exists, open_ledger
+    from ..ledger import existing_ledger
     from ..report import NOTHING_SENT, build_report, check_scope, write_report
 
     config = app.config()
-    if not ledger_exists(config.storage.url, config.base_dir):
+    ledger = existing_ledger(config.storage.url, config.base_dir)
+    if ledger is None:
         check_scope(config, None, survey, tier)
         raise TierctlError(NOTHING_SENT)
-    with open_ledger(config.storage.url, config.base_dir) as ledger:
+    with ledger:
         result = build_report(config, ledger.conn, period, survey, tier,  # type: ignore[attr-defined]
                               with_text=fmt in ("md", "html"))
     text = write_report(result, fmt, config, app.host)

@@ -21,13 +21,14 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 def _open_ledger(app: App) -> Any:
     """The ledger; responses answer sent invitations, so a missing one is an error, not created."""
     from ..errors import TierctlError
-    from ..ledger import ledger_exists, open_ledger
+    from ..ledger import existing_ledger
 
     config = app.config()
-    if not ledger_exists(config.storage.url, config.base_dir):
+    ledger = existing_ledger(config.storage.url, config.base_dir)
+    if ledger is None:
         raise TierctlError("nothing sent yet: responses are linked to the invitations in the ledger "
                            f"({config.storage.url}), and there is none; run tierctl survey send first")
-    return open_ledger(config.storage.url, config.base_dir)
+    return ledger
 
 
 class _Problems:

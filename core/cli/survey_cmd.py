@@ -225,11 +225,9 @@ def status(app: App, as_json: bool) -> None:
 
 def _existing_ledger(run: Any) -> Any:
     """The ledger if it exists: planning and status must not create state."""
-    from ..ledger import ledger_exists
+    from ..ledger import existing_ledger
 
-    if not ledger_exists(run.config.storage.url, run.config.base_dir):
-        return None
-    return run.open_ledger()
+    return existing_ledger(run.config.storage.url, run.config.base_dir)
 
 
 class _IsoCache(dict):
