@@ -34,7 +34,7 @@ import abc
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import TierctlError
 from .records import Invitation, SendResult
@@ -57,8 +57,33 @@ CLAIMABLE_STATES = (DEFERRED, RETRY)
 #: States that count against the per-contact throttle (the contact was, or may have been, surveyed).
 SURVEYED_STATES = (SENT, SENDING, UNKNOWN)
 
+#: The ``source`` of imported responses; their response id is ``import:<invite_id>``, so they are
+#: unique by their invitation (the SQLite ledger's ``responses_fetched`` index leaves them out).
+IMPORT_SOURCE = "import"
+
 Key = tuple[str, str, str]
 """An invitation's identity: ``(survey_id, contact_email, occasion)``."""
+
+
+class InvitationLink(NamedTuple):
+    """What storing a response needs of the invitation it answers.
+
+    ``key`` is the ledger's own key for the invitation: responses and
+    answers are stored under it (an integer in the SQLite ledger: cheaper to
+    index than ``invite_id``). ``due_day`` is the organisation-zone date of
+    ``due_at`` (``YYYY-MM-DD``), the day reports group by.
+    """
+
+    key: Any
+    invite_id: str
+    survey_id: str
+    contact_email: str
+    occasion: str
+    tier: str
+    account_id: str
+    state: str
+    due_day: str
+    due_at: datetime
 
 
 class Ledger(abc.ABC):
@@ -234,25 +259,22 @@ class Ledger(abc.ABC):
     # -- responses --------------------------------------------------------
     #
     # A response answers one invitation; the first one stored for an
-    # invitation is kept and later ones are duplicates. Linking dicts carry
-    # ``invite_id``, ``survey_id``, ``contact_email``, ``occasion``, ``tier``,
-    # ``account_id``, ``state``, ``due_day`` (the organisation-zone date of
-    # ``due_at``, ``YYYY-MM-DD``) and ``due_at`` (a datetime).
+    # invitation is kept and later ones are duplicates.
 
     @abc.abstractmethod
-    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The invitations with these ids, in one query per batch: ``invite_id -> linking dict``.
+    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
+        """The invitations with these ids, in one query per batch: ``invite_id -> link``.
 
         Unknown ids are absent.
         """
 
     @abc.abstractmethod
-    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[dict[str, Any]]]:
+    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
         """The ``sent`` invitations of ``survey_id`` to these (lower-case) e-mail addresses.
 
         For responses that carry an e-mail address but no invitation id.
 
-        :returns: ``contact_email -> linking dicts`` in ``due_at`` order;
+        :returns: ``contact_email -> links`` in ``due_at`` order;
             addresses without a sent invitation are absent.
         """
 
@@ -260,10 +282,15 @@ class Ledger(abc.ABC):
     def add_responses(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
         """Store responses and their answers in one transaction; return those actually added.
 
-        A response whose ``response_id`` is stored already, or whose
-        invitation has a response already (also earlier in ``rows``), is not
-        added: re-importing or re-fetching is harmless. Every ``invite_id``
-        must name a stored invitation.
+        Each row's ``invitation`` is the :attr:`InvitationLink.key` of the
+        invitation it answers. A response whose ``response_id`` is stored
+        already, or whose invitation has a response already (also earlier in
+        ``rows``), is not added: re-importing or re-fetching is harmless.
+
+        A question's type is fixed once it has answers: rows whose
+        ``question_types`` give a stored question another type are refused
+        with :class:`~tierctl.errors.TierctlError` (nothing of the batch is
+        stored), since old and new answers could not be counted together.
         """
 
     def bulk_writes(self) -> AbstractContextManager[None]:

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import LockHeldError, TierctlError
 from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
-                     UNKNOWN, FAILED, Key, Ledger)
-from .metrics_sqlite import ROLLUP_BACKFILL, ROLLUP_DDL, fold_answers
+                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, Key, Ledger)
+from .metrics_sqlite import ROLLUP_DDL, fold_answers
 from .records import Invitation, SendResult
 
 if TYPE_CHECKING:
@@ -148,9 +148,114 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     )),
     # Answer and response counts per survey, tier and due day, kept in step by
     # add_responses (metrics_sqlite.fold_answers, same transaction): reports
-    # read these instead of every answer. Tables and backfill are metrics'.
-    ("metrics rollup (answer and response counts per survey, tier and due day)",
-     (*ROLLUP_DDL, *ROLLUP_BACKFILL)),
+    # read these instead of every answer. The tables are metrics_sqlite's
+    # ROLLUP_DDL; the backfill is written out for the version-2 tables, as
+    # they were when this step ran.
+    ("metrics rollup (answer and response counts per survey, tier and due day)", (
+        *ROLLUP_DDL,
+        "INSERT INTO answer_day_counts (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
+        "SELECT r.survey_id, r.tier, r.due_day, a.question_id, a.qtype, "
+        "CASE WHEN a.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END, "
+        "CASE WHEN a.qtype = 'choice' THEN a.text ELSE '' END, COUNT(*) "
+        "FROM responses AS r JOIN answers AS a ON a.response_id = r.response_id "
+        "WHERE CASE WHEN a.qtype IN ('text', 'choice') THEN a.text IS NOT NULL AND a.text <> '' "
+        "ELSE a.score IS NOT NULL END GROUP BY 1, 2, 3, 4, 5, 6, 7",
+        "INSERT INTO response_day_counts (survey_id, tier, due_day, responses) "
+        "SELECT survey_id, tier, due_day, COUNT(*) FROM responses GROUP BY 1, 2, 3",
+    )),
+    # Integer keys. Version 3 keyed responses by random text ('import:<invite_id>')
+    # and answers by (response_id, question_id), and copied the invitation's
+    # facts into every response: a bulk import of 1,000,000 responses spent
+    # most of its time updating those indexes at random places. Now an
+    # invitation has an integer id; a response is stored under its
+    # invitation's id (one response per invitation is the primary key), an
+    # answer under (invitation id, question id), and the facts are read from
+    # the invitation. Consecutive invitations have consecutive ids, so a
+    # batch's writes go to a few neighbouring pages. A question's type is kept
+    # once per survey (questions), not per answer. answers has no foreign key:
+    # it is written only by add_responses, with its response, and checking
+    # 3 answers a response cost more than the responses' own key.
+    ("integer keys for invitations, responses and answers; question types per survey", (
+        """CREATE TABLE invitations_v4 (
+            id INTEGER PRIMARY KEY,
+            invite_id TEXT NOT NULL UNIQUE,
+            survey_id TEXT NOT NULL,
+            contact_email TEXT NOT NULL,
+            occasion TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,
+            throttled INTEGER NOT NULL,
+            due_at TEXT NOT NULL,
+            closes_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            claimed_at TEXT,
+            sent_at TEXT,
+            external_id TEXT,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_id INTEGER REFERENCES runs (id),
+            due_day TEXT,
+            UNIQUE (survey_id, contact_email, occasion)
+        )""",
+        "INSERT INTO invitations_v4 (id, invite_id, survey_id, contact_email, occasion, tier, account_id, "
+        "provider, state, throttled, due_at, closes_at, created_at, updated_at, claimed_at, sent_at, "
+        "external_id, reason, attempts, run_id, due_day) "
+        "SELECT rowid, invite_id, survey_id, contact_email, occasion, tier, account_id, provider, state, "
+        "throttled, due_at, closes_at, created_at, updated_at, claimed_at, sent_at, external_id, reason, "
+        "attempts, run_id, due_day FROM invitations ORDER BY rowid",
+        # response_id: '<source>:<id at the source>'. Imports ('import:<invite_id>')
+        # are unique by their invitation; fetched ones by this partial index.
+        """CREATE TABLE responses_v4 (
+            invitation INTEGER PRIMARY KEY REFERENCES invitations_v4 (id),
+            response_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )""",
+        "INSERT INTO responses_v4 (invitation, response_id, source, submitted_at, received_at) "
+        "SELECT i.id, r.response_id, r.source, r.submitted_at, r.received_at "
+        "FROM responses AS r JOIN invitations_v4 AS i ON i.invite_id = r.invite_id ORDER BY i.id",
+        """CREATE TABLE questions (
+            survey_id TEXT NOT NULL,
+            question_id TEXT NOT NULL,
+            qtype TEXT NOT NULL,
+            PRIMARY KEY (survey_id, question_id)
+        ) WITHOUT ROWID""",
+        "INSERT INTO questions (survey_id, question_id, qtype) "
+        "SELECT r.survey_id, a.question_id, MAX(a.qtype) FROM answers AS a "
+        "JOIN responses AS r ON r.response_id = a.response_id GROUP BY 1, 2",
+        # value: an integer score, or the text of a choice or free-text answer.
+        """CREATE TABLE answers_v4 (
+            invitation INTEGER NOT NULL,
+            question_id TEXT NOT NULL,
+            value NOT NULL,
+            PRIMARY KEY (invitation, question_id)
+        ) WITHOUT ROWID""",
+        "INSERT INTO answers_v4 (invitation, question_id, value) "
+        "SELECT i.id, a.question_id, CASE WHEN a.score IS NULL THEN a.text "
+        "WHEN a.score = CAST(a.score AS INTEGER) THEN CAST(a.score AS INTEGER) ELSE a.score END "
+        "FROM answers AS a JOIN responses AS r ON r.response_id = a.response_id "
+        "JOIN invitations_v4 AS i ON i.invite_id = r.invite_id "
+        "WHERE COALESCE(a.score, a.text) IS NOT NULL ORDER BY i.id",
+        "DROP TABLE answers",
+        "DROP TABLE responses",
+        "DROP TABLE invitations",
+        "ALTER TABLE invitations_v4 RENAME TO invitations",
+        "ALTER TABLE responses_v4 RENAME TO responses",
+        "ALTER TABLE answers_v4 RENAME TO answers",
+        "CREATE UNIQUE INDEX responses_fetched ON responses (response_id) WHERE source <> 'import'",
+        "CREATE INDEX invitations_closes_at ON invitations (closes_at)",
+        "CREATE INDEX invitations_state ON invitations (state, survey_id)",
+        f"""CREATE INDEX invitations_surveyed
+            ON invitations (COALESCE(sent_at, claimed_at))
+            WHERE throttled = 1 AND state IN {_in(SURVEYED_STATES)}""",
+        "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
+        # The brief: an account's invitations and, through them, its responses.
+        "CREATE INDEX invitations_account ON invitations (account_id, survey_id)",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -159,17 +264,17 @@ _INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "t
                        "provider", "state", "throttled", "due_at", "closes_at", "created_at",
                        "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
                        "run_id", "due_day")
-# What response linking needs of an invitation (due_at is the one datetime).
-_LINK_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id", "state",
+# InvitationLink's fields, in order (due_at, the one datetime, is last).
+_LINK_COLUMNS = ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id", "state",
                  "due_day", "due_at")
+# responses_for_account: a response with its invitation's facts.
 _RESPONSE_COLUMNS = ("response_id", "invite_id", "survey_id", "tier", "account_id", "contact_email",
                      "occasion", "due_day", "submitted_at", "source", "received_at")
+_RESPONSE_SELECT = ("r.response_id, i.invite_id, i.survey_id, i.tier, i.account_id, i.contact_email, "
+                    "i.occasion, i.due_day, r.submitted_at, r.source, r.received_at, r.invitation")
 _DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at", "claimed_at",
                                "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
 _IDS_PER_QUERY = 10_000  # one parameter each, well under SQLite's 32766
-_INSERT_RESPONSE = ("INSERT INTO responses (response_id, invite_id, survey_id, tier, account_id, contact_email, "
-                    "occasion, due_day, submitted_at, source, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 BULK_CACHE_KIB = 256 * 1024  # page cache while bulk_writes() is on
 BULK_MMAP_BYTES = 2 << 30  # memory-mapped reads while bulk_writes() is on (file pages, not heap)
 
@@ -216,7 +321,6 @@ class SqliteLedger(Ledger):
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
-        self._responses_known = False  # add_responses: the last batch had stored responses
         self._prepare_folder(create_dirs)
         try:
             self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
@@ -638,26 +742,24 @@ class SqliteLedger(Ledger):
         return rows
 
     @staticmethod
-    def _link_dicts(rows: list[tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
+    def _links(rows: list[tuple[Any, ...]]) -> Iterator[InvitationLink]:
         parse = datetime.fromisoformat
         for row in rows:
-            link = dict(zip(_LINK_COLUMNS, row))
-            link["due_at"] = parse(row[-1])
-            yield link
+            yield InvitationLink(*row[:-1], parse(row[-1]))
 
-    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
         sql = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
         rows = self._select_in(sql, list(dict.fromkeys(invite_ids)))
-        return {link["invite_id"]: link for link in self._link_dicts(rows)}
+        return {link.invite_id: link for link in self._links(rows)}
 
-    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[dict[str, Any]]]:
+    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
         sql = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
                f"WHERE survey_id = ? AND state = '{SENT}' AND contact_email IN ({{in_}})")
-        found: dict[str, list[dict[str, Any]]] = {}
-        for link in self._link_dicts(self._select_in(sql, list(dict.fromkeys(emails)), (survey_id,))):
-            found.setdefault(link["contact_email"], []).append(link)
+        found: dict[str, list[InvitationLink]] = {}
+        for link in self._links(self._select_in(sql, list(dict.fromkeys(emails)), (survey_id,))):
+            found.setdefault(link.contact_email, []).append(link)
         for links in found.values():
-            links.sort(key=lambda r: (r["due_at"], r["invite_id"]))
+            links.sort(key=lambda link: (link.due_at, link.invite_id))
         return found
 
     @contextmanager
@@ -678,67 +780,87 @@ class SqliteLedger(Ledger):
 
     def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
         # The first response to an invitation wins, in the batch as in the table.
+        keys: set[int] = set()
         ids: set[str] = set()
-        invites: set[str] = set()
         fresh: list[StoredResponse] = []
         for r in rows:
-            if r.response_id not in ids and r.invite_id not in invites:
+            if r.invitation not in keys and r.response_id not in ids:
+                keys.add(r.invitation)
                 ids.add(r.response_id)
-                invites.add(r.invite_id)
                 fresh.append(r)
         if not fresh:
             return []
-        # In key order, a batch's index writes go through the B-trees in order.
-        ordered = sorted(fresh, key=_response_key)
-        ts = _Stamps()
-        values = [(r.response_id, r.invite_id, r.survey_id, r.tier, r.account_id, r.contact_email, r.occasion,
-                   r.due_day, ts[r.submitted_at], r.source, ts[r.received_at]) for r in ordered]
+        fetched = [r.response_id for r in fresh if r.source != IMPORT_SOURCE]
         with self._transaction() as conn:
-            # Usually all are new: insert, and see whether every row went in
-            # (under BEGIN IMMEDIATE nobody else writes until COMMIT). After a
-            # batch with stored ones (a file imported again), look first.
-            conn.execute("SAVEPOINT add_responses")
-            added = fresh
-            complete = False
-            if not self._responses_known:
-                before = conn.total_changes
-                conn.executemany(_INSERT_RESPONSE, values)
-                complete = conn.total_changes - before == len(values)
-                if not complete:
-                    conn.execute("ROLLBACK TO add_responses")
-            if not complete:
+            self._record_questions(conn, fresh)
+            # Under BEGIN IMMEDIATE nobody else writes until COMMIT: what is
+            # not stored now is still not stored when we insert.
+            taken = {row[0] for row in self._select_in(
+                "SELECT invitation FROM responses WHERE invitation IN ({in_})", sorted(keys))}
+            if fetched:
                 taken_ids = {row[0] for row in self._select_in(
-                    "SELECT response_id FROM responses WHERE response_id IN ({in_})", list(ids))}
-                taken_invites = {row[0] for row in self._select_in(
-                    "SELECT invite_id FROM responses WHERE invite_id IN ({in_})", list(invites))}
-                self._responses_known = bool(taken_ids or taken_invites)
-                added = [r for r in fresh if r.response_id not in taken_ids and r.invite_id not in taken_invites]
-                keep = {r.response_id for r in added}
-                ordered = [r for r in ordered if r.response_id in keep]
-                conn.executemany(_INSERT_RESPONSE, [v for v in values if v[0] in keep])
-            conn.execute("RELEASE add_responses")
-            if ordered:
-                answers = list(_answer_rows(ordered))
-                conn.executemany(
-                    "INSERT INTO answers (response_id, question_id, qtype, score, text) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING", answers)
-                fold_answers(conn, [(r.response_id, r.survey_id, r.tier, r.due_day) for r in ordered], answers)
+                    f"SELECT response_id FROM responses WHERE source <> '{IMPORT_SOURCE}' "
+                    "AND response_id IN ({in_})", fetched)}
+            else:
+                taken_ids = set()
+            added = [r for r in fresh if r.invitation not in taken and r.response_id not in taken_ids]
+            if not added:
+                return []
+            # In key order, a batch's writes go through the B-trees in order.
+            added.sort(key=_invitation_key)
+            ts = _Stamps()
+            conn.executemany(
+                "INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.invitation, r.response_id, r.source, ts[r.submitted_at], ts[r.received_at]) for r in added])
+            conn.executemany("INSERT INTO answers (invitation, question_id, value) VALUES (?, ?, ?)",
+                             [(r.invitation, qid, value) for r in added for qid, value in r.answers.items()])
+            fold_answers(conn, added)
         return added
 
+    @staticmethod
+    def _record_questions(conn: sqlite3.Connection, rows: list["StoredResponse"]) -> None:
+        """Keep each survey's question types; refuse a type that differs from the stored one."""
+        surveys = {r.survey_id: r.question_types for r in rows}
+        for survey_id, types in surveys.items():
+            stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = ?",
+                                       (survey_id,)))
+            changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
+            if changed:
+                q = changed[0]
+                raise TierctlError(
+                    f"surveys.{survey_id}.questions: question {q!r} is now of type {types[q]!r}, but the "
+                    f"ledger holds answers to it as type {stored[q]!r}"
+                    + (f" (also: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else "")
+                    + "; old and new answers cannot be counted together. Give the changed question a new id, "
+                    "or change its type back")
+            new = [(survey_id, q, t) for q, t in types.items() if q not in stored]
+            if new:
+                conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?)", new)
+
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT {', '.join(_RESPONSE_COLUMNS)} FROM responses WHERE account_id = ?"
+        sql = (f"SELECT {_RESPONSE_SELECT} FROM invitations AS i JOIN responses AS r ON r.invitation = i.id "
+               "WHERE i.account_id = ?")
         params: list[Any] = [account_id]
         if survey_id is not None:
-            sql += " AND survey_id = ?"
+            sql += " AND i.survey_id = ?"
             params.append(survey_id)
-        found = [_row_dict(_RESPONSE_COLUMNS, row) for row in self.conn.execute(sql, params)]
-        by_id = {r["response_id"]: r for r in found}
-        for r in found:
-            r["answers"] = {}
-        for response_id, question_id, qtype, score, text in self._select_in(
-                "SELECT response_id, question_id, qtype, score, text FROM answers "
-                "WHERE response_id IN ({in_}) ORDER BY rowid", list(by_id)):
-            by_id[response_id]["answers"][question_id] = {"qtype": qtype, "score": score, "text": text}
+        found: list[dict[str, Any]] = []
+        by_key: dict[int, dict[str, Any]] = {}
+        for row in self.conn.execute(sql, params):
+            response = _row_dict(_RESPONSE_COLUMNS, row)
+            response["answers"] = {}
+            by_key[row[-1]] = response
+            found.append(response)
+        for key, question_id, qtype, value in self._select_in(
+                "SELECT a.invitation, a.question_id, q.qtype, a.value FROM answers AS a "
+                "JOIN invitations AS i ON i.id = a.invitation "
+                "LEFT JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
+                "WHERE a.invitation IN ({in_})", list(by_key)):
+            scored = isinstance(value, (int, float))
+            by_key[key]["answers"][question_id] = {
+                "qtype": qtype or ("rating" if scored else "text"),
+                "score": value if scored else None, "text": None if scored else value}
         found.sort(key=lambda r: (r["submitted_at"], r["response_id"]))
         return found
 
@@ -757,16 +879,5 @@ class SqliteLedger(Ledger):
         return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
 
 
-def _response_key(response: "StoredResponse") -> str:
-    return response.response_id
-
-
-def _answer_rows(responses: list["StoredResponse"]) -> Iterator[tuple[Any, ...]]:
-    """``answers`` rows: a score for numbers, a text for labels and free text."""
-    for r in responses:
-        types = r.question_types
-        for question_id, value in r.answers.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                yield r.response_id, question_id, types.get(question_id) or "rating", value, None
-            else:
-                yield r.response_id, question_id, types.get(question_id) or "text", None, str(value)
+def _invitation_key(response: "StoredResponse") -> int:
+    return response.invitation

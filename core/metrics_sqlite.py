@@ -7,26 +7,28 @@ most, whatever the number of responses.
 
 Two ways to the answer counts, giving the same numbers:
 
-* **Raw**: one ``GROUP BY`` over ``responses JOIN answers`` per survey,
-  tier, period, question and distinct answer. Correct on any ledger, but it
-  visits every answer: about 14 s for 1,000,000 responses of three scored
-  questions (``benchmarks/bench_responses.py``; the join and the sort of 3
-  million rows dominate: SQLite has no hash aggregation).
+* **Raw**: one ``GROUP BY`` over ``answers`` (each joined to its invitation
+  for the survey, tier and due day, and to ``questions`` for its type) per
+  survey, tier, period, question and distinct answer. Correct on any ledger,
+  but it visits every answer (``benchmarks/bench_responses.py`` prints how
+  long: the join and the sort of 3 million rows dominate, as SQLite has no
+  hash aggregation).
 * **Rollup**: two small tables, ``answer_day_counts`` (how many identical
   answers per survey, tier, due day and question) and
   ``response_day_counts`` (how many responses those were), kept in step by
   the writer: :func:`fold_answers` in the same transaction that stores the
   responses. A report then reads tens of thousands of rows instead of
   millions: ``tierctl report --format json`` over 1,000,000 responses takes
-  0.7 s and 42 MiB, start-up included. The rollup is checked on every read against the responses
-  themselves (their count per survey, tier and due day, one scan of the
-  ``responses_group`` index): a day that is out of step (responses stored
-  without folding, or deleted) is counted raw, so the figures are always
-  those of the stored answers.
+  well under a second, start-up included. The rollup is checked on every
+  read against the responses themselves: first their total (one count of
+  the ``responses`` table); only when that differs, per survey, tier and due
+  day. A day that is out of step (responses stored without folding, or
+  deleted) is counted raw, so the figures are always those of the stored
+  answers. (A rollup edited by hand so that its total still matches is not
+  noticed: :func:`rebuild_rollup` repairs it.)
 
-The rollup tables belong to the ledger's schema (:data:`ROLLUP_DDL`, to be
-added by a ledger migration with :data:`ROLLUP_BACKFILL`); until they exist
-every count is raw.
+The rollup tables belong to the ledger's schema (:data:`ROLLUP_DDL`, added
+by a ledger migration); until they exist every count is raw.
 
 Rollup rows use ``score = 0`` for choice and text answers and ``choice =
 ''`` for scored and text answers (key columns cannot be NULL); a text answer
@@ -37,9 +39,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+from .ledger import STATES
 from .metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
+
+if TYPE_CHECKING:
+    from .responses import StoredResponse
 
 #: The rollup tables, for the ledger migration that adopts them.
 ROLLUP_DDL: tuple[str, ...] = (
@@ -63,24 +69,31 @@ ROLLUP_DDL: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
-# Which answers count, and under which key: the SQL twin of _answer_key().
-_ANSWERED = ("CASE WHEN a.qtype IN ('text', 'choice') THEN a.text IS NOT NULL AND a.text <> '' "
-             "ELSE a.score IS NOT NULL END")
-_SCORE_KEY = "CASE WHEN a.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END"
-_CHOICE_KEY = "CASE WHEN a.qtype = 'choice' THEN a.text ELSE '' END"
+# Every answer with what it is counted by: its invitation's survey, tier and
+# due day, and its question's type. (Answers are stored with their response.)
+_ANSWERS = ("answers AS a JOIN invitations AS i ON i.id = a.invitation "
+            "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
+_RESPONSES = "responses AS r JOIN invitations AS i ON i.id = r.invitation"
+# Which answers count, and under which key: the SQL twin of _answer_keys().
+_ANSWERED = "(q.qtype NOT IN ('text', 'choice') OR a.value <> '')"
+_SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice') THEN 0.0 ELSE a.value END"
+_CHOICE_KEY = "CASE WHEN q.qtype = 'choice' THEN a.value ELSE '' END"
 
 _BACKFILL = (
     "INSERT INTO answer_day_counts (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
-    f"SELECT r.survey_id, r.tier, r.due_day, a.question_id, a.qtype, {_SCORE_KEY}, {_CHOICE_KEY}, COUNT(*) "
-    f"FROM responses AS r JOIN answers AS a ON a.response_id = r.response_id WHERE {_ANSWERED} AND {{where}} "
-    "GROUP BY 1, 2, 3, 4, 5, 6, 7",
+    f"SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, {_SCORE_KEY}, {_CHOICE_KEY}, COUNT(*) "
+    f"FROM {_ANSWERS} WHERE {_ANSWERED} AND {{where}} GROUP BY 1, 2, 3, 4, 5, 6, 7",
     "INSERT INTO response_day_counts (survey_id, tier, due_day, responses) "
-    "SELECT r.survey_id, r.tier, r.due_day, COUNT(*) FROM responses AS r WHERE {where} GROUP BY 1, 2, 3",
+    f"SELECT i.survey_id, i.tier, i.due_day, COUNT(*) FROM {_RESPONSES} WHERE {{where}} GROUP BY 1, 2, 3",
 )
-#: Fills the rollup from the stored responses (the migration runs it once, after ROLLUP_DDL).
-ROLLUP_BACKFILL: tuple[str, ...] = tuple(statement.format(where="1") for statement in _BACKFILL)
+_ONE_DAY = "i.survey_id = ? AND i.tier = ? AND i.due_day = ?"
 
 ROLLUP_TABLES = ("answer_day_counts", "response_day_counts")
+
+
+def _in(values: Iterable[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
 #: Above this share of out-of-step days, counting everything raw is cheaper than patching.
 _PATCH_LIMIT = 0.25
 
@@ -96,15 +109,13 @@ def period_sql(column: str, kind: str) -> str:
     raise ValueError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
 
 
-def _answer_key(qtype: str, score: Any, text: Any) -> tuple[float, str] | None:
-    """The rollup key ``(score, choice)`` of one stored answer, or ``None`` when it does not count."""
-    if qtype == "text" or qtype == "choice":
-        if text is None or text == "":
-            return None
-        return 0.0, (text if qtype == "choice" else "")
-    if score is None:
-        return None
-    return float(score), ""
+def _rollup_key(qtype: str, value: Any) -> tuple[float, str]:
+    """The rollup key ``(score, choice)`` of a counted answer (see the module docstring)."""
+    if qtype == "choice":
+        return 0.0, value
+    if qtype == "text":
+        return 0.0, ""
+    return float(value), ""
 
 
 def _from_key(qtype: str, score: float, choice: str) -> tuple[float | None, str | None]:
@@ -152,21 +163,37 @@ class SqliteMetrics:
         self.use_rollup = use_rollup and self.has_responses and set(ROLLUP_TABLES) <= found
         self.stale_days = 0
         self._days: dict[tuple[str | None, str | None], dict[tuple[str, str, str], int]] = {}
+        self._in_step: bool | None = None
 
     # -- responses --------------------------------------------------------
 
+    def rollup_in_step(self) -> bool:
+        """Whether the rollup counts as many responses as are stored (one count of each)."""
+        if self._in_step is None:
+            self._in_step = self.use_rollup and (
+                self.conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+                == self.conn.execute("SELECT COALESCE(SUM(responses), 0) FROM response_day_counts").fetchone()[0])
+        return self._in_step
+
     def response_days(self, survey_id: str | None, tier: str | None) -> dict[tuple[str, str, str], int]:
-        """``(survey, tier, due_day) -> responses``: one scan of the covering index ``responses_group``."""
+        """``(survey, tier, due_day) -> responses``: from the rollup when it is in step, else counted."""
         key = (survey_id, tier)
         if key not in self._days:
             if not self.has_responses:
                 self._days[key] = {}
+            elif self.rollup_in_step():
+                self._days[key] = self._folded_days(survey_id, tier)
             else:
-                where, params = _scope("", survey_id, tier)
+                where, params = _scope("i.", survey_id, tier)
                 self._days[key] = {(s, t, d): n for s, t, d, n in self.conn.execute(
-                    f"SELECT survey_id, tier, due_day, COUNT(*) FROM responses WHERE {where} "
-                    "GROUP BY survey_id, tier, due_day", params)}
+                    f"SELECT i.survey_id, i.tier, i.due_day, COUNT(*) FROM {_RESPONSES} WHERE {where} "
+                    "GROUP BY 1, 2, 3", params)}
         return self._days[key]
+
+    def _folded_days(self, survey_id: str | None, tier: str | None) -> dict[tuple[str, str, str], int]:
+        where, params = _scope("", survey_id, tier)
+        return {(s, t, d): n for s, t, d, n in self.conn.execute(
+            f"SELECT survey_id, tier, due_day, responses FROM response_day_counts WHERE {where}", params)}
 
     def response_counts(self, kind: str, survey_id: str | None, tier: str | None
                         ) -> Iterator[tuple[str, str, str, int]]:
@@ -195,7 +222,7 @@ class SqliteMetrics:
         answered: Counter = Counter()
         for s, t, d, state, n in self.conn.execute(
                 f"SELECT i.survey_id, i.tier, i.due_day, i.state, COUNT(*) FROM invitations AS i "
-                f"JOIN responses AS r ON r.invite_id = i.invite_id "
+                f"JOIN responses AS r ON r.invitation = i.id "
                 f"WHERE i.state IN ({states}) AND {where_i} AND i.due_day IS NOT NULL "
                 f"GROUP BY 1, 2, 3, 4", params_i):
             answered[(s, t, period_of(d, kind), state)] += n
@@ -217,36 +244,33 @@ class SqliteMetrics:
 
     def _raw_counts(self, kind: str, survey_id: str | None, tier: str | None,
                     day: tuple[str, str, str] | None = None) -> Counter:
-        """Counts straight from ``responses JOIN answers``: for the scope, or one ``(survey, tier, day)``."""
+        """Counts straight from the answers: for the scope, or one ``(survey, tier, day)``."""
         if day is not None:
-            where, params = "r.survey_id = ? AND r.tier = ? AND r.due_day = ?", list(day)
+            where, params = _ONE_DAY, list(day)
         else:
-            where, params = _scope("r.", survey_id, tier)
-        # A day or a tier: its responses through the responses_group index, then their answers.
-        # Everything (or a whole survey): the answers in storage order, each looking up its
-        # response; answers are stored right after their responses, so the lookups move
-        # forward through the responses table (measured 2x faster at 1,000,000 responses).
-        joined = ("responses AS r JOIN answers AS a ON a.response_id = r.response_id"
-                  if day is not None or tier is not None else
-                  "answers AS a CROSS JOIN responses AS r ON r.response_id = a.response_id")
-        period = period_sql("r.due_day", kind)
+            where, params = _scope("i.", survey_id, tier)
+        # The answers in storage order (invitation id), each looking up its
+        # invitation by id: the lookups move forward through the table.
+        period = period_sql("i.due_day", kind)
         out: Counter = Counter()
         for row in self.conn.execute(
-                f"SELECT r.survey_id, r.tier, {period}, a.question_id, a.qtype, {_SCORE_KEY}, {_CHOICE_KEY}, "
-                f"COUNT(*) FROM {joined} WHERE {where} AND {_ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7", params):
+                f"SELECT i.survey_id, i.tier, {period}, a.question_id, q.qtype, {_SCORE_KEY}, {_CHOICE_KEY}, "
+                f"COUNT(*) FROM {_ANSWERS} WHERE {where} AND {_ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7", params):
             out[row[:7]] += row[7]
         return out
 
     def _rollup_counts(self, kind: str, survey_id: str | None, tier: str | None) -> Counter | None:
         """Counts from the rollup, its out-of-step days counted raw; ``None`` when raw is cheaper."""
-        actual = self.response_days(survey_id, tier)
+        if self.rollup_in_step():
+            stale = []
+        else:
+            actual = self.response_days(survey_id, tier)
+            folded = self._folded_days(survey_id, tier)
+            stale = sorted(g for g in set(actual) | set(folded) if actual.get(g, 0) != folded.get(g, 0))
+            self.stale_days = len(stale)
+            if stale and len(stale) > _PATCH_LIMIT * max(len(actual), 1):
+                return None
         where, params = _scope("", survey_id, tier)
-        folded = {(s, t, d): n for s, t, d, n in self.conn.execute(
-            f"SELECT survey_id, tier, due_day, responses FROM response_day_counts WHERE {where}", params)}
-        stale = sorted(g for g in set(actual) | set(folded) if actual.get(g, 0) != folded.get(g, 0))
-        self.stale_days = len(stale)
-        if stale and len(stale) > _PATCH_LIMIT * max(len(actual), 1):
-            return None
         period = period_sql("due_day", kind)
         out: Counter = Counter()
         for row in self.conn.execute(
@@ -268,19 +292,25 @@ class SqliteMetrics:
                      ) -> list[tuple[str, str]]:
         """``(submitted_at, text)`` of the latest ``limit`` free-text answers, newest first.
 
-        Latest by the due day (the period's own order), read backwards along
-        the ``responses_group`` index and stopped at ``limit``: a quarter's
-        100,000 responses cost the same as its last few hundred.
+        Latest by the due day (the period's own order): the period's
+        invitations of the tier through the ``invitations_group`` index, one
+        state after another (the index's second column), then their answers
+        to the question by key.
         """
         if not self.has_responses:
             return []
+        found = self.conn.execute("SELECT qtype FROM questions WHERE survey_id = ? AND question_id = ?",
+                                  (survey_id, question_id)).fetchone()
+        if found is None or found[0] != "text":
+            return []
         first, after = period_days(period, kind)
         rows = self.conn.execute(
-            "SELECT r.submitted_at, a.text FROM responses AS r INDEXED BY responses_group "
-            "JOIN answers AS a ON a.response_id = r.response_id AND a.question_id = ? "
-            "WHERE r.survey_id = ? AND r.tier = ? AND r.due_day >= ? AND r.due_day < ? "
-            "AND a.qtype = 'text' AND a.text IS NOT NULL AND a.text <> '' "
-            "ORDER BY r.due_day DESC LIMIT ?", (question_id, survey_id, tier, first, after, limit)).fetchall()
+            "SELECT r.submitted_at, a.value FROM invitations AS i INDEXED BY invitations_group "
+            "JOIN answers AS a ON a.invitation = i.id AND a.question_id = ? "
+            "JOIN responses AS r ON r.invitation = i.id "
+            f"WHERE i.survey_id = ? AND i.state IN {_in(STATES)} AND i.tier = ? "
+            "AND i.due_day >= ? AND i.due_day < ? AND a.value <> '' "
+            "ORDER BY i.due_day DESC LIMIT ?", (question_id, survey_id, tier, first, after, limit)).fetchall()
         rows.sort(key=lambda row: row[0], reverse=True)
         return rows
 
@@ -293,38 +323,43 @@ def _sort_key(item: tuple[tuple[Any, ...], int]) -> tuple[Any, ...]:
 # -- keeping the rollup in step (for the ledger's writers) ------------------------------------------
 
 
-def fold_answers(conn: sqlite3.Connection, responses: Iterable[tuple[str, str, str, str]],
-                 answers: Iterable[tuple[str, str, str, Any, Any]]) -> None:
+def fold_answers(conn: sqlite3.Connection, responses: "Sequence[StoredResponse]") -> None:
     """Add newly stored responses and their answers to the rollup, in the caller's transaction.
 
-    Call it inside the transaction that inserted them, with exactly the rows
-    inserted: ``responses`` as ``(response_id, survey_id, tier, due_day)``,
-    ``answers`` as ``answers`` rows ``(response_id, question_id, qtype,
-    score, text)``. Counting is done here (one ``Counter`` pass), then one
-    upsert per distinct day and answer. Does nothing when the ledger has no
-    rollup tables yet.
+    Call it inside the transaction that inserted them, with exactly the
+    responses inserted. Counting is done here (``Counter`` over the answers,
+    in C), then one upsert per distinct day and answer. Does nothing when
+    the ledger has no rollup tables yet.
     """
-    if not has_rollup(conn):
+    if not responses or not has_rollup(conn):
         return
-    group_of: dict[str, tuple[str, str, str]] = {}
-    days: Counter = Counter()
-    for response_id, survey_id, tier, due_day in responses:
-        group = (survey_id, tier, due_day)
-        group_of[response_id] = group
-        days[group] += 1
-    counts: Counter = Counter()
-    for response_id, question_id, qtype, score, text in answers:
-        key = _answer_key(qtype, score, text)
-        if key is not None:
-            counts[(*group_of[response_id], question_id, qtype, *key)] += 1
+    days = Counter([(r.survey_id, r.tier, r.due_day) for r in responses])
+    types = {r.survey_id: r.question_types for r in responses}
+    texts = {survey_id: frozenset(q for q, t in qtypes.items() if t == "text") for survey_id, qtypes in types.items()}
+    rows = []
+    for ((survey_id, tier, due_day), qid, value), n in Counter(_answer_keys(responses, texts)).items():
+        qtype = types[survey_id].get(qid) or ("rating" if isinstance(value, (int, float)) else "text")
+        rows.append((survey_id, tier, due_day, qid, qtype, *_rollup_key(qtype, value), n))
     conn.executemany(
         "INSERT INTO answer_day_counts (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (survey_id, tier, due_day, question_id, qtype, score, choice) "
-        "DO UPDATE SET n = n + excluded.n", [(*k, n) for k, n in counts.items()])
+        "DO UPDATE SET n = n + excluded.n", rows)
     conn.executemany(
         "INSERT INTO response_day_counts (survey_id, tier, due_day, responses) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (survey_id, tier, due_day) DO UPDATE SET responses = responses + excluded.responses",
         [(*k, n) for k, n in days.items()])
+
+
+def _answer_keys(responses: "Sequence[StoredResponse]", texts: dict[str, frozenset[str]]
+                 ) -> Iterator[tuple[tuple[str, str, str], str, Any]]:
+    """``((survey, tier, due_day), question, value)`` per counted answer; free text counts as ``""``."""
+    for r in responses:
+        group = (r.survey_id, r.tier, r.due_day)
+        text = texts[r.survey_id]
+        for qid, value in r.answers.items():
+            if value is None or value == "":
+                continue
+            yield group, qid, "" if qid in text else value
 
 
 def rebuild_rollup(conn: sqlite3.Connection, days: Iterable[tuple[str, str, str]] | None = None) -> None:
@@ -336,11 +371,11 @@ def rebuild_rollup(conn: sqlite3.Connection, days: Iterable[tuple[str, str, str]
     if days is None:
         conn.execute("DELETE FROM answer_day_counts")
         conn.execute("DELETE FROM response_day_counts")
-        for statement in ROLLUP_BACKFILL:
-            conn.execute(statement)
+        for statement in _BACKFILL:
+            conn.execute(statement.format(where="1"))
         return
     for day in days:
         conn.execute("DELETE FROM answer_day_counts WHERE survey_id = ? AND tier = ? AND due_day = ?", day)
         conn.execute("DELETE FROM response_day_counts WHERE survey_id = ? AND tier = ? AND due_day = ?", day)
         for statement in _BACKFILL:
-            conn.execute(statement.format(where="r.survey_id = ? AND r.tier = ? AND r.due_day = ?"), day)
+            conn.execute(statement.format(where=_ONE_DAY), day)

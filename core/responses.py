@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .files import record_span_note
 from .errors import TierctlError
+from .ledger import IMPORT_SOURCE, InvitationLink
 from .records import RawResponse, RowProblem
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ MAX_KEPT_PROBLEMS = 1000
 #: A provider that keeps returning new responses is asked at most this often per run.
 MAX_PAGES = 10_000
 
-IMPORT_SOURCE = "import"
 EXAMPLE_TIME = "2026-11-24T10:15:00Z"
 
 
@@ -62,7 +62,8 @@ class StoredResponse:
     csat, ces and rating questions, the declared label for a choice, the
     text as given for free text; unanswered questions are absent.
     ``question_types`` maps question ids to their type (shared by all
-    responses of a survey).
+    responses of a survey). ``invitation`` is the ledger's key for the
+    invitation (:attr:`tierctl.ledger.InvitationLink.key`).
     """
 
     response_id: str
@@ -78,6 +79,7 @@ class StoredResponse:
     answers: dict[str, Any]
     received_at: datetime | None = None
     question_types: Mapping[str, str] = field(default_factory=dict)
+    invitation: Any = None
 
 
 @dataclass
@@ -301,7 +303,7 @@ class _Store:
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
-        linked: dict[str, dict[str, Any]] = {}
+        linked: dict[str, InvitationLink] = {}
         for p in batch:
             if p.bad:
                 why = p.bad
@@ -310,10 +312,10 @@ class _Store:
                 inv = by_id.get(p.invite_id)
                 if inv is None:
                     why = f"unknown invite_id {p.invite_id!r}: no invitation with this id in the ledger"
-                elif inv["survey_id"] != survey_id:
-                    why = f"invite_id {p.invite_id!r} is an invitation of survey {inv['survey_id']!r}, " \
+                elif inv.survey_id != survey_id:
+                    why = f"invite_id {p.invite_id!r} is an invitation of survey {inv.survey_id!r}, " \
                           f"not {survey_id!r}"
-                elif inv["state"] == "deferred":
+                elif inv.state == "deferred":
                     why = f"invite_id {p.invite_id!r} was never sent (it is deferred by the throttle)"
                 else:
                     why = ""
@@ -326,23 +328,23 @@ class _Store:
                 self.problem(p.ref, why)
                 continue
             assert inv is not None and p.submitted_at is not None
-            invite_id = inv["invite_id"]
+            invite_id = inv.invite_id
             linked[invite_id] = inv
             rows.append(StoredResponse(
-                p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id, inv["tier"],
-                inv["account_id"], inv["contact_email"], inv["occasion"], inv["due_day"], p.submitted_at,
-                self.source, p.answers, self.now, self.types))
+                p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id, inv.tier,
+                inv.account_id, inv.contact_email, inv.occasion, inv.due_day, p.submitted_at,
+                self.source, p.answers, self.now, self.types, inv.key))
         added = ledger.add_responses(rows)
         if self.hooks:
             self._call_hooks(added, linked)
         return len(added), len(rows) - len(added)
 
-    def _call_hooks(self, added: list[StoredResponse], linked: dict[str, dict[str, Any]]) -> None:
+    def _call_hooks(self, added: list[StoredResponse], linked: dict[str, InvitationLink]) -> None:
         for response in added:
             inv = linked[response.invite_id]
-            invitation = {"invite_id": inv["invite_id"], "survey_id": inv["survey_id"], "tier": inv["tier"],
-                          "account_id": inv["account_id"], "contact_email": inv["contact_email"],
-                          "occasion": inv["occasion"], "due_day": inv["due_day"]}
+            invitation = {"invite_id": inv.invite_id, "survey_id": inv.survey_id, "tier": inv.tier,
+                          "account_id": inv.account_id, "contact_email": inv.contact_email,
+                          "occasion": inv.occasion, "due_day": inv.due_day}
             args = {"response": response, "invitation": invitation}
             for impl in self.hooks:
                 try:
@@ -361,11 +363,11 @@ def _hook_impls(host: "PluginHost | None") -> list[Any]:
             if not getattr(impl, "hookwrapper", False) and not getattr(impl, "wrapper", False)]
 
 
-def _pick(candidates: list[dict[str, Any]] | None, submitted_at: datetime) -> dict[str, Any] | None:
+def _pick(candidates: list[InvitationLink] | None, submitted_at: datetime) -> InvitationLink | None:
     """The latest sent invitation due at or before the response, else the latest one."""
     if not candidates:
         return None
-    before = [c for c in candidates if c["due_at"] <= submitted_at]
+    before = [c for c in candidates if c.due_at <= submitted_at]
     return (before or candidates)[-1]
 
 
