@@ -283,7 +283,8 @@ class Ledger(abc.ABC):
         """Store responses and their answers in one transaction; return those actually added.
 
         Each row's ``invitation`` is the :attr:`InvitationLink.key` of the
-        invitation it answers. A response whose ``response_id`` is stored
+        invitation it answers; when it is ``None`` it is looked up by
+        ``invite_id`` (an unknown one raises ``ValueError``). A response whose ``response_id`` is stored
         already, or whose invitation has a response already (also earlier in
         ``rows``), is not added: re-importing or re-fetching is harmless.
 

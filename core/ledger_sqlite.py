@@ -255,6 +255,12 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
         # The brief: an account's invitations and, through them, its responses.
         "CREATE INDEX invitations_account ON invitations (account_id, survey_id)",
+        # A checksum beside each day's count: the sum of its responses' invitation ids.
+        "ALTER TABLE response_day_counts ADD COLUMN keys INTEGER NOT NULL DEFAULT 0",
+        "UPDATE response_day_counts SET keys = day.keys FROM (SELECT i.survey_id, i.tier, i.due_day, "
+        "SUM(r.invitation) AS keys FROM responses AS r JOIN invitations AS i ON i.id = r.invitation "
+        "GROUP BY 1, 2, 3) AS day WHERE day.survey_id = response_day_counts.survey_id "
+        "AND day.tier = response_day_counts.tier AND day.due_day = response_day_counts.due_day",
     )),
 ]
 
@@ -779,6 +785,14 @@ class SqliteLedger(Ledger):
                     conn.execute(f"PRAGMA {name} = {value}")
 
     def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
+        unkeyed = [r for r in rows if r.invitation is None]
+        if unkeyed:  # built by hand, not from a lookup: find the keys
+            links = self.lookup_invitations([r.invite_id for r in unkeyed])
+            unknown = sorted({r.invite_id for r in unkeyed} - set(links))
+            if unknown:
+                raise ValueError(f"no invitation {unknown[0]!r} in the ledger: a response must answer one")
+            for r in unkeyed:
+                r.invitation = links[r.invite_id].key
         # The first response to an invitation wins, in the batch as in the table.
         keys: set[int] = set()
         ids: set[str] = set()

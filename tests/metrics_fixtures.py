@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from tierctl.config import load_config
 from tierctl.ledger import open_ledger
 from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
 from tierctl.plugins_manager import PluginHost
+from tierctl.responses import StoredResponse
 
 if TYPE_CHECKING:
     from tierctl.model import Config
@@ -110,22 +112,25 @@ class Fixture:
 
     def respond(self, invite_id: str, answers: dict[str, tuple[str, Any]], submitted: str | None = None,
                 fold: bool = True) -> str:
-        survey, tier, account, email, occasion, day = self.conn.execute(
-            "SELECT survey_id, tier, account_id, contact_email, occasion, due_day FROM invitations "
+        key, survey, tier, account, email, occasion, day = self.conn.execute(
+            "SELECT id, survey_id, tier, account_id, contact_email, occasion, due_day FROM invitations "
             "WHERE invite_id = ?", (invite_id,)).fetchone()
         response_id = f"import:{invite_id}"
         at = submitted or f"{day}T12:00:00.000000+00:00"
-        rows = [(response_id, qid, qtype, value if isinstance(value, (int, float)) else None,
-                 value if isinstance(value, str) else None) for qid, (qtype, value) in answers.items()]
+        types = {qid: qtype for qid, (qtype, _) in answers.items()}
+        values = {qid: value for qid, (_, value) in answers.items()}
         self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?) "
+                              "ON CONFLICT DO NOTHING", [(survey, qid, qtype) for qid, qtype in types.items()])
         self.conn.execute(
-            "INSERT INTO responses (response_id, invite_id, survey_id, tier, account_id, contact_email, occasion, "
-            "due_day, submitted_at, source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'import', ?)",
-            (response_id, invite_id, survey, tier, account, email, occasion, day, at, at))
-        self.conn.executemany("INSERT INTO answers (response_id, question_id, qtype, score, text) "
-                              "VALUES (?, ?, ?, ?, ?)", rows)
+            "INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
+            "VALUES (?, ?, 'import', ?, ?)", (key, response_id, at, at))
+        self.conn.executemany("INSERT INTO answers (invitation, question_id, value) VALUES (?, ?, ?)",
+                              [(key, qid, value) for qid, value in values.items()])
         if fold:
-            fold_answers(self.conn, [(response_id, survey, tier, day)], rows)
+            fold_answers(self.conn, [StoredResponse(
+                response_id, invite_id, survey, tier, account, email, occasion, day, datetime.fromisoformat(at),
+                "import", values, question_types=types, invitation=key)])
         self.conn.execute("COMMIT")
         return response_id
 

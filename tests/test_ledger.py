@@ -106,10 +106,10 @@ def test_fresh_database_is_migrated_and_reopening_changes_nothing(tmp_path: Path
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
     con = raw(tmp_path / "state.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"invitations", "runs", "cursors", "responses", "answers", "answer_day_counts",
+    assert {"invitations", "runs", "cursors", "responses", "answers", "questions", "answer_day_counts",
             "response_day_counts"} <= tables
     schema_before = sorted(con.execute("SELECT type, name, sql FROM sqlite_master"))
     con.close()
@@ -568,15 +568,17 @@ def test_lookups_for_linking_responses(ledger: Ledger):
                           + [SendResult.sent("inv-nps-0-2026-Q2")], NOW)
     found = ledger.lookup_invitations(["inv-nps-1-2026-Q1", "inv-nps-2-2026-Q1", "nope", "inv-nps-1-2026-Q1"])
     assert set(found) == {"inv-nps-1-2026-Q1", "inv-nps-2-2026-Q1"}
-    assert found["inv-nps-1-2026-Q1"] == {
-        "invite_id": "inv-nps-1-2026-Q1", "survey_id": "nps", "contact_email": "contact1@example.com",
-        "occasion": "2026-Q1", "tier": "advanced", "account_id": "acct-1", "state": "sent",
-        "due_day": "2026-03-02", "due_at": NOW}
-    assert found["inv-nps-2-2026-Q1"]["state"] == "sending"
+    link = found["inv-nps-1-2026-Q1"]
+    assert link._asdict() == {
+        "key": link.key, "invite_id": "inv-nps-1-2026-Q1", "survey_id": "nps",
+        "contact_email": "contact1@example.com", "occasion": "2026-Q1", "tier": "advanced", "account_id": "acct-1",
+        "state": "sent", "due_day": "2026-03-02", "due_at": NOW}
+    assert isinstance(link.key, int) and link.key != found["inv-nps-2-2026-Q1"].key
+    assert found["inv-nps-2-2026-Q1"].state == "sending"
     # By e-mail: only sent invitations of that survey, in due order.
     by_email = ledger.invitations_for_contacts("nps", ["contact0@example.com", "contact2@example.com", "x@y.z"])
     assert list(by_email) == ["contact0@example.com"]
-    assert [r["occasion"] for r in by_email["contact0@example.com"]] == ["2026-Q1", "2026-Q2"]
+    assert [r.occasion for r in by_email["contact0@example.com"]] == ["2026-Q1", "2026-Q2"]
     assert ledger.invitations_for_contacts("other", ["contact0@example.com"]) == {}
     big = [f"id-{n}" for n in range(25_000)] + ["inv-nps-0-2026-Q1"]  # more than one query's worth
     assert list(ledger.lookup_invitations(big)) == ["inv-nps-0-2026-Q1"]
@@ -594,35 +596,43 @@ def test_add_responses_keeps_the_first_response_per_invitation(ledger: Ledger):
     assert ledger.add_responses(again) == []
     assert ledger.add_responses([]) == []
     con = raw(ledger.path)
-    assert con.execute("SELECT response_id, question_id, qtype, score, text FROM answers ORDER BY 1, 2").fetchall() \
-        == [("import:inv-nps-0-2026-Q1", "comment", "text", None, "=1+1"),
-            ("import:inv-nps-0-2026-Q1", "score", "nps", 9.0, None),
-            ("import:inv-nps-1-2026-Q1", "comment", "text", None, "=1+1"),
-            ("import:inv-nps-1-2026-Q1", "score", "nps", 9.0, None),
-            ("import:inv-nps-2-2026-Q1", "score", "nps", 5.0, None)]
-    assert con.execute("SELECT submitted_at, received_at, due_day FROM responses WHERE invite_id = ?",
-                       ("inv-nps-2-2026-Q1",)).fetchone() == \
-        ("2026-03-04T09:00:00.000000+00:00", "2026-04-01T09:00:00.000000+00:00", "2026-01-01")
+    assert con.execute(
+        "SELECT r.response_id, a.question_id, q.qtype, a.value, typeof(a.value) FROM answers AS a "
+        "JOIN responses AS r ON r.invitation = a.invitation JOIN invitations AS i ON i.id = a.invitation "
+        "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id ORDER BY 1, 2"
+    ).fetchall() == [("import:inv-nps-0-2026-Q1", "comment", "text", "=1+1", "text"),
+                     ("import:inv-nps-0-2026-Q1", "score", "nps", 9, "integer"),
+                     ("import:inv-nps-1-2026-Q1", "comment", "text", "=1+1", "text"),
+                     ("import:inv-nps-1-2026-Q1", "score", "nps", 9, "integer"),
+                     ("import:inv-nps-2-2026-Q1", "score", "nps", 5, "integer")]
+    assert con.execute("SELECT r.submitted_at, r.received_at, r.source FROM responses AS r JOIN invitations AS i "
+                       "ON i.id = r.invitation WHERE i.invite_id = ?", ("inv-nps-2-2026-Q1",)).fetchone() == \
+        ("2026-03-04T09:00:00.000000+00:00", "2026-04-01T09:00:00.000000+00:00", "import")
     # The metrics rollup counted exactly what was stored.
     assert con.execute("SELECT responses FROM response_day_counts").fetchall() == [(3,)]
     assert con.execute("SELECT score, n FROM answer_day_counts WHERE question_id = 'score' ORDER BY 1").fetchall() \
         == [(5.0, 1), (9.0, 2)]
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+    with pytest.raises(ValueError, match="no invitation 'no-such-invitation' in the ledger"):
         ledger.add_responses([stored_response("no-such-invitation", 9)])
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # the schema refuses it too
+        ledger.add_responses([replace(stored_response("inv-nps-3-2026-Q1", 3), invitation=10_000)])
 
 
 def test_responses_for_an_account(ledger: Ledger):
-    claim(ledger, [invitation(1), invitation(2, survey="ticket", email="contact1@example.com")])
+    # The ticket survey went to the same contact of account 1 (the response's account is the invitation's).
+    claim(ledger, [invitation(1), replace(invitation(2, survey="ticket", email="contact1@example.com"),
+                                          account_id="acct-1")])
     ledger.add_responses([stored_response("inv-ticket-2-2026-Q1", 2, survey="ticket", account="acct-1"),
                           stored_response("inv-nps-1-2026-Q1", 1)])
     found = ledger.responses_for_account("acct-1")
     assert [r["response_id"] for r in found] == ["import:inv-nps-1-2026-Q1", "import:inv-ticket-2-2026-Q1"]
     assert found[0]["submitted_at"] == NOW + timedelta(days=1)
-    assert found[0]["answers"] == {"score": {"qtype": "nps", "score": 9.0, "text": None},
+    assert found[0]["answers"] == {"score": {"qtype": "nps", "score": 9, "text": None},
                                    "comment": {"qtype": "text", "score": None, "text": "=1+1"}}
+    assert found[0]["invite_id"] == "inv-nps-1-2026-Q1" and found[0]["source"] == "import"
     assert [r["survey_id"] for r in ledger.responses_for_account("acct-1", "ticket")] == ["ticket"]
     assert ledger.responses_for_account("acct-9") == []
-    assert ledger.account_ids() == {"acct-1", "acct-2"}
+    assert ledger.account_ids() == {"acct-1"}
     assert [r["invite_id"] for r in ledger.invitations_for_account("acct-1", ["nps"])] == ["inv-nps-1-2026-Q1"]
     assert ledger.invitations_for_account("acct-1", []) == []
 
@@ -647,4 +657,61 @@ def test_a_version_1_ledger_upgrades_keeping_its_invitations(tmp_path: Path, mon
         assert ledger.recent_runs()[0]["id"] == 1
         assert ledger.add_responses([stored_response("old-1", 1)])[0].invite_id == "old-1"
         indexes = {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"responses_group", "responses_account", "invitations_group"} <= indexes
+        assert {"responses_fetched", "invitations_account", "invitations_group"} <= indexes
+
+
+def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_path: Path, monkeypatch):
+    from tierctl.metrics_sqlite import SqliteMetrics
+
+    # A ledger as tierctl 3 left it: text keys, facts copied into responses, a type per answer.
+    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", ledger_sqlite.MIGRATIONS[:3])
+    with open_ledger(db_url(tmp_path), tmp_path) as old:
+        claim(old, [invitation(n) for n in range(3)])
+        old.record_results([SendResult.sent(f"inv-nps-{n}-2026-Q1") for n in range(3)], NOW)
+        at = NOW.isoformat(timespec="microseconds")
+        old.conn.execute("BEGIN IMMEDIATE")
+        for n, answers in ((0, [("score", "nps", 9.0, None), ("plan", "choice", None, "Pro"),
+                                ("comment", "text", None, "Faster exports")]),
+                           (2, [("score", "nps", 3.0, None), ("comment", "text", None, "")])):
+            response_id = f"import:inv-nps-{n}-2026-Q1"
+            old.conn.execute(
+                "INSERT INTO responses (response_id, invite_id, survey_id, tier, account_id, contact_email, "
+                "occasion, due_day, submitted_at, source, received_at) VALUES (?, ?, 'nps', 'advanced', ?, ?, "
+                "'2026-Q1', ?, ?, 'import', ?)",
+                (response_id, f"inv-nps-{n}-2026-Q1", f"acct-{n}", f"contact{n}@example.com", at[:10], at, at))
+            old.conn.executemany("INSERT INTO answers (response_id, question_id, qtype, score, text) "
+                                 "VALUES (?, ?, ?, ?, ?)", [(response_id, *a) for a in answers])
+        for statement in ledger_sqlite.MIGRATIONS[2][1][2:]:  # version 3's own backfill of the rollup
+            old.conn.execute(statement)
+        old.conn.execute("COMMIT")
+    monkeypatch.undo()
+    with open_ledger(db_url(tmp_path), tmp_path) as ledger:
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert [r["invite_id"] for r in ledger.invitations(state="sent")] == sorted(
+            f"inv-nps-{n}-2026-Q1" for n in range(3))
+        [first] = ledger.responses_for_account("acct-0")
+        assert first["response_id"] == "import:inv-nps-0-2026-Q1" and first["submitted_at"] == NOW
+        assert first["answers"] == {"comment": {"qtype": "text", "score": None, "text": "Faster exports"},
+                                    "plan": {"qtype": "choice", "score": None, "text": "Pro"},
+                                    "score": {"qtype": "nps", "score": 9, "text": None}}
+        [third] = ledger.responses_for_account("acct-2")
+        assert third["answers"]["comment"]["text"] == ""  # kept as it was; not counted as an answer
+        rolled, raw = SqliteMetrics(ledger.conn), SqliteMetrics(ledger.conn, use_rollup=False)
+        assert rolled.rollup_in_step()
+        counts = list(rolled.answer_counts("quarter", None, None))
+        assert counts == list(raw.answer_counts("quarter", None, None))
+        assert sorted((c[3], c[-1]) for c in counts) == [("comment", 1), ("plan", 1), ("score", 1), ("score", 1)]
+        # New responses go on from here, and the rollup stays in step.
+        ledger.add_responses([stored_response("inv-nps-1-2026-Q1", 1)])
+        assert SqliteMetrics(ledger.conn).rollup_in_step()
+
+
+def test_a_question_whose_type_changed_is_refused(ledger: Ledger):
+    claim(ledger, [invitation(n) for n in range(2)])
+    ledger.add_responses([stored_response("inv-nps-0-2026-Q1", 0)])
+    changed = stored_response("inv-nps-1-2026-Q1", 1)
+    changed.question_types = {"score": "rating", "comment": "text"}
+    with pytest.raises(TierctlError, match=r"surveys\.nps\.questions: question 'score' is now of type 'rating', "
+                                           r"but the ledger holds answers to it as type 'nps'.*new id"):
+        ledger.add_responses([changed])
+    assert len(ledger.responses_for_account("acct-1")) == 0  # nothing of the batch was stored

@@ -69,10 +69,16 @@ def stored(config: Path) -> dict[str, dict]:
     """invite id -> the stored response with its answers {question: (qtype, score, text)}."""
     con = sqlite3.connect(config.parent / ".tierctl" / "state.db")
     con.row_factory = sqlite3.Row
-    out = {row["invite_id"]: dict(row) | {"answers": {}} for row in con.execute("SELECT * FROM responses")}
-    by_response = {r["response_id"]: r for r in out.values()}
-    for row in con.execute("SELECT * FROM answers"):
-        by_response[row["response_id"]]["answers"][row["question_id"]] = (row["qtype"], row["score"], row["text"])
+    out = {row["invite_id"]: dict(row) | {"answers": {}} for row in con.execute(
+        "SELECT r.*, i.invite_id, i.survey_id, i.tier, i.account_id, i.contact_email, i.occasion, i.due_day "
+        "FROM responses AS r JOIN invitations AS i ON i.id = r.invitation")}
+    for row in con.execute("SELECT i.invite_id, a.question_id, q.qtype, a.value FROM answers AS a "
+                           "JOIN invitations AS i ON i.id = a.invitation "
+                           "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id"):
+        value = row["value"]
+        scored = isinstance(value, (int, float))
+        out[row["invite_id"]]["answers"][row["question_id"]] = (row["qtype"], value if scored else None,
+                                                               None if scored else value)
     con.close()
     return out
 
