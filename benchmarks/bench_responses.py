@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tierctl.survey_run import invite_id_at
+
 TIERCTL = [sys.executable, "-m", "tierctl"]
 TIERS = ["basic", "standard", "advanced"]
 QUARTERS = [(year, q) for year in (2025, 2026) for q in (1, 2, 3, 4)]
@@ -72,6 +74,7 @@ def generate(folder: Path, n: int, seed: int = 1) -> None:
     (folder / "tierctl.yaml").write_text(CONFIG, encoding="utf-8")
     open_ledger("sqlite:///state.db", folder).close()  # created and migrated by tierctl itself
     rnd = random.Random(seed)
+    start_ms = 1_750_000_000_000
     conn = sqlite3.connect(folder / "state.db", isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN")
@@ -84,7 +87,7 @@ def generate(folder: Path, n: int, seed: int = 1) -> None:
             year, q = QUARTERS[(i // 3) % len(QUARTERS)]
             day = f"{year}-{3 * q - 2 + rnd.randrange(3):02d}-{1 + rnd.randrange(28):02d}"
             due = f"{day}T07:00:00.000000+00:00"
-            invite_id = f"{rnd.getrandbits(96):024x}"  # random, like new_invite_id()
+            invite_id = invite_id_at(start_ms + i // 50, rnd.getrandbits(72))  # like new_invite_id(), 50 a ms
             batch.append((invite_id, "product-feedback", f"c{i}@a{i // 10}.example", f"{year}-Q{q}", tier,
                           f"a{i // 10}", "mail", "sent", 1, due, due, due, due, due, due, 1, day))
             lift = i % 3
@@ -134,8 +137,10 @@ def pandas_groupby(folder: Path) -> tuple[float, float, int] | None:
     conn = sqlite3.connect(folder / "state.db")
     start = time.perf_counter()
     df = pd.read_sql_query(
-        "SELECT r.survey_id, r.tier, r.due_day, a.question_id, a.qtype, a.score FROM responses AS r "
-        "JOIN answers AS a ON a.response_id = r.response_id WHERE a.qtype <> 'text'", conn)
+        "SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, a.value AS score FROM answers AS a "
+        "JOIN invitations AS i ON i.id = a.invitation "
+        "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
+        "WHERE q.qtype <> 'text'", conn)
     loaded = time.perf_counter()
     month = df["due_day"].str.slice(5, 7).astype(int)
     df["period"] = df["due_day"].str.slice(0, 4) + "-Q" + ((month + 2) // 3).astype(str)

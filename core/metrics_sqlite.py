@@ -334,26 +334,40 @@ def fold_answers(conn: sqlite3.Connection, responses: "Sequence[StoredResponse]"
     """Add newly stored responses and their answers to the rollup, in the caller's transaction.
 
     Call it inside the transaction that inserted them, with exactly the
-    responses inserted. Counting is done here (``Counter`` over the answers,
-    in C), then one upsert per distinct day and answer. Does nothing when
-    the ledger has no rollup tables yet.
+    responses inserted. Counting is done here, a question at a time
+    (``Counter`` over (day, answer) pairs, in C), then one upsert per
+    distinct day and answer. Answers to ids that are not in the responses'
+    ``question_types`` are not counted (nor by the raw count, which joins
+    ``questions``). Does nothing when the ledger has no rollup tables yet.
     """
     if not responses or not has_rollup(conn):
         return
-    days: dict[tuple[str, str, str], list[int]] = {}
+    # Days are numbered for counting: small int keys hash faster than nested tuples.
+    groups: dict[tuple[str, str, str], int] = {}
+    day_of: list[int] = []  # per response
     for r in responses:
-        day = days.get((r.survey_id, r.tier, r.due_day))
-        if day is None:
-            days[(r.survey_id, r.tier, r.due_day)] = [1, r.invitation]
-        else:
-            day[0] += 1
-            day[1] += r.invitation
-    types = {r.survey_id: r.question_types for r in responses}
-    texts = {survey_id: frozenset(q for q, t in qtypes.items() if t == "text") for survey_id, qtypes in types.items()}
+        day_of.append(groups.setdefault((r.survey_id, r.tier, r.due_day), len(groups)))
+    days = [[0, 0] for _ in groups]
+    for r, day in zip(responses, day_of):
+        days[day][0] += 1
+        days[day][1] += r.invitation
+    group_list = list(groups)
     rows = []
-    for ((survey_id, tier, due_day), qid, value), n in Counter(_answer_keys(responses, texts)).items():
-        qtype = types[survey_id].get(qid) or ("rating" if isinstance(value, (int, float)) else "text")
-        rows.append((survey_id, tier, due_day, qid, qtype, *_rollup_key(qtype, value), n))
+    for survey_id, (members, member_days) in _by_survey(responses, day_of).items():
+        types: dict[str, str] = {}
+        for mapping in {id(r.question_types): r.question_types for r in members}.values():
+            types.update(mapping)  # one mapping shared by the survey's responses, as a rule
+        for qid, qtype in types.items():
+            values = [r.answers.get(qid) for r in members]
+            if qtype == "text":  # counted, not copied: one key per day
+                counted = Counter([day for day, value in zip(member_days, values) if value])
+                for day, n in counted.items():
+                    rows.append((*group_list[day], qid, qtype, 0.0, "", n))
+                continue
+            for (day, value), n in Counter(zip(member_days, values)).items():
+                if value is not None and value != "":
+                    rows.append((*group_list[day], qid, qtype, *_rollup_key(qtype, value), n))
+    rows.sort()  # in key order, the upserts walk the table's B-tree forwards
     conn.executemany(
         "INSERT INTO answer_day_counts (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (survey_id, tier, due_day, question_id, qtype, score, choice) "
@@ -361,19 +375,21 @@ def fold_answers(conn: sqlite3.Connection, responses: "Sequence[StoredResponse]"
     conn.executemany(
         "INSERT INTO response_day_counts (survey_id, tier, due_day, responses, keys) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (survey_id, tier, due_day) DO UPDATE SET responses = responses + excluded.responses, "
-        "keys = keys + excluded.keys", [(*k, n, keys) for k, (n, keys) in days.items()])
+        "keys = keys + excluded.keys", [(*group, n, keys) for group, (n, keys) in zip(group_list, days)])
 
 
-def _answer_keys(responses: "Sequence[StoredResponse]", texts: dict[str, frozenset[str]]
-                 ) -> Iterator[tuple[tuple[str, str, str], str, Any]]:
-    """``((survey, tier, due_day), question, value)`` per counted answer; free text counts as ``""``."""
-    for r in responses:
-        group = (r.survey_id, r.tier, r.due_day)
-        text = texts[r.survey_id]
-        for qid, value in r.answers.items():
-            if value is None or value == "":
-                continue
-            yield group, qid, "" if qid in text else value
+def _by_survey(responses: "Sequence[StoredResponse]", day_of: list[int]
+               ) -> dict[str, tuple["Sequence[StoredResponse]", list[int]]]:
+    """``survey -> (its responses, their day numbers)``; a batch is usually of one survey."""
+    first = responses[0].survey_id
+    if all(r.survey_id == first for r in responses):
+        return {first: (responses, day_of)}
+    out: dict[str, tuple[list[StoredResponse], list[int]]] = {}
+    for r, day in zip(responses, day_of):
+        members, days = out.setdefault(r.survey_id, ([], []))
+        members.append(r)
+        days.append(day)
+    return out
 
 
 def rebuild_rollup(conn: sqlite3.Connection, days: Iterable[tuple[str, str, str]] | None = None) -> None:

@@ -50,7 +50,12 @@ def new_invite_id() -> str:
     near its end, where the newest invitations are: an import of a day's
     responses looks them up among neighbours, not all over the file.
     """
-    number = (time.time_ns() // 1_000_000 % (1 << _ID_TIME_BITS)) << _ID_RANDOM_BITS | secrets.randbits(_ID_RANDOM_BITS)
+    return invite_id_at(time.time_ns() // 1_000_000, secrets.randbits(_ID_RANDOM_BITS))
+
+
+def invite_id_at(ms: int, random_bits: int) -> str:
+    """The invite id of :func:`new_invite_id` for a time (ms since 1970) and 72 random bits."""
+    number = (ms % (1 << _ID_TIME_BITS)) << _ID_RANDOM_BITS | (random_bits % (1 << _ID_RANDOM_BITS))
     out = []
     for _ in range(19):
         number, digit = divmod(number, 64)

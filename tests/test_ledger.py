@@ -572,7 +572,7 @@ def test_lookups_for_linking_responses(ledger: Ledger):
     assert link._asdict() == {
         "key": link.key, "invite_id": "inv-nps-1-2026-Q1", "survey_id": "nps",
         "contact_email": "contact1@example.com", "occasion": "2026-Q1", "tier": "advanced", "account_id": "acct-1",
-        "state": "sent", "due_day": "2026-03-02", "due_at": NOW}
+        "state": "sent", "due_day": "2026-03-02", "due_at": "2026-03-02T09:00:00.000000+00:00"}
     assert isinstance(link.key, int) and link.key != found["inv-nps-2-2026-Q1"].key
     assert found["inv-nps-2-2026-Q1"].state == "sending"
     # By e-mail: only sent invitations of that survey, in due order.
