@@ -31,6 +31,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -750,13 +751,13 @@ class SqliteLedger(Ledger):
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
         sql = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
         rows = self._select_in(sql, list(dict.fromkeys(invite_ids)))
-        return {link.invite_id: link for link in map(InvitationLink._make, rows)}
+        return {link.invite_id: link for link in map(_link, rows)}
 
     def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
         sql = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
                f"WHERE survey_id = ? AND state = '{SENT}' AND contact_email IN ({{in_}})")
         found: dict[str, list[InvitationLink]] = {}
-        for link in map(InvitationLink._make, self._select_in(sql, list(dict.fromkeys(emails)), (survey_id,))):
+        for link in map(_link, self._select_in(sql, list(dict.fromkeys(emails)), (survey_id,))):
             found.setdefault(link.contact_email, []).append(link)
         for links in found.values():
             links.sort(key=lambda link: (link.due_at, link.invite_id))
@@ -803,8 +804,11 @@ class SqliteLedger(Ledger):
             self._record_questions(conn, fresh)
             # Under BEGIN IMMEDIATE nobody else writes until COMMIT: what is
             # not stored now is still not stored when we insert.
-            taken = {row[0] for row in self._select_in(
-                "SELECT invitation FROM responses WHERE invitation IN ({in_})", sorted(keys))}
+            # One range, not a list: invitations made together have neighbouring keys, and a
+            # first import finds nothing in it.
+            taken = {row[0] for row in conn.execute(
+                "SELECT invitation FROM responses WHERE invitation BETWEEN ? AND ?", (min(keys), max(keys)))
+                if row[0] in keys}
             if fetched:
                 taken_ids = {row[0] for row in self._select_in(
                     f"SELECT response_id FROM responses WHERE source <> '{IMPORT_SOURCE}' "
@@ -885,6 +889,10 @@ class SqliteLedger(Ledger):
 
     def account_ids(self) -> set[str]:
         return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
+
+
+# An InvitationLink from a row in its field order, made in C (InvitationLink._make checks the length in Python).
+_link = partial(tuple.__new__, InvitationLink)
 
 
 def _invitation_key(response: "StoredResponse") -> int:

@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple
 
 from .files import record_span_note
 from .errors import TierctlError
@@ -269,8 +270,7 @@ def parse_submitted_at(text: str, tz: tzinfo) -> datetime:
 # -- linking and storing -------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Pending:
+class _Pending(NamedTuple):
     """A checked response waiting for its batch: where it came from, how to link it, its answers."""
 
     ref: Any  # a line number (imports) or the provider's response id (collect)
@@ -280,6 +280,10 @@ class _Pending:
     answers: dict[str, Any]
     response_id: str | None  # known up front for fetched responses; 'import:<invite_id>' otherwise
     bad: str = ""  # why it cannot be stored, found before linking: reported in order with the rest
+
+
+# A _Pending from a tuple of all its fields, made in C: an import makes one per row.
+_pending = partial(tuple.__new__, _Pending)
 
 
 class _Store:
@@ -306,6 +310,7 @@ class _Store:
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
+        hooks = bool(self.hooks)
         linked: dict[str, InvitationLink] = {}
         for p in batch:
             if p.bad:
@@ -332,7 +337,8 @@ class _Store:
                 continue
             assert inv is not None and p.submitted_at is not None
             invite_id = inv.invite_id
-            linked[invite_id] = inv
+            if hooks:
+                linked[invite_id] = inv
             rows.append(StoredResponse(
                 p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id, inv.tier,
                 inv.account_id, inv.contact_email, inv.occasion, inv.due_day, p.submitted_at,
@@ -599,7 +605,7 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                 if not answers:
                     skip(line, "no answers: every question column is empty")
                     continue
-                batch.append(_Pending(line, invite_id or None, email or None, submitted_at, answers, None))
+                batch.append(_pending((line, invite_id or None, email or None, submitted_at, answers, None, "")))
 
         # (Reading the next batch in a thread while this one is stored was tried: with the GIL
         # handed back and forth at every row SQLite steps, it was 10% slower, not faster.)
