@@ -46,7 +46,7 @@ log = logging.getLogger("tierctl.responses")
 #: Rows (or fetched responses) per batch: one transaction each. Big, because each transaction adds
 #: its counts to the metrics rollup with one upsert per distinct (day, question, answer), and an
 #: export spread over two years has ~50,000 of those in any batch: 1,000,000 rows took 5.8 s of
-#: folding in batches of 50,000, 2.7 s in batches of 200,000 (about 150 MiB held at a time).
+#: folding in batches of 50,000, 2.7 s in batches of 200,000 (the import peaks at 480 MiB).
 BATCH_SIZE = 200_000
 #: Problems kept in a result (all are passed to ``report``; the rest are only counted).
 MAX_KEPT_PROBLEMS = 1000
