@@ -52,6 +52,11 @@ FAILED = "failed"
 UNKNOWN = "unknown"
 STATES = (DEFERRED, SENDING, SENT, RETRY, FAILED, UNKNOWN)
 
+def sql_states(states: tuple[str, ...]) -> str:
+    """States as an SQL list for ``IN``: ``('sent', 'sending')`` (they are fixed words, never input)."""
+    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
+
+
 #: States a claim may take over (the invitation was never handed out, or failed temporarily).
 CLAIMABLE_STATES = (DEFERRED, RETRY)
 #: States that count against the per-contact throttle (the contact was, or may have been, surveyed).

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import LockHeldError, TierctlError
 from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
-                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, Key, Ledger)
+                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, Key, Ledger, sql_states)
 from .metrics_sqlite import ROLLUP_DDL, fold_answers
 from .records import Invitation, SendResult
 
@@ -49,10 +49,6 @@ APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
 BUSY_TIMEOUT_S = 30.0
 LOCK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _KEYS_PER_QUERY = 250  # 3 parameters each, well under SQLite's 32766 (999 before 3.32)
-
-
-def _in(states: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
 
 
 # Each step: (what it does, statements). Step i brings the schema to version i + 1.
@@ -103,7 +99,7 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         # writes over the whole index, and SQLite 3.40 would not use it as covering.)
         f"""CREATE INDEX invitations_surveyed
             ON invitations (COALESCE(sent_at, claimed_at))
-            WHERE throttled = 1 AND state IN {_in(SURVEYED_STATES)}""",
+            WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)}""",
         """CREATE TABLE cursors (
             provider TEXT NOT NULL,
             survey_id TEXT NOT NULL,
@@ -252,7 +248,7 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "CREATE INDEX invitations_state ON invitations (state, survey_id)",
         f"""CREATE INDEX invitations_surveyed
             ON invitations (COALESCE(sent_at, claimed_at))
-            WHERE throttled = 1 AND state IN {_in(SURVEYED_STATES)}""",
+            WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)}""",
         "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
         # The brief: an account's invitations and, through them, its responses.
         "CREATE INDEX invitations_account ON invitations (account_id, survey_id)",
@@ -559,7 +555,7 @@ class SqliteLedger(Ledger):
         cur = self.conn.execute(
             "SELECT contact_email, MAX(COALESCE(sent_at, claimed_at)) "
             "FROM invitations INDEXED BY invitations_surveyed "
-            f"WHERE throttled = 1 AND state IN {_in(SURVEYED_STATES)} "
+            f"WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)} "
             "AND COALESCE(sent_at, claimed_at) >= ? GROUP BY contact_email",
             (_ts(since),))
         return {email: datetime.fromisoformat(at) for email, at in cur}
@@ -623,7 +619,7 @@ class SqliteLedger(Ledger):
                     f"UPDATE invitations SET state = '{SENDING}', provider = ?, throttled = ?, "
                     "tier = ?, account_id = ?, due_at = ?, due_day = ?, closes_at = ?, updated_at = ?, "
                     "claimed_at = ?, run_id = ?, attempts = attempts + 1, reason = NULL "
-                    f"WHERE invite_id = ? AND state IN {_in(CLAIMABLE_STATES)}", takeovers)
+                    f"WHERE invite_id = ? AND state IN {sql_states(CLAIMABLE_STATES)}", takeovers)
         return claimed
 
     def record_results(self, results: list[SendResult], now: datetime) -> int:

@@ -42,7 +42,7 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from .ledger import STATES
+from .ledger import STATES, sql_states
 from .metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
 
 if TYPE_CHECKING:
@@ -92,9 +92,6 @@ _ONE_DAY = "i.survey_id = ? AND i.tier = ? AND i.due_day = ?"
 
 ROLLUP_TABLES = ("answer_day_counts", "response_day_counts")
 
-
-def _in(values: Iterable[str]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 #: Above this share of out-of-step days, counting everything raw is cheaper than patching.
 _PATCH_LIMIT = 0.25
@@ -171,11 +168,13 @@ class SqliteMetrics:
 
     def rollup_in_step(self) -> bool:
         """Whether the rollup holds the stored responses: their number and the sum of their keys."""
+        if not self.use_rollup:
+            return False
         if self._in_step is None:
             stored = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(invitation), 0) FROM responses").fetchone()
             folded = self.conn.execute(
                 "SELECT COALESCE(SUM(responses), 0), COALESCE(SUM(keys), 0) FROM response_day_counts").fetchone()
-            self._in_step = self.use_rollup and tuple(stored) == tuple(folded)
+            self._in_step = tuple(stored) == tuple(folded)
         return self._in_step
 
     def response_days(self, survey_id: str | None, tier: str | None) -> dict[tuple[str, str, str], int]:
@@ -225,12 +224,11 @@ class SqliteMetrics:
             invited[(s, t, period_of(d, kind), state)] += n
         # Answered although not recorded as sent (few): proof of delivery.
         where_i, params_i = _scope("i.", survey_id, tier)
-        states = ", ".join(f"'{s}'" for s in NOT_DELIVERED_STATES)
         answered: Counter = Counter()
         for s, t, d, state, n in self.conn.execute(
                 f"SELECT i.survey_id, i.tier, i.due_day, i.state, COUNT(*) FROM invitations AS i "
                 f"JOIN responses AS r ON r.invitation = i.id "
-                f"WHERE i.state IN ({states}) AND {where_i} AND i.due_day IS NOT NULL "
+                f"WHERE i.state IN {sql_states(NOT_DELIVERED_STATES)} AND {where_i} AND i.due_day IS NOT NULL "
                 f"GROUP BY 1, 2, 3, 4", params_i):
             answered[(s, t, period_of(d, kind), state)] += n
         for (s, t, p, state), n in sorted(invited.items()):
@@ -315,7 +313,7 @@ class SqliteMetrics:
             "SELECT r.submitted_at, a.value FROM invitations AS i INDEXED BY invitations_group "
             "JOIN answers AS a ON a.invitation = i.id AND a.question_id = ? "
             "JOIN responses AS r ON r.invitation = i.id "
-            f"WHERE i.survey_id = ? AND i.state IN {_in(STATES)} AND i.tier = ? "
+            f"WHERE i.survey_id = ? AND i.state IN {sql_states(STATES)} AND i.tier = ? "
             "AND i.due_day >= ? AND i.due_day < ? AND a.value <> '' "
             "ORDER BY i.due_day DESC LIMIT ?", (question_id, survey_id, tier, first, after, limit)).fetchall()
         rows.sort(key=lambda row: row[0], reverse=True)

@@ -310,7 +310,6 @@ class _Store:
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
-        hooks = bool(self.hooks)
         linked: dict[str, InvitationLink] = {}
         for p in batch:
             if p.bad:
@@ -337,7 +336,7 @@ class _Store:
                 continue
             assert inv is not None and p.submitted_at is not None
             invite_id = inv.invite_id
-            if hooks:
+            if self.hooks:
                 linked[invite_id] = inv
             rows.append(StoredResponse(
                 p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id, inv.tier,
@@ -537,99 +536,80 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         def skip(line: int, message: str) -> None:
             batch.append(_Pending(line, None, None, None, {}, None, message))
 
-        def batches() -> Iterator[tuple[list[_Pending], int]]:
-            """The rows read and checked, a batch at a time, with the file position after each."""
-            nonlocal prev
-            while True:
-                try:
-                    yield from rows()
-                    break
-                except csv.Error as exc:
-                    result.rows += 1
-                    skip(prev + 1, f"unreadable row: {exc}")
-                    prev = reader.line_num
-                except UnicodeDecodeError as exc:
-                    yield batch, raw_file.tell()
-                    raise _Unreadable(prev + 1, exc) from None
-            yield batch, raw_file.tell()
-
-        def rows() -> Iterator[tuple[list[_Pending], int]]:
-            nonlocal batch, prev
-            for row in reader:
-                if len(batch) >= BATCH_SIZE:
-                    yield batch, raw_file.tell()
-                    batch = []
-                line = prev + 1
-                prev = reader.line_num
-                if len(row) <= last:
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue  # a blank line
-                    result.rows += 1
-                    skip(line, f"has {len(row)} field{'s' * (len(row) != 1)}, the header has {width}: "
-                               f"too few columns{record_span_note(line, prev)}")
-                    continue
-                result.rows += 1
-                invite_id = row[i_invite].strip() if i_invite is not None else ""
-                email = row[i_email].strip().lower() if i_email is not None and not invite_id else ""
-                if not invite_id and not email:
-                    skip(line, "neither invite_id nor contact_email is filled in: the response cannot "
-                               "be linked to an invitation" if i_email is not None and i_invite is not None
-                         else f"empty {'invite_id' if i_invite is not None else 'contact_email'}: the "
-                              f"response cannot be linked to an invitation")
-                    continue
-                text = row[i_time]
-                submitted_at = times.get(text)
-                if submitted_at is None:
-                    try:
-                        submitted_at = parse_submitted_at(text, tz)
-                    except ValueError:
-                        skip(line, f"submitted_at {text!r} is not an ISO 8601 date or time; expected e.g. "
-                                   f"{EXAMPLE_TIME} (without a zone: {config.organization.timezone})"
-                             if text.strip() else "submitted_at is empty")
-                        continue
-                    if len(times) < 100_000:
-                        times[text] = submitted_at
-                answers: dict[str, Any] = {}
-                bad: list[str] = []
-                for qid, i, check in checks_by_column:
-                    value = row[i]
-                    if not value or value.isspace():
-                        continue  # not answered
-                    try:
-                        answers[qid] = check(value)
-                    except BadAnswer as exc:
-                        bad.append(f"column {exc}")
-                if bad:
-                    skip(line, "; ".join(bad))
-                    continue
-                if not answers:
-                    skip(line, "no answers: every question column is empty")
-                    continue
-                batch.append(_pending((line, invite_id or None, email or None, submitted_at, answers, None, "")))
-
         # (Reading the next batch in a thread while this one is stored was tried: with the GIL
         # handed back and forth at every row SQLite steps, it was 10% slower, not faster.)
-        try:
-            for ready, position in batches():
-                added, duplicates = store.store(ready)
-                result.added += added
-                result.duplicates += duplicates
-                if progress is not None:
-                    progress(position, size)
-        except _Unreadable as exc:
-            raise TierctlError(f"{shown}: near line {exc.line}: {exc.error}; {_encoding_hint(exc.error, encoding)}. "
-                               f"{result.added} responses before it were stored; importing the fixed file "
-                               "again skips them") from None
+        def flush() -> None:
+            added, duplicates = store.store(batch)
+            result.added += added
+            result.duplicates += duplicates
+            batch.clear()
+            if progress is not None:
+                progress(raw_file.tell(), size)
+
+        while True:
+            try:
+                for row in reader:
+                    if len(batch) >= BATCH_SIZE:
+                        flush()
+                    line = prev + 1
+                    prev = reader.line_num
+                    if len(row) <= last:
+                        if not row or (len(row) == 1 and not row[0].strip()):
+                            continue  # a blank line
+                        result.rows += 1
+                        skip(line, f"has {len(row)} field{'s' * (len(row) != 1)}, the header has {width}: "
+                                   f"too few columns{record_span_note(line, prev)}")
+                        continue
+                    result.rows += 1
+                    invite_id = row[i_invite].strip() if i_invite is not None else ""
+                    email = row[i_email].strip().lower() if i_email is not None and not invite_id else ""
+                    if not invite_id and not email:
+                        skip(line, "neither invite_id nor contact_email is filled in: the response cannot "
+                                   "be linked to an invitation" if i_email is not None and i_invite is not None
+                             else f"empty {'invite_id' if i_invite is not None else 'contact_email'}: the "
+                                  f"response cannot be linked to an invitation")
+                        continue
+                    text = row[i_time]
+                    submitted_at = times.get(text)
+                    if submitted_at is None:
+                        try:
+                            submitted_at = parse_submitted_at(text, tz)
+                        except ValueError:
+                            skip(line, f"submitted_at {text!r} is not an ISO 8601 date or time; expected e.g. "
+                                       f"{EXAMPLE_TIME} (without a zone: {config.organization.timezone})"
+                                 if text.strip() else "submitted_at is empty")
+                            continue
+                        if len(times) < 100_000:
+                            times[text] = submitted_at
+                    answers: dict[str, Any] = {}
+                    bad: list[str] = []
+                    for qid, i, check in checks_by_column:
+                        value = row[i]
+                        if not value or value.isspace():
+                            continue  # not answered
+                        try:
+                            answers[qid] = check(value)
+                        except BadAnswer as exc:
+                            bad.append(f"column {exc}")
+                    if bad:
+                        skip(line, "; ".join(bad))
+                        continue
+                    if not answers:
+                        skip(line, "no answers: every question column is empty")
+                        continue
+                    batch.append(_pending((line, invite_id or None, email or None, submitted_at, answers, None, "")))
+                break
+            except csv.Error as exc:
+                result.rows += 1
+                skip(prev + 1, f"unreadable row: {exc}")
+                prev = reader.line_num
+            except UnicodeDecodeError as exc:
+                flush()
+                raise TierctlError(f"{shown}: near line {prev + 1}: {exc}; {_encoding_hint(exc, encoding)}. "
+                                   f"{result.added} responses before it were stored; importing the fixed file "
+                                   "again skips them") from None
+        flush()
     return result
-
-
-class _Unreadable(Exception):
-    """The file cannot be decoded from ``line`` on; the rows before it are stored first."""
-
-    def __init__(self, line: int, error: UnicodeDecodeError):
-        super().__init__(line, error)
-        self.line = line
-        self.error = error
 
 
 @contextmanager
