@@ -93,10 +93,11 @@ def register_commands(cli: Any) -> None:
 def response_received(response: Any, invitation: Any) -> None:
     """Called once for each new response, after it is stored.
 
-    :param response: a :class:`tierctl.responses.StoredResponse` (answers by
-        question id, submitted time, source).
+    :param response: a :class:`tierctl.responses.StoredResponse`, read-only
+        (answers by question id, submitted time, source, tier).
     :param invitation: a dict of the invitation it answers: ``invite_id``,
-        ``survey_id``, ``tier``, ``account_id``, ``contact_email``, ``occasion``.
+        ``survey_id``, ``tier``, ``account_id``, ``contact_email``, ``occasion``,
+        ``due_day``.
 
     Use it to react, e.g. alert an account manager on a detractor. Each
     plugin is called on its own; an exception is reported naming the plugin

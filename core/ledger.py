@@ -93,6 +93,19 @@ class InvitationLink(NamedTuple):
     due_at: str
 
 
+class ResponseTarget(NamedTuple):
+    """What storing a response needs of the invitation it answers, and no more.
+
+    ``key`` is :attr:`InvitationLink.key`; ``tier`` and ``due_day`` are what
+    reports group responses by. An :class:`InvitationLink` has these fields
+    too, so either serves where a target is asked for.
+    """
+
+    key: Any
+    tier: str
+    due_day: str
+
+
 class Ledger(abc.ABC):
     """Where invitations, runs and pull cursors are kept.
 
@@ -274,6 +287,20 @@ class Ledger(abc.ABC):
 
         Unknown ids are absent.
         """
+
+    def response_targets(self, survey_id: str, invite_ids: list[str]) -> dict[str, ResponseTarget]:
+        """The invitations among ``invite_ids`` that a response to ``survey_id`` can answer:
+        ``invite_id -> target``.
+
+        Those of the survey that were handed out (any state but ``deferred``).
+        Ids that are unknown, of another survey or never sent are absent: ask
+        :meth:`lookup_invitations` why. An import asks this for every row, so a
+        backend should answer it without reading more than the target holds;
+        this default asks :meth:`lookup_invitations`.
+        """
+        return {invite_id: ResponseTarget(link.key, link.tier, link.due_day)
+                for invite_id, link in self.lookup_invitations(invite_ids).items()
+                if link.survey_id == survey_id and link.state != DEFERRED}
 
     @abc.abstractmethod
     def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:

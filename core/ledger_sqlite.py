@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import LockHeldError, TierctlError
 from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
-                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, Key, Ledger, sql_states)
+                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, Key, Ledger, ResponseTarget,
+                     sql_states)
 from .metrics_sqlite import ROLLUP_DDL, fold_answers
 from .records import Invitation, SendResult
 
@@ -279,6 +280,15 @@ _DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at"
                                "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
 _IDS_PER_QUERY = 250  # one parameter each; SQLite sorts an IN list first: 10,000 a query was 1.5x slower
 BULK_CACHE_KIB = 64 * 1024  # page cache while bulk_writes() is on
+# response_targets: the survey and state are tested here rather than fetched, since at a million
+# ids every column read out costs a million Python objects. The unary + keeps the planner off
+# invitations_group (survey_id first), which at 250 ids it would otherwise prefer, scanning the
+# whole survey for each query; the ids' own index is what must be used.
+_TARGETS_SQL = ("SELECT invite_id, id, tier, due_day FROM invitations "
+                f"WHERE +survey_id = ? AND state <> '{DEFERRED}' AND invite_id IN ({{in_}})")
+# invitations_for_contacts: likewise, +state keeps it on the (survey_id, contact_email, occasion) key.
+_CONTACTS_SQL = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
+                 f"WHERE survey_id = ? AND +state = '{SENT}' AND contact_email IN ({{in_}})")
 
 
 def _ts(value: datetime) -> str:
@@ -748,11 +758,13 @@ class SqliteLedger(Ledger):
         rows = self._select_in(sql, list(dict.fromkeys(invite_ids)))
         return {link.invite_id: link for link in map(_link, rows)}
 
+    def response_targets(self, survey_id: str, invite_ids: list[str]) -> dict[str, ResponseTarget]:
+        return {row[0]: _target(row[1:]) for row in self._select_in(
+            _TARGETS_SQL, list(dict.fromkeys(invite_ids)), (survey_id,))}
+
     def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
-        sql = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
-               f"WHERE survey_id = ? AND state = '{SENT}' AND contact_email IN ({{in_}})")
         found: dict[str, list[InvitationLink]] = {}
-        for link in map(_link, self._select_in(sql, list(dict.fromkeys(emails)), (survey_id,))):
+        for link in map(_link, self._select_in(_CONTACTS_SQL, list(dict.fromkeys(emails)), (survey_id,))):
             found.setdefault(link.contact_email, []).append(link)
         for links in found.values():
             links.sort(key=lambda link: (link.due_at, link.invite_id))
@@ -780,8 +792,7 @@ class SqliteLedger(Ledger):
             unknown = sorted({r.invite_id for r in unkeyed} - set(links))
             if unknown:
                 raise ValueError(f"no invitation {unknown[0]!r} in the ledger: a response must answer one")
-            for r in unkeyed:
-                r.invitation = links[r.invite_id].key
+            rows = [r if r.invitation is not None else r._replace(invitation=links[r.invite_id].key) for r in rows]
         # The first response to an invitation wins, in the batch as in the table.
         keys: set[int] = set()
         ids: set[str] = set()
@@ -885,8 +896,10 @@ class SqliteLedger(Ledger):
         return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
 
 
-# An InvitationLink from a row in its field order, made in C (InvitationLink._make checks the length in Python).
+# An InvitationLink (a ResponseTarget) from a row in its field order, made in C
+# (NamedTuple._make checks the length in Python).
 _link = partial(tuple.__new__, InvitationLink)
+_target = partial(tuple.__new__, ResponseTarget)
 
 
 def _invitation_key(response: "StoredResponse") -> int:

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple
 
 from .files import record_span_note
 from .errors import TierctlError
-from .ledger import IMPORT_SOURCE, InvitationLink
+from .ledger import IMPORT_SOURCE, InvitationLink, ResponseTarget
 from .records import RawResponse, RowProblem
 
 if TYPE_CHECKING:
@@ -56,8 +57,7 @@ MAX_PAGES = 10_000
 EXAMPLE_TIME = "2026-11-24T10:15:00Z"
 
 
-@dataclass(slots=True)
-class StoredResponse:
+class StoredResponse(NamedTuple):
     """One response as the ledger stores it, linked to its invitation.
 
     ``response_id`` is ``<source>:<id at the source>``: ``import:<invite_id>``
@@ -67,23 +67,30 @@ class StoredResponse:
     text as given for free text; unanswered questions are absent.
     ``question_types`` maps question ids to their type (shared by all
     responses of a survey). ``invitation`` is the ledger's key for the
-    invitation (:attr:`tierctl.ledger.InvitationLink.key`).
+    invitation (:attr:`tierctl.ledger.InvitationLink.key`); ``tier`` and
+    ``due_day`` are the invitation's, the ones reports group by. The rest of
+    the invitation (account, contact, occasion) is given to the
+    ``response_received`` hook beside the response.
+
+    Immutable, so that no plugin changes what the next one sees; the ledger
+    makes millions of them in an import, which a tuple makes cheap.
     """
 
     response_id: str
     invite_id: str
     survey_id: str
     tier: str
-    account_id: str
-    contact_email: str
-    occasion: str
     due_day: str
     submitted_at: datetime
     source: str
     answers: dict[str, Any]
     received_at: datetime | None = None
-    question_types: Mapping[str, str] = field(default_factory=dict)
+    question_types: Mapping[str, str] = MappingProxyType({})
     invitation: Any = None
+
+
+# A StoredResponse from a tuple of all its fields, made in C: an import makes one per row.
+_stored = partial(tuple.__new__, StoredResponse)
 
 
 @dataclass
@@ -166,13 +173,9 @@ class BadAnswer(ValueError):
 
 
 def _scored(qid: str, qtype: str, lo: int, hi: int) -> Callable[[Any], int]:
-    canonical = {str(i): i for i in range(lo, hi + 1)}
     allowed = f"{qtype} answers are whole numbers from {lo} to {hi}"
 
     def check(value: Any) -> int:
-        found = canonical.get(value) if isinstance(value, str) else None
-        if found is not None:
-            return found
         if isinstance(value, bool):
             raise BadAnswer(f"{qid}: {value!r} is not a number; {allowed}")
         if isinstance(value, (int, float)):
@@ -221,13 +224,19 @@ class AnswerChecks:
     def __init__(self, survey: "Survey"):
         self.types: dict[str, str] = {q.id: q.type for q in survey.questions}
         self.checks: dict[str, Callable[[Any], Any]] = {}
+        #: Per scored or choice question, its valid answers as exported, already checked
+        #: (``'9' -> 9``): an import looks each cell up here first and checks only the misses.
+        self.exact: dict[str, dict[str, Any]] = {}
         #: Answer ids seen by :meth:`check` that are not questions of the survey (ignored).
         self.ignored: set[str] = set()
         for q in survey.questions:
             if q.bounds is not None:
-                self.checks[q.id] = _scored(q.id, q.type, *q.bounds)
+                lo, hi = q.bounds
+                self.checks[q.id] = _scored(q.id, q.type, lo, hi)
+                self.exact[q.id] = {str(i): i for i in range(lo, hi + 1)}
             elif q.type == "choice":
                 self.checks[q.id] = _choice(q.id, list(q.choices))
+                self.exact[q.id] = {c: c for c in q.choices}
             else:
                 self.checks[q.id] = _text
 
@@ -245,6 +254,10 @@ class AnswerChecks:
             check = self.checks.get(qid)
             if check is None:
                 self.ignored.add(qid)
+                continue
+            found = self.exact[qid].get(value) if qid in self.exact and isinstance(value, str) else None
+            if found is not None:
+                answers[qid] = found
                 continue
             try:
                 answers[qid] = check(value)
@@ -306,50 +319,43 @@ class _Store:
         if not batch:
             return 0, 0
         ledger, survey_id = self.ledger, self.survey_id
-        by_id = ledger.lookup_invitations([p.invite_id for p in batch if p.invite_id and not p.bad])
+        invite_ids = [p.invite_id for p in batch if p.invite_id and not p.bad]
+        targets: dict[str, ResponseTarget | InvitationLink] = ledger.response_targets(survey_id, invite_ids)
+        # Only the ids that cannot be linked are looked up in full, to say why.
+        missed = ledger.lookup_invitations([i for i in invite_ids if i not in targets])
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
-        linked: dict[str, InvitationLink] = {}
+        source, now, types = self.source, self.now, self.types
         for p in batch:
             if p.bad:
-                why = p.bad
-                inv = None
-            elif p.invite_id:
-                inv = by_id.get(p.invite_id)
-                if inv is None:
-                    why = f"unknown invite_id {p.invite_id!r}: no invitation with this id in the ledger"
-                elif inv.survey_id != survey_id:
-                    why = f"invite_id {p.invite_id!r} is an invitation of survey {inv.survey_id!r}, " \
-                          f"not {survey_id!r}"
-                elif inv.state == "deferred":
-                    why = f"invite_id {p.invite_id!r} was never sent (it is deferred by the throttle)"
-                else:
-                    why = ""
+                self.problem(p.ref, p.bad)
+                continue
+            invite_id = p.invite_id
+            if invite_id:
+                target = targets.get(invite_id)
+                if target is None:
+                    self.problem(p.ref, _unlinked(invite_id, missed.get(invite_id), survey_id))
+                    continue
             else:
                 assert p.submitted_at is not None
-                inv = _pick(by_email.get(p.email or ""), p.submitted_at)
-                why = "" if inv is not None else \
-                    f"no sent invitation of survey {survey_id!r} to {p.email!r}"
-            if why:
-                self.problem(p.ref, why)
-                continue
-            assert inv is not None and p.submitted_at is not None
-            invite_id = inv.invite_id
-            if self.hooks:
-                linked[invite_id] = inv
-            rows.append(StoredResponse(
-                p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id, inv.tier,
-                inv.account_id, inv.contact_email, inv.occasion, inv.due_day, p.submitted_at,
-                self.source, p.answers, self.now, self.types, inv.key))
+                target = _pick(by_email.get(p.email or ""), p.submitted_at)
+                if target is None:
+                    self.problem(p.ref, f"no sent invitation of survey {survey_id!r} to {p.email!r}")
+                    continue
+                invite_id = target.invite_id
+            rows.append(_stored((p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id,
+                                 target.tier, target.due_day, p.submitted_at, source, p.answers, now, types,
+                                 target.key)))
         added = ledger.add_responses(rows)
-        if self.hooks:
-            self._call_hooks(added, linked)
+        if self.hooks and added:
+            self._call_hooks(added)
         return len(added), len(rows) - len(added)
 
-    def _call_hooks(self, added: list[StoredResponse], linked: dict[str, InvitationLink]) -> None:
+    def _call_hooks(self, added: list[StoredResponse]) -> None:
+        links = self.ledger.lookup_invitations([r.invite_id for r in added])
         for response in added:
-            inv = linked[response.invite_id]
+            inv = links[response.invite_id]
             invitation = {"invite_id": inv.invite_id, "survey_id": inv.survey_id, "tier": inv.tier,
                           "account_id": inv.account_id, "contact_email": inv.contact_email,
                           "occasion": inv.occasion, "due_day": inv.due_day}
@@ -360,6 +366,15 @@ class _Store:
                 except Exception as exc:  # one plugin must not stop the import or the others
                     self.hook_error(f"plugin {impl.plugin_name!r} failed in response_received for response "
                                     f"{response.response_id}: {type(exc).__name__}: {exc}")
+
+
+def _unlinked(invite_id: str, link: InvitationLink | None, survey_id: str) -> str:
+    """Why a response with this invite id cannot be stored (``link``: the invitation, if any)."""
+    if link is None:
+        return f"unknown invite_id {invite_id!r}: no invitation with this id in the ledger"
+    if link.survey_id != survey_id:
+        return f"invite_id {invite_id!r} is an invitation of survey {link.survey_id!r}, not {survey_id!r}"
+    return f"invite_id {invite_id!r} was never sent (it is deferred by the throttle)"
 
 
 def _hook_impls(host: "PluginHost | None") -> list[Any]:
@@ -528,7 +543,10 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         assert i_time is not None
         columns = list(asked.items())
         last = max([i for i in (i_invite, i_email, i_time) if i is not None] + [i for _, i in columns])
-        checks_by_column = [(qid, i, checks.checks[qid]) for qid, i in columns]
+        # Text is kept as given; other answers are looked up among the valid ones, then checked.
+        checked_columns = [(qid, i, checks.exact[qid].get, checks.checks[qid])
+                           for qid, i in columns if qid in checks.exact]
+        text_columns = [(qid, i) for qid, i in columns if qid not in checks.exact]
         times: dict[str, datetime] = {}  # exports often share submission times
         batch: list[_Pending] = []
         prev = reader.line_num
@@ -583,14 +601,20 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                             times[text] = submitted_at
                     answers: dict[str, Any] = {}
                     bad: list[str] = []
-                    for qid, i, check in checks_by_column:
+                    for qid, i, valid, check in checked_columns:
                         value = row[i]
-                        if not value or value.isspace():
-                            continue  # not answered
-                        try:
-                            answers[qid] = check(value)
-                        except BadAnswer as exc:
-                            bad.append(f"column {exc}")
+                        found = valid(value)
+                        if found is not None:
+                            answers[qid] = found
+                        elif value and not value.isspace():  # else not answered
+                            try:
+                                answers[qid] = check(value)
+                            except BadAnswer as exc:
+                                bad.append(f"column {exc}")
+                    for qid, i in text_columns:
+                        value = row[i]
+                        if value and not value.isspace():
+                            answers[qid] = value  # verbatim: '=SUM(A1)' is data, never a formula
                     if bad:
                         skip(line, "; ".join(bad))
                         continue

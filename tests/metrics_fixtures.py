@@ -112,8 +112,8 @@ class Fixture:
 
     def respond(self, invite_id: str, answers: dict[str, tuple[str, Any]], submitted: str | None = None,
                 fold: bool = True) -> str:
-        key, survey, tier, account, email, occasion, day = self.conn.execute(
-            "SELECT id, survey_id, tier, account_id, contact_email, occasion, due_day FROM invitations "
+        key, survey, tier, day = self.conn.execute(
+            "SELECT id, survey_id, tier, due_day FROM invitations "
             "WHERE invite_id = ?", (invite_id,)).fetchone()
         response_id = f"import:{invite_id}"
         at = submitted or f"{day}T12:00:00.000000+00:00"
@@ -129,8 +129,8 @@ class Fixture:
                               [(key, qid, value) for qid, value in values.items()])
         if fold:
             fold_answers(self.conn, [StoredResponse(
-                response_id, invite_id, survey, tier, account, email, occasion, day, datetime.fromisoformat(at),
-                "import", values, question_types=types, invitation=key)])
+                response_id, invite_id, survey, tier, day, datetime.fromisoformat(at), "import", values,
+                question_types=types, invitation=key)])
         self.conn.execute("COMMIT")
         return response_id
 

@@ -541,12 +541,16 @@ def test_claiming_and_recording_20000_invitations_in_batches_of_100(ledger: Ledg
 
 
 def stored_response(invite_id: str, n: int = 1, *, response_id: str | None = None, survey: str = "nps",
-                    answers: dict | None = None, account: str | None = None) -> StoredResponse:
+                    answers: dict | None = None) -> StoredResponse:
+    """A response as built by hand: without its invitation's key (the ledger looks it up)."""
     return StoredResponse(
-        response_id or f"import:{invite_id}", invite_id, survey, "advanced", account or f"acct-{n}",
-        f"contact{n}@example.com", "2026-Q1", "2026-01-01", NOW + timedelta(days=n), "import",
-        answers if answers is not None else {"score": 9, "comment": "=1+1"}, NOW + timedelta(days=30),
+        response_id or f"import:{invite_id}", invite_id, survey, "advanced", "2026-01-01", NOW + timedelta(days=n),
+        "import", answers if answers is not None else {"score": 9, "comment": "=1+1"}, NOW + timedelta(days=30),
         {"score": "nps", "comment": "text"})
+
+
+def ids(responses: list[StoredResponse]) -> list[str]:
+    return [r.response_id for r in responses]
 
 
 def test_claims_and_deferrals_store_the_local_due_day(ledger: Ledger):
@@ -584,15 +588,47 @@ def test_lookups_for_linking_responses(ledger: Ledger):
     assert list(ledger.lookup_invitations(big)) == ["inv-nps-0-2026-Q1"]
 
 
+def test_response_targets_are_the_answerable_invitations_of_the_survey(ledger: Ledger):
+    claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(2)]
+          + [invitation(3, survey="ticket")])
+    ledger.record_deferred([invitation(4)], {}, NOW, "outbox", THROTTLED)
+    ledger.record_results([SendResult.sent("inv-nps-0-2026-Q1")], NOW)
+    asked = ["inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1", "inv-ticket-3-2026-Q1", "inv-nps-4-2026-Q1", "nope",
+             "inv-nps-0-2026-Q1"]
+    targets = ledger.response_targets("nps", asked)
+    links = ledger.lookup_invitations(asked)
+    # Sent or still sending: answerable. Another survey's, deferred (never sent) or unknown: absent.
+    assert targets == {i: (links[i].key, "advanced", "2026-03-02") for i in ("inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1")}
+    assert (targets["inv-nps-0-2026-Q1"].tier, targets["inv-nps-0-2026-Q1"].due_day) == ("advanced", "2026-03-02")
+    # The interface's own answer (from lookup_invitations, for other backends) is the same.
+    assert Ledger.response_targets(ledger, "nps", asked) == targets
+
+
+@pytest.mark.parametrize("sql, params", [
+    (ledger_sqlite._TARGETS_SQL, ("nps",)),
+    (ledger_sqlite._CONTACTS_SQL, ("nps",)),
+])
+def test_linking_queries_use_the_key_they_look_up(ledger: Ledger, sql: str, params: tuple):
+    """With a long IN list SQLite prefers an index on survey_id, which reads the whole survey for every
+    query (a million-row import would never end); these queries must probe their key's own index."""
+    in_ = ", ".join("?" * ledger_sqlite._IDS_PER_QUERY)
+    plan = " ".join(row[3] for row in ledger.conn.execute(
+        f"EXPLAIN QUERY PLAN {sql.format(in_=in_)}", (*params, *map(str, range(ledger_sqlite._IDS_PER_QUERY)))))
+    assert "sqlite_autoindex_invitations" in plan and ("invite_id=?" in plan or "contact_email=?" in plan), plan
+
+
 def test_add_responses_keeps_the_first_response_per_invitation(ledger: Ledger):
     claim(ledger, [invitation(n) for n in range(4)])
     first = [stored_response("inv-nps-0-2026-Q1", 0), stored_response("inv-nps-1-2026-Q1", 1),
              stored_response("inv-nps-1-2026-Q1", 1, response_id="typeform:abc")]  # a second answer to 1
-    assert ledger.add_responses(first) == first[:2]
+    added = ledger.add_responses(first)
+    assert ids(added) == ids(first[:2])
+    links = ledger.lookup_invitations(["inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1"])
+    assert [r.invitation for r in added] == [links["inv-nps-0-2026-Q1"].key, links["inv-nps-1-2026-Q1"].key]
     again = [stored_response("inv-nps-0-2026-Q1", 0, answers={"score": 0}),     # the same response id
              stored_response("inv-nps-1-2026-Q1", 1, response_id="typeform:x"),  # another id, answered invitation
              stored_response("inv-nps-2-2026-Q1", 2, answers={"score": 5})]
-    assert ledger.add_responses(again) == again[2:]
+    assert ids(ledger.add_responses(again)) == ids(again[2:])
     assert ledger.add_responses(again) == []
     assert ledger.add_responses([]) == []
     con = raw(ledger.path)
@@ -615,14 +651,14 @@ def test_add_responses_keeps_the_first_response_per_invitation(ledger: Ledger):
     with pytest.raises(ValueError, match="no invitation 'no-such-invitation' in the ledger"):
         ledger.add_responses([stored_response("no-such-invitation", 9)])
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # the schema refuses it too
-        ledger.add_responses([replace(stored_response("inv-nps-3-2026-Q1", 3), invitation=10_000)])
+        ledger.add_responses([stored_response("inv-nps-3-2026-Q1", 3)._replace(invitation=10_000)])
 
 
 def test_responses_for_an_account(ledger: Ledger):
     # The ticket survey went to the same contact of account 1 (the response's account is the invitation's).
     claim(ledger, [invitation(1), replace(invitation(2, survey="ticket", email="contact1@example.com"),
                                           account_id="acct-1")])
-    ledger.add_responses([stored_response("inv-ticket-2-2026-Q1", 2, survey="ticket", account="acct-1"),
+    ledger.add_responses([stored_response("inv-ticket-2-2026-Q1", 2, survey="ticket"),
                           stored_response("inv-nps-1-2026-Q1", 1)])
     found = ledger.responses_for_account("acct-1")
     assert [r["response_id"] for r in found] == ["import:inv-nps-1-2026-Q1", "import:inv-ticket-2-2026-Q1"]
@@ -709,8 +745,7 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
 def test_a_question_whose_type_changed_is_refused(ledger: Ledger):
     claim(ledger, [invitation(n) for n in range(2)])
     ledger.add_responses([stored_response("inv-nps-0-2026-Q1", 0)])
-    changed = stored_response("inv-nps-1-2026-Q1", 1)
-    changed.question_types = {"score": "rating", "comment": "text"}
+    changed = stored_response("inv-nps-1-2026-Q1", 1)._replace(question_types={"score": "rating", "comment": "text"})
     with pytest.raises(TierctlError, match=r"surveys\.nps\.questions: question 'score' is now of type 'rating', "
                                            r"but the ledger holds answers to it as type 'nps'.*new id"):
         ledger.add_responses([changed])
