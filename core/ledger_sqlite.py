@@ -767,7 +767,8 @@ class SqliteLedger(Ledger):
         for link in map(_link, self._select_in(_CONTACTS_SQL, list(dict.fromkeys(emails)), (survey_id,))):
             found.setdefault(link.contact_email, []).append(link)
         for links in found.values():
-            links.sort(key=lambda link: (link.due_at, link.invite_id))
+            if len(links) > 1:  # most contacts have one invitation per survey in a file's time span
+                links.sort(key=_due_order)
         return found
 
     @contextmanager
@@ -900,6 +901,10 @@ class SqliteLedger(Ledger):
 # (NamedTuple._make checks the length in Python).
 _link = partial(tuple.__new__, InvitationLink)
 _target = partial(tuple.__new__, ResponseTarget)
+
+
+def _due_order(link: InvitationLink) -> tuple[str, str]:
+    return link.due_at, link.invite_id
 
 
 def _invitation_key(response: "StoredResponse") -> int:

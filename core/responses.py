@@ -388,9 +388,11 @@ def _hook_impls(host: "PluginHost | None") -> list[Any]:
 
 def _pick(candidates: list[InvitationLink] | None, submitted_at: datetime) -> InvitationLink | None:
     """The latest sent invitation due at or before the response, else the latest one."""
-    if not candidates:
-        return None
-    before = [c for c in candidates if datetime.fromisoformat(c.due_at) <= submitted_at]
+    if not candidates or len(candidates) == 1:
+        return candidates[0] if candidates else None  # the only one, either way
+    # due_at is fixed-width UTC text (see InvitationLink): compared as text, like time.
+    at = submitted_at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    before = [c for c in candidates if c.due_at <= at]
     return (before or candidates)[-1]
 
 
