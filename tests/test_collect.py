@@ -30,7 +30,8 @@ from tierctl.plugins import builtin
 from tierctl.plugins_manager import PluginHost
 from tierctl.providers import Provider, ProviderError, ProviderOptions
 from tierctl.records import Invitation, RawResponse, SendResult
-from tierctl.responses import collect, import_csv
+from tierctl.response_collect import collect
+from tierctl.response_import import import_csv
 from tierctl.survey_run import SurveyRun
 
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc)

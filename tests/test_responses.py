@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from project_fixtures import PROJECT_YAML, ROOT, ics_event, run_cli
 
-from tierctl import responses as responses_module
+from tierctl import response_import
 from tierctl.config import load_config
 from tierctl.hookspecs import hookimpl
 from tierctl.ledger import open_ledger
-from tierctl.responses import import_csv
+from tierctl.response_import import import_csv
 
 QUESTIONS = """\
     questions:
@@ -266,7 +266,7 @@ def test_encodings_and_delimiters(sent_project, tmp_path):
 
 
 def test_batches_link_and_deduplicate_across_their_boundaries(sent_project, tmp_path, host, monkeypatch):
-    monkeypatch.setattr(responses_module, "BATCH_SIZE", 2)
+    monkeypatch.setattr(response_import, "BATCH_SIZE", 2)
     config, ids = sent_project
     emails = sorted(ids)
     rows = [[ids[e], "2027-01-05T10:00:00Z", str(n), "", "", "", ""] for n, e in enumerate(emails)]
