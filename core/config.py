@@ -32,6 +32,7 @@ def load_config(path: str | os.PathLike[str], host: "PluginHost | None" = None,
     data, smap = load_yaml(path, env)
     config = build_config(data, smap, host)
     config._path = str(Path(path).resolve())
+    config._source = smap
     return config
 
 

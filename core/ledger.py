@@ -52,6 +52,13 @@ FAILED = "failed"
 UNKNOWN = "unknown"
 STATES = (DEFERRED, SENDING, SENT, RETRY, FAILED, UNKNOWN)
 
+def type_change(question_id: str, new: str, held: str) -> str:
+    """Why a question may not change type once the ledger holds answers to it, and what to do."""
+    return (f"question {question_id!r} is now of type {new!r}, but the ledger holds answers to it as type "
+            f"{held!r}; old and new answers cannot be counted together. Give the changed question a new id, "
+            "or change its type back")
+
+
 def sql_states(states: tuple[str, ...]) -> str:
     """States as an SQL list for ``IN``: ``('sent', 'sending')`` (they are fixed words, never input)."""
     return "(" + ", ".join(f"'{s}'" for s in states) + ")"
@@ -93,12 +100,12 @@ class InvitationLink(NamedTuple):
     due_at: str
 
 
-class ResponseTarget(NamedTuple):
+class InvitationRef(NamedTuple):
     """What storing a response needs of the invitation it answers, and no more.
 
     ``key`` is :attr:`InvitationLink.key`; ``tier`` and ``due_day`` are what
     reports group responses by. An :class:`InvitationLink` has these fields
-    too, so either serves where a target is asked for.
+    too, so either serves where a reference is asked for.
     """
 
     key: Any
@@ -288,17 +295,17 @@ class Ledger(abc.ABC):
         Unknown ids are absent.
         """
 
-    def response_targets(self, survey_id: str, invite_ids: list[str]) -> dict[str, ResponseTarget]:
+    def answerable_invitations(self, survey_id: str, invite_ids: list[str]) -> dict[str, InvitationRef]:
         """The invitations among ``invite_ids`` that a response to ``survey_id`` can answer:
-        ``invite_id -> target``.
+        ``invite_id -> reference``.
 
         Those of the survey that were handed out (any state but ``deferred``).
         Ids that are unknown, of another survey or never sent are absent: ask
         :meth:`lookup_invitations` why. An import asks this for every row, so a
-        backend should answer it without reading more than the target holds;
+        backend should answer it without reading more than the reference holds;
         this default asks :meth:`lookup_invitations`.
         """
-        return {invite_id: ResponseTarget(link.key, link.tier, link.due_day)
+        return {invite_id: InvitationRef(link.key, link.tier, link.due_day)
                 for invite_id, link in self.lookup_invitations(invite_ids).items()
                 if link.survey_id == survey_id and link.state != DEFERRED}
 
@@ -326,6 +333,14 @@ class Ledger(abc.ABC):
         ``question_types`` give a stored question another type are refused
         with :class:`~tierctl.errors.TierctlError` (nothing of the batch is
         stored), since old and new answers could not be counted together.
+        """
+
+    @abc.abstractmethod
+    def question_types(self) -> dict[str, dict[str, str]]:
+        """``survey_id -> question_id -> type`` of the questions the ledger holds answers to.
+
+        A question's type is fixed once it has answers (see :meth:`add_responses`);
+        ``tierctl validate`` compares the config with these.
         """
 
     def bulk_writes(self) -> AbstractContextManager[None]:

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import LockHeldError, TierctlError
 from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
-                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, Key, Ledger, ResponseTarget,
-                     sql_states)
+                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
+                     Ledger, sql_states, type_change)
 from .metrics_sqlite import ROLLUP_DDL, fold_answers
 from .records import Invitation, SendResult
 
@@ -280,12 +280,12 @@ _DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at"
                                "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
 _IDS_PER_QUERY = 250  # one parameter each; SQLite sorts an IN list first: 10,000 a query was 1.5x slower
 BULK_CACHE_KIB = 64 * 1024  # page cache while bulk_writes() is on
-# response_targets: the survey and state are tested here rather than fetched, since at a million
-# ids every column read out costs a million Python objects. The unary + keeps the planner off
-# invitations_group (survey_id first), which at 250 ids it would otherwise prefer, scanning the
-# whole survey for each query; the ids' own index is what must be used.
-_TARGETS_SQL = ("SELECT invite_id, id, tier, due_day FROM invitations "
-                f"WHERE +survey_id = ? AND state <> '{DEFERRED}' AND invite_id IN ({{in_}})")
+# answerable_invitations: the survey and state are tested here rather than fetched, since at a
+# million ids every column read out costs a million Python objects. The unary + keeps the planner
+# off invitations_group (survey_id first), which at 250 ids it would otherwise prefer, scanning
+# the whole survey for each query; the ids' own index is what must be used.
+_ANSWERABLE_SQL = ("SELECT invite_id, id, tier, due_day FROM invitations "
+                   f"WHERE +survey_id = ? AND state <> '{DEFERRED}' AND invite_id IN ({{in_}})")
 # invitations_for_contacts: likewise, +state keeps it on the (survey_id, contact_email, occasion) key.
 _CONTACTS_SQL = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
                  f"WHERE survey_id = ? AND +state = '{SENT}' AND contact_email IN ({{in_}})")
@@ -758,9 +758,9 @@ class SqliteLedger(Ledger):
         rows = self._select_in(sql, list(dict.fromkeys(invite_ids)))
         return {link.invite_id: link for link in map(_link, rows)}
 
-    def response_targets(self, survey_id: str, invite_ids: list[str]) -> dict[str, ResponseTarget]:
-        return {row[0]: _target(row[1:]) for row in self._select_in(
-            _TARGETS_SQL, list(dict.fromkeys(invite_ids)), (survey_id,))}
+    def answerable_invitations(self, survey_id: str, invite_ids: list[str]) -> dict[str, InvitationRef]:
+        return {row[0]: _ref(row[1:]) for row in self._select_in(
+            _ANSWERABLE_SQL, list(dict.fromkeys(invite_ids)), (survey_id,))}
 
     def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
         found: dict[str, list[InvitationLink]] = {}
@@ -838,23 +838,34 @@ class SqliteLedger(Ledger):
 
     @staticmethod
     def _record_questions(conn: sqlite3.Connection, rows: list["StoredResponse"]) -> None:
-        """Keep each survey's question types; refuse a type that differs from the stored one."""
+        """Keep the types of answered questions; refuse a type that differs from the stored one.
+
+        Every question the batch's config declares is compared, answered or not: answers stored
+        under one type and counted under another would be wrong either way. Only answered ones are
+        kept, so a question nobody has answered yet may still change its type.
+        """
         surveys = {r.survey_id: r.question_types for r in rows}
+        answered: dict[str, set[str]] = {survey_id: set() for survey_id in surveys}
+        for r in rows:
+            answered[r.survey_id].update(r.answers)
         for survey_id, types in surveys.items():
             stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = ?",
                                        (survey_id,)))
             changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
             if changed:
+                also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
                 q = changed[0]
-                raise TierctlError(
-                    f"surveys.{survey_id}.questions: question {q!r} is now of type {types[q]!r}, but the "
-                    f"ledger holds answers to it as type {stored[q]!r}"
-                    + (f" (also: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else "")
-                    + "; old and new answers cannot be counted together. Give the changed question a new id, "
-                    "or change its type back")
-            new = [(survey_id, q, t) for q, t in types.items() if q not in stored]
+                raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
+            new = [(survey_id, q, t) for q, t in types.items() if q not in stored and q in answered[survey_id]]
             if new:
                 conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?)", new)
+
+    def question_types(self) -> dict[str, dict[str, str]]:
+        held: dict[str, dict[str, str]] = {}
+        for survey_id, question_id, qtype in self.conn.execute(
+                "SELECT survey_id, question_id, qtype FROM questions ORDER BY survey_id, question_id"):
+            held.setdefault(survey_id, {})[question_id] = qtype
+        return held
 
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
         sql = (f"SELECT {_RESPONSE_SELECT} FROM invitations AS i JOIN responses AS r ON r.invitation = i.id "
@@ -897,10 +908,10 @@ class SqliteLedger(Ledger):
         return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
 
 
-# An InvitationLink (a ResponseTarget) from a row in its field order, made in C
+# An InvitationLink (an InvitationRef) from a row in its field order, made in C
 # (NamedTuple._make checks the length in Python).
 _link = partial(tuple.__new__, InvitationLink)
-_target = partial(tuple.__new__, ResponseTarget)
+_ref = partial(tuple.__new__, InvitationRef)
 
 
 def _due_order(link: InvitationLink) -> tuple[str, str]:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
                       PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
 
 from .durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .errors import Problem
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 SLUG_HELP = "a safe slug: lower-case letters, digits, '-' or '_', starting and ending with a letter or digit"
@@ -317,6 +322,8 @@ class Config(Model):
     # Plugin options validated by each plugin's own Options model, keyed by
     # (section, name), e.g. ("providers", "mail"); filled by load_config.
     _plugin_options: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
+    # Where each value sits in the file (a yaml_source.SourceMap), for problems found after loading.
+    _source: Any = PrivateAttr(None)
 
     @property
     def path(self) -> str:
@@ -329,6 +336,16 @@ class Config(Model):
         from pathlib import Path
 
         return Path(self._path).parent if self._path else Path.cwd()
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> "Problem":
+        """A problem at ``path`` (e.g. ``("surveys", "nps", "questions", 0, "type")``), located in the
+        config file when it was loaded from one: for checks made after loading."""
+        from .errors import Problem
+        from .yaml_source import dotted
+
+        if self._source is not None:
+            return self._source.problem(path, message)
+        return Problem(self._path, 0, 0, dotted(path), message)
 
     def plugin_options(self, section: str, name: str) -> Any:
         """The validated options of ``providers.<name>`` or ``sources.<name>``."""

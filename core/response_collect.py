@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import TierctlError
 from .records import RawResponse
-from .responses import BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc, survey_to_answer
+from .responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
+                        refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -123,6 +124,7 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
 
     from .instances import build_providers
 
+    refuse_type_changes(config, ledger, [sid for sids in fetchable.values() for sid in sids])
     with ledger.lock("collect"):
         providers: dict[str, Any] = {}
         try:

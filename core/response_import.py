@@ -24,7 +24,7 @@ from .files import record_span_note
 from .ledger import IMPORT_SOURCE
 from .records import RowProblem
 from .responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
-                        survey_to_answer)
+                        refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -159,6 +159,7 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
     import csv
 
     survey = survey_to_answer(config, survey_id)
+    refuse_type_changes(config, ledger, [survey_id])
     checks = AnswerChecks(survey)
     tz = _zone(config)
     now = as_utc(now)

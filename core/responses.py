@@ -22,9 +22,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 from .errors import TierctlError
-from .ledger import IMPORT_SOURCE, InvitationLink, ResponseTarget
+from .ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
 
 if TYPE_CHECKING:
+    from .errors import Problem
     from .ledger import Ledger
     from .model import Config, Survey
     from .plugins_manager import PluginHost
@@ -211,9 +212,9 @@ class ResponseStore:
             return 0, 0
         ledger, survey_id = self.ledger, self.survey_id
         invite_ids = [p.invite_id for p in batch if p.invite_id and not p.bad]
-        targets: dict[str, ResponseTarget | InvitationLink] = ledger.response_targets(survey_id, invite_ids)
+        refs: dict[str, InvitationRef | InvitationLink] = ledger.answerable_invitations(survey_id, invite_ids)
         # Only the ids that cannot be linked are looked up in full, to say why.
-        missed = ledger.lookup_invitations([i for i in invite_ids if i not in targets])
+        missed = ledger.lookup_invitations([i for i in invite_ids if i not in refs])
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
@@ -224,20 +225,20 @@ class ResponseStore:
                 continue
             invite_id = p.invite_id
             if invite_id:
-                target = targets.get(invite_id)
-                if target is None:
+                inv = refs.get(invite_id)
+                if inv is None:
                     self.problem(p.ref, _unlinked(invite_id, missed.get(invite_id), survey_id))
                     continue
             else:
                 assert p.submitted_at is not None
-                target = _pick(by_email.get(p.email or ""), p.submitted_at)
-                if target is None:
+                inv = _pick(by_email.get(p.email or ""), p.submitted_at)
+                if inv is None:
                     self.problem(p.ref, f"no sent invitation of survey {survey_id!r} to {p.email!r}")
                     continue
-                invite_id = target.invite_id
+                invite_id = inv.invite_id
             rows.append(_stored((p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id,
-                                 target.tier, target.due_day, p.submitted_at, source, p.answers, now, types,
-                                 target.key)))
+                                 inv.tier, inv.due_day, p.submitted_at, source, p.answers, now, types,
+                                 inv.key)))
         added = ledger.add_responses(rows)
         if self.hooks and added:
             self._call_hooks(added)
@@ -285,6 +286,35 @@ def _pick(candidates: list[InvitationLink] | None, submitted_at: datetime) -> In
     at = submitted_at.astimezone(timezone.utc).isoformat(timespec="microseconds")
     before = [c for c in candidates if c.due_at <= at]
     return (before or candidates)[-1]
+
+
+def question_type_changes(config: "Config", held: Mapping[str, Mapping[str, str]]) -> list["Problem"]:
+    """The config's questions whose type differs from the one the ledger holds answers as
+    (``held``: :meth:`tierctl.ledger.Ledger.question_types`), each located in the config file.
+
+    Such a question would be refused when its next answers are stored; ``tierctl validate`` says so
+    before that, at the line that changed.
+    """
+    problems = []
+    for survey_id, survey in config.surveys.items():
+        types = held.get(survey_id, {})
+        for i, question in enumerate(survey.questions):
+            before = types.get(question.id)
+            if before is not None and before != question.type:
+                problems.append(config.problem(("surveys", survey_id, "questions", i, "type"),
+                                               type_change(question.id, question.type, before)))
+    return problems
+
+
+def refuse_type_changes(config: "Config", ledger: "Ledger", survey_ids: list[str]) -> None:
+    """Before storing answers to these surveys: a :class:`~tierctl.errors.ConfigError` at the
+    config's line when one of their questions changed type after it was answered."""
+    from .errors import ConfigError
+
+    held = ledger.question_types()
+    problems = question_type_changes(config, {sid: held[sid] for sid in survey_ids if sid in held})
+    if problems:
+        raise ConfigError(problems)
 
 
 def survey_to_answer(config: "Config", survey_id: str) -> "Survey":

@@ -588,24 +588,24 @@ def test_lookups_for_linking_responses(ledger: Ledger):
     assert list(ledger.lookup_invitations(big)) == ["inv-nps-0-2026-Q1"]
 
 
-def test_response_targets_are_the_answerable_invitations_of_the_survey(ledger: Ledger):
+def test_answerable_invitations_are_the_handed_out_ones_of_the_survey(ledger: Ledger):
     claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(2)]
           + [invitation(3, survey="ticket")])
     ledger.record_deferred([invitation(4)], {}, NOW, "outbox", THROTTLED)
     ledger.record_results([SendResult.sent("inv-nps-0-2026-Q1")], NOW)
     asked = ["inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1", "inv-ticket-3-2026-Q1", "inv-nps-4-2026-Q1", "nope",
              "inv-nps-0-2026-Q1"]
-    targets = ledger.response_targets("nps", asked)
+    targets = ledger.answerable_invitations("nps", asked)
     links = ledger.lookup_invitations(asked)
     # Sent or still sending: answerable. Another survey's, deferred (never sent) or unknown: absent.
     assert targets == {i: (links[i].key, "advanced", "2026-03-02") for i in ("inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1")}
     assert (targets["inv-nps-0-2026-Q1"].tier, targets["inv-nps-0-2026-Q1"].due_day) == ("advanced", "2026-03-02")
     # The interface's own answer (from lookup_invitations, for other backends) is the same.
-    assert Ledger.response_targets(ledger, "nps", asked) == targets
+    assert Ledger.answerable_invitations(ledger, "nps", asked) == targets
 
 
 @pytest.mark.parametrize("sql, params", [
-    (ledger_sqlite._TARGETS_SQL, ("nps",)),
+    (ledger_sqlite._ANSWERABLE_SQL, ("nps",)),
     (ledger_sqlite._CONTACTS_SQL, ("nps",)),
 ])
 def test_linking_queries_use_the_key_they_look_up(ledger: Ledger, sql: str, params: tuple):

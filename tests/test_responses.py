@@ -10,6 +10,7 @@ runs once per new response, and a failing plugin is reported, not fatal.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sqlite3
 from datetime import datetime, timezone
@@ -204,6 +205,31 @@ def test_email_only_rows_link_to_the_invitation_of_their_period(project, tmp_pat
     assert rows[by_occasion[("p1@acc1.example", "2027-Q2")]]["due_day"] == "2027-04-01"
     # The e-mail rows got the id of their invitation: importing again adds nothing.
     assert "0 added, 3 duplicates" in invoke(config, "import", str(path), "--survey", "product-feedback")[1]
+
+
+def test_validate_refuses_a_question_type_that_differs_from_the_stored_answers(sent_project, tmp_path):
+    config, ids = sent_project
+    assert "agree with the answers in the ledger" in run_cli(["-c", str(config), "validate"], load_plugins=None)[1]
+    path = write_csv(tmp_path / "one.csv", [[ids["p0@acc0.example"], "2027-01-05T10:00:00Z", "9", "", "7", "", ""]])
+    assert invoke(config, "import", str(path), "--survey", "product-feedback")[0] == 0
+    text = config.read_text()
+    changed = text.replace("{id: stars, type: rating, scale: [1, 10]", "{id: stars, type: nps")
+    assert changed != text
+    config.write_text(changed)
+    line = next(n for n, row in enumerate(changed.splitlines(), 1) if "{id: stars, type: nps" in row)
+    code, out, err = run_cli(["-c", str(config), "validate"], load_plugins=None)
+    assert code == 2 and out == ""
+    assert err.startswith(f"{config}:{line}:")
+    assert ("surveys.product-feedback.questions[2].type: question 'stars' is now of type 'nps', but the ledger "
+            "holds answers to it as type 'rating'") in err and "Give the changed question a new id" in err
+    # An import says the same before it reads a row, and stores nothing.
+    more = write_csv(tmp_path / "more.csv", [[ids["p1@acc1.example"], "2027-01-05T10:00:00Z", "7", "", "", "", ""]])
+    code, out, import_err = invoke(config, "import", str(more), "--survey", "product-feedback")
+    assert code == 2 and import_err == err and len(stored(config)) == 1
+    # A question with no answers yet (nps here was answered, effort was not) may still change.
+    config.write_text(text.replace("{id: effort, type: ces", "{id: effort, type: rating, scale: [1, 7]"))
+    code, out, err = run_cli(["-c", str(config), "validate", "--json"], load_plugins=None)
+    assert code == 0 and json.loads(out)["checked_against_ledger"] is True, err
 
 
 def test_times_without_a_zone_are_in_the_organisation_zone(sent_project, tmp_path):

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from .app import App
+
+if TYPE_CHECKING:
+    from ..model import Config
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def validate(app: App, as_json: bool) -> None:
-    """Check the config file; list every problem with its line, or summarise it."""
+    """Check the config file; list every problem with its line, or summarise it.
+
+    When the ledger exists, the config's questions are also checked against it:
+    a question that has answers may not change its type.
+    """
     config = app.config()
+    checked = _check_against_ledger(config)
     summary = {
         "config": config.path,
         "valid": True,
+        "checked_against_ledger": checked,
         "tiers": list(config.tiers),
         "surveys": list(config.surveys),
         "providers": list(config.providers),
@@ -26,8 +36,26 @@ def validate(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
+
     def count(n: int, what: str) -> str:
         return f"{n} {what}" + ("" if n == 1 else "s")
 
     click.echo(f"{config.path}: valid. {count(len(config.tiers), 'tier')} ({', '.join(config.tiers)}), "
-               f"{count(len(config.surveys), 'survey')}, {count(len(config.render.targets), 'render target')}.")
+               f"{count(len(config.surveys), 'survey')}, {count(len(config.render.targets), 'render target')}"
+               + ("; its questions agree with the answers in the ledger." if checked else "."))
+
+
+def _check_against_ledger(config: "Config") -> bool:
+    """Whether there was a ledger to check against; ConfigError when the config contradicts it."""
+    from ..errors import ConfigError
+    from ..ledger import existing_ledger
+    from ..responses import question_type_changes
+
+    ledger = existing_ledger(config.storage.url, config.base_dir)
+    if ledger is None:
+        return False
+    with ledger:
+        problems = question_type_changes(config, ledger.question_types())
+    if problems:
+        raise ConfigError(problems)
+    return True
