@@ -101,16 +101,20 @@ class InvitationLink(NamedTuple):
 
 
 class InvitationRef(NamedTuple):
-    """What storing a response needs of the invitation it answers, and no more.
+    """What linking and storing a response needs of the invitation it answers, and no more.
 
     ``key`` is :attr:`InvitationLink.key`; ``tier`` and ``due_day`` are what
-    reports group responses by. An :class:`InvitationLink` has these fields
-    too, so either serves where a reference is asked for.
+    reports group responses by; ``due_at`` (as in :class:`InvitationLink`)
+    picks between a contact's invitations when a response carries only an
+    e-mail address. An :class:`InvitationLink` has these fields too, so
+    either serves where a reference is asked for.
     """
 
     key: Any
+    invite_id: str
     tier: str
     due_day: str
+    due_at: str
 
 
 class Ledger(abc.ABC):
@@ -305,17 +309,18 @@ class Ledger(abc.ABC):
         backend should answer it without reading more than the reference holds;
         this default asks :meth:`lookup_invitations`.
         """
-        return {invite_id: InvitationRef(link.key, link.tier, link.due_day)
+        return {invite_id: InvitationRef(link.key, link.invite_id, link.tier, link.due_day, link.due_at)
                 for invite_id, link in self.lookup_invitations(invite_ids).items()
                 if link.survey_id == survey_id and link.state != DEFERRED}
 
     @abc.abstractmethod
-    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
+    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationRef]]:
         """The ``sent`` invitations of ``survey_id`` to these (lower-case) e-mail addresses.
 
-        For responses that carry an e-mail address but no invitation id.
+        For responses that carry an e-mail address but no invitation id; like
+        :meth:`answerable_invitations`, asked for every row of such an import.
 
-        :returns: ``contact_email -> links`` in ``due_at`` order;
+        :returns: ``contact_email -> references`` in ``due_at`` order;
             addresses without a sent invitation are absent.
         """
 

@@ -284,10 +284,10 @@ BULK_CACHE_KIB = 64 * 1024  # page cache while bulk_writes() is on
 # million ids every column read out costs a million Python objects. The unary + keeps the planner
 # off invitations_group (survey_id first), which at 250 ids it would otherwise prefer, scanning
 # the whole survey for each query; the ids' own index is what must be used.
-_ANSWERABLE_SQL = ("SELECT invite_id, id, tier, due_day FROM invitations "
+_ANSWERABLE_SQL = ("SELECT id, invite_id, tier, due_day, due_at FROM invitations "
                    f"WHERE +survey_id = ? AND state <> '{DEFERRED}' AND invite_id IN ({{in_}})")
 # invitations_for_contacts: likewise, +state keeps it on the (survey_id, contact_email, occasion) key.
-_CONTACTS_SQL = (f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations "
+_CONTACTS_SQL = ("SELECT contact_email, id, invite_id, tier, due_day, due_at FROM invitations "
                  f"WHERE survey_id = ? AND +state = '{SENT}' AND contact_email IN ({{in_}})")
 
 
@@ -759,16 +759,16 @@ class SqliteLedger(Ledger):
         return {link.invite_id: link for link in map(_link, rows)}
 
     def answerable_invitations(self, survey_id: str, invite_ids: list[str]) -> dict[str, InvitationRef]:
-        return {row[0]: _ref(row[1:]) for row in self._select_in(
-            _ANSWERABLE_SQL, list(dict.fromkeys(invite_ids)), (survey_id,))}
+        return {ref.invite_id: ref for ref in map(_ref, self._select_in(
+            _ANSWERABLE_SQL, list(dict.fromkeys(invite_ids)), (survey_id,)))}
 
-    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationLink]]:
-        found: dict[str, list[InvitationLink]] = {}
-        for link in map(_link, self._select_in(_CONTACTS_SQL, list(dict.fromkeys(emails)), (survey_id,))):
-            found.setdefault(link.contact_email, []).append(link)
-        for links in found.values():
-            if len(links) > 1:  # most contacts have one invitation per survey in a file's time span
-                links.sort(key=_due_order)
+    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationRef]]:
+        found: dict[str, list[InvitationRef]] = {}
+        for row in self._select_in(_CONTACTS_SQL, list(dict.fromkeys(emails)), (survey_id,)):
+            found.setdefault(row[0], []).append(_ref(row[1:]))
+        for refs in found.values():
+            if len(refs) > 1:  # most contacts have one invitation per survey in a file's time span
+                refs.sort(key=_due_order)
         return found
 
     @contextmanager
@@ -845,9 +845,6 @@ class SqliteLedger(Ledger):
         kept, so a question nobody has answered yet may still change its type.
         """
         surveys = {r.survey_id: r.question_types for r in rows}
-        answered: dict[str, set[str]] = {survey_id: set() for survey_id in surveys}
-        for r in rows:
-            answered[r.survey_id].update(r.answers)
         for survey_id, types in surveys.items():
             stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = ?",
                                        (survey_id,)))
@@ -856,7 +853,10 @@ class SqliteLedger(Ledger):
                 also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
                 q = changed[0]
                 raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
-            new = [(survey_id, q, t) for q, t in types.items() if q not in stored and q in answered[survey_id]]
+            members = rows if len(surveys) == 1 else [r for r in rows if r.survey_id == survey_id]
+            # (Asked only of questions not kept yet, and any() stops at the first answer.)
+            new = [(survey_id, q, t) for q, t in types.items()
+                   if q not in stored and any(q in r.answers for r in members)]
             if new:
                 conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?)", new)
 
@@ -914,8 +914,8 @@ _link = partial(tuple.__new__, InvitationLink)
 _ref = partial(tuple.__new__, InvitationRef)
 
 
-def _due_order(link: InvitationLink) -> tuple[str, str]:
-    return link.due_at, link.invite_id
+def _due_order(ref: InvitationRef) -> tuple[str, str]:
+    return ref.due_at, ref.invite_id
 
 
 def _invitation_key(response: "StoredResponse") -> int:

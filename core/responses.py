@@ -212,7 +212,7 @@ class ResponseStore:
             return 0, 0
         ledger, survey_id = self.ledger, self.survey_id
         invite_ids = [p.invite_id for p in batch if p.invite_id and not p.bad]
-        refs: dict[str, InvitationRef | InvitationLink] = ledger.answerable_invitations(survey_id, invite_ids)
+        refs = ledger.answerable_invitations(survey_id, invite_ids)
         # Only the ids that cannot be linked are looked up in full, to say why.
         missed = ledger.lookup_invitations([i for i in invite_ids if i not in refs])
         emails = [p.email for p in batch if not p.invite_id and p.email and not p.bad]
@@ -278,7 +278,7 @@ def _hook_impls(host: "PluginHost | None") -> list[Any]:
             if not getattr(impl, "hookwrapper", False) and not getattr(impl, "wrapper", False)]
 
 
-def _pick(candidates: list[InvitationLink] | None, submitted_at: datetime) -> InvitationLink | None:
+def _pick(candidates: list[InvitationRef] | None, submitted_at: datetime) -> InvitationRef | None:
     """The latest sent invitation due at or before the response, else the latest one."""
     if not candidates or len(candidates) == 1:
         return candidates[0] if candidates else None  # the only one, either way

@@ -582,7 +582,11 @@ def test_lookups_for_linking_responses(ledger: Ledger):
     # By e-mail: only sent invitations of that survey, in due order.
     by_email = ledger.invitations_for_contacts("nps", ["contact0@example.com", "contact2@example.com", "x@y.z"])
     assert list(by_email) == ["contact0@example.com"]
-    assert [r.occasion for r in by_email["contact0@example.com"]] == ["2026-Q1", "2026-Q2"]
+    q1, q2 = by_email["contact0@example.com"]
+    assert (q1.invite_id, q2.invite_id) == ("inv-nps-0-2026-Q1", "inv-nps-0-2026-Q2")
+    link = ledger.lookup_invitations([q1.invite_id])[q1.invite_id]
+    assert q1._asdict() == {"key": link.key, "invite_id": link.invite_id, "tier": link.tier,
+                            "due_day": link.due_day, "due_at": link.due_at}
     assert ledger.invitations_for_contacts("other", ["contact0@example.com"]) == {}
     big = [f"id-{n}" for n in range(25_000)] + ["inv-nps-0-2026-Q1"]  # more than one query's worth
     assert list(ledger.lookup_invitations(big)) == ["inv-nps-0-2026-Q1"]
@@ -595,13 +599,14 @@ def test_answerable_invitations_are_the_handed_out_ones_of_the_survey(ledger: Le
     ledger.record_results([SendResult.sent("inv-nps-0-2026-Q1")], NOW)
     asked = ["inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1", "inv-ticket-3-2026-Q1", "inv-nps-4-2026-Q1", "nope",
              "inv-nps-0-2026-Q1"]
-    targets = ledger.answerable_invitations("nps", asked)
+    refs = ledger.answerable_invitations("nps", asked)
     links = ledger.lookup_invitations(asked)
     # Sent or still sending: answerable. Another survey's, deferred (never sent) or unknown: absent.
-    assert targets == {i: (links[i].key, "advanced", "2026-03-02") for i in ("inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1")}
-    assert (targets["inv-nps-0-2026-Q1"].tier, targets["inv-nps-0-2026-Q1"].due_day) == ("advanced", "2026-03-02")
+    assert refs == {i: (links[i].key, i, "advanced", "2026-03-02", links[i].due_at)
+                       for i in ("inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1")}
+    assert (refs["inv-nps-0-2026-Q1"].tier, refs["inv-nps-0-2026-Q1"].due_day) == ("advanced", "2026-03-02")
     # The interface's own answer (from lookup_invitations, for other backends) is the same.
-    assert Ledger.answerable_invitations(ledger, "nps", asked) == targets
+    assert Ledger.answerable_invitations(ledger, "nps", asked) == refs
 
 
 @pytest.mark.parametrize("sql, params", [
