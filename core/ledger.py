@@ -52,6 +52,7 @@ FAILED = "failed"
 UNKNOWN = "unknown"
 STATES = (DEFERRED, SENDING, SENT, RETRY, FAILED, UNKNOWN)
 
+
 def type_change(question_id: str, new: str, held: str) -> str:
     """Why a question may not change type once the ledger holds answers to it, and what to do."""
     return (f"question {question_id!r} is now of type {new!r}, but the ledger holds answers to it as type "
