@@ -17,6 +17,8 @@
    survey, tier, period, question, type and score). The group-by alone, and
    load + group-by. pandas is only for this row:
    ``.venv/bin/pip install pandas``; the row is skipped without it.
+   Then the same file again, as a daily cumulative export would be: nothing
+   is added.
 4. The same import keyed by ``contact_email`` instead of ``invite_id`` (the
    way in for tools that cannot carry the invite id), into a copy of the
    ledger as the setup left it.
@@ -183,6 +185,14 @@ def main() -> None:
         answers = sqlite3.connect(folder / "state.db").execute("SELECT COUNT(*) FROM answers").fetchone()[0]
         rows.append((f"survey import, {n:,} responses from CSV", f"{imp['wall']:.1f} s",
                      f"{imp['peak_mib']:.0f} MiB", f"< 20 s; {stored:,} responses, {answers:,} answers stored"))
+
+        # A daily export is often cumulative: importing it again must add nothing, quickly.
+        again = measure(folder, "survey", "import", "responses.csv", "--survey", "product-feedback")
+        _check_code(again)
+        if f"0 added, {n} duplicates" not in again["stdout_head"]:
+            raise SystemExit("importing the file again added something: " + again["stdout_head"][-500:])
+        rows.append(("the same file again (all duplicates)", f"{again['wall']:.1f} s", f"{again['peak_mib']:.0f} MiB",
+                     "adds nothing"))
 
         # The import keeps the ledger's metrics rollup (migration 3) up to date,
         # so the report reads counts per survey, tier and day, not every answer.
