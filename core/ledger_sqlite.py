@@ -280,6 +280,14 @@ _DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at"
                                "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
 _IDS_PER_QUERY = 250  # one parameter each; SQLite sorts an IN list first: 10,000 a query was 1.5x slower
 BULK_CACHE_KIB = 64 * 1024  # page cache while bulk_writes() is on
+# The statements that look many keys up, {in_} at a time (SqliteLedger._select_in). Each must
+# probe the index of the key it looks up; tests/test_ledger.py checks their query plans.
+_LOOKUP_SQL = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
+_FETCHED_SQL = f"SELECT response_id FROM responses WHERE source <> '{IMPORT_SOURCE}' AND response_id IN ({{in_}})"
+_ANSWERS_OF_SQL = ("SELECT a.invitation, a.question_id, q.qtype, a.value FROM answers AS a "
+                   "JOIN invitations AS i ON i.id = a.invitation "
+                   "LEFT JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
+                   "WHERE a.invitation IN ({in_})")
 # answerable_invitations: the survey and state are tested here rather than fetched, since at a
 # million ids every column read out costs a million Python objects. The unary + keeps the planner
 # off invitations_group (survey_id first), which at 250 ids it would otherwise prefer, scanning
@@ -754,8 +762,7 @@ class SqliteLedger(Ledger):
         return rows
 
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
-        sql = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
-        rows = self._select_in(sql, list(dict.fromkeys(invite_ids)))
+        rows = self._select_in(_LOOKUP_SQL, list(dict.fromkeys(invite_ids)))
         return {link.invite_id: link for link in map(_link, rows)}
 
     def answerable_invitations(self, survey_id: str, invite_ids: list[str]) -> dict[str, InvitationRef]:
@@ -816,9 +823,7 @@ class SqliteLedger(Ledger):
                 "SELECT invitation FROM responses WHERE invitation BETWEEN ? AND ?", (min(keys), max(keys)))
                 if row[0] in keys}
             if fetched:
-                taken_ids = {row[0] for row in self._select_in(
-                    f"SELECT response_id FROM responses WHERE source <> '{IMPORT_SOURCE}' "
-                    "AND response_id IN ({in_})", fetched)}
+                taken_ids = {row[0] for row in self._select_in(_FETCHED_SQL, fetched)}
             else:
                 taken_ids = set()
             added = [r for r in fresh if r.invitation not in taken and r.response_id not in taken_ids]
@@ -881,11 +886,7 @@ class SqliteLedger(Ledger):
             response["answers"] = {}
             by_key[row[-1]] = response
             found.append(response)
-        for key, question_id, qtype, value in self._select_in(
-                "SELECT a.invitation, a.question_id, q.qtype, a.value FROM answers AS a "
-                "JOIN invitations AS i ON i.id = a.invitation "
-                "LEFT JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
-                "WHERE a.invitation IN ({in_})", list(by_key)):
+        for key, question_id, qtype, value in self._select_in(_ANSWERS_OF_SQL, list(by_key)):
             scored = isinstance(value, (int, float))
             by_key[key]["answers"][question_id] = {
                 "qtype": qtype or ("rating" if scored else "text"),
