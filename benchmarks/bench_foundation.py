@@ -65,7 +65,7 @@ def generate_config(n_tiers: int, chain: int = 5, n_surveys: int = 20) -> str:
                 f"    response_targets: {{urgent: {max(1, 8 - depth)}h, high: {depth} business days}}",
                 f"    agent_time_cap: {depth * 2}h/month",
                 f"    named_contacts: {depth * 2 + 1}",
-                f"    contact_cadence:",
+                "    contact_cadence:",
                 f"      active: {{every: {max(1, 4 - depth)}w, channel: video, meeting: account-review}}",
                 f"    surveys: [survey-{i % n_surveys:02d}, survey-{(i + 1) % n_surveys:02d}]",
                 f"    sales: {{upsell: Upgrade when they outgrow level {depth}.}}",

@@ -13,7 +13,6 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from types import ModuleType
 from typing import Any, Iterable, Iterator, Mapping
 
 import pluggy

@@ -11,10 +11,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import tierctl
-from tierctl.cli import main
 from project_fixtures import run_cli
 
 CONFIG = """\

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tierctl.cli import main
 from tierctl.config import load_config
 from tierctl.errors import ConfigError
 from tierctl.hookspecs import hookimpl

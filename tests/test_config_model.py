@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from tierctl.cli import main
 from tierctl.config import load_config
 from tierctl.durations import Duration, ResponseTarget, TimeCap
 from tierctl.errors import ConfigError

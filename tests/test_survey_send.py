@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from project_fixtures import PROJECT_YAML, ics_event
 from servers import HttpServer, Reply
