@@ -4,6 +4,8 @@
    Setup, not timed: the 1,000,000 matching ``sent`` invitations are written
    straight into a fresh ledger with ``executemany``, and the CSV is
    generated (``invite_id, submitted_at, nps, satisfaction, effort, next``).
+   Then the same file again, as a daily cumulative export would be: nothing
+   is added.
 2. ``tierctl report --format json`` over those 1,000,000 responses, 3 tiers,
    8 quarters (3 scored questions each, free text on a third), read through
    the ledger's per-day metrics rollup (``tierctl.metrics_sqlite``): wall
@@ -17,8 +19,6 @@
    survey, tier, period, question, type and score). The group-by alone, and
    load + group-by. pandas is only for this row:
    ``.venv/bin/pip install pandas``; the row is skipped without it.
-   Then the same file again, as a daily cumulative export would be: nothing
-   is added.
 4. The same import keyed by ``contact_email`` instead of ``invite_id`` (the
    way in for tools that cannot carry the invite id), into a copy of the
    ledger as the setup left it.
