@@ -5,8 +5,8 @@ link) or ``contact_email``, ``submitted_at`` and one column per question id.
 The file is streamed in batches of :data:`~tierctl.responses.BATCH_SIZE`; a
 bad row is reported with its line and skipped, the good rows are kept;
 importing a file again adds nothing (the response id is
-``import:<invite_id>``). Linking, checking and storing are
-:mod:`tierctl.responses`'.
+``import:<invite_id>``). Checking, linking and storing happen in
+:mod:`tierctl.responses`, shared with ``survey collect``.
 """
 
 from __future__ import annotations
