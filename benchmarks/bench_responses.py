@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import print_table  # benchmarks/table.py: run as scripts, this folder is on sys.path
+
 from tierctl.survey_run import invite_id_at
 
 TIERCTL = [sys.executable, "-m", "tierctl"]
@@ -228,7 +230,8 @@ def main() -> None:
         rows.append((f"survey import by contact_email, {n:,} rows", f"{imp['wall']:.1f} s",
                      f"{imp['peak_mib']:.0f} MiB", "< 20 s"))
     finally:
-        _print(rows)
+        print()
+        print_table(rows)
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -243,15 +246,6 @@ def _check_report(run: dict, n: int) -> None:
     head = run["stdout_head"]
     if '"schema": "tierctl-report/1"' not in head:
         raise SystemExit("the report is not the JSON expected: " + head[:300])
-
-
-def _print(rows: list[tuple[str, str, str, str]]) -> None:
-    if not rows:
-        return
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    print()
-    for what, took, peak, note in rows:
-        print(f"{what:<{widths[0]}}  {took:>{widths[1]}}  {peak:>{widths[2]}}  {note}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import print_table  # benchmarks/table.py: run as scripts, this folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
 TIERCTL = [sys.executable, "-m", "tierctl"]
 
@@ -202,10 +204,7 @@ def main() -> None:
             rows += bench_plan(folder, args.contacts, args.meetings)
         if not args.skip_send:
             rows += bench_send(folder, args.invitations)
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'figure':>14}  target")
-    for name, figure, verdict in rows:
-        print(f"{name:<{width}}  {figure:>14}  {verdict}")
+    print_table(rows, ("measure", "figure", "target"))
 
 
 if __name__ == "__main__":

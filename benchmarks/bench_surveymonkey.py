@@ -31,6 +31,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from table import print_table  # benchmarks/table.py: run as scripts, this folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the API double is test infrastructure
 
@@ -137,10 +139,7 @@ def main() -> None:
                         help="length of the double's rate window (SurveyMonkey: 60)")
     args = parser.parse_args()
     rows = bench(args.invitations, args.rpm, args.minute_seconds)
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'figure':>10}  target")
-    for name, figure, verdict in rows:
-        print(f"{name:<{width}}  {figure:>10}  {verdict}")
+    print_table(rows, ("measure", "figure", "target"))
 
 
 if __name__ == "__main__":
