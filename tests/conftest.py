@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from browser_helpers import chromium, serve_folder
 from project_fixtures import PROJECT_YAML, write_customers, write_ics
 
 from tierctl.plugins_manager import PluginHost
@@ -29,3 +31,18 @@ def project(tmp_path: Path):
         return config
 
     return make
+
+
+# Page tests: a module defines ``site`` (the folder to serve); these serve it and drive Chromium over it.
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    """``site`` served over HTTP on 127.0.0.1 for the module's tests."""
+    with serve_folder(site) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(site: Path):
+    """Headless Chromium for the module (skipped locally, failed in CI, when it is missing)."""
+    with chromium() as browser:
+        yield browser

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from browser_helpers import chromium, serve_folder
 
 from tierctl.config import load_config
 from tierctl.plugins import filters, html_site, markdown_sales
@@ -77,8 +75,6 @@ CONFIG = """\
 TIER_NAMES = ["Basic", "Standard", "Advanced", "Enterprise Premium Plus with a Dedicated Engineering Escalation Team"]
 
 
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser")
@@ -86,20 +82,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     host = PluginHost.from_modules({"html": html_site, "markdown": markdown_sales, "filters": filters})
     render_targets(load_config(root / "tierctl.yaml", host), host)
     return root / "site"
-
-
-
-
-@pytest.fixture(scope="module")
-def base_url(site: Path) -> Iterator[str]:
-    with serve_folder(site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(site: Path):
-    with chromium() as browser:
-        yield browser
 
 
 def _offline(page) -> list[str]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from browser_helpers import chromium, serve_folder
 from metrics_fixtures import Fixture, load, make_host
 
 from tierctl.report import build_report, write_report
@@ -22,8 +20,6 @@ PHONE = {"width": 390, "height": 844}
 QUARTERS = [f"{y}-Q{q}" for y in (2025, 2026) for q in (1, 2, 3, 4)]
 LONG_TEXT = ("A very long comment with an address that does not break on its own: "
              "https://acme.example/reports/exports/scheduled/sharepoint/with/a/very/long/path/and/more/and/more")
-
-
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +45,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fx.close()
     (root / "report.html").write_text(write_report(report, "html", config, make_host()), encoding="utf-8")
     return root
-
-
-
-
-@pytest.fixture(scope="module")
-def base_url(site: Path) -> Iterator[str]:
-    with serve_folder(site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(site: Path):
-    with chromium() as browser:
-        yield browser
 
 
 def test_report_at_desktop_width(browser, base_url: str, tmp_path: Path) -> None:
