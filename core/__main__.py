@@ -1,3 +1,3 @@
-from .cli import main
+from tierctl.cli import main
 
 main()

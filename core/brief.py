@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .errors import TierctlError
+from tierctl.errors import TierctlError
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
-    from .model import Config
-    from .plugins_manager import PluginHost
+    from tierctl.ledger import Ledger
+    from tierctl.model import Config
+    from tierctl.plugins_manager import PluginHost
 
 #: Invitation states in which the stakeholder got (or may have got) the survey.
 REACHED_STATES = ("sent", "sending", "unknown")
@@ -177,7 +177,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def meeting_surveys(config: "Config") -> dict[str, str]:
     """The surveys sent before meetings: ``survey id -> title``."""
-    from .model import MeetingTrigger
+    from tierctl.model import MeetingTrigger
 
     return {sid: s.title for sid, s in config.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
 
@@ -194,7 +194,7 @@ class _Directory:
 def _read_directory(config: "Config", host: "PluginHost", account: str) -> _Directory:
     """One pass over the customers source: every account's name, and the contacts of ``account``
     (an id, or an exact name). A source that cannot be read leaves a note instead."""
-    from .instances import build_customer_source
+    from tierctl.instances import build_customer_source
 
     directory = _Directory()
     wanted = account.casefold()

@@ -32,13 +32,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .durations import _AVG_MONTH_SECONDS
-from .model import STATUSES
+from tierctl.durations import _AVG_MONTH_SECONDS
+from tierctl.model import STATUSES
 
 if TYPE_CHECKING:
-    from .model import Cadence, Config
-    from .plugins_manager import PluginHost
-    from .records import RowProblem
+    from tierctl.model import Cadence, Config
+    from tierctl.plugins_manager import PluginHost
+    from tierctl.records import RowProblem
 
 DEFAULT_HOURS_PER_AGENT = 120.0
 DEFAULT_CONTACT_HOURS = 0.5  # an agent's contact without a duration: 30 minutes
@@ -159,7 +159,7 @@ def account_statuses(config: "Config", host: "PluginHost", max_problems: int = 5
 
     :returns: ``(account -> (tier, status), bad rows, the first problems, accounts with mixed statuses)``.
     """
-    from .instances import build_customer_source
+    from tierctl.instances import build_customer_source
 
     source = build_customer_source(config, host)
     tiers: dict[str, str] = {}

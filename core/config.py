@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, Problem
-from .model import SLUG_HELP, SLUG_RE, Config
-from .suggest import did_you_mean, one_of
-from .yaml_source import Path_, SourceMap, dotted, load_yaml
+from tierctl.errors import ConfigError, Problem
+from tierctl.model import SLUG_HELP, SLUG_RE, Config
+from tierctl.suggest import did_you_mean, one_of
+from tierctl.yaml_source import Path_, SourceMap, dotted, load_yaml
 
 if TYPE_CHECKING:
-    from .plugins_manager import PluginHost
+    from tierctl.plugins_manager import PluginHost
 
 # Mapping values that a child tier merges key by key with its parent's.
 _MERGED_MAPPINGS = ("response_targets", "contact_cadence", "sales")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import TierctlError
-from .providers import Provider, ProviderContext
-from .sources import CustomerSource, MeetingSource
+from tierctl.errors import TierctlError
+from tierctl.providers import Provider, ProviderContext
+from tierctl.sources import CustomerSource, MeetingSource
 
 if TYPE_CHECKING:
-    from .model import Config
-    from .plugins_manager import PluginHost
+    from tierctl.model import Config
+    from tierctl.plugins_manager import PluginHost
 
 
 def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> dict[str, Provider]:
@@ -26,7 +26,7 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
     but not in the result unless named: the instance that uses them closes them
     in its own ``close`` (closing twice must be harmless).
     """
-    from .render import Renderer, template_environment
+    from tierctl.render import Renderer, template_environment
 
     env = template_environment(config, host, Renderer())
     providers: dict[str, Provider] = {}
@@ -41,7 +41,7 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
 
 def _with_used_instances(config: "Config", host: "PluginHost", names: set[str]) -> list[str]:
     """``names`` and the instances they use, each after the ones it uses (sorted otherwise)."""
-    from .suggest import did_you_mean, one_of
+    from tierctl.suggest import did_you_mean, one_of
 
     order: list[str] = []
     visiting: list[str] = []

@@ -36,11 +36,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import TierctlError
-from .records import Invitation, SendResult
+from tierctl.errors import TierctlError
+from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
-    from .responses import StoredResponse
+    from tierctl.responses import StoredResponse
 
 DEFAULT_URL = "sqlite:///.tierctl/state.db"
 
@@ -453,7 +453,7 @@ def open_ledger(url: str | None, base_dir: Path) -> Ledger:
         that cannot be opened or was written by a newer tierctl.
     """
     path, relative = _sqlite_location(url, base_dir)
-    from .ledger_sqlite import SqliteLedger
+    from tierctl.ledger_sqlite import SqliteLedger
 
     return SqliteLedger(path, create_dirs=relative)
 

@@ -36,15 +36,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .errors import LockHeldError, TierctlError
-from .ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
+from tierctl.errors import LockHeldError, TierctlError
+from tierctl.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
                      Ledger, sql_states, type_change)
-from .metrics_sqlite import ROLLUP_DDL, fold_answers
-from .records import Invitation, SendResult
+from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers
+from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
-    from .responses import StoredResponse
+    from tierctl.responses import StoredResponse
 
 APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
 BUSY_TIMEOUT_S = 30.0

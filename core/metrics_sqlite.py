@@ -42,11 +42,11 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from .ledger import STATES, sql_states
-from .metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
+from tierctl.ledger import STATES, sql_states
+from tierctl.metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
 
 if TYPE_CHECKING:
-    from .responses import StoredResponse
+    from tierctl.responses import StoredResponse
 
 #: The rollup tables, for the ledger migration that adopts them.
 ROLLUP_DDL: tuple[str, ...] = (

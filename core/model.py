@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
                       PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
 
-from .durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
+from tierctl.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .errors import Problem
+    from tierctl.errors import Problem
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 SLUG_HELP = "a safe slug: lower-case letters, digits, '-' or '_', starting and ending with a letter or digit"
@@ -340,8 +340,8 @@ class Config(Model):
     def problem(self, path: tuple[str | int, ...], message: str) -> "Problem":
         """A problem at ``path`` (e.g. ``("surveys", "nps", "questions", 0, "type")``), located in the
         config file when it was loaded from one: for checks made after loading."""
-        from .errors import Problem
-        from .yaml_source import dotted
+        from tierctl.errors import Problem
+        from tierctl.yaml_source import dotted
 
         if self._source is not None:
             return self._source.problem(path, message)

@@ -17,9 +17,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError
-from .suggest import did_you_mean, one_of
+from tierctl import hookspecs
+from tierctl.errors import PluginError
+from tierctl.suggest import did_you_mean, one_of
 
 ENTRY_POINT_GROUP = "tierctl"
 LOAD_ENV = "TIERCTL_LOAD_PLUGINS"

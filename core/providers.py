@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import TierctlError
-from .records import Invitation, RawResponse, SendResult
+from tierctl.errors import TierctlError
+from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
     import jinja2
 
-    from .model import Config
+    from tierctl.model import Config
 
 
 class ProviderError(TierctlError):
@@ -159,7 +159,7 @@ class Provider:
         own (e.g. one on a fake clock).
         """
         if self._limiter is None and self.rate_limit is not None:
-            from .ratelimit import TokenBucket
+            from tierctl.ratelimit import TokenBucket
 
             self._limiter = TokenBucket(self.rate_limit)
         return self._limiter

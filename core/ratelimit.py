@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Callable
 
-from .providers import RateLimit
+from tierctl.providers import RateLimit
 
 
 class TokenBucket:

@@ -13,15 +13,15 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .files import atomic_write
-from .errors import ConfigError, Problem, TierctlError
-from .suggest import did_you_mean, one_of
+from tierctl.files import atomic_write
+from tierctl.errors import ConfigError, Problem, TierctlError
+from tierctl.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
     import jinja2
 
-    from .model import Config, RenderTarget, Tier
-    from .plugins_manager import PluginHost
+    from tierctl.model import Config, RenderTarget, Tier
+    from tierctl.plugins_manager import PluginHost
 
 MANIFEST = ".tierctl-manifest"
 
@@ -164,7 +164,7 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
         # Survey figures only where a target asks for them (show_metrics: true);
         # templates always get tier_metrics, empty when not shown or nothing answered.
         if target.show_metrics and headlines is None:
-            from .report import tier_headlines
+            from tierctl.report import tier_headlines
 
             headlines = tier_headlines(config)
         values.setdefault("tier_metrics", headlines if target.show_metrics and headlines else {})
@@ -255,7 +255,7 @@ def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> Rend
 
 def page_name(tier_id: str, extension: str) -> str:
     """The file name of a tier's page; ids are validated slugs, checked again here."""
-    from .model import SLUG_RE
+    from tierctl.model import SLUG_RE
 
     if not SLUG_RE.match(tier_id):
         raise TierctlError(f"tier id {tier_id!r} is not a safe file name")

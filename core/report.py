@@ -65,18 +65,18 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import TierctlError
-from .metrics import (PERIOD_KINDS, Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
-from .render import Renderer
-from .suggest import did_you_mean, one_of
+from tierctl.errors import TierctlError
+from tierctl.metrics import (PERIOD_KINDS, Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
+from tierctl.render import Renderer
+from tierctl.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
     import sqlite3
 
     import jinja2
 
-    from .model import Config
-    from .plugins_manager import PluginHost
+    from tierctl.model import Config
+    from tierctl.plugins_manager import PluginHost
 
 FORMATS = ("md", "html", "json", "csv")
 SCHEMA = "tierctl-report/1"
@@ -146,7 +146,7 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True) -> Report:
     """The report for a scope, from a ledger connection (``ledger.conn``)."""
-    from .metrics_sqlite import SqliteMetrics
+    from tierctl.metrics_sqlite import SqliteMetrics
 
     if kind not in PERIOD_KINDS:
         raise TierctlError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
@@ -409,7 +409,7 @@ def arrow(trend: Trend | None) -> str:
 
 
 def report_environment(config: "Config", host: "PluginHost") -> "jinja2.Environment":
-    from .render import template_environment
+    from tierctl.render import template_environment
 
     return template_environment(config, host, ReportTemplates())
 
@@ -587,8 +587,8 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     Empty when there is no ledger or nothing was answered; never any
     individual answer or free text.
     """
-    from .ledger import existing_ledger
-    from .metrics_sqlite import SqliteMetrics
+    from tierctl.ledger import existing_ledger
+    from tierctl.metrics_sqlite import SqliteMetrics
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:

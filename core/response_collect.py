@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import TierctlError
-from .records import RawResponse
-from .responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
+from tierctl.errors import TierctlError
+from tierctl.records import RawResponse
+from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
-    from .model import Config
-    from .plugins_manager import PluginHost
+    from tierctl.ledger import Ledger
+    from tierctl.model import Config
+    from tierctl.plugins_manager import PluginHost
 
 log = logging.getLogger("tierctl.responses")
 
@@ -100,7 +100,7 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
 
     :param report: called with each bad response as it is found.
     """
-    from .providers import ProviderError
+    from tierctl.providers import ProviderError
 
     now = as_utc(now)
     result = CollectResult()
@@ -122,7 +122,7 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
     if not fetchable:
         return result
 
-    from .instances import build_providers
+    from tierctl.instances import build_providers
 
     refuse_type_changes(config, ledger, [sid for sids in fetchable.values() for sid in sids])
     with ledger.lock("collect"):
@@ -181,7 +181,7 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
         _fetch_pages(ledger, provider, survey_id, cursor, now, fetch, store, checks, problem)
     finally:
         if checks.ignored:
-            from .suggest import did_you_mean
+            from tierctl.suggest import did_you_mean
 
             notes = ", ".join(f"{qid!r}{did_you_mean(qid, checks.types)}" for qid in sorted(checks.ignored))
             result.notes.append(f"provider {name}, survey {survey_id}: answers to {notes} are not questions of "

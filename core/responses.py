@@ -21,14 +21,14 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
-from .errors import TierctlError
-from .ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
+from tierctl.errors import TierctlError
+from tierctl.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
 
 if TYPE_CHECKING:
-    from .errors import Problem
-    from .ledger import Ledger
-    from .model import Config, Survey
-    from .plugins_manager import PluginHost
+    from tierctl.errors import Problem
+    from tierctl.ledger import Ledger
+    from tierctl.model import Config, Survey
+    from tierctl.plugins_manager import PluginHost
 
 #: Rows (or fetched responses) per batch: one transaction each. Big, because each transaction adds
 #: its counts to the metrics rollup with one upsert per distinct (day, question, answer), and an
@@ -115,7 +115,7 @@ def _choice(qid: str, choices: list[str]) -> Callable[[Any], str]:
         text = value if isinstance(value, str) else str(value)
         found = exact.get(text) or folded.get(" ".join(text.split()).casefold())
         if found is None:
-            from .suggest import did_you_mean
+            from tierctl.suggest import did_you_mean
 
             raise BadAnswer(f"{qid}: {text!r} is not one of the choices "
                             f"{', '.join(repr(c) for c in choices)}{did_you_mean(text, choices)}")
@@ -309,7 +309,7 @@ def question_type_changes(config: "Config", held: Mapping[str, Mapping[str, str]
 def refuse_type_changes(config: "Config", ledger: "Ledger", survey_ids: list[str]) -> None:
     """Before storing answers to these surveys: a :class:`~tierctl.errors.ConfigError` at the
     config's line when one of their questions changed type after it was answered."""
-    from .errors import ConfigError
+    from tierctl.errors import ConfigError
 
     held = ledger.question_types()
     problems = question_type_changes(config, {sid: held[sid] for sid in survey_ids if sid in held})
@@ -320,7 +320,7 @@ def refuse_type_changes(config: "Config", ledger: "Ledger", survey_ids: list[str
 def survey_to_answer(config: "Config", survey_id: str) -> "Survey":
     """The survey responses are brought in for; a clear error for an unknown one or one without questions."""
     if survey_id not in config.surveys:
-        from .suggest import did_you_mean, one_of
+        from tierctl.suggest import did_you_mean, one_of
 
         raise TierctlError(f"no survey {survey_id!r}{did_you_mean(survey_id, config.surveys)}; "
                            f"surveys in {config.path or 'the config'}: {one_of(config.surveys)}")

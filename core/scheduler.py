@@ -22,10 +22,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from .model import Config, MeetingTrigger, PeriodTrigger, Survey
-from .periods import period_containing
-from .records import Contact, Invitation, Meeting, Question, RowProblem
-from .sources import CustomerSource, MeetingSource
+from tierctl.model import Config, MeetingTrigger, PeriodTrigger, Survey
+from tierctl.periods import period_containing
+from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
+from tierctl.sources import CustomerSource, MeetingSource
 
 # States in the ledger that close a (survey, contact, occasion) for good.
 FINAL_STATES = frozenset({"sending", "sent", "failed", "unknown"})

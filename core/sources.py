@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
-from .records import Contact, Meeting, RowProblem
+from tierctl.records import Contact, Meeting, RowProblem
 
 if TYPE_CHECKING:
-    from .model import Config
+    from tierctl.model import Config
 
 Report = Callable[[RowProblem], None]
 

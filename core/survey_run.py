@@ -23,15 +23,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .errors import TierctlError
-from .providers import Provider, ProviderError
-from .records import Invitation, SendResult
-from .scheduler import Deferral, PlanSummary, Scheduler, shift
+from tierctl.errors import TierctlError
+from tierctl.providers import Provider, ProviderError
+from tierctl.records import Invitation, SendResult
+from tierctl.scheduler import Deferral, PlanSummary, Scheduler, shift
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
-    from .model import Config
-    from .plugins_manager import PluginHost
+    from tierctl.ledger import Ledger
+    from tierctl.model import Config
+    from tierctl.plugins_manager import PluginHost
 
 log = logging.getLogger("tierctl.send")
 
@@ -102,7 +102,7 @@ class SurveyRun:
     def __init__(self, config: "Config", host: "PluginHost", now: datetime | None = None,
                  survey: str | None = None):
         if survey is not None and survey not in config.surveys:
-            from .suggest import did_you_mean, one_of
+            from tierctl.suggest import did_you_mean, one_of
 
             raise TierctlError(f"no survey {survey!r}{did_you_mean(survey, config.surveys)}; "
                                f"surveys in {config.path}: {one_of(config.surveys)}")
@@ -114,14 +114,14 @@ class SurveyRun:
     # --- ledger -------------------------------------------------------------
 
     def open_ledger(self) -> "Ledger":
-        from .ledger import open_ledger
+        from tierctl.ledger import open_ledger
 
         return open_ledger(self.config.storage.url, self.config.base_dir)
 
     # --- planning -------------------------------------------------------------
 
     def scheduler(self, ledger: "Ledger | None") -> Scheduler:
-        from .instances import build_customer_source, build_meeting_source
+        from tierctl.instances import build_customer_source, build_meeting_source
 
         known: dict[tuple[str, str, str], str] = {}
         last: dict[str, datetime] = {}
@@ -176,7 +176,7 @@ class SurveyRun:
     def _send_due(self, ledger: "Ledger", report: SendReport, limit: int | None,
                   progress: Callable[[int, int], None] | None,
                   on_failure: Callable[[Failure], None] | None) -> None:
-        from .instances import build_providers
+        from tierctl.instances import build_providers
 
         scheduler, items = self.plan(ledger)
         due: dict[str, list[Invitation]] = defaultdict(list)

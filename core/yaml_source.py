@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import ConfigError, Problem
+from tierctl.errors import ConfigError, Problem
 
 Path_ = tuple[str | int, ...]
 

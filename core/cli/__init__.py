@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from .. import __version__
-from .lazy_group import LazyGroup
+from tierctl import __version__
+from tierctl.cli.lazy_group import LazyGroup
 
 EXIT_CODES = """\b
 Exit codes:
@@ -51,14 +51,14 @@ COMMANDS = {
 def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
     """Support tiers as code: one YAML file drives support-plan pages, sales
     sheets and customer surveys."""
-    from .app import App
+    from tierctl.cli.app import App
 
     ctx.obj = App(config_path=config_path, debug=debug)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the CLI and turns user errors into exit codes."""
-    from ..errors import ConfigError, TierctlError
+    from tierctl.errors import ConfigError, TierctlError
 
     debug = ("--debug" in (argv if argv is not None else sys.argv)
              or os.environ.get("TIERCTL_DEBUG", "").lower() not in ("", "0", "false", "no"))

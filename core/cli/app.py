@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from ..model import Config
-    from ..plugins_manager import PluginHost
+    from tierctl.model import Config
+    from tierctl.plugins_manager import PluginHost
 
 _HOST_KEY = "tierctl.plugin_host"
 
@@ -22,7 +22,7 @@ def shared_host(ctx: click.Context | None = None) -> "PluginHost":
     store = ctx.find_root().meta if ctx is not None else {}
     host = store.get(_HOST_KEY)
     if host is None:
-        from ..plugins_manager import PluginHost
+        from tierctl.plugins_manager import PluginHost
 
         host = store[_HOST_KEY] = PluginHost.load()
         for info in host.failed:
@@ -47,7 +47,7 @@ class App:
     def config(self) -> "Config":
         """Load and check the config (every problem at once), then the plugins it uses."""
         if self._config is None:
-            from ..config import load_config
+            from tierctl.config import load_config
 
             host = self.host
             self._config = load_config(self.config_path, host)

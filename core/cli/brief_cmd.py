@@ -6,8 +6,8 @@ import json
 
 import click
 
-from .app import App
-from .survey_cmd import NowType, now_option, resolve_now
+from tierctl.cli.app import App
+from tierctl.cli.survey_cmd import NowType, now_option, resolve_now
 
 
 @click.command()
@@ -29,8 +29,8 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     Exit code 0 (also when nothing was sent yet: the brief says so); 2 for
     an unknown account or meeting, or a bad config.
     """
-    from ..brief import build_brief
-    from ..ledger import existing_ledger
+    from tierctl.brief import build_brief
+    from tierctl.ledger import existing_ledger
 
     config = app.config()
     # Reading only: a missing ledger (nothing sent yet) is not created.

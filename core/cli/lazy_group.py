@@ -46,7 +46,7 @@ class LazyGroup(click.Group):
         """Commands added by plugins, collected once per invocation (kept on the root context)."""
         root = ctx.find_root()
         if _KEY not in root.meta:
-            from .app import shared_host
+            from tierctl.cli.app import shared_host
 
             host = shared_host(ctx)
             commands: dict[str, click.Command] = {}
@@ -71,7 +71,7 @@ def _unavailable(cmd_name: str, target: str, exc: Exception) -> click.Command:
     reason = f"{type(exc).__name__}: {exc}"
 
     def run(*args: Any, **kwargs: Any) -> None:
-        from ..errors import TierctlError
+        from tierctl.errors import TierctlError
 
         raise TierctlError(f"the command {cmd_name!r} is unavailable: its module {target} cannot be "
                            f"imported ({reason}); reinstall tierctl") from exc

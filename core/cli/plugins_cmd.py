@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import App
+from tierctl.cli.app import App
 
 if TYPE_CHECKING:
-    from ..plugins_manager import PluginHost
+    from tierctl.plugins_manager import PluginHost
 
 
 def plugins_document(host: "PluginHost") -> dict[str, Any]:
@@ -35,7 +35,7 @@ def plugin_requirements() -> list[str]:
     """
     from importlib import metadata
 
-    from ..plugins_manager import ENTRY_POINT_GROUP
+    from tierctl.plugins_manager import ENTRY_POINT_GROUP
 
     found: dict[str, metadata.Distribution] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .app import App
+from tierctl.cli.app import App
 
 
 @click.command()
@@ -27,10 +27,10 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     left out, and the report says how many). The html page is
     self-contained: open it in any browser, mail it, print it.
     """
-    from ..errors import TierctlError
-    from ..files import atomic_write
-    from ..ledger import existing_ledger
-    from ..report import NOTHING_SENT, build_report, check_scope, write_report
+    from tierctl.errors import TierctlError
+    from tierctl.files import atomic_write
+    from tierctl.ledger import existing_ledger
+    from tierctl.report import NOTHING_SENT, build_report, check_scope, write_report
 
     config = app.config()
     ledger = existing_ledger(config.storage.url, config.base_dir)

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from .app import App
-from .survey_cmd import NowType, resolve_now
+from tierctl.cli.app import App
+from tierctl.cli.survey_cmd import NowType, resolve_now
 
 #: Bad rows printed on stderr; the rest are counted.
 SHOWN_PROBLEMS = 50
@@ -20,8 +20,8 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 
 def _open_ledger(app: App) -> Any:
     """The ledger; responses answer sent invitations, so a missing one is an error, not created."""
-    from ..errors import TierctlError
-    from ..ledger import existing_ledger
+    from tierctl.errors import TierctlError
+    from tierctl.ledger import existing_ledger
 
     config = app.config()
     ledger = existing_ledger(config.storage.url, config.base_dir)
@@ -79,7 +79,7 @@ def import_responses(app: App, file: str, survey_id: str, encoding: str, delimit
     unknown survey or bad config (a file that turns out unreadable half-way
     keeps the rows stored before that point; import it again when fixed).
     """
-    from ..response_import import import_csv
+    from tierctl.response_import import import_csv
 
     config = app.config()
     if len(delimiter) != 1:
@@ -179,7 +179,7 @@ def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -
     plugin hook failed (named; the other providers were still asked);
     2 bad config; 3 another collect is running.
     """
-    from ..response_collect import collect as collect_responses
+    from tierctl.response_collect import collect as collect_responses
 
     config = app.config()
     moment = resolve_now(app, since) if since is not None else None

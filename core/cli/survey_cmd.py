@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from .app import App
-from .lazy_group import LazyGroup
+from tierctl.cli.app import App
+from tierctl.cli.lazy_group import LazyGroup
 
 log = logging.getLogger("tierctl.send")
 
@@ -66,8 +66,8 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
     Lists each due invitation (survey, tier, account, contact, occasion, due
     time) and each deferral with its reason; skips are counted by reason.
     """
-    from ..scheduler import Deferral
-    from ..survey_run import SurveyRun
+    from tierctl.scheduler import Deferral
+    from tierctl.survey_run import SurveyRun
 
     config = app.config()
     run = SurveyRun(config, app.host, resolve_now(app, now), survey)
@@ -126,8 +126,8 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     some failed (listed), 2 on a config error, 3 when another send holds the
     lock.
     """
-    from .logs import setup_logging
-    from ..survey_run import SurveyRun
+    from tierctl.cli.logs import setup_logging
+    from tierctl.survey_run import SurveyRun
 
     setup_logging(log_format)
     config = app.config()
@@ -190,7 +190,7 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
 @click.pass_obj
 def status(app: App, as_json: bool) -> None:
     """Counts per survey and state, invitations in doubt, and the last runs."""
-    from ..survey_run import SurveyRun
+    from tierctl.survey_run import SurveyRun
 
     run = SurveyRun(app.config(), app.host)
     ledger = _existing_ledger(run)
@@ -225,7 +225,7 @@ def status(app: App, as_json: bool) -> None:
 
 def _existing_ledger(run: Any) -> Any:
     """The ledger if it exists: planning and status must not create state."""
-    from ..ledger import existing_ledger
+    from tierctl.ledger import existing_ledger
 
     return existing_ledger(run.config.storage.url, run.config.base_dir)
 
@@ -262,7 +262,7 @@ class _JsonLines:
         return text
 
     def __call__(self, item: Any) -> str:
-        from ..scheduler import Deferral
+        from tierctl.scheduler import Deferral
 
         enc, shared = self.enc, self.shared
         if isinstance(item, Deferral):
@@ -274,7 +274,7 @@ class _JsonLines:
 
 
 def _item_dict(item: Any, iso: _IsoCache) -> dict[str, Any]:
-    from ..scheduler import Deferral
+    from tierctl.scheduler import Deferral
 
     deferred = isinstance(item, Deferral)
     inv = item.invitation if deferred else item

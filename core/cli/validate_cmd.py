@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .app import App
+from tierctl.cli.app import App
 
 if TYPE_CHECKING:
-    from ..model import Config
+    from tierctl.model import Config
 
 
 @click.command()
@@ -47,9 +47,9 @@ def validate(app: App, as_json: bool) -> None:
 
 def _check_against_ledger(config: "Config") -> bool:
     """Whether there was a ledger to check against; ConfigError when the config contradicts it."""
-    from ..errors import ConfigError
-    from ..ledger import existing_ledger
-    from ..responses import question_type_changes
+    from tierctl.errors import ConfigError
+    from tierctl.ledger import existing_ledger
+    from tierctl.responses import question_type_changes
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:

@@ -41,9 +41,9 @@ from typing import Any, ClassVar, Mapping
 
 import pytest
 
-from .engine import Engine, RecordingLimiter, SendOutcome
-from .samples import invitation as sample_invitation
-from .sockets import SilentServer, unused_port
+from tierctl.testing.engine import Engine, RecordingLimiter, SendOutcome
+from tierctl.testing.samples import invitation as sample_invitation
+from tierctl.testing.sockets import SilentServer, unused_port
 
 __all__ = ["ProviderContract"]
 

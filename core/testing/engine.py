@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .clock import FakeClock
+from tierctl.testing.clock import FakeClock
 
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
