@@ -170,7 +170,7 @@ def _send_in_process(folder: Path, port: int, invitations: int) -> float:
     from datetime import datetime, timezone
 
     from tierctl.config import load_config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
     from tierctl.survey_run import SurveyRun
 
     folder.mkdir()

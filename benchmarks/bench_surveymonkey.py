@@ -74,7 +74,7 @@ def bench(invitations: int, rpm: int, minute_seconds: float) -> list[tuple[str, 
     from doubles.surveymonkey import SurveyMonkeyDouble
 
     from tierctl.config import load_config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
     from tierctl.survey_run import SurveyRun
 
     with tempfile.TemporaryDirectory(prefix="tierctl-bench-sm-") as tmp, \

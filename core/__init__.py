@@ -3,7 +3,7 @@
 The engine is usable from Python without the CLI::
 
     from tierctl.config import load_config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
     from tierctl.render import render_targets
 
     host = PluginHost.load()

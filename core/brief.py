@@ -24,7 +24,7 @@ from tierctl.errors import TierctlError
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 #: Invitation states in which the stakeholder got (or may have got) the survey.
 REACHED_STATES = ("sent", "sending", "unknown")

@@ -37,7 +37,7 @@ from tierctl.model import STATUSES
 
 if TYPE_CHECKING:
     from tierctl.model import Cadence, Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
     from tierctl.records import RowProblem
 
 DEFAULT_HOURS_PER_AGENT = 120.0

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ValidationError
 
 from tierctl.errors import ConfigError, Problem
 from tierctl.model import SLUG_HELP, SLUG_RE, Config
-from tierctl.suggest import did_you_mean, one_of
+from tierctl.util.suggest import did_you_mean, one_of
 from tierctl.yaml_source import Path_, SourceMap, dotted, load_yaml
 
 if TYPE_CHECKING:
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 # Mapping values that a child tier merges key by key with its parent's.
 _MERGED_MAPPINGS = ("response_targets", "contact_cadence", "sales")

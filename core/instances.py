@@ -14,7 +14,7 @@ from tierctl.sources import CustomerSource, MeetingSource
 
 if TYPE_CHECKING:
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 
 def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> dict[str, Provider]:
@@ -41,7 +41,7 @@ def build_providers(config: "Config", host: "PluginHost", names: set[str]) -> di
 
 def _with_used_instances(config: "Config", host: "PluginHost", names: set[str]) -> list[str]:
     """``names`` and the instances they use, each after the ones it uses (sorted otherwise)."""
-    from tierctl.suggest import did_you_mean, one_of
+    from tierctl.util.suggest import did_you_mean, one_of
 
     order: list[str] = []
     visiting: list[str] = []

@@ -159,7 +159,7 @@ class Provider:
         own (e.g. one on a fake clock).
         """
         if self._limiter is None and self.rate_limit is not None:
-            from tierctl.ratelimit import TokenBucket
+            from tierctl.util.ratelimit import TokenBucket
 
             self._limiter = TokenBucket(self.rate_limit)
         return self._limiter

@@ -13,15 +13,15 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from tierctl.files import atomic_write
+from tierctl.util.files import atomic_write
 from tierctl.errors import ConfigError, Problem, TierctlError
-from tierctl.suggest import did_you_mean, one_of
+from tierctl.util.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
     import jinja2
 
     from tierctl.model import Config, RenderTarget, Tier
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 MANIFEST = ".tierctl-manifest"
 

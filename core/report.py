@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 from tierctl.errors import TierctlError
 from tierctl.metrics import (PERIOD_KINDS, Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
-from tierctl.suggest import did_you_mean, one_of
+from tierctl.util.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
     import sqlite3
@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 FORMATS = ("md", "html", "json", "csv")
 SCHEMA = "tierctl-report/1"

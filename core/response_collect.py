@@ -21,7 +21,7 @@ from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pend
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 log = logging.getLogger("tierctl.responses")
 
@@ -181,7 +181,7 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
         _fetch_pages(ledger, provider, survey_id, cursor, now, fetch, store, checks, problem)
     finally:
         if checks.ignored:
-            from tierctl.suggest import did_you_mean
+            from tierctl.util.suggest import did_you_mean
 
             notes = ", ".join(f"{qid!r}{did_you_mean(qid, checks.types)}" for qid in sorted(checks.ignored))
             result.notes.append(f"provider {name}, survey {survey_id}: answers to {notes} are not questions of "

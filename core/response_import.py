@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
-from tierctl.files import record_span_note
+from tierctl.util.files import record_span_note
 from tierctl.ledger import IMPORT_SOURCE
 from tierctl.records import RowProblem
 from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
@@ -29,7 +29,7 @@ from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadA
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 EXAMPLE_TIME = "2026-11-24T10:15:00Z"
 
@@ -92,7 +92,7 @@ def _header_name(name: str) -> str:
 def _read_header(header: list[str] | None, shown: str, line: int, survey_id: str,
                  checks: AnswerChecks) -> tuple[dict[str, int], dict[str, int], list[str]]:
     """``(link columns, question columns, warnings)`` of a response file's header."""
-    from tierctl.suggest import did_you_mean
+    from tierctl.util.suggest import did_you_mean
 
     expected = f"invite_id (or contact_email), submitted_at, {', '.join(checks.types)}"
     if not header:

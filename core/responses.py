@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from tierctl.errors import Problem
     from tierctl.ledger import Ledger
     from tierctl.model import Config, Survey
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 #: Rows (or fetched responses) per batch: one transaction each. Big, because each transaction adds
 #: its counts to the metrics rollup with one upsert per distinct (day, question, answer), and an
@@ -115,7 +115,7 @@ def _choice(qid: str, choices: list[str]) -> Callable[[Any], str]:
         text = value if isinstance(value, str) else str(value)
         found = exact.get(text) or folded.get(" ".join(text.split()).casefold())
         if found is None:
-            from tierctl.suggest import did_you_mean
+            from tierctl.util.suggest import did_you_mean
 
             raise BadAnswer(f"{qid}: {text!r} is not one of the choices "
                             f"{', '.join(repr(c) for c in choices)}{did_you_mean(text, choices)}")
@@ -320,7 +320,7 @@ def refuse_type_changes(config: "Config", ledger: "Ledger", survey_ids: list[str
 def survey_to_answer(config: "Config", survey_id: str) -> "Survey":
     """The survey responses are brought in for; a clear error for an unknown one or one without questions."""
     if survey_id not in config.surveys:
-        from tierctl.suggest import did_you_mean, one_of
+        from tierctl.util.suggest import did_you_mean, one_of
 
         raise TierctlError(f"no survey {survey_id!r}{did_you_mean(survey_id, config.surveys)}; "
                            f"surveys in {config.path or 'the config'}: {one_of(config.surveys)}")

@@ -31,7 +31,7 @@ from tierctl.scheduler import Deferral, PlanSummary, Scheduler, shift
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 log = logging.getLogger("tierctl.send")
 
@@ -102,7 +102,7 @@ class SurveyRun:
     def __init__(self, config: "Config", host: "PluginHost", now: datetime | None = None,
                  survey: str | None = None):
         if survey is not None and survey not in config.surveys:
-            from tierctl.suggest import did_you_mean, one_of
+            from tierctl.util.suggest import did_you_mean, one_of
 
             raise TierctlError(f"no survey {survey!r}{did_you_mean(survey, config.surveys)}; "
                                f"surveys in {config.path}: {one_of(config.surveys)}")

@@ -27,7 +27,7 @@ from typing import Sequence
 from pydantic import Field
 
 from tierctl.plugins.email_message import EmailOptions, InvalidRecipient, message_bytes, render_for
-from tierctl.files import atomic_write
+from tierctl.util.files import atomic_write
 from tierctl.providers import Provider, ProviderContext, ProviderError
 from tierctl.records import Invitation, SendResult
 

@@ -324,7 +324,7 @@ class TypeformProvider(Provider):
                 raise ProviderError(instance, "mailer names this instance itself; name a provider that sends "
                                               "e-mail, such as an smtp instance", retry=False)
             if options.mailer not in config.providers:
-                from tierctl.suggest import did_you_mean, one_of
+                from tierctl.util.suggest import did_you_mean, one_of
 
                 raise ProviderError(instance, f"mailer {options.mailer!r} is not a provider instance"
                                               f"{did_you_mean(options.mailer, config.providers)}; providers: "

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from tierctl.files import record_span_note
+from tierctl.util.files import record_span_note
 from tierctl.errors import TierctlError
 from tierctl.hookspecs import hookimpl
 from tierctl.records import Contact, RowProblem
@@ -64,7 +64,7 @@ class CsvCustomers(CustomerSource):
         import csv
 
         from tierctl.model import STATUSES
-        from tierctl.suggest import did_you_mean, one_of
+        from tierctl.util.suggest import did_you_mean, one_of
 
         path = self.path
         shown = self.options.path  # as the user wrote it in the config
@@ -175,7 +175,7 @@ def _column_index(header: list[str] | None, shown: str, line: int) -> dict[str, 
             index.setdefault(name, i)
     missing = [c for c in COLUMNS if c not in index]
     if missing:
-        from tierctl.suggest import did_you_mean
+        from tierctl.util.suggest import did_you_mean
 
         extra = [n for n in names if n not in COLUMNS]
         hints = ""

@@ -10,7 +10,7 @@ import pytest
 from browser_helpers import chromium, serve_folder
 from project_fixtures import PROJECT_YAML, write_customers, write_ics
 
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tierctl.config import load_config
 from tierctl.ledger import open_ledger
 from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from tierctl.responses import StoredResponse
 
 if TYPE_CHECKING:

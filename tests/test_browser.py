@@ -14,7 +14,7 @@ import pytest
 
 from tierctl.config import load_config
 from tierctl.plugins import filters, html_site, markdown_sales
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from tierctl.render import render_targets
 
 PHONE = {"width": 390, "height": 844}

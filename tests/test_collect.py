@@ -27,7 +27,7 @@ from tierctl.config import load_config
 from tierctl.hookspecs import hookimpl
 from tierctl.ledger import open_ledger
 from tierctl.plugins import builtin
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from tierctl.providers import Provider, ProviderError, ProviderOptions
 from tierctl.records import Invitation, RawResponse, SendResult
 from tierctl.response_collect import collect

@@ -19,7 +19,7 @@ from tierctl.config import load_config
 from tierctl.errors import ConfigError
 from tierctl.hookspecs import hookimpl
 from tierctl.plugins import filters, html_site, markdown_sales
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from project_fixtures import run_cli
 
 # Only tierctl's renderers, so other plugins (installed or broken) do not change the output.

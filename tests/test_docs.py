@@ -133,7 +133,7 @@ def test_the_yaml_example_is_a_valid_config(doc: str, tmp_path: Path, monkeypatc
 
     from tierctl.config import load_config
     from tierctl.plugins import builtin
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     import tierctl_acme

@@ -16,7 +16,7 @@ import pytest
 from tierctl.errors import PluginError
 from tierctl.hookspecs import hookimpl
 from tierctl.plugins import filters, html_site
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 
 FIXTURES = Path(__file__).resolve().parent / "plugin_fixtures"
 

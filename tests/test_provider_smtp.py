@@ -244,7 +244,7 @@ def test_no_sender_address_is_refused_up_front():
 
 
 def test_registered_through_the_entry_point():
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
     host = PluginHost.load()
     assert host.providers["smtp"] is SmtpProvider

@@ -28,7 +28,7 @@ from tierctl.instances import build_providers
 from tierctl.plugins.email_message import LinkedInvitation
 from tierctl.plugins.provider_typeform import (TypeformProvider, typeform_signature, verify_typeform_signature)
 from tierctl.providers import ProviderError
-from tierctl.ratelimit import TokenBucket
+from tierctl.util.ratelimit import TokenBucket
 from tierctl.testing import FakeClock, SmtpServer, invitation, invitations
 
 T0 = datetime(2027, 3, 2, 9, 0, tzinfo=timezone.utc)

@@ -233,7 +233,7 @@ def test_throughput_is_close_to_a_bare_requests_loop():
 
 
 def test_registered_through_the_entry_point():
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
     assert PluginHost.load().providers["webhook"] is WebhookProvider
 

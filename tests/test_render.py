@@ -15,7 +15,7 @@ from tierctl.cli import main
 from tierctl.config import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins import filters, html_site, markdown_sales
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from tierctl.render import render_targets
 
 CONFIG = """\

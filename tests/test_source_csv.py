@@ -10,7 +10,7 @@ import yaml
 from tierctl.config import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins.source_csv import CsvCustomers, CsvOptions
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from tierctl.records import Contact, RowProblem
 
 ROOT = Path(__file__).resolve().parents[1]

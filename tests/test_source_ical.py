@@ -13,7 +13,7 @@ import pytest
 from tierctl.config import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins.source_ical import IcalMeetings, IcalOptions
-from tierctl.plugins_manager import PluginHost
+from tierctl.host.plugin_host import PluginHost
 from tierctl.records import Meeting, RowProblem
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -198,7 +198,7 @@ def test_log_format_json_writes_one_json_object_per_line(project):
 
 def test_the_engine_holds_a_provider_to_its_declared_rate():
     from tierctl.providers import RateLimit
-    from tierctl.ratelimit import TokenBucket
+    from tierctl.util.ratelimit import TokenBucket
 
     clock = [0.0]
     bucket = TokenBucket(RateLimit(120, 60.0), clock=lambda: clock[0],

@@ -9,7 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 _HOST_KEY = "tierctl.plugin_host"
 
@@ -22,7 +22,7 @@ def shared_host(ctx: click.Context | None = None) -> "PluginHost":
     store = ctx.find_root().meta if ctx is not None else {}
     host = store.get(_HOST_KEY)
     if host is None:
-        from tierctl.plugins_manager import PluginHost
+        from tierctl.host.plugin_host import PluginHost
 
         host = store[_HOST_KEY] = PluginHost.load()
         for info in host.failed:

@@ -16,7 +16,7 @@ import click
 from tierctl.cli.app import App
 
 if TYPE_CHECKING:
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
 
 
 def plugins_document(host: "PluginHost") -> dict[str, Any]:
@@ -35,7 +35,7 @@ def plugin_requirements() -> list[str]:
     """
     from importlib import metadata
 
-    from tierctl.plugins_manager import ENTRY_POINT_GROUP
+    from tierctl.host.plugin_host import ENTRY_POINT_GROUP
 
     found: dict[str, metadata.Distribution] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

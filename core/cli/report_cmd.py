@@ -28,7 +28,7 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     self-contained: open it in any browser, mail it, print it.
     """
     from tierctl.errors import TierctlError
-    from tierctl.files import atomic_write
+    from tierctl.util.files import atomic_write
     from tierctl.ledger import existing_ledger
     from tierctl.report import NOTHING_SENT, build_report, check_scope, write_report
 

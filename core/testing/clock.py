@@ -13,7 +13,7 @@ class FakeClock:
     """A monotonic clock and ``sleep`` that never really wait.
 
     Pass ``clock.monotonic`` and ``clock.sleep`` where code takes a clock and a
-    sleep function (such as :class:`tierctl.ratelimit.TokenBucket`); read
+    sleep function (such as :class:`tierctl.util.ratelimit.TokenBucket`); read
     :attr:`sleeps` and :attr:`slept` afterwards. :attr:`now` is the same
     moment as a timezone-aware UTC ``datetime`` (for ``--now``-style APIs).
     Thread-safe.

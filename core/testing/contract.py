@@ -237,7 +237,7 @@ class ProviderContract:
     def _provider_class(self, engine: Engine) -> Any:
         registry = engine.host.providers
         if self.plugin not in registry:
-            from tierctl.suggest import did_you_mean, one_of
+            from tierctl.util.suggest import did_you_mean, one_of
 
             pytest.fail(f"no survey provider {self.plugin!r} is registered{did_you_mean(self.plugin, registry)}; "
                         f"registered: {one_of(registry)}{engine.host.load_hint(self.plugin)}")

@@ -30,7 +30,7 @@ from tierctl.testing.clock import FakeClock
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
     from tierctl.model import Config
-    from tierctl.plugins_manager import PluginHost
+    from tierctl.host.plugin_host import PluginHost
     from tierctl.providers import Provider, ProviderError
     from tierctl.records import Invitation, RawResponse, SendResult
 
@@ -66,7 +66,7 @@ class SendOutcome:
 
 
 class RecordingLimiter:
-    """Wraps a :class:`~tierctl.ratelimit.TokenBucket`; records every ``acquire`` as ``(time, tokens)``."""
+    """Wraps a :class:`~tierctl.util.ratelimit.TokenBucket`; records every ``acquire`` as ``(time, tokens)``."""
 
     def __init__(self, bucket: Any, clock: FakeClock):
         self.bucket = bucket
@@ -99,7 +99,7 @@ class Engine:
     def __init__(self, root: str | os.PathLike[str], plugins: Mapping[str, Any] | None = None, *,
                  env: Mapping[str, str] | None = None, clock: FakeClock | None = None,
                  organization: Mapping[str, Any] | None = None):
-        from tierctl.plugins_manager import PluginHost
+        from tierctl.host.plugin_host import PluginHost
 
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ class Engine:
         Providers built earlier by this engine are closed first.
         """
         from tierctl.instances import build_providers
-        from tierctl.ratelimit import TokenBucket
+        from tierctl.util.ratelimit import TokenBucket
 
         self.close_providers()
         self.config = self.load_config(self.write_config(providers, surveys), env)

@@ -19,7 +19,7 @@ import pluggy
 
 from tierctl import hookspecs
 from tierctl.errors import PluginError
-from tierctl.suggest import did_you_mean, one_of
+from tierctl.util.suggest import did_you_mean, one_of
 
 ENTRY_POINT_GROUP = "tierctl"
 LOAD_ENV = "TIERCTL_LOAD_PLUGINS"
