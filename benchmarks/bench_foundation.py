@@ -129,7 +129,7 @@ def bench_help(script: str, runs: int, env: dict[str, str]) -> list[float]:
 
 
 def bench_in_process(config: Path, runs: int, profile: bool) -> tuple[list[float], int]:
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.render import render_targets
 

@@ -169,7 +169,7 @@ def bench_send(folder: Path, invitations: int) -> list[tuple[str, str, str]]:
 def _send_in_process(folder: Path, port: int, invitations: int) -> float:
     from datetime import datetime, timezone
 
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.survey_run import SurveyRun
 

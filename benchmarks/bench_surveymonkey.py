@@ -73,7 +73,7 @@ def generate(folder: Path, contacts: int, per_account: int = 10) -> None:
 def bench(invitations: int, rpm: int, minute_seconds: float) -> list[tuple[str, str, str]]:
     from doubles.surveymonkey import SurveyMonkeyDouble
 
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.survey_run import SurveyRun
 

@@ -2,7 +2,7 @@
 
 The engine is usable from Python without the CLI::
 
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.render import render_targets
 

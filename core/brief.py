@@ -23,7 +23,7 @@ from tierctl.errors import TierctlError
 
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 #: Invitation states in which the stakeholder got (or may have got) the survey.
@@ -177,7 +177,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def meeting_surveys(config: "Config") -> dict[str, str]:
     """The surveys sent before meetings: ``survey id -> title``."""
-    from tierctl.model import MeetingTrigger
+    from tierctl.config.model import MeetingTrigger
 
     return {sid: s.title for sid, s in config.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
 

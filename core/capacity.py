@@ -32,11 +32,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tierctl.durations import _AVG_MONTH_SECONDS
-from tierctl.model import STATUSES
+from tierctl.config.durations import _AVG_MONTH_SECONDS
+from tierctl.config.model import STATUSES
 
 if TYPE_CHECKING:
-    from tierctl.model import Cadence, Config
+    from tierctl.config.model import Cadence, Config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.records import RowProblem
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tierctl.model import Config, Tier
+from tierctl.config.model import Config, Tier
 
 TOUCH_LABELS = {"tech-touch": "Tech-touch (automated)", "low-touch": "Low-touch",
                 "mid-touch": "Mid-touch", "high-touch": "High-touch (personal)"}

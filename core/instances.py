@@ -13,7 +13,7 @@ from tierctl.providers import Provider, ProviderContext
 from tierctl.sources import CustomerSource, MeetingSource
 
 if TYPE_CHECKING:
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 if TYPE_CHECKING:
-    from tierctl.model import Config
+    from tierctl.config.model import Config
 
 PERIOD_KINDS = ("month", "quarter", "year")
 #: The fixed scales of the standard question types (rating questions declare theirs).

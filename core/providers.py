@@ -23,7 +23,7 @@ from tierctl.records import Invitation, RawResponse, SendResult
 if TYPE_CHECKING:
     import jinja2
 
-    from tierctl.model import Config
+    from tierctl.config.model import Config
 
 
 class ProviderError(TierctlError):

@@ -20,7 +20,7 @@ from tierctl.util.suggest import did_you_mean, one_of
 if TYPE_CHECKING:
     import jinja2
 
-    from tierctl.model import Config, RenderTarget, Tier
+    from tierctl.config.model import Config, RenderTarget, Tier
     from tierctl.host.plugin_host import PluginHost
 
 MANIFEST = ".tierctl-manifest"
@@ -255,7 +255,7 @@ def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> Rend
 
 def page_name(tier_id: str, extension: str) -> str:
     """The file name of a tier's page; ids are validated slugs, checked again here."""
-    from tierctl.model import SLUG_RE
+    from tierctl.config.model import SLUG_RE
 
     if not SLUG_RE.match(tier_id):
         raise TierctlError(f"tier id {tier_id!r} is not a safe file name")

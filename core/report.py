@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
     import jinja2
 
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 FORMATS = ("md", "html", "json", "csv")

@@ -20,7 +20,7 @@ from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pend
 
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 log = logging.getLogger("tierctl.responses")

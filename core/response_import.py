@@ -28,7 +28,7 @@ from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadA
 
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 EXAMPLE_TIME = "2026-11-24T10:15:00Z"

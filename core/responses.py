@@ -27,7 +27,7 @@ from tierctl.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_ch
 if TYPE_CHECKING:
     from tierctl.errors import Problem
     from tierctl.ledger import Ledger
-    from tierctl.model import Config, Survey
+    from tierctl.config.model import Config, Survey
     from tierctl.host.plugin_host import PluginHost
 
 #: Rows (or fetched responses) per batch: one transaction each. Big, because each transaction adds

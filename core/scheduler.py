@@ -22,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from tierctl.model import Config, MeetingTrigger, PeriodTrigger, Survey
-from tierctl.periods import period_containing
+from tierctl.config.model import Config, MeetingTrigger, PeriodTrigger, Survey
+from tierctl.config.periods import period_containing
 from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
 from tierctl.sources import CustomerSource, MeetingSource
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from tierctl.records import Contact, Meeting, RowProblem
 
 if TYPE_CHECKING:
-    from tierctl.model import Config
+    from tierctl.config.model import Config
 
 Report = Callable[[RowProblem], None]
 

@@ -30,7 +30,7 @@ from tierctl.scheduler import Deferral, PlanSummary, Scheduler, shift
 
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 log = logging.getLogger("tierctl.send")

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     import jinja2
 
-    from tierctl.model import Organization
+    from tierctl.config.model import Organization
 
 #: Placeholders a ``survey_url`` or ``unsubscribe_url`` may use.
 LINK_FIELDS = ("survey", "invite_id", "tier", "account_id", "occasion", "email", "locale")

@@ -63,7 +63,7 @@ class CsvCustomers(CustomerSource):
     def contacts(self, report: Report) -> Iterator[Contact]:
         import csv
 
-        from tierctl.model import STATUSES
+        from tierctl.config.model import STATUSES
         from tierctl.util.suggest import did_you_mean, one_of
 
         path = self.path
@@ -214,7 +214,7 @@ def _why(account_id: str, plan: str, status: str, email: str, plan_folded: dict[
     if status.strip().lower() not in statuses:
         key = ("status", status)
         if key not in hints:
-            from tierctl.model import STATUSES
+            from tierctl.config.model import STATUSES
 
             hints[key] = (f"unknown status {status!r}{did_you_mean(status.strip().lower(), statuses)}; "
                           f"expected one of {', '.join(STATUSES)}")

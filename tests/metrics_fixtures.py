@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.ledger import open_ledger
 from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
 from tierctl.host.plugin_host import PluginHost
 from tierctl.responses import StoredResponse
 
 if TYPE_CHECKING:
-    from tierctl.model import Config
+    from tierctl.config.model import Config
 
 #: The config the hand-computed fixtures use: every question type, three tiers, benchmarks.
 CONFIG = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.plugins import filters, html_site, markdown_sales
 from tierctl.host.plugin_host import PluginHost
 from tierctl.render import render_targets

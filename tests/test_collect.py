@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from project_fixtures import run_cli, write_customers, write_ics
 from servers import HttpServer, Reply, Request
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.hookspecs import hookimpl
 from tierctl.ledger import open_ledger
 from tierctl.plugins import builtin

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.errors import ConfigError
 from tierctl.hookspecs import hookimpl
 from tierctl.plugins import filters, html_site, markdown_sales

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tierctl.config import load_config
-from tierctl.durations import Duration, ResponseTarget, TimeCap
+from tierctl.config.loader import load_config
+from tierctl.config.durations import Duration, ResponseTarget, TimeCap
 from tierctl.errors import ConfigError
 from project_fixtures import run_cli
 

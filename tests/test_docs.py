@@ -131,7 +131,7 @@ def test_every_python_and_toml_block_is_a_snippet_or_a_hook(doc: str) -> None:
 def test_the_yaml_example_is_a_valid_config(doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.plugins import builtin
     from tierctl.host.plugin_host import PluginHost
 

@@ -168,7 +168,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 watched = ["pydantic", "jinja2", "yaml", "requests", "icalendar", "tierctl_acme", "tierctl_acme_renderer",
-           "acme_heavy_dep", "tierctl.model", "tierctl.config"]
+           "acme_heavy_dep", "tierctl.config.model", "tierctl.config.loader"]
 print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules]}), file=sys.stderr)
 """
 

@@ -17,7 +17,7 @@ import yaml
 from doubles.qualtrics import DIRECTORY, LIBRARY, MESSAGE, TOKEN, QualtricsDouble, envelope, error
 from project_fixtures import PROJECT_YAML
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.instances import build_providers
 from tierctl.plugins.provider_qualtrics import QualtricsProvider
 from tierctl.providers import ProviderError

@@ -43,7 +43,7 @@ def sm():
 
 def config_with_sample_survey():
     """The sample config plus the sample invitations' survey, so headings can be matched to questions."""
-    from tierctl.model import Config
+    from tierctl.config.model import Config
 
     base = sample_config().model_dump(mode="json", exclude_none=True)
     data = {"version": 1, "organization": base["organization"],
@@ -281,7 +281,7 @@ def write_project(tmp_path: Path, sm: SurveyMonkeyDouble, rows: int, **options) 
 
 
 def test_the_daily_budget_stops_a_run_cleanly_and_the_next_day_sends_the_rest_once(tmp_path, monkeypatch, host):
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.survey_run import SurveyRun
 
     monkeypatch.setenv("SM_TOKEN", "sm-test-token-Xq7c2LmN9vB4kR8w")
@@ -325,7 +325,7 @@ def test_the_day_remaining_header_stops_before_the_budget_runs_out(sm):
 
 
 def test_the_engine_send_and_collect_round_trip_through_the_ledger(tmp_path, monkeypatch, host):
-    from tierctl.config import load_config
+    from tierctl.config.loader import load_config
     from tierctl.response_collect import collect
     from tierctl.survey_run import SurveyRun
 

@@ -22,7 +22,7 @@ import yaml
 from doubles.typeform import TOKEN, TypeformDouble
 from project_fixtures import PROJECT_YAML
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.errors import TierctlError
 from tierctl.instances import build_providers
 from tierctl.plugins.email_message import LinkedInvitation

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tierctl.cli import main
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins import filters, html_site, markdown_sales
 from tierctl.host.plugin_host import PluginHost

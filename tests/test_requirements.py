@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tierctl import __version__
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

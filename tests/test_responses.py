@@ -20,7 +20,7 @@ import pytest
 from project_fixtures import PROJECT_YAML, ROOT, ics_event, run_cli
 
 from tierctl import response_import
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.hookspecs import hookimpl
 from tierctl.ledger import open_ledger
 from tierctl.response_import import import_csv

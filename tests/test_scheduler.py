@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tierctl.cli import cli
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.scheduler import Deferral
 from tierctl.survey_run import SurveyRun
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins.source_csv import CsvCustomers, CsvOptions
 from tierctl.host.plugin_host import PluginHost

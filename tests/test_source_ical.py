@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tierctl.config import load_config
+from tierctl.config.loader import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins.source_ical import IcalMeetings, IcalOptions
 from tierctl.host.plugin_host import PluginHost

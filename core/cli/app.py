@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
 _HOST_KEY = "tierctl.plugin_host"
@@ -47,7 +47,7 @@ class App:
     def config(self) -> "Config":
         """Load and check the config (every problem at once), then the plugins it uses."""
         if self._config is None:
-            from tierctl.config import load_config
+            from tierctl.config.loader import load_config
 
             host = self.host
             self._config = load_config(self.config_path, host)

@@ -15,6 +15,6 @@ def schema() -> None:
     Use it for completion and checks in your editor, e.g. with the YAML
     language server:  # yaml-language-server: $schema=tierctl.schema.json
     """
-    from tierctl.model import json_schema
+    from tierctl.config.model import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))

@@ -10,7 +10,7 @@ import click
 from tierctl.cli.app import App
 
 if TYPE_CHECKING:
-    from tierctl.model import Config
+    from tierctl.config.model import Config
 
 
 @click.command()

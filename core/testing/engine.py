@@ -29,7 +29,7 @@ from tierctl.testing.clock import FakeClock
 
 if TYPE_CHECKING:
     from tierctl.ledger import Ledger
-    from tierctl.model import Config
+    from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.providers import Provider, ProviderError
     from tierctl.records import Invitation, RawResponse, SendResult
@@ -143,7 +143,7 @@ class Engine:
 
     def load_config(self, path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> "Config":
         """Load and check a config file with this engine's plugins (raises ``ConfigError``)."""
-        from tierctl.config import load_config
+        from tierctl.config.loader import load_config
 
         config = load_config(path, self.host, env={**os.environ, **self.env, **(env or {})})
         self.host.check()

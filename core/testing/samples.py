@@ -12,8 +12,8 @@ SAMPLE_ANSWERS = {"agenda": "Our renewal and the new API limits", "satisfaction"
 
 
 def sample_config(**organization: Any):
-    """A minimal valid :class:`tierctl.model.Config` (Acme Analytics, one tier)."""
-    from tierctl.model import Config
+    """A minimal valid :class:`tierctl.config.model.Config` (Acme Analytics, one tier)."""
+    from tierctl.config.model import Config
 
     org = {"name": "Acme Analytics", "timezone": "Europe/Amsterdam", "contact_email": "success@acme.example"}
     org.update(organization)

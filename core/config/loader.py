@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 from pydantic import BaseModel, ValidationError
 
 from tierctl.errors import ConfigError, Problem
-from tierctl.model import SLUG_HELP, SLUG_RE, Config
+from tierctl.config.model import SLUG_HELP, SLUG_RE, Config
 from tierctl.util.suggest import did_you_mean, one_of
-from tierctl.yaml_source import Path_, SourceMap, dotted, load_yaml
+from tierctl.config.yaml_source import Path_, SourceMap, dotted, load_yaml
 
 if TYPE_CHECKING:
     from tierctl.host.plugin_host import PluginHost

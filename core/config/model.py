@@ -2,7 +2,7 @@
 
 Validation is pydantic's; this module only declares shapes and field-level
 rules. Rules that span the file (a plan in two tiers, references between
-tiers, surveys and providers) live in :mod:`tierctl.config`, which also maps
+tiers, surveys and providers) live in :mod:`tierctl.config.loader`, which also maps
 every error back to a file, line and column.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
                       PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
 
-from tierctl.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
+from tierctl.config.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -341,7 +341,7 @@ class Config(Model):
         """A problem at ``path`` (e.g. ``("surveys", "nps", "questions", 0, "type")``), located in the
         config file when it was loaded from one: for checks made after loading."""
         from tierctl.errors import Problem
-        from tierctl.yaml_source import dotted
+        from tierctl.config.yaml_source import dotted
 
         if self._source is not None:
             return self._source.problem(path, message)
