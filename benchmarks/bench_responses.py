@@ -8,7 +8,7 @@
    is added.
 2. ``tierctl report --format json`` over those 1,000,000 responses, 3 tiers,
    8 quarters (3 scored questions each, free text on a third), read through
-   the ledger's per-day metrics rollup (``tierctl.metrics_sqlite``): wall
+   the ledger's per-day metrics rollup (``tierctl.storage.metrics_sqlite``): wall
    time and peak memory of the CLI subprocess
    (``resource.getrusage(RUSAGE_CHILDREN)`` in a fresh parent per run, so
    each figure is that run's own); targets < 3 s and < 500 MiB. Then the
@@ -76,7 +76,7 @@ storage: {url: "sqlite:///state.db"}
 
 def generate(folder: Path, n: int, seed: int = 1) -> None:
     """The config, the ledger with ``n`` sent invitations (due over 8 quarters, 3 tiers), and responses.csv."""
-    from tierctl.ledger import open_ledger
+    from tierctl.storage.ledger import open_ledger
 
     (folder / "tierctl.yaml").write_text(CONFIG, encoding="utf-8")
     open_ledger("sqlite:///state.db", folder).close()  # created and migrated by tierctl itself

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tierctl.errors import TierctlError
 
 if TYPE_CHECKING:
-    from tierctl.ledger import Ledger
+    from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 

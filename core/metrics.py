@@ -29,7 +29,7 @@ organisation's local date): ``2027-01`` (month), ``2027-Q1`` (quarter) or
 
 This module is backend-neutral: :func:`build_metrics` takes a
 :class:`MetricsSource` that answers a few grouped counting queries (the
-database does the counting, see :mod:`tierctl.metrics_sqlite`), and turns
+database does the counting, see :mod:`tierctl.storage.metrics_sqlite`), and turns
 the counts into figures. Nothing here touches individual responses.
 """
 

@@ -1,7 +1,7 @@
 """``tierctl report``: survey metrics per tier and period, as markdown, HTML, JSON or CSV.
 
 The report is built from :func:`tierctl.metrics.build_metrics` (counts from
-the database, see :mod:`tierctl.metrics_sqlite`) plus, for the HTML and
+the database, see :mod:`tierctl.storage.metrics_sqlite`) plus, for the HTML and
 markdown pages, the free-text answers of the latest period grouped by tier.
 
 JSON (``--format json``), for other tools. Keys are stable; numbers are
@@ -146,7 +146,7 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True) -> Report:
     """The report for a scope, from a ledger connection (``ledger.conn``)."""
-    from tierctl.metrics_sqlite import SqliteMetrics
+    from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     if kind not in PERIOD_KINDS:
         raise TierctlError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
@@ -587,8 +587,8 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     Empty when there is no ledger or nothing was answered; never any
     individual answer or free text.
     """
-    from tierctl.ledger import existing_ledger
-    from tierctl.metrics_sqlite import SqliteMetrics
+    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:

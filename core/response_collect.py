@@ -19,7 +19,7 @@ from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pend
                         refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:
-    from tierctl.ledger import Ledger
+    from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 

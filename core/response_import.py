@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
 from tierctl.util.files import record_span_note
-from tierctl.ledger import IMPORT_SOURCE
+from tierctl.storage.ledger import IMPORT_SOURCE
 from tierctl.records import RowProblem
 from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:
-    from tierctl.ledger import Ledger
+    from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 

@@ -22,11 +22,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 from tierctl.errors import TierctlError
-from tierctl.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
+from tierctl.storage.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
 
 if TYPE_CHECKING:
     from tierctl.errors import Problem
-    from tierctl.ledger import Ledger
+    from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config, Survey
     from tierctl.host.plugin_host import PluginHost
 
@@ -49,7 +49,7 @@ class StoredResponse(NamedTuple):
     text as given for free text; unanswered questions are absent.
     ``question_types`` maps question ids to their type (shared by all
     responses of a survey). ``invitation`` is the ledger's key for the
-    invitation (:attr:`tierctl.ledger.InvitationLink.key`); ``tier`` and
+    invitation (:attr:`tierctl.storage.ledger.InvitationLink.key`); ``tier`` and
     ``due_day`` are the invitation's, the ones reports group by. The rest of
     the invitation (account, contact, occasion) is given to the
     ``response_received`` hook beside the response.
@@ -290,7 +290,7 @@ def _pick(candidates: list[InvitationRef] | None, submitted_at: datetime) -> Inv
 
 def question_type_changes(config: "Config", held: Mapping[str, Mapping[str, str]]) -> list["Problem"]:
     """The config's questions whose type differs from the one the ledger holds answers as
-    (``held``: :meth:`tierctl.ledger.Ledger.question_types`), each located in the config file.
+    (``held``: :meth:`tierctl.storage.ledger.Ledger.question_types`), each located in the config file.
 
     Such a question would be refused when its next answers are stored; ``tierctl validate`` says so
     before that, at the line that changed.

@@ -29,7 +29,7 @@ from tierctl.records import Invitation, SendResult
 from tierctl.scheduler import Deferral, PlanSummary, Scheduler, shift
 
 if TYPE_CHECKING:
-    from tierctl.ledger import Ledger
+    from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
@@ -114,7 +114,7 @@ class SurveyRun:
     # --- ledger -------------------------------------------------------------
 
     def open_ledger(self) -> "Ledger":
-        from tierctl.ledger import open_ledger
+        from tierctl.storage.ledger import open_ledger
 
         return open_ledger(self.config.storage.url, self.config.base_dir)
 

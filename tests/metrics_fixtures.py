@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierctl.config.loader import load_config
-from tierctl.ledger import open_ledger
-from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
+from tierctl.storage.ledger import open_ledger
+from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
 from tierctl.host.plugin_host import PluginHost
 from tierctl.responses import StoredResponse
 

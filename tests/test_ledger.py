@@ -15,9 +15,9 @@ import pytest
 
 from ledger_helpers import NOW, claim_worker, db_url, invitation, lock_holder, open_worker
 from tierctl.errors import EXIT_LOCKED, LockHeldError, TierctlError
-from tierctl import ledger_sqlite
-from tierctl.ledger import DEFAULT_URL, Ledger, ledger_exists, open_ledger
-from tierctl.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
+from tierctl.storage import ledger_sqlite
+from tierctl.storage.ledger import DEFAULT_URL, Ledger, ledger_exists, open_ledger
+from tierctl.storage.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
 from tierctl.records import SendResult
 from tierctl.responses import StoredResponse
 
@@ -707,7 +707,7 @@ def test_a_version_1_ledger_upgrades_keeping_its_invitations(tmp_path: Path, mon
 
 
 def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_path: Path, monkeypatch):
-    from tierctl.metrics_sqlite import SqliteMetrics
+    from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     # A ledger as tierctl 3 left it: text keys, facts copied into responses, a type per answer.
     monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", ledger_sqlite.MIGRATIONS[:3])

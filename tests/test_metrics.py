@@ -16,7 +16,7 @@ from metrics_fixtures import Fixture, load
 
 from tierctl.metrics import (QuestionInfo, Trend, build_metrics, period_days, period_of, period_range, previous_period,
                              question_figures)
-from tierctl.metrics_sqlite import SqliteMetrics, period_sql, rebuild_rollup
+from tierctl.storage.metrics_sqlite import SqliteMetrics, period_sql, rebuild_rollup
 
 NPS = QuestionInfo("nps", "nps", "Recommend?", (0, 10), ())
 CSAT = QuestionInfo("sat", "csat", "Satisfied?", (1, 5), ())

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from tierctl.testing.clock import FakeClock
 
 if TYPE_CHECKING:
-    from tierctl.ledger import Ledger
+    from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.providers import Provider, ProviderError
@@ -185,7 +185,7 @@ class Engine:
     def ledger(self) -> "Ledger":
         """The engine's SQLite ledger (``<root>/.tierctl/state.db``), opened on first use."""
         if self._ledger is None:
-            from tierctl.ledger import open_ledger
+            from tierctl.storage.ledger import open_ledger
 
             self._ledger = open_ledger("sqlite:///.tierctl/state.db", self.root)
         return self._ledger

@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tierctl.errors import LockHeldError, TierctlError
-from tierctl.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
+from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
                      Ledger, sql_states, type_change)
-from tierctl.metrics_sqlite import ROLLUP_DDL, fold_answers
+from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
 from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
@@ -330,9 +330,9 @@ def _row_dict(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 class SqliteLedger(Ledger):
-    """A :class:`~tierctl.ledger.Ledger` in one SQLite file (see the module docstring).
+    """A :class:`~tierctl.storage.ledger.Ledger` in one SQLite file (see the module docstring).
 
-    Open it with :func:`tierctl.ledger.open_ledger`. One instance per
+    Open it with :func:`tierctl.storage.ledger.open_ledger`. One instance per
     thread: the connection is not shared between threads.
     """
 

@@ -453,7 +453,7 @@ def open_ledger(url: str | None, base_dir: Path) -> Ledger:
         that cannot be opened or was written by a newer tierctl.
     """
     path, relative = _sqlite_location(url, base_dir)
-    from tierctl.ledger_sqlite import SqliteLedger
+    from tierctl.storage.ledger_sqlite import SqliteLedger
 
     return SqliteLedger(path, create_dirs=relative)
 

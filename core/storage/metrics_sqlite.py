@@ -42,7 +42,7 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from tierctl.ledger import STATES, sql_states
+from tierctl.storage.ledger import STATES, sql_states
 from tierctl.metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
 
 if TYPE_CHECKING:
