@@ -44,7 +44,7 @@ from pathlib import Path
 
 from table import print_table  # benchmarks/table.py: run as scripts, this folder is on sys.path
 
-from tierctl.survey_run import invite_id_at
+from tierctl.surveys.send_run import invite_id_at
 
 TIERCTL = [sys.executable, "-m", "tierctl"]
 TIERS = ["basic", "standard", "advanced"]

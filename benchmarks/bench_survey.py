@@ -171,7 +171,7 @@ def _send_in_process(folder: Path, port: int, invitations: int) -> float:
 
     from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     folder.mkdir()
     (folder / "tierctl.yaml").write_text(CONFIG.format(provider="hook", port=port))

@@ -75,7 +75,7 @@ def bench(invitations: int, rpm: int, minute_seconds: float) -> list[tuple[str, 
 
     from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     with tempfile.TemporaryDirectory(prefix="tierctl-bench-sm-") as tmp, \
             SurveyMonkeyDouble(token=TOKEN, minute_limit=rpm, day_limit=1_000_000,

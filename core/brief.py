@@ -194,7 +194,7 @@ class _Directory:
 def _read_directory(config: "Config", host: "PluginHost", account: str) -> _Directory:
     """One pass over the customers source: every account's name, and the contacts of ``account``
     (an id, or an exact name). A source that cannot be read leaves a note instead."""
-    from tierctl.instances import build_customer_source
+    from tierctl.surveys.instances import build_customer_source
 
     directory = _Directory()
     wanted = account.casefold()

@@ -159,7 +159,7 @@ def account_statuses(config: "Config", host: "PluginHost", max_problems: int = 5
 
     :returns: ``(account -> (tier, status), bad rows, the first problems, accounts with mixed statuses)``.
     """
-    from tierctl.instances import build_customer_source
+    from tierctl.surveys.instances import build_customer_source
 
     source = build_customer_source(config, host)
     tiers: dict[str, str] = {}

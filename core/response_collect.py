@@ -122,7 +122,7 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
     if not fetchable:
         return result
 
-    from tierctl.instances import build_providers
+    from tierctl.surveys.instances import build_providers
 
     refuse_type_changes(config, ledger, [sid for sids in fetchable.values() for sid in sids])
     with ledger.lock("collect"):

@@ -307,7 +307,7 @@ class TypeformProvider(Provider):
 
     @classmethod
     def uses_instances(cls, options: TypeformOptions) -> set[str]:
-        """The mailer: :func:`tierctl.instances.build_providers` builds it with this instance."""
+        """The mailer: :func:`tierctl.surveys.instances.build_providers` builds it with this instance."""
         return {options.mailer}
 
     def __init__(self, instance: str, options: TypeformOptions, context: ProviderContext):
@@ -353,7 +353,7 @@ class TypeformProvider(Provider):
         mailer = (self.context.providers or {}).get(name)
         if mailer is None:
             raise ProviderError(self.instance, f"its mailer {name!r} was not set up with it; build providers "
-                                               "with tierctl.instances.build_providers", retry=False)
+                                               "with tierctl.surveys.instances.build_providers", retry=False)
         if isinstance(mailer, TypeformProvider):
             raise ProviderError(self.instance, f"its mailer {name!r} is another typeform instance; name a "
                                                "provider that sends e-mail, such as smtp", retry=False)

@@ -32,7 +32,7 @@ from tierctl.providers import Provider, ProviderError, ProviderOptions
 from tierctl.records import Invitation, RawResponse, SendResult
 from tierctl.response_collect import collect
 from tierctl.response_import import import_csv
-from tierctl.survey_run import SurveyRun
+from tierctl.surveys.send_run import SurveyRun
 
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc)
 LATER = datetime(2027, 1, 20, 9, 0, tzinfo=timezone.utc)

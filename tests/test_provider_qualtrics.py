@@ -18,7 +18,7 @@ from doubles.qualtrics import DIRECTORY, LIBRARY, MESSAGE, TOKEN, QualtricsDoubl
 from project_fixtures import PROJECT_YAML
 
 from tierctl.config.loader import load_config
-from tierctl.instances import build_providers
+from tierctl.surveys.instances import build_providers
 from tierctl.plugins.provider_qualtrics import QualtricsProvider
 from tierctl.providers import ProviderError
 from tierctl.testing import invitation, invitations
@@ -416,7 +416,7 @@ ENGINE_YAML = PROJECT_YAML.replace("provider: mail", "provider: qx").replace(
 
 def test_survey_send_through_qualtrics_then_collect(project, host):
     from tierctl.response_collect import collect
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     rows = [[f"acc{i}", f"Account {i}", "enterprise", "active", f"p{i}@acc{i}.example", f"P {i}", "user", "en"]
             for i in range(5)]

@@ -282,7 +282,7 @@ def write_project(tmp_path: Path, sm: SurveyMonkeyDouble, rows: int, **options) 
 
 def test_the_daily_budget_stops_a_run_cleanly_and_the_next_day_sends_the_rest_once(tmp_path, monkeypatch, host):
     from tierctl.config.loader import load_config
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     monkeypatch.setenv("SM_TOKEN", "sm-test-token-Xq7c2LmN9vB4kR8w")
     with SurveyMonkeyDouble(day_limit=8) as sm:
@@ -327,7 +327,7 @@ def test_the_day_remaining_header_stops_before_the_budget_runs_out(sm):
 def test_the_engine_send_and_collect_round_trip_through_the_ledger(tmp_path, monkeypatch, host):
     from tierctl.config.loader import load_config
     from tierctl.response_collect import collect
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     monkeypatch.setenv("SM_TOKEN", "sm-test-token-Xq7c2LmN9vB4kR8w")
     with SurveyMonkeyDouble() as sm:

@@ -24,7 +24,7 @@ from project_fixtures import PROJECT_YAML
 
 from tierctl.config.loader import load_config
 from tierctl.errors import TierctlError
-from tierctl.instances import build_providers
+from tierctl.surveys.instances import build_providers
 from tierctl.plugins.email_message import LinkedInvitation
 from tierctl.plugins.provider_typeform import (TypeformProvider, typeform_signature, verify_typeform_signature)
 from tierctl.providers import ProviderError
@@ -231,7 +231,7 @@ ENGINE_YAML = PROJECT_YAML.replace("provider: mail", "provider: tf").replace(
 def test_survey_send_through_typeform_then_collect(project, tmp_path, host, monkeypatch):
     """The real engine: ledger, outbox .eml files with the form link, then responses collected back."""
     from tierctl.response_collect import collect
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     rows = [[f"acc{i}", f"Account {i}", "enterprise", "active", f"p{i}@acc{i}.example", f"P {i}", "user", "en"]
             for i in range(4)]

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from tierctl.cli import cli
 from tierctl.config.loader import load_config
-from tierctl.scheduler import Deferral
-from tierctl.survey_run import SurveyRun
+from tierctl.surveys.scheduler import Deferral
+from tierctl.surveys.send_run import SurveyRun
 
 from project_fixtures import PROJECT_YAML, ics_event
 

@@ -66,8 +66,8 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
     Lists each due invitation (survey, tier, account, contact, occasion, due
     time) and each deferral with its reason; skips are counted by reason.
     """
-    from tierctl.scheduler import Deferral
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.scheduler import Deferral
+    from tierctl.surveys.send_run import SurveyRun
 
     config = app.config()
     run = SurveyRun(config, app.host, resolve_now(app, now), survey)
@@ -127,7 +127,7 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     lock.
     """
     from tierctl.cli.logs import setup_logging
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     setup_logging(log_format)
     config = app.config()
@@ -190,7 +190,7 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
 @click.pass_obj
 def status(app: App, as_json: bool) -> None:
     """Counts per survey and state, invitations in doubt, and the last runs."""
-    from tierctl.survey_run import SurveyRun
+    from tierctl.surveys.send_run import SurveyRun
 
     run = SurveyRun(app.config(), app.host)
     ledger = _existing_ledger(run)
@@ -262,7 +262,7 @@ class _JsonLines:
         return text
 
     def __call__(self, item: Any) -> str:
-        from tierctl.scheduler import Deferral
+        from tierctl.surveys.scheduler import Deferral
 
         enc, shared = self.enc, self.shared
         if isinstance(item, Deferral):
@@ -274,7 +274,7 @@ class _JsonLines:
 
 
 def _item_dict(item: Any, iso: _IsoCache) -> dict[str, Any]:
-    from tierctl.scheduler import Deferral
+    from tierctl.surveys.scheduler import Deferral
 
     deferred = isinstance(item, Deferral)
     inv = item.invitation if deferred else item

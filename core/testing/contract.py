@@ -182,7 +182,7 @@ class ProviderContract:
         return values
 
     def make_invitations(self, count: int) -> list[Any]:
-        from tierctl.survey_run import new_invite_id
+        from tierctl.surveys.send_run import new_invite_id
 
         out = []
         for _ in range(count):

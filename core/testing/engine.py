@@ -12,7 +12,7 @@
 
 Providers are built the way ``tierctl survey send`` builds them: the options
 go through a real config file (``${ENV}`` expansion, the plugin's ``Options``
-model, the same error messages) and :func:`tierctl.instances.build_providers`;
+model, the same error messages) and :func:`tierctl.surveys.instances.build_providers`;
 only the rate-limit bucket runs on the :class:`~tierctl.testing.clock.FakeClock`,
 so pacing is checked without waiting. Nothing is shared with other engines
 or with the process: no global plugin manager, no default state database.
@@ -155,7 +155,7 @@ class Engine:
 
         Providers built earlier by this engine are closed first.
         """
-        from tierctl.instances import build_providers
+        from tierctl.surveys.instances import build_providers
         from tierctl.util.ratelimit import TokenBucket
 
         self.close_providers()

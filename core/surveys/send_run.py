@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from tierctl.errors import TierctlError
 from tierctl.providers import Provider, ProviderError
 from tierctl.records import Invitation, SendResult
-from tierctl.scheduler import Deferral, PlanSummary, Scheduler, shift
+from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
 
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
@@ -121,7 +121,7 @@ class SurveyRun:
     # --- planning -------------------------------------------------------------
 
     def scheduler(self, ledger: "Ledger | None") -> Scheduler:
-        from tierctl.instances import build_customer_source, build_meeting_source
+        from tierctl.surveys.instances import build_customer_source, build_meeting_source
 
         known: dict[tuple[str, str, str], str] = {}
         last: dict[str, datetime] = {}
@@ -176,7 +176,7 @@ class SurveyRun:
     def _send_due(self, ledger: "Ledger", report: SendReport, limit: int | None,
                   progress: Callable[[int, int], None] | None,
                   on_failure: Callable[[Failure], None] | None) -> None:
-        from tierctl.instances import build_providers
+        from tierctl.surveys.instances import build_providers
 
         scheduler, items = self.plan(ledger)
         due: dict[str, list[Invitation]] = defaultdict(list)
