@@ -1,6 +1,6 @@
 """``tierctl report``: survey metrics per tier and period, as markdown, HTML, JSON or CSV.
 
-The report is built from :func:`tierctl.metrics.build_metrics` (counts from
+The report is built from :func:`tierctl.responses.metrics.build_metrics` (counts from
 the database, see :mod:`tierctl.storage.metrics_sqlite`) plus, for the HTML and
 markdown pages, the free-text answers of the latest period grouped by tier.
 
@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
-from tierctl.metrics import (PERIOD_KINDS, Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
+from tierctl.responses.metrics import (PERIOD_KINDS, Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
 from tierctl.util.suggest import did_you_mean, one_of
 

@@ -19,7 +19,7 @@ from tierctl.config.loader import load_config
 from tierctl.storage.ledger import open_ledger
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
 from tierctl.host.plugin_host import PluginHost
-from tierctl.responses import StoredResponse
+from tierctl.responses.store import StoredResponse
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config

@@ -30,8 +30,8 @@ from tierctl.plugins import builtin
 from tierctl.host.plugin_host import PluginHost
 from tierctl.providers import Provider, ProviderError, ProviderOptions
 from tierctl.records import Invitation, RawResponse, SendResult
-from tierctl.response_collect import collect
-from tierctl.response_import import import_csv
+from tierctl.responses.collect import collect
+from tierctl.responses.csv_import import import_csv
 from tierctl.surveys.send_run import SurveyRun
 
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from tierctl.storage import ledger_sqlite
 from tierctl.storage.ledger import DEFAULT_URL, Ledger, ledger_exists, open_ledger
 from tierctl.storage.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
 from tierctl.records import SendResult
-from tierctl.responses import StoredResponse
+from tierctl.responses.store import StoredResponse
 
 SPAWN = multiprocessing.get_context("spawn")
 THROTTLED = {"nps": True, "onboarding": True, "ticket": False}

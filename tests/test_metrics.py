@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from metrics_fixtures import Fixture, load
 
-from tierctl.metrics import (QuestionInfo, Trend, build_metrics, period_days, period_of, period_range, previous_period,
+from tierctl.responses.metrics import (QuestionInfo, Trend, build_metrics, period_days, period_of, period_range, previous_period,
                              question_figures)
 from tierctl.storage.metrics_sqlite import SqliteMetrics, period_sql, rebuild_rollup
 

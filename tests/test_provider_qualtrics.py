@@ -415,7 +415,7 @@ ENGINE_YAML = PROJECT_YAML.replace("provider: mail", "provider: qx").replace(
 
 
 def test_survey_send_through_qualtrics_then_collect(project, host):
-    from tierctl.response_collect import collect
+    from tierctl.responses.collect import collect
     from tierctl.surveys.send_run import SurveyRun
 
     rows = [[f"acc{i}", f"Account {i}", "enterprise", "active", f"p{i}@acc{i}.example", f"P {i}", "user", "en"]

@@ -326,7 +326,7 @@ def test_the_day_remaining_header_stops_before_the_budget_runs_out(sm):
 
 def test_the_engine_send_and_collect_round_trip_through_the_ledger(tmp_path, monkeypatch, host):
     from tierctl.config.loader import load_config
-    from tierctl.response_collect import collect
+    from tierctl.responses.collect import collect
     from tierctl.surveys.send_run import SurveyRun
 
     monkeypatch.setenv("SM_TOKEN", "sm-test-token-Xq7c2LmN9vB4kR8w")

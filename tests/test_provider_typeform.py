@@ -230,7 +230,7 @@ ENGINE_YAML = PROJECT_YAML.replace("provider: mail", "provider: tf").replace(
 
 def test_survey_send_through_typeform_then_collect(project, tmp_path, host, monkeypatch):
     """The real engine: ledger, outbox .eml files with the form link, then responses collected back."""
-    from tierctl.response_collect import collect
+    from tierctl.responses.collect import collect
     from tierctl.surveys.send_run import SurveyRun
 
     rows = [[f"acc{i}", f"Account {i}", "enterprise", "active", f"p{i}@acc{i}.example", f"P {i}", "user", "en"]

@@ -79,7 +79,7 @@ def import_responses(app: App, file: str, survey_id: str, encoding: str, delimit
     unknown survey or bad config (a file that turns out unreadable half-way
     keeps the rows stored before that point; import it again when fixed).
     """
-    from tierctl.response_import import import_csv
+    from tierctl.responses.csv_import import import_csv
 
     config = app.config()
     if len(delimiter) != 1:
@@ -179,7 +179,7 @@ def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -
     plugin hook failed (named; the other providers were still asked);
     2 bad config; 3 another collect is running.
     """
-    from tierctl.response_collect import collect as collect_responses
+    from tierctl.responses.collect import collect as collect_responses
 
     config = app.config()
     moment = resolve_now(app, since) if since is not None else None

@@ -49,7 +49,7 @@ def _check_against_ledger(config: "Config") -> bool:
     """Whether there was a ledger to check against; ConfigError when the config contradicts it."""
     from tierctl.errors import ConfigError
     from tierctl.storage.ledger import existing_ledger
-    from tierctl.responses import question_type_changes
+    from tierctl.responses.store import question_type_changes
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:

@@ -40,7 +40,7 @@ from tierctl.errors import TierctlError
 from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
-    from tierctl.responses import StoredResponse
+    from tierctl.responses.store import StoredResponse
 
 DEFAULT_URL = "sqlite:///.tierctl/state.db"
 

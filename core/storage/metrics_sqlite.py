@@ -1,6 +1,6 @@
 """Metrics from the SQLite ledger: the grouped counts behind every figure, counted by SQLite.
 
-:class:`SqliteMetrics` is the :class:`tierctl.metrics.MetricsSource` of the
+:class:`SqliteMetrics` is the :class:`tierctl.responses.metrics.MetricsSource` of the
 SQLite ledger. It reads ``ledger.conn`` and never loads responses into
 Python: each method is one ``GROUP BY`` and returns a few thousand rows at
 most, whatever the number of responses.
@@ -43,10 +43,10 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from tierctl.storage.ledger import STATES, sql_states
-from tierctl.metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
+from tierctl.responses.metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
 
 if TYPE_CHECKING:
-    from tierctl.responses import StoredResponse
+    from tierctl.responses.store import StoredResponse
 
 #: The rollup tables, for the ledger migration that adopts them.
 ROLLUP_DDL: tuple[str, ...] = (
@@ -98,7 +98,7 @@ _PATCH_LIMIT = 0.25
 
 
 def period_sql(column: str, kind: str) -> str:
-    """SQL for the period label of a ``YYYY-MM-DD`` column; the twin of :func:`tierctl.metrics.period_of`."""
+    """SQL for the period label of a ``YYYY-MM-DD`` column; the twin of :func:`tierctl.responses.metrics.period_of`."""
     if kind == "month":
         return f"substr({column}, 1, 7)"
     if kind == "quarter":

@@ -2,7 +2,7 @@
 
 Each provider instance is asked for what is new since its stored cursor
 (opaque, per provider and survey); responses are checked, linked and stored
-by :mod:`tierctl.responses`, de-duplicated by the provider's response id,
+by :mod:`tierctl.responses.store`, de-duplicated by the provider's response id,
 and only then is the new cursor saved.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tierctl.errors import TierctlError
 from tierctl.records import RawResponse
-from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
+from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
 
-log = logging.getLogger("tierctl.responses")
+log = logging.getLogger("tierctl.responses.store")
 
 #: A provider that keeps returning new responses is asked at most this often per run.
 MAX_PAGES = 10_000

@@ -2,11 +2,11 @@
 
 One row per response, columns ``invite_id`` (the id carried in the survey
 link) or ``contact_email``, ``submitted_at`` and one column per question id.
-The file is streamed in batches of :data:`~tierctl.responses.BATCH_SIZE`; a
+The file is streamed in batches of :data:`~tierctl.responses.store.BATCH_SIZE`; a
 bad row is reported with its line and skipped, the good rows are kept;
 importing a file again adds nothing (the response id is
 ``import:<invite_id>``). Checking, linking and storing happen in
-:mod:`tierctl.responses`, shared with ``survey collect``.
+:mod:`tierctl.responses.store`, shared with ``survey collect``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tierctl.errors import TierctlError
 from tierctl.util.files import record_span_note
 from tierctl.storage.ledger import IMPORT_SOURCE
 from tierctl.records import RowProblem
-from tierctl.responses import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
+from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """Responses: what one is, how its answers are checked, and how it is linked and stored.
 
-Shared by the two ways responses come in: :mod:`tierctl.response_import`
+Shared by the two ways responses come in: :mod:`tierctl.responses.csv_import`
 (``tierctl survey import``, a CSV export from any survey tool) and
-:mod:`tierctl.response_collect` (``tierctl survey collect``, fetched from
+:mod:`tierctl.responses.collect` (``tierctl survey collect``, fetched from
 the providers that can).
 
 Every response is linked to its invitation, and so to its tier, account,
