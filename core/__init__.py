@@ -4,7 +4,7 @@ The engine is usable from Python without the CLI::
 
     from tierctl.config.loader import load_config
     from tierctl.host.plugin_host import PluginHost
-    from tierctl.render import render_targets
+    from tierctl.publish.render_engine import render_targets
 
     host = PluginHost.load()
     config = load_config("config.example.yaml", host)

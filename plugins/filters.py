@@ -25,7 +25,7 @@ def md(value: Any) -> str:
 def standard_filters() -> dict[str, Any]:
     """The filters tierctl's own templates use (the html and markdown renderers
     install them too, so they work even when this plugin is not loaded)."""
-    from tierctl.comparison import HOURS_LABELS, TOUCH_LABELS, label
+    from tierctl.publish.comparison import HOURS_LABELS, TOUCH_LABELS, label
 
     return {
         "human": human,

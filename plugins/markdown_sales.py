@@ -20,12 +20,12 @@ class MarkdownSales(Renderer):
 
     def template_filters(self):
         from tierctl.plugins.filters import standard_filters
-        from tierctl.report import report_filters
+        from tierctl.publish.report import report_filters
 
         return {**standard_filters(), **report_filters()}
 
     def render(self, context):
-        from tierctl.comparison import cadence_lines, comparison_rows, severities
+        from tierctl.publish.comparison import cadence_lines, comparison_rows, severities
 
         common = {"rows": comparison_rows(context.config), "severities": severities(context.config),
                   "cadence_lines": cadence_lines, "page_name": lambda t: page_name(t, ".md")}

@@ -15,7 +15,7 @@ import pytest
 from tierctl.config.loader import load_config
 from tierctl.plugins import filters, html_site, markdown_sales
 from tierctl.host.plugin_host import PluginHost
-from tierctl.render import render_targets
+from tierctl.publish.render_engine import render_targets
 
 PHONE = {"width": 390, "height": 844}
 

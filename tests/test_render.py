@@ -16,7 +16,7 @@ from tierctl.config.loader import load_config
 from tierctl.errors import TierctlError
 from tierctl.plugins import filters, html_site, markdown_sales
 from tierctl.host.plugin_host import PluginHost
-from tierctl.render import render_targets
+from tierctl.publish.render_engine import render_targets
 
 CONFIG = """\
     version: 1

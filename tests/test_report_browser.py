@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from metrics_fixtures import Fixture, load, make_host
 
-from tierctl.report import build_report, write_report
+from tierctl.publish.report import build_report, write_report
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}

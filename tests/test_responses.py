@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from project_fixtures import PROJECT_YAML, ROOT, ics_event, run_cli
 
-from tierctl.responses.store import csv_import as response_import
+from tierctl.responses import csv_import as response_import
 from tierctl.config.loader import load_config
 from tierctl.hookspecs import hookimpl
 from tierctl.storage.ledger import open_ledger

@@ -29,7 +29,7 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     Exit code 0 (also when nothing was sent yet: the brief says so); 2 for
     an unknown account or meeting, or a bad config.
     """
-    from tierctl.brief import build_brief
+    from tierctl.publish.brief import build_brief
     from tierctl.storage.ledger import existing_ledger
 
     config = app.config()

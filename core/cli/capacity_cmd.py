@@ -34,7 +34,7 @@ def capacity(app: App, agents: int | None, hours_per_agent: float, as_json: bool
     Exit code 0, also with warnings (they are printed); 2 on a bad config or
     an unreadable customers source.
     """
-    from tierctl.capacity import format_hours, format_number, plan_capacity
+    from tierctl.publish.capacity import format_hours, format_number, plan_capacity
 
     config = app.config()
     result = plan_capacity(config, app.host, agents, hours_per_agent)

@@ -17,7 +17,7 @@ from tierctl.cli.app import App
 @click.pass_obj
 def render(app: App, targets: tuple[str, ...], out: str | None, as_json: bool) -> None:
     """Render the support-plan website and the sales sheets."""
-    from tierctl.render import render_targets
+    from tierctl.publish.render_engine import render_targets
 
     config = app.config()
     results = render_targets(config, app.host, only=targets or None, out_override=out)

@@ -30,7 +30,7 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     from tierctl.errors import TierctlError
     from tierctl.util.files import atomic_write
     from tierctl.storage.ledger import existing_ledger
-    from tierctl.report import NOTHING_SENT, build_report, check_scope, write_report
+    from tierctl.publish.report import NOTHING_SENT, build_report, check_scope, write_report
 
     config = app.config()
     ledger = existing_ledger(config.storage.url, config.base_dir)
