@@ -76,7 +76,7 @@ storage: {url: "sqlite:///state.db"}
 
 def generate(folder: Path, n: int, seed: int = 1) -> None:
     """The config, the ledger with ``n`` sent invitations (due over 8 quarters, 3 tiers), and responses.csv."""
-    from tierctl.storage.ledger import open_ledger
+    from tierctl.storage.opener import open_ledger
 
     (folder / "tierctl.yaml").write_text(CONFIG, encoding="utf-8")
     open_ledger("sqlite:///state.db", folder).close()  # created and migrated by tierctl itself

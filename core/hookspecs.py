@@ -93,7 +93,7 @@ def register_commands(cli: Any) -> None:
 def response_received(response: Any, invitation: Any) -> None:
     """Called once for each new response, after it is stored.
 
-    :param response: a :class:`tierctl.responses.store.StoredResponse`, read-only
+    :param response: a :class:`tierctl.records.StoredResponse`, read-only
         (answers by question id, submitted time, source, tier).
     :param invitation: a dict of the invitation it answers: ``invite_id``,
         ``survey_id``, ``tier``, ``account_id``, ``contact_email``, ``occasion``,

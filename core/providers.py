@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tierctl.errors import TierctlError
 from tierctl.records import Invitation, RawResponse, SendResult
+from tierctl.util.ratelimit import RateLimit  # public here: providers declare their limit with it
 
 if TYPE_CHECKING:
     import jinja2
@@ -39,25 +40,6 @@ class ProviderError(TierctlError):
         self.provider = provider
         self.retry = retry
         super().__init__(f"provider {provider}: {message}")
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``requests`` calls per ``per_seconds``; the engine paces ``send`` to it."""
-
-    requests: int
-    per_seconds: float = 1.0
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.per_seconds
-
-    @classmethod
-    def from_per_second(cls, rate: float) -> "RateLimit":
-        """``per_second`` option -> limit: ``5`` is 5 per second, ``0.5`` one per 2 seconds."""
-        if rate >= 1 and float(rate).is_integer():
-            return cls(int(rate), 1.0)
-        return cls(1, 1.0 / rate)
 
 
 def retry_after_seconds(value: str | None, cap: float) -> float | None:

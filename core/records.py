@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 
 @dataclass(slots=True)  # not frozen: a source creates a million of these, and frozen costs 5x per object
@@ -143,3 +144,35 @@ class RawResponse:
     submitted_at: datetime
     answers: dict[str, Any] = field(default_factory=dict)
     contact_email: str | None = None
+
+
+class StoredResponse(NamedTuple):
+    """One response as the ledger stores it, linked to its invitation.
+
+    ``response_id`` is ``<source>:<id at the source>``: ``import:<invite_id>``
+    for imports, ``<provider instance>:<platform response id>`` for fetched
+    ones. ``answers`` maps question ids to checked values: ``int`` for nps,
+    csat, ces and rating questions, the declared label for a choice, the
+    text as given for free text; unanswered questions are absent.
+    ``question_types`` maps question ids to their type (shared by all
+    responses of a survey). ``invitation`` is the ledger's key for the
+    invitation (:attr:`tierctl.storage.ledger.InvitationLink.key`); ``tier`` and
+    ``due_day`` are the invitation's, the ones reports group by. The rest of
+    the invitation (account, contact, occasion) is given to the
+    ``response_received`` hook beside the response.
+
+    Immutable, so that no plugin changes what the next one sees; the ledger
+    makes millions of them in an import, which a tuple makes cheap.
+    """
+
+    response_id: str
+    invite_id: str
+    survey_id: str
+    tier: str
+    due_day: str
+    submitted_at: datetime
+    source: str
+    answers: dict[str, Any]
+    received_at: datetime | None = None
+    question_types: Mapping[str, str] = MappingProxyType({})
+    invitation: Any = None

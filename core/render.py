@@ -134,7 +134,7 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED:
         import warnings
 
-        from tierctl.publish import render_engine
+        import tierctl.publish.render_engine as render_engine
 
         warnings.warn(f"tierctl.render.{name} moved to tierctl.publish.render_engine.{name}",
                       DeprecationWarning, stacklevel=2)

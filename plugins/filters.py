@@ -1,39 +1,9 @@
-"""Template filters and globals every renderer can use."""
+"""The ``filters`` plugin: registers tierctl's standard template filters for every renderer."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from tierctl.hookspecs import hookimpl
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|#!~])")
-
-
-def human(value: Any) -> str:
-    """Durations, caps and targets in words (``2h/month`` -> ``2 hours per month``)."""
-    fn = getattr(value, "human", None)
-    return fn() if callable(fn) else str(value)
-
-
-def md(value: Any) -> str:
-    """Escape text for markdown, so config text cannot break a table or inject HTML."""
-    text = " ".join(str(value).split())  # one line: table cells cannot span lines
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
-
-
-def standard_filters() -> dict[str, Any]:
-    """The filters tierctl's own templates use (the html and markdown renderers
-    install them too, so they work even when this plugin is not loaded)."""
-    from tierctl.publish.comparison import HOURS_LABELS, TOUCH_LABELS, label
-
-    return {
-        "human": human,
-        "md": md,
-        "label": label,
-        "touch_label": lambda v: TOUCH_LABELS.get(v, v),
-        "hours_label": lambda v: HOURS_LABELS.get(v, v),
-    }
+from tierctl.publish.filters import human, md, standard_filters  # noqa: F401 (importable here as before)
 
 
 @hookimpl

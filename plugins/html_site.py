@@ -20,7 +20,7 @@ class HtmlSite(Renderer):
     description = "Public support-plan website (index with comparison table, one page per tier)"
 
     def template_filters(self):
-        from tierctl.plugins.filters import standard_filters
+        from tierctl.publish.filters import standard_filters
         from tierctl.publish.report import report_filters
 
         return {**standard_filters(), **report_filters()}

@@ -19,7 +19,7 @@ class MarkdownSales(Renderer):
     description = "Sales one-pagers per tier plus a comparison matrix (markdown)"
 
     def template_filters(self):
-        from tierctl.plugins.filters import standard_filters
+        from tierctl.publish.filters import standard_filters
         from tierctl.publish.report import report_filters
 
         return {**standard_filters(), **report_filters()}

@@ -6,7 +6,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tierctl.storage.ledger import open_ledger
+from tierctl.storage.opener import open_ledger
 from tierctl.records import Invitation
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

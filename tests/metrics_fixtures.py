@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierctl.config.loader import load_config
-from tierctl.storage.ledger import open_ledger
+from tierctl.storage.opener import open_ledger
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers, has_rollup, rebuild_rollup
 from tierctl.host.plugin_host import PluginHost
-from tierctl.responses.store import StoredResponse
+from tierctl.records import StoredResponse
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config

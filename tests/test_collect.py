@@ -25,7 +25,7 @@ from servers import HttpServer, Reply, Request
 
 from tierctl.config.loader import load_config
 from tierctl.hookspecs import hookimpl
-from tierctl.storage.ledger import open_ledger
+from tierctl.storage.opener import open_ledger
 from tierctl.plugins import builtin
 from tierctl.host.plugin_host import PluginHost
 from tierctl.providers import Provider, ProviderError, ProviderOptions

@@ -16,10 +16,11 @@ import pytest
 from ledger_helpers import NOW, claim_worker, db_url, invitation, lock_holder, open_worker
 from tierctl.errors import EXIT_LOCKED, LockHeldError, TierctlError
 from tierctl.storage import ledger_sqlite
-from tierctl.storage.ledger import DEFAULT_URL, Ledger, ledger_exists, open_ledger
+from tierctl.storage.ledger import Ledger
+from tierctl.storage.opener import DEFAULT_URL, ledger_exists, open_ledger
 from tierctl.storage.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
 from tierctl.records import SendResult
-from tierctl.responses.store import StoredResponse
+from tierctl.records import StoredResponse
 
 SPAWN = multiprocessing.get_context("spawn")
 THROTTLED = {"nps": True, "onboarding": True, "ticket": False}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from metrics_fixtures import Fixture, load
 
-from tierctl.responses.metrics import (QuestionInfo, Trend, build_metrics, period_days, period_of, period_range, previous_period,
-                             question_figures)
+from tierctl.config.periods import period_days, period_of, period_range, previous_period
+from tierctl.responses.metrics import QuestionInfo, Trend, build_metrics, question_figures
 from tierctl.storage.metrics_sqlite import SqliteMetrics, period_sql, rebuild_rollup
 
 NPS = QuestionInfo("nps", "nps", "Recommend?", (0, 10), ())

@@ -22,7 +22,7 @@ from project_fixtures import PROJECT_YAML, ROOT, ics_event, run_cli
 from tierctl.responses import csv_import as response_import
 from tierctl.config.loader import load_config
 from tierctl.hookspecs import hookimpl
-from tierctl.storage.ledger import open_ledger
+from tierctl.storage.opener import open_ledger
 from tierctl.responses.csv_import import import_csv
 
 QUESTIONS = """\

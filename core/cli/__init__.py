@@ -3,6 +3,8 @@
 Commands live in their own modules and are imported only when run, so
 ``tierctl --help`` stays fast. Plugins add commands with the
 ``register_commands`` hook.
+
+May import: every wing and the public API (it is the top, with ``tierctl.testing``).
 """
 
 from __future__ import annotations

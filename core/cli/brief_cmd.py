@@ -30,7 +30,7 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     an unknown account or meeting, or a bad config.
     """
     from tierctl.publish.brief import build_brief
-    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.opener import existing_ledger
 
     config = app.config()
     # Reading only: a missing ledger (nothing sent yet) is not created.

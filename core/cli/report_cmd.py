@@ -29,7 +29,7 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     """
     from tierctl.errors import TierctlError
     from tierctl.util.files import atomic_write
-    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.opener import existing_ledger
     from tierctl.publish.report import NOTHING_SENT, build_report, check_scope, write_report
 
     config = app.config()

@@ -21,7 +21,7 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 def _open_ledger(app: App) -> Any:
     """The ledger; responses answer sent invitations, so a missing one is an error, not created."""
     from tierctl.errors import TierctlError
-    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.opener import existing_ledger
 
     config = app.config()
     ledger = existing_ledger(config.storage.url, config.base_dir)

@@ -225,7 +225,7 @@ def status(app: App, as_json: bool) -> None:
 
 def _existing_ledger(run: Any) -> Any:
     """The ledger if it exists: planning and status must not create state."""
-    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.opener import existing_ledger
 
     return existing_ledger(run.config.storage.url, run.config.base_dir)
 

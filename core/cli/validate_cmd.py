@@ -48,7 +48,7 @@ def validate(app: App, as_json: bool) -> None:
 def _check_against_ledger(config: "Config") -> bool:
     """Whether there was a ledger to check against; ConfigError when the config contradicts it."""
     from tierctl.errors import ConfigError
-    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.opener import existing_ledger
     from tierctl.responses.store import question_type_changes
 
     ledger = existing_ledger(config.storage.url, config.base_dir)

@@ -66,7 +66,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
-from tierctl.responses.metrics import (PERIOD_KINDS, Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
+from tierctl.config.periods import PERIOD_KINDS
+from tierctl.responses.metrics import (Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
 from tierctl.util.suggest import did_you_mean, one_of
 
@@ -340,7 +341,7 @@ class ReportTemplates(Renderer):
     description = "Survey report pages"
 
     def template_filters(self) -> dict[str, Any]:
-        from tierctl.plugins.filters import standard_filters
+        from tierctl.publish.filters import standard_filters
 
         return {**standard_filters(), **report_filters()}
 
@@ -357,7 +358,7 @@ _LIST_START = re.compile(r"^(\d+)([.)])|^([-+])(?=\s|$)")
 def md_item(value: Any) -> str:
     """Text for a markdown list item: escaped like the ``md`` filter, on one line, and a leading
     ``- ``, ``+ `` or ``1.`` (a customer's own list) cannot start a nested list."""
-    from tierctl.plugins.filters import md
+    from tierctl.publish.filters import md
 
     return _LIST_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", md(value))
 
@@ -587,7 +588,7 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     Empty when there is no ledger or nothing was answered; never any
     individual answer or free text.
     """
-    from tierctl.storage.ledger import existing_ledger
+    from tierctl.storage.opener import existing_ledger
     from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     ledger = existing_ledger(config.storage.url, config.base_dir)

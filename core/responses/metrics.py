@@ -40,10 +40,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
+from tierctl.config.periods import PERIOD_KINDS, period_range, previous_period
+from tierctl.storage.ledger import NOT_DELIVERED_STATES
+
 if TYPE_CHECKING:
     from tierctl.config.model import Config
 
-PERIOD_KINDS = ("month", "quarter", "year")
 #: The fixed scales of the standard question types (rating questions declare theirs).
 SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 PROMOTER_MIN = 9
@@ -51,7 +53,6 @@ DETRACTOR_MAX = 6
 CSAT_SATISFIED_MIN = 4
 CES_HIGH_MIN = 5
 #: Invitation states that are not deliveries: left out of the response rate's denominator.
-NOT_DELIVERED_STATES = ("failed", "retry", "deferred", "unknown", "sending")
 #: Which benchmark metric applies to a question type (CES benchmarks compare with the mean).
 BENCHMARK_METRIC = {"nps": "nps", "csat": "csat", "ces": "ces"}
 
@@ -62,69 +63,6 @@ EMPTY_NOTE = ("A figure without answers is left empty, not 0. Answers outside a 
               "the question does not offer, are not counted.")
 DEFINITIONS_NOTE = ("NPS = % 9-10 minus % 0-6 (0-10 scale); CSAT = % of answers 4-5 (1-5 scale); "
                     "CES = mean and % of answers 5-7 (1-7 scale).")
-
-
-# -- periods --------------------------------------------------------------------------------------
-
-
-def period_of(day: str, kind: str) -> str:
-    """The label of the ``kind`` period containing ``day`` (``YYYY-MM-DD``): ``2027-01``, ``2027-Q1``, ``2027``."""
-    if kind == "month":
-        return day[:7]
-    if kind == "quarter":
-        return f"{day[:4]}-Q{(int(day[5:7]) + 2) // 3}"
-    if kind == "year":
-        return day[:4]
-    raise ValueError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
-
-
-def _parse(label: str, kind: str) -> tuple[int, int]:
-    """``(year, index)``: the month (1-12), quarter (1-4) or 1 for a year."""
-    if kind == "month":
-        return int(label[:4]), int(label[5:7])
-    if kind == "quarter":
-        return int(label[:4]), int(label[6:])
-    return int(label), 1
-
-
-def _label(year: int, index: int, kind: str) -> str:
-    if kind == "month":
-        return f"{year:04d}-{index:02d}"
-    if kind == "quarter":
-        return f"{year:04d}-Q{index}"
-    return f"{year:04d}"
-
-
-def shift_period(label: str, kind: str, by: int) -> str:
-    """The period ``by`` periods after (negative: before) ``label``."""
-    year, index = _parse(label, kind)
-    size = {"month": 12, "quarter": 4, "year": 1}[kind]
-    n = year * size + (index - 1) + by
-    return _label(n // size, n % size + 1, kind) if kind != "year" else _label(n, 1, kind)
-
-
-def previous_period(label: str, kind: str) -> str:
-    """The calendar period before ``label``: ``2027-Q1`` -> ``2026-Q4``."""
-    return shift_period(label, kind, -1)
-
-
-def period_days(label: str, kind: str) -> tuple[str, str]:
-    """``(first day, first day of the next period)`` as ``YYYY-MM-DD``: a half-open range of due days."""
-    year, index = _parse(label, kind)
-    first_month = {"month": index, "quarter": 3 * index - 2, "year": 1}[kind]
-    start = f"{year:04d}-{first_month:02d}-01"
-    nxt_year, nxt_index = _parse(shift_period(label, kind, 1), kind)
-    nxt_month = {"month": nxt_index, "quarter": 3 * nxt_index - 2, "year": 1}[kind]
-    return start, f"{nxt_year:04d}-{nxt_month:02d}-01"
-
-
-def period_range(first: str, last: str, kind: str) -> list[str]:
-    """Every period from ``first`` to ``last`` inclusive, in order."""
-    out, label = [], first
-    while label <= last:
-        out.append(label)
-        label = shift_period(label, kind, 1)
-    return out
 
 
 # -- formulas -------------------------------------------------------------------------------------

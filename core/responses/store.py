@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import partial
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 from tierctl.errors import TierctlError
+from tierctl.records import StoredResponse
 from tierctl.storage.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
 
 if TYPE_CHECKING:
@@ -37,38 +37,6 @@ if TYPE_CHECKING:
 BATCH_SIZE = 200_000
 #: Problems kept in a result (all are passed to ``report``; the rest are only counted).
 MAX_KEPT_PROBLEMS = 1000
-
-
-class StoredResponse(NamedTuple):
-    """One response as the ledger stores it, linked to its invitation.
-
-    ``response_id`` is ``<source>:<id at the source>``: ``import:<invite_id>``
-    for imports, ``<provider instance>:<platform response id>`` for fetched
-    ones. ``answers`` maps question ids to checked values: ``int`` for nps,
-    csat, ces and rating questions, the declared label for a choice, the
-    text as given for free text; unanswered questions are absent.
-    ``question_types`` maps question ids to their type (shared by all
-    responses of a survey). ``invitation`` is the ledger's key for the
-    invitation (:attr:`tierctl.storage.ledger.InvitationLink.key`); ``tier`` and
-    ``due_day`` are the invitation's, the ones reports group by. The rest of
-    the invitation (account, contact, occasion) is given to the
-    ``response_received`` hook beside the response.
-
-    Immutable, so that no plugin changes what the next one sees; the ledger
-    makes millions of them in an import, which a tuple makes cheap.
-    """
-
-    response_id: str
-    invite_id: str
-    survey_id: str
-    tier: str
-    due_day: str
-    submitted_at: datetime
-    source: str
-    answers: dict[str, Any]
-    received_at: datetime | None = None
-    question_types: Mapping[str, str] = MappingProxyType({})
-    invitation: Any = None
 
 
 # A StoredResponse from a tuple of all its fields, made in C: an import makes one per row.

@@ -44,7 +44,7 @@ from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
 from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
-    from tierctl.responses.store import StoredResponse
+    from tierctl.records import StoredResponse
 
 APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
 BUSY_TIMEOUT_S = 30.0

@@ -43,10 +43,11 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from tierctl.storage.ledger import STATES, sql_states
-from tierctl.responses.metrics import NOT_DELIVERED_STATES, PERIOD_KINDS, period_days, period_of
+from tierctl.config.periods import PERIOD_KINDS, period_days, period_of
+from tierctl.storage.ledger import NOT_DELIVERED_STATES
 
 if TYPE_CHECKING:
-    from tierctl.responses.store import StoredResponse
+    from tierctl.records import StoredResponse
 
 #: The rollup tables, for the ledger migration that adopts them.
 ROLLUP_DDL: tuple[str, ...] = (

@@ -114,7 +114,7 @@ class SurveyRun:
     # --- ledger -------------------------------------------------------------
 
     def open_ledger(self) -> "Ledger":
-        from tierctl.storage.ledger import open_ledger
+        from tierctl.storage.opener import open_ledger
 
         return open_ledger(self.config.storage.url, self.config.base_dir)
 

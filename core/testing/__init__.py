@@ -24,6 +24,8 @@ and the contract suite every provider should pass::
         ...
 
 Names are imported on first use, so ``import tierctl.testing`` is cheap.
+
+May import: every wing and the public API: the kit runs the real engine.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ class Engine:
     def ledger(self) -> "Ledger":
         """The engine's SQLite ledger (``<root>/.tierctl/state.db``), opened on first use."""
         if self._ledger is None:
-            from tierctl.storage.ledger import open_ledger
+            from tierctl.storage.opener import open_ledger
 
             self._ledger = open_ledger("sqlite:///.tierctl/state.db", self.root)
         return self._ledger

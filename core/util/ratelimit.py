@@ -1,12 +1,30 @@
-"""A token bucket: the engine's way of holding a provider to its declared rate."""
+"""Rate limits: the ``RateLimit`` a provider declares, and the token bucket that holds it to that rate."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
-from tierctl.providers import RateLimit
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` calls per ``per_seconds``; the engine paces ``send`` to it."""
+
+    requests: int
+    per_seconds: float = 1.0
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.per_seconds
+
+    @classmethod
+    def from_per_second(cls, rate: float) -> "RateLimit":
+        """``per_second`` option -> limit: ``5`` is 5 per second, ``0.5`` one per 2 seconds."""
+        if rate >= 1 and float(rate).is_integer():
+            return cls(int(rate), 1.0)
+        return cls(1, 1.0 / rate)
 
 
 class TokenBucket:
