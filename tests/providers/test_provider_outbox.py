@@ -72,7 +72,7 @@ def test_output_is_deterministic_across_runs_and_processes(tmp_path):
               "from tierctl.providers import ProviderContext\n"
               "OutboxProvider('p', OutboxProvider.Options.model_validate({'dir': 'c', 'survey_url': %r}),\n"
               "               ProviderContext(sample_config(), Path(%r))).send(invitations(2))\n"
-              % (str(Path(__file__).parent), SURVEY_URL, str(tmp_path)))
+              % (str(Path(__file__).parents[1]), SURVEY_URL, str(tmp_path)))
     env = dict(os.environ, PYTHONHASHSEED="12345", TZ="Pacific/Auckland", LC_ALL="C")
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
     for name in ("inv-0001.eml", "inv-0002.eml"):

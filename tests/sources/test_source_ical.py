@@ -16,8 +16,8 @@ from tierctl.plugins.source_ical import IcalMeetings, IcalOptions
 from tierctl.host.plugin_host import PluginHost
 from tierctl.records import Meeting, RowProblem
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parent / "data" / "ical"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[1] / "data" / "ical"
 AMS = ZoneInfo("Europe/Amsterdam")
 UTC = timezone.utc
 

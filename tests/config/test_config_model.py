@@ -15,7 +15,7 @@ from tierctl.config.durations import Duration, ResponseTarget, TimeCap
 from tierctl.errors import ConfigError
 from project_fixtures import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAY = 86400
 
 

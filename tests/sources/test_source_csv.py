@@ -13,7 +13,7 @@ from tierctl.plugins.source_csv import CsvCustomers, CsvOptions
 from tierctl.host.plugin_host import PluginHost
 from tierctl.records import Contact, RowProblem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = "account_id,account_name,plan,status,contact_email,contact_name,role,locale\n"
 
 CONFIG = """\
