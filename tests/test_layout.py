@@ -164,3 +164,13 @@ def test_the_layer_rule_itself(example):
     """The rule the tests above apply, on one import that runs up and one that runs down."""
     source, target, wrong = example
     assert (_layer_of(target.split(".")[1]) > _layer_of(source.split(".")[1])) is wrong
+
+
+def test_every_wing_is_packaged():
+    """A wing missing from pyproject's package list works in a checkout and vanishes from the wheel."""
+    import tomllib
+
+    project = tomllib.loads((CORE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    packaged = set(project["tool"]["setuptools"]["packages"])
+    wings = {"tierctl." + ".".join(p.parent.relative_to(CORE).parts) for p in CORE.rglob("__init__.py") if p.parent != CORE}
+    assert wings <= packaged, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(wings - packaged)}"
