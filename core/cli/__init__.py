@@ -40,6 +40,8 @@ COMMANDS = {
     "survey": "tierctl.cli.survey_cmd:survey",
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
+    "contacts": "tierctl.cli.contacts_cmd:contacts",
+    "serve": "tierctl.cli.serve_cmd:serve",
 }
 
 

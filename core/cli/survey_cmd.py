@@ -91,6 +91,9 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
         if ledger is not None:
             ledger.close()
     summary = scheduler.summary
+    if not as_json:
+        for survey_id, email in summary.opted_out:
+            write(f"skipped   {survey_id:<18} {email:<32} opted out\n")
     for problem in summary.problems:
         click.echo(f"skipped row: {problem}", err=True)
     if summary.problem_count > len(summary.problems):
@@ -179,6 +182,8 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
         for f in report.failures:
             inv = f.invitation
             click.echo(f"  failed  {inv.survey_id} {inv.contact_email} {inv.occasion}: {f.reason}", err=True)
+        for survey_id, email in (summary.opted_out if summary is not None else ()):
+            click.echo(f"  skipped {survey_id} {email}: opted out")
         for message in report.provider_errors:
             click.echo(f"  error   {message}", err=True)
     if report.exit_code:
@@ -195,21 +200,27 @@ def status(app: App, as_json: bool) -> None:
     run = SurveyRun(app.config(), app.host)
     ledger = _existing_ledger(run)
     if ledger is None:
-        counts, unknown, runs = {}, [], []
+        counts, unknown, runs, suppressions = {}, [], [], []
     else:
         try:
             counts, unknown, runs = ledger.status_counts(), ledger.invitations(state="unknown"), \
                 ledger.recent_runs(10)
+            suppressions = ledger.suppressions()
         finally:
             ledger.close()
     if as_json:
-        click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs}, default=str, indent=2))
+        click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs,
+                               "suppressions": _suppression_counts(suppressions)}, default=str, indent=2))
         return
     states = ["deferred", "sending", "sent", "retry", "failed", "unknown"]
     click.echo(f"{'survey':<22}" + "".join(f"{s:>10}" for s in states))
     for survey_id in sorted(set(run.config.surveys) | set(counts)):
         row = counts.get(survey_id, {})
         click.echo(f"{survey_id:<22}" + "".join(f"{row.get(s, 0):>10}" for s in states))
+    scopes = _suppression_counts(suppressions)
+    click.echo(f"\nsuppressions (opted out): {scopes['all_surveys']} of all surveys"
+               + "".join(f", {n} of {sid}" for sid, n in sorted(scopes["by_survey"].items()))
+               + " (tierctl contacts suppressions)")
     if unknown:
         click.echo(f"\n{len(unknown)} invitation(s) in doubt (a run stopped while sending them); they are not "
                    "resent unless you run `tierctl survey send --resend-unknown`:")
@@ -221,6 +232,14 @@ def status(app: App, as_json: bool) -> None:
         for r in runs:
             click.echo(f"  #{r.get('id')} {r.get('kind')} {r.get('started_at')} {r.get('status') or 'running?'} "
                        f"{json.dumps(r.get('counts') or {}, default=str)}")
+
+
+def _suppression_counts(suppressions: list[dict[str, Any]]) -> dict[str, Any]:
+    by_survey: dict[str, int] = {}
+    for s in suppressions:
+        if s["survey_id"] is not None:
+            by_survey[s["survey_id"]] = by_survey.get(s["survey_id"], 0) + 1
+    return {"all_surveys": sum(1 for s in suppressions if s["survey_id"] is None), "by_survey": by_survey}
 
 
 def _existing_ledger(run: Any) -> Any:

@@ -41,6 +41,7 @@ from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, 
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
                      Ledger, sql_states, type_change)
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
+from tierctl.storage.suppressions_sqlite import SUPPRESSIONS_DDL, SqliteSuppressions
 from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
@@ -260,6 +261,8 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "GROUP BY 1, 2, 3) AS day WHERE day.survey_id = response_day_counts.survey_id "
         "AND day.tier = response_day_counts.tier AND day.due_day = response_day_counts.due_day",
     )),
+    # Opt-outs: suppressions by address hash and scope (see suppressions_sqlite).
+    ("suppressions (opt-outs) and invitations by contact", SUPPRESSIONS_DDL),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -329,12 +332,14 @@ def _row_dict(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
-class SqliteLedger(Ledger):
+class SqliteLedger(SqliteSuppressions, Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in one SQLite file (see the module docstring).
 
     Open it with :func:`tierctl.storage.ledger.open_ledger`. One instance per
     thread: the connection is not shared between threads.
     """
+
+    _stamp = staticmethod(_ts)
 
     def __init__(self, path: Path, *, create_dirs: bool = True,
                  busy_timeout: float = BUSY_TIMEOUT_S) -> None:

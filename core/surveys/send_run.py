@@ -125,12 +125,14 @@ class SurveyRun:
 
         known: dict[tuple[str, str, str], str] = {}
         last: dict[str, datetime] = {}
+        suppressed: dict[str, frozenset[str]] = {}
         if ledger is not None:
             known = ledger.known_keys(self.now)
+            suppressed = ledger.suppressed()
             if self.config.throttle:
                 last = ledger.last_surveyed(shift(self.now, self.config.throttle.per_contact, -1))
         return Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
-                         build_meeting_source(self.config, self.host), known, last, self.survey)
+                         build_meeting_source(self.config, self.host), known, last, self.survey, suppressed)
 
     def plan(self, ledger: "Ledger | None" = None) -> tuple[Scheduler, Iterator[Invitation | Deferral]]:
         """The plan, changing nothing. Read the summary after exhausting the iterator."""

@@ -1,0 +1,138 @@
+"""The SQLite ledger's opt-outs, erasure and changed answers (a mixin of :class:`SqliteLedger`).
+
+Suppressions are keyed by the hash of the normalised address
+(:func:`tierctl.storage.ledger.suppression_key`) and scope; the address itself
+is kept beside it until :meth:`forget_contact` erases it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tierctl.errors import TierctlError
+from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, SUPPRESSION_SOURCES,
+                                    forgotten_address, normalise_address, sql_states, suppression_key)
+from tierctl.storage.metrics_sqlite import fold_answers, rebuild_rollup
+
+if TYPE_CHECKING:
+    from tierctl.records import StoredResponse
+
+#: The ledger migration that adds suppressions (schema version 5).
+SUPPRESSIONS_DDL: tuple[str, ...] = (
+    """CREATE TABLE suppressions (
+        address_hash TEXT NOT NULL,
+        address TEXT,
+        scope TEXT NOT NULL,
+        source TEXT NOT NULL,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (address_hash, scope)
+    ) WITHOUT ROWID""",
+    # forget_contact and optout find a person's invitations by address.
+    "CREATE INDEX invitations_contact ON invitations (contact_email)",
+)
+
+_ERASED = "[erased]"
+
+
+class SqliteSuppressions:
+    """Suppressions, erasure and latest-answer storage for :class:`~tierctl.storage.ledger_sqlite.SqliteLedger`."""
+
+    conn: Any
+    _transaction: Any
+    _stamp: Any  # the ledger's datetime -> stored text
+    _record_questions: Any
+
+    def add_suppression(self, address: str, survey_id: str | None, source: str, reason: str | None,
+                        now: datetime) -> bool:
+        _ts = self._stamp
+        if source not in SUPPRESSION_SOURCES:
+            raise ValueError(f"unknown suppression source {source!r}; sources are {', '.join(SUPPRESSION_SOURCES)}")
+        address = normalise_address(address)
+        if "@" not in address:
+            raise TierctlError(f"{address!r} is not an e-mail address; expected name@domain.example")
+        scope = survey_id or ALL_SURVEYS
+        at = _ts(now)
+        with self._transaction() as conn:
+            added = conn.execute(
+                "INSERT INTO suppressions (address_hash, address, scope, source, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (suppression_key(address), address, scope, source, reason, at)).rowcount
+            sql = (f"UPDATE invitations SET state = '{FAILED}', reason = ?, updated_at = ? "
+                   f"WHERE contact_email = ? AND state IN {sql_states(CLAIMABLE_STATES)}")
+            params: list[Any] = [OPTED_OUT, at, address]
+            if survey_id is not None:
+                sql += " AND survey_id = ?"
+                params.append(survey_id)
+            conn.execute(sql, params)
+        return bool(added)
+
+    def remove_suppression(self, address: str, survey_id: str | None = None) -> int:
+        key = suppression_key(address)
+        with self._transaction() as conn:
+            if survey_id is None:
+                return conn.execute("DELETE FROM suppressions WHERE address_hash = ?", (key,)).rowcount
+            return conn.execute("DELETE FROM suppressions WHERE address_hash = ? AND scope = ?",
+                                (key, survey_id)).rowcount
+
+    def suppressions(self) -> list[dict[str, Any]]:
+        out = []
+        for key, address, scope, source, reason, created_at in self.conn.execute(
+                "SELECT address_hash, address, scope, source, reason, created_at FROM suppressions "
+                "ORDER BY created_at, address_hash, scope"):
+            out.append({"address": address, "address_hash": key,
+                        "survey_id": None if scope == ALL_SURVEYS else scope, "source": source,
+                        "reason": reason, "created_at": datetime.fromisoformat(created_at)})
+        return out
+
+    def suppressed(self) -> dict[str, frozenset[str]]:
+        scopes: dict[str, set[str]] = {}
+        for key, scope in self.conn.execute("SELECT address_hash, scope FROM suppressions"):
+            scopes.setdefault(key, set()).add(scope)
+        return {key: frozenset(s) for key, s in scopes.items()}
+
+    def store_latest_response(self, row: "StoredResponse") -> "StoredResponse | None":
+        _ts = self._stamp
+        if row.invitation is None:
+            raise ValueError("store_latest_response needs the invitation's key (from lookup_invitations)")
+        with self._transaction() as conn:
+            self._record_questions(conn, [row])
+            other = conn.execute("SELECT invitation FROM responses WHERE response_id = ? AND invitation <> ?",
+                                 (row.response_id, row.invitation)).fetchone()
+            if other is not None:
+                return None
+            replaced = conn.execute("DELETE FROM responses WHERE invitation = ?", (row.invitation,)).rowcount
+            conn.execute("DELETE FROM answers WHERE invitation = ?", (row.invitation,))
+            conn.execute("INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
+                         "VALUES (?, ?, ?, ?, ?)", (row.invitation, row.response_id, row.source,
+                                                    _ts(row.submitted_at), _ts(row.received_at or row.submitted_at)))
+            conn.executemany("INSERT INTO answers (invitation, question_id, value) VALUES (?, ?, ?)",
+                             [(row.invitation, qid, value) for qid, value in row.answers.items()])
+            if replaced:  # the day's counts held the old answers: count that day again
+                rebuild_rollup(conn, [(row.survey_id, row.tier, row.due_day)])
+            else:
+                fold_answers(conn, [row])
+        return row
+
+    def forget_contact(self, address: str, now: datetime) -> dict[str, int]:
+        _ts = self._stamp
+        address = normalise_address(address)
+        pseudonym = forgotten_address(address)
+        with self._transaction() as conn:
+            keys = [r[0] for r in conn.execute("SELECT id FROM invitations WHERE contact_email = ?", (address,))]
+            texts = 0
+            for start in range(0, len(keys), 250):
+                chunk = keys[start:start + 250]
+                marks = ", ".join("?" * len(chunk))
+                texts += conn.execute(
+                    f"UPDATE answers SET value = '{_ERASED}' WHERE invitation IN ({marks}) AND value <> '' "
+                    "AND EXISTS (SELECT 1 FROM invitations AS i JOIN questions AS q ON q.survey_id = i.survey_id "
+                    "AND q.question_id = answers.question_id WHERE i.id = answers.invitation AND q.qtype = 'text')",
+                    chunk).rowcount
+            invitations = conn.execute(
+                "UPDATE invitations SET contact_email = ?, updated_at = ? WHERE contact_email = ?",
+                (pseudonym, _ts(now), address)).rowcount
+            suppressions = conn.execute("UPDATE suppressions SET address = NULL WHERE address_hash = ?",
+                                        (suppression_key(address),)).rowcount
+        return {"invitations": invitations, "text_answers": texts, "suppressions": suppressions}
