@@ -301,6 +301,11 @@ class Ledger(abc.ABC):
         ``attempts``, ``run_id``.
         """
 
+    @abc.abstractmethod
+    def invitation(self, invite_id: str) -> dict[str, Any] | None:
+        """One invitation by its id (as :meth:`invitations` lists them), or ``None``: what the hosted
+        form needs to know about the link it was opened with."""
+
     # -- response pulls ---------------------------------------------------
 
     @abc.abstractmethod

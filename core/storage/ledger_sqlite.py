@@ -741,6 +741,11 @@ class SqliteLedger(SqliteSuppressions, Ledger):
             params.append(limit)
         return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
 
+    def invitation(self, invite_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations WHERE invite_id = ?",
+                                (invite_id,)).fetchone()
+        return None if row is None else _row_dict(_INVITATION_COLUMNS, row)
+
     # -- response pulls ---------------------------------------------------
 
     def get_cursor(self, provider: str, survey_id: str) -> str | None:

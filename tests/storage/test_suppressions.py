@@ -92,3 +92,11 @@ def test_forget_erases_the_address_and_free_text_but_keeps_counts(ledger):
     assert suppression_key("contact1@example.com") in ledger.suppressed()
     assert ledger.suppressions()[0]["address"] is None
     assert ledger.conn.execute("SELECT SUM(n) FROM answer_day_counts").fetchone() == (2,)
+
+
+def test_one_invitation_by_its_id(ledger):
+    run = ledger.begin_run("send", NOW)
+    ledger.claim_batch([invitation(1)], run, NOW, "outbox", THROTTLED)
+    got = ledger.invitation("inv-nps-1-2026-Q1")
+    assert (got["survey_id"], got["state"], got["closes_at"]) == ("nps", "sending", NOW + timedelta(days=30))
+    assert ledger.invitation("nope") is None
