@@ -84,8 +84,10 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
                                                       "collected for this survey."), status=410)
 
     def same_origin(request: Request) -> bool:
+        # Referrer-Policy: no-referrer makes browsers send "Origin: null" on our own posts; the
+        # CSRF token is the real check, this one only refuses posts that name another site.
         origin = request.headers.get("origin")
-        if origin is None:
+        if origin is None or origin == "null":
             return True
         own = f"{request.url.scheme}://{request.url.netloc}"
         return origin in (public_origin, own)
@@ -165,6 +167,9 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
     async def stylesheet(request: Request) -> Response:
         return Response(pages.css, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 404:
@@ -177,6 +182,7 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
         Route("/s/{token}/thanks", thanks, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/static/form.css", stylesheet, methods=["GET"]),
+        Route("/favicon.ico", no_icon, methods=["GET"]),
         webhook_route(config, desk),
     ]
     if root:
