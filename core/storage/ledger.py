@@ -447,12 +447,14 @@ class Ledger(abc.ABC):
         """
 
     @abc.abstractmethod
-    def store_latest_response(self, row: "StoredResponse") -> "StoredResponse | None":
-        """Store ``row`` as *the* response to its invitation, replacing one stored before, if any.
+    def store_latest_responses(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
+        """Store each row as *the* response to its invitation, replacing one stored before, in one
+        transaction; return those stored.
 
-        For a respondent who changes answers (the hosted form): the latest
-        counts, once; the metrics rollup follows in the same transaction. A row
-        whose ``response_id`` is already stored for another invitation is refused (``None``).
+        For respondents who change answers (the hosted form): the latest counts, once (the last
+        row of an invitation in ``rows`` wins); the metrics rollup follows in the same transaction.
+        Rows need their invitation's key (:attr:`InvitationLink.key`). A row whose ``response_id``
+        is stored for another invitation is not stored.
         """
 
     @abc.abstractmethod

@@ -92,28 +92,41 @@ class SqliteSuppressions:
             scopes.setdefault(key, set()).add(scope)
         return {key: frozenset(s) for key, s in scopes.items()}
 
-    def store_latest_response(self, row: "StoredResponse") -> "StoredResponse | None":
+    def store_latest_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
         _ts = self._stamp
-        if row.invitation is None:
-            raise ValueError("store_latest_response needs the invitation's key (from lookup_invitations)")
+        if any(r.invitation is None for r in rows):
+            raise ValueError("store_latest_responses needs the invitations' keys (from lookup_invitations)")
+        latest = list({r.invitation: r for r in rows}.values())  # the last row of an invitation wins
+        if not latest:
+            return []
         with self._transaction() as conn:
-            self._record_questions(conn, [row])
-            other = conn.execute("SELECT invitation FROM responses WHERE response_id = ? AND invitation <> ?",
-                                 (row.response_id, row.invitation)).fetchone()
-            if other is not None:
-                return None
-            replaced = conn.execute("DELETE FROM responses WHERE invitation = ?", (row.invitation,)).rowcount
-            conn.execute("DELETE FROM answers WHERE invitation = ?", (row.invitation,))
-            conn.execute("INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
-                         "VALUES (?, ?, ?, ?, ?)", (row.invitation, row.response_id, row.source,
-                                                    _ts(row.submitted_at), _ts(row.received_at or row.submitted_at)))
+            self._record_questions(conn, latest)
+            owners: dict[str, Any] = {}
+            existing: set[Any] = set()
+            for start in range(0, len(latest), 250):
+                chunk = latest[start:start + 250]
+                marks = ", ".join("?" * len(chunk))
+                owners.update(conn.execute(f"SELECT response_id, invitation FROM responses WHERE response_id "
+                                           f"IN ({marks})", [r.response_id for r in chunk]).fetchall())
+                existing.update(row[0] for row in conn.execute(
+                    f"SELECT invitation FROM responses WHERE invitation IN ({marks})", [r.invitation for r in chunk]))
+            keep = [r for r in latest if owners.get(r.response_id, r.invitation) == r.invitation]
+            if not keep:
+                return []
+            replaced = [(r.invitation,) for r in keep if r.invitation in existing]
+            conn.executemany("DELETE FROM responses WHERE invitation = ?", replaced)
+            conn.executemany("DELETE FROM answers WHERE invitation = ?", replaced)
+            conn.executemany("INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
+                             "VALUES (?, ?, ?, ?, ?)", [(r.invitation, r.response_id, r.source, _ts(r.submitted_at),
+                                                         _ts(r.received_at or r.submitted_at)) for r in keep])
             conn.executemany("INSERT INTO answers (invitation, question_id, value) VALUES (?, ?, ?)",
-                             [(row.invitation, qid, value) for qid, value in row.answers.items()])
-            if replaced:  # the day's counts held the old answers: count that day again
-                rebuild_rollup(conn, [(row.survey_id, row.tier, row.due_day)])
-            else:
-                fold_answers(conn, [row])
-        return row
+                             [(r.invitation, qid, value) for r in keep for qid, value in r.answers.items()])
+            # A day that held replaced answers is counted again; the others' new rows are folded in.
+            recount = {(r.survey_id, r.tier, r.due_day) for r in keep if r.invitation in existing}
+            fold_answers(conn, [r for r in keep if (r.survey_id, r.tier, r.due_day) not in recount])
+            if recount:
+                rebuild_rollup(conn, sorted(recount))
+        return keep
 
     def forget_contact(self, address: str, now: datetime) -> dict[str, int]:
         _ts = self._stamp

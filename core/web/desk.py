@@ -60,6 +60,9 @@ class SurveyDesk:
         self.secret = config.serve.secret.get_secret_value()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._local = threading.local()
+        from tierctl.web.writer import BatchWriter
+
+        self.writer = BatchWriter(self.ledger, f"{config.base_dir}|{config.storage.url}")
 
     # -- the ledger, one connection per thread ---------------------------------------------------
 
@@ -134,8 +137,11 @@ class SurveyDesk:
         store = ResponseStore(self.ledger(), self.host, opened.invitation["survey_id"], WEB_SOURCE,  # type: ignore[index]
                               AnswerChecks(opened.survey), now, lambda ref, msg: problems.append(msg),
                               lambda msg: log.error("%s", msg))
-        stored = store.store_latest(opened.invite_id, answers, now, f"{WEB_SOURCE}:{opened.invite_id}")
-        if stored is None:
+        row = store.link_latest(opened.invite_id, answers, now, f"{WEB_SOURCE}:{opened.invite_id}")
+        stored = row is not None and self.writer.store(row)
+        if stored:
+            store.stored([row])  # the response_received hook, in this thread (its ledger connection)
+        else:
             log.warning("a submission could not be stored: %s", "; ".join(problems) or "refused by the ledger")
             return Submitted(False, {"": "; ".join(problems) or "could not be stored"}, typed)
         log.info("response stored for survey %s", opened.invitation["survey_id"])  # type: ignore[index]

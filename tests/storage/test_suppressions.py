@@ -64,23 +64,26 @@ def test_the_latest_answer_counts_once_in_the_rollup(ledger):
     ledger.claim_batch([invitation(1), invitation(2)], run, NOW, "outbox", THROTTLED)
     links = ledger.lookup_invitations(["inv-nps-1-2026-Q1", "inv-nps-2-2026-Q1"])
     k1, k2 = links["inv-nps-1-2026-Q1"].key, links["inv-nps-2-2026-Q1"].key
-    ledger.store_latest_response(response("inv-nps-1-2026-Q1", {"score": 3, "comment": "slow"}, key=k1))
-    ledger.store_latest_response(response("inv-nps-2-2026-Q1", {"score": 9}, key=k2))
-    ledger.store_latest_response(response("inv-nps-1-2026-Q1", {"score": 10}, 1, key=k1))
+    stored = ledger.store_latest_responses([response("inv-nps-1-2026-Q1", {"score": 3, "comment": "slow"}, key=k1),
+                                            response("inv-nps-2-2026-Q1", {"score": 9}, key=k2)])
+    assert len(stored) == 2
+    ledger.store_latest_responses([response("inv-nps-1-2026-Q1", {"score": 5}, 1, key=k1),
+                                   response("inv-nps-1-2026-Q1", {"score": 10}, 1, key=k1)])  # the last one wins
     con = ledger.conn
     assert con.execute("SELECT responses FROM response_day_counts").fetchall() == [(2,)]
     assert con.execute("SELECT question_id, score, n FROM answer_day_counts ORDER BY 1, 2").fetchall() == [
         ("score", 9.0, 1), ("score", 10.0, 1)]
     assert con.execute("SELECT COUNT(*) FROM answers").fetchone() == (2,)
     # a response id already stored for another invitation is refused
-    assert ledger.store_latest_response(response("inv-nps-1-2026-Q1", {"score": 1}, key=k2)) is None
+    assert ledger.store_latest_responses([response("inv-nps-1-2026-Q1", {"score": 1}, key=k2)]) == []
 
 
 def test_forget_erases_the_address_and_free_text_but_keeps_counts(ledger):
     run = ledger.begin_run("send", NOW)
     ledger.claim_batch([invitation(1), invitation(2)], run, NOW, "outbox", THROTTLED)
     key = ledger.lookup_invitations(["inv-nps-1-2026-Q1"])["inv-nps-1-2026-Q1"].key
-    ledger.store_latest_response(response("inv-nps-1-2026-Q1", {"score": 3, "comment": "call me: +31 6 1234"}, key=key))
+    ledger.store_latest_responses([response("inv-nps-1-2026-Q1", {"score": 3, "comment": "call me: +31 6 1234"},
+                                            key=key)])
     ledger.add_suppression("contact1@example.com", None, "link", None, NOW)
     assert ledger.forget_contact("Contact1@example.com", NOW) == {"invitations": 1, "text_answers": 1,
                                                                    "suppressions": 1}
