@@ -118,6 +118,8 @@ class SendResult:
     a ``reason``. ``retry=True`` marks a temporary failure (timeout, 4xx SMTP
     reply, 429, 5xx) that a later run may try again while the occasion is
     open; ``retry=False`` is permanent (bounced, invalid address, opted out).
+    ``opted_out=True`` says the platform reports the address as opted out or
+    bouncing: tierctl then suppresses it for every survey (source ``provider``).
     """
 
     invite_id: str
@@ -125,14 +127,15 @@ class SendResult:
     external_id: str | None = None
     reason: str | None = None
     retry: bool = False
+    opted_out: bool = False
 
     @classmethod
     def sent(cls, invite_id: str, external_id: str | None = None) -> "SendResult":
         return cls(invite_id, True, external_id)
 
     @classmethod
-    def failed(cls, invite_id: str, reason: str, retry: bool = False) -> "SendResult":
-        return cls(invite_id, False, None, reason, retry)
+    def failed(cls, invite_id: str, reason: str, retry: bool = False, opted_out: bool = False) -> "SendResult":
+        return cls(invite_id, False, None, reason, retry, opted_out)
 
 
 @dataclass(slots=True)

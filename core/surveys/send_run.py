@@ -255,10 +255,20 @@ class SurveyRun:
                 return
             results = self._checked(name, claimed, results, report)
             ledger.record_results(results, self.now)
+            self._suppress_opted_out(name, claimed, results, ledger)
             report.sent += sum(1 for r in results if r.ok)
             self._note_failures(claimed, results, report, on_failure)
             if progress is not None:
                 progress(len(batch), total)
+
+    def _suppress_opted_out(self, name: str, claimed: list[Invitation], results: list[SendResult],
+                            ledger: "Ledger") -> None:
+        """Addresses the platform reports as opted out or bouncing become suppressions (source provider)."""
+        by_id = {i.invite_id: i for i in claimed}
+        for r in results:
+            if r.opted_out and not r.ok and r.invite_id in by_id:
+                ledger.add_suppression(by_id[r.invite_id].contact_email, None, "provider",
+                                       f"{name}: {r.reason or 'opted out'}", self.now)
 
     @staticmethod
     def _checked(name: str, claimed: list[Invitation], results: list[SendResult],
