@@ -58,19 +58,19 @@ def serve_settings(config: "Config | None") -> tuple[str, str] | None:
     return serve.base_url, serve.secret.get_secret_value()
 
 
-def form_url(config: "Config", invite_id: str) -> str | None:
-    """The invitation's hosted form, or ``None`` without ``serve.base_url``."""
+def _signed_url(config: "Config", route: str, purpose: str, invite_id: str) -> str | None:
     settings = serve_settings(config)
     if settings is None:
         return None
     base, secret = settings
-    return f"{base}/s/{make_token(secret, FORM, invite_id)}"
+    return f"{base}/{route}/{make_token(secret, purpose, invite_id)}"
+
+
+def form_url(config: "Config", invite_id: str) -> str | None:
+    """The invitation's hosted form, or ``None`` without ``serve.base_url``."""
+    return _signed_url(config, "s", FORM, invite_id)
 
 
 def unsubscribe_url(config: "Config", invite_id: str) -> str | None:
     """The invitation's one-click unsubscribe address, or ``None`` without ``serve.base_url``."""
-    settings = serve_settings(config)
-    if settings is None:
-        return None
-    base, secret = settings
-    return f"{base}/u/{make_token(secret, UNSUBSCRIBE, invite_id)}"
+    return _signed_url(config, "u", UNSUBSCRIBE, invite_id)
