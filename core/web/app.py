@@ -38,6 +38,7 @@ def create_app(config_path: str | None = None, *, clock: Callable[[], datetime] 
     from tierctl.web.desk import SurveyDesk
     from tierctl.web.guard import Guard, RateLimits
 
+    _log_somewhere()
     path = config_path or os.environ.get("TIERCTL_CONFIG") or "tierctl.yaml"
     host = host or PluginHost.load()
     config = load_config(path, host)
@@ -51,6 +52,18 @@ def create_app(config_path: str | None = None, *, clock: Callable[[], datetime] 
     guarded = Guard(app, serve.max_body_bytes, RateLimits(serve.rate_per_ip, serve.rate_per_token))
     guarded.desk = desk  # type: ignore[attr-defined]  # for tests and embedding
     return guarded
+
+
+def _log_somewhere() -> None:
+    """A worker process started by uvicorn (``--workers N``) has no log handler yet: log to stderr."""
+    import logging
+
+    root = logging.getLogger("tierctl")
+    if not root.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
 
 
 def _routes(config: "Config", desk: "SurveyDesk") -> Any:
