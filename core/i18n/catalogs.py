@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tierctl.i18n.translate import DEFAULT_LANGUAGE
+#: The language messages are written in; it needs no catalog.
+DEFAULT_LANGUAGE = "en"
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 TEMPLATE = CATALOG_DIR / "tierctl.pot"

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
 
-DEFAULT_LANGUAGE = "en"
+from tierctl.i18n.catalogs import DEFAULT_LANGUAGE, translations
+
 _language: ContextVar[str] = ContextVar("tierctl_language", default=DEFAULT_LANGUAGE)
 
 
@@ -37,8 +38,6 @@ def _catalog() -> Any:
     language = _language.get()
     if language == DEFAULT_LANGUAGE:
         return None
-    from tierctl.i18n.catalogs import translations
-
     return translations(language)
 
 
