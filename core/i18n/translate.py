@@ -81,4 +81,17 @@ def install(env: Any) -> Any:
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
     env.globals["current_language"] = current_language
+    env.filters.setdefault("one_stop", one_stop)
     return env
+
+
+def one_stop(sentence: Any) -> Any:
+    """``... Logistiek N.V..`` -> ``... Logistiek N.V.``: a sentence that ends in a name ending in a
+    full stop keeps one (an ellipsis is left alone). Keeps markup safe when given markup."""
+    import re
+
+    text = str(sentence)
+    fixed = re.sub(r"(?<!\.)\.\.(?!\.)", ".", text)
+    if fixed == text:
+        return sentence
+    return type(sentence)(fixed) if hasattr(sentence, "__html__") else fixed
