@@ -52,13 +52,20 @@ def format_number(value: float | int, language: str | None = None, digits: int =
 
 
 def format_percent(value: float | None, language: str | None = None, digits: int = 1) -> str:
-    """``62,5%`` for 62.5 (a value already in percent); '' for None."""
+    """``62,5%`` (nl), ``62,5 %`` (de), ``62.5%`` (en) for 62.5, a value already in percent; '' for None.
+    The language's own pattern (where the sign goes, spacing) with up to ``digits`` decimals."""
+    import re
+
+    from babel import Locale
     from babel.numbers import format_percent as babel_format_percent
 
     if value is None:
         return ""
-    pattern = "#,##0" + ("." + "#" * digits if digits else "") + "%"
-    return babel_format_percent(value / 100, format=pattern, locale=babel_locale(language))
+    locale = babel_locale(language)
+    pattern = Locale.parse(locale).percent_formats[None].pattern.split(";")[0]
+    if digits:
+        pattern = re.sub(r"0(?=[^0]*$)", "0." + "#" * digits, pattern, count=1)
+    return babel_format_percent(value / 100, format=pattern, locale=locale)
 
 
 def day_names(language: str | None = None) -> list[str]:

@@ -52,7 +52,8 @@ def ngettext(singular: str, plural: str, n: float) -> str:
     catalog = _catalog()
     if catalog is None:
         return singular if n == 1 else plural
-    return catalog.ngettext(singular, plural, n)
+    # Plural rules take whole numbers; a fraction (1.5 hours) takes the plural in nl, de and en.
+    return catalog.ngettext(singular, plural, int(n) if float(n).is_integer() else 2)
 
 
 def pgettext(context: str, message: str) -> str:

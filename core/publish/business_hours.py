@@ -29,7 +29,7 @@ def business_hours_lines(config: "Config") -> list[str]:
         days = format_list([names[i] for i in indexes])
     days = days[:1].upper() + days[1:]
     zone = hours.timezone or config.organization.timezone
-    lines = [_("%(days)s, %(start)s–%(end)s (%(zone)s time)") % {"days": days, "start": hours.start,
+    lines = [_("%(days)s, %(start)s–%(end)s (%(zone)s time).") % {"days": days, "start": hours.start,
                                                                    "end": hours.end, "zone": zone}]
     if hours.holidays:
         lines.append(_("Closed on %(holidays)s.") % {"holidays": hours.holidays})
