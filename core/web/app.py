@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from tierctl.web.links import FORM, UNSUBSCRIBE, make_token
-from tierctl.web.text import gettext as _, language
+from tierctl.i18n import _, use_language
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
@@ -229,5 +229,5 @@ class _Pages:
         self.css = (builtin / "web" / "form.css").read_bytes()
 
     def render(self, name: str, **values: Any) -> str:
-        with language(self.lang):
+        with use_language(self.lang):
             return self.env.get_template(name).render(**self.common, **values)

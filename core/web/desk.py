@@ -129,7 +129,10 @@ class SurveyDesk:
         from tierctl.web.form import read_answers
 
         assert opened.survey is not None and opened.invite_id is not None
-        answers, errors, typed = read_answers(opened.survey, form)
+        from tierctl.i18n import use_language
+
+        with use_language(self.config.organization.language):  # the form's own messages, in its language
+            answers, errors, typed = read_answers(opened.survey, form)
         if errors:
             return Submitted(False, errors, typed)
         problems: list[str] = []

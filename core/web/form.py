@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tierctl.responses.store import AnswerChecks
-from tierctl.web.text import gettext as _
+from tierctl.i18n import N_, _
 
 if TYPE_CHECKING:
     from tierctl.config.model import Survey
@@ -24,9 +24,9 @@ MAX_TEXT = 4000
 
 # Anchors of the scales, as the usual wording of each metric.
 _ANCHORS = {
-    "nps": ("Not at all likely", "Extremely likely"),
-    "csat": ("Very dissatisfied", "Very satisfied"),
-    "ces": ("Very difficult", "Very easy"),
+    "nps": (N_("Not at all likely"), N_("Extremely likely")),
+    "csat": (N_("Very dissatisfied"), N_("Very satisfied")),
+    "ces": (N_("Very difficult"), N_("Very easy")),
 }
 
 
@@ -59,8 +59,7 @@ def fields(survey: "Survey", values: Mapping[str, str] | None = None,
         if q.bounds is not None:
             lo, hi = q.bounds
             f.options = [(str(i), str(i)) for i in range(lo, hi + 1)]
-            anchors = _ANCHORS.get(q.type)
-            f.anchors = (_(anchors[0]), _(anchors[1])) if anchors else None
+            f.anchors = _ANCHORS.get(q.type)  # translated by the template, in the page's language
         elif q.type == "choice":
             f.options = [(c, c) for c in q.choices]
         out.append(f)

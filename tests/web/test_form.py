@@ -154,3 +154,21 @@ def test_the_eml_carries_one_click_unsubscribe_and_a_visible_link(served):
     code, out, _ = cli(config, "survey", "plan", "--now", (datetime.now(timezone.utc) + timedelta(days=100))
                        .isoformat())
     assert "ann@acme.example                 opted out" in out
+
+
+def test_the_form_speaks_the_organisations_language(served):
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    folder, config, _ = served
+    config.write_text(config.read_text().replace("timezone: Europe/Amsterdam,", "timezone: Europe/Amsterdam, "
+                                                                               "language: nl,"))
+    link = form_link(messages(folder)["ann@acme.example"])
+    app = create_app(str(config))
+    with UvicornThread(app, unused_port()) as other:
+        page = httpx.get(link.replace(link.split("/s/")[0], other.url))
+        assert '<html lang="nl">' in page.text and "Mijn antwoorden versturen" in page.text
+        assert "Zeer onwaarschijnlijk" in page.text and "(verplicht)" in page.text
+        bad = httpx.post(link.replace(link.split("/s/")[0], other.url), data={"csrf": csrf_of(page.text)})
+        assert "Beantwoord deze vraag." in bad.text
+    app.desk.close()
