@@ -40,6 +40,7 @@ COMMANDS = {
     "survey": "tierctl.cli.survey_cmd:survey",
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
+    "diff": "tierctl.cli.diff_cmd:diff",
 }
 
 
