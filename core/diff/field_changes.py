@@ -119,20 +119,23 @@ def _list_change(noun: str, a: list[str], b: list[str]) -> list[str]:
     return out
 
 
-def _target_changes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def _keyed_changes(a: dict[str, Any], b: dict[str, Any], added: Any, removed: Any, changed: Any) -> list[str]:
+    """Phrases for a mapping (severity -> target, status -> cadence), keys in the new order first."""
     out = []
-    for severity in [*b, *(s for s in a if s not in b)]:
-        before, after = a.get(severity), b.get(severity)
+    for key in [*b, *(k for k in a if k not in b)]:
+        before, after = a.get(key), b.get(key)
         if before == after:
             continue
-        if before is None:
-            out.append(f"{severity} target added: {after.human().lower()}")
-        elif after is None:
-            out.append(f"{severity} target removed (was {before.human().lower()})")
-        else:
-            out.append(f"{severity} target {before.human().lower()} → {after.human().lower()}"
-                       f"{_direction(before, after)}")
+        out.append(added(key, after) if before is None else removed(key, before) if after is None
+                   else changed(key, before, after))
     return out
+
+
+def _target_changes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return _keyed_changes(
+        a, b, lambda s, t: f"{s} target added: {t.human().lower()}",
+        lambda s, t: f"{s} target removed (was {t.human().lower()})",
+        lambda s, x, y: f"{s} target {x.human().lower()} → {y.human().lower()}{_direction(x, y)}")
 
 
 def _direction(before: Any, after: Any) -> str:
@@ -156,18 +159,10 @@ def _cap_change(a: Any, b: Any) -> str:
 
 
 def _cadence_changes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    out = []
-    for status in [*b, *(s for s in a if s not in b)]:
-        before, after = a.get(status), b.get(status)
-        if before == after:
-            continue
-        if before is None:
-            out.append(f"{status} contact added: every {after.every.text} by {after.channel}")
-        elif after is None:
-            out.append(f"{status} contact removed (was every {before.every.text} by {before.channel})")
-        else:
-            out.append(f"{status} contact every {before.every.text} by {before.channel} → "
-                       f"every {after.every.text} by {after.channel}"
-                       + (", automated" if after.automated and not before.automated else
-                          ", by an agent" if before.automated and not after.automated else ""))
-    return out
+    def changed(status: str, x: Any, y: Any) -> str:
+        how = ", automated" if y.automated and not x.automated else \
+            ", by an agent" if x.automated and not y.automated else ""
+        return f"{status} contact every {x.every.text} by {x.channel} → every {y.every.text} by {y.channel}{how}"
+
+    return _keyed_changes(a, b, lambda st, c: f"{st} contact added: every {c.every.text} by {c.channel}",
+                          lambda st, c: f"{st} contact removed (was every {c.every.text} by {c.channel})", changed)
