@@ -41,6 +41,7 @@ COMMANDS = {
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
     "diff": "tierctl.cli.diff_cmd:diff",
+    "helpdesk": "tierctl.cli.helpdesk_cmd:helpdesk",
 }
 
 

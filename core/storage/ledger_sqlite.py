@@ -41,7 +41,7 @@ from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, 
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
                      Ledger, sql_states, type_change)
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
-from tierctl.records import Invitation, SendResult
+from tierctl.records import HelpdeskRating, Invitation, SendResult
 
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
@@ -259,6 +259,19 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "SUM(r.invitation) AS keys FROM responses AS r JOIN invitations AS i ON i.id = r.invitation "
         "GROUP BY 1, 2, 3) AS day WHERE day.survey_id = response_day_counts.survey_id "
         "AND day.tier = response_day_counts.tier AND day.due_day = response_day_counts.due_day",
+    )),
+    ("helpdesk satisfaction ratings", (
+        # One row per rating a helpdesk gave a ticket; score is 'good' or 'bad'.
+        """CREATE TABLE helpdesk_ratings (
+            source TEXT NOT NULL,
+            rating_id TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            organization TEXT NOT NULL,
+            score TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            PRIMARY KEY (source, rating_id)
+        ) WITHOUT ROWID""",
     )),
 ]
 
@@ -749,6 +762,23 @@ class SqliteLedger(Ledger):
                 "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
                 "updated_at = excluded.updated_at", (provider, survey_id, cursor, _ts(now)))
+
+    # -- helpdesk ratings -------------------------------------------------
+
+    def add_helpdesk_ratings(self, source: str, rows: list["HelpdeskRating"]) -> int:
+        with self._transaction() as conn:
+            before = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO helpdesk_ratings (source, rating_id, tier, organization, score, created_at, day) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, rating_id) DO UPDATE SET tier = excluded.tier, "
+                "organization = excluded.organization, score = excluded.score, day = excluded.day",
+                [(source, r.rating_id, r.tier, r.organization, r.score, _ts(r.created_at), r.day) for r in rows])
+            after = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
+        return after - before
+
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+            "SELECT source, tier, day, score, COUNT(*) FROM helpdesk_ratings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
 
     # -- responses --------------------------------------------------------
 
