@@ -42,6 +42,8 @@ COMMANDS = {
     "plan": "tierctl.cli.capacity_cmd:plan",
     "contacts": "tierctl.cli.contacts_cmd:contacts",
     "serve": "tierctl.cli.serve_cmd:serve",
+    "diff": "tierctl.cli.diff_cmd:diff",
+    "helpdesk": "tierctl.cli.helpdesk_cmd:helpdesk",
     "ledger": "tierctl.cli.ledger_cmd:ledger",
 }
 
