@@ -111,6 +111,9 @@ MAX_PAGES_PER_CALL = 50
 
 # -- webhook signatures ------------------------------------------------------------------------
 
+#: The tag of the webhook ``tierctl webhooks register`` puts on each form.
+WEBHOOK_TAG = "tierctl"
+
 def typeform_signature(secret: bytes | str, raw_body: bytes) -> str:
     """The ``Typeform-Signature`` value for ``raw_body``: ``sha256=`` + base64(HMAC-SHA256)."""
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
@@ -467,6 +470,33 @@ class TypeformProvider(Provider):
             raise ValueError("not a Typeform form_response delivery")
         return response_from_item(payload.get("form_response") or {}, self.question_refs(survey_id))
 
+    def register_webhook(self, survey_id: str, url: str, secret: str, tag: str = WEBHOOK_TAG) -> dict[str, Any]:
+        """Create or update the survey's form webhook (``PUT /forms/{form_id}/webhooks/{tag}``):
+        ``url`` on, signed with ``secret``, for completed responses. Returns Typeform's answer."""
+        form_id = self._form_of(survey_id)
+        body = {"url": url, "enabled": True, "secret": secret, "verify_ssl": url.startswith("https:"),
+                "event_types": {"form_response": True}}
+        return self._request_json("PUT", f"/forms/{quote(form_id, safe='')}/webhooks/{quote(tag, safe='')}", {},
+                                  form_id, body)
+
+    def webhook_state(self, survey_id: str, url: str, tag: str = WEBHOOK_TAG) -> str:
+        """``"ok"`` when the survey's form webhook points at ``url`` and is on; else what is wrong."""
+        form_id = self._form_of(survey_id)
+        try:
+            hook = self._request_json("GET", f"/forms/{quote(form_id, safe='')}/webhooks/{quote(tag, safe='')}", {},
+                                      form_id)
+        except ProviderError as exc:
+            return f"not registered ({exc})"
+        if not isinstance(hook, dict) or hook.get("url") != url:
+            return f"points at {hook.get('url') if isinstance(hook, dict) else '?'!r}, not {url!r}"
+        return "ok" if hook.get("enabled") else "registered but switched off"
+
+    def _form_of(self, survey_id: str) -> str:
+        form_id = self.options.forms.get(survey_id)
+        if form_id is None:
+            raise ProviderError(self.instance, f"no form for survey {survey_id!r}; add it to forms", retry=False)
+        return form_id
+
     # -- HTTP ----------------------------------------------------------------------------------
 
     def _http(self) -> "requests.Session":
@@ -484,6 +514,11 @@ class TypeformProvider(Provider):
 
     def _get_json(self, path: str, params: dict[str, Any], form_id: str) -> Any:
         """GET an API path, paced and retried; errors become ProviderErrors naming this instance."""
+        return self._request_json("GET", path, params, form_id)
+
+    def _request_json(self, method: str, path: str, params: dict[str, Any], form_id: str,
+                      body: Any = None) -> Any:
+        """A request to an API path, paced and retried; errors become ProviderErrors naming this instance."""
         import requests
 
         session = self._http()
@@ -494,7 +529,8 @@ class TypeformProvider(Provider):
             self.requests_made += 1
             wait: float | None = None
             try:
-                response = session.get(url, params=params, timeout=self.options.timeout, allow_redirects=False)
+                response = session.request(method, url, params=params, json=body, timeout=self.options.timeout,
+                                           allow_redirects=False)
             except requests.exceptions.RequestException as exc:
                 last = self._scrub(f"{type(exc).__name__}: {exc}")[:300]
             else:
@@ -503,8 +539,8 @@ class TypeformProvider(Provider):
                     try:
                         return response.json()
                     except ValueError:
-                        raise ProviderError(self.instance, f"Typeform answered GET {path} with something that "
-                                                           "is not JSON") from None
+                        raise ProviderError(self.instance, f"Typeform answered {method} {path} with something "
+                                                           "that is not JSON") from None
                 error = self._error_text(response)
                 if status in (401, 403):
                     raise ProviderError(self.instance, f"Typeform refused the token (HTTP {status}{error}); create "
@@ -515,13 +551,13 @@ class TypeformProvider(Provider):
                                                        "check forms and base_url (EU accounts use "
                                                        "https://api.eu.typeform.com)", retry=False)
                 if status not in _RETRY_STATUSES:
-                    raise ProviderError(self.instance, f"Typeform refused GET {path} (HTTP {status}{error})",
+                    raise ProviderError(self.instance, f"Typeform refused {method} {path} (HTTP {status}{error})",
                                         retry=status >= 500)
                 last = f"HTTP {status}{error}"
                 if status == 429:
                     wait = retry_after_seconds(response.headers.get("Retry-After"), self.options.max_retry_after)
             if attempt >= self.options.max_retries:
-                raise ProviderError(self.instance, f"GET {path} still fails after {attempt} retries: {last}",
+                raise ProviderError(self.instance, f"{method} {path} still fails after {attempt} retries: {last}",
                                     retry=True)
             attempt += 1
             self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))

@@ -42,6 +42,7 @@ COMMANDS = {
     "plan": "tierctl.cli.capacity_cmd:plan",
     "contacts": "tierctl.cli.contacts_cmd:contacts",
     "serve": "tierctl.cli.serve_cmd:serve",
+    "webhooks": "tierctl.cli.webhooks_cmd:webhooks",
     "diff": "tierctl.cli.diff_cmd:diff",
     "helpdesk": "tierctl.cli.helpdesk_cmd:helpdesk",
     "ledger": "tierctl.cli.ledger_cmd:ledger",

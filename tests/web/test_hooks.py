@@ -98,3 +98,21 @@ def test_surveymonkey_and_qualtrics_without_a_configured_secret_are_not_receiver
     body = urlencode({"Topic": "x.surveyengine.completedResponse.SV_1", "MSG": QUALTRICS_MSG, "HMAC": "00"})
     assert httpx.post(server.url + "/hooks/qualtrics", content=body).status_code == 404
     assert httpx.post(server.url + "/hooks/surveymonkey", content=b"{}").status_code == 404
+
+
+def test_webhooks_register_and_check_with_typeform(typeform_project):
+    folder, config, server, double = typeform_project
+    code, out, err = cli(config, "webhooks", "check")
+    assert code == 1 and "not registered" in out
+    code, out, err = cli(config, "webhooks", "register", "--json")
+    assert code == 0, out + err
+    lines = json.loads(out)
+    assert {(l["survey"], l["state"]) for l in lines} == {("pre-meeting", "registered"),
+                                                         ("product-feedback", "registered")}
+    hook = double.webhooks[("Jm4gQd", "tierctl")]
+    assert hook["url"] == f"{server.url}/hooks/typeform" and hook["enabled"] is True
+    assert hook["secret"] == TYPEFORM_SECRET and hook["event_types"] == {"form_response": True}
+    assert TYPEFORM_SECRET not in out + err
+    double.webhooks[("Jm4gQd", "tierctl")]["enabled"] = False
+    code, out, _ = cli(config, "webhooks", "check")
+    assert code == 1 and "registered but switched off" in out
