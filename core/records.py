@@ -118,6 +118,11 @@ class SendResult:
     a ``reason``. ``retry=True`` marks a temporary failure (timeout, 4xx SMTP
     reply, 429, 5xx) that a later run may try again while the occasion is
     open; ``retry=False`` is permanent (bounced, invalid address, opted out).
+    ``unknown=True`` (made by :meth:`maybe_sent`) says the request went out but
+    no answer came, so the platform may have acted on it: the ledger keeps
+    it as ``unknown`` and it is never sent again unless someone asks
+    (``--resend-unknown``). It is ``ok=False, retry=False`` as well, so code
+    that does not know ``unknown`` still never resends it.
     """
 
     invite_id: str
@@ -125,6 +130,7 @@ class SendResult:
     external_id: str | None = None
     reason: str | None = None
     retry: bool = False
+    unknown: bool = False
 
     @classmethod
     def sent(cls, invite_id: str, external_id: str | None = None) -> "SendResult":
@@ -133,6 +139,11 @@ class SendResult:
     @classmethod
     def failed(cls, invite_id: str, reason: str, retry: bool = False) -> "SendResult":
         return cls(invite_id, False, None, reason, retry)
+
+    @classmethod
+    def maybe_sent(cls, invite_id: str, reason: str) -> "SendResult":
+        """The request may have reached the platform, but no answer came: never resent automatically."""
+        return cls(invite_id, False, None, reason, False, True)
 
 
 @dataclass(slots=True)

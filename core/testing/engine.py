@@ -161,7 +161,11 @@ class Engine:
         self.close_providers()
         self.config = self.load_config(self.write_config(providers, surveys), env)
         built = build_providers(self.config, self.host, set(self.config.providers))
+        every = dict(built)
         for provider in built.values():
+            every.update(provider.context.providers or {})  # the instances they send through too
+        for provider in every.values():
+            provider.clock = self.clock  # sleeps, back-off and Retry-After take no real time
             if provider.rate_limit is not None:
                 bucket = TokenBucket(provider.rate_limit, clock=self.clock.monotonic, sleep=self.clock.sleep)
                 provider.limiter = RecordingLimiter(bucket, self.clock)
