@@ -40,7 +40,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from tierctl.errors import TierctlError
-from tierctl.providers import ProviderError, retry_after_seconds
+from tierctl.providers import ProviderError, clock_of, retry_after_seconds
 
 if TYPE_CHECKING:
     import requests
@@ -155,7 +155,7 @@ class HttpClient:
         while True:
             if self.pace:
                 self.provider.pace()
-            started = self.provider.clock.monotonic()
+            started = clock_of(self.provider).monotonic()
             try:
                 response = self.session.request(method, url, params=params, json=json, data=data,
                                                 headers=headers, timeout=self.timeout, allow_redirects=False)
@@ -294,7 +294,7 @@ class HttpClient:
         until = self._open_until.get(host)
         if until is None:
             return
-        left = until - self.provider.clock.monotonic()
+        left = until - clock_of(self.provider).monotonic()
         if left > 0:
             raise ProviderError(self.provider.instance,
                                 f"{self.platform} at {host} failed {self.breaker_failures} requests in a row; not "
@@ -305,7 +305,7 @@ class HttpClient:
         count = self._failures.get(host, 0) + 1
         self._failures[host] = count
         if count >= self.breaker_failures:
-            self._open_until[host] = self.provider.clock.monotonic() + self.breaker_cooldown
+            self._open_until[host] = clock_of(self.provider).monotonic() + self.breaker_cooldown
             self._failures[host] = 0
             log.warning("%s: %s failed %d requests in a row; circuit open for %gs", self.provider.instance, host,
                         count, self.breaker_cooldown)
@@ -316,7 +316,7 @@ class HttpClient:
             return
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
-        elapsed = (self.provider.clock.monotonic() - started) * 1000
+        elapsed = (clock_of(self.provider).monotonic() - started) * 1000
         log.debug("%s: %s %s -> %s in %.0f ms%s", self.provider.instance, method, self.scrub(url), outcome,
                   elapsed, f" (retry {attempt})" if attempt else "")
 

@@ -43,6 +43,7 @@ __all__ = [
     "ProviderError",
     "ProviderOptions",
     "RateLimit",
+    "clock_of",
     "retry_after_seconds",
 ]
 
@@ -187,7 +188,7 @@ class Provider:
     paces_itself: ClassVar[bool] = False
 
     _limiter: Any = None
-    _clock: Any = None
+    _tierctl_clock: Any = None  # bind_clock(); a long name, so a subclass's own attributes do not clash
 
     def __init__(self, instance: str, options: ProviderOptions, context: ProviderContext):
         self.instance = instance
@@ -205,7 +206,7 @@ class Provider:
         if self._limiter is None and self.rate_limit is not None:
             from tierctl.util.ratelimit import TokenBucket
 
-            clock = self.clock
+            clock = clock_of(self)
             self._limiter = TokenBucket(self.rate_limit, clock=clock.monotonic, sleep=clock.sleep)
         return self._limiter
 
@@ -213,33 +214,28 @@ class Provider:
     def limiter(self, value: Any) -> None:
         self._limiter = value
 
-    @property
-    def clock(self) -> Any:
-        """The clock this provider waits on: ``monotonic()``, ``sleep(seconds)`` and ``now``.
+    def bind_clock(self, clock: Any) -> None:
+        """Make this provider wait and read the time on ``clock``.
 
-        tierctl binds the real clock (:class:`tierctl.util.clock.RealClock`);
-        the test kit binds its :class:`~tierctl.testing.FakeClock`, on which
-        waits take no time. Use :meth:`sleep` and :meth:`now` rather than
-        ``time.sleep`` and ``datetime.now``.
+        ``clock`` has ``monotonic()``, ``sleep(seconds)`` and ``now`` (an
+        aware UTC datetime), like :class:`tierctl.util.clock.RealClock`, which
+        tierctl binds, and the test kit's :class:`~tierctl.testing.FakeClock`,
+        on which waits take no time. Call it before the first request.
         """
-        if self._clock is None:
-            from tierctl.util.clock import REAL_CLOCK
-
-            self._clock = REAL_CLOCK
-        return self._clock
-
-    @clock.setter
-    def clock(self, value: Any) -> None:
-        self._clock = value
+        self._tierctl_clock = clock
 
     def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` on the provider's clock (back-off, ``Retry-After``, polling)."""
+        """Wait ``seconds`` on the provider's clock (back-off, ``Retry-After``, polling).
+
+        Use it instead of ``time.sleep``: in tests the kit's fake clock makes
+        the wait take no time and checks that it happened.
+        """
         if seconds > 0:
-            self.clock.sleep(seconds)
+            clock_of(self).sleep(seconds)
 
     def now(self) -> "datetime":
         """The current moment on the provider's clock, as an aware UTC ``datetime``."""
-        return self.clock.now
+        return clock_of(self).now
 
     def pace(self, tokens: float = 1.0) -> None:
         """Wait until the rate limit allows ``tokens`` more requests (no wait when unlimited)."""
@@ -289,3 +285,13 @@ class Provider:
     def __repr__(self) -> str:
         # Options may hold secrets: show only the instance and plugin.
         return f"<{type(self).__name__} {self.instance!r} plugin={self.name!r}>"
+
+
+def clock_of(provider: Provider) -> Any:
+    """The clock ``provider`` waits on (:meth:`Provider.bind_clock`; the real clock by default)."""
+    clock = getattr(provider, "_tierctl_clock", None)
+    if clock is None:
+        from tierctl.util.clock import REAL_CLOCK
+
+        clock = REAL_CLOCK
+    return clock

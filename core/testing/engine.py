@@ -13,8 +13,9 @@
 Providers are built the way ``tierctl survey send`` builds them: the options
 go through a real config file (``${ENV}`` expansion, the plugin's ``Options``
 model, the same error messages) and :func:`tierctl.surveys.instances.build_providers`;
-only the rate-limit bucket runs on the :class:`~tierctl.testing.clock.FakeClock`,
-so pacing is checked without waiting. Nothing is shared with other engines
+only the provider's clock (:meth:`~tierctl.providers.Provider.sleep`, ``now``)
+and its rate-limit bucket run on the :class:`~tierctl.testing.clock.FakeClock`,
+so pacing, back-off and ``Retry-After`` are checked without waiting. Nothing is shared with other engines
 or with the process: no global plugin manager, no default state database.
 """
 
@@ -166,7 +167,7 @@ class Engine:
         for provider in built.values():
             every.update(provider.context.providers or {})  # the instances they send through too
         for provider in every.values():
-            provider.clock = self.clock  # sleeps, back-off and Retry-After take no real time
+            provider.bind_clock(self.clock)  # sleeps, back-off and Retry-After take no real time
             if provider.rate_limit is not None:
                 bucket = TokenBucket(provider.rate_limit, clock=self.clock.monotonic, sleep=self.clock.sleep)
                 provider.limiter = RecordingLimiter(bucket, self.clock)
