@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierctl.errors import TierctlError
-from tierctl.records import Invitation, RawResponse, SendResult
+from tierctl.records import Invitation, Question, RawResponse, SendResult
 from tierctl.util.ratelimit import RateLimit  # public here: providers declare their limit with it
 
 if TYPE_CHECKING:
@@ -158,6 +158,18 @@ class ProviderContext:
     base_dir: Path  # the config file's folder: relative paths in options start here
     templates: "jinja2.Environment | None" = None  # e-mail templates (user overrides first)
     providers: dict[str, "Provider"] | None = None  # other instances, for link-only platforms
+
+    def questions(self, survey_id: str) -> tuple[Question, ...]:
+        """The questions of survey ``survey_id`` as providers see them (empty for an unknown survey).
+
+        The one documented way for a provider to read the config's surveys
+        (e.g. to key fetched answers by question id); the rest of ``config``
+        is tierctl's own and may change between versions.
+        """
+        survey = self.config.surveys.get(survey_id) if self.config is not None else None
+        if survey is None:
+            return ()
+        return tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices)) for q in survey.questions)
 
 
 class Provider:
