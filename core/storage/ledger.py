@@ -124,7 +124,18 @@ class Ledger(abc.ABC):
     (``ValueError``).
 
     A ledger is a context manager that closes itself.
+
+    A backend refuses (``LedgerDamagedError``) storage that exists but is not
+    a whole tierctl ledger instead of initialising it, and sets
+    :attr:`created` when an open made a new one.
     """
+
+    #: True when opening created this ledger (new and empty): ``survey send`` says so.
+    created: bool = False
+
+    def location(self) -> str:
+        """Where the ledger is, for messages (a file path, a database name; never a password)."""
+        return repr(self)
 
     # -- locking and runs -------------------------------------------------
 
