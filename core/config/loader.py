@@ -57,6 +57,11 @@ def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -
     if problems:
         raise ConfigError(problems)
     assert config is not None
+    # Texts written per language read in the organisation's default language until a
+    # renderer or a message asks for another (tierctl.config.localize).
+    from tierctl.config.localize import localize
+
+    config = localize(config, config.organization.language)
     config._plugin_options = plugin_options
     return config
 
