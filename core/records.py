@@ -239,3 +239,16 @@ class AnsweredInvitation(dict):  # type: ignore[type-arg]
     def due_day(self) -> str:
         """The day it was due, YYYY-MM-DD in the organisation's time zone."""
         return self["due_day"]
+
+
+class HelpdeskRating(NamedTuple):
+    """A helpdesk's satisfaction rating as the ledger keeps it: ``score`` is ``good`` or ``bad``,
+    ``tier`` the tier of the rated ticket's organisation, ``day`` the rating's day (YYYY-MM-DD) in
+    the organisation's time zone."""
+
+    rating_id: str
+    tier: str
+    organization: str
+    score: str
+    created_at: datetime
+    day: str
