@@ -176,7 +176,7 @@ def webhook_route(config: "Config", desk: "SurveyDesk") -> Any:
 def _store_typeform(config: "Config", desk: "SurveyDesk", body: bytes, signature: str | None, secret: bytes,
                     event: dict[str, Any]) -> tuple[int, str]:
     """Store a verified Typeform ``form_response`` through the collect path; ``(status, text)``."""
-    from tierctl.responses.collect import _pending_from_raw
+    from tierctl.responses.collect import pending_from_raw
     from tierctl.responses.store import AnswerChecks, ResponseStore
     from tierctl.surveys.instances import build_providers
 
@@ -195,7 +195,7 @@ def _store_typeform(config: "Config", desk: "SurveyDesk", body: bytes, signature
         provider.close()
     problems: list[str] = []
     checks = AnswerChecks(config.surveys[survey_id])
-    pending = _pending_from_raw(raw, instance, checks, lambda ref, msg: problems.append(msg))
+    pending = pending_from_raw(raw, instance, checks, lambda ref, msg: problems.append(msg))
     if pending is None:
         log.warning("webhook typeform: response %s refused: %s", raw.response_id, "; ".join(problems))
         return 422, "Refused: " + "; ".join(problems)
