@@ -127,6 +127,8 @@ class Report:
     metrics: Metrics
     texts: dict[str, TextSection]  # survey id -> its free text (surveys with text questions)
     stale_days: int = 0  # days the rollup had out of step (counted raw)
+    #: Figures from fewer answers are marked "small sample" (public pages leave them out).
+    min_answers: int = 5
 
 
 def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: str | None,
@@ -191,7 +193,16 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
                 tiers.append(TextTier(tf.tier_id, tf.name, tuple(questions)))
             texts[survey.survey_id] = TextSection(survey.survey_id, period, tuple(tiers))
     return Report(config.organization.name, language or config.organization.language, metrics, texts,
-                  source.stale_days)
+                  source.stale_days, publish_threshold(config))
+
+
+def publish_threshold(config: "Config") -> int:
+    """The fewest answers a figure needs to be published: the lowest ``min_answers`` of the render
+    targets that show metrics (the default when none does)."""
+    from tierctl.config.model import RenderTarget
+
+    shown = [t.min_answers for t in config.render.targets.values() if t.show_metrics]
+    return min(shown) if shown else RenderTarget.model_fields["min_answers"].default
 
 
 # -- JSON -----------------------------------------------------------------------------------------
