@@ -34,13 +34,11 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     from tierctl.util.files import atomic_write
     from tierctl.storage.opener import existing_ledger
     from tierctl.publish.report import NOTHING_SENT, build_report, check_scope, write_report
-
-    from tierctl.config.localize import localize
+    from tierctl.config.localize import localize, output_language
     from tierctl.i18n import use_language
-    from tierctl.publish.report import report_language
 
     config = app.config()
-    language = report_language(config, language)
+    language = output_language(config, language)
     config = localize(config, language)  # survey titles, tier names and questions in that language
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:

@@ -146,20 +146,6 @@ def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: 
                                f"{what}s: {one_of(known)}")
 
 
-def report_language(config: "Config", requested: str | None) -> str:
-    """The language a report or brief is written in: ``requested`` (``--language``), else the
-    organisation's. A code without a catalog gets English built-in text, the config's text in
-    the nearest language it is written in."""
-    from tierctl.i18n.text import LANGUAGE_HELP, is_language
-
-    if requested is None:
-        return config.organization.language
-    if not is_language(requested):
-        raise TierctlError(f"--language {requested!r} is not {LANGUAGE_HELP}; "
-                           f"the config publishes in {', '.join(config.organization.languages)}")
-    return requested
-
-
 def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True, language: str | None = None) -> Report:
