@@ -402,7 +402,8 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
                     problems: list[Problem]) -> dict[tuple[str, str], Any]:
     """Validate each provider's and source's options with the plugin's own model."""
     out: dict[tuple[str, str], Any] = {}
-    for section, registry in (("providers", host.providers), ("sources", host.sources)):
+    for section, registry in (("providers", host.providers), ("sources", host.sources),
+                              ("helpdesks", host.helpdesks)):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if not isinstance(entry, dict) or entry.get("plugin") not in registry:
@@ -455,7 +456,7 @@ def _plugin_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost") ->
         if name != "templates" and isinstance(target, dict):
             check(("render", name, "format"), target.get("format"), "renderer", "renderers")
     for section, kind, registry in (("providers", "survey provider", "providers"),
-                                    ("sources", "source", "sources")):
+                                    ("sources", "source", "sources"), ("helpdesks", "helpdesk", "helpdesks")):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if isinstance(entry, dict):

@@ -385,6 +385,22 @@ def _requirement(text: str) -> str:
     return text
 
 
+OWNER_PATH_RE = re.compile(r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
+
+
+def _owner_rules(value: Any) -> Any:
+    """``owners:`` keys are dotted field paths (``*`` matches one segment); values are approvers."""
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for path, who in value.items():
+        if not isinstance(path, str) or not OWNER_PATH_RE.match(path):
+            raise ValueError(f"{path!r} is not a field path such as tiers.*.response_targets "
+                             "(dot-separated keys, * for any one key)")
+        out[path] = [who] if isinstance(who, str) else who
+    return out
+
+
 class Config(Model):
     """A whole tierctl config file."""
 
@@ -398,6 +414,13 @@ class Config(Model):
     benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)
+    owners: Annotated[dict[str, list[str]], BeforeValidator(_owner_rules)] = Field(
+        default_factory=dict, description="Who must approve changes to which fields, CODEOWNERS-style: "
+                                          "tiers.*.response_targets: [legal, support-lead]; the last matching "
+                                          "path wins; checked by tierctl diff --check-owners")
+    helpdesks: dict[Slug, ProviderInstance] = Field(
+        default_factory=dict, description="Helpdesks that tierctl helpdesk sync keeps in step with the tiers, "
+                                          "e.g. zendesk: {plugin: zendesk, subdomain: acme, ...}")
     labels: dict[str, Text] = Field(default_factory=dict, description="Display names for channels, plans, "
                                     "severities and other ids, overriding the built-in ones, e.g. "
                                     "{gold: Gold, knowledge-base: {en: Help centre, nl: Helpcentrum}}")

@@ -102,7 +102,7 @@ def test_json_figures_counts_and_empty_values(data: Fixture) -> None:
 def test_json_keys_are_stable(data: Fixture) -> None:
     _, report = report_for(data)
     doc = report_dict(report)
-    assert list(doc) == ["schema", "organization", "period", "filters", "notes", "surveys"]
+    assert list(doc) == ["schema", "organization", "period", "filters", "notes", "surveys", "helpdesk"]
     survey = doc["surveys"][0]
     assert list(survey) == ["id", "title", "periods", "questions", "tiers"]
     period = survey["tiers"][0]["periods"][0]
