@@ -15,7 +15,7 @@ from typing import Any
 from tierctl.i18n import N_, _, current_language, ngettext
 
 #: Nouns the ``count`` filter knows, so ``3 | count("answer")`` reads "3 antwoorden" in Dutch.
-_COUNTED = {"answer", "response", "promoter", "passive", "detractor", "invitation", "question"}
+_COUNTED = {"answer", "response", "promoter", "passive", "detractor", "invitation", "question", "rating"}
 #: Period kinds and invitation states as the report shows them.
 PERIOD_WORDS = {"month": N_("month"), "quarter": N_("quarter"), "half-year": N_("half-year"), "year": N_("year")}
 STATE_WORDS = {"failed": N_("failed"), "retry": N_("retry"), "deferred": N_("deferred"), "unknown": N_("unknown"),
@@ -101,6 +101,7 @@ def format_count(n: int, one: str, many: str | None = None) -> str:
         "detractor": lambda: ngettext("%(num)s detractor", "%(num)s detractors", n),
         "invitation": lambda: ngettext("%(num)s invitation", "%(num)s invitations", n),
         "question": lambda: ngettext("%(num)s question", "%(num)s questions", n),
+        "rating": lambda: ngettext("%(num)s rating", "%(num)s ratings", n),
     }
     if one in _COUNTED and many is None:
         return forms[one]() % {"num": number}
