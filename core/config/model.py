@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Di
 from tierctl.config.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
 
 if TYPE_CHECKING:
+    from tierctl.util.redact import Redactor
     from pathlib import Path
 
     from tierctl.errors import Problem
@@ -324,6 +325,7 @@ class Config(Model):
     _plugin_options: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
     # Where each value sits in the file (a yaml_source.SourceMap), for problems found after loading.
     _source: Any = PrivateAttr(None)
+    _redactor: Any = PrivateAttr(None)
 
     @property
     def path(self) -> str:
@@ -346,6 +348,15 @@ class Config(Model):
         if self._source is not None:
             return self._source.problem(path, message)
         return Problem(self._path, 0, 0, dotted(path), message)
+
+    def redactor(self) -> "Redactor":
+        """Masks every value this config took from the environment (``${NAME}`` in any option), and
+        what URLs reveal: apply it to anything printed, logged or stored (see :mod:`tierctl.util.redact`)."""
+        from tierctl.util.redact import Redactor
+
+        if self._redactor is None:
+            self._redactor = Redactor(self._source.env_values if self._source is not None else ())
+        return self._redactor
 
     def plugin_options(self, section: str, name: str) -> Any:
         """The validated options of ``providers.<name>`` or ``sources.<name>``."""

@@ -42,6 +42,9 @@ class SourceMap:
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     # Paths whose value came from the environment: never echo those values.
     from_env: set[Path_] = field(default_factory=set)
+    # The values substituted from the environment (not defaults written in the file): the
+    # config's redactor masks them wherever tierctl prints, logs or stores text.
+    env_values: set[str] = field(default_factory=set)
     # Non-fatal problems found while loading (duplicate keys, unset variables):
     # reported together with the model's problems so the user sees all at once.
     problems: list[Problem] = field(default_factory=list)
@@ -79,6 +82,7 @@ def _expand_env(text: str, path: Path_, smap: SourceMap, env: Mapping[str, str],
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         if name in env:
+            smap.env_values.add(env[name])
             return env[name]
         if default is not None:
             return default

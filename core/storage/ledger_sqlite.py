@@ -776,8 +776,9 @@ class SqliteLedger(Ledger):
     def record_results(self, results: list[SendResult], now: datetime) -> int:
         at = _ts(now)
         sent = [(at, r.external_id, at, r.invite_id) for r in results if r.ok]
-        retry = [(r.reason, at, r.invite_id) for r in results if not r.ok and r.retry]
-        failed = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry]
+        redact = self.redact
+        retry = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and r.retry]
+        failed = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and not r.retry]
         changed = 0
         with self._transaction() as conn:
             if sent:
