@@ -55,6 +55,7 @@ class CsvCustomers(CustomerSource):
     name = "csv"
     description = "Contacts from a CSV file (account_id, account_name, plan, status, contact_email, ...)"
     Options = CsvOptions
+    input_files = ("path",)
 
     @property
     def path(self) -> Path:

@@ -51,8 +51,12 @@ class App:
             from tierctl.config.loader import load_config
 
             host = self.host
-            self._config = load_config(self.config_path, host)
-            redact_output(self._config.redactor())
+            from tierctl.storage.opener import check_storage_url
+
+            config = load_config(self.config_path, host)
+            redact_output(config.redactor())
+            check_storage_url(config)
+            self._config = config
             host.check()
         return self._config
 

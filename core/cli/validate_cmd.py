@@ -19,10 +19,16 @@ if TYPE_CHECKING:
 def validate(app: App, as_json: bool) -> None:
     """Check the config file; list every problem with its line, or summarise it.
 
-    When the ledger exists, the config's questions are also checked against it:
+    Source files (sources.*.path) must exist and be readable. When the ledger exists, the config's questions are also checked against it:
     a question that has answers may not change its type.
     """
+    from tierctl.config.inputs import input_file_problems
+    from tierctl.errors import ConfigError
+
     config = app.config()
+    problems = input_file_problems(config, app.host)
+    if problems:
+        raise ConfigError(problems)
     checked = _check_against_ledger(config)
     summary = {
         "config": config.path,

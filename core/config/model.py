@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from tierctl.errors import Problem
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+#: An e-mail address as people write one in a config: local@domain.tld, no spaces or brackets.
+EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
 SLUG_HELP = "a safe slug: lower-case letters, digits, '-' or '_', starting and ending with a letter or digit"
 
 TOUCH_MODELS = ("tech-touch", "low-touch", "mid-touch", "high-touch")
@@ -93,6 +95,13 @@ class Organization(Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as Europe/Amsterdam or UTC")
+        return value
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not EMAIL_RE.match(value):  # "" (e.g. ${EMAIL:-}) means none
+            raise ValueError(f"{value!r} is not an e-mail address; expected one such as support@acme.example")
         return value
 
     @field_validator("support_url")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from tierctl.errors import LedgerDamagedError, TierctlError
 from tierctl.storage.ledger import Ledger
+
+if TYPE_CHECKING:
+    from tierctl.config.model import Config
 
 #: The ledger when ``storage.url`` is not set: beside the config file.
 DEFAULT_URL = "sqlite:///.tierctl/state.db"
@@ -54,6 +57,16 @@ def _sqlite_location(url: str | None, base_dir: Path) -> tuple[Path, bool]:
     if scheme != "sqlite":
         raise _url_error(url, f"unsupported scheme {scheme!r}" if scheme else "not a URL")
     return sqlite_path(url, base_dir), not url.partition("://")[2].startswith("//")
+
+
+def check_storage_url(config: "Config") -> None:
+    """Raise a ConfigError at ``storage.url``'s line when no backend can use it (nothing is opened)."""
+    from tierctl.errors import ConfigError
+
+    try:
+        _sqlite_location(config.storage.url, config.base_dir)
+    except TierctlError as exc:
+        raise ConfigError([config.problem(("storage", "url"), str(exc).removeprefix("storage.url: "))]) from None
 
 
 def ledger_exists(url: str | None, base_dir: Path) -> bool:
