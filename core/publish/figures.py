@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from tierctl.i18n import N_, _, current_language, ngettext
+from tierctl.i18n.vocabulary import word_from
 
 #: Nouns the ``count`` filter knows, so ``3 | count("answer")`` reads "3 antwoorden" in Dutch.
 _COUNTED = {"answer", "response", "promoter", "passive", "detractor", "invitation", "question", "rating"}
@@ -122,14 +123,12 @@ def arrow(trend: Any) -> str:
 
 def period_word(kind: str) -> str:
     """``quarter`` in the current language (``kwartaal``)."""
-    word = PERIOD_WORDS.get(str(kind))
-    return _(word) if word else str(kind)
+    return word_from(PERIOD_WORDS, kind, str)
 
 
 def state_word(state: str) -> str:
     """An invitation state (``failed``, ``unknown``...) in the current language."""
-    word = STATE_WORDS.get(str(state))
-    return _(word) if word else str(state)
+    return word_from(STATE_WORDS, state, str)
 
 
 def benchmark_gap(delta: float, metric: str) -> str:
