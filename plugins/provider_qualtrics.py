@@ -94,7 +94,6 @@ import io
 import json
 import re
 import threading
-import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -102,7 +101,7 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.providers import (HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit,
+from tierctl.providers import (HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit, clock_of,
                                retry_after_seconds)
 from tierctl.records import Invitation, RawResponse, SendResult
 
@@ -253,7 +252,6 @@ class QualtricsProvider(Provider):
         super().__init__(instance, options, context)
         self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
         self.requests_made = 0
-        self._sleep = time.sleep
         self._clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._session: "requests.Session | None" = None
         self._lock = threading.Lock()
@@ -432,7 +430,7 @@ class QualtricsProvider(Provider):
 
     def _wait(self, path: str, what: str) -> dict[str, Any]:
         """Poll ``path`` until its ``status`` is complete; the final result."""
-        deadline = time.monotonic() + self.options.export_timeout
+        deadline = clock_of(self).monotonic() + self.options.export_timeout
         while True:
             result = self._call("GET", path, what=f"check {what}")
             status = str(result.get("status", "")).lower() if isinstance(result, dict) else ""
@@ -440,9 +438,9 @@ class QualtricsProvider(Provider):
                 return result
             if status == "failed":
                 raise ApiError(f"{what} failed at Qualtrics")
-            if time.monotonic() + self.options.poll_interval > deadline:
+            if clock_of(self).monotonic() + self.options.poll_interval > deadline:
                 raise ApiError(f"{what} was not complete after {self.options.export_timeout:g}s")
-            self._sleep(self.options.poll_interval)
+            self.sleep(self.options.poll_interval)
 
     # -- responses -----------------------------------------------------------------------------
 
@@ -601,7 +599,7 @@ class QualtricsProvider(Provider):
             if attempt >= self.options.max_retries:
                 raise ApiError(f"cannot {what}: still failing after {attempt} retries: {last}", unavailable=True)
             attempt += 1
-            self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
+            self.sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
 
     def _error(self, response: Any) -> tuple[str, str]:
         """``(errorCode, errorMessage)`` from Qualtrics' envelope, scrubbed."""

@@ -85,7 +85,6 @@ import hmac
 import json
 import re
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import quote
@@ -314,7 +313,6 @@ class TypeformProvider(Provider):
         super().__init__(instance, options, context)
         self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
         self.requests_made = 0
-        self._sleep = time.sleep
         self._session: "requests.Session | None" = None
         self._lock = threading.Lock()
         self._token = options.token.get_secret_value()
@@ -524,7 +522,7 @@ class TypeformProvider(Provider):
                 raise ProviderError(self.instance, f"GET {path} still fails after {attempt} retries: {last}",
                                     retry=True)
             attempt += 1
-            self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
+            self.sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
 
     def _error_text(self, response: Any) -> str:
         """``: CODE description`` from Typeform's ``{code, description, details}``, scrubbed."""
