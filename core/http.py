@@ -87,8 +87,9 @@ class MaybeSent(TierctlError):
 
     exit_code = 1
 
-    def __init__(self, provider: str, message: str):
+    def __init__(self, provider: str, message: str, reason: str = ""):
         self.provider = provider
+        self.reason = reason or message  # the failure alone: "read timeout after 5s"
         super().__init__(f"provider {provider}: {message}")
 
 
@@ -139,6 +140,8 @@ class HttpClient:
         self.pace = provider.paces_itself if pace is None else pace
         self.headers = dict(headers or {})
         self.pool_size = pool_size
+        #: Requests sent so far, retries included (for a platform's daily request budget).
+        self.requests_made = 0
         self._session: "requests.Session | None" = None
         self._failures: dict[str, int] = {}
         self._open_until: dict[str, float] = {}
@@ -175,6 +178,7 @@ class HttpClient:
             if self.pace:
                 self.provider.pace()
             started = clock_of(self.provider).monotonic()
+            self.requests_made += 1
             try:
                 response = self.session.request(method, url, params=params, json=json, data=data,
                                                 headers=headers, timeout=self.timeout, allow_redirects=False)
@@ -185,7 +189,7 @@ class HttpClient:
                     self._failed(host)
                     raise MaybeSent(self.provider.instance,
                                     f"{what}: no answer from {self.platform} ({reason}); the request went "
-                                    "out, so it may have been acted on and is not sent again") from None
+                                    "out, so it may have been acted on and is not sent again", reason) from None
                 if attempt < self.max_retries:
                     attempt += 1
                     self.provider.sleep(self.backoff(attempt))
