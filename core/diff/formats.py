@@ -28,6 +28,15 @@ def _moves(diff: "ConfigDiff") -> list[str]:
             for f, t, n, c in diff.moves.counts()]
 
 
+def _scope(diff: "ConfigDiff") -> str:
+    scope = diff.programme.scope if diff.programme else None
+    if scope is None:
+        return ""
+    parts = [f"{len(scope.accounts)} moved account{'s' * (len(scope.accounts) != 1)}"] * bool(scope.accounts) + \
+        [f"tier{'s' * (len(scope.tiers) != 1)} {', '.join(sorted(scope.tiers))}"] * bool(scope.tiers)
+    return f" (counted for the accounts the change can affect: {' and '.join(parts)})"
+
+
 def _surveys(diff: "ConfigDiff") -> list[str]:
     if diff.programme is None:
         return []
@@ -62,7 +71,7 @@ def diff_text(diff: "ConfigDiff", with_accounts: bool = False) -> str:
         sections.append(("Accounts", [f"{a.account_id} {a.name} ({a.plan}): {a.old_tier} → {a.new_tier}"
                                       for a in diff.moves.accounts]))
     days = diff.programme.days if diff.programme else 0
-    sections += [(f"Survey invitations over the next {days} days", _surveys(diff)),
+    sections += [(f"Survey invitations over the next {days} days{_scope(diff)}", _surveys(diff)),
                  ("Agent hours needed", _capacity(diff)), ("Owners to ask", _owners(diff))]
     for title, lines in sections:
         if lines:
@@ -103,7 +112,7 @@ def diff_markdown(diff: "ConfigDiff", with_accounts: bool = False) -> str:
                 out.append(f"\n... and {len(diff.moves.accounts) - len(shown)} more (tierctl diff --accounts)")
             out += ["", "</details>", ""]
     if diff.programme and diff.programme.surveys:
-        out += [f"**Survey invitations over the next {diff.programme.days} days**", "",
+        out += [f"**Survey invitations over the next {diff.programme.days} days**{_md(_scope(diff))}", "",
                 "| survey | before | after | newly due | no longer sent |", "|---|--:|--:|--:|--:|"]
         out += [f"| {_md(s.survey_id)} | {s.before} | {s.after} | {s.newly_due} | {s.no_longer_sent} |"
                 for s in diff.programme.surveys] + [""]
