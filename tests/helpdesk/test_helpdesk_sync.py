@@ -179,3 +179,17 @@ def test_zendesk_validation_errors_are_shown_as_zendesk_words_them(project, zend
     assert code == 2
     assert "Zendesk refused POST /api/v2/slas/policies: HTTP 422 RecordInvalid: Record validation errors " \
            "(title: Title: cannot be blank)" in err
+
+
+def test_helpdesk_options_are_checked_with_the_config(project):
+    config = project(ROWS, yaml=zendesk_yaml("https://acme.zendesk.com", extra="    prioritie: {p1: urgent}\n"))
+    code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS, env={"ZENDESK_TOKEN": TOKEN})
+    assert code == 2
+    assert "helpdesks.zendesk.prioritie: unknown option for plugin 'zendesk' (did you mean 'priorities'?)" in err
+    config = project(ROWS, yaml=zendesk_yaml("https://acme.zendesk.com", auth="email: ops@acme.example"))
+    code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS)
+    assert code == 2 and "give email and token (an API token), or oauth_token" in err
+    config = project(ROWS, yaml=zendesk_yaml("https://acme.zendesk.com").replace("plugin: zendesk", "plugin: zendsk"))
+    code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS, env={"ZENDESK_TOKEN": TOKEN})
+    assert code == 2 and "no helpdesk plugin named 'zendsk' is installed (did you mean 'zendesk'?)" in err
+    assert TOKEN not in err
