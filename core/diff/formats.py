@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 #: Accounts listed in markdown before "... and N more" (a PR comment has a size limit).
 MD_ACCOUNT_LIMIT = 200
+#: GitHub refuses comments over 65,536 characters; the markdown is cut well before.
+MD_MAX_CHARS = 60_000
 
 
 def _pages(diff: "ConfigDiff") -> list[str]:
@@ -125,4 +127,8 @@ def diff_markdown(diff: "ConfigDiff", with_accounts: bool = False) -> str:
             mark = "" if diff.approvers is None else " ❌ missing" if owner in diff.missing else " ✅"
             out.append(f"- **{_md(owner)}**{mark}: " + ", ".join(f"`{_md(f)}`" for f in fields))
         out.append("")
-    return "\n".join(out).rstrip("\n") + "\n"
+    text = "\n".join(out).rstrip("\n") + "\n"
+    if len(text) > MD_MAX_CHARS:
+        cut = text.rfind("\n", 0, MD_MAX_CHARS - 200)
+        text = text[:cut] + "\n\n… cut to fit a pull-request comment; run `tierctl diff` for the whole review.\n"
+    return text

@@ -230,3 +230,15 @@ def test_the_github_workflow_runs_commands_that_work(repo):
         assert code == 0, (command, err)
         outputs.append(out)
     assert outputs[0].startswith("### tierctl diff") and "urgent target 4 hours → 2 hours (tighter)" in outputs[0]
+
+
+def test_markdown_is_cut_to_fit_a_pull_request_comment():
+    from tierctl.diff.accounts import Moves
+    from tierctl.diff.formats import MD_MAX_CHARS, diff_markdown
+    from tierctl.diff.pages import TargetChanges
+    from tierctl.diff.review import ConfigDiff
+
+    pages = [TargetChanges("website", changed=[f"tier-{n:05d}.html" for n in range(20000)])]
+    text = diff_markdown(ConfigDiff("HEAD", ["tiers"], [], pages, Moves(), None, [], []))
+    assert len(text) <= MD_MAX_CHARS
+    assert text.endswith("… cut to fit a pull-request comment; run `tierctl diff` for the whole review.\n")

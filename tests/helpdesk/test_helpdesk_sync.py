@@ -193,3 +193,19 @@ def test_helpdesk_options_are_checked_with_the_config(project):
     code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS, env={"ZENDESK_TOKEN": TOKEN})
     assert code == 2 and "no helpdesk plugin named 'zendsk' is installed (did you mean 'zendesk'?)" in err
     assert TOKEN not in err
+
+
+def test_a_write_refused_half_way_says_what_was_done_and_a_rerun_finishes(project, zendesk):
+    from tierctl.testing.http_double import Reply
+
+    zendesk.when(lambda r: r.method == "PUT" and r.route.startswith("/api/v2/organizations/"),
+                 Reply.json({"error": "InternalError", "description": "Something went wrong"}, 500))
+    config = project(ROWS, yaml=zendesk_yaml(zendesk.url))
+    code, _, err = sync(config)
+    assert code == 2
+    assert "Zendesk refused PUT" in err and "HTTP 500 InternalError: Something went wrong" in err
+    assert "2 of 5 changes were made before it" in err
+    code, out, _ = sync(config)
+    assert code == 0
+    assert "0 SLA policies, 3 organisations; 2 policies and 0 organisations already in step" in out
+    assert sync(config)[1].startswith("zendesk: nothing to change")
