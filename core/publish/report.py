@@ -72,9 +72,9 @@ from tierctl.render import Renderer
 from tierctl.util.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
-    import sqlite3
-
     import jinja2
+
+    from tierctl.storage.ledger import Ledger
 
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
@@ -128,31 +128,31 @@ class Report:
     stale_days: int = 0  # days the rollup had out of step (counted raw)
 
 
-def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: str | None,
+def check_scope(config: "Config", ledger: "Ledger | None", survey_id: str | None,
                 tier: str | None) -> None:
     """Refuse an unknown survey or tier (config or stored data), with a did-you-mean hint."""
-    for what, value, known_config, column in (("survey", survey_id, config.surveys, "survey_id"),
-                                              ("tier", tier, config.tiers, "tier")):
+    stored: tuple[set[str], set[str]] | None = None
+    for what, value, known_config, index in (("survey", survey_id, config.surveys, 0),
+                                             ("tier", tier, config.tiers, 1)):
         if value is None or value in known_config:
             continue
         known = set(known_config)
-        if conn is not None:
-            known |= {row[0] for row in conn.execute(f"SELECT DISTINCT {column} FROM invitations")}
+        if ledger is not None:
+            stored = stored or ledger.stored_scope()
+            known |= stored[index]
         if value not in known:
             raise TierctlError(f"no {what} {value!r}{did_you_mean(value, known)}; "
                                f"{what}s: {one_of(known)}")
 
 
-def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quarter",
+def build_report(config: "Config", ledger: "Ledger", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True) -> Report:
-    """The report for a scope, from a ledger connection (``ledger.conn``)."""
-    from tierctl.storage.metrics_sqlite import SqliteMetrics
-
+    """The report for a scope, from a ledger of any backend (its counts through :meth:`Ledger.metrics`)."""
     if kind not in PERIOD_KINDS:
         raise TierctlError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
-    check_scope(config, conn, survey_id, tier)
-    source = SqliteMetrics(conn, use_rollup=use_rollup)
+    check_scope(config, ledger, survey_id, tier)
+    source = ledger.metrics(use_rollup=use_rollup)
     metrics = build_metrics(source, config, kind, survey_id, tier)
     texts: dict[str, TextSection] = {}
     if with_text:
@@ -589,13 +589,12 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     individual answer or free text.
     """
     from tierctl.storage.opener import existing_ledger
-    from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:
         return {}
     with ledger:
-        metrics = build_metrics(SqliteMetrics(ledger.conn), config, kind)  # type: ignore[attr-defined]
+        metrics = build_metrics(ledger.metrics(), config, kind)
     out: dict[str, list[TierHeadline]] = {}
     for survey in metrics.surveys:
         for tf in survey.tiers:

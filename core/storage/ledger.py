@@ -35,6 +35,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from tierctl.errors import TierctlError
 from tierctl.records import Invitation, SendResult, StoredResponse
 
 DEFERRED = "deferred"
@@ -123,7 +124,15 @@ class Ledger(abc.ABC):
     (``ValueError``).
 
     A ledger is a context manager that closes itself.
+
+    A backend registers under the ``tierctl.storage`` entry-point group (see
+    :mod:`tierctl.storage.opener`) and passes :class:`tierctl.testing.LedgerContract`.
     """
+
+    #: Whether several processes (on several machines) may send at once: claims are safe across
+    #: machines and runs hold leases, so ``survey send`` runners share the work instead of taking
+    #: the ``send`` lock, and :meth:`mark_stale_sending` leaves live runs' invitations alone.
+    concurrent_sends: bool = False
 
     # -- locking and runs -------------------------------------------------
 
@@ -254,6 +263,15 @@ class Ledger(abc.ABC):
     def requeue_unknown(self, now: datetime) -> int:
         """Move every ``unknown`` invitation to ``retry`` (``--resend-unknown``); return how many."""
 
+    def shared_limiter(self, name: str, rate: Any) -> Any:
+        """A token bucket for ``rate`` that every process using this ledger draws from, or ``None``.
+
+        Backends with :attr:`concurrent_sends` return one, so that several
+        runners together stay within a platform's rate limit; ``None`` (the
+        default) leaves each process to pace itself.
+        """
+        return None
+
     # -- reporting --------------------------------------------------------
 
     @abc.abstractmethod
@@ -272,6 +290,30 @@ class Ledger(abc.ABC):
         ``sent_at`` (datetimes or ``None``), ``external_id``, ``reason``,
         ``attempts``, ``run_id``.
         """
+
+    @abc.abstractmethod
+    def stored_scope(self) -> tuple[set[str], set[str]]:
+        """``(survey ids, tiers)`` that invitations in the ledger have (for "did you mean" hints)."""
+
+    @abc.abstractmethod
+    def metrics(self, use_rollup: bool = True) -> Any:
+        """The :class:`tierctl.responses.metrics.MetricsSource` that counts this ledger's responses.
+
+        ``use_rollup=False`` counts every answer raw (for checks and benchmarks).
+        """
+
+    # -- copying (tierctl ledger copy) -------------------------------------
+
+    def dump_table(self, table: str) -> Any:
+        """The rows of a portable table (:data:`tierctl.storage.copying.TABLES`), canonical, in key order."""
+        raise TierctlError(f"the ledger backend {type(self).__name__} cannot be copied")
+
+    def load_table(self, table: str, rows: Any) -> int:
+        """Write canonical rows into an empty portable table, keeping their keys; return how many."""
+        raise TierctlError(f"the ledger backend {type(self).__name__} cannot be copied into")
+
+    def rebuild_rollup(self) -> None:
+        """Count the metrics rollup again from the stored answers (after a copy, or as a repair)."""
 
     # -- response pulls ---------------------------------------------------
 

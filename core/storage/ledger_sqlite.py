@@ -736,6 +736,62 @@ class SqliteLedger(Ledger):
             params.append(limit)
         return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
 
+    def stored_scope(self) -> tuple[set[str], set[str]]:
+        rows = self.conn.execute("SELECT DISTINCT survey_id, tier FROM invitations").fetchall()
+        return {s for s, _ in rows}, {t for _, t in rows}
+
+    def metrics(self, use_rollup: bool = True) -> Any:
+        from tierctl.storage.metrics_sqlite import SqliteMetrics
+
+        return SqliteMetrics(self.conn, use_rollup=use_rollup)
+
+    # -- copying ----------------------------------------------------------
+
+    def dump_table(self, table: str) -> Iterator[tuple[Any, ...]]:
+        from tierctl.storage.copying import ORDER_BY, TABLES, canonical_time, canonical_value, time_positions
+
+        times = time_positions(table)
+        cur = self.conn.execute(f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {ORDER_BY[table]}")
+        for row in cur:
+            if table == "answers":
+                yield row[0], row[1], canonical_value(row[2])
+            elif times:
+                row = list(row)
+                for i in times:
+                    row[i] = canonical_time(row[i])
+                yield tuple(row)
+            else:
+                yield row
+
+    def load_table(self, table: str, rows: Any) -> int:
+        from tierctl.storage.copying import TABLES, canonical_time, time_positions
+
+        columns = TABLES[table]
+        times = time_positions(table)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        n = 0
+        with self._transaction() as conn:
+            batch: list[Any] = []
+            for row in rows:
+                if times:
+                    row = list(row)
+                    for i in times:
+                        row[i] = canonical_time(row[i])
+                batch.append(row)
+                if len(batch) >= 10_000:
+                    conn.executemany(sql, batch)
+                    n += len(batch)
+                    batch = []
+            conn.executemany(sql, batch)
+            n += len(batch)
+        return n
+
+    def rebuild_rollup(self) -> None:
+        from tierctl.storage.metrics_sqlite import rebuild_rollup
+
+        with self._transaction() as conn:
+            rebuild_rollup(conn)
+
     # -- response pulls ---------------------------------------------------
 
     def get_cursor(self, provider: str, survey_id: str) -> str | None:

@@ -75,7 +75,7 @@ def test_absolute_url_into_a_missing_folder_is_an_error_not_a_mkdir(tmp_path: Pa
 
 @pytest.mark.parametrize("url, says", [
     ("mysql://db.example/tierctl", "unsupported scheme 'mysql'"),
-    ("postgresql://db.example/tierctl", "postgresql backend is planned"),
+    ("oracle://db.example/tierctl", "installed backends: postgres, postgresql, sqlite"),
     (".tierctl/state.db", "not a URL"),
     ("sqlite://host/state.db", "three slashes"),
     ("sqlite:///", "must name a database file"),
@@ -88,7 +88,7 @@ def test_unsupported_urls_explain_what_is_supported(tmp_path: Path, url: str, sa
     assert says in message
     assert repr(url) in message
     assert "sqlite:///relative/path.db" in message and "sqlite:////absolute/path.db" in message
-    assert "postgresql is planned" in message
+    assert "postgresql://user@host:5432/dbname" in message
     assert "Set storage.url" in message and DEFAULT_URL in message
     assert caught.value.exit_code == 2
 
