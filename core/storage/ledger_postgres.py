@@ -69,6 +69,11 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column: arrays for ``unnest``, one statement for a whole batch."""
+    return [list(column) for column in zip(*rows)]
+
+
 def _due_day(inv: Invitation) -> str:
     return inv.due_day or _utc(inv.due_at).isoformat()[:10]
 
@@ -258,9 +263,9 @@ class PostgresLedger(Ledger):
         # Rows are written in key order: two runners inserting overlapping batches lock them in the
         # same order, so one waits for the other instead of deadlocking.
         ordered = sorted(items, key=lambda i: (i.survey_id, i.contact_email, i.occasion))
-        columns = list(zip(*[(i.invite_id, i.survey_id, i.contact_email, i.occasion, i.tier, i.account_id,
+        columns = _columns([(i.invite_id, i.survey_id, i.contact_email, i.occasion, i.tier, i.account_id,
                               throttled.get(i.survey_id, True), _utc(i.due_at), _utc(i.closes_at), _due_day(i))
-                             for i in ordered]))
+                             for i in ordered])
         with self._transaction() as conn:
             # New keys: a key another runner inserts at the same time waits for its commit, then is skipped.
             inserted = self._insert_new(conn, columns, provider, at, run_id)
@@ -284,7 +289,7 @@ class PostgresLedger(Ledger):
                             taken[(inv.survey_id, inv.contact_email, inv.occasion)] = found[1]
                             updates.append((found[0], throttled.get(inv.survey_id, True), inv.tier, inv.account_id,
                                             _utc(inv.due_at), _due_day(inv), _utc(inv.closes_at)))
-                    cols = list(zip(*updates))
+                    cols = _columns(updates)
                     conn.execute(
                         f"UPDATE invitations AS i SET state = '{SENDING}', provider = %s, throttled = u.t, "
                         "tier = u.tier, account_id = u.acct, due_at = u.due, due_day = u.dd, closes_at = u.closes, "
@@ -340,9 +345,9 @@ class PostgresLedger(Ledger):
         if not invitations:
             return
         at = _utc(now)
-        columns = list(zip(*[(i.invite_id, i.survey_id, i.contact_email, i.occasion, i.tier, i.account_id,
+        columns = _columns([(i.invite_id, i.survey_id, i.contact_email, i.occasion, i.tier, i.account_id,
                               throttled.get(i.survey_id, True), _utc(i.due_at), _utc(i.closes_at), _due_day(i),
-                              reasons.get(i.invite_id, "deferred")) for i in invitations]))
+                              reasons.get(i.invite_id, "deferred")) for i in invitations])
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO invitations AS i (invite_id, survey_id, contact_email, occasion, tier, account_id, "
