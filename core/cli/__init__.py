@@ -40,6 +40,7 @@ COMMANDS = {
     "survey": "tierctl.cli.survey_cmd:survey",
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
+    "ledger": "tierctl.cli.ledger_cmd:ledger",
 }
 
 
@@ -91,6 +92,20 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:
+        # A storage backend's own error that got past the ledger (a report reading the
+        # connection): damaged, locked or not writable, said as such, never a traceback.
+        from tierctl.storage.opener import storage_error
+
+        translated = storage_error(exc)
+        if translated is None:
+            raise
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"tierctl: error: {translated}", err=True)
+        sys.exit(translated.exit_code)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 

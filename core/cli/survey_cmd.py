@@ -133,6 +133,9 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     config = app.config()
     run = SurveyRun(config, app.host, resolve_now(app, now), survey)
     ledger = run.open_ledger()
+    if ledger.created:
+        log.warning("new ledger at %s: nothing was sent from here before. If there was a ledger, stop and "
+                    "restore it from a backup, or everything due is sent again", ledger.location())
     bar = None
     interactive = sys.stderr.isatty() and log_format == "plain" and not as_json
 

@@ -127,12 +127,23 @@ class Ledger(abc.ABC):
 
     A backend registers under the ``tierctl.storage`` entry-point group (see
     :mod:`tierctl.storage.opener`) and passes :class:`tierctl.testing.LedgerContract`.
+
+    A backend refuses (``LedgerDamagedError``) storage that exists but is not
+    a whole tierctl ledger instead of initialising it, and sets
+    :attr:`created` when an open made a new one.
     """
 
     #: Whether several processes (on several machines) may send at once: claims are safe across
     #: machines and runs hold leases, so ``survey send`` runners share the work instead of taking
     #: the ``send`` lock, and :meth:`mark_stale_sending` leaves live runs' invitations alone.
     concurrent_sends: bool = False
+
+    #: True when opening created this ledger (new and empty): ``survey send`` says so.
+    created: bool = False
+
+    def location(self) -> str:
+        """Where the ledger is, for messages (a file path, a database name; never a password)."""
+        return repr(self)
 
     # -- locking and runs -------------------------------------------------
 

@@ -93,6 +93,7 @@ class PostgresLedger(Ledger):
         self._conn: Any = connect(self._libpq, self.shown)
         self._heartbeat = Heartbeat(self._libpq, self.shown, self.lease_seconds)
         try:
+            self.created = self.schema_version() == 0
             self._migrate()
         except BaseException:
             self.close()
@@ -100,6 +101,34 @@ class PostgresLedger(Ledger):
 
     def __repr__(self) -> str:
         return f"PostgresLedger({self.shown!r})"
+
+    def location(self) -> str:
+        return f"the PostgreSQL database {self.shown}"
+
+    def check(self) -> list[str]:
+        """What is wrong with the ledger's tables (``tierctl ledger check``); empty when whole.
+
+        The schema version and every table and column the backend uses; the
+        database's own consistency is the server's job (``amcheck``, backups).
+        """
+        from tierctl.storage.copying import TABLES
+
+        problems = []
+        version = self.schema_version()
+        if version != SCHEMA_VERSION:
+            problems.append(f"schema version {version}, expected {SCHEMA_VERSION}")
+        columns: dict[str, set[str]] = {}
+        for table, column in self.conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"):
+            columns.setdefault(table, set()).add(column)
+        wanted = {**{t: set(c) - {"value"} for t, c in TABLES.items()}, "answer_day_counts": {"n"},
+                  "response_day_counts": {"responses", "keys"}, "leases": {"expires_at"}, "rate_buckets": {"tokens"}}
+        for table, needed in wanted.items():
+            if table not in columns:
+                problems.append(f"table {table} is missing")
+            elif needed - columns[table]:
+                problems.append(f"table {table} lacks column(s) {', '.join(sorted(needed - columns[table]))}")
+        return problems
 
     @property
     def conn(self) -> Any:

@@ -12,10 +12,11 @@ interface does not build its own backend.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Protocol
 
-from tierctl.errors import TierctlError
+from tierctl.errors import LedgerDamagedError, TierctlError
 from tierctl.storage.ledger import Ledger
 
 #: The ledger when ``storage.url`` is not set: beside the config file.
@@ -26,8 +27,8 @@ ENTRY_POINT_GROUP = "tierctl.storage"
 class StorageBackend(Protocol):
     """What a ``tierctl.storage`` entry point names."""
 
-    def open(self, url: str, base_dir: Path) -> Ledger:
-        """Open (creating and migrating if needed) the ledger at ``url``."""
+    def open(self, url: str, base_dir: Path, *, read_only: bool = False) -> Ledger:
+        """Open (creating and migrating if needed) the ledger at ``url``; ``read_only``: never create."""
 
     def exists(self, url: str, base_dir: Path) -> bool:
         """Whether the ledger at ``url`` exists already, without creating it."""
@@ -62,11 +63,11 @@ def sqlite_path(url: str, base_dir: Path) -> Path:
 class SqliteBackend:
     """``sqlite:///path.db``: one local file (:class:`tierctl.storage.ledger_sqlite.SqliteLedger`)."""
 
-    def open(self, url: str, base_dir: Path) -> Ledger:
+    def open(self, url: str, base_dir: Path, *, read_only: bool = False) -> Ledger:
         from tierctl.storage.ledger_sqlite import SqliteLedger
 
         relative = not url.partition("://")[2].startswith("//")
-        return SqliteLedger(sqlite_path(url, base_dir), create_dirs=relative)
+        return SqliteLedger(sqlite_path(url, base_dir), create_dirs=relative, read_only=read_only)
 
     def exists(self, url: str, base_dir: Path) -> bool:
         return sqlite_path(url, base_dir).is_file()
@@ -75,7 +76,7 @@ class SqliteBackend:
 class PostgresBackend:
     """``postgresql://user@host/db``: a shared database (:class:`tierctl.storage.ledger_postgres.PostgresLedger`)."""
 
-    def open(self, url: str, base_dir: Path) -> Ledger:
+    def open(self, url: str, base_dir: Path, *, read_only: bool = False) -> Ledger:
         from tierctl.storage.ledger_postgres import PostgresLedger
 
         return PostgresLedger(url)
@@ -131,22 +132,121 @@ def ledger_exists(url: str | None, base_dir: Path) -> bool:
     return backend.exists(url, base_dir)
 
 
-def open_ledger(url: str | None, base_dir: Path) -> Ledger:
+def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> Ledger:
     """Open (creating and migrating if needed) the ledger that ``storage.url`` names.
+
+    Every open checks cheaply that the ledger is whole (its schema, the
+    edges of its tables); an existing file that is not a whole tierctl
+    ledger (emptied, another program's, damaged) is refused, never
+    initialised. A ledger this call created has ``created`` set, so the
+    caller can say "new ledger at ...".
 
     :param url: ``sqlite:///relative/path.db`` (relative to ``base_dir``; its
         folders are created), ``sqlite:////absolute/path.db``,
         ``postgresql://user@host/dbname``, or a scheme a third-party backend
         registers; ``None`` or ``""`` means :data:`DEFAULT_URL`.
     :param base_dir: the config file's folder.
+    :param read_only: for commands that only read: open without writing
+        (a read-only file still works), never create.
+    :raises tierctl.errors.LedgerDamagedError: not a whole tierctl ledger.
     :raises tierctl.errors.TierctlError: an unsupported URL, or a database
         that cannot be opened or was written by a newer tierctl.
     """
     url, backend = backend_for(url)
-    return backend.open(url, base_dir)
+    return backend.open(url, base_dir, read_only=read_only)
 
 
-def existing_ledger(url: str | None, base_dir: Path) -> Ledger | None:
-    """The ledger if it exists, else None: for commands that read and must not create state."""
+def existing_ledger(url: str | None, base_dir: Path, *, read_only: bool = True) -> Ledger | None:
+    """The ledger if it exists, else None: for commands that read and must not create state.
+
+    Opened read-only unless ``read_only=False`` (for a command that writes to
+    an existing ledger only, such as ``survey import``).
+    """
     url, backend = backend_for(url)
-    return backend.open(url, base_dir) if backend.exists(url, base_dir) else None
+    return backend.open(url, base_dir, read_only=read_only) if backend.exists(url, base_dir) else None
+
+
+def check_ledger(url: str | None, base_dir: Path) -> list[str]:
+    """Everything wrong with the ledger, reading every page (``tierctl ledger check``); empty: whole.
+
+    :raises tierctl.errors.TierctlError: no ledger, or an unsupported URL.
+    """
+    import sqlite3
+
+    url, backend = backend_for(url)
+    if not isinstance(backend, SqliteBackend):
+        with backend.open(url, base_dir) as ledger:
+            return ledger.check()  # type: ignore[attr-defined]
+    from tierctl.storage.ledger_sqlite import SqliteLedger, expected
+    from tierctl.storage.sqlite_checks import integrity_problems
+
+    path = _existing_path(url, base_dir)
+    try:
+        ledger = SqliteLedger(path, read_only=True)
+    except LedgerDamagedError as exc:
+        problems = [str(exc)]
+        try:  # what SQLite itself finds, if the file opens at all
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                problems += integrity_problems(conn, expected())
+            finally:
+                conn.close()
+        except sqlite3.Error as sqlite_exc:
+            problems.append(f"SQLite: {sqlite_exc}")
+        return problems
+    with ledger:
+        return ledger.check()  # type: ignore[attr-defined]
+
+
+def backup_ledger(url: str | None, base_dir: Path, dest: Path) -> Path:
+    """Copy the ledger to ``dest`` (a file, or a folder to put ``<name>-<UTC time>.db`` in), safely
+    while a send runs; returns the file written.
+
+    :raises tierctl.errors.TierctlError: no ledger, a damaged one, or ``dest`` not writable.
+    """
+    from datetime import datetime, timezone
+
+    url, backend = backend_for(url)
+    if not isinstance(backend, SqliteBackend):
+        raise TierctlError("tierctl ledger backup writes SQLite files; back a PostgreSQL ledger up with the "
+                           "database's own tools (pg_dump), or copy it into a SQLite file with "
+                           "tierctl ledger copy --to sqlite:///backup.db")
+    path = _existing_path(url, base_dir)
+    dest = Path(dest)
+    if dest.is_dir():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dest = dest / f"{path.stem}-{stamp}{path.suffix}"
+    if dest.resolve() == path.resolve():
+        raise TierctlError(f"the backup {dest} would overwrite the ledger itself; choose another place")
+    if not dest.parent.is_dir():
+        raise TierctlError(f"cannot write the backup {dest}: the folder {dest.parent} does not exist")
+    ledger = open_ledger(url, base_dir, read_only=True)
+    with ledger:
+        try:
+            ledger.backup(dest)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise TierctlError(f"cannot write the backup {dest}: {exc.strerror or exc}") from exc
+    return dest
+
+
+def _existing_path(url: str, base_dir: Path) -> Path:
+    path = sqlite_path(url, base_dir)
+    if not path.is_file():
+        raise TierctlError(f"there is no ledger at {path} (storage.url); nothing was sent from here yet")
+    return path
+
+
+def storage_error(exc: BaseException) -> TierctlError | None:
+    """The user's error for a storage backend's own exception that escaped the ledger, or None when
+    ``exc`` is not one."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        from tierctl.storage.postgres_conn import describe_error
+
+        return describe_error(exc)
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
+        return None
+    from tierctl.storage.sqlite_checks import describe_error as describe_sqlite_error
+
+    return describe_sqlite_error(exc, "(storage.url)")

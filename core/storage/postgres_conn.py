@@ -157,3 +157,10 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def describe_error(exc: BaseException) -> TierctlError:
+    """The user's error for a psycopg error that escaped the ledger: the server's words, what to do."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TierctlError(f"the PostgreSQL ledger failed: {text}. Check that the server is up and the user has "
+                        "the privileges the README lists ('Pointing tierctl at PostgreSQL'), then run again")

@@ -181,7 +181,7 @@ def test_files_that_are_not_tierctl_ledgers_are_refused(tmp_path: Path):
         open_ledger("sqlite:///other.db", tmp_path)
     assert raw(other).execute("PRAGMA user_version").fetchone()[0] == 0  # untouched
     (tmp_path / "text.db").write_text("hello, I am not a database at all\n" * 100)
-    with pytest.raises(TierctlError, match="is not a usable tierctl ledger"):
+    with pytest.raises(TierctlError, match="the ledger is damaged: .*text.db: SQLite: file is not a database; restore it"):
         open_ledger("sqlite:///text.db", tmp_path)
 
 
