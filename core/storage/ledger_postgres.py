@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from tierctl.errors import LockHeldError, TierctlError
 from tierctl.records import Invitation, SendResult
-from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, FAILED, IMPORT_SOURCE, RETRY, SENDING, SENT,
-                                    STATES, SURVEYED_STATES, UNKNOWN, InvitationLink, InvitationRef, Key,
-                                    Ledger, sql_states, type_change)
+from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, FAILED, RETRY, SENDING, SENT,
+                                    SURVEYED_STATES, UNKNOWN, InvitationLink, InvitationRef, Key,
+                                    Ledger, first_responses, listing_query, questions_to_keep, sql_states)
 from tierctl.storage.postgres_conn import Heartbeat, connect, masked, split_url
 from tierctl.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
 
@@ -434,22 +434,7 @@ class PostgresLedger(Ledger):
 
     def invitations(self, state: str | None = None, survey_id: str | None = None,
                     limit: int | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
-        if state is not None:
-            if state not in STATES:
-                raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
-            where.append("state = %s")
-            params.append(state)
-        if survey_id is not None:
-            where.append("survey_id = %s")
-            params.append(survey_id)
-        sql = f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated_at DESC, invite_id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        sql, params = listing_query(_INVITATION_COLUMNS, state, survey_id, limit, "%s")
         return [dict(zip(_INVITATION_COLUMNS, row)) for row in self.conn.execute(sql, params)]
 
     def stored_scope(self) -> tuple[set[str], set[str]]:
@@ -498,21 +483,7 @@ class PostgresLedger(Ledger):
     def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
         from tierctl.storage.postgres_bulk import add_responses
 
-        unkeyed = [r for r in rows if r.invitation is None]
-        if unkeyed:
-            links = self.lookup_invitations([r.invite_id for r in unkeyed])
-            unknown = sorted({r.invite_id for r in unkeyed} - set(links))
-            if unknown:
-                raise ValueError(f"no invitation {unknown[0]!r} in the ledger: a response must answer one")
-            rows = [r if r.invitation is not None else r._replace(invitation=links[r.invite_id].key) for r in rows]
-        keys: set[int] = set()
-        ids: set[str] = set()
-        fresh = []
-        for r in rows:
-            if r.invitation not in keys and r.response_id not in ids:
-                keys.add(r.invitation)
-                ids.add(r.response_id)
-                fresh.append(r)
+        fresh = first_responses(self.with_keys(rows))
         if not fresh:
             return []
         with self._transaction() as conn:
@@ -528,14 +499,8 @@ class PostgresLedger(Ledger):
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"questions:{survey_id}",))
             stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = %s",
                                        (survey_id,)).fetchall())
-            changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
-            if changed:
-                also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
-                q = changed[0]
-                raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
             members = rows if len(surveys) == 1 else [r for r in rows if r.survey_id == survey_id]
-            new = [(survey_id, q, t) for q, t in types.items()
-                   if q not in stored and any(q in r.answers for r in members)]
+            new = questions_to_keep(survey_id, types, stored, members)
             if new:
                 with conn.cursor() as cur:
                     cur.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (%s, %s, %s) "

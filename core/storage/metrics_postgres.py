@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterator
 
-from tierctl.config.periods import PERIOD_KINDS, period_days, period_of
+from tierctl.config.periods import period_days, period_of
 from tierctl.storage.copying import canonical_time
 from tierctl.storage.ledger import NOT_DELIVERED_STATES, sql_states
+from tierctl.storage.metrics_sqlite import _scope as sqlite_scope, period_sql  # plain SQL both databases speak
 from tierctl.storage.postgres_bulk import ANSWERS_JOIN
 
 _SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END"
@@ -27,26 +28,8 @@ _ANSWERED = ("CASE WHEN q.qtype IN ('text', 'choice') THEN a.text IS NOT NULL AN
              "ELSE a.score IS NOT NULL END")
 
 
-def period_sql(column: str, kind: str) -> str:
-    """SQL for the period label of a ``YYYY-MM-DD`` column (the twin of ``period_of``)."""
-    if kind == "month":
-        return f"substr({column}, 1, 7)"
-    if kind == "quarter":
-        return f"(substr({column}, 1, 5) || 'Q' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 2) / 3))"
-    if kind == "year":
-        return f"substr({column}, 1, 4)"
-    raise ValueError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
-
-
 def _scope(alias: str, survey_id: str | None, tier: str | None) -> tuple[str, list[str]]:
-    terms, params = [], []
-    if survey_id is not None:
-        terms.append(f"{alias}survey_id = %s")
-        params.append(survey_id)
-    if tier is not None:
-        terms.append(f"{alias}tier = %s")
-        params.append(tier)
-    return (" AND ".join(terms) or "TRUE"), params
+    return sqlite_scope(alias, survey_id, tier, "%s", "TRUE")
 
 
 class PostgresMetrics:

@@ -76,7 +76,7 @@ class PostgresServer:
                   "--locale=C")
         for _ in range(5):
             self.port = unused_port()
-            options = [f"-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-k {self.folder}",
+            options = ["-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-k {self.folder}",
                        "-c max_connections=200", "-c shared_buffers=128MB"]
             if not self.durable:
                 options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
