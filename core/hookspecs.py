@@ -80,6 +80,16 @@ def register_template_globals(register: Register) -> None:
 
 
 @hookspec
+def register_helpdesks(register: Register) -> None:
+    """Register helpdesks (the ``plugin:`` of an entry under ``helpdesks:``) that
+    ``tierctl helpdesk sync`` and ``import-csat`` work with.
+
+    :param register: call ``register(name, helpdesk_class)`` once per helpdesk.
+        ``helpdesk_class`` subclasses :class:`tierctl.helpdesks.Helpdesk`.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``tierctl`` CLI.
 

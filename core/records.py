@@ -176,3 +176,16 @@ class StoredResponse(NamedTuple):
     received_at: datetime | None = None
     question_types: Mapping[str, str] = MappingProxyType({})
     invitation: Any = None
+
+
+class HelpdeskRating(NamedTuple):
+    """A helpdesk's satisfaction rating as the ledger keeps it: ``score`` is ``good`` or ``bad``,
+    ``tier`` the tier of the rated ticket's organisation, ``day`` the rating's day (YYYY-MM-DD) in
+    the organisation's time zone."""
+
+    rating_id: str
+    tier: str
+    organization: str
+    score: str
+    created_at: datetime
+    day: str

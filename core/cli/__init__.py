@@ -40,6 +40,8 @@ COMMANDS = {
     "survey": "tierctl.cli.survey_cmd:survey",
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
+    "diff": "tierctl.cli.diff_cmd:diff",
+    "helpdesk": "tierctl.cli.helpdesk_cmd:helpdesk",
     "ledger": "tierctl.cli.ledger_cmd:ledger",
 }
 

@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from tierctl.errors import TierctlError
-from tierctl.records import Invitation, SendResult, StoredResponse
+from tierctl.records import HelpdeskRating, Invitation, SendResult, StoredResponse
 
 DEFERRED = "deferred"
 SENDING = "sending"
@@ -394,6 +394,22 @@ class Ledger(abc.ABC):
     #
     # A response answers one invitation; the first one stored for an
     # invitation is kept and later ones are duplicates.
+
+    # -- helpdesk ratings ------------------------------------------------
+    #
+    # Satisfaction ratings from a helpdesk (Zendesk's good/bad), kept apart from survey
+    # responses: they answer tickets, not invitations. ``source`` is the helpdesk
+    # instance's name; a rating is kept once per (source, rating_id), a later import
+    # of the same rating replaces its score and tier.
+
+    @abc.abstractmethod
+    def add_helpdesk_ratings(self, source: str, rows: "list[HelpdeskRating]") -> int:
+        """Store ratings (insert, or update the score, tier and day of ones already kept) in
+        one transaction; return how many were new."""
+
+    @abc.abstractmethod
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        """``(source, tier, day, score, count)`` for every stored rating group, sorted."""
 
     @abc.abstractmethod
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:

@@ -45,7 +45,7 @@ from tierctl.storage.postgres_conn import Heartbeat, connect, masked, split_url
 from tierctl.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from tierctl.records import StoredResponse
+    from tierctl.records import HelpdeskRating, StoredResponse
     from tierctl.util.ratelimit import RateLimit
 
 LOCK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -458,6 +458,25 @@ class PostgresLedger(Ledger):
             "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
             "updated_at = excluded.updated_at", (provider, survey_id, cursor, _utc(now)))
+
+    # -- helpdesk ratings -------------------------------------------------
+
+    def add_helpdesk_ratings(self, source: str, rows: list["HelpdeskRating"]) -> int:
+        if not rows:
+            return 0
+        columns = _columns([(r.rating_id, r.tier, r.organization, r.score, _utc(r.created_at), r.day) for r in rows])
+        # xmax = 0: the row was inserted by this statement, not updated.
+        inserted = self.conn.execute(
+            "INSERT INTO helpdesk_ratings AS h (source, rating_id, tier, organization, score, created_at, day) "
+            "SELECT %s, n.* FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], "
+            "%s::text[]) AS n ON CONFLICT (source, rating_id) DO UPDATE SET tier = excluded.tier, "
+            "organization = excluded.organization, score = excluded.score, day = excluded.day "
+            "RETURNING (h.xmax = 0)", (source, *columns)).fetchall()
+        return sum(1 for (new,) in inserted if new)
+
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+            "SELECT source, tier, day, score, COUNT(*) FROM helpdesk_ratings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
 
     # -- responses --------------------------------------------------------
 

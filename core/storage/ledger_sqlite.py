@@ -54,7 +54,7 @@ from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, 
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
 from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, Schema, backup, describe_error, expected_schema,
                                            integrity_problems, probe, schema_problems)
-from tierctl.records import Invitation, SendResult
+from tierctl.records import HelpdeskRating, Invitation, SendResult
 
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
@@ -273,6 +273,19 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "GROUP BY 1, 2, 3) AS day WHERE day.survey_id = response_day_counts.survey_id "
         "AND day.tier = response_day_counts.tier AND day.due_day = response_day_counts.due_day",
     )),
+    ("helpdesk satisfaction ratings", (
+        # One row per rating a helpdesk gave a ticket; score is 'good' or 'bad'.
+        """CREATE TABLE helpdesk_ratings (
+            source TEXT NOT NULL,
+            rating_id TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            organization TEXT NOT NULL,
+            score TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            PRIMARY KEY (source, rating_id)
+        ) WITHOUT ROWID""",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -280,7 +293,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: What the migrations build (tests/storage/test_ledger_checks.py keeps it in step): every open
 #: checks a ledger has all of it.
 SCHEMA = Schema(
-    version=4,
+    version=5,
     tables={
         "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
         "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
@@ -292,12 +305,13 @@ SCHEMA = Schema(
         "answers": ("invitation", "question_id", "value"),
         "answer_day_counts": ("survey_id", "tier", "due_day", "question_id", "qtype", "score", "choice", "n"),
         "response_day_counts": ("survey_id", "tier", "due_day", "responses", "keys"),
+        "helpdesk_ratings": ("source", "rating_id", "tier", "organization", "score", "created_at", "day"),
     },
     indexes={"invitations_account": "invitations", "invitations_closes_at": "invitations",
              "invitations_group": "invitations", "invitations_state": "invitations",
              "invitations_surveyed": "invitations", "responses_fetched": "responses"},
     rowid={"runs": True, "invitations": True, "cursors": True, "responses": True, "questions": False,
-           "answers": False, "answer_day_counts": False, "response_day_counts": False},
+           "answers": False, "answer_day_counts": False, "response_day_counts": False, "helpdesk_ratings": False},
 )
 
 
@@ -923,6 +937,23 @@ class SqliteLedger(Ledger):
                 "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
                 "updated_at = excluded.updated_at", (provider, survey_id, cursor, _ts(now)))
+
+    # -- helpdesk ratings -------------------------------------------------
+
+    def add_helpdesk_ratings(self, source: str, rows: list["HelpdeskRating"]) -> int:
+        with self._transaction() as conn:
+            before = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO helpdesk_ratings (source, rating_id, tier, organization, score, created_at, day) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, rating_id) DO UPDATE SET tier = excluded.tier, "
+                "organization = excluded.organization, score = excluded.score, day = excluded.day",
+                [(source, r.rating_id, r.tier, r.organization, r.score, _ts(r.created_at), r.day) for r in rows])
+            after = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
+        return after - before
+
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+            "SELECT source, tier, day, score, COUNT(*) FROM helpdesk_ratings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
 
     # -- responses --------------------------------------------------------
 

@@ -104,7 +104,9 @@ def _select(table: str) -> str:
         columns = ["invitation", "question_id", "score", "text"]
     else:
         columns = [c if c != "throttled" else "throttled::int" for c in TABLES[table]]
-    return f"SELECT {', '.join(columns)} FROM {table} ORDER BY {ORDER_BY[table]}"
+    # Text keys in byte order ("C"), as SQLite sorts them: both sides of a copy checksum the same sequence.
+    order = ", ".join(c if c in ("id", "invitation") else f'{c} COLLATE "C"' for c in ORDER_BY[table].split(", "))
+    return f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"
 
 
 def dump_table(conn: Any, table: str) -> Iterator[tuple[Any, ...]]:

@@ -129,6 +129,19 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             updated_at TIMESTAMPTZ NOT NULL
         )""",
     )),
+    ("helpdesk satisfaction ratings", (
+        # One row per rating a helpdesk gave a ticket; score is 'good' or 'bad'.
+        """CREATE TABLE helpdesk_ratings (
+            source TEXT NOT NULL,
+            rating_id TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            organization TEXT NOT NULL,
+            score TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            day TEXT NOT NULL,
+            PRIMARY KEY (source, rating_id)
+        )""",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -443,6 +443,22 @@ class LedgerContract:
         with pytest.raises(Exception):  # the schema refuses a response to no invitation too
             ledger.add_responses([stored_response("inv-nps-3-2026-Q1", 3)._replace(invitation=10_000_000)])
 
+    def test_helpdesk_ratings_are_kept_once_and_updated_in_place(self, ledger: Ledger):
+        from tierctl.records import HelpdeskRating
+
+        at = datetime(2026, 10, 5, 10, 0, tzinfo=timezone.utc)
+        rows = [HelpdeskRating("1", "basic", "org-1", "bad", at, "2026-10-05"),
+                HelpdeskRating("2", "basic", "org-1", "good", at, "2026-10-05")]
+        assert ledger.add_helpdesk_ratings("zendesk", rows) == 2
+        # the same ratings again, one changed to good and moved to another tier: nothing new
+        again = [rows[0]._replace(score="good", tier="advanced"), rows[1]]
+        assert ledger.add_helpdesk_ratings("zendesk", again) == 0
+        # another helpdesk may use the same ids
+        assert ledger.add_helpdesk_ratings("freshdesk", rows[:1]) == 1
+        assert ledger.helpdesk_rating_counts() == [("freshdesk", "basic", "2026-10-05", "bad", 1),
+                                                   ("zendesk", "advanced", "2026-10-05", "good", 1),
+                                                   ("zendesk", "basic", "2026-10-05", "good", 1)]
+
     def test_stored_scope_and_metrics_of_an_empty_ledger(self, ledger: Ledger):
         assert ledger.stored_scope() == (set(), set())
         metrics = ledger.metrics()
@@ -524,13 +540,17 @@ class LedgerContract:
                                SendResult.failed("inv-nps-1-2026-Q1", "bounced")], NOW)
         ledger.set_cursor("typeform", "nps", "page-2", NOW)
         ledger.add_responses([stored_response("inv-nps-0-2026-Q1", 0, answers={"score": 7, "comment": "ok"})])
+        from tierctl.records import HelpdeskRating
+
+        ledger.add_helpdesk_ratings("zendesk", [HelpdeskRating("9", "basic", "org", "good", NOW, "2026-03-02")])
         target_folder = tmp_path / "copy"
         target_folder.mkdir()
         with open_ledger(f"sqlite:///{target_folder}/copy.db", target_folder) as target:
             checks = copy_ledger(ledger, target)
             assert all(c.ok for c in checks), checks
             assert {c.table: c.source_rows for c in checks} == {
-                "runs": 1, "invitations": 3, "cursors": 1, "questions": 2, "responses": 1, "answers": 2}
+                "runs": 1, "invitations": 3, "cursors": 1, "questions": 2, "responses": 1, "answers": 2,
+                "helpdesk_ratings": 1}
             assert target.status_counts() == ledger.status_counts()
             assert list(target.metrics().answer_counts("quarter", None, None)) == \
                 list(ledger.metrics().answer_counts("quarter", None, None))
