@@ -20,8 +20,9 @@ States of an invitation:
 ``failed``
     a permanent failure (bounced, invalid address, opted out).
 ``unknown``
-    was ``sending`` when its run died: it may or may not have gone out, so it
-    is not sent again unless someone asks (``--resend-unknown``).
+    was ``sending`` when its run died, or the provider's request went out and
+    no answer came: it may or may not have gone out, so it is not sent again
+    unless someone asks (``--resend-unknown``).
 
 :class:`Ledger` is the interface; :func:`tierctl.storage.opener.open_ledger` picks a backend from
 the ``storage.url`` setting. Every method that writes takes ``now``: the
@@ -290,8 +291,10 @@ class Ledger(abc.ABC):
         """Record what providers did with claimed invitations, in one transaction.
 
         ``ok`` becomes ``sent`` (``sent_at = now``, ``external_id``); a failure
-        with ``retry=True`` becomes ``retry``, otherwise ``failed``; both keep
-        the ``reason``. Only invitations in state ``sending`` change.
+        with ``retry=True`` becomes ``retry``, one with ``unknown=True``
+        (:meth:`SendResult.maybe_sent`) becomes ``unknown``, otherwise
+        ``failed``; all keep the ``reason``. Only invitations in state
+        ``sending`` change.
 
         :returns: how many invitations changed; fewer than ``len(results)``
             means some ids were unknown or not in ``sending``.

@@ -791,7 +791,10 @@ class SqliteLedger(Ledger):
         at = _ts(now)
         sent = [(at, r.external_id, at, r.invite_id) for r in results if r.ok]
         retry = [(r.reason, at, r.invite_id) for r in results if not r.ok and r.retry]
-        failed = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry]
+        unknown = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry
+                   and getattr(r, "unknown", False)]
+        failed = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry
+                  and not getattr(r, "unknown", False)]
         changed = 0
         with self._transaction() as conn:
             if sent:
@@ -799,7 +802,7 @@ class SqliteLedger(Ledger):
                     f"UPDATE invitations SET state = '{SENT}', sent_at = ?, external_id = ?, "
                     f"reason = NULL, updated_at = ? WHERE invite_id = ? AND state = '{SENDING}'",
                     sent).rowcount
-            for state, rows in ((RETRY, retry), (FAILED, failed)):
+            for state, rows in ((RETRY, retry), (FAILED, failed), (UNKNOWN, unknown)):
                 if rows:
                     changed += conn.executemany(
                         f"UPDATE invitations SET state = '{state}', reason = ?, updated_at = ? "
