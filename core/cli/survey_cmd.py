@@ -129,8 +129,8 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     from tierctl.cli.logs import setup_logging
     from tierctl.surveys.send_run import SurveyRun
 
-    setup_logging(log_format)
     config = app.config()
+    setup_logging(log_format, redactor=config.redactor())
     run = SurveyRun(config, app.host, resolve_now(app, now), survey)
     ledger = run.open_ledger()
     if ledger.created:

@@ -352,6 +352,7 @@ class PostgresLedger(Ledger):
         at = _utc(now)
         sent = [r for r in results if r.ok]
         failed = [r for r in results if not r.ok]
+        redact = self.redact  # provider text may quote a secret (a token in a URL): never stored
         changed = 0
         with self._transaction() as conn:
             if sent:
@@ -365,8 +366,9 @@ class PostgresLedger(Ledger):
                     "UPDATE invitations AS i SET state = u.state, reason = u.reason, updated_at = %s "
                     "FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(iid, state, reason) "
                     f"WHERE i.invite_id = u.iid AND i.state = '{SENDING}'",
-                    (at, [r.invite_id for r in failed], [RETRY if r.retry else FAILED for r in failed],
-                     [r.reason for r in failed])).rowcount
+                    (at, [r.invite_id for r in failed],
+                     [RETRY if r.retry else UNKNOWN if getattr(r, "unknown", False) else FAILED for r in failed],
+                     [redact(r.reason) for r in failed])).rowcount
         return changed
 
     def record_deferred(self, invitations: list[Invitation], reasons: dict[str, str], now: datetime,

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from tierctl.errors import LedgerDamagedError, TierctlError
 from tierctl.storage.ledger import Ledger
+
+if TYPE_CHECKING:
+    from tierctl.config.model import Config
 
 #: The ledger when ``storage.url`` is not set: beside the config file.
 DEFAULT_URL = "sqlite:///.tierctl/state.db"
@@ -120,6 +123,22 @@ def backend_for(url: str | None) -> tuple[str, StorageBackend]:
                      if scheme else "not a URL")
 
 
+def check_storage_url(config: "Config") -> None:
+    """Raise a ConfigError at ``storage.url``'s line when no backend can use it (nothing is opened)."""
+    from tierctl.errors import ConfigError
+
+    try:
+        url, backend = backend_for(config.storage.url)
+        if isinstance(backend, SqliteBackend):
+            sqlite_path(url, config.base_dir)
+        elif isinstance(backend, PostgresBackend):
+            from tierctl.storage.postgres_conn import split_url  # no psycopg import: only the URL is read
+
+            split_url(url)
+    except TierctlError as exc:
+        raise ConfigError([config.problem(("storage", "url"), str(exc).removeprefix("storage.url: "))]) from None
+
+
 def ledger_exists(url: str | None, base_dir: Path) -> bool:
     """Whether the ledger ``storage.url`` names exists already, without creating it.
 
@@ -132,7 +151,8 @@ def ledger_exists(url: str | None, base_dir: Path) -> bool:
     return backend.exists(url, base_dir)
 
 
-def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> Ledger:
+def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False,
+                redact: Callable[[str], str] | None = None) -> Ledger:
     """Open (creating and migrating if needed) the ledger that ``storage.url`` names.
 
     Every open checks cheaply that the ledger is whole (its schema, the
@@ -148,22 +168,26 @@ def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> 
     :param base_dir: the config file's folder.
     :param read_only: for commands that only read: open without writing
         (a read-only file still works), never create.
+    :param redact: applied to provider text before it is stored (``Config.redactor()``).
     :raises tierctl.errors.LedgerDamagedError: not a whole tierctl ledger.
     :raises tierctl.errors.TierctlError: an unsupported URL, or a database
         that cannot be opened or was written by a newer tierctl.
     """
     url, backend = backend_for(url)
-    return backend.open(url, base_dir, read_only=read_only)
+    ledger = backend.open(url, base_dir, read_only=read_only)
+    if redact is not None:
+        ledger.redact = redact  # type: ignore[method-assign]
+    return ledger
 
 
-def existing_ledger(url: str | None, base_dir: Path, *, read_only: bool = True) -> Ledger | None:
+def existing_ledger(url: str | None, base_dir: Path, *, read_only: bool = True,
+                    redact: Callable[[str], str] | None = None) -> Ledger | None:
     """The ledger if it exists, else None: for commands that read and must not create state.
 
     Opened read-only unless ``read_only=False`` (for a command that writes to
     an existing ledger only, such as ``survey import``).
     """
-    url, backend = backend_for(url)
-    return backend.open(url, base_dir, read_only=read_only) if backend.exists(url, base_dir) else None
+    return open_ledger(url, base_dir, read_only=read_only, redact=redact) if ledger_exists(url, base_dir) else None
 
 
 def check_ledger(url: str | None, base_dir: Path) -> list[str]:

@@ -43,7 +43,8 @@ def account(project, tmp_path):
         "contact_email,submitted_at,agenda,satisfaction,effort\n"
         "marieke@northwind.example,2027-01-05T14:10:00,\"The export timeouts,\nand who owns SSO\",4,\n"
         "marieke@northwind.example,2027-02-03T08:00:00,Renewal,2,6\n", encoding="utf-8")
-    code, out, err = tierctl(config, "survey", "import", str(answers), "--survey", "pre-meeting")
+    code, out, err = tierctl(config, "survey", "import", str(answers), "--survey", "pre-meeting",
+                             "--now", "2027-02-03T09:00:00Z")  # answered in early 2027
     assert (code, err) == (0, "") and "2 added" in out
     return config
 
