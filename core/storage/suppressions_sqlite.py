@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tierctl.errors import TierctlError
-from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, SUPPRESSION_SOURCES,
-                                    forgotten_address, normalise_address, sql_states, suppression_key)
+from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, checked_suppression,
+                                    forgotten_address, normalise_address, scopes_by_key, sql_states,
+                                    suppression_dicts, suppression_key)
 from tierctl.storage.metrics_sqlite import fold_answers, rebuild_rollup
 
 if TYPE_CHECKING:
@@ -47,11 +47,7 @@ class SqliteSuppressions:
     def add_suppression(self, address: str, survey_id: str | None, source: str, reason: str | None,
                         now: datetime) -> bool:
         _ts = self._stamp
-        if source not in SUPPRESSION_SOURCES:
-            raise ValueError(f"unknown suppression source {source!r}; sources are {', '.join(SUPPRESSION_SOURCES)}")
-        address = normalise_address(address)
-        if "@" not in address:
-            raise TierctlError(f"{address!r} is not an e-mail address; expected name@domain.example")
+        address = checked_suppression(address, source)
         scope = survey_id or ALL_SURVEYS
         at = _ts(now)
         with self._transaction() as conn:
@@ -77,20 +73,12 @@ class SqliteSuppressions:
                                 (key, survey_id)).rowcount
 
     def suppressions(self) -> list[dict[str, Any]]:
-        out = []
-        for key, address, scope, source, reason, created_at in self.conn.execute(
-                "SELECT address_hash, address, scope, source, reason, created_at FROM suppressions "
-                "ORDER BY created_at, address_hash, scope"):
-            out.append({"address": address, "address_hash": key,
-                        "survey_id": None if scope == ALL_SURVEYS else scope, "source": source,
-                        "reason": reason, "created_at": datetime.fromisoformat(created_at)})
-        return out
+        return suppression_dicts((*row[:5], datetime.fromisoformat(row[5])) for row in self.conn.execute(
+            "SELECT address_hash, address, scope, source, reason, created_at FROM suppressions "
+            "ORDER BY created_at, address_hash, scope"))
 
     def suppressed(self) -> dict[str, frozenset[str]]:
-        scopes: dict[str, set[str]] = {}
-        for key, scope in self.conn.execute("SELECT address_hash, scope FROM suppressions"):
-            scopes.setdefault(key, set()).add(scope)
-        return {key: frozenset(s) for key, s in scopes.items()}
+        return scopes_by_key(self.conn.execute("SELECT address_hash, scope FROM suppressions"))
 
     def store_latest_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
         _ts = self._stamp
