@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from tierctl.config.model import Config, Tier
 
+__all__ = ["Helpdesk", "HelpdeskOptions", "Organization", "Policy", "PolicyTarget", "Rating", "Translation"]
+
 
 class HelpdeskOptions(BaseModel):
     """Base for a helpdesk's options: unknown keys are errors."""
