@@ -157,7 +157,7 @@ def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: 
 def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True, helpdesk_counts: list[tuple[str, str, str, str, int]] | None = None,
-                 language: str | None = None) -> Report:
+                 language: str | None = None, helpdesk_benchmarks: dict[str, Any] | None = None) -> Report:
     """The report for a scope, from a ledger connection (``ledger.conn``); ``helpdesk_counts`` are
     :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen). ``language`` (default:
     the organisation's) is what the report says it is written in (``lang``); write it within
@@ -188,7 +188,8 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
                     questions.append(TextQuestion(q.question_id, q.text, fig.answers if fig else 0, answers))
                 tiers.append(TextTier(tf.tier_id, tf.name, tuple(questions)))
             texts[survey.survey_id] = TextSection(survey.survey_id, period, tuple(tiers))
-    helpdesk = helpdesk_csat(config, helpdesk_counts or [], kind, tier) if survey_id is None else ()
+    helpdesk = helpdesk_csat(config, helpdesk_counts or [], kind, tier, helpdesk_benchmarks) \
+        if survey_id is None else ()
     return Report(config.organization.name, language or config.organization.language, metrics, texts,
                   source.stale_days, helpdesk, publish_threshold(config))
 

@@ -90,6 +90,10 @@ def test_import_is_incremental_and_updates_a_changed_rating(project, zendesk):
     code, out, _ = cli(config, "report", "--format", "json")
     [desk] = json.loads(out)["helpdesk"]
     assert [(p["good"], p["bad"]) for p in desk["tiers"][0]["periods"]] == [(2, 0)]
+    # no csat benchmark in this config: Zendesk's own published figure is shown
+    assert desk["tiers"][0]["periods"][0]["benchmarks"] == [
+        {"metric": "csat", "value": 86.0, "source": "Zendesk customer satisfaction index", "year": 2012,
+         "label": "Zendesk global average", "delta": 14.0}]
 
 
 def test_many_ratings_arrive_over_cursor_pages(project, zendesk):
