@@ -84,7 +84,7 @@ def test_import_is_incremental_and_updates_a_changed_rating(project, zendesk):
     last = [r for r in zendesk.requests if r.route == "/api/v2/satisfaction_ratings"][-1]
     assert f"start_time={int(at('2026-10-05T10:00:00').timestamp())}" in last.path
     # the customer changes their mind: bad becomes good; --since reads it again
-    next(r for r in zendesk.ratings if r["id"] == first)["score"] = "good"
+    zendesk.rate_again(first, "good", at("2026-10-07T10:00:00"))
     code, out, _ = cli(config, "helpdesk", "import-csat", "--since", "2026-10-01", "--json")
     assert json.loads(out)["new"] == 0
     code, out, _ = cli(config, "report", "--format", "json")
