@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mutations import mutate
 from project_fixtures import PROJECT_YAML, ROOT, run_cli
 
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -39,43 +40,23 @@ VALUES = [b"0", b"-1", b"3", b"30d", b"1mo", b"10/month", b"[]", b"{}", b"''", b
           b"business", b"24x7", b"best effort", b"index", b"tech-touch", b"[+chat, -email]", b"basic"]
 
 
+def _indent(draw, lines: list[bytes], i: int) -> list[bytes]:
+    lines[i] = b" " * draw(st.integers(0, 9)) + lines[i].lstrip()
+    return lines
+
+
+def _value(draw, lines: list[bytes], i: int) -> list[bytes]:
+    """A plausible line with another value: mostly still a valid file."""
+    key, sep, _ = lines[i].partition(b": ")
+    if sep:
+        lines[i] = key + sep + draw(st.sampled_from(VALUES))
+    return lines
+
+
 @st.composite
 def mutated(draw) -> bytes:
-    lines = draw(st.sampled_from(SEEDS)).split(b"\n")
-    for _ in range(draw(st.integers(0, 3))):
-        if not lines:
-            break
-        kind = draw(st.sampled_from(["delete", "delete", "duplicate", "swap", "insert", "edit", "edit", "indent",
-                                     "truncate", "bytes", "value", "value", "value"]))
-        i = draw(st.integers(0, len(lines) - 1))
-        if kind == "delete":
-            del lines[i]
-        elif kind == "duplicate":
-            lines.insert(i, lines[i])
-        elif kind == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif kind == "insert":
-            lines.insert(i, draw(st.sampled_from(FRAGMENTS)) + draw(st.text(max_size=8)).encode())
-        elif kind == "value":  # a plausible line with another value: mostly still a valid file
-            line = lines[i]
-            key, sep, _ = line.partition(b": ")
-            if sep:
-                lines[i] = key + sep + draw(st.sampled_from(VALUES))
-        elif kind == "edit":
-            line = lines[i]
-            at = draw(st.integers(0, len(line)))
-            cut = draw(st.integers(0, 6))
-            lines[i] = line[:at] + draw(st.sampled_from(FRAGMENTS)) + line[at + cut:]
-        elif kind == "indent":
-            lines[i] = b" " * draw(st.integers(0, 9)) + lines[i].lstrip()
-        elif kind == "truncate":
-            lines = lines[:i]
-        else:
-            line = lines[i]
-            at = draw(st.integers(0, len(line)))
-            lines[i] = line[:at] + draw(st.binary(min_size=1, max_size=4)) + line[at:]
-    return b"\n".join(lines)
+    return mutate(draw, draw(st.sampled_from(SEEDS)), FRAGMENTS, most=3,
+                  extra={"indent": _indent, "value": _value, "value ": _value, "value  ": _value})
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +69,7 @@ def folder(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @settings(max_examples=80, **PROFILE)
 @given(text=mutated())
 def test_a_mutated_config_is_exit_0_or_2_quickly_never_a_traceback(folder: Path, text: bytes) -> None:

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mutations import mutate
 from project_fixtures import EMPTY_ICS, PROJECT_YAML, ROOT, run_cli, write_customers
 
 from tierctl.storage.opener import check_ledger
@@ -37,42 +38,11 @@ HOSTILE = ROOT / "tests" / "data" / "hostile"
 CUSTOMERS = [[f"acc{i // 3}", f"Account, {i // 3}", "starter" if i % 2 else "enterprise", "active",
               f"p{i}@acc{i // 3}.example", f"Person \"{i}\"", "key-stakeholder" if i % 3 == 0 else "user", "en"]
              for i in range(9)]
-FRAGMENTS = ["", ",", ";", "\"", "\"\"", "\n", "\r\n", "\r", "\x00", "\ufeff", "é", "\u202e", "=SUM(A1)",
+FRAGMENTS = [f.encode() for f in [
+             "", ",", ";", "\"", "\"\"", "\n", "\r\n", "\r", "\x00", "\ufeff", "é", "\u202e", "=SUM(A1)",
              "enterprise", "starter", "churned", "active", "nobody@", "@x.example", "P0@ACC0.EXAMPLE",
              "p1@acc0.example", "9" * 400, "x" * 5000, "2027-01-05T10:00:00Z", "9999-12-31", "0000-00-00",
-             "2027-02-30", "-1", "11", "7.5", "NaN", "1e309", "\t", " ", "Keep"]
-
-
-def mutate(draw, text: str) -> bytes:
-    """Line and character edits of ``text``, sometimes raw bytes (a file saved in another encoding)."""
-    lines = text.split("\n")
-    for _ in range(draw(st.integers(0, 4))):
-        if not lines:
-            break
-        kind = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "edit", "edit", "edit",
-                                     "truncate", "bytes"]))
-        i = draw(st.integers(0, len(lines) - 1))
-        if kind == "delete":
-            del lines[i]
-        elif kind == "duplicate":
-            lines.insert(i, lines[i])
-        elif kind == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif kind == "insert":
-            lines.insert(i, draw(st.sampled_from(FRAGMENTS)) + draw(st.text(max_size=10)))
-        elif kind == "edit":
-            line = lines[i]
-            at = draw(st.integers(0, len(line)))
-            lines[i] = line[:at] + draw(st.sampled_from(FRAGMENTS)) + line[at + draw(st.integers(0, 8)):]
-        elif kind == "truncate":
-            at = draw(st.integers(0, len(lines[i])))
-            lines = lines[:i] + [lines[i][:at]]
-        else:
-            encoded = "\n".join(lines).encode("utf-8")
-            at = draw(st.integers(0, len(encoded)))
-            return encoded[:at] + draw(st.binary(min_size=1, max_size=6)) + encoded[at:]
-    return "\n".join(lines).encode("utf-8")
+             "2027-02-30", "-1", "11", "7.5", "NaN", "1e309", "\t", " ", "Keep"]]
 
 
 def csv_text(rows: list[list[str]], header: list[str]) -> str:
@@ -87,14 +57,14 @@ def csv_text(rows: list[list[str]], header: list[str]) -> str:
 
 
 CUSTOMER_SEEDS = [csv_text(CUSTOMERS, ["account_id", "account_name", "plan", "status", "contact_email",
-                                       "contact_name", "role", "locale"]),
-                  (ROOT / "examples" / "customers.csv").read_text(encoding="utf-8")]
-CUSTOMER_SEEDS += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(HOSTILE.glob("customers*.csv"))]
+                                       "contact_name", "role", "locale"]).encode(),
+                  (ROOT / "examples" / "customers.csv").read_bytes()]
+CUSTOMER_SEEDS += [p.read_bytes() for p in sorted(HOSTILE.glob("customers*.csv"))]
 
 
 @st.composite
 def mutated_customers(draw) -> bytes:
-    return mutate(draw, draw(st.sampled_from(CUSTOMER_SEEDS)))
+    return mutate(draw, draw(st.sampled_from(CUSTOMER_SEEDS)), FRAGMENTS)
 
 
 def _state(folder: Path) -> tuple[dict[str, str], set[str]]:
@@ -110,7 +80,8 @@ def _state(folder: Path) -> tuple[dict[str, str], set[str]]:
     return states, mails
 
 
-@settings(max_examples=30, **PROFILE)
+@pytest.mark.slow
+@settings(max_examples=20, **PROFILE)
 @given(data=mutated_customers())
 def test_a_mutated_customer_file_is_exit_0_or_2_and_nothing_half_written(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,11 +130,12 @@ def sent_ledger(tmp_path_factory) -> tuple[Path, list[str]]:
 def mutated_responses(draw, ids: list[str]) -> bytes:
     rows = [[invite, "", f"2027-01-0{5 + n % 3}T10:00:00Z", str(n % 11)] for n, invite in enumerate(ids)]
     rows += [["", CUSTOMERS[n][4], "2027-01-06 11:00", "7"] for n in range(1, 3)]
-    seeds = [csv_text(rows, RESPONSE_HEADER), (ROOT / "examples" / "responses.csv").read_text(encoding="utf-8")]
-    seeds += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(HOSTILE.glob("responses*.csv"))]
-    return mutate(draw, draw(st.sampled_from(seeds)))
+    seeds = [csv_text(rows, RESPONSE_HEADER).encode(), (ROOT / "examples" / "responses.csv").read_bytes()]
+    seeds += [p.read_bytes() for p in sorted(HOSTILE.glob("responses*.csv"))]
+    return mutate(draw, draw(st.sampled_from(seeds)), FRAGMENTS)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, **PROFILE)
 @given(data=st.data())
 def test_a_mutated_response_export_is_exit_0_1_or_2_and_the_ledger_stays_whole(sent_ledger, data) -> None:
