@@ -75,9 +75,19 @@ def _scored(qid: str, qtype: str, lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _choice_texts(choices: list[str]) -> dict[str, str]:
+    """Each way a choice may come back -> the text stored for it: a choice written per language
+    (``{en: Yes, nl: Ja}``) is answered in the respondent's language and kept in the default's."""
+    out: dict[str, str] = {}
+    for choice in choices:
+        for text in (str(choice), *getattr(choice, "variants", {}).values()):
+            out.setdefault(text, str(choice))
+    return out
+
+
 def _choice(qid: str, choices: list[str]) -> Callable[[Any], str]:
-    exact = {c: c for c in choices}
-    folded = {" ".join(c.split()).casefold(): c for c in choices}
+    exact = _choice_texts(choices)
+    folded = {" ".join(c.split()).casefold(): stored for c, stored in exact.items()}
 
     def check(value: Any) -> str:
         text = value if isinstance(value, str) else str(value)
@@ -114,7 +124,7 @@ class AnswerChecks:
                 self.exact[q.id] = {str(i): i for i in range(lo, hi + 1)}
             elif q.type == "choice":
                 self.checks[q.id] = _choice(q.id, list(q.choices))
-                self.exact[q.id] = {c: c for c in q.choices}
+                self.exact[q.id] = _choice_texts(list(q.choices))
             else:
                 self.checks[q.id] = _text
 
