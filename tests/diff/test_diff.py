@@ -259,3 +259,11 @@ def test_a_template_change_shows_as_pages_that_change(project, tmp_path):
     assert "Pages and sales sheets:\n  website: advanced.html, basic.html changed" in out
     assert "Changed fields" not in out and "Tiers:" not in out  # the config itself is the same
     assert not (tmp_path / "templates").exists()
+
+
+def test_a_change_in_one_language_of_a_text_is_a_change():
+    from tierctl.config.model import Tier
+
+    old = Tier(name={"en": "Standard", "nl": "Standaard"}, touch_model="low-touch", plans=["team"])
+    new = Tier(name={"en": "Standard", "nl": "Gewoon"}, touch_model="low-touch", plans=["team"])
+    assert describe_tier(old, new) == ["name {en: Standard, nl: Standaard} → {en: Standard, nl: Gewoon}"]
