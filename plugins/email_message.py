@@ -63,6 +63,9 @@ LINK_FIELDS = ("survey", "invite_id", "tier", "account_id", "occasion", "email",
 FALLBACK_FROM = "surveys@example.invalid"
 TEXT_TEMPLATE = "email/invitation.txt"
 HTML_TEMPLATE = "email/invitation.html"
+#: Templates of a contact-moment message (an invitation with ``message`` set).
+MESSAGE_TEXT_TEMPLATE = "email/message.txt"
+MESSAGE_HTML_TEMPLATE = "email/message.html"
 
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
@@ -316,6 +319,8 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         "timezone": str(zone),
         "from_name": options.from_name or org_name,
         "subject": options.subject or invitation.survey_title,
+        "message": invitation.message,
+        "body": invitation.message.body if invitation.message is not None else "",
     }
 
 
@@ -333,8 +338,13 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
 
     env = templates if templates is not None else _builtin_environment()
     values = template_values(invitation, options, organization)
-    text = _render(_template(env, TEXT_TEMPLATE, invitation.locale), values)
-    html = _render(_template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale), values)
+    text_name, html_name = TEXT_TEMPLATE, HTML_TEMPLATE
+    if invitation.message is not None:
+        # A contact moment: its own subject and body instead of a survey invitation.
+        text_name, html_name = MESSAGE_TEXT_TEMPLATE, MESSAGE_HTML_TEMPLATE
+        values["subject"] = invitation.message.subject
+    text = _render(_template(env, text_name, invitation.locale), values)
+    html = _render(_template(_escaping(env, html_name), html_name, invitation.locale), values)
 
     sender = resolved_from(options, organization)
     recipient = _ascii_address(invitation.contact_email)
