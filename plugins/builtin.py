@@ -82,3 +82,21 @@ class qualtrics:
     @hookimpl
     def register_providers(register):
         register("qualtrics", "tierctl.plugins.provider_qualtrics:QualtricsProvider")
+
+
+class twilio:
+    """Twilio: SMS and WhatsApp (approved templates) through the Messaging API."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("twilio", "tierctl.plugins.provider_twilio:TwilioProvider")
+
+
+class messagebird:
+    """MessageBird (Bird): SMS through the REST messages API."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("messagebird", "tierctl.plugins.provider_messagebird:MessageBirdProvider")
