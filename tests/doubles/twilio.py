@@ -64,6 +64,7 @@ class TwilioDouble(HttpDouble):
         self._last = time.monotonic()
         self._bucket = threading.Lock()
         self._sids = itertools.count(1)
+        self.delay = 0.0  # seconds each accepted message takes to answer (for kill tests)
 
     @property
     def base_url(self) -> str:
@@ -133,6 +134,8 @@ class TwilioDouble(HttpDouble):
         with self.lock:
             sid_ = f"SM{next(self._sids):032x}"
             self.messages.append(dict(form, sid=sid_))
+        if self.delay:
+            time.sleep(self.delay)
         service = form.get("MessagingServiceSid")
         return Reply.json({
             "sid": sid_, "account_sid": sid, "messaging_service_sid": service, "from": form.get("From"),

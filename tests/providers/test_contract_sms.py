@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from tierctl.testing import ProviderContract
-from tests.doubles.messagebird import ACCESS_KEY, MessageBirdDouble
-from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
+from doubles.messagebird import ACCESS_KEY, MessageBirdDouble
+from doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 
 
 class _Texts(ProviderContract):
