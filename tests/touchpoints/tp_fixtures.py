@@ -6,9 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from tierctl.cli import cli
+from project_fixtures import run_cli
 
 HEADER = ["account_id", "account_name", "plan", "status", "contact_email", "contact_name", "role", "locale",
           "phone", "sms_opt_in", "whatsapp_opt_in", "timezone", "owner", "status_since"]
@@ -82,10 +80,8 @@ def contact(i: int, **values: str) -> dict[str, str]:
 
 
 def tp(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["-c", str(config), "touchpoints", *args], env=env)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    """``tierctl -c CONFIG touchpoints ARGS`` as the console script runs it (errors become exit codes)."""
+    return run_cli(["-c", str(config), "touchpoints", *args], load_plugins=None, env=env)
 
 
 def status_counts(config: Path) -> dict:
