@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from tierctl.config.durations import shift
+
 if TYPE_CHECKING:
     from tierctl.config.model import Throttle
 
@@ -45,8 +47,6 @@ class Fatigue:
 
     def hold(self, email: str) -> tuple[datetime, str] | None:
         """``(until, reason)`` when ``email`` must wait, else None (then call :meth:`note` if it is sent)."""
-        from tierctl.surveys.scheduler import shift
-
         sent_now = self.this_run.get(email, 0)
         if self.window is not None:
             last = self.now if sent_now else self.last.get(email)

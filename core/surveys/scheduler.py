@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
+from tierctl.config.durations import shift
 from tierctl.config.model import Config, MeetingTrigger, PeriodTrigger, Survey
 from tierctl.config.periods import period_containing
 from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
@@ -295,16 +296,3 @@ def _in_audience(survey: Survey, role: str) -> bool:
 def _timedelta(duration, at: datetime) -> timedelta:
     """A Duration as a timedelta, months counted from ``at``."""
     return shift(at, duration) - at
-
-
-def shift(moment: datetime, duration, sign: int = 1) -> datetime:
-    """``moment`` plus (or, with ``sign=-1``, minus) a Duration; months are calendar months."""
-    import calendar
-
-    if duration.months:
-        month = moment.month - 1 + sign * duration.months
-        year = moment.year + month // 12
-        month = month % 12 + 1
-        day = min(moment.day, calendar.monthrange(year, month)[1])
-        moment = moment.replace(year=year, month=month, day=day)
-    return moment + sign * timedelta(seconds=duration.seconds)
