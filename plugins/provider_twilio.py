@@ -37,15 +37,13 @@ channel (``sms_opt_in``, ``whatsapp_opt_in``).
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.plugins.sms_common import (ApiClient, NoAnswer, SmsOptions, Unreachable, channel_of, refusal,
-                                        text_for)
-from tierctl.providers import Provider, ProviderContext, ProviderError
-from tierctl.records import Invitation, SendResult
-from tierctl.util.ratelimit import RateLimit
+from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, channel_of, text_for
+from tierctl.providers import ProviderContext, ProviderError
+from tierctl.records import Invitation
 
 TWILIO_API = "https://api.twilio.com/2010-04-01"
 
@@ -86,23 +84,28 @@ class TwilioOptions(SmsOptions):
         return self
 
 
-class TwilioProvider(Provider):
+class TwilioProvider(TextProvider):
     """Sends SMS and WhatsApp messages (and survey links) through Twilio."""
 
     name = "twilio"
     description = "SMS and WhatsApp through Twilio's Messaging API (templates for WhatsApp)"
+    platform = "Twilio"
     Options = TwilioOptions
     batch_size = 50
     options: TwilioOptions
 
     def __init__(self, instance: str, options: TwilioOptions, context: ProviderContext):
         super().__init__(instance, options, context)
-        self.rate_limit = RateLimit.from_per_second(options.per_second)
         self._url = f"{options.base_url}/Accounts/{options.account_sid}/Messages.json"
         self.api = ApiClient(options, {"Accept": "application/json"},
                              (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)")
-        config = context.config
-        self._org = config.organization.name if config is not None else ""
+
+    def channel(self, invitation: Invitation) -> str:
+        return channel_of(invitation, self.options.channel)
+
+    def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
+        form = self.form(invitation, channel)
+        return form if isinstance(form, str) else (self._url, {"data": form})
 
     def form(self, invitation: Invitation, channel: str) -> dict[str, str] | str:
         """The request's form fields, or why the message cannot be sent."""
@@ -127,7 +130,7 @@ class TwilioProvider(Provider):
                 return ("WhatsApp messages a business starts need an approved template (message template: or "
                         "whatsapp_survey_template with survey_url); nothing was sent")
         else:
-            text = text_for(invitation, opts, self._org)
+            text = text_for(invitation, opts, self.org_name)
             if text is None:
                 return "set survey_url (the survey link template) to send survey invitations by SMS"
             form["To"], form["Body"] = invitation.phone, text
@@ -141,55 +144,11 @@ class TwilioProvider(Provider):
             form["StatusCallback"] = opts.status_callback
         return form
 
-    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
-        results: list[SendResult] = []
-        for index, invitation in enumerate(batch):
-            channel = channel_of(invitation, self.options.channel)
-            why = refusal(invitation, channel)
-            form = self.form(invitation, channel) if why is None else why
-            if isinstance(form, str):
-                results.append(SendResult.failed(invitation.invite_id, form))
-                continue
-            try:
-                response = self.api.post(self._url, data=form)
-            except Unreachable as exc:
-                if not results:
-                    raise ProviderError(self.instance, f"(twilio) cannot reach {self.options.base_url}: {exc}",
-                                        retry=True) from None
-                results.extend(SendResult.failed(i.invite_id, f"cannot reach Twilio: {exc}", retry=True)
-                               for i in batch[index:])
-                return results
-            except NoAnswer as exc:
-                results.append(SendResult.failed(invitation.invite_id, f"Twilio did not answer ({exc}); the "
-                                                 "message may have gone out, so it is not resent"))
-                continue
-            results.append(self._result(invitation, response))
-        return results
+    def error(self, status: int, data: dict[str, Any]) -> tuple[Any, str]:
+        return data.get("code"), str(data.get("message") or "")
 
-    def _result(self, invitation: Invitation, response: Any) -> SendResult:
-        status = response.status_code
-        body = _json(response)
-        if status in (200, 201):
-            return SendResult.sent(invitation.invite_id, str(body.get("sid") or "") or None)
-        code, text = body.get("code"), str(body.get("message") or response.reason or "")[:300]
+    def stops(self, status: int, code: Any, text: str) -> ProviderError | None:
         if status in (401, 403) or code == 20003:
-            raise ProviderError(self.instance, f"(twilio) Twilio refused the credentials (HTTP {status}, error "
-                                               f"{code}): check account_sid and auth_token", retry=False)
-        reason = f"Twilio error {code}: {text}" if code else f"HTTP {status} {text}"
-        if status in (429, 503):
-            return SendResult.failed(invitation.invite_id, f"{reason} (after retries)", retry=True)
-        if status >= 500:
-            return SendResult.failed(invitation.invite_id, f"{reason}; the message may have gone out, so it is "
-                                                           "not resent")
-        return SendResult.failed(invitation.invite_id, reason)
-
-    def close(self) -> None:
-        self.api.close()
-
-
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        value = response.json() if response.content and len(response.content) < 1 << 20 else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+            return ProviderError(self.instance, f"(twilio) Twilio refused the credentials (HTTP {status}, error "
+                                                f"{code}): check account_sid and auth_token", retry=False)
+        return None

@@ -11,18 +11,21 @@
 * :class:`ApiClient`: one pooled ``requests`` session; a POST is repeated only
   when the platform says it did not process it (429, 503) or it never left
   (connection refused), so a lost answer never sends a text twice.
+* :class:`TextProvider`: the send loop: one request per message, the
+  platform's answer read into a result the same way for every platform.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from pydantic import Field, field_validator
 
-from tierctl.providers import HttpRetryOptions, retry_after_seconds
-from tierctl.records import Invitation
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, retry_after_seconds
+from tierctl.records import Invitation, SendResult
+from tierctl.util.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     import requests
@@ -198,3 +201,94 @@ def _reason(exc: BaseException) -> str:
     if _never_sent(exc):
         return "connection refused"
     return "the connection failed"
+
+
+class TextProvider(Provider):
+    """Base of the SMS/WhatsApp providers: one API request per message.
+
+    A subclass sets :attr:`platform` and :attr:`api`, and implements
+    :meth:`request` (the URL and body for one message, or why it cannot go)
+    and :meth:`error` (the platform's error code and text from an answer).
+    """
+
+    platform: ClassVar[str] = ""
+    #: The channel of survey invitations (messages carry their own).
+    survey_channel: ClassVar[str] = "sms"
+    options: SmsOptions
+    api: ApiClient
+
+    def __init__(self, instance: str, options: SmsOptions, context: ProviderContext):
+        super().__init__(instance, options, context)
+        self.rate_limit = RateLimit.from_per_second(options.per_second)
+        config = context.config
+        self.org_name = config.organization.name if config is not None else ""
+
+    def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
+        """``(url, requests keyword arguments)`` for this message, or why it cannot be sent (permanent)."""
+        raise NotImplementedError
+
+    def error(self, status: int, data: dict[str, Any]) -> tuple[Any, str]:
+        """The platform's error code (None if none) and message in an error answer."""
+        raise NotImplementedError
+
+    def stops(self, status: int, code: Any, text: str) -> ProviderError | None:
+        """The error that stops the provider for this answer (bad credentials, no balance), else None."""
+        return None
+
+    def channel(self, invitation: Invitation) -> str:
+        return channel_of(invitation, self.survey_channel)
+
+    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for index, invitation in enumerate(batch):
+            channel = self.channel(invitation)
+            planned = refusal(invitation, channel) or self.request(invitation, channel)
+            if isinstance(planned, str):
+                results.append(SendResult.failed(invitation.invite_id, planned))
+                continue
+            url, kwargs = planned
+            try:
+                response = self.api.post(url, **kwargs)
+            except Unreachable as exc:
+                if not results:
+                    raise ProviderError(self.instance, f"({self.name}) cannot reach {self.options.base_url}: {exc}",
+                                        retry=True) from None
+                results.extend(SendResult.failed(i.invite_id, f"cannot reach {self.platform}: {exc}", retry=True)
+                               for i in batch[index:])
+                return results
+            except NoAnswer as exc:
+                results.append(SendResult.failed(invitation.invite_id, f"{self.platform} did not answer ({exc}); "
+                                                  "the message may have gone out, so it is not resent"))
+                continue
+            results.append(self._result(invitation, response))
+        return results
+
+    def _result(self, invitation: Invitation, response: Any) -> SendResult:
+        status = response.status_code
+        try:
+            data = response.json() if response.content and len(response.content) < 1 << 20 else {}
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        if status in (200, 201, 202):
+            return SendResult.sent(invitation.invite_id, self.external_id(data))
+        code, text = self.error(status, data)
+        text = (text or response.reason or "")[:300]
+        stop = self.stops(status, code, text)
+        if stop is not None:
+            raise stop
+        reason = f"{self.platform} error {code}: {text}" if code is not None else f"HTTP {status} {text}"
+        if status in (429, 503):
+            return SendResult.failed(invitation.invite_id, f"{reason} (after retries)", retry=True)
+        if status >= 500:
+            return SendResult.failed(invitation.invite_id, f"{reason}; the message may have gone out, so it is "
+                                                           "not resent")
+        return SendResult.failed(invitation.invite_id, reason)
+
+    def external_id(self, data: dict[str, Any]) -> str | None:
+        """The platform's id of the sent message (delivery receipts quote it)."""
+        value = data.get("sid") or data.get("id")
+        return str(value) if value else None
+
+    def close(self) -> None:
+        self.api.close()

@@ -110,16 +110,30 @@ def show_plan(run: Any, as_json: bool) -> None:
         click.echo(f"  skipped {count:>7}  {reason}")
 
 
+def send_options(noun: str) -> Any:
+    """The options ``survey send`` and ``touchpoints send`` share; ``noun`` is what they send."""
+    options = [
+        click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing."),
+        click.option("--limit", type=click.IntRange(min=0), default=None, help=f"Send at most N {noun} this run."),
+        click.option("--resend-unknown", is_flag=True,
+                     help=f"Resend {noun} a killed run left in doubt (they may reach people twice)."),
+        click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
+                     help="Log lines for cron (plain) or log shippers (json)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout."),
+    ]
+
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @survey.command()
 @now_option
 @survey_option
-@click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Send at most N invitations this run.")
-@click.option("--resend-unknown", is_flag=True,
-              help="Resend invitations a killed run left in doubt (they may reach people twice).")
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
-              help="Log lines for cron (plain) or log shippers (json).")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@send_options("invitations")
 @click.pass_obj
 def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: int | None,
          resend_unknown: bool, log_format: str, as_json: bool) -> None:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from tierctl.cli.app import App
-from tierctl.cli.survey_cmd import now_option, resolve_now, run_send, show_plan, show_status
+from tierctl.cli.survey_cmd import now_option, resolve_now, run_send, send_options, show_plan, show_status
 
 message_option = click.option("--message", "message", metavar="ID", default=None, help="Only this message.")
 
@@ -43,13 +43,7 @@ def plan(app: App, now: str | None, message: str | None, as_json: bool) -> None:
 @touchpoints.command()
 @now_option
 @message_option
-@click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Send at most N messages this run.")
-@click.option("--resend-unknown", is_flag=True,
-              help="Resend messages a killed run left in doubt (they may reach people twice).")
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
-              help="Log lines for cron (plain) or log shippers (json).")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@send_options("messages")
 @click.pass_obj
 def send(app: App, now: str | None, message: str | None, dry_run: bool, limit: int | None,
          resend_unknown: bool, log_format: str, as_json: bool) -> None:
