@@ -84,6 +84,15 @@ class qualtrics:
         register("qualtrics", "tierctl.plugins.provider_qualtrics:QualtricsProvider")
 
 
+class zendesk:
+    """Zendesk Support: SLA policies per tier, tier tags on organisations, CSAT ratings."""
+
+    @staticmethod
+    @hookimpl
+    def register_helpdesks(register):
+        register("zendesk", "tierctl.plugins.helpdesk_zendesk:ZendeskHelpdesk")
+
+
 class twilio:
     """Twilio: SMS and WhatsApp (approved templates) through the Messaging API."""
 

@@ -496,9 +496,7 @@ class QualtricsProvider(Provider):
         return responses
 
     def _raw_responses(self, survey_id: str, responses: list[dict[str, Any]]) -> list[RawResponse]:
-        config = self.context.config
-        survey = config.surveys.get(survey_id) if config is not None else None
-        questions = [(q.id, q.type) for q in survey.questions] if survey is not None else \
+        questions = [(q.id, q.type) for q in self.context.questions(survey_id)] or \
             [(qid, "") for qid in self.options.questions]
         out: list[RawResponse] = []
         seen: set[str] = set()

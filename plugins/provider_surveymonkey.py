@@ -783,9 +783,7 @@ class SurveyMonkeyProvider(Provider):
         """Normalised question texts and ids of a tierctl survey -> question id."""
         if survey_id not in self._heading_maps:
             by_text: dict[str, str] = {}
-            config = self.context.config if self.context is not None else None
-            survey = config.surveys.get(survey_id) if config is not None else None
-            for q in survey.questions if survey is not None else ():
+            for q in self.context.questions(survey_id) if self.context is not None else ():
                 by_text.setdefault(_norm(q.text), q.id)
                 by_text.setdefault(_norm(q.id), q.id)
             self._heading_maps[survey_id] = by_text

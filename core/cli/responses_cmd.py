@@ -24,7 +24,7 @@ def _open_ledger(app: App) -> Any:
     from tierctl.storage.opener import existing_ledger
 
     config = app.config()
-    ledger = existing_ledger(config.storage.url, config.base_dir)
+    ledger = existing_ledger(config.storage.url, config.base_dir, read_only=False)
     if ledger is None:
         raise TierctlError("nothing sent yet: responses are linked to the invitations in the ledger "
                            f"({config.storage.url}), and there is none; run tierctl survey send first")

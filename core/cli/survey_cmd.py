@@ -157,6 +157,9 @@ def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, l
     """Send what a run has due and print the outcome; exits 1 when some failed (``survey send``,
     ``touchpoints send``)."""
     ledger = run.open_ledger()
+    if ledger.created:
+        log.warning("new ledger at %s: nothing was sent from here before. If there was a ledger, stop and "
+                    "restore it from a backup, or everything due is sent again", ledger.location())
     bar = None
     interactive = sys.stderr.isatty() and log_format == "plain" and not as_json
 

@@ -57,6 +57,11 @@ def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -
     if problems:
         raise ConfigError(problems)
     assert config is not None
+    # Texts written per language read in the organisation's default language until a
+    # renderer or a message asks for another (tierctl.config.localize).
+    from tierctl.config.localize import localize
+
+    config = localize(config, config.organization.language)
     config._plugin_options = plugin_options
     return config
 
@@ -463,7 +468,8 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
                     problems: list[Problem]) -> dict[tuple[str, str], Any]:
     """Validate each provider's and source's options with the plugin's own model."""
     out: dict[tuple[str, str], Any] = {}
-    for section, registry in (("providers", host.providers), ("sources", host.sources)):
+    for section, registry in (("providers", host.providers), ("sources", host.sources),
+                              ("helpdesks", host.helpdesks)):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if not isinstance(entry, dict) or entry.get("plugin") not in registry:
@@ -516,7 +522,7 @@ def _plugin_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost") ->
         if name != "templates" and isinstance(target, dict):
             check(("render", name, "format"), target.get("format"), "renderer", "renderers")
     for section, kind, registry in (("providers", "survey provider", "providers"),
-                                    ("sources", "source", "sources")):
+                                    ("sources", "source", "sources"), ("helpdesks", "helpdesk", "helpdesks")):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if isinstance(entry, dict):

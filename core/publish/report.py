@@ -41,7 +41,13 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
               "trend": TREND | null, "benchmarks": [BENCHMARK, ...]}]
           }]
         }]
-      }]
+      }],
+      # helpdesk CSAT (tierctl helpdesk import-csat), its own source beside the surveys; [] without
+      # a helpdesk or with --survey:
+      "helpdesk": [{"source": str, "metric": "csat", "periods": [str, ...],
+                    "tiers": [{"id": str, "name": str, "periods": [{"period": str, "good": int, "bad": int,
+                               "ratings": int, "value": float | null, "trend": TREND | null,
+                               "benchmarks": [BENCHMARK, ...]}]}]}]
     }
     TREND = {"previous_period": str, "previous": float, "delta": float, "direction": "up|down|flat"}
     BENCHMARK = {"metric": str, "value": float, "source": str, "year": int | null,
@@ -67,6 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
 from tierctl.config.periods import PERIOD_KINDS
+from tierctl.publish.helpdesk_csat import HelpdeskCsat, helpdesk_csat
 from tierctl.responses.metrics import (Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
 from tierctl.util.suggest import did_you_mean, one_of
@@ -126,6 +133,7 @@ class Report:
     metrics: Metrics
     texts: dict[str, TextSection]  # survey id -> its free text (surveys with text questions)
     stale_days: int = 0  # days the rollup had out of step (counted raw)
+    helpdesk: tuple[HelpdeskCsat, ...] = ()  # helpdesk CSAT (import-csat), a source beside the surveys
 
 
 def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: str | None,
@@ -145,8 +153,10 @@ def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: 
 
 def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
-                 use_rollup: bool = True) -> Report:
-    """The report for a scope, from a ledger connection (``ledger.conn``)."""
+                 use_rollup: bool = True, helpdesk_counts: list[tuple[str, str, str, str, int]] | None = None
+                 ) -> Report:
+    """The report for a scope, from a ledger connection (``ledger.conn``); ``helpdesk_counts`` are
+    :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen)."""
     from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     if kind not in PERIOD_KINDS:
@@ -173,7 +183,9 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
                     questions.append(TextQuestion(q.question_id, q.text, fig.answers if fig else 0, answers))
                 tiers.append(TextTier(tf.tier_id, tf.name, tuple(questions)))
             texts[survey.survey_id] = TextSection(survey.survey_id, period, tuple(tiers))
-    return Report(config.organization.name, config.organization.language, metrics, texts, source.stale_days)
+    helpdesk = helpdesk_csat(config, helpdesk_counts or [], kind, tier) if survey_id is None else ()
+    return Report(config.organization.name, config.organization.language, metrics, texts, source.stale_days,
+                  helpdesk)
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -232,6 +244,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                              "questions": [_question_dict(q) for q in p.questions]} for p in t.periods],
             } for t in s.tiers],
         } for s in m.surveys],
+        "helpdesk": [h.as_dict() for h in report.helpdesk],
     }
 
 
@@ -323,6 +336,12 @@ def report_csv(report: Report) -> str:
                         for point, n in q.distribution:
                             writer.writerow(_csv_row(**qbase, metric="score", option=point,
                                                      value=_share(n, q.answers), answers=n, base=q.answers))
+    for h in report.helpdesk:
+        for ht in h.tiers:
+            for hp in ht.periods:
+                writer.writerow(_csv_row(survey=f"helpdesk:{h.source}", tier=ht.tier_id, period=hp.period,
+                                         metric="helpdesk_csat", value=hp.value, answers=hp.ratings,
+                                         satisfied=hp.good, **_figure_extras(hp.trend, hp.benchmarks)))
     return out.getvalue()
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tierctl.errors import TierctlError
 from tierctl.records import RawResponse
+from tierctl.responses.paging import MAX_PAGES, fetch_pages
 from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tierctl.responses.store")
 
-#: A provider that keeps returning new responses is asked at most this often per run.
-MAX_PAGES = 10_000
 
 
 @dataclass
@@ -191,20 +190,14 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
 def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | None, now: datetime,
                  fetch: FetchResult, store: ResponseStore, checks: AnswerChecks,
                  problem: Callable[[Any, str], None]) -> None:
-    """Call the provider page by page (see :func:`collect`), storing each page before saving its cursor."""
+    """Call the provider page by page (:func:`~tierctl.responses.paging.fetch_pages`), storing each
+    page before saving its cursor."""
     name = provider.instance
-    seen: set[str] = set()  # response ids met in this run: an overlap is not news
-    for _ in range(MAX_PAGES):
+    for page in fetch_pages(provider, survey_id, cursor, MAX_PAGES):
         fetch.calls += 1
-        items, new_cursor = provider.fetch_responses(survey_id, cursor)
-        fresh = 0
+        fetch.fetched += len(page.items)
         batch: list[Pending] = []
-        for raw in items:
-            fetch.fetched += 1
-            if raw.response_id in seen:
-                continue
-            seen.add(raw.response_id)
-            fresh += 1
+        for raw in page.fresh:
             pending = _pending_from_raw(raw, name, checks, problem)
             if pending is not None:
                 batch.append(pending)
@@ -212,12 +205,9 @@ def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | 
                 _store_into(store, batch, fetch)
         _store_into(store, batch, fetch)
         # Only now, with the responses committed, may the cursor move on.
-        if new_cursor is not None and new_cursor != cursor:
-            ledger.set_cursor(name, survey_id, new_cursor, now)
-            fetch.cursor_after = new_cursor
-        if not fresh or new_cursor is None or new_cursor == cursor:
-            return
-        cursor = new_cursor
+        if page.moved:
+            ledger.set_cursor(name, survey_id, page.cursor, now)  # type: ignore[arg-type]
+            fetch.cursor_after = page.cursor
 
 
 def _store_into(store: ResponseStore, batch: list[Pending], fetch: FetchResult) -> None:

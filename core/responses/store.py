@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 from tierctl.errors import TierctlError
-from tierctl.records import StoredResponse
+from tierctl.records import AnsweredInvitation, StoredResponse
 from tierctl.storage.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
 
 if TYPE_CHECKING:
@@ -216,9 +216,8 @@ class ResponseStore:
         links = self.ledger.lookup_invitations([r.invite_id for r in added])
         for response in added:
             inv = links[response.invite_id]
-            invitation = {"invite_id": inv.invite_id, "survey_id": inv.survey_id, "tier": inv.tier,
-                          "account_id": inv.account_id, "contact_email": inv.contact_email,
-                          "occasion": inv.occasion, "due_day": inv.due_day}
+            invitation = AnsweredInvitation(inv.invite_id, inv.survey_id, inv.tier, inv.account_id,
+                                            inv.contact_email, inv.occasion, inv.due_day)
             args = {"response": response, "invitation": invitation}
             for impl in self.hooks:
                 try:

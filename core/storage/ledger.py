@@ -20,8 +20,9 @@ States of an invitation:
 ``failed``
     a permanent failure (bounced, invalid address, opted out).
 ``unknown``
-    was ``sending`` when its run died: it may or may not have gone out, so it
-    is not sent again unless someone asks (``--resend-unknown``).
+    was ``sending`` when its run died, or the provider's request went out and
+    no answer came: it may or may not have gone out, so it is not sent again
+    unless someone asks (``--resend-unknown``).
 
 :class:`Ledger` is the interface; :func:`tierctl.storage.opener.open_ledger` picks a backend from
 the ``storage.url`` setting. Every method that writes takes ``now``: the
@@ -35,7 +36,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from tierctl.records import Invitation, SendResult, StoredResponse
+from tierctl.records import HelpdeskRating, Invitation, SendResult, StoredResponse
 
 DEFERRED = "deferred"
 SENDING = "sending"
@@ -123,7 +124,18 @@ class Ledger(abc.ABC):
     (``ValueError``).
 
     A ledger is a context manager that closes itself.
+
+    A backend refuses (``LedgerDamagedError``) storage that exists but is not
+    a whole tierctl ledger instead of initialising it, and sets
+    :attr:`created` when an open made a new one.
     """
+
+    #: True when opening created this ledger (new and empty): ``survey send`` says so.
+    created: bool = False
+
+    def location(self) -> str:
+        """Where the ledger is, for messages (a file path, a database name; never a password)."""
+        return repr(self)
 
     # -- locking and runs -------------------------------------------------
 
@@ -233,8 +245,10 @@ class Ledger(abc.ABC):
         """Record what providers did with claimed invitations, in one transaction.
 
         ``ok`` becomes ``sent`` (``sent_at = now``, ``external_id``); a failure
-        with ``retry=True`` becomes ``retry``, otherwise ``failed``; both keep
-        the ``reason``. Only invitations in state ``sending`` change.
+        with ``retry=True`` becomes ``retry``, one with ``unknown=True``
+        (:meth:`SendResult.maybe_sent`) becomes ``unknown``, otherwise
+        ``failed``; all keep the ``reason``. Only invitations in state
+        ``sending`` change.
 
         :returns: how many invitations changed; fewer than ``len(results)``
             means some ids were unknown or not in ``sending``.
@@ -304,6 +318,22 @@ class Ledger(abc.ABC):
     #
     # A response answers one invitation; the first one stored for an
     # invitation is kept and later ones are duplicates.
+
+    # -- helpdesk ratings ------------------------------------------------
+    #
+    # Satisfaction ratings from a helpdesk (Zendesk's good/bad), kept apart from survey
+    # responses: they answer tickets, not invitations. ``source`` is the helpdesk
+    # instance's name; a rating is kept once per (source, rating_id), a later import
+    # of the same rating replaces its score and tier.
+
+    @abc.abstractmethod
+    def add_helpdesk_ratings(self, source: str, rows: "list[HelpdeskRating]") -> int:
+        """Store ratings (insert, or update the score, tier and day of ones already kept) in
+        one transaction; return how many were new."""
+
+    @abc.abstractmethod
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        """``(source, tier, day, score, count)`` for every stored rating group, sorted."""
 
     @abc.abstractmethod
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:

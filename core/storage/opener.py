@@ -6,9 +6,10 @@ build its own backend.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from tierctl.errors import TierctlError
+from tierctl.errors import LedgerDamagedError, TierctlError
 from tierctl.storage.ledger import Ledger
 
 #: The ledger when ``storage.url`` is not set: beside the config file.
@@ -65,22 +66,107 @@ def ledger_exists(url: str | None, base_dir: Path) -> bool:
     return _sqlite_location(url, base_dir)[0].is_file()
 
 
-def open_ledger(url: str | None, base_dir: Path) -> Ledger:
+def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> Ledger:
     """Open (creating and migrating if needed) the ledger that ``storage.url`` names.
+
+    Every open checks cheaply that the ledger is whole (its schema, the
+    edges of its tables); an existing file that is not a whole tierctl
+    ledger (emptied, another program's, damaged) is refused, never
+    initialised. A ledger this call created has ``created`` set, so the
+    caller can say "new ledger at ...".
 
     :param url: ``sqlite:///relative/path.db`` (relative to ``base_dir``; its
         folders are created) or ``sqlite:////absolute/path.db``; ``None`` or
         ``""`` means :data:`DEFAULT_URL`.
     :param base_dir: the config file's folder.
+    :param read_only: for commands that only read: open without writing
+        (a read-only file still works), never create.
+    :raises tierctl.errors.LedgerDamagedError: not a whole tierctl ledger.
     :raises tierctl.errors.TierctlError: an unsupported URL, or a database
         that cannot be opened or was written by a newer tierctl.
     """
     path, relative = _sqlite_location(url, base_dir)
     from tierctl.storage.ledger_sqlite import SqliteLedger
 
-    return SqliteLedger(path, create_dirs=relative)
+    return SqliteLedger(path, create_dirs=relative, read_only=read_only)
 
 
-def existing_ledger(url: str | None, base_dir: Path) -> Ledger | None:
-    """The ledger if it exists, else None: for commands that read and must not create state."""
-    return open_ledger(url, base_dir) if ledger_exists(url, base_dir) else None
+def existing_ledger(url: str | None, base_dir: Path, *, read_only: bool = True) -> Ledger | None:
+    """The ledger if it exists, else None: for commands that read and must not create state.
+
+    Opened read-only unless ``read_only=False`` (for a command that writes to
+    an existing ledger only, such as ``survey import``).
+    """
+    return open_ledger(url, base_dir, read_only=read_only) if ledger_exists(url, base_dir) else None
+
+
+def check_ledger(url: str | None, base_dir: Path) -> list[str]:
+    """Everything wrong with the ledger, reading every page (``tierctl ledger check``); empty: whole.
+
+    :raises tierctl.errors.TierctlError: no ledger, or an unsupported URL.
+    """
+    import sqlite3
+
+    from tierctl.storage.ledger_sqlite import SqliteLedger, expected
+    from tierctl.storage.sqlite_checks import integrity_problems
+
+    path = _existing_path(url, base_dir)
+    try:
+        ledger = SqliteLedger(path, read_only=True)
+    except LedgerDamagedError as exc:
+        problems = [str(exc)]
+        try:  # what SQLite itself finds, if the file opens at all
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                problems += integrity_problems(conn, expected())
+            finally:
+                conn.close()
+        except sqlite3.Error as sqlite_exc:
+            problems.append(f"SQLite: {sqlite_exc}")
+        return problems
+    with ledger:
+        return ledger.check()  # type: ignore[attr-defined]
+
+
+def backup_ledger(url: str | None, base_dir: Path, dest: Path) -> Path:
+    """Copy the ledger to ``dest`` (a file, or a folder to put ``<name>-<UTC time>.db`` in), safely
+    while a send runs; returns the file written.
+
+    :raises tierctl.errors.TierctlError: no ledger, a damaged one, or ``dest`` not writable.
+    """
+    from datetime import datetime, timezone
+
+    path = _existing_path(url, base_dir)
+    dest = Path(dest)
+    if dest.is_dir():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dest = dest / f"{path.stem}-{stamp}{path.suffix}"
+    if dest.resolve() == path.resolve():
+        raise TierctlError(f"the backup {dest} would overwrite the ledger itself; choose another place")
+    if not dest.parent.is_dir():
+        raise TierctlError(f"cannot write the backup {dest}: the folder {dest.parent} does not exist")
+    ledger = open_ledger(url, base_dir, read_only=True)
+    with ledger:
+        try:
+            ledger.backup(dest)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise TierctlError(f"cannot write the backup {dest}: {exc.strerror or exc}") from exc
+    return dest
+
+
+def _existing_path(url: str | None, base_dir: Path) -> Path:
+    path = _sqlite_location(url, base_dir)[0]
+    if not path.is_file():
+        raise TierctlError(f"there is no ledger at {path} (storage.url); nothing was sent from here yet")
+    return path
+
+
+def storage_error(exc: BaseException) -> TierctlError | None:
+    """The user's error for a storage backend's own exception that escaped the ledger (e.g. from
+    ``ledger.conn`` used by reports), or None when ``exc`` is not one."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
+        return None
+    from tierctl.storage.sqlite_checks import describe_error
+
+    return describe_error(exc, "(storage.url)")

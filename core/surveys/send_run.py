@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
-from tierctl.providers import Provider, ProviderError
+from tierctl.providers import Provider
 from tierctl.records import Invitation, SendResult
 from tierctl.surveys.fatigue import WEEK
 from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
@@ -245,54 +245,37 @@ class SurveyRun:
                       report: SendReport, throttled: dict[str, bool], total: int,
                       progress: Callable[[int, int], None] | None,
                       on_failure: Callable[[Failure], None] | None) -> None:
-        """Claim, send and record one provider's invitations, a batch at a time."""
-        size = max(1, provider.batch_size)
-        for start in range(0, len(invitations), size):
-            batch = invitations[start:start + size]
-            left_after = len(invitations) - start - len(batch)
-            claimed = ledger.claim_batch(batch, report.run_id, self.now, name, throttled)
-            if not claimed:
-                continue
-            provider.pace_batch(len(claimed))
-            try:
-                results = provider.send(claimed)
-            except ProviderError as exc:
-                # Nothing of this batch went out, and it is not the invitations'
-                # fault (a revoked token, a wrong URL): keep them for the next run,
-                # which succeeds once the provider is fixed; stop using it for now.
-                results = [SendResult.failed(i.invite_id, str(exc), retry=True) for i in claimed]
-                ledger.record_results(results, self.now)
-                self._note_failures(claimed, results, report, on_failure)
-                report.provider_errors.append(str(exc))
-                report.not_sent += left_after
-                log.error("%s; %d invitation(s) of this provider are left for the next run", exc, left_after)
-                return
-            except Exception as exc:  # a provider bug: name it, keep the ledger honest
+        """Claim, send and record one provider's invitations, a batch at a time (:func:`send_batches`)."""
+        from tierctl.surveys.batches import send_batches
+
+        for outcome in send_batches(provider, invitations, ledger, report.run_id, self.now,  # type: ignore[arg-type]
+                                    throttled):
+            if outcome.crash is not None:  # a provider bug: name it, keep the ledger honest
+                exc = outcome.crash
                 report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
                                               f"{type(exc).__name__}: {exc}")
-                log.exception("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
-                              "at the next run", name)
-                report.not_sent += left_after
+                log.error("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
+                          "at the next run", name, exc_info=exc)
+                report.not_sent += outcome.left_after
                 return
-            results = self._checked(name, claimed, results, report)
-            ledger.record_results(results, self.now)
-            report.sent += sum(1 for r in results if r.ok)
-            self._note_failures(claimed, results, report, on_failure)
+            if outcome.error is not None:
+                # ProviderError: the batch is kept for the next run; MaybeSent: it is 'unknown'.
+                # Either way, stop using this provider for now.
+                self._note_failures(outcome.claimed, outcome.results, report, on_failure)
+                report.provider_errors.append(str(outcome.error))
+                report.not_sent += outcome.left_after
+                log.error("%s; %d invitation(s) of this provider are left for the next run", outcome.error,
+                          outcome.left_after)
+                return
+            if outcome.missing:
+                # Without a result we cannot know whether they went out: they stay
+                # 'sending' and become 'unknown' at the next run.
+                report.provider_errors.append(f"provider {name} returned no result for {len(outcome.missing)} "
+                                              "invitation(s); they are listed as unknown by the next run")
+            report.sent += sum(1 for r in outcome.results if r.ok)
+            self._note_failures(outcome.claimed, outcome.results, report, on_failure)
             if progress is not None:
-                progress(len(batch), total)
-
-    @staticmethod
-    def _checked(name: str, claimed: list[Invitation], results: list[SendResult],
-                 report: SendReport) -> list[SendResult]:
-        wanted = {i.invite_id for i in claimed}
-        kept = [r for r in results if r.invite_id in wanted]
-        missing = wanted - {r.invite_id for r in kept}
-        if missing:
-            # Without a result we cannot know whether they went out: they stay
-            # 'sending' and become 'unknown' at the next run.
-            report.provider_errors.append(f"provider {name} returned no result for {len(missing)} invitation(s); "
-                                          "they are listed as unknown by the next run")
-        return kept
+                progress(outcome.offered, total)
 
     @staticmethod
     def _note_failures(claimed: list[Invitation], results: list[SendResult], report: SendReport,

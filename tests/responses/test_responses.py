@@ -353,6 +353,7 @@ def test_the_hook_runs_once_per_new_response_and_a_failing_plugin_is_reported(se
         assert call[1] == {"nps": 2}
         assert call[2] == {"invite_id": p1, "survey_id": "product-feedback", "tier": "basic", "account_id": "acc1",
                            "contact_email": "p1@acc1.example", "occasion": "2027-Q1", "due_day": "2027-01-01"}
+        assert (call[2].tier, call[2].invite_id, call[2]["account_id"]) == ("basic", p1, "acc1")  # typed, and a dict
         again = import_csv(cfg, ledger, host, path, "product-feedback", now)
         assert (again.added, again.duplicates, again.hook_errors) == (0, 3, [])
     assert len(recorder.calls) == 3  # not called again for what was stored already

@@ -107,7 +107,7 @@ def test_fresh_database_is_migrated_and_reopening_changes_nothing(tmp_path: Path
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
     con = raw(tmp_path / "state.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"invitations", "runs", "cursors", "responses", "answers", "questions", "answer_day_counts",
@@ -181,7 +181,7 @@ def test_files_that_are_not_tierctl_ledgers_are_refused(tmp_path: Path):
         open_ledger("sqlite:///other.db", tmp_path)
     assert raw(other).execute("PRAGMA user_version").fetchone()[0] == 0  # untouched
     (tmp_path / "text.db").write_text("hello, I am not a database at all\n" * 100)
-    with pytest.raises(TierctlError, match="is not a usable tierctl ledger"):
+    with pytest.raises(TierctlError, match="the ledger is damaged: .*text.db: SQLite: file is not a database; restore it"):
         open_ledger("sqlite:///text.db", tmp_path)
 
 
@@ -733,7 +733,7 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
         old.conn.execute("COMMIT")
     monkeypatch.undo()
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
-        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert [r["invite_id"] for r in ledger.invitations(state="sent")] == sorted(
             f"inv-nps-{n}-2026-Q1" for n in range(3))
         [first] = ledger.responses_for_account("acct-0")
