@@ -393,9 +393,18 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     from email.policy import SMTP
     from email.utils import format_datetime
 
-        "subject": options.subject or title,
-        "message": invitation.message,
-        "body": invitation.message.body if invitation.message is not None else "",
+    from tierctl.i18n import use_language
+
+    env = _translating(templates) if templates is not None else _builtin_environment()
+    text_name, html_name = TEXT_TEMPLATE, HTML_TEMPLATE
+    with use_language(message_language(invitation, organization)):
+        values = template_values(invitation, options, organization)
+        if invitation.message is not None:
+            # A contact moment: its own subject and body instead of a survey invitation.
+            text_name, html_name = MESSAGE_TEXT_TEMPLATE, MESSAGE_HTML_TEMPLATE
+            values["subject"] = invitation.message.subject
+        text = _render(_template(env, text_name, invitation.locale), values)
+        html = _render(_template(_escaping(env, html_name), html_name, invitation.locale), values)
 
     sender = resolved_from(options, organization)
     recipient = _ascii_address(invitation.contact_email)
