@@ -390,6 +390,12 @@ def _per_language(value: Any) -> Any:
     return value
 
 
+#: A text in one language, or ``{language: text}`` (a plain text is kept under ``""``).
+PerLanguage = Annotated[dict[str, str], BeforeValidator(_per_language),
+                        WithJsonSchema({"anyOf": [{"type": "string"},
+                                                  {"type": "object", "additionalProperties": {"type": "string"}}]})]
+
+
 class WhatsAppTemplate(Model):
     """An approved WhatsApp template: business-initiated WhatsApp messages must use one."""
 
@@ -403,9 +409,9 @@ class Message(Model):
 
     channel: Literal["email", "sms", "whatsapp"]
     provider: str = Field(description="The provider instance (under providers:) that sends it")
-    subject: Annotated[dict[str, str], BeforeValidator(_per_language)] = Field(
+    subject: PerLanguage = Field(
         default_factory=dict, description="Subject template (e-mail), one text or {language: text}")
-    body: Annotated[dict[str, str], BeforeValidator(_per_language)] = Field(
+    body: PerLanguage = Field(
         default_factory=dict, description="Body template (jinja2: {{ first_name }}, {{ account_name }}, "
                                           "{{ tier_name }}, {{ org_name }}), one text or {language: text}")
     template: WhatsAppTemplate | None = Field(None, description="WhatsApp: the approved template to send")
