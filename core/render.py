@@ -71,6 +71,9 @@ class Renderer:
     autoescape_extensions: tuple[str, ...] = ("html", "htm", "xml", "svg")
     #: A folder of the plugin's own templates, searched after the user's.
     templates_path: str | None = None
+    #: Names (without extension) of the pages it writes besides one per tier, e.g. ``("index",)``:
+    #: a tier with such an id would overwrite that page, so the config refuses it.
+    page_names: tuple[str, ...] = ()
 
     def render(self, context: RenderContext) -> Iterable[OutputFile]:
         """Yield every file of this target."""

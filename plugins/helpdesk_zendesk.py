@@ -53,7 +53,11 @@ class ZendeskOptions(HelpdeskOptions):
     business_day_hours: float = Field(8, gt=0, le=24, description="Business hours in a business day")
     tag_prefix: str = Field("tier_", pattern=r"^[a-z0-9_-]*$", description="Tier tags: <prefix><tier id>")
     timeout: float = Field(30, gt=0, le=300)
-    max_retries: int = Field(5, ge=0, le=20, description="Retries after a 429 (waiting Retry-After)")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries of a 429 (after Retry-After), a 5xx or a "
+                                                          "dropped connection")
+    backoff_factor: float = Field(0.5, ge=0, le=30, description="Seconds before the first retry without "
+                                                                "Retry-After; doubled each time")
+    max_retry_after: float = Field(60, gt=0, le=600, description="Longest wait for one Retry-After")
 
     @model_validator(mode="after")
     def _where_and_who(self) -> "ZendeskOptions":
@@ -82,11 +86,7 @@ class ZendeskHelpdesk(Helpdesk):
             from tierctl.plugins.zendesk_api import ZendeskClient
 
             o = self.options
-            self._client = ZendeskClient(
-                o.base_url or f"https://{o.subdomain}.zendesk.com", email=o.email,
-                token=o.token.get_secret_value() if o.token else None,
-                oauth_token=o.oauth_token.get_secret_value() if o.oauth_token else None,
-                timeout=o.timeout, max_retries=o.max_retries)
+            self._client = ZendeskClient(self.instance, o, o.base_url or f"https://{o.subdomain}.zendesk.com")
         return self._client
 
     def tier_tag(self, tier_id: str) -> str:

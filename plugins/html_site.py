@@ -20,6 +20,7 @@ class HtmlSite(Renderer):
     """
 
     name = "html"
+    page_names = ("index",)
     description = "Public support-plan website (index with comparison table, one page per tier)"
 
     def template_filters(self):

@@ -16,6 +16,7 @@ class MarkdownSales(Renderer):
     """
 
     name = "markdown"
+    page_names = ("README", "comparison")
     description = "Sales one-pagers per tier plus a comparison matrix (markdown)"
 
     def template_filters(self):

@@ -1,31 +1,32 @@
-"""A small client for the Zendesk Support API v2: auth, rate limits, cursor pagination, errors.
+"""The Zendesk Support API v2 client: ``tierctl.http.HttpClient`` with Zendesk's auth, pages and errors.
 
 * Auth: an API token as HTTP Basic ``{email}/token:{token}``, or an OAuth access token as
   ``Authorization: Bearer ...`` (developer.zendesk.com/api-reference/introduction/security-and-auth/).
-* Rate limits: a ``429`` carries ``Retry-After`` in seconds; the client waits that long (at
-  most ``max_wait`` each time) and tries again, up to ``max_retries`` times.
+* Rate limits and outages: the shared client retries a ``429`` after its ``Retry-After``
+  (capped), and 5xx answers and dropped connections of idempotent calls with back-off; a
+  ``POST`` that may have reached Zendesk is not repeated (a later sync finds what it made).
 * Pagination: cursor pagination (``page[size]``, then ``links.next`` while ``meta.has_more``),
-  for lists that support it; offset pagination (``next_page``) otherwise.
+  for lists that support it; offset pagination (``next_page``) otherwise. A next-page link to
+  another host is refused (it would carry the credentials there).
 * Errors: Zendesk's bodies, ``{"error": "RecordInvalid", "description": ..., "details":
   {field: [{"description": ...}]}}`` or ``{"error": "Couldn't authenticate you"}``, become a
-  :class:`ZendeskError` whose message names the call and what Zendesk said, never the token.
-
-Every request has a timeout, and answers are read up to ``MAX_BODY`` bytes.
-
-It uses ``requests`` directly, with one request helper (:meth:`ZendeskClient.call`), until the
-shared client ``tierctl.http`` is available.
+  :class:`ZendeskError` (exit 2) naming the call and what Zendesk said, never the token.
 """
 
 from __future__ import annotations
 
+import base64
 import time
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
 from tierctl.errors import TierctlError
+from tierctl.http import HttpClient, MaybeSent
+from tierctl.providers import ProviderError
 
-#: Largest answer read (a page of 100 organisations is well under 1 MiB).
-MAX_BODY = 16 * 1024 * 1024
+if TYPE_CHECKING:
+    import requests
+
 PAGE_SIZE = 100
 
 
@@ -33,72 +34,56 @@ class ZendeskError(TierctlError):
     """Zendesk refused or could not answer a call; the message says which and why."""
 
 
-class ZendeskClient:
-    """Calls to one Zendesk account. ``base_url`` is ``https://{subdomain}.zendesk.com``."""
+class _Caller:
+    """What :class:`tierctl.http.HttpClient` asks of the one it works for (it was written for survey
+    providers): a name, the options (timeouts, retries, secrets to scrub), a clock to wait on."""
 
-    def __init__(self, base_url: str, *, email: str | None = None, token: str | None = None,
-                 oauth_token: str | None = None, timeout: float = 30.0, max_retries: int = 5,
-                 max_wait: float = 60.0):
-        self.base_url = base_url.rstrip("/")
+    name = "zendesk"
+    paces_itself = False
+
+    def __init__(self, instance: str, options: Any):
+        self.instance = instance
+        self.options = options
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def pace(self, tokens: float = 1.0) -> None:
+        """Zendesk's limit is answered with 429 and Retry-After; nothing to pace ahead."""
+
+
+class ZendeskClient(HttpClient):
+    """Calls to one Zendesk account (``base_url`` is ``https://{subdomain}.zendesk.com``)."""
+
+    def __init__(self, instance: str, options: Any, base_url: str):
+        email, token = options.email, options.token.get_secret_value() if options.token else None
+        if token:
+            auth = "Basic " + base64.b64encode(f"{email}/token:{token}".encode()).decode()
+        else:
+            auth = f"Bearer {options.oauth_token.get_secret_value()}"
+        super().__init__(_Caller(instance, options), platform="Zendesk", base_url=base_url,
+                         headers={"Authorization": auth}, timeout=options.timeout, max_retries=options.max_retries,
+                         backoff_factor=options.backoff_factor, max_retry_after=options.max_retry_after)
         self._origin = urlsplit(self.base_url).netloc
-        self._secret = token or oauth_token or ""
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_wait = max_wait
-        self.requests_made = 0
-        self.rate_limited = 0
-        self._auth = ((f"{email}/token", token) if token else None)
-        self._headers = {"Accept": "application/json", "User-Agent": "tierctl"}
-        if oauth_token and not token:
-            self._headers["Authorization"] = f"Bearer {oauth_token}"
-        self._session: Any = None
-
-    def _http(self) -> Any:
-        if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-            self._session.headers.update(self._headers)
-            self._session.auth = self._auth
-        return self._session
 
     def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One call (``path`` from ``/api/v2/...`` or a full URL Zendesk gave); the decoded JSON answer."""
-        import requests
-
-        url = path if path.startswith("http") else self.base_url + path
-        if urlsplit(url).netloc != self._origin:  # a next-page link elsewhere would carry our credentials
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        if urlsplit(url).netloc != self._origin:
             raise ZendeskError(f"Zendesk sent a link to another host ({urlsplit(url).netloc}); refusing to follow it")
-        waits = 0
-        while True:
-            self.requests_made += 1
-            try:
-                response = self._http().request(method, url, json=body, params=params, timeout=self.timeout,
-                                                allow_redirects=False, stream=True)
-                content = response.raw.read(MAX_BODY + 1, decode_content=True)
-            except requests.exceptions.RequestException as exc:
-                raise ZendeskError(f"cannot reach Zendesk at {self._origin} ({method} {_short(url)}): "
-                                   f"{type(exc).__name__}") from None
-            if len(content) > MAX_BODY:
-                raise ZendeskError(f"Zendesk's answer to {method} {_short(url)} is larger than {MAX_BODY} bytes")
-            status = response.status_code
-            if status == 429 and waits < self.max_retries:
-                self.rate_limited += 1
-                waits += 1
-                time.sleep(min(_seconds(response.headers.get("Retry-After")), self.max_wait))
-                continue
-            if 200 <= status < 300:
-                if not content:
-                    return {}
-                try:
-                    import json
+        what = f"{method} {urlsplit(url).path}"
+        try:
+            return self.json(method, url, json=body, params=params, what=what) or {}
+        except (ProviderError, MaybeSent) as exc:  # unreachable, or no answer to a POST
+            raise ZendeskError(str(exc).removeprefix(f"provider {self.provider.instance}: ")) from None
 
-                    return json.loads(content)
-                except ValueError:
-                    raise ZendeskError(f"Zendesk answered {method} {_short(url)} with something that is not "
-                                       "JSON") from None
-            raise ZendeskError(f"Zendesk refused {method} {_short(url)}: HTTP {status} "
-                               f"{_describe(content, self._secret)}{_hint(status)}")
+    def error_message(self, response: "requests.Response") -> str:
+        return _describe(response.content)
+
+    def error_for(self, response: "requests.Response", what: str, retries: int) -> Any:
+        after = f" (after {retries} retries)" if retries else ""
+        return ZendeskError(self.scrub(f"Zendesk refused {what}: HTTP {response.status_code} "
+                                       f"{self.error_message(response)}{after}{_hint(response.status_code)}"))
 
     def cursor_pages(self, path: str, key: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a cursor-paginated list (``key`` holds the items)."""
@@ -120,18 +105,7 @@ class ZendeskClient:
             page = self.call("GET", page["next_page"])
 
 
-def _seconds(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
-
-
-def _short(url: str) -> str:
-    return urlsplit(url).path
-
-
-def _describe(content: bytes, secret: str) -> str:
+def _describe(content: bytes) -> str:
     """What Zendesk said: ``RecordInvalid: Record validation errors (title: cannot be blank)``."""
     import json
 
@@ -155,7 +129,7 @@ def _describe(content: bytes, secret: str) -> str:
                     text += f" ({'; '.join(parts)})"
         else:
             text = str(data)[:200]
-    return text.replace(secret, "***") if secret else text
+    return text
 
 
 def _hint(status: int) -> str:

@@ -20,7 +20,7 @@ from tierctl.cli.lazy_group import LazyGroup
 EXIT_CODES = """\b
 Exit codes:
   0  success
-  1  finished, but some items failed (they are listed)
+  1  finished, but some items failed or were skipped as bad (they are listed)
   2  bad config, bad input or bad usage: nothing was done
   3  another run holds the lock
 

@@ -147,8 +147,9 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     from tierctl.cli.logs import setup_logging
     from tierctl.surveys.send_run import SurveyRun
 
-    setup_logging(log_format)
-    run_send(SurveyRun(app.config(), app.host, resolve_now(app, now), survey), dry_run, limit, resend_unknown,
+    config = app.config()
+    setup_logging(log_format, redactor=config.redactor())
+    run_send(SurveyRun(config, app.host, resolve_now(app, now), survey), dry_run, limit, resend_unknown,
              log_format, as_json, "survey status")
 
 

@@ -57,8 +57,9 @@ def send(app: App, now: str | None, message: str | None, dry_run: bool, limit: i
     from tierctl.cli.logs import setup_logging
     from tierctl.touchpoints.send_run import TouchpointRun
 
-    setup_logging(log_format)
-    run_send(TouchpointRun(app.config(), app.host, resolve_now(app, now), message), dry_run, limit,
+    config = app.config()
+    setup_logging(log_format, redactor=config.redactor())
+    run_send(TouchpointRun(config, app.host, resolve_now(app, now), message), dry_run, limit,
              resend_unknown, log_format, as_json, "touchpoints status")
 
 

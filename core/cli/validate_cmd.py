@@ -24,12 +24,18 @@ def validate(app: App, as_json: bool) -> None:
     inherits from a tier with another touch model (silence one with the
     tier's inherit_ok: [price]).
 
-    When the ledger exists, the config's questions are also checked against it:
-    a question that has answers may not change its type.
+    Source files (sources.*.path) must exist and be readable. When the ledger
+    exists, the config's questions are also checked against it: a question
+    that has answers may not change its type.
     """
     from tierctl.config.advice import config_warnings
+    from tierctl.config.inputs import input_file_problems
+    from tierctl.errors import ConfigError
 
     config = app.config()
+    problems = input_file_problems(config, app.host)
+    if problems:
+        raise ConfigError(problems)
     checked = _check_against_ledger(config)
     warnings = config_warnings(config)
     summary = {

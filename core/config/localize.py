@@ -62,6 +62,21 @@ def page_language(config: "Config", requested: str | None) -> str:
     return negotiate(requested, list(config.organization.languages), config.organization.language)
 
 
+def output_language(config: "Config", requested: str | None) -> str:
+    """The language a report or brief is written in: ``requested`` (``--language``), else the
+    organisation's. A code without a catalog gets English built-in text, the config's text in
+    the nearest language it is written in."""
+    from tierctl.errors import TierctlError
+    from tierctl.i18n.text import LANGUAGE_HELP, is_language
+
+    if requested is None:
+        return config.organization.language
+    if not is_language(requested):
+        raise TierctlError(f"--language {requested!r} is not {LANGUAGE_HELP}; "
+                           f"the config publishes in {', '.join(config.organization.languages)}")
+    return requested
+
+
 def texts(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], LocalText]]:
     """Every per-language text under ``value``, with its path in the config."""
     if isinstance(value, LocalText):

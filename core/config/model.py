@@ -19,11 +19,14 @@ from tierctl.config.durations import CAP_PERIODS, DURATION_HELP, Duration, Respo
 from tierctl.i18n.text import LANGUAGE_HELP, LocalText, is_language
 
 if TYPE_CHECKING:
+    from tierctl.util.redact import Redactor
     from pathlib import Path
 
     from tierctl.errors import Problem
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+#: An e-mail address as people write one in a config: local@domain.tld, no spaces or brackets.
+EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
 SLUG_HELP = "a safe slug: lower-case letters, digits, '-' or '_', starting and ending with a letter or digit"
 
 TOUCH_MODELS = ("tech-touch", "low-touch", "mid-touch", "high-touch")
@@ -171,6 +174,13 @@ class Organization(Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as Europe/Amsterdam or UTC")
+        return value
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not EMAIL_RE.match(value):  # "" (e.g. ${EMAIL:-}) means none
+            raise ValueError(f"{value!r} is not an e-mail address; expected one such as support@acme.example")
         return value
 
     @field_validator("support_url")
@@ -512,6 +522,7 @@ class Config(Model):
     _plugin_options: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
     # Where each value sits in the file (a yaml_source.SourceMap), for problems found after loading.
     _source: Any = PrivateAttr(None)
+    _redactor: Any = PrivateAttr(None)
 
     @property
     def path(self) -> str:
@@ -534,6 +545,15 @@ class Config(Model):
         if self._source is not None:
             return self._source.problem(path, message)
         return Problem(self._path, 0, 0, dotted(path), message)
+
+    def redactor(self) -> "Redactor":
+        """Masks every value this config took from the environment (``${NAME}`` in any option), and
+        what URLs reveal: apply it to anything printed, logged or stored (see :mod:`tierctl.util.redact`)."""
+        from tierctl.util.redact import Redactor
+
+        if self._redactor is None:
+            self._redactor = Redactor(self._source.env_values if self._source is not None else ())
+        return self._redactor
 
     def plugin_options(self, section: str, name: str) -> Any:
         """The validated options of ``providers.<name>`` or ``sources.<name>``."""

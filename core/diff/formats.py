@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 #: Accounts listed in markdown before "... and N more" (a PR comment has a size limit).
 MD_ACCOUNT_LIMIT = 200
+#: GitHub refuses comments over 65,536 characters; the markdown is cut well before.
+MD_MAX_CHARS = 60_000
 
 
 def _pages(diff: "ConfigDiff") -> list[str]:
@@ -26,6 +28,15 @@ def _pages(diff: "ConfigDiff") -> list[str]:
 def _moves(diff: "ConfigDiff") -> list[str]:
     return [f"{f} → {t}: {n} account{'s' * (n != 1)}, {c} contact{'s' * (c != 1)}"
             for f, t, n, c in diff.moves.counts()]
+
+
+def _scope(diff: "ConfigDiff") -> str:
+    scope = diff.programme.scope if diff.programme else None
+    if scope is None:
+        return ""
+    parts = [f"{len(scope.accounts)} moved account{'s' * (len(scope.accounts) != 1)}"] * bool(scope.accounts) + \
+        [f"tier{'s' * (len(scope.tiers) != 1)} {', '.join(sorted(scope.tiers))}"] * bool(scope.tiers)
+    return f" (counted for the accounts the change can affect: {' and '.join(parts)})"
 
 
 def _surveys(diff: "ConfigDiff") -> list[str]:
@@ -62,7 +73,7 @@ def diff_text(diff: "ConfigDiff", with_accounts: bool = False) -> str:
         sections.append(("Accounts", [f"{a.account_id} {a.name} ({a.plan}): {a.old_tier} → {a.new_tier}"
                                       for a in diff.moves.accounts]))
     days = diff.programme.days if diff.programme else 0
-    sections += [(f"Survey invitations over the next {days} days", _surveys(diff)),
+    sections += [(f"Survey invitations over the next {days} days{_scope(diff)}", _surveys(diff)),
                  ("Agent hours needed", _capacity(diff)), ("Owners to ask", _owners(diff))]
     for title, lines in sections:
         if lines:
@@ -103,7 +114,7 @@ def diff_markdown(diff: "ConfigDiff", with_accounts: bool = False) -> str:
                 out.append(f"\n... and {len(diff.moves.accounts) - len(shown)} more (tierctl diff --accounts)")
             out += ["", "</details>", ""]
     if diff.programme and diff.programme.surveys:
-        out += [f"**Survey invitations over the next {diff.programme.days} days**", "",
+        out += [f"**Survey invitations over the next {diff.programme.days} days**{_md(_scope(diff))}", "",
                 "| survey | before | after | newly due | no longer sent |", "|---|--:|--:|--:|--:|"]
         out += [f"| {_md(s.survey_id)} | {s.before} | {s.after} | {s.newly_due} | {s.no_longer_sent} |"
                 for s in diff.programme.surveys] + [""]
@@ -116,4 +127,8 @@ def diff_markdown(diff: "ConfigDiff", with_accounts: bool = False) -> str:
             mark = "" if diff.approvers is None else " ❌ missing" if owner in diff.missing else " ✅"
             out.append(f"- **{_md(owner)}**{mark}: " + ", ".join(f"`{_md(f)}`" for f in fields))
         out.append("")
-    return "\n".join(out).rstrip("\n") + "\n"
+    text = "\n".join(out).rstrip("\n") + "\n"
+    if len(text) > MD_MAX_CHARS:
+        cut = text.rfind("\n", 0, MD_MAX_CHARS - 200)
+        text = text[:cut] + "\n\n… cut to fit a pull-request comment; run `tierctl diff` for the whole review.\n"
+    return text

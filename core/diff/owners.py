@@ -32,6 +32,13 @@ def rule_matches(rule: str, path: str) -> bool:
     return len(have) >= len(want) and all(fnmatchcase(h, w) for w, h in zip(want, have))
 
 
+def touches(path: str, rule: str) -> bool:
+    """Whether a change at ``path`` may change the fields ``rule`` names: it is at or below
+    them, or above them (a tier added or removed changes its plans)."""
+    have, want = path.split("."), rule.split(".")
+    return all(fnmatchcase(h, w) for w, h in zip(want, have))
+
+
 def owned_changes(paths: list[str], *rule_sets: dict[str, list[str]]) -> list[OwnedChange]:
     """The changed ``paths`` that some rule covers, with their owners (see the module docstring)."""
     out = []

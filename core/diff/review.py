@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.diff.accounts import Moves, tier_moves
 from tierctl.diff.field_changes import TierChange, changed_paths, tier_changes
-from tierctl.diff.owners import OwnedChange, missing_approvals, owned_changes, owners_to_ask
+from tierctl.diff.owners import OwnedChange, missing_approvals, owned_changes, owners_to_ask, touches
 from tierctl.diff.pages import TargetChanges, page_changes
-from tierctl.diff.programme import ProgrammeChange, programme_change
+from tierctl.diff.programme import ProgrammeChange, Scope, programme_change
 from tierctl.publish.capacity import plan_capacity
 
 if TYPE_CHECKING:
@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from tierctl.host.plugin_host import PluginHost
 
 SCHEMA = "tierctl-diff/1"
+#: The fields each effect depends on: when a change touches none of them, the effect is not
+#: worked out (rendering is, always: any field may show on a page).
+MOVE_FIELDS = ("tiers.*.plans", "sources.customers")
+PROGRAMME_FIELDS = ("organization.timezone", "tiers.*.plans", "tiers.*.surveys", "surveys", "throttle", "sources")
+#: Fields whose change may change any contact's invitations: then every account is planned.
+PROGRAMME_WIDE_FIELDS = ("organization.timezone", "surveys", "throttle", "sources")
+CAPACITY_FIELDS = ("tiers.*.plans", "tiers.*.contact_cadence", "tiers.*.agent_time_cap", "sources.customers")
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,22 @@ def review_change(old: "Config", new: "Config", host: "PluginHost", against: str
         result.missing = missing_approvals(owned, approvers)
     if not paths:
         return result
+    def affected(fields: tuple[str, ...]) -> bool:
+        return any(touches(p, f) for p in paths for f in fields)
+
     result.pages = page_changes(old, new, host)
-    result.moves = tier_moves(old, new, host)
-    result.programme = programme_change(old, new, host, now, days)
-    result.capacity = capacity_change(old, new, host)
+    if affected(MOVE_FIELDS):
+        result.moves = tier_moves(old, new, host)
+    if affected(PROGRAMME_FIELDS):
+        scope = None
+        if not affected(PROGRAMME_WIDE_FIELDS):
+            changed_tiers = {p.split(".")[1] for p in paths if touches(p, "tiers.*.surveys") and p.count(".") >= 2}
+            scope = Scope(frozenset(a.account_id for a in result.moves.accounts), frozenset(changed_tiers))
+        result.programme = programme_change(old, new, host, now, days, scope)
+    else:
+        result.programme = ProgrammeChange(now, days, [])
+    if affected(CAPACITY_FIELDS):
+        result.capacity = capacity_change(old, new, host)
     return result
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tierctl.errors import ConfigError, Problem
+from tierctl.errors import ConfigError, Problem, TierctlError
 from tierctl.helpdesk.matching import Account, OrganizationIndex
 from tierctl.surveys.instances import build_customer_source
 
@@ -122,14 +122,21 @@ def plan_sync(config: "Config", host: "PluginHost", helpdesk: "Helpdesk") -> Syn
 
 
 def apply_sync(helpdesk: "Helpdesk", plan: SyncPlan) -> None:
-    """Carry out a plan from :func:`plan_sync`: policies first, then organisation tags."""
-    for change in plan.policies:
-        if change.before is None:
-            helpdesk.create_policy(change.policy)
-        else:
-            helpdesk.update_policy(change.before.remote_id or "", change.policy)
-    for tag_change in plan.tags:
-        helpdesk.set_organization_tags(tag_change.organization, tag_change.tags)
+    """Carry out a plan from :func:`plan_sync`: policies first, then organisation tags.
+
+    :raises TierctlError: the helpdesk refused a write; the message says how many changes were
+        made before it (a new sync plans only what is still missing).
+    """
+    steps = [(c.describe(), lambda c=c: helpdesk.create_policy(c.policy) if c.before is None
+              else helpdesk.update_policy(c.before.remote_id or "", c.policy)) for c in plan.policies]
+    steps += [(t.describe(), lambda t=t: helpdesk.set_organization_tags(t.organization, t.tags)) for t in plan.tags]
+    for done, (what, step) in enumerate(steps):
+        try:
+            step()
+        except TierctlError as exc:
+            raise TierctlError(f"{exc}\nstopped at: {what}; {done} of {len(steps)} changes were made before it. "
+                               "Run tierctl helpdesk sync again when the cause is fixed: it does only what is "
+                               "still missing") from exc
 
 
 def _with_id(policy: "Policy", before: "Policy") -> "Policy":

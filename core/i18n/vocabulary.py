@@ -49,11 +49,16 @@ def display_name(value: Any, labels: Mapping[str, Any] | None = None) -> str:
     return _(known) if known else words(value)
 
 
+def word_from(table: Mapping[str, str], value: Any, otherwise: Any = words) -> str:
+    """``value``'s entry of ``table`` (messages marked with ``N_``) in the current language, else
+    ``otherwise(value)``."""
+    known = table.get(str(value))
+    return _(known) if known else otherwise(value)
+
+
 def touch_label(value: Any) -> str:
-    known = TOUCH_LABELS.get(str(value))
-    return _(known) if known else words(value)
+    return word_from(TOUCH_LABELS, value)
 
 
 def hours_label(value: Any) -> str:
-    known = HOURS_LABELS.get(str(value))
-    return _(known) if known else words(value)
+    return word_from(HOURS_LABELS, value)

@@ -178,6 +178,15 @@ def _checked(files: Iterable[OutputFile], target: str) -> Iterator[OutputFile]:
 
 def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> RenderResult:
     """Write ``files`` under ``out_dir``; remove files this target wrote before but not now."""
+    files = list(files)
+    seen: dict[str, OutputFile] = {}
+    for f in files:
+        # Case-folded: on macOS and Windows index.html and INDEX.html are one file.
+        other = seen.setdefault(f.path.lower(), f)
+        if other is not f:
+            raise TierctlError(f"render target {target!r}: two pages would be written to the same file "
+                               f"{out_dir / f.path} ({other.path!r} and {f.path!r}); nothing was written. Rename the "
+                               "tier (or template output) whose page clashes")
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / MANIFEST
     before = set(manifest.read_text(encoding="utf-8").split()) if manifest.exists() else set()

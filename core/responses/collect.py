@@ -70,8 +70,8 @@ class CollectResult:
 
     @property
     def exit_code(self) -> int:
-        """1 when a provider or a plugin hook failed, else 0 (bad responses are listed)."""
-        return 1 if self.errors or self.hook_errors else 0
+        """1 when a provider or a plugin hook failed or bad responses were skipped (listed), else 0."""
+        return 1 if self.errors or self.hook_errors or self.bad else 0
 
     def counts(self) -> dict[str, int]:
         return {"added": self.added, "duplicates": self.duplicates, "bad": self.bad, "errors": len(self.errors),
@@ -80,7 +80,7 @@ class CollectResult:
 
 def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datetime | None = None,
             now: datetime | None = None, survey: str | None = None,
-            report: Callable[[str], None] | None = None) -> CollectResult:
+            report: Callable[[str], None] | None = None, as_of: datetime | None = None) -> CollectResult:
     """Fetch new responses from every provider instance that can fetch them.
 
     For each survey and the provider instance it uses: an instance whose
@@ -96,6 +96,8 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
     may as well return everything at once.
 
     Errors of one provider are reported naming it and do not stop the others.
+    A response submitted after ``as_of`` (default ``now``; beyond a small
+    clock skew) is bad: it cannot have been given yet.
 
     :param report: called with each bad response as it is found.
     """
@@ -138,7 +140,8 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
                     fetch = FetchResult(name, sid)
                     result.fetches.append(fetch)
                     try:
-                        _collect_one(config, ledger, host, provider, sid, since, now, fetch, result, report)
+                        _collect_one(config, ledger, host, provider, sid, since, now, fetch, result, report,
+                                     as_of)
                     except ProviderError as exc:
                         fetch.error = str(exc)
                     except TierctlError:
@@ -160,7 +163,7 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
 
 def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provider: Any, survey_id: str,
                  since: datetime | None, now: datetime, fetch: FetchResult, result: CollectResult,
-                 report: Callable[[str], None] | None) -> None:
+                 report: Callable[[str], None] | None, as_of: datetime | None = None) -> None:
     name = provider.instance
     checks = AnswerChecks(config.surveys[survey_id])
 
@@ -173,7 +176,8 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
         if report is not None:
             report(text)
 
-    store = ResponseStore(ledger, host, survey_id, name, checks, now, problem, result.hook_errors.append)
+    store = ResponseStore(ledger, host, survey_id, name, checks, now, problem, result.hook_errors.append,
+                          as_of=as_of)
     cursor = since.astimezone(timezone.utc).isoformat() if since is not None else ledger.get_cursor(name, survey_id)
     fetch.cursor_before = fetch.cursor_after = cursor
     try:

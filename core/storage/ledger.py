@@ -133,6 +133,12 @@ class Ledger(abc.ABC):
     #: True when opening created this ledger (new and empty): ``survey send`` says so.
     created: bool = False
 
+    @staticmethod
+    def redact(text: str | None) -> str | None:
+        """Applied to text a provider wrote (a failure's ``reason``) before it is stored: the
+        opener sets the config's redactor here, so secrets from the environment are never stored."""
+        return text
+
     def location(self) -> str:
         """Where the ledger is, for messages (a file path, a database name; never a password)."""
         return repr(self)

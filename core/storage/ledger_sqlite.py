@@ -801,10 +801,11 @@ class SqliteLedger(Ledger):
     def record_results(self, results: list[SendResult], now: datetime) -> int:
         at = _ts(now)
         sent = [(at, r.external_id, at, r.invite_id) for r in results if r.ok]
-        retry = [(r.reason, at, r.invite_id) for r in results if not r.ok and r.retry]
-        unknown = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry
+        redact = self.redact  # provider text may quote a secret (a token in a URL): never stored
+        retry = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and r.retry]
+        unknown = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and not r.retry
                    and getattr(r, "unknown", False)]
-        failed = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry
+        failed = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and not r.retry
                   and not getattr(r, "unknown", False)]
         changed = 0
         with self._transaction() as conn:

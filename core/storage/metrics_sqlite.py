@@ -104,6 +104,8 @@ def period_sql(column: str, kind: str) -> str:
         return f"substr({column}, 1, 7)"
     if kind == "quarter":
         return f"(substr({column}, 1, 5) || 'Q' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 2) / 3))"
+    if kind == "half-year":
+        return f"(substr({column}, 1, 5) || 'H' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 5) / 6))"
     if kind == "year":
         return f"substr({column}, 1, 4)"
     raise ValueError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")

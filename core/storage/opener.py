@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from tierctl.errors import LedgerDamagedError, TierctlError
 from tierctl.storage.ledger import Ledger
+
+if TYPE_CHECKING:
+    from tierctl.config.model import Config
 
 #: The ledger when ``storage.url`` is not set: beside the config file.
 DEFAULT_URL = "sqlite:///.tierctl/state.db"
@@ -55,6 +59,16 @@ def _sqlite_location(url: str | None, base_dir: Path) -> tuple[Path, bool]:
     return sqlite_path(url, base_dir), not url.partition("://")[2].startswith("//")
 
 
+def check_storage_url(config: "Config") -> None:
+    """Raise a ConfigError at ``storage.url``'s line when no backend can use it (nothing is opened)."""
+    from tierctl.errors import ConfigError
+
+    try:
+        _sqlite_location(config.storage.url, config.base_dir)
+    except TierctlError as exc:
+        raise ConfigError([config.problem(("storage", "url"), str(exc).removeprefix("storage.url: "))]) from None
+
+
 def ledger_exists(url: str | None, base_dir: Path) -> bool:
     """Whether the ledger ``storage.url`` names exists already, without creating it.
 
@@ -66,7 +80,8 @@ def ledger_exists(url: str | None, base_dir: Path) -> bool:
     return _sqlite_location(url, base_dir)[0].is_file()
 
 
-def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> Ledger:
+def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False,
+                redact: Callable[[str], str] | None = None) -> Ledger:
     """Open (creating and migrating if needed) the ledger that ``storage.url`` names.
 
     Every open checks cheaply that the ledger is whole (its schema, the
@@ -81,6 +96,7 @@ def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> 
     :param base_dir: the config file's folder.
     :param read_only: for commands that only read: open without writing
         (a read-only file still works), never create.
+    :param redact: applied to provider text before it is stored (``Config.redactor()``).
     :raises tierctl.errors.LedgerDamagedError: not a whole tierctl ledger.
     :raises tierctl.errors.TierctlError: an unsupported URL, or a database
         that cannot be opened or was written by a newer tierctl.
@@ -88,16 +104,20 @@ def open_ledger(url: str | None, base_dir: Path, *, read_only: bool = False) -> 
     path, relative = _sqlite_location(url, base_dir)
     from tierctl.storage.ledger_sqlite import SqliteLedger
 
-    return SqliteLedger(path, create_dirs=relative, read_only=read_only)
+    ledger = SqliteLedger(path, create_dirs=relative, read_only=read_only)
+    if redact is not None:
+        ledger.redact = redact  # type: ignore[method-assign]
+    return ledger
 
 
-def existing_ledger(url: str | None, base_dir: Path, *, read_only: bool = True) -> Ledger | None:
+def existing_ledger(url: str | None, base_dir: Path, *, read_only: bool = True,
+                    redact: Callable[[str], str] | None = None) -> Ledger | None:
     """The ledger if it exists, else None: for commands that read and must not create state.
 
     Opened read-only unless ``read_only=False`` (for a command that writes to
     an existing ledger only, such as ``survey import``).
     """
-    return open_ledger(url, base_dir, read_only=read_only) if ledger_exists(url, base_dir) else None
+    return open_ledger(url, base_dir, read_only=read_only, redact=redact) if ledger_exists(url, base_dir) else None
 
 
 def check_ledger(url: str | None, base_dir: Path) -> list[str]:

@@ -117,7 +117,7 @@ class SurveyRun:
     def open_ledger(self) -> "Ledger":
         from tierctl.storage.opener import open_ledger
 
-        return open_ledger(self.config.storage.url, self.config.base_dir)
+        return open_ledger(self.config.storage.url, self.config.base_dir, redact=self.config.redactor())
 
     # --- planning -------------------------------------------------------------
 

@@ -105,3 +105,18 @@ def test_a_text_mapping_needs_language_codes(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(_write(tmp_path, CONFIG.replace("{nl: Basis, en: Basic, de: Basis}", "{dutch: Basis}")))
     assert "tiers.basis.name" in str(caught.value) and "'dutch' is not a language code" in str(caught.value)
+
+
+def test_a_choice_answered_in_any_of_its_languages_is_kept_in_the_default(tmp_path: Path) -> None:
+    from tierctl.responses.store import AnswerChecks
+
+    text = CONFIG.replace("          - {id: nps, type: nps, text: {nl: Hoe waarschijnlijk?, de: Wie wahrscheinlich?}}",
+                          "          - {id: plan, type: choice, text: Welk pakket?, "
+                          "choices: [{nl: Basis, en: Basic, de: Basis}, {nl: Groot, en: Large, de: Groß}]}")
+    config = load_config(_write(tmp_path, text))
+    checks = AnswerChecks(config.surveys["feedback"])
+    answers, problems = checks.check({"plan": "Large"})
+    assert (answers, problems) == ({"plan": "Groot"}, [])
+    assert checks.check({"plan": "groß"})[0] == {"plan": "Groot"}
+    answers, problems = checks.check({"plan": "Huge"})
+    assert answers == {} and "not one of the choices" in problems[0]

@@ -75,7 +75,8 @@ def test_a_branch_that_moves_a_plan_and_tightens_a_target(repo):
     assert "basic → advanced: 1 account, 2 contacts" in out
     assert "A1 Tiny Co (starter): basic → advanced" in out
     # Bob is a key stakeholder: in Advanced he gets the pre-meeting survey before the 26 November call
-    assert "pre-meeting: 1 → 2 invitations (1 newly due, 0 no longer sent)" in out
+    assert "Survey invitations over the next 30 days (counted for the accounts the change can affect: 1 moved " \
+           "account):\n  pre-meeting: 0 → 1 invitations (1 newly due, 0 no longer sent)" in out
     # the owners to ask
     assert "legal: tiers.basic.response_targets.urgent" in out
     assert "sales-ops: tiers.advanced.plans, tiers.basic.plans" in out
@@ -159,3 +160,85 @@ def test_tier_changes_are_worded_for_people():
         "chat added", "hours business → 24x7", "urgent target 4 hours → 2 hours (tighter)",
         "normal target 1 business day → 8 hours (calendar time now)",
         "agent time cap 2 hours per month → 1 hour per month (less time)"]
+
+
+def test_only_the_effects_a_change_can_have_are_worked_out(repo, monkeypatch):
+    import tierctl.diff.review as review
+
+    config, edit = repo
+    edit("name: Basic", "name: Essentials")
+    calls = []
+    monkeypatch.setattr(review, "tier_moves", lambda *a: calls.append("moves"))
+    monkeypatch.setattr(review, "programme_change", lambda *a: calls.append("programme"))
+    monkeypatch.setattr(review, "capacity_change", lambda *a: calls.append("capacity"))
+    code, out, _ = diff(config, "--now", NOW)
+    assert code == 0 and calls == []
+    assert "Basic: name Basic → Essentials" not in out and "Essentials: name Basic → Essentials" in out
+    assert "website: basic.html, index.html changed" in out
+
+
+def test_touches_runs_both_ways():
+    from tierctl.diff.owners import touches
+
+    assert touches("tiers.premium", "tiers.*.plans")  # a tier added changes plans
+    assert touches("tiers.basic.plans", "tiers.*.plans")
+    assert not touches("tiers.basic.name", "tiers.*.plans")
+
+
+def test_a_survey_change_plans_every_account(repo):
+    config, edit = repo
+    # a survey definition changed: any contact's invitations may change, so every account is planned
+    edit("    audience: [key-stakeholder]\n", "    audience: [key-stakeholder, admin]\n")
+    code, out, _ = diff(config, "--now", NOW, "--format", "json")
+    doc = json.loads(out)
+    assert doc["surveys"]["accounts"] == "all"
+    code, out, _ = diff(config, "--now", NOW)
+    assert "(counted for the accounts" not in out
+
+
+def test_a_tier_losing_a_survey_plans_that_tier(repo):
+    config, edit = repo
+    edit("surveys: [pre-meeting, product-feedback]", "surveys: [product-feedback]")
+    code, out, _ = diff(config, "--now", NOW)
+    assert code == 0
+    assert "(counted for the accounts the change can affect: tier advanced):\n" \
+           "  pre-meeting: 1 → 0 invitations (0 newly due, 1 no longer sent)" in out
+
+
+def test_the_github_workflow_runs_commands_that_work(repo):
+    """docs/ci/tierctl-diff.yml: its tierctl commands, as the job runs them, on a real branch."""
+    import re
+    import shlex
+
+    import yaml
+
+    from project_fixtures import ROOT
+
+    workflow = yaml.safe_load((ROOT / "docs" / "ci" / "tierctl-diff.yml").read_text(encoding="utf-8"))
+    steps = workflow["jobs"]["diff"]["steps"]
+    commands = [line.strip() for step in steps for line in step.get("run", "").splitlines()
+                if line.strip().startswith("tierctl ")]
+    assert len(commands) == 2
+    config, edit = repo
+    base = git(config.parent, "rev-parse", "HEAD").strip()
+    edit("urgent: 4h", "urgent: 2h")
+    values = {"CONFIG": str(config), "BASE": base, "approvers": "legal,support-lead"}
+    outputs = []
+    for command in commands:
+        command = re.sub(r"\$(\w+)", lambda m: values[m.group(1)], command.split(">")[0])
+        code, out, err = run_cli(shlex.split(command)[1:] + ["--now", NOW], load_plugins=PLUGINS)
+        assert code == 0, (command, err)
+        outputs.append(out)
+    assert outputs[0].startswith("### tierctl diff") and "urgent target 4 hours → 2 hours (tighter)" in outputs[0]
+
+
+def test_markdown_is_cut_to_fit_a_pull_request_comment():
+    from tierctl.diff.accounts import Moves
+    from tierctl.diff.formats import MD_MAX_CHARS, diff_markdown
+    from tierctl.diff.pages import TargetChanges
+    from tierctl.diff.review import ConfigDiff
+
+    pages = [TargetChanges("website", changed=[f"tier-{n:05d}.html" for n in range(20000)])]
+    text = diff_markdown(ConfigDiff("HEAD", ["tiers"], [], pages, Moves(), None, [], []))
+    assert len(text) <= MD_MAX_CHARS
+    assert text.endswith("… cut to fit a pull-request comment; run `tierctl diff` for the whole review.\n")

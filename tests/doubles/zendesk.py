@@ -59,8 +59,8 @@ def invalid(details: dict[str, str]) -> Reply:
 class ZendeskDouble(HttpDouble):
     """Zendesk's organisations, SLA policies and satisfaction ratings, with auth and a rate limit."""
 
-    def __init__(self, *, limit_per_minute: int = 700, minute_seconds: float = 60.0):
-        super().__init__()
+    def __init__(self, *, limit_per_minute: int = 700, minute_seconds: float = 60.0, record: bool = True):
+        super().__init__(record=record)
         self.limit = limit_per_minute
         self.minute_seconds = minute_seconds
         self.organizations: dict[int, dict[str, Any]] = {}

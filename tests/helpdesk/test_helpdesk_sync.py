@@ -179,3 +179,56 @@ def test_zendesk_validation_errors_are_shown_as_zendesk_words_them(project, zend
     assert code == 2
     assert "Zendesk refused POST /api/v2/slas/policies: HTTP 422 RecordInvalid: Record validation errors " \
            "(title: Title: cannot be blank)" in err
+
+
+def test_helpdesk_options_are_checked_with_the_config(project):
+    config = project(ROWS, yaml=zendesk_yaml("https://acme.zendesk.com", extra="    prioritie: {p1: urgent}\n"))
+    code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS, env={"ZENDESK_TOKEN": TOKEN})
+    assert code == 2
+    assert "helpdesks.zendesk.prioritie: unknown option for plugin 'zendesk' (did you mean 'priorities'?)" in err
+    config = project(ROWS, yaml=zendesk_yaml("https://acme.zendesk.com", auth="email: ops@acme.example"))
+    code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS)
+    assert code == 2 and "give email and token (an API token), or oauth_token" in err
+    config = project(ROWS, yaml=zendesk_yaml("https://acme.zendesk.com").replace("plugin: zendesk", "plugin: zendsk"))
+    code, _, err = run_cli(["-c", str(config), "validate"], load_plugins=PLUGINS, env={"ZENDESK_TOKEN": TOKEN})
+    assert code == 2 and "no helpdesk plugin named 'zendsk' is installed (did you mean 'zendesk'?)" in err
+    assert TOKEN not in err
+
+
+def test_a_write_refused_half_way_says_what_was_done_and_a_rerun_finishes(project, zendesk):
+    from tierctl.testing.http_double import Reply
+
+    zendesk.when(lambda r: r.method == "PUT" and r.route.startswith("/api/v2/organizations/"),
+                 Reply.json({"error": "InternalError", "description": "Something went wrong"}, 500), repeat=True)
+    # one retry, at once: a 5xx of an idempotent PUT is retried before it counts
+    config = project(ROWS, yaml=zendesk_yaml(zendesk.url, extra="    max_retries: 1\n    backoff_factor: 0\n"))
+    code, _, err = sync(config)
+    assert code == 2
+    assert "Zendesk refused PUT" in err and "HTTP 500 InternalError: Something went wrong (after 1 retries)" in err
+    assert "2 of 5 changes were made before it" in err
+    zendesk.reset()
+    code, out, _ = sync(config)
+    assert code == 0
+    assert "0 SLA policies, 3 organisations; 2 policies and 0 organisations already in step" in out
+    assert sync(config)[1].startswith("zendesk: nothing to change")
+
+
+def test_a_passing_outage_is_retried(project, zendesk):
+    from tierctl.testing.http_double import Reply
+
+    zendesk.script(Reply.json({"error": "InternalError", "description": "Something went wrong"}, 503))
+    config = project(ROWS, yaml=zendesk_yaml(zendesk.url, extra="    backoff_factor: 0\n"))
+    code, _, err = sync(config)
+    assert code == 0, err
+    assert len(zendesk.policies) == 2
+
+
+def test_an_unreachable_zendesk_is_a_clear_error(project):
+    from tierctl.testing.sockets import unused_port
+
+    config = project(ROWS, yaml=zendesk_yaml(f"http://127.0.0.1:{unused_port()}",
+                                             extra="    max_retries: 1\n    backoff_factor: 0\n"))
+    code, _, err = sync(config)
+    assert code == 2
+    assert "GET /api/v2/slas/policies: cannot reach Zendesk at http://127.0.0.1:" in err
+    assert TOKEN not in err and "Traceback" not in err
