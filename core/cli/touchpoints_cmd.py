@@ -8,7 +8,6 @@ ledger, lock, exit codes and log formats) for the automated moments;
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -98,8 +97,7 @@ def due(app: App, now: str | None, owner: str | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([m.as_dict() for m in moments], indent=2))
     elif fmt == "ics":
-        sys.stdout.buffer.write(ics_feed(moments, config.organization.name, moment))
-        sys.stdout.flush()
+        click.echo(ics_feed(moments, config.organization.name, moment).decode("utf-8"), nl=False)
     else:
         for line in table_lines(moments):
             click.echo(line)
