@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from tierctl.providers import Provider
 
-__all__ = ["HttpClient", "MaybeSent", "scrub"]
+__all__ = ["HttpClient", "MaybeSent", "Unreachable", "scrub"]
 
 log = logging.getLogger("tierctl.http")
 
@@ -61,6 +61,21 @@ _SECRET_QUERY = re.compile(r"(?i)([?&](?:[\w.-]*(?:token|key|secret|password|sig
 _MASK = "***"
 
 
+class Unreachable(ProviderError):
+    """No answer came after the retries: the connection failed or timed out.
+
+    ``reached`` says whether the last attempt may have reached the server
+    (a read timeout, a connection dropped after sending) or surely did not
+    (refused, name not found, connect timeout); ``reason`` is the failure in
+    words, scrubbed (``connection refused``, ``read timeout after 5s``).
+    """
+
+    def __init__(self, provider: str, message: str, reached: bool, reason: str):
+        self.reached = reached
+        self.reason = reason
+        super().__init__(provider, message, retry=True)
+
+
 class MaybeSent(TierctlError):
     """A request went out but no answer came: the platform may have acted on it.
 
@@ -72,8 +87,9 @@ class MaybeSent(TierctlError):
 
     exit_code = 1
 
-    def __init__(self, provider: str, message: str):
+    def __init__(self, provider: str, message: str, reason: str = ""):
         self.provider = provider
+        self.reason = reason or message  # the failure alone: "read timeout after 5s"
         super().__init__(f"provider {provider}: {message}")
 
 
@@ -110,7 +126,7 @@ class HttpClient:
     def __init__(self, provider: "Provider", *, platform: str | None = None, base_url: str | None = None,
                  headers: Mapping[str, str] | None = None, timeout: float | None = None,
                  max_retries: int | None = None, backoff_factor: float | None = None,
-                 max_retry_after: float | None = None, pace: bool | None = None):
+                 max_retry_after: float | None = None, pace: bool | None = None, pool_size: int = 10):
         options = provider.options
         self.provider = provider
         self.platform = platform or provider.name or provider.instance
@@ -123,6 +139,9 @@ class HttpClient:
                                      else getattr(options, "max_retry_after", 60.0))
         self.pace = provider.paces_itself if pace is None else pace
         self.headers = dict(headers or {})
+        self.pool_size = pool_size
+        #: Requests sent so far, retries included (for a platform's daily request budget).
+        self.requests_made = 0
         self._session: "requests.Session | None" = None
         self._failures: dict[str, int] = {}
         self._open_until: dict[str, float] = {}
@@ -131,7 +150,7 @@ class HttpClient:
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
                 data: Any = None, headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
-                what: str | None = None) -> "requests.Response":
+                what: str | None = None, raise_errors: bool = True) -> "requests.Response":
         """Send one request (paced, retried as the options say) and return a 2xx response.
 
         :param path: appended to ``base_url``, or a full ``http(s)://`` URL.
@@ -139,8 +158,11 @@ class HttpClient:
             method). A non-idempotent request is not retried once it may have
             reached the server: :class:`MaybeSent` is raised instead.
         :param what: what the request does, for messages (default ``METHOD path``).
-        :raises ProviderError: an error answer (see :meth:`error_for`), or no
-            connection after the retries; the circuit breaker is open.
+        :param raise_errors: ``False`` returns an error answer (after the
+            retries) instead of raising :meth:`error_for`'s error.
+        :raises ProviderError: an error answer (see :meth:`error_for`); the
+            circuit breaker is open.
+        :raises Unreachable: no answer after the retries.
         :raises MaybeSent: see ``idempotent``.
         """
         import requests
@@ -156,25 +178,27 @@ class HttpClient:
             if self.pace:
                 self.provider.pace()
             started = clock_of(self.provider).monotonic()
+            self.requests_made += 1
             try:
                 response = self.session.request(method, url, params=params, json=json, data=data,
                                                 headers=headers, timeout=self.timeout, allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self._log(method, url, params, f"{type(exc).__name__}", started, attempt)
+                reason = self.scrub(_kind(exc, self.timeout))
                 if not idempotent and may_have_arrived(exc):
                     self._failed(host)
                     raise MaybeSent(self.provider.instance,
-                                    f"{what}: no answer from {self.platform} ({_kind(exc)}); the request went "
-                                    "out, so it may have been acted on and is not sent again") from None
+                                    f"{what}: no answer from {self.platform} ({reason}); the request went "
+                                    "out, so it may have been acted on and is not sent again", reason) from None
                 if attempt < self.max_retries:
                     attempt += 1
                     self.provider.sleep(self.backoff(attempt))
                     continue
                 self._failed(host)
-                raise ProviderError(self.provider.instance,
-                                    self.scrub(f"{what}: cannot reach {self.platform} at {self.base_url or host} "
-                                               f"({_kind(exc)}" + (f", after {attempt} retries)" if attempt else ")")),
-                                    retry=True) from None
+                raise Unreachable(self.provider.instance,
+                                  self.scrub(f"{what}: cannot reach {self.platform} at {self.base_url or host} "
+                                             f"({reason}" + (f", after {attempt} retries)" if attempt else ")")),
+                                  may_have_arrived(exc), reason) from None
             self._log(method, url, params, str(response.status_code), started, attempt)
             status = response.status_code
             if status < 300:
@@ -190,6 +214,8 @@ class HttpClient:
                 self._failed(host)
             else:
                 self._failures.pop(host, None)
+            if not raise_errors:
+                return response
             raise self.error_for(response, what, attempt)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -267,11 +293,20 @@ class HttpClient:
 
             from tierctl import __version__
 
+            from requests.adapters import HTTPAdapter
+
             session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             session.headers.update({"User-Agent": f"tierctl/{__version__} ({self.provider.name})",
                                     "Accept": "application/json", **self.headers})
+            self.configure(session)
             self._session = session
         return self._session
+
+    def configure(self, session: "requests.Session") -> None:
+        """Adjust a new session (TLS trust, proxies); the default changes nothing."""
 
     def secrets(self) -> list[str]:
         """Values never shown: the provider's secret options and the header values."""
@@ -331,20 +366,26 @@ def may_have_arrived(exc: BaseException) -> bool:
     import requests
     from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return False  # the request was never sent: no connection, or no TLS session
     root: Any = exc.args[0] if exc.args else None
     root = getattr(root, "reason", root)
     return not isinstance(root, (NewConnectionError, ConnectTimeoutError, NameResolutionError))
 
 
-def _kind(exc: BaseException) -> str:
+def _kind(exc: BaseException, timeout: float) -> str:
+    """What went wrong, in words: ``connection refused``, ``read timeout after 5s``, ``TLS error: ...``."""
     import requests
+    from urllib3.exceptions import ReadTimeoutError
 
+    root: Any = exc.args[0] if exc.args else None
+    root = getattr(root, "reason", root)
     if isinstance(exc, requests.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, requests.Timeout):
-        return "read timeout"
+        return f"connect timeout after {timeout:g}s"
+    if isinstance(exc, requests.Timeout) or isinstance(root, (ReadTimeoutError, TimeoutError)):
+        return f"read timeout after {timeout:g}s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error: {' '.join(str(root).split())[:200]}"
     if not may_have_arrived(exc):
         return "connection refused"
     return "connection dropped"

@@ -202,6 +202,7 @@ def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, l
         click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
                    f"{len(report.failures)} failed, {report.deferred} deferred"
                    + (f", {report.not_sent} left for the next run" if report.not_sent else "")
+                   + (f", {report.elsewhere} sent by other runners" if report.elsewhere else "")
                    + (f", {len(report.unknown_found)} in doubt from a stopped run (see {status_command})"
                       if report.unknown_found else "") + ".")
         for f in report.failures:

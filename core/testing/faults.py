@@ -132,14 +132,15 @@ class FaultChecks:
 
         self._faults_or_skip(double)
         clock = contract_engine.clock
-        arrivals: dict[int, float] = {}
+        arrivals: dict[int, tuple[float, tuple[str, str, bytes]]] = {}
         hit: list[int] = []
 
         def install(double: Any, first: int, target: int) -> None:
-            double.on_request(lambda request: arrivals.__setitem__(request.seq, clock.monotonic()))
+            double.on_request(lambda request: arrivals.__setitem__(
+                request.seq, (clock.monotonic(), (request.method, request.path, request.body))))
 
             def limited(request: Any) -> bool:
-                if request.seq - first == target:
+                if request.seq - first == target and not hit:
                     hit.append(request.seq)
                     return True
                 return False
@@ -148,12 +149,13 @@ class FaultChecks:
 
         invitations, _ = self._send_with_fault(contract_engine, contract_provider, double, install)
         self._check_deliveries("a 429 mid-batch", double, invitations, contract_engine)
-        later = sorted(seq for seq in arrivals if hit and seq > hit[0])
+        # The same request again (method, path and body): the retry of the one that got the 429.
+        later = sorted(seq for seq in arrivals if hit and seq > hit[0] and arrivals[seq][1] == arrivals[hit[0]][1])
         if later:
-            waited = arrivals[later[0]] - arrivals[hit[0]]
+            waited = arrivals[later[0]][0] - arrivals[hit[0]][0]
             assert waited >= RETRY_AFTER - 1e-6, contract_failure(
-                f"after a 429 with Retry-After: {RETRY_AFTER}, the next request came {waited:.3f}s later on the "
-                "provider's clock (a wait on time.sleep does not count)",
+                f"after a 429 with Retry-After: {RETRY_AFTER}, the request was repeated {waited:.3f}s later on "
+                "the provider's clock (a wait on time.sleep does not count)",
                 "honour Retry-After, waiting with self.sleep() (tierctl.http.HttpClient does)", CALLING)
         self._next_run(contract_engine, contract_provider, invitations)
         self._check_deliveries("a 429 mid-batch, then the next run", double, invitations, contract_engine)
