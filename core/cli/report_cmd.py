@@ -46,9 +46,8 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
         raise TierctlError(NOTHING_SENT)
     with use_language(language):
         with ledger:
-            result = build_report(config, ledger.conn, period, survey, tier,  # type: ignore[attr-defined]
-                                  with_text=fmt in ("md", "html"), helpdesk_counts=ledger.helpdesk_rating_counts(),
-                                  language=language)
+            result = build_report(config, ledger, period, survey, tier, with_text=fmt in ("md", "html"),
+                                  helpdesk_counts=ledger.helpdesk_rating_counts(), language=language)
         text = write_report(result, fmt, config, app.host)
     if result.stale_days:
         click.echo(f"tierctl: note: {result.stale_days} day(s) of responses were not in the metrics rollup "

@@ -177,6 +177,7 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
         click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
                    f"{len(report.failures)} failed, {report.deferred} deferred by the throttle"
                    + (f", {report.not_sent} left for the next run" if report.not_sent else "")
+                   + (f", {report.elsewhere} sent by other runners" if report.elsewhere else "")
                    + (f", {len(report.unknown_found)} in doubt from a stopped run (see survey status)"
                       if report.unknown_found else "") + ".")
         for f in report.failures:

@@ -364,7 +364,8 @@ class Storage(Model):
     """Where tierctl keeps its state (the ledger of invitations)."""
 
     url: str = Field("sqlite:///.tierctl/state.db",
-                     description="sqlite:///relative/to/config.db or sqlite:////absolute/path.db")
+                     description="sqlite:///relative/to/config.db, sqlite:////absolute/path.db or "
+                                 "postgresql://user@host:5432/dbname (password from PGPASSWORD)")
 
 
 class Benchmark(Model):

@@ -80,9 +80,9 @@ from tierctl.render import Renderer
 from tierctl.util.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
-    import sqlite3
-
     import jinja2
+
+    from tierctl.storage.ledger import Ledger
 
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
@@ -139,35 +139,35 @@ class Report:
     min_answers: int = 5
 
 
-def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: str | None,
+def check_scope(config: "Config", ledger: "Ledger | None", survey_id: str | None,
                 tier: str | None) -> None:
     """Refuse an unknown survey or tier (config or stored data), with a did-you-mean hint."""
-    for what, value, known_config, column in (("survey", survey_id, config.surveys, "survey_id"),
-                                              ("tier", tier, config.tiers, "tier")):
+    stored: tuple[set[str], set[str]] | None = None
+    for what, value, known_config, index in (("survey", survey_id, config.surveys, 0),
+                                             ("tier", tier, config.tiers, 1)):
         if value is None or value in known_config:
             continue
         known = set(known_config)
-        if conn is not None:
-            known |= {row[0] for row in conn.execute(f"SELECT DISTINCT {column} FROM invitations")}
+        if ledger is not None:
+            stored = stored or ledger.stored_scope()
+            known |= stored[index]
         if value not in known:
             raise TierctlError(f"no {what} {value!r}{did_you_mean(value, known)}; "
                                f"{what}s: {one_of(known)}")
 
 
-def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quarter",
+def build_report(config: "Config", ledger: "Ledger", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True, helpdesk_counts: list[tuple[str, str, str, str, int]] | None = None,
                  language: str | None = None) -> Report:
-    """The report for a scope, from a ledger connection (``ledger.conn``); ``helpdesk_counts`` are
-    :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen). ``language`` (default:
-    the organisation's) is what the report says it is written in (``lang``); write it within
-    :func:`tierctl.i18n.use_language` of the same language."""
-    from tierctl.storage.metrics_sqlite import SqliteMetrics
-
+    """The report for a scope, from a ledger of any backend (its counts through :meth:`Ledger.metrics`);
+    ``helpdesk_counts`` are :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen).
+    ``language`` (default: the organisation's) is what the report says it is written in (``lang``);
+    write it within :func:`tierctl.i18n.use_language` of the same language."""
     if kind not in PERIOD_KINDS:
         raise TierctlError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
-    check_scope(config, conn, survey_id, tier)
-    source = SqliteMetrics(conn, use_rollup=use_rollup)
+    check_scope(config, ledger, survey_id, tier)
+    source = ledger.metrics(use_rollup=use_rollup)
     metrics = build_metrics(source, config, kind, survey_id, tier)
     texts: dict[str, TextSection] = {}
     if with_text:
@@ -572,13 +572,12 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     individual answer or free text.
     """
     from tierctl.storage.opener import existing_ledger
-    from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:
         return {}
     with ledger:
-        metrics = build_metrics(SqliteMetrics(ledger.conn), config, kind)  # type: ignore[attr-defined]
+        metrics = build_metrics(ledger.metrics(), config, kind)
     out: dict[str, list[TierHeadline]] = {}
     for survey in metrics.surveys:
         for tf in survey.tiers:

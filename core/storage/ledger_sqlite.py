@@ -48,9 +48,9 @@ from urllib.parse import quote
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tierctl.errors import LedgerDamagedError, LockHeldError, TierctlError
-from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
+from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, SURVEYED_STATES,
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
-                     Ledger, sql_states, type_change)
+                     Ledger, first_responses, listing_query, questions_to_keep, sql_states)
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
 from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, Schema, backup, describe_error, expected_schema,
                                            integrity_problems, probe, schema_problems)
@@ -869,23 +869,64 @@ class SqliteLedger(Ledger):
 
     def invitations(self, state: str | None = None, survey_id: str | None = None,
                     limit: int | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
-        if state is not None:
-            if state not in STATES:
-                raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
-            where.append("state = ?")
-            params.append(state)
-        if survey_id is not None:
-            where.append("survey_id = ?")
-            params.append(survey_id)
-        sql = f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated_at DESC, invite_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = listing_query(_INVITATION_COLUMNS, state, survey_id, limit, "?")
         return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
+
+    def stored_scope(self) -> tuple[set[str], set[str]]:
+        rows = self.conn.execute("SELECT DISTINCT survey_id, tier FROM invitations").fetchall()
+        return {s for s, _ in rows}, {t for _, t in rows}
+
+    def metrics(self, use_rollup: bool = True) -> Any:
+        from tierctl.storage.metrics_sqlite import SqliteMetrics
+
+        return SqliteMetrics(self.conn, use_rollup=use_rollup)
+
+    # -- copying ----------------------------------------------------------
+
+    def dump_table(self, table: str) -> Iterator[tuple[Any, ...]]:
+        from tierctl.storage.copying import ORDER_BY, TABLES, canonical_time, canonical_value, time_positions
+
+        times = time_positions(table)
+        cur = self.conn.execute(f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {ORDER_BY[table]}")
+        for row in cur:
+            if table == "answers":
+                yield row[0], row[1], canonical_value(row[2])
+            elif times:
+                row = list(row)
+                for i in times:
+                    row[i] = canonical_time(row[i])
+                yield tuple(row)
+            else:
+                yield row
+
+    def load_table(self, table: str, rows: Any) -> int:
+        from tierctl.storage.copying import TABLES, canonical_time, time_positions
+
+        columns = TABLES[table]
+        times = time_positions(table)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        n = 0
+        with self._transaction() as conn:
+            batch: list[Any] = []
+            for row in rows:
+                if times:
+                    row = list(row)
+                    for i in times:
+                        row[i] = canonical_time(row[i])
+                batch.append(row)
+                if len(batch) >= 10_000:
+                    conn.executemany(sql, batch)
+                    n += len(batch)
+                    batch = []
+            conn.executemany(sql, batch)
+            n += len(batch)
+        return n
+
+    def rebuild_rollup(self) -> None:
+        from tierctl.storage.metrics_sqlite import rebuild_rollup
+
+        with self._transaction() as conn:
+            rebuild_rollup(conn)
 
     # -- response pulls ---------------------------------------------------
 
@@ -962,24 +1003,11 @@ class SqliteLedger(Ledger):
                 conn.execute(f"PRAGMA cache_size = {saved}")
 
     def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
-        unkeyed = [r for r in rows if r.invitation is None]
-        if unkeyed:  # built by hand, not from a lookup: find the keys
-            links = self.lookup_invitations([r.invite_id for r in unkeyed])
-            unknown = sorted({r.invite_id for r in unkeyed} - set(links))
-            if unknown:
-                raise ValueError(f"no invitation {unknown[0]!r} in the ledger: a response must answer one")
-            rows = [r if r.invitation is not None else r._replace(invitation=links[r.invite_id].key) for r in rows]
         # The first response to an invitation wins, in the batch as in the table.
-        keys: set[int] = set()
-        ids: set[str] = set()
-        fresh: list[StoredResponse] = []
-        for r in rows:
-            if r.invitation not in keys and r.response_id not in ids:
-                keys.add(r.invitation)
-                ids.add(r.response_id)
-                fresh.append(r)
+        fresh = first_responses(self.with_keys(rows))
         if not fresh:
             return []
+        keys = {r.invitation for r in fresh}
         fetched = [r.response_id for r in fresh if r.source != IMPORT_SOURCE]
         with self._transaction() as conn:
             self._record_questions(conn, fresh)
@@ -1021,15 +1049,8 @@ class SqliteLedger(Ledger):
         for survey_id, types in surveys.items():
             stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = ?",
                                        (survey_id,)))
-            changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
-            if changed:
-                also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
-                q = changed[0]
-                raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
             members = rows if len(surveys) == 1 else [r for r in rows if r.survey_id == survey_id]
-            # (Asked only of questions not kept yet, and any() stops at the first answer.)
-            new = [(survey_id, q, t) for q, t in types.items()
-                   if q not in stored and any(q in r.answers for r in members)]
+            new = questions_to_keep(survey_id, types, stored, members)
             if new:
                 conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?)", new)
 

@@ -44,7 +44,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fx.answer("feedback", "basic", day, {"nps": ("nps", nps), "sat": ("csat", sat), "next": ("text", "Donkere modus")})
     fx.invite("feedback", "basic", "2027-02-11", state="failed")
     with use_language("nl"):
-        report = build_report(config, fx.conn, "quarter", language="nl")
+        report = build_report(config, fx.ledger, "quarter", language="nl")
         html = write_report(report, "html", config, make_host())
     fx.close()
     (root / "site" / "report.html").write_text(html, encoding="utf-8")

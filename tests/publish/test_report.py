@@ -49,7 +49,7 @@ def data(tmp_path: Path) -> Fixture:
 
 def report_for(fx: Fixture, **kwargs):
     config = load(fx.folder)
-    return config, build_report(config, fx.conn, **kwargs)
+    return config, build_report(config, fx.ledger, **kwargs)
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_csv_keeps_negative_numbers_numbers_and_neutralises_text(data: Fixture, 
     text = CONFIG.replace("text: Which plan fits?", 'text: "-Which plan fits?"').replace(
         "text: How likely are you to recommend us?", 'text: "=HYPERLINK(\\"http://evil.example\\")"')
     config = load(tmp_path, text)
-    report = build_report(config, data.conn)
+    report = build_report(config, data.ledger)
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     assert list(rows[0]) == list(CSV_COLUMNS)
     nps = next(r for r in rows if r["tier"] == "basic" and r["period"] == "2027-Q1" and r["metric"] == "nps")
