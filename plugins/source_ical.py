@@ -7,12 +7,33 @@ Configure it under ``sources:``::
 
 Works with exports from Google Calendar, Outlook and Fastmail. Recurrence is
 expanded by ``recurring_ical_events`` (RRULE, RDATE, EXDATE, moved occurrences
-with RECURRENCE-ID, VTIMEZONE and Windows zone names, Google's X-WR-TIMEZONE).
-Times without a zone (floating) and all-day events are read in the
-organisation's zone (``organization.timezone``); all-day events start at 00:00
-there. Every start is returned as an aware datetime in that zone.
+with RECURRENCE-ID, VTIMEZONE and Windows zone names). Times without a zone
+(floating) and all-day events are read in the organisation's zone
+(``organization.timezone``); all-day events start at 00:00 there. Every start
+is returned as an aware datetime in that zone.
+
+Times in UTC stay in UTC, also in a Google export with ``X-WR-TIMEZONE``: a
+UTC series recurs at the same UTC time, as RFC 5545 says and as Google's own
+overrides show (their RECURRENCE-ID is the UTC time of the occurrence they
+replace). ``recurring_ical_events.of()`` would first rewrite every UTC value
+into the X-WR-TIMEZONE zone (the ``x-wr-timezone`` package), turning the
+series into a wall-clock one that moves by an hour at a DST change while the
+overrides' RECURRENCE-IDs move differently, so a cancelled occurrence no
+longer matches the one it cancels; tierctl therefore expands with
+``CalendarQuery`` directly (tests/sources/test_source_ical_hostile.py keeps
+a minimal reproduction).
 
 Cancelled events and cancelled occurrences (``STATUS:CANCELLED``) are left out.
+
+A series tierctl cannot expand safely is a skipped row with the line of its
+UID and the reason, and the rest of the file is read: an RRULE without a
+FREQ (``RRULE:@@@``), a TZID that is neither in the file's VTIMEZONEs nor a
+known zone (``Mars/Olympus_Mons``), and a series denser than a meeting series
+can be (more than one occurrence a day: ``FREQ=MINUTELY``, ``SECONDLY``,
+``HOURLY`` under 24 hours, several BYHOUR/BYMINUTE/BYSECOND values). A daily
+or weekly series without COUNT that started long ago is expanded from just
+before the window, not from its DTSTART, so a series from 1970 costs what one
+from last month does.
 
 ``occurrence_id`` is ``UID@<original start in UTC>``, e.g.
 ``abc123@2027-03-29T08:00:00Z``: the original start is the occurrence's
@@ -218,21 +239,33 @@ def _may_start_in(lo: str, hi: str, dtstart: str, recurrence_id: str, until: str
     return lo <= dtstart <= hi
 
 
+def _expand(calendar: Any, start: datetime, end: datetime) -> list[Any]:
+    """recurring_ical_events without its X-WR-TIMEZONE rewrite (see the module docstring)."""
+    import recurring_ical_events
+
+    return list(recurring_ical_events.CalendarQuery(calendar).between(start, end))
+
+
 def _occurrences(calendar: Any, start: datetime, end: datetime, shown: str, lines: "_UidLines",
                  report: Report) -> list[Any]:
     """Occurrences overlapping [start, end); a broken series is reported and skipped."""
-    import recurring_ical_events
-
     events = calendar.walk("VEVENT")
-    bad = [event for event in events if "DTSTART" not in event or _broken(event)]
+    reasons = {id(event): _unusable(event) for event in events}
+    bad = [event for event in events if reasons[id(event)]]
+    bad_uids = {str(event.get("UID", "")) for event in bad}
+    # An override of a skipped series is skipped with it (it would otherwise stand alone).
+    bad += [event for event in events if not reasons[id(event)] and "RECURRENCE-ID" in event
+            and str(event.get("UID", "")) in bad_uids]
     for event in bad:
-        uid = str(event.get("UID", ""))
-        why = "has no DTSTART" if "DTSTART" not in event else f"cannot be read: {_broken(event)}"
-        report(RowProblem(shown, lines.find(uid), f"event {uid or '(no UID)'} {why}; skipped"))
+        if reasons[id(event)]:
+            uid = str(event.get("UID", ""))
+            report(RowProblem(shown, lines.find(uid), f"event {uid or '(no UID)'} {reasons[id(event)]}; skipped"))
     if bad:
         calendar = _without(calendar, {id(e) for e in bad})
+    for event in calendar.walk("VEVENT"):
+        _start_near(event, start)
     try:
-        return recurring_ical_events.of(calendar).between(start, end)
+        return _expand(calendar, start, end)
     except Exception:
         pass
     # Some series is broken in a way only the expansion finds (a bad RRULE, an
@@ -245,11 +278,85 @@ def _occurrences(calendar: Any, start: datetime, end: datetime, shown: str, line
     for uid, series in by_uid.items():
         single = _calendar_like(calendar, zones + series)
         try:
-            out.extend(recurring_ical_events.of(single).between(start, end))
+            out.extend(_expand(single, start, end))
         except Exception as exc:
             report(RowProblem(shown, lines.find(uid), f"event {uid or '(no UID)'} cannot be expanded: {exc}; "
                               "skipped"))
     return out
+
+
+_DATED = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+_SECONDS = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600}
+_FREQS = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+#: A series that started longer ago than this before the window is expanded from near the window.
+_REBASE_AFTER = timedelta(days=400)
+
+
+def _unusable(event: Any) -> str:
+    """Why this event cannot be used (worded for the skipped row), or ``""``."""
+    if "DTSTART" not in event:
+        return "has no DTSTART"
+    broken = _broken(event)
+    if broken:
+        return f"cannot be read: {broken}"
+    for name in _DATED:
+        for prop in _values(event.get(name)):
+            zone = prop.params.get("TZID") if hasattr(prop, "params") else None
+            values = [d for d in (getattr(prop, "dts", None) or [prop])]
+            if zone and any(isinstance(getattr(v, "dt", None), datetime) and v.dt.tzinfo is None
+                            for v in values):
+                return (f"{name} has the time zone TZID={zone}, which is neither defined in the file (VTIMEZONE) "
+                        "nor a known zone")
+    for rule in _values(event.get("RRULE")):
+        freq = (rule.get("FREQ") or [""])[0] if hasattr(rule, "get") else ""
+        text = rule.to_ical().decode("utf-8", "replace") if hasattr(rule, "to_ical") else str(rule)
+        if str(freq).upper() not in _FREQS:
+            return f"has an RRULE without a valid FREQ ({text or 'empty'}): cannot tell when it repeats"
+        interval = (rule.get("INTERVAL") or [1])[0]
+        seconds = _SECONDS.get(str(freq).upper())
+        per_day = 1
+        for part in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+            per_day *= max(1, len(rule.get(part) or []))
+        if (seconds is not None and seconds * max(1, int(interval)) < 86400) or per_day > 1:
+            return (f"repeats more than once a day (RRULE:{text}), more often than a meeting series can; "
+                    "if it is a real meeting, export it again with a daily or weekly rule")
+    return ""
+
+
+def _values(prop: Any) -> list[Any]:
+    if prop is None:
+        return []
+    return list(prop) if isinstance(prop, list) else [prop]
+
+
+def _start_near(event: Any, start: datetime) -> None:
+    """Move an old daily or weekly series' DTSTART (and DTEND) forward by whole intervals to just
+    before ``start``: the same occurrences from there on, without iterating over decades."""
+    rules = _values(event.get("RRULE"))
+    if len(rules) != 1 or "RECURRENCE-ID" in event or "EXRULE" in event or "RDATE" in event:
+        return
+    rule = rules[0]
+    freq = str((rule.get("FREQ") or [""])[0]).upper()
+    if freq not in ("DAILY", "WEEKLY") or rule.get("COUNT"):
+        return
+    first = event["DTSTART"].dt
+    if not isinstance(first, datetime):
+        first_moment = datetime.combine(first, time(0), timezone.utc)
+    elif first.tzinfo is None:
+        first_moment = first.replace(tzinfo=timezone.utc)
+    else:
+        first_moment = first
+    late = start.astimezone(timezone.utc) - _REBASE_AFTER
+    if first_moment >= late:
+        return
+    step = timedelta(days=max(1, int((rule.get("INTERVAL") or [1])[0])) * (7 if freq == "WEEKLY" else 1))
+    shift = step * ((late - first_moment) // step)
+    if not shift:
+        return
+    # Adding to an aware datetime keeps its wall-clock time and zone, as the rule expands.
+    event["DTSTART"].dt = first + shift
+    if "DTEND" in event:
+        event["DTEND"].dt = event["DTEND"].dt + shift
 
 
 def _broken(event: Any) -> str:
