@@ -299,14 +299,17 @@ def _unusable(event: Any) -> str:
     broken = _broken(event)
     if broken:
         return f"cannot be read: {broken}"
+    for name in ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
+        if isinstance(event.get(name), list):
+            return f"has {len(event.get(name))} {name} lines; an event has one"
     for name in _DATED:
         for prop in _values(event.get(name)):
             zone = prop.params.get("TZID") if hasattr(prop, "params") else None
             values = [d for d in (getattr(prop, "dts", None) or [prop])]
             if zone and any(isinstance(getattr(v, "dt", None), datetime) and v.dt.tzinfo is None
                             for v in values):
-                return (f"{name} has the time zone TZID={zone}, which is neither defined in the file (VTIMEZONE) "
-                        "nor a known zone")
+                return (f"{name} has the time zone TZID={zone}, which is not defined in the file (VTIMEZONE) "
+                        "and is not a known zone")
     for rule in _values(event.get("RRULE")):
         freq = (rule.get("FREQ") or [""])[0] if hasattr(rule, "get") else ""
         text = rule.to_ical().decode("utf-8", "replace") if hasattr(rule, "to_ical") else str(rule)
@@ -331,7 +334,16 @@ def _values(prop: Any) -> list[Any]:
 
 def _start_near(event: Any, start: datetime) -> None:
     """Move an old daily or weekly series' DTSTART (and DTEND) forward by whole intervals to just
-    before ``start``: the same occurrences from there on, without iterating over decades."""
+    before ``start``: the same occurrences from there on, without iterating over decades.
+
+    Anything unexpected leaves the event as it is (the expansion then judges it)."""
+    try:
+        _move_start(event, start)
+    except (TypeError, ValueError, AttributeError, OverflowError, KeyError):
+        pass
+
+
+def _move_start(event: Any, start: datetime) -> None:
     rules = _values(event.get("RRULE"))
     if len(rules) != 1 or "RECURRENCE-ID" in event or "EXRULE" in event or "RDATE" in event:
         return
