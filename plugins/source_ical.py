@@ -43,7 +43,9 @@ their date (``abc123@2027-03-29``), which does not depend on any zone.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import math
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -251,6 +253,10 @@ def _occurrences(calendar: Any, start: datetime, end: datetime, shown: str, line
     """Occurrences overlapping [start, end); a broken series is reported and skipped."""
     events = calendar.walk("VEVENT")
     reasons = {id(event): _unusable(event) for event in events}
+    for event in events:
+        if not reasons[id(event)]:
+            _start_near(event, start)
+            reasons[id(event)] = _too_old(event, start)
     bad = [event for event in events if reasons[id(event)]]
     bad_uids = {str(event.get("UID", "")) for event in bad}
     # An override of a skipped series is skipped with it (it would otherwise stand alone).
@@ -262,8 +268,6 @@ def _occurrences(calendar: Any, start: datetime, end: datetime, shown: str, line
             report(RowProblem(shown, lines.find(uid), f"event {uid or '(no UID)'} {reasons[id(event)]}; skipped"))
     if bad:
         calendar = _without(calendar, {id(e) for e in bad})
-    for event in calendar.walk("VEVENT"):
-        _start_near(event, start)
     try:
         return _expand(calendar, start, end)
     except Exception:
@@ -302,6 +306,9 @@ def _unusable(event: Any) -> str:
     for name in ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
         if isinstance(event.get(name), list):
             return f"has {len(event.get(name))} {name} lines; an event has one"
+    ends = _ends_before_start(event)
+    if ends:
+        return ends
     for name in _DATED:
         for prop in _values(event.get(name)):
             zone = prop.params.get("TZID") if hasattr(prop, "params") else None
@@ -326,6 +333,27 @@ def _unusable(event: Any) -> str:
     return ""
 
 
+def _ends_before_start(event: Any) -> str:
+    """``"ends before it starts (...)"`` for a DTEND before DTSTART or a negative DURATION, else ``""``."""
+    begin = getattr(event.get("DTSTART"), "dt", None)
+    finish = getattr(event.get("DTEND"), "dt", None)
+    duration = getattr(event.get("DURATION"), "dt", None)
+    if isinstance(duration, timedelta) and duration < timedelta(0):
+        return f"ends before it starts (DURATION {duration})"
+    if begin is None or finish is None:
+        return ""
+    try:
+        if isinstance(begin, datetime) != isinstance(finish, datetime):
+            return ""  # a date beside a time: judged when the occurrence is read
+        if isinstance(begin, datetime) and (begin.tzinfo is None) != (finish.tzinfo is None):
+            return ""
+        if finish < begin:
+            return f"ends before it starts (DTEND {finish} is before DTSTART {begin})"
+    except TypeError:
+        return ""
+    return ""
+
+
 def _values(prop: Any) -> list[Any]:
     if prop is None:
         return []
@@ -343,32 +371,61 @@ def _start_near(event: Any, start: datetime) -> None:
         pass
 
 
-def _move_start(event: Any, start: datetime) -> None:
-    rules = _values(event.get("RRULE"))
-    if len(rules) != 1 or "RECURRENCE-ID" in event or "EXRULE" in event or "RDATE" in event:
-        return
-    rule = rules[0]
-    freq = str((rule.get("FREQ") or [""])[0]).upper()
-    if freq not in ("DAILY", "WEEKLY") or rule.get("COUNT"):
-        return
+def _first_moment(event: Any) -> datetime:
+    """DTSTART as an aware datetime (a date at 00:00 UTC, a floating time as UTC: close enough to judge age)."""
     first = event["DTSTART"].dt
     if not isinstance(first, datetime):
-        first_moment = datetime.combine(first, time(0), timezone.utc)
-    elif first.tzinfo is None:
-        first_moment = first.replace(tzinfo=timezone.utc)
-    else:
-        first_moment = first
+        return datetime.combine(first, time(0), timezone.utc)
+    return first.replace(tzinfo=timezone.utc) if first.tzinfo is None else first
+
+
+def _move_start(event: Any, start: datetime) -> None:
+    rules = _values(event.get("RRULE"))
+    if not rules or "RECURRENCE-ID" in event or "EXRULE" in event:
+        return
+    days = 1
+    for rule in rules:
+        freq = str((rule.get("FREQ") or [""])[0]).upper()
+        if freq not in ("DAILY", "WEEKLY") or rule.get("COUNT"):
+            return  # COUNT counts from DTSTART; monthly and yearly series are cheap to expand anyway
+        days = math.lcm(days, max(1, int((rule.get("INTERVAL") or [1])[0])) * (7 if freq == "WEEKLY" else 1))
+    first_moment = _first_moment(event)
     late = start.astimezone(timezone.utc) - _REBASE_AFTER
     if first_moment >= late:
         return
-    step = timedelta(days=max(1, int((rule.get("INTERVAL") or [1])[0])) * (7 if freq == "WEEKLY" else 1))
+    step = timedelta(days=days)
     shift = step * ((late - first_moment) // step)
     if not shift:
         return
-    # Adding to an aware datetime keeps its wall-clock time and zone, as the rule expands.
-    event["DTSTART"].dt = first + shift
+    # Adding to an aware datetime keeps its wall-clock time and zone, as the rule expands. RDATEs are
+    # absolute and stay; the ones before the new DTSTART are long before the window.
+    event["DTSTART"].dt = event["DTSTART"].dt + shift
     if "DTEND" in event:
         event["DTEND"].dt = event["DTEND"].dt + shift
+
+
+#: A series that would still be iterated over more periods than this to reach the window is skipped.
+_MAX_PERIODS = 100_000
+_PERIOD = {"DAILY": timedelta(days=1), "WEEKLY": timedelta(days=7), "MONTHLY": timedelta(days=28),
+           "YEARLY": timedelta(days=365)}
+
+
+def _too_old(event: Any, start: datetime) -> str:
+    """Why expanding this series up to ``start`` would take too long (after :func:`_start_near`), or ``""``."""
+    try:
+        first_moment = _first_moment(event)
+        for rule in _values(event.get("RRULE")):
+            period = _PERIOD.get(str((rule.get("FREQ") or [""])[0]).upper())
+            if period is None:
+                continue
+            periods = (start.astimezone(timezone.utc) - first_moment) / (
+                period * max(1, int((rule.get("INTERVAL") or [1])[0])))
+            if periods > _MAX_PERIODS:
+                return (f"starts on {first_moment.date().isoformat()}, {int(periods):,} repetitions before the "
+                        "dates planned, too many to expand; export it again from a recent date")
+    except (TypeError, ValueError, AttributeError, OverflowError, KeyError):
+        return ""
+    return ""
 
 
 def _broken(event: Any) -> str:
@@ -380,18 +437,27 @@ def _broken(event: Any) -> str:
 
 
 def _without(calendar: Any, drop: set[int]) -> Any:
-    keep = [c for c in calendar.subcomponents if id(c) not in drop]
+    """A copy of ``calendar`` without the components in ``drop``, at any depth (a file may nest calendars)."""
+    keep = []
+    for component in calendar.subcomponents:
+        if id(component) in drop:
+            continue
+        if any(id(c) in drop for c in component.walk()):
+            inner = copy.copy(component)
+            inner.subcomponents = _without(component, drop).subcomponents
+            component = inner
+        keep.append(component)
     return _calendar_like(calendar, keep)
 
 
 def _calendar_like(calendar: Any, subcomponents: list[Any]) -> Any:
     import icalendar
 
-    copy = icalendar.Calendar()
+    like = icalendar.Calendar()
     for key, value in calendar.items():
-        copy[key] = value
-    copy.subcomponents = list(subcomponents)
-    return copy
+        like[key] = value
+    like.subcomponents = list(subcomponents)
+    return like
 
 
 def _meeting(component: Any, zone: Any, attendee_sets: list[frozenset[str]]) -> Meeting | None:

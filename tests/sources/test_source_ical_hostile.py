@@ -179,3 +179,32 @@ def test_upstream_reproduction_recurring_ical_events_of_applies_x_wr_timezone():
     kept = sorted(e["DTSTART"].dt.astimezone(UTC).isoformat() for e in strict
                   if str(e.get("STATUS", "")) != "CANCELLED")
     assert kept == ["2027-03-22T09:00:00+00:00", "2027-03-29T09:00:00+00:00"]
+
+
+def test_a_series_that_ends_before_it_starts_is_a_skipped_row_not_a_long_wait(config):
+    """Found by the property test: DTEND nine centuries before DTSTART made the expansion take 12 s."""
+    started = time.perf_counter()
+    found, problems = meetings(config, "ends_before_it_starts.ics", at(2027, 3, 1), at(2027, 3, 8), base=HOSTILE)
+    assert time.perf_counter() - started < 1
+    assert [m.uid for m in found] == ["good@acme.example"]
+    lines = {p.line: p.message for p in problems}
+    assert set(lines) == {5, 12}
+    assert all("ends before it starts" in message and message.endswith("skipped") for message in lines.values())
+
+
+def test_a_series_too_old_to_skip_ahead_is_a_skipped_row_and_two_rules_still_skip_ahead(config):
+    """Found by the property test: a duplicated RRULE defeated the skip-ahead (6 s)."""
+    started = time.perf_counter()
+    found, problems = meetings(config, "old_series_with_count.ics", at(2027, 3, 1), at(2027, 3, 8), base=HOSTILE)
+    assert time.perf_counter() - started < 1
+    assert [p.line for p in problems] == [5]
+    assert "0001-01-01" in problems[0].message and "too many to expand" in problems[0].message
+    assert [m.start for m in found] == [at(2027, 3, day, 9, tz=UTC) for day in range(1, 8)]
+
+
+def test_a_skipped_series_inside_a_nested_calendar_is_really_left_out(config):
+    """Found by the property test: a series skipped inside a second VCALENDAR was still expanded (6 s)."""
+    started = time.perf_counter()
+    found, problems = meetings(config, "nested_calendar.ics", at(2027, 3, 1), at(2027, 3, 8), base=HOSTILE)
+    assert time.perf_counter() - started < 1
+    assert found == [] and [p.line for p in problems] == [6]
