@@ -65,6 +65,15 @@ class PluginError(TierctlError):
     exit_code = EXIT_CONFIG
 
 
+class LedgerDamagedError(TierctlError):
+    """The ledger file is not a whole tierctl ledger (emptied, foreign, a table missing, a page broken).
+
+    Nothing is written to it; the message names the file and says to restore it from a backup.
+    """
+
+    exit_code = EXIT_CONFIG
+
+
 class LockHeldError(TierctlError):
     """Another tierctl run holds the lock."""
 

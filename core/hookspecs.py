@@ -22,18 +22,39 @@ claiming one name (naming both), and calls each plugin on its own so that one
 failing plugin does not stop the others. Plugin modules should import heavy
 libraries inside functions, not at module level: they are imported whenever
 tierctl starts, ``tierctl --help`` included.
+
+Stability: every hook here, with its name and parameters, is public API.
+Within a major version a hook is not removed and its parameters are not
+renamed or removed (tierctl may add parameters; an implementation that does
+not ask for them is called without them, as pluggy does). A hook that is to
+go is first marked with :func:`deprecated_hook` for at least one minor
+release: implementing it then gives a ``DeprecationWarning`` saying what to
+use instead (pluggy's ``warn_on_impl``), and docs/plugins.md says so too.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pluggy
+
+if TYPE_CHECKING:
+    from tierctl.records import AnsweredInvitation
 
 hookspec = pluggy.HookspecMarker("tierctl")
 hookimpl = pluggy.HookimplMarker("tierctl")
 
 Register = Callable[..., None]
+
+
+def deprecated_hook(since: str, instead: str) -> DeprecationWarning:
+    """The warning for ``@hookspec(warn_on_impl=deprecated_hook("0.3", "use register_x"))``.
+
+    pluggy gives it, naming the implementing plugin's function, when a
+    plugin that implements the hook is registered.
+    """
+    return DeprecationWarning(f"this tierctl hook is deprecated since tierctl {since} and will be removed in "
+                              f"the next major version; {instead}")
 
 
 @hookspec
@@ -80,6 +101,16 @@ def register_template_globals(register: Register) -> None:
 
 
 @hookspec
+def register_helpdesks(register: Register) -> None:
+    """Register helpdesks (the ``plugin:`` of an entry under ``helpdesks:``) that
+    ``tierctl helpdesk sync`` and ``import-csat`` work with.
+
+    :param register: call ``register(name, helpdesk_class)`` once per helpdesk.
+        ``helpdesk_class`` subclasses :class:`tierctl.helpdesks.Helpdesk`.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``tierctl`` CLI.
 
@@ -90,14 +121,17 @@ def register_commands(cli: Any) -> None:
 
 
 @hookspec
-def response_received(response: Any, invitation: Any) -> None:
+def response_received(response: Any, invitation: AnsweredInvitation) -> None:
     """Called once for each new response, after it is stored.
 
     :param response: a :class:`tierctl.records.StoredResponse`, read-only
         (answers by question id, submitted time, source, tier).
-    :param invitation: a dict of the invitation it answers: ``invite_id``,
-        ``survey_id``, ``tier``, ``account_id``, ``contact_email``, ``occasion``,
-        ``due_day``.
+    :param invitation: the invitation it answers, a
+        :class:`tierctl.records.AnsweredInvitation`: ``invite_id``,
+        ``survey_id``, ``tier``, ``account_id``, ``contact_email``,
+        ``occasion``, ``due_day`` as attributes (``invitation.tier``); it is
+        also a read-only dict of the same keys (``invitation["tier"]``), as
+        in earlier versions.
 
     Use it to react, e.g. alert an account manager on a detractor. Each
     plugin is called on its own; an exception is reported naming the plugin

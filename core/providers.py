@@ -7,6 +7,13 @@ and calls :meth:`Provider.send` with batches of invitations, pacing calls to
 stay within :attr:`Provider.rate_limit`. The engine writes every invitation
 to the ledger *before* calling ``send``: platforms have no idempotency keys,
 so duplicate protection is tierctl's job, not the provider's.
+
+Stability: the names in ``__all__`` are tierctl's public API for provider
+plugins. Within a major version they keep working: a name is removed or
+changed only after at least one minor release in which using it gives a
+``DeprecationWarning`` saying what to use instead (and docs/plugins.md says
+so). Attributes and methods of :class:`Provider` that start with ``_`` are
+private and may change at any time; a subclass should not use them.
 """
 
 from __future__ import annotations
@@ -15,23 +22,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierctl.errors import TierctlError
-from tierctl.records import Invitation, RawResponse, SendResult
+from tierctl.records import Invitation, Question, RawResponse, SendResult
 from tierctl.util.ratelimit import RateLimit  # public here: providers declare their limit with it
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import jinja2
 
     from tierctl.config.model import Config
+
+__all__ = [
+    "HttpRetryOptions",
+    "OptionRenamedWarning",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderOptions",
+    "RateLimit",
+    "clock_of",
+    "retry_after_seconds",
+]
 
 
 class ProviderError(TierctlError):
     """A provider failed as a whole (bad credentials, quota exhausted, unreachable).
 
     The message names the provider instance and plugin and never contains
-    secrets. ``retry`` says whether a later run may succeed unchanged.
+    secrets. ``retry`` says whether the problem may go away by itself (an
+    outage, a timeout: ``True``) or needs someone to change the config (a
+    revoked key, a wrong survey id: ``False``); it is kept on the error for
+    reports and tools. Either way, raised from :meth:`Provider.send`, the
+    engine stops using the provider for this run and keeps the *whole* batch
+    for the next run (state ``retry``): raise it only when nothing of the
+    batch went out. Raised from :meth:`Provider.fetch_responses`, it ends
+    that survey's collect with the message and the cursor stays where it was.
     """
 
     exit_code = 1
@@ -69,14 +97,48 @@ def retry_after_seconds(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
+class OptionRenamedWarning(FutureWarning):
+    """A config uses an option's old name (see :attr:`ProviderOptions.renamed_options`).
+
+    A ``FutureWarning``, so users see it by default: the old name works until
+    the plugin's next major version.
+    """
+
+
 class ProviderOptions(BaseModel):
     """Base for a provider's options: unknown keys are errors.
 
     Declare secrets as ``pydantic.SecretStr`` so they never show in reprs,
     errors or ``tierctl plugins``; users write them as ``${ENV_VAR}``.
+
+    To rename an option without breaking configs, list it in
+    :attr:`renamed_options` (``{"retries": "max_retries"}``): the old name is
+    still accepted, with an :class:`OptionRenamedWarning` naming the new one.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Old option name -> new name; the old one still works, with a warning.
+    renamed_options: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if not cls.renamed_options or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, new in cls.renamed_options.items():
+            if old not in data:
+                continue
+            value = data.pop(old)
+            if new in data:
+                raise ValueError(f"{old!r} is the old name of {new!r}; give only {new!r}")
+            data[new] = value
+            import warnings
+
+            warnings.warn(f"option {old!r} is renamed {new!r}; write {new}: {value!r} (the old name stops "
+                          "working in the plugin's next major version)", OptionRenamedWarning, stacklevel=2)
+        return data
 
 
 class HttpRetryOptions(ProviderOptions):
@@ -96,6 +158,18 @@ class ProviderContext:
     base_dir: Path  # the config file's folder: relative paths in options start here
     templates: "jinja2.Environment | None" = None  # e-mail templates (user overrides first)
     providers: dict[str, "Provider"] | None = None  # other instances, for link-only platforms
+
+    def questions(self, survey_id: str) -> tuple[Question, ...]:
+        """The questions of survey ``survey_id`` as providers see them (empty for an unknown survey).
+
+        The one documented way for a provider to read the config's surveys
+        (e.g. to key fetched answers by question id); the rest of ``config``
+        is tierctl's own and may change between versions.
+        """
+        survey = self.config.surveys.get(survey_id) if self.config is not None else None
+        if survey is None:
+            return ()
+        return tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices)) for q in survey.questions)
 
 
 class Provider:
@@ -126,6 +200,7 @@ class Provider:
     paces_itself: ClassVar[bool] = False
 
     _limiter: Any = None
+    _tierctl_clock: Any = None  # bind_clock(); a long name, so a subclass's own attributes do not clash
 
     def __init__(self, instance: str, options: ProviderOptions, context: ProviderContext):
         self.instance = instance
@@ -143,12 +218,36 @@ class Provider:
         if self._limiter is None and self.rate_limit is not None:
             from tierctl.util.ratelimit import TokenBucket
 
-            self._limiter = TokenBucket(self.rate_limit)
+            clock = clock_of(self)
+            self._limiter = TokenBucket(self.rate_limit, clock=clock.monotonic, sleep=clock.sleep)
         return self._limiter
 
     @limiter.setter
     def limiter(self, value: Any) -> None:
         self._limiter = value
+
+    def bind_clock(self, clock: Any) -> None:
+        """Make this provider wait and read the time on ``clock``.
+
+        ``clock`` has ``monotonic()``, ``sleep(seconds)`` and ``now`` (an
+        aware UTC datetime), like :class:`tierctl.util.clock.RealClock`, which
+        tierctl binds, and the test kit's :class:`~tierctl.testing.FakeClock`,
+        on which waits take no time. Call it before the first request.
+        """
+        self._tierctl_clock = clock
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on the provider's clock (back-off, ``Retry-After``, polling).
+
+        Use it instead of ``time.sleep``: in tests the kit's fake clock makes
+        the wait take no time and checks that it happened.
+        """
+        if seconds > 0:
+            clock_of(self).sleep(seconds)
+
+    def now(self) -> "datetime":
+        """The current moment on the provider's clock, as an aware UTC ``datetime``."""
+        return clock_of(self).now
 
     def pace(self, tokens: float = 1.0) -> None:
         """Wait until the rate limit allows ``tokens`` more requests (no wait when unlimited)."""
@@ -198,3 +297,13 @@ class Provider:
     def __repr__(self) -> str:
         # Options may hold secrets: show only the instance and plugin.
         return f"<{type(self).__name__} {self.instance!r} plugin={self.name!r}>"
+
+
+def clock_of(provider: Provider) -> Any:
+    """The clock ``provider`` waits on (:meth:`Provider.bind_clock`; the real clock by default)."""
+    clock = getattr(provider, "_tierctl_clock", None)
+    if clock is None:
+        from tierctl.util.clock import REAL_CLOCK
+
+        clock = REAL_CLOCK
+    return clock

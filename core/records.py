@@ -118,6 +118,11 @@ class SendResult:
     a ``reason``. ``retry=True`` marks a temporary failure (timeout, 4xx SMTP
     reply, 429, 5xx) that a later run may try again while the occasion is
     open; ``retry=False`` is permanent (bounced, invalid address, opted out).
+    ``unknown=True`` (made by :meth:`maybe_sent`) says the request went out but
+    no answer came, so the platform may have acted on it: the ledger keeps
+    it as ``unknown`` and it is never sent again unless someone asks
+    (``--resend-unknown``). It is ``ok=False, retry=False`` as well, so code
+    that does not know ``unknown`` still never resends it.
     """
 
     invite_id: str
@@ -125,6 +130,7 @@ class SendResult:
     external_id: str | None = None
     reason: str | None = None
     retry: bool = False
+    unknown: bool = False
 
     @classmethod
     def sent(cls, invite_id: str, external_id: str | None = None) -> "SendResult":
@@ -133,6 +139,11 @@ class SendResult:
     @classmethod
     def failed(cls, invite_id: str, reason: str, retry: bool = False) -> "SendResult":
         return cls(invite_id, False, None, reason, retry)
+
+    @classmethod
+    def maybe_sent(cls, invite_id: str, reason: str) -> "SendResult":
+        """The request may have reached the platform, but no answer came: never resent automatically."""
+        return cls(invite_id, False, None, reason, False, True)
 
 
 @dataclass(slots=True)
@@ -176,3 +187,68 @@ class StoredResponse(NamedTuple):
     received_at: datetime | None = None
     question_types: Mapping[str, str] = MappingProxyType({})
     invitation: Any = None
+
+
+class AnsweredInvitation(dict):  # type: ignore[type-arg]
+    """The invitation a response answers, as the ``response_received`` hook gets it.
+
+    Read it by attribute (``invitation.invite_id``). It is also the dict
+    earlier tierctl versions passed (``invitation["invite_id"]``,
+    ``invitation.get("tier")``, ``json.dumps(invitation)``), so plugins
+    written for them keep working; treat it as read-only.
+    """
+
+    FIELDS = ("invite_id", "survey_id", "tier", "account_id", "contact_email", "occasion", "due_day")
+
+    def __init__(self, invite_id: str, survey_id: str, tier: str, account_id: str, contact_email: str,
+                 occasion: str, due_day: str):
+        super().__init__(invite_id=invite_id, survey_id=survey_id, tier=tier, account_id=account_id,
+                         contact_email=contact_email, occasion=occasion, due_day=due_day)
+
+    @property
+    def invite_id(self) -> str:
+        """tierctl's id of the invitation."""
+        return self["invite_id"]
+
+    @property
+    def survey_id(self) -> str:
+        """The survey's id in the config."""
+        return self["survey_id"]
+
+    @property
+    def tier(self) -> str:
+        """The tier of the account when the invitation was planned."""
+        return self["tier"]
+
+    @property
+    def account_id(self) -> str:
+        """The customer account's id."""
+        return self["account_id"]
+
+    @property
+    def contact_email(self) -> str:
+        """The invited person's e-mail address (lower case)."""
+        return self["contact_email"]
+
+    @property
+    def occasion(self) -> str:
+        """What the invitation was for: a meeting occurrence id or a period (``2026-Q4``)."""
+        return self["occasion"]
+
+    @property
+    def due_day(self) -> str:
+        """The day it was due, YYYY-MM-DD in the organisation's time zone."""
+        return self["due_day"]
+
+
+class HelpdeskRating(NamedTuple):
+    """A helpdesk's satisfaction rating as the ledger keeps it: ``score`` is ``good`` or ``bad``,
+    ``tier`` the tier of the rated ticket's organisation, ``day`` the rating's day (YYYY-MM-DD) in
+    the organisation's time zone."""
+
+    rating_id: str
+    tier: str
+    organization: str
+    score: str
+    created_at: datetime
+    day: str

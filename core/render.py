@@ -48,8 +48,10 @@ class RenderContext:
 
     def render_template(self, name: str, **values: Any) -> str:
         template = self.env.get_template(name)
+        values = {"language": self.config.organization.language, "languages": [self.config.organization.language],
+                  "multilingual": False, **self.extra, **values}
         return template.render(config=self.config, org=self.config.organization, tiers=self.tiers,
-                               target=self.target, target_name=self.target_name, **self.extra, **values)
+                               target=self.target, target_name=self.target_name, **values)
 
 
 class Renderer:
@@ -69,10 +71,19 @@ class Renderer:
     autoescape_extensions: tuple[str, ...] = ("html", "htm", "xml", "svg")
     #: A folder of the plugin's own templates, searched after the user's.
     templates_path: str | None = None
+    #: Names (without extension) of the pages it writes besides one per tier, e.g. ``("index",)``:
+    #: a tier with such an id would overwrite that page, so the config refuses it.
+    page_names: tuple[str, ...] = ()
 
     def render(self, context: RenderContext) -> Iterable[OutputFile]:
         """Yield every file of this target."""
         raise NotImplementedError
+
+    def language_index(self, context: RenderContext) -> Iterable[OutputFile]:
+        """With several ``organization.languages``, each language's files go under ``<language>/``;
+        files yielded here go at the top (e.g. a page that sends readers to their language).
+        ``context`` is in the default language. Default: none."""
+        return ()
 
     def template_filters(self) -> dict[str, Any]:
         """Filters this renderer's own templates need, so they work whichever
@@ -109,6 +120,9 @@ def template_environment(config: "Config", host: "PluginHost", renderer: Rendere
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from tierctl.i18n.translate import install
+
+    install(env)  # {% trans %} and _() in the language being rendered
     env.filters.update(renderer.template_filters())
     for name, reg in host.registry("template_filters").items():
         env.filters[name] = reg.resolve()

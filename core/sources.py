@@ -36,6 +36,9 @@ class Source:
     #: "customers" or "meetings": which key under ``sources:`` it can serve.
     kind: ClassVar[str] = ""
     Options: ClassVar[type[SourceOptions]] = SourceOptions
+    #: Names of options that are files the source reads (relative to the config file's folder):
+    #: ``tierctl validate`` checks that each exists and can be read.
+    input_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any, config: "Config", base_dir: Path):
         self.options = options

@@ -82,3 +82,12 @@ class qualtrics:
     @hookimpl
     def register_providers(register):
         register("qualtrics", "tierctl.plugins.provider_qualtrics:QualtricsProvider")
+
+
+class zendesk:
+    """Zendesk Support: SLA policies per tier, tier tags on organisations, CSAT ratings."""
+
+    @staticmethod
+    @hookimpl
+    def register_helpdesks(register):
+        register("zendesk", "tierctl.plugins.helpdesk_zendesk:ZendeskHelpdesk")

@@ -5,7 +5,11 @@
 jinja2 templates ``email/invitation.txt`` and ``email/invitation.html``,
 which users override like any other tierctl template (a locale-specific
 ``email/invitation.<locale>.txt`` is preferred when present, e.g.
-``invitation.nl.html`` for ``nl-NL``). :func:`message_bytes` gives the exact
+``invitation.nl.html`` for ``nl-NL``). The message is written in the
+contact's ``locale`` (``nl-BE`` -> ``nl`` -> the organisation's default;
+:func:`message_language`): the templates' text through tierctl's catalogs,
+the survey's title and questions in that language when the config has them,
+and dates from CLDR. :func:`message_bytes` gives the exact
 bytes on the wire.
 
 The message is deterministic but for its ``Date``: the same invitation,
@@ -77,9 +81,6 @@ _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 _DOT_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,8}([_-][A-Za-z0-9]{1,8})*$")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class InvalidRecipient(ValueError):
@@ -202,11 +203,12 @@ def email_template_environment(overrides: str | Path | None = None) -> "jinja2.E
     """
     import jinja2
 
+    from tierctl.i18n.translate import install
     from tierctl.render import builtin_templates
 
     builtin = str(builtin_templates())
     search = ([str(overrides)] if overrides else []) + [builtin]
-    return jinja2.Environment(
+    return install(jinja2.Environment(
         loader=jinja2.ChoiceLoader([
             jinja2.FileSystemLoader(search),
             jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(builtin)}, delimiter=":"),
@@ -217,7 +219,7 @@ def email_template_environment(overrides: str | Path | None = None) -> "jinja2.E
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=overrides is not None,
-    )
+    ))
 
 
 @lru_cache(maxsize=1)
@@ -236,6 +238,22 @@ def _escaping(env: "jinja2.Environment", name: str) -> "jinja2.Environment":
     overlay = _escaping_overlays.get(env)
     if overlay is None:
         overlay = _escaping_overlays[env] = env.overlay(autoescape=True)
+    return overlay
+
+
+_i18n_overlays: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _translating(env: "jinja2.Environment") -> "jinja2.Environment":
+    """``env`` if it has tierctl's gettext (``_``, ``{% trans %}``), else an overlay that does:
+    the built-in templates are translated whichever environment a provider was given."""
+    if "gettext" in env.globals and "one_stop" in env.filters:
+        return env
+    overlay = _i18n_overlays.get(env)
+    if overlay is None:
+        from tierctl.i18n.translate import install
+
+        overlay = _i18n_overlays[env] = install(env.overlay(extensions=["jinja2.ext.i18n"]))
     return overlay
 
 
@@ -277,8 +295,30 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _day(moment: datetime) -> str:
-    """``Tuesday 2 March 2027``, in English whatever the process locale (deterministic)."""
-    return f"{_WEEKDAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+    """``Tuesday, 2 March 2027``, ``dinsdag 2 maart 2027``: in the message's language, from CLDR
+    (never the process locale, so the message stays deterministic)."""
+    from tierctl.i18n.formatting import format_date
+
+    return format_date(moment, "full")
+
+
+def message_language(invitation: "Invitation", organization: "Organization | None") -> str:
+    """The language to write to this contact in: their ``locale`` (``nl-BE`` -> ``nl``) if tierctl
+    or the config has text in it, else the organisation's default language."""
+    from tierctl.i18n.catalogs import shipped_languages
+    from tierctl.i18n.text import negotiate
+
+    default = organization.language if organization is not None else "en"
+    available = shipped_languages() + (list(organization.languages) if organization is not None else [])
+    return negotiate(invitation.locale, available, default)
+
+
+def _greeting_name(name: str, address: str) -> str:
+    """The name to greet by: a person's name, not a role mailbox's local part (``IT-beheer``)."""
+    local = address.rpartition("@")[0].lower()
+    if not name or "@" in name or name.lower() == local or name.lower().replace(" ", "") == local:
+        return ""
+    return name
 
 
 def resolved_from(options: EmailOptions, organization: "Organization | None") -> str:
@@ -299,9 +339,25 @@ def message_id(invitation: "Invitation", from_address: str) -> str:
 def template_values(invitation: "Invitation", options: EmailOptions,
                     organization: "Organization | None") -> dict[str, Any]:
     """What the e-mail templates see (documented in ``templates/email/invitation.txt``)."""
+    from dataclasses import replace
+
+    from tierctl.i18n import current_language
+    from tierctl.i18n.formatting import format_time
+    from tierctl.i18n.text import in_language
+
     zone = _zone(organization)
     org_name = organization.name if organization is not None else ""
     name = _one_line(invitation.contact_name) or ""
+    greet = _greeting_name(name, invitation.contact_email)
+    language = current_language()
+    default = organization.language if organization is not None else None
+
+    def local(value: Any) -> Any:
+        return in_language(value, language, default)
+
+    title = local(invitation.survey_title)
+    questions = tuple(replace(q, text=local(q.text), choices=tuple(local(c) for c in q.choices))
+                      for q in invitation.questions)
     minutes = max(1, math.ceil(sum(1.0 if q.type == "text" else 0.5 for q in invitation.questions)))
     meeting = _aware(invitation.meeting_start).astimezone(zone) if invitation.meeting_start else None
     return {
@@ -309,11 +365,12 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         "organization": organization,
         "org_name": org_name,
         "contact_name": name,
-        "first_name": name.split()[0] if name else "",
+        "first_name": greet.split()[0] if greet else "",
         "account_name": invitation.account_name,
-        "survey_title": invitation.survey_title,
-        "description": invitation.description,
-        "questions": invitation.questions,
+        "survey_title": title,
+        "description": local(invitation.description),
+        "questions": questions,
+        "language": language,
         "question_count": len(invitation.questions),
         "minutes": minutes,
         "survey_url": survey_link(options.survey_url, invitation),
@@ -321,10 +378,10 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         # A period that ends at midnight is open until the day before.
         "closes_on": _day((_aware(invitation.closes_at) - timedelta(seconds=1)).astimezone(zone)),
         "meeting_on": _day(meeting) if meeting else None,
-        "meeting_time": f"{meeting:%H:%M}" if meeting else None,
+        "meeting_time": format_time(meeting) if meeting else None,
         "timezone": str(zone),
         "from_name": options.from_name or org_name,
-        "subject": options.subject or invitation.survey_title,
+        "subject": options.subject or title,
     }
 
 
@@ -429,10 +486,13 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     from email.message import EmailMessage
     from email.utils import format_datetime
 
-    env = templates if templates is not None else _builtin_environment()
-    values = template_values(invitation, options, organization)
-    text = _render(_template(env, TEXT_TEMPLATE, invitation.locale), values)
-    html = _render(_template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale), values)
+    from tierctl.i18n import use_language
+
+    env = _translating(templates) if templates is not None else _builtin_environment()
+    with use_language(message_language(invitation, organization)):
+        values = template_values(invitation, options, organization)
+        text = _render(_template(env, TEXT_TEMPLATE, invitation.locale), values)
+        html = _render(_template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale), values)
 
     sender = resolved_from(options, organization)
     recipient = _ascii_address(invitation.contact_email)

@@ -58,9 +58,10 @@ rest of the batch is ``failed(retry=True)``).
 
 Qualtrics has no idempotency key. A distribution request that times out or
 fails with a 5xx other than 503 may have been created, so it is not repeated:
-its invitations are ``failed(retry=False)`` with a reason saying so. 429 and
-503 are retried (honouring ``Retry-After``), as are all other requests, which
-are safe to repeat.
+its invitations are ``unknown`` (:meth:`~tierctl.records.SendResult.maybe_sent`)
+with a reason saying so. 429 and 503 are retried (honouring ``Retry-After``),
+as are all other requests, which are safe to repeat; the retries, back-off
+and pacing are :class:`tierctl.http.HttpClient`'s, on the provider's clock.
 
 Responses
 ---------
@@ -94,20 +95,16 @@ import io
 import json
 import re
 import threading
-import time
 import zipfile
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.providers import (HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit,
-                               retry_after_seconds)
+from tierctl.http import HttpClient, MaybeSent, Unreachable
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit, clock_of
 from tierctl.records import Invitation, RawResponse, SendResult
-
-if TYPE_CHECKING:
-    import requests
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Statuses after which a request that creates something was surely not carried out.
@@ -252,12 +249,10 @@ class QualtricsProvider(Provider):
     def __init__(self, instance: str, options: QualtricsOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
-        self.requests_made = 0
-        self._sleep = time.sleep
         self._clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-        self._session: "requests.Session | None" = None
         self._lock = threading.Lock()
         self._token = options.token.get_secret_value()
+        self.http = HttpClient(self, platform="Qualtrics", headers={"X-API-TOKEN": self._token})
         self._fatal: ProviderError | None = None
         organization = context.config.organization if context.config is not None else None
         self.from_email = options.from_email or (organization.contact_email if organization else None)
@@ -350,8 +345,9 @@ class QualtricsProvider(Provider):
     def _not_distributed(self, invite_id: str, exc: ApiError) -> SendResult:
         if exc.done is False:
             return SendResult.failed(invite_id, f"distribution not created: {exc}", retry=True)
-        return SendResult.failed(invite_id, f"the distribution request failed ({exc}); it may have been created, "
-                                            "so it is not repeated (check Distributions in Qualtrics)")
+        # Unknown, not failed: the ledger keeps it out of every later run unless someone asks.
+        return SendResult.maybe_sent(invite_id, f"the distribution request failed ({exc}); it may have been "
+                                                "created, so it is not repeated (check Distributions in Qualtrics)")
 
     def _create_list(self, survey_id: str, invitations: list[Invitation]) -> str:
         name = f"tierctl {self.instance} {survey_id} {_iso(self._clock())} {invitations[0].invite_id}"[:100]
@@ -432,7 +428,7 @@ class QualtricsProvider(Provider):
 
     def _wait(self, path: str, what: str) -> dict[str, Any]:
         """Poll ``path`` until its ``status`` is complete; the final result."""
-        deadline = time.monotonic() + self.options.export_timeout
+        deadline = clock_of(self).monotonic() + self.options.export_timeout
         while True:
             result = self._call("GET", path, what=f"check {what}")
             status = str(result.get("status", "")).lower() if isinstance(result, dict) else ""
@@ -440,9 +436,9 @@ class QualtricsProvider(Provider):
                 return result
             if status == "failed":
                 raise ApiError(f"{what} failed at Qualtrics")
-            if time.monotonic() + self.options.poll_interval > deadline:
+            if clock_of(self).monotonic() + self.options.poll_interval > deadline:
                 raise ApiError(f"{what} was not complete after {self.options.export_timeout:g}s")
-            self._sleep(self.options.poll_interval)
+            self.sleep(self.options.poll_interval)
 
     # -- responses -----------------------------------------------------------------------------
 
@@ -496,9 +492,7 @@ class QualtricsProvider(Provider):
         return responses
 
     def _raw_responses(self, survey_id: str, responses: list[dict[str, Any]]) -> list[RawResponse]:
-        config = self.context.config
-        survey = config.surveys.get(survey_id) if config is not None else None
-        questions = [(q.id, q.type) for q in survey.questions] if survey is not None else \
+        questions = [(q.id, q.type) for q in self.context.questions(survey_id)] or \
             [(qid, "") for qid in self.options.questions]
         out: list[RawResponse] = []
         seen: set[str] = set()
@@ -535,75 +529,55 @@ class QualtricsProvider(Provider):
 
     # -- HTTP ----------------------------------------------------------------------------------
 
-    def _http(self) -> "requests.Session":
-        with self._lock:
-            if self._session is None:
-                import requests
-
-                from tierctl import __version__
-
-                session = requests.Session()
-                session.headers.update({"X-API-TOKEN": self._token, "Accept": "application/json",
-                                        "User-Agent": f"tierctl/{__version__} (qualtrics)"})
-                self._session = session
-            return self._session
+    @property
+    def requests_made(self) -> int:
+        """API requests sent so far, retries included."""
+        return self.http.requests_made
 
     def _call(self, method: str, path: str, body: Any = None, *, what: str, creates: bool = False,
               raw: bool = False) -> Any:
-        """One API request, paced and retried; the envelope's ``result`` (or the raw bytes).
+        """One API request, paced and retried by tierctl's HTTP client; the envelope's ``result`` (or the raw bytes).
+
+        ``creates``: the request makes something (not idempotent): it is not repeated once it may have
+        reached Qualtrics.
 
         :raises ProviderError: the token is refused, or Qualtrics does not know an id from the options.
         :raises ApiError: anything else that did not work (``done`` says whether it may have).
         """
-        import requests
-
-        session = self._http()
         url = self.options.api_url + quote(path, safe="/")
-        attempt, last = 0, ""
-        while True:
-            self.pace()
-            self.requests_made += 1
-            wait: float | None = None
+        try:
+            response = self.http.request(method, url, json=body, idempotent=not creates, what=what,
+                                         raise_errors=False)
+        except MaybeSent as exc:
+            raise ApiError(f"no answer: {exc.reason}", done=None) from None
+        except Unreachable as exc:
+            raise ApiError(f"cannot {what}: still failing after {self.http.max_retries} retries: {exc.reason}",
+                           unavailable=True) from None
+        except ProviderError as exc:  # the circuit breaker is open
+            raise ApiError(f"cannot {what}: {exc}", unavailable=True) from None
+        status = response.status_code
+        if 200 <= status < 300:
+            if raw:
+                return response.content
             try:
-                response = session.request(method, url, json=body, timeout=self.options.timeout,
-                                           allow_redirects=False)
-            except requests.exceptions.RequestException as exc:
-                last = self._scrub(f"{type(exc).__name__}: {exc}")[:300]
-                sent = not isinstance(exc, (requests.exceptions.ConnectTimeout,)) and not _refused(exc)
-                if creates and sent:
-                    raise ApiError(f"no answer: {last}", done=None) from None
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    if raw:
-                        return response.content
-                    try:
-                        envelope = response.json()
-                    except ValueError:
-                        raise ApiError(f"{what}: the answer is not JSON", status, done=None if creates else False) \
-                            from None
-                    return envelope.get("result") if isinstance(envelope, dict) else None
-                code, message = self._error(response)
-                detail = f"HTTP {status}{' ' + code if code else ''}{': ' + message if message else ''}"
-                if status in (401, 403):
-                    raise ProviderError(self.instance, f"Qualtrics refused the API token ({detail}); generate a "
-                                                       "new token (Account Settings > Qualtrics IDs) and set it as "
-                                                       "token", retry=False)
-                if status == 404:
-                    raise ProviderError(self.instance, f"cannot {what}: Qualtrics does not know {path} ({detail}); "
-                                                       "check the ids in the options and the datacenter",
-                                        retry=False)
-                if status not in _RETRY_STATUSES:
-                    raise ApiError(f"cannot {what}: {detail}", status, code)
-                last = detail
-                if creates and status not in _NOT_DONE_STATUSES:
-                    raise ApiError(f"cannot {what}: {detail}", status, code, done=None)
-                if status == 429 or status == 503:
-                    wait = retry_after_seconds(response.headers.get("Retry-After"), self.options.max_retry_after)
-            if attempt >= self.options.max_retries:
-                raise ApiError(f"cannot {what}: still failing after {attempt} retries: {last}", unavailable=True)
-            attempt += 1
-            self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
+                envelope = response.json()
+            except ValueError:
+                raise ApiError(f"{what}: the answer is not JSON", status, done=None if creates else False) from None
+            return envelope.get("result") if isinstance(envelope, dict) else None
+        code, message = self._error(response)
+        detail = f"HTTP {status}{' ' + code if code else ''}{': ' + message if message else ''}"
+        if status in (401, 403):
+            raise ProviderError(self.instance, f"Qualtrics refused the API token ({detail}); generate a new token "
+                                               "(Account Settings > Qualtrics IDs) and set it as token", retry=False)
+        if status == 404:
+            raise ProviderError(self.instance, f"cannot {what}: Qualtrics does not know {path} ({detail}); check "
+                                               "the ids in the options and the datacenter", retry=False)
+        if status not in _RETRY_STATUSES:
+            raise ApiError(f"cannot {what}: {detail}", status, code)
+        if creates and status not in _NOT_DONE_STATUSES:
+            raise ApiError(f"cannot {what}: {detail}", status, code, done=None)
+        raise ApiError(f"cannot {what}: still failing after {self.http.max_retries} retries: {detail}",
+                       unavailable=True)
 
     def _error(self, response: Any) -> tuple[str, str]:
         """``(errorCode, errorMessage)`` from Qualtrics' envelope, scrubbed."""
@@ -619,10 +593,7 @@ class QualtricsProvider(Provider):
         return text.replace(self._token, "***") if self._token else text
 
     def close(self) -> None:
-        with self._lock:
-            session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        self.http.close()
 
 
 def _rounds(invitations: list[Invitation]) -> list[list[Invitation]]:
@@ -640,13 +611,3 @@ def _rounds(invitations: list[Invitation]) -> list[list[Invitation]]:
             rounds.append([invitation])
             used.append({address})
     return rounds
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a connection error happened before anything was sent (connection refused)."""
-    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    root = getattr(inner, "reason", None) or inner
-    from urllib3.exceptions import NewConnectionError
-
-    return isinstance(root, NewConnectionError)
-

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Sequence
 
@@ -207,7 +206,7 @@ class SmtpProvider(Provider):
                     if code == 421:
                         raise _Unavailable(f"the server {self.address} is unavailable: {reason}")
                     return SendResult.failed(invitation.invite_id, reason, retry=True)
-                time.sleep(self.options.retry_delay * 2 ** (attempt - 1))
+                self.sleep(self.options.retry_delay * 2 ** (attempt - 1))
                 continue
             if code == 530:
                 raise ProviderError(self.instance, f"the server {self.address} requires authentication: "
@@ -285,7 +284,7 @@ class SmtpProvider(Provider):
         last = ""
         for attempt in range(self.options.retries + 1):
             if attempt:
-                time.sleep(self.options.retry_delay * 2 ** (attempt - 1))
+                self.sleep(self.options.retry_delay * 2 ** (attempt - 1))
             try:
                 self._smtp = self._open()
                 self.connections += 1

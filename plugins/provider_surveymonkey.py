@@ -114,7 +114,6 @@ import html
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -122,7 +121,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, clock_of
 from tierctl.records import Invitation, RawResponse, SendResult
 
 if TYPE_CHECKING:
@@ -377,11 +376,11 @@ class SurveyMonkeyProvider(Provider):
         return urlunsplit((self._origin.scheme, self._origin.netloc, parts.path, parts.query, ""))
 
     def _pace(self) -> None:
-        wait = self._minute_resume - time.monotonic()
+        wait = self._minute_resume - clock_of(self).monotonic()
         if wait > 0:
             log.info("provider %s: SurveyMonkey's per-minute budget is spent; waiting %.1f s for its reset",
                      self.instance, wait)
-            time.sleep(wait)
+            self.sleep(wait)
         self.pace()
 
     def _day_left(self) -> int:
@@ -400,7 +399,7 @@ class SurveyMonkeyProvider(Provider):
         if minute is not None and minute <= 0:
             reset = _int(headers.get(RATE_HEADER + "Minute-Reset"))
             wait = min(float(max(reset, 1) if reset is not None else 60), self.options.max_rate_wait)
-            self._minute_resume = max(self._minute_resume, time.monotonic() + wait)
+            self._minute_resume = max(self._minute_resume, clock_of(self).monotonic() + wait)
         day = _int(headers.get(RATE_HEADER + "Day-Remaining"))
         if day is not None:
             self._day_remaining = day
@@ -461,7 +460,7 @@ class SurveyMonkeyProvider(Provider):
                 wait = min(float(max(reset, 1) if reset is not None else 60), opts.max_rate_wait)
                 log.warning("provider %s: SurveyMonkey rate limit reached (error %s); waiting %.0f s for the "
                             "per-minute reset", self.instance, error_id or "?", wait)
-                self._minute_resume = max(self._minute_resume, time.monotonic() + wait)
+                self._minute_resume = max(self._minute_resume, clock_of(self).monotonic() + wait)
                 continue
             if status == 401 or error_id in AUTH_ERRORS:
                 raise _Stop(f"SurveyMonkey refused the access token (error {error_id or status})",
@@ -481,7 +480,7 @@ class SurveyMonkeyProvider(Provider):
             raise _ApiError(status, error_id, f"HTTP {status} {text}")
 
     def _backoff(self, attempt: int) -> None:
-        time.sleep(self.options.backoff_factor * (2 ** (attempt - 1)))
+        self.sleep(self.options.backoff_factor * (2 ** (attempt - 1)))
 
     def _raise_if_stopped(self) -> None:
         if self._stopped is not None:
@@ -783,9 +782,7 @@ class SurveyMonkeyProvider(Provider):
         """Normalised question texts and ids of a tierctl survey -> question id."""
         if survey_id not in self._heading_maps:
             by_text: dict[str, str] = {}
-            config = self.context.config if self.context is not None else None
-            survey = config.surveys.get(survey_id) if config is not None else None
-            for q in survey.questions if survey is not None else ():
+            for q in self.context.questions(survey_id) if self.context is not None else ():
                 by_text.setdefault(_norm(q.text), q.id)
                 by_text.setdefault(_norm(q.id), q.id)
             self._heading_maps[survey_id] = by_text

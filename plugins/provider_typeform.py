@@ -84,21 +84,16 @@ import hashlib
 import hmac
 import json
 import re
-import threading
-import time
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
-from urllib.parse import quote
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote, unquote
 
 from pydantic import Field, SecretStr, field_validator
 
 from tierctl.plugins.email_message import LINK_FIELDS, EmailOptions, LinkedInvitation
-from tierctl.providers import (HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit,
-                               retry_after_seconds)
+from tierctl.http import HttpClient
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit
 from tierctl.records import Invitation, RawResponse, SendResult
-
-if TYPE_CHECKING:
-    import requests
 
 SIGNATURE_HEADER = "Typeform-Signature"
 DEFAULT_BASE_URL = "https://api.typeform.com"
@@ -313,11 +308,8 @@ class TypeformProvider(Provider):
     def __init__(self, instance: str, options: TypeformOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self.rate_limit = RateLimit.from_per_second(options.requests_per_second)
-        self.requests_made = 0
-        self._sleep = time.sleep
-        self._session: "requests.Session | None" = None
-        self._lock = threading.Lock()
         self._token = options.token.get_secret_value()
+        self.http = _TypeformClient(self, platform="Typeform", headers={"Authorization": f"bearer {self._token}"})
         config = context.config
         if config is not None:
             if options.mailer == instance:
@@ -469,62 +461,9 @@ class TypeformProvider(Provider):
 
     # -- HTTP ----------------------------------------------------------------------------------
 
-    def _http(self) -> "requests.Session":
-        with self._lock:
-            if self._session is None:
-                import requests
-
-                from tierctl import __version__
-
-                session = requests.Session()
-                session.headers.update({"Authorization": f"bearer {self._token}", "Accept": "application/json",
-                                        "User-Agent": f"tierctl/{__version__} (typeform)"})
-                self._session = session
-            return self._session
-
     def _get_json(self, path: str, params: dict[str, Any], form_id: str) -> Any:
-        """GET an API path, paced and retried; errors become ProviderErrors naming this instance."""
-        import requests
-
-        session = self._http()
-        url = self.options.base_url + path
-        attempt, last = 0, ""
-        while True:
-            self.pace()
-            self.requests_made += 1
-            wait: float | None = None
-            try:
-                response = session.get(url, params=params, timeout=self.options.timeout, allow_redirects=False)
-            except requests.exceptions.RequestException as exc:
-                last = self._scrub(f"{type(exc).__name__}: {exc}")[:300]
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        raise ProviderError(self.instance, f"Typeform answered GET {path} with something that "
-                                                           "is not JSON") from None
-                error = self._error_text(response)
-                if status in (401, 403):
-                    raise ProviderError(self.instance, f"Typeform refused the token (HTTP {status}{error}); create "
-                                                       "a personal access token with the responses:read scope and "
-                                                       "set it as token", retry=False)
-                if status == 404:
-                    raise ProviderError(self.instance, f"Typeform does not know form {form_id!r} (HTTP 404{error}); "
-                                                       "check forms and base_url (EU accounts use "
-                                                       "https://api.eu.typeform.com)", retry=False)
-                if status not in _RETRY_STATUSES:
-                    raise ProviderError(self.instance, f"Typeform refused GET {path} (HTTP {status}{error})",
-                                        retry=status >= 500)
-                last = f"HTTP {status}{error}"
-                if status == 429:
-                    wait = retry_after_seconds(response.headers.get("Retry-After"), self.options.max_retry_after)
-            if attempt >= self.options.max_retries:
-                raise ProviderError(self.instance, f"GET {path} still fails after {attempt} retries: {last}",
-                                    retry=True)
-            attempt += 1
-            self._sleep(wait if wait is not None else self.options.backoff_factor * 2 ** (attempt - 1))
+        """GET an API path, paced and retried by tierctl's HTTP client; errors become ProviderErrors."""
+        return self.http.json("GET", path, params=params, what=f"GET {path}")
 
     def _error_text(self, response: Any) -> str:
         """``: CODE description`` from Typeform's ``{code, description, details}``, scrubbed."""
@@ -548,15 +487,38 @@ class TypeformProvider(Provider):
 
     def close(self) -> None:
         """Close the HTTP session, and the mailer (built for this instance; closing twice is harmless)."""
-        with self._lock:
-            session, self._session = self._session, None
         try:
-            if session is not None:
-                session.close()
+            self.http.close()
         finally:
             mailer = (self.context.providers or {}).get(self.options.mailer)
             if mailer is not None and mailer is not self:
                 mailer.close()
+
+
+class _TypeformClient(HttpClient):
+    """tierctl's HTTP client with Typeform's error answers (``{code, description, details}``)."""
+
+    provider: "TypeformProvider"
+
+    def error_message(self, response: Any) -> str:
+        return self.provider._error_text(response).removeprefix(": ")
+
+    def error_for(self, response: Any, what: str, retries: int) -> ProviderError:
+        status, error = response.status_code, self.provider._error_text(response)
+        instance = self.provider.instance
+        if status in (401, 403):
+            return ProviderError(instance, f"Typeform refused the token (HTTP {status}{error}); create a personal "
+                                           "access token with the responses:read scope and set it as token",
+                                 retry=False)
+        if status == 404:
+            form_id = unquote(what.split("/")[2]) if what.count("/") >= 2 else what
+            return ProviderError(instance, f"Typeform does not know form {form_id!r} (HTTP 404{error}); check "
+                                           "forms and base_url (EU accounts use https://api.eu.typeform.com)",
+                                 retry=False)
+        if status in _RETRY_STATUSES:
+            return ProviderError(instance, f"{what} still fails after {retries} retries: HTTP {status}{error}",
+                                 retry=True)
+        return ProviderError(instance, f"Typeform refused {what} (HTTP {status}{error})", retry=status >= 500)
 
 
 def _int(value: Any) -> int:

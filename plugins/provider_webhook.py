@@ -50,7 +50,9 @@ Answers
 * 2xx: sent; ``external_id`` is ``id`` from a JSON object answer, if any.
 * 429 and 500/502/503/504, connection errors and timeouts: retried up to
   ``max_retries`` times with exponential backoff, honouring ``Retry-After``
-  (capped at ``max_retry_after``); then failed(retry=True).
+  (capped at ``max_retry_after``), by :class:`tierctl.http.HttpClient` on
+  the provider's clock; then failed(retry=True). The request carries an
+  ``Idempotency-Key``, so repeating it after a timeout is safe.
 * 400, 409, 410, 413, 422 and other 4xx: failed permanently, with the status
   and a short excerpt of the answer.
 * Answers that say the endpoint itself is wrong (401, 403, 404, 405, 3xx, TLS
@@ -69,16 +71,14 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from pydantic import Field, SecretStr, field_validator
 
 from tierctl.plugins.email_message import check_link_template, link
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.http import HttpClient, Unreachable
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit
 from tierctl.records import Invitation, SendResult
-
-if TYPE_CHECKING:
-    import requests
 
 SIGNATURE_HEADER = "X-Tierctl-Signature"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -114,13 +114,10 @@ def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
 
 # -- options -----------------------------------------------------------------------------------
 
-class WebhookOptions(ProviderOptions):
+class WebhookOptions(HttpRetryOptions):
     url: str = Field(description="Endpoint that receives one POST per invitation (https://...)")
     secret: SecretStr = Field(description="HMAC-SHA256 key for X-Tierctl-Signature; write it as ${ENV_VAR}")
     timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for each answer")
-    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors")
-    backoff_factor: float = Field(0.5, ge=0, le=30, description="Exponential backoff base, in seconds")
-    max_retry_after: float = Field(60.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
     concurrency: int = Field(8, ge=1, le=128, description="Requests in flight at once")
     headers: dict[str, SecretStr] = Field(default_factory=dict,
                                           description="Extra request headers, e.g. Authorization (kept secret)")
@@ -180,13 +177,9 @@ class WebhookProvider(Provider):
         self._key = options.secret.get_secret_value().encode("utf-8")
         self._url = options.url
         self._timeout = options.timeout
-        self._session: "requests.Session | None" = None
+        self._client: HttpClient | None = None
         self._executor: Any = None
         self._setup = threading.Lock()
-        from tierctl import __version__
-
-        self._headers = {"Content-Type": "application/json", "User-Agent": f"tierctl/{__version__} (webhook)",
-                         **{k: v.get_secret_value() for k, v in options.headers.items()}}
 
     # -- payload ---------------------------------------------------------------------------
 
@@ -220,53 +213,26 @@ class WebhookProvider(Provider):
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _http(self) -> "requests.Session":
-        if self._session is not None:
-            return self._session
+    def _http(self) -> HttpClient:
+        if self._client is not None:
+            return self._client
         with self._setup:
-            if self._session is None:
-                self._session, self._executor = self._build()
-        return self._session
+            if self._client is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-    def _build(self) -> tuple["requests.Session", Any]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        import requests
-        from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
-
-        opts = self.options
-
-        class CappedRetry(Retry):
-            def get_retry_after(self, response: Any) -> float | None:
-                seconds = super().get_retry_after(response)
-                return None if seconds is None else min(seconds, opts.max_retry_after)
-
-        retry = CappedRetry(total=opts.max_retries, backoff_factor=opts.backoff_factor,
-                            status_forcelist=list(RETRY_STATUSES), allowed_methods=frozenset({"POST"}),
-                            respect_retry_after_header=True, raise_on_status=False, redirect=0,
-                            raise_on_redirect=False)
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=opts.concurrency, max_retries=retry)
-        session = requests.Session()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        # Resolve proxies and CA bundle from the environment once, not on every request.
-        session.proxies.update(requests.utils.get_environ_proxies(self._url))
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        if opts.ca_file:
-            session.verify = str(Path(self.context.base_dir) / opts.ca_file)
-        session.trust_env = False
-        executor = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix=f"tierctl-{self.instance}")
-        return session, executor
+                self._executor = ThreadPoolExecutor(max_workers=self.options.concurrency,
+                                                    thread_name_prefix=f"tierctl-{self.instance}")
+                self._client = _WebhookClient(self)
+        return self._client
 
     def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
         if not batch:
             return []
-        session = self._http()
+        client = self._http()
         if len(batch) == 1:
-            outcomes = [self._post(session, batch[0])]
+            outcomes = [self._post(client, batch[0])]
         else:
-            outcomes = list(self._executor.map(lambda inv: self._post(session, inv), batch))
+            outcomes = list(self._executor.map(lambda inv: self._post(client, inv), batch))
         results = [result for result, _ in outcomes]
         kinds = {kind for _, kind in outcomes}
         if not any(r.ok for r in results) and kinds <= {"endpoint", "unreachable"}:
@@ -280,36 +246,28 @@ class WebhookProvider(Provider):
                                                "check url, secret and headers", retry=False)
         return results
 
-    def _post(self, session: "requests.Session", invitation: Invitation) -> tuple[SendResult, str]:
+    def _post(self, client: HttpClient, invitation: Invitation) -> tuple[SendResult, str]:
         """One request; returns the result and what failed: "" (the invitation), endpoint, unreachable."""
-        import requests
-
         invite_id = invitation.invite_id
         try:
             body = self.body(invitation)
         except (TypeError, ValueError) as exc:
             return SendResult.failed(invite_id, f"cannot serialise the invitation: {exc}"), ""
-        headers = dict(self._headers)
-        headers[SIGNATURE_HEADER] = sign(self._key, body)
-        headers["X-Tierctl-Invite-Id"] = invite_id
-        headers["Idempotency-Key"] = invite_id
+        headers = {SIGNATURE_HEADER: sign(self._key, body), "X-Tierctl-Invite-Id": invite_id,
+                   "Idempotency-Key": invite_id}
         try:
-            response = session.post(self._url, data=body, headers=headers, timeout=self._timeout,
-                                    allow_redirects=False)
-        except requests.exceptions.SSLError as exc:
-            return SendResult.failed(invite_id, f"TLS error: {_reason(exc)}", retry=True), "endpoint"
-        except requests.exceptions.ConnectTimeout as exc:
-            return SendResult.failed(invite_id, f"cannot connect: {_reason(exc)}", retry=True), "unreachable"
-        except requests.exceptions.ConnectionError as exc:
-            kind = "unreachable" if _unreachable(exc) else ""
-            what = "cannot connect" if kind else ("no answer within "
-                                                  f"{self._timeout:g}s" if _timed_out(exc) else "connection failed")
-            return SendResult.failed(invite_id, f"{what}: {_reason(exc)}", retry=True), kind
-        except requests.exceptions.Timeout as exc:
-            return SendResult.failed(invite_id, f"no answer within {self._timeout:g}s: {_reason(exc)}",
-                                     retry=True), ""
-        except requests.exceptions.RequestException as exc:
-            return SendResult.failed(invite_id, f"request failed: {_reason(exc)}", retry=True), ""
+            # Idempotent: the receiver dedupes on Idempotency-Key, so a POST may be repeated.
+            response = client.request("POST", self._url, data=body, headers=headers, idempotent=True,
+                                      raise_errors=False)
+        except Unreachable as exc:
+            if exc.reason.startswith("TLS error"):
+                return SendResult.failed(invite_id, exc.reason, retry=True), "endpoint"
+            if exc.reached:
+                what = "no answer" if "timeout" in exc.reason else "connection failed"
+                return SendResult.failed(invite_id, f"{what}: {exc.reason}", retry=True), ""
+            return SendResult.failed(invite_id, f"cannot connect: {exc.reason}", retry=True), "unreachable"
+        except ProviderError as exc:  # the circuit breaker: the endpoint failed too often in a row
+            return SendResult.failed(invite_id, str(exc), retry=True), "unreachable"
         status = response.status_code
         if 200 <= status < 300:
             return SendResult.sent(invite_id, _external_id(response.content)), ""
@@ -324,12 +282,36 @@ class WebhookProvider(Provider):
 
     def close(self) -> None:
         with self._setup:
-            session, executor = self._session, self._executor
-            self._session = self._executor = None
+            client, executor = self._client, self._executor
+            self._client = self._executor = None
         if executor is not None:
             executor.shutdown(wait=True)
-        if session is not None:
-            session.close()
+        if client is not None:
+            client.close()
+
+
+class _WebhookClient(HttpClient):
+    """tierctl's HTTP client with the webhook's pool, headers and TLS trust."""
+
+    def __init__(self, provider: WebhookProvider):
+        opts = provider.options
+        super().__init__(provider, platform="the webhook", pool_size=opts.concurrency, pace=False,
+                         headers={"Content-Type": "application/json",
+                                  **{k: v.get_secret_value() for k, v in opts.headers.items()}})
+
+    def configure(self, session: Any) -> None:
+        import requests
+
+        provider = self.provider
+        # Resolve proxies and CA bundle from the environment once, not on every request.
+        session.proxies.update(requests.utils.get_environ_proxies(provider.options.url))
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        if provider.options.ca_file:
+            session.verify = str(Path(provider.context.base_dir) / provider.options.ca_file)
+        session.trust_env = False
+
+    def retryable(self, method: str, response: Any, idempotent: bool) -> bool:
+        return response.status_code in RETRY_STATUSES
 
 
 def _external_id(content: bytes) -> str | None:
@@ -345,30 +327,3 @@ def _external_id(content: bytes) -> str | None:
 def _excerpt(response: Any) -> str:
     text = " ".join(response.content[:300].decode("utf-8", "replace").split())
     return f": {text[:200]}" if text else ""
-
-
-def _root(exc: BaseException) -> BaseException:
-    """The urllib3 error under requests' wrapping (MaxRetryError.reason)."""
-    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    return getattr(inner, "reason", None) or inner
-
-
-def _unreachable(exc: BaseException) -> bool:
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    return isinstance(_root(exc), (NewConnectionError, ConnectTimeoutError))
-
-
-def _timed_out(exc: BaseException) -> bool:
-    from urllib3.exceptions import ReadTimeoutError
-
-    return isinstance(_root(exc), (ReadTimeoutError, TimeoutError))
-
-
-def _reason(exc: BaseException) -> str:
-    root = _root(exc)
-    text = str(root)
-    # urllib3 messages repeat the pool object; keep the part that says what happened.
-    text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", text)
-    text = re.sub(r"HTTPConnectionPool\(host='([^']*)', port=(\d+)\)", r"\1:\2", text)
-    return f"{type(root).__name__}: {' '.join(text.split())[:240]}"

@@ -55,6 +55,7 @@ class CsvCustomers(CustomerSource):
     name = "csv"
     description = "Contacts from a CSV file (account_id, account_name, plan, status, contact_email, ...)"
     Options = CsvOptions
+    input_files = ("path",)
 
     @property
     def path(self) -> Path:
@@ -80,6 +81,7 @@ class CsvCustomers(CustomerSource):
         # (column, bad value) -> message, so "did you mean" runs once per distinct value
         hints: dict[tuple[str, str], str] = {}
         email_match = EMAIL_RE.fullmatch
+        first_line: dict[str, tuple[int, str]] = {}  # e-mail -> (its first line, account)
 
         try:
             handle = open(path, newline="", encoding=self.options.encoding)
@@ -138,6 +140,15 @@ class CsvCustomers(CustomerSource):
                             plan = plan_folded[plan.strip().lower()]
                             tier = plan_tier[plan]
                             status = status.strip().lower()
+                        first = first_line.setdefault(email, (line, account_id))
+                        if first[0] != line:
+                            # One person is surveyed once per occasion: a second row would be taken for
+                            # a second survey and held back "by the throttle", hiding the mistake.
+                            report(RowProblem(shown, line, f"duplicate contact: {email} is listed on line {first[0]} "
+                                              f"already (account {first[1]!r}"
+                                              + (f"; here account {account_id!r}" if account_id != first[1] else "")
+                                              + "); remove one of the two rows, this one is skipped"))
+                            continue
                         yield Contact(account_id, row[i_name].strip() or account_id, plan, status, email,
                                       row[i_cname].strip(), row[i_role].strip(),
                                       row[i_locale].strip() or default_locale, tier)

@@ -72,6 +72,7 @@ class IcalMeetings(MeetingSource):
     name = "ical"
     description = "Meetings from an iCalendar (.ics) export of Google Calendar, Outlook or Fastmail"
     Options = IcalOptions
+    input_files = ("path",)
 
     @property
     def path(self) -> Path:

@@ -12,6 +12,9 @@ from project_fixtures import PROJECT_YAML, write_customers, write_ics
 
 from tierctl.host.plugin_host import PluginHost
 
+#: Fake plugin distributions are run by the tests that use them (in a subprocess), not collected here.
+collect_ignore_glob = ["plugin_fixtures/*"]
+
 
 @pytest.fixture
 def host() -> PluginHost:

@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tierctl.storage.opener import open_ledger
-from tierctl.records import Invitation
-
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-
-
-def invitation(n: int | str, *, survey: str = "nps", email: str | None = None, occasion: str = "2026-Q1",
-               invite_id: str | None = None, closes_at: datetime | None = None) -> Invitation:
-    """A small invitation; ``n`` makes the contact (and the default invite id) unique."""
-    return Invitation(
-        invite_id=invite_id or f"inv-{survey}-{n}-{occasion}",
-        survey_id=survey, survey_title="How are we doing?", tier="advanced",
-        account_id=f"acct-{n}", account_name=f"Account {n}",
-        contact_email=email or f"contact{n}@example.com", contact_name=f"Contact {n}",
-        role="admin", locale="en", occasion=occasion,
-        due_at=NOW, closes_at=closes_at or NOW + timedelta(days=30))
-
+from tierctl.testing.ledger_contract import NOW, invitation  # noqa: F401 (re-exported for the tests)
 
 def db_url(folder: Path) -> str:
     return f"sqlite:///{Path(folder).resolve()}/state.db"

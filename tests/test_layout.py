@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"host"},
     {"i18n"},
     {"config"},
-    {"providers", "sources", "render", "http"},  # the rest of the public API for plugin authors
+    {"providers", "sources", "render", "http", "helpdesks"},  # the rest of the public API for plugin authors
     {"storage"},
     {"surveys"},
     {"responses"},
@@ -37,7 +37,7 @@ LAYERS: list[set[str]] = [
 #: importing its new home lazily, on first use. Remove the pair with the shim (in 1.0).
 DEPRECATION_SHIMS = {("tierctl.render", "tierctl.publish.render_engine")}
 PUBLIC_TOP = {"__init__", "__main__", "errors", "records", "hookspecs", "providers", "sources", "render", "http",
-              "testing"}
+              "helpdesks", "testing"}
 
 
 def _layer_of(part: str) -> int:

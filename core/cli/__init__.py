@@ -20,7 +20,7 @@ from tierctl.cli.lazy_group import LazyGroup
 EXIT_CODES = """\b
 Exit codes:
   0  success
-  1  finished, but some items failed (they are listed)
+  1  finished, but some items failed or were skipped as bad (they are listed)
   2  bad config, bad input or bad usage: nothing was done
   3  another run holds the lock
 
@@ -40,6 +40,9 @@ COMMANDS = {
     "survey": "tierctl.cli.survey_cmd:survey",
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
+    "diff": "tierctl.cli.diff_cmd:diff",
+    "helpdesk": "tierctl.cli.helpdesk_cmd:helpdesk",
+    "ledger": "tierctl.cli.ledger_cmd:ledger",
 }
 
 
@@ -91,6 +94,20 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:
+        # A storage backend's own error that got past the ledger (a report reading the
+        # connection): damaged, locked or not writable, said as such, never a traceback.
+        from tierctl.storage.opener import storage_error
+
+        translated = storage_error(exc)
+        if translated is None:
+            raise
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"tierctl: error: {translated}", err=True)
+        sys.exit(translated.exit_code)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 

@@ -10,6 +10,7 @@ import click
 if TYPE_CHECKING:
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
+    from tierctl.util.redact import Redactor
 
 _HOST_KEY = "tierctl.plugin_host"
 
@@ -50,6 +51,22 @@ class App:
             from tierctl.config.loader import load_config
 
             host = self.host
-            self._config = load_config(self.config_path, host)
+            from tierctl.storage.opener import check_storage_url
+
+            config = load_config(self.config_path, host)
+            redact_output(config.redactor())
+            check_storage_url(config)
+            self._config = config
             host.check()
         return self._config
+
+
+def redact_output(redactor: "Redactor") -> None:
+    """From now on, everything this process prints goes through ``redactor``: the values the
+    config took from the environment never reach the terminal, cron mail or a log file."""
+    import sys
+
+    from tierctl.util.redact import redacting_stream
+
+    sys.stdout = redacting_stream(sys.stdout, redactor)
+    sys.stderr = redacting_stream(sys.stderr, redactor)

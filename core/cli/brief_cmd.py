@@ -17,8 +17,11 @@ from tierctl.cli.survey_cmd import NowType, now_option, resolve_now
                    "Default: the next meeting at or after now.")
 @now_option
 @click.option("--json", "as_json", is_flag=True, help="Print the brief as JSON, for tools.")
+@click.option("--language", "language", metavar="CODE", default=None,
+              help="Write the brief in this language (nl, de, en, ...). Default: organization.language.")
 @click.pass_obj
-def brief(app: App, account: str, meeting: str | None, now: str | None, as_json: bool) -> None:
+def brief(app: App, account: str, meeting: str | None, now: str | None, as_json: bool,
+          language: str | None) -> None:
     """What ACCOUNT's stakeholders answered before its next call.
 
     ACCOUNT is an account id (or an account's exact name). Shows the
@@ -29,18 +32,23 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     Exit code 0 (also when nothing was sent yet: the brief says so); 2 for
     an unknown account or meeting, or a bad config.
     """
+    from tierctl.config.localize import localize, output_language
+    from tierctl.i18n import use_language
     from tierctl.publish.brief import build_brief
     from tierctl.storage.opener import existing_ledger
 
     config = app.config()
+    language = output_language(config, language)
+    config = localize(config, language)  # survey titles and questions in that language
     # Reading only: a missing ledger (nothing sent yet) is not created.
     ledger = existing_ledger(config.storage.url, config.base_dir)
-    try:
-        result = build_brief(config, ledger, app.host, account, resolve_now(app, now), meeting)
-    finally:
-        if ledger is not None:
-            ledger.close()
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
-    else:
-        click.echo(result.text(), nl=False)
+    with use_language(language):
+        try:
+            result = build_brief(config, ledger, app.host, account, resolve_now(app, now), meeting)
+        finally:
+            if ledger is not None:
+                ledger.close()
+        if as_json:
+            click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            click.echo(result.text(), nl=False)

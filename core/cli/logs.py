@@ -6,6 +6,10 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tierctl.util.redact import Redactor
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,9 +26,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def setup_logging(fmt: str, verbose: bool = False) -> None:
-    """Send tierctl's log records to stderr as ``plain`` or ``json`` lines."""
+def setup_logging(fmt: str, verbose: bool = False, redactor: "Redactor | None" = None) -> None:
+    """Send tierctl's log records to stderr as ``plain`` or ``json`` lines (through ``redactor``,
+    which masks the config's secrets in every message and field before it is formatted)."""
     handler = logging.StreamHandler(sys.stderr)
+    if redactor is not None:
+        from tierctl.util.redact import RedactingFilter
+
+        handler.addFilter(RedactingFilter(redactor))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

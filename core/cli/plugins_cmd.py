@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 
 
 def plugins_document(host: "PluginHost") -> dict[str, Any]:
-    """What ``tierctl plugins --json`` prints for ``host``."""
-    return {"plugins": [i.as_dict() for i in host.describe()], "errors": list(host.errors)}
+    """What ``tierctl plugins --json`` prints for ``host``: the plugins, and each provider and
+    source with its options (name, type, default, description, required, secret)."""
+    from tierctl.config.plugin_options import plugin_options_document
+
+    return {"plugins": [i.as_dict() for i in host.describe()], **plugin_options_document(host),
+            "errors": list(host.errors)}
 
 
 def plugin_requirements() -> list[str]:

@@ -12,13 +12,16 @@ from tierctl.cli.app import App
 @click.command()
 @click.option("--survey", "survey", metavar="ID", default=None, help="Only this survey.")
 @click.option("--tier", "tier", metavar="ID", default=None, help="Only this tier.")
-@click.option("--period", "period", type=click.Choice(["month", "quarter", "year"]), default="quarter",
-              show_default=True, help="Group responses by the month, quarter or year they were due.")
+@click.option("--period", "period", type=click.Choice(["month", "quarter", "half-year", "year"]), default="quarter",
+              show_default=True, help="Group responses by the month, quarter, half-year or year they were due.")
+@click.option("--language", "language", metavar="CODE", default=None,
+              help="Write the report in this language (nl, de, en, ...). Default: organization.language.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "csv"]), default="md", show_default=True,
               help="md for a ticket or wiki, html for people, json for tools, csv for spreadsheets.")
 @click.option("-o", "--out", "out", metavar="PATH", default=None, help="Write to this file instead of stdout.")
 @click.pass_obj
-def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str, out: str | None) -> None:
+def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str, out: str | None,
+           language: str | None) -> None:
     """Survey metrics per tier and period: NPS, CSAT, CES, ratings, choices,
     response rate, with counts, trends and benchmarks.
 
@@ -31,16 +34,21 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     from tierctl.util.files import atomic_write
     from tierctl.storage.opener import existing_ledger
     from tierctl.publish.report import NOTHING_SENT, build_report, check_scope, write_report
+    from tierctl.config.localize import localize, output_language
+    from tierctl.i18n import use_language
 
     config = app.config()
+    language = output_language(config, language)
+    config = localize(config, language)  # survey titles, tier names and questions in that language
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:
         check_scope(config, None, survey, tier)
         raise TierctlError(NOTHING_SENT)
-    with ledger:
-        result = build_report(config, ledger.conn, period, survey, tier,  # type: ignore[attr-defined]
-                              with_text=fmt in ("md", "html"))
-    text = write_report(result, fmt, config, app.host)
+    with use_language(language):
+        with ledger:
+            result = build_report(config, ledger, period, survey, tier, with_text=fmt in ("md", "html"),
+                                  helpdesk_counts=ledger.helpdesk_rating_counts(), language=language)
+        text = write_report(result, fmt, config, app.host)
     if result.stale_days:
         click.echo(f"tierctl: note: {result.stale_days} day(s) of responses were not in the metrics rollup "
                    "and were counted from the raw answers", err=True)

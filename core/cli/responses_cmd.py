@@ -24,7 +24,7 @@ def _open_ledger(app: App) -> Any:
     from tierctl.storage.opener import existing_ledger
 
     config = app.config()
-    ledger = existing_ledger(config.storage.url, config.base_dir)
+    ledger = existing_ledger(config.storage.url, config.base_dir, read_only=False, redact=config.redactor())
     if ledger is None:
         raise TierctlError("nothing sent yet: responses are linked to the invitations in the ledger "
                            f"({config.storage.url}), and there is none; run tierctl survey send first")
@@ -53,9 +53,12 @@ class _Problems:
 @click.option("--encoding", default="utf-8-sig", show_default=True,
               help="The file's encoding, e.g. cp1252 for an Excel export on Windows.")
 @click.option("--delimiter", default=",", show_default=True, help="The field separator, e.g. ';'.")
+@click.option("--now", type=NowType(), default=None,
+              help="Act as if it were this moment (responses after it are refused). Default: now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
 @click.pass_obj
-def import_responses(app: App, file: str, survey_id: str, encoding: str, delimiter: str, as_json: bool) -> None:
+def import_responses(app: App, file: str, survey_id: str, encoding: str, delimiter: str, now: str | None,
+                     as_json: bool) -> None:
     """Import responses from a CSV export of any survey tool.
 
     \b
@@ -73,11 +76,15 @@ def import_responses(app: App, file: str, survey_id: str, encoding: str, delimit
     are listed as FILE:LINE: why on stderr and skipped; the good rows are
     kept. Importing the same file again adds nothing.
 
+    A submitted_at more than 15 minutes after now is a bad row (a response
+    cannot come from the future; --now sets now for a backfill).
+
     \b
-    Exit codes: 0 imported (bad rows, if any, listed); 1 imported, but a
-    plugin's response_received hook failed (listed); 2 unreadable file,
-    unknown survey or bad config (a file that turns out unreadable half-way
-    keeps the rows stored before that point; import it again when fixed).
+    Exit codes: 0 every row imported (or there already); 1 the good rows
+    were imported, but bad rows were skipped (listed) or a plugin's
+    response_received hook failed (listed); 2 unreadable file, unknown
+    survey or bad config (a file that turns out unreadable half-way keeps
+    the rows stored before that point; import it again when fixed).
     """
     from tierctl.responses.csv_import import import_csv
 
@@ -86,14 +93,15 @@ def import_responses(app: App, file: str, survey_id: str, encoding: str, delimit
         raise click.BadParameter(f"must be one character, got {delimiter!r}", param_hint="--delimiter")
     problems = _Problems()
     progress = _Progress(file)
+    as_of = resolve_now(app, now) if now is not None else None
     with _open_ledger(app) as ledger:
-        now = datetime.now(timezone.utc)
-        run_id = ledger.begin_run("import", now)
+        received = datetime.now(timezone.utc)
+        run_id = ledger.begin_run("import", received)
         status = "failed"
         result = None
         try:
-            result = import_csv(config, ledger, app.host, file, survey_id, now, problems,
-                                encoding=encoding, delimiter=delimiter, progress=progress)
+            result = import_csv(config, ledger, app.host, file, survey_id, received, problems,
+                                encoding=encoding, delimiter=delimiter, progress=progress, as_of=as_of)
             status = "ok" if result.exit_code == 0 else "partial"
         finally:
             progress.close()
@@ -163,9 +171,11 @@ class _Progress:
               help="Fetch responses since this ISO time instead of since the stored position "
                    "(without a zone: organization.timezone).")
 @click.option("--survey", "survey_id", metavar="ID", default=None, help="Only this survey.")
+@click.option("--now", type=NowType(), default=None,
+              help="Act as if it were this moment (responses after it are refused). Default: now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
 @click.pass_obj
-def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -> None:
+def collect(app: App, since: str | None, survey_id: str | None, now: str | None, as_json: bool) -> None:
     """Fetch new responses from every provider that can fetch them.
 
     Each provider is asked for what is new since its stored position (kept
@@ -175,9 +185,9 @@ def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -
     with a note: import their responses with `tierctl survey import`.
 
     \b
-    Exit codes: 0 done (bad responses, if any, listed); 1 a provider or a
-    plugin hook failed (named; the other providers were still asked);
-    2 bad config; 3 another collect is running.
+    Exit codes: 0 done; 1 bad responses were skipped (listed), or a
+    provider or a plugin hook failed (named; the other providers were
+    still asked); 2 bad config; 3 another collect is running.
     """
     from tierctl.responses.collect import collect as collect_responses
 
@@ -185,12 +195,12 @@ def collect(app: App, since: str | None, survey_id: str | None, as_json: bool) -
     moment = resolve_now(app, since) if since is not None else None
     problems = _Problems()
     with _open_ledger(app) as ledger:
-        now = datetime.now(timezone.utc)
-        run_id = ledger.begin_run("collect", now)
+        received = datetime.now(timezone.utc)
+        run_id = ledger.begin_run("collect", received)
         status, result = "failed", None
         try:
-            result = collect_responses(config, ledger, app.host, since=moment, now=now, survey=survey_id,
-                                       report=problems)
+            result = collect_responses(config, ledger, app.host, since=moment, now=received, survey=survey_id,
+                                       report=problems, as_of=resolve_now(app, now) if now is not None else None)
             status = "ok" if result.exit_code == 0 else "partial"
         finally:
             ledger.finish_run(run_id, datetime.now(timezone.utc), status,

@@ -9,12 +9,16 @@ import click
 
 @click.command()
 def schema() -> None:
-    """Print the JSON Schema of the config file.
+    """Print the JSON Schema of the config file, with every installed plugin's options.
 
     \b
     Use it for completion and checks in your editor, e.g. with the YAML
     language server:  # yaml-language-server: $schema=tierctl.schema.json
+    Each entry under providers: and sources: is checked against the options
+    of its plugin: value (one branch per installed provider and source).
     """
+    from tierctl.cli.app import shared_host
     from tierctl.config.model import json_schema
+    from tierctl.config.plugin_options import with_plugin_options
 
-    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+    click.echo(json.dumps(with_plugin_options(json_schema(), shared_host()), indent=2, sort_keys=True))

@@ -129,10 +129,13 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     from tierctl.cli.logs import setup_logging
     from tierctl.surveys.send_run import SurveyRun
 
-    setup_logging(log_format)
     config = app.config()
+    setup_logging(log_format, redactor=config.redactor())
     run = SurveyRun(config, app.host, resolve_now(app, now), survey)
     ledger = run.open_ledger()
+    if ledger.created:
+        log.warning("new ledger at %s: nothing was sent from here before. If there was a ledger, stop and "
+                    "restore it from a backup, or everything due is sent again", ledger.location())
     bar = None
     interactive = sys.stderr.isatty() and log_format == "plain" and not as_json
 
@@ -174,6 +177,7 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
         click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
                    f"{len(report.failures)} failed, {report.deferred} deferred by the throttle"
                    + (f", {report.not_sent} left for the next run" if report.not_sent else "")
+                   + (f", {report.elsewhere} sent by other runners" if report.elsewhere else "")
                    + (f", {len(report.unknown_found)} in doubt from a stopped run (see survey status)"
                       if report.unknown_found else "") + ".")
         for f in report.failures:

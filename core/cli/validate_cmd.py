@@ -19,11 +19,25 @@ if TYPE_CHECKING:
 def validate(app: App, as_json: bool) -> None:
     """Check the config file; list every problem with its line, or summarise it.
 
-    When the ledger exists, the config's questions are also checked against it:
-    a question that has answers may not change its type.
+    Warnings (exit code still 0) name, with their line, each text that lacks
+    one of organization.languages, and each sales or price text a tier
+    inherits from a tier with another touch model (silence one with the
+    tier's inherit_ok: [price]).
+
+    Source files (sources.*.path) must exist and be readable. When the ledger
+    exists, the config's questions are also checked against it: a question
+    that has answers may not change its type.
     """
+    from tierctl.config.advice import config_warnings
+    from tierctl.config.inputs import input_file_problems
+    from tierctl.errors import ConfigError
+
     config = app.config()
+    problems = input_file_problems(config, app.host)
+    if problems:
+        raise ConfigError(problems)
     checked = _check_against_ledger(config)
+    warnings = config_warnings(config)
     summary = {
         "config": config.path,
         "valid": True,
@@ -32,10 +46,18 @@ def validate(app: App, as_json: bool) -> None:
         "surveys": list(config.surveys),
         "providers": list(config.providers),
         "render_targets": list(config.render.targets),
+        "languages": list(config.organization.languages),
+        "warnings": [{"file": w.file, "line": w.line, "column": w.column, "key": w.key, "message": w.message}
+                     for w in warnings],
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
+
+    for warning in warnings:
+        # Warnings go to stderr with their line; the config is valid, so the exit code stays 0.
+        click.echo(f"{warning.file}:{warning.line}:{warning.column}: {warning.key}: warning: {warning.message}",
+                   err=True)
 
     def count(n: int, what: str) -> str:
         return f"{n} {what}" + ("" if n == 1 else "s")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tierctl.i18n import _, ngettext
+
 _UNITS = {  # unit -> (months, seconds)
     "s": (0, 1), "sec": (0, 1), "second": (0, 1), "seconds": (0, 1),
     "m": (0, 60), "min": (0, 60), "minute": (0, 60), "minutes": (0, 60),
@@ -81,29 +83,67 @@ class Duration:
         """Length in seconds, counting a month as an average month."""
         return self.months * _AVG_MONTH_SECONDS + self.seconds
 
-    def human(self) -> str:
-        """A readable form: ``30 minutes``, ``2 hours``, ``1 month``."""
+    def unit_count(self) -> tuple[float, str] | None:
+        """``(2, "week")`` for 2w: the largest whole unit that expresses it, or None when mixed."""
         if self.months and not self.seconds:
-            if self.months % 12 == 0:
-                return _plural(self.months // 12, "year")
-            return _plural(self.months, "month")
+            return (self.months // 12, "year") if self.months % 12 == 0 else (self.months, "month")
         if not self.months:
             s = self.seconds
             for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
                 if s and s % size == 0:
-                    return _plural(int(s // size), unit)
+                    return int(s // size), unit
             if s % 3600 == 0 or s >= 3600:
-                return _plural(round(s / 3600, 2), "hour")
-            return _plural(round(s / 60, 2), "minute")
-        return self.text
+                return round(s / 3600, 2), "hour"
+            return round(s / 60, 2), "minute"
+        return None
+
+    def human(self) -> str:
+        """A readable form in the current language: ``30 minutes``, ``2 uur``, ``1 Monat``."""
+        counted = self.unit_count()
+        return self.text if counted is None else count_of(*counted)
+
+    def every(self) -> str:
+        """How often, in the current language: ``every week``, ``elke 2 weken``, ``alle 3 Monate``."""
+        counted = self.unit_count()
+        if counted is None:
+            return _("every %(duration)s") % {"duration": self.text}
+        n, unit = counted
+        forms = {
+            "year": ngettext("every year", "every %(num)s years", n),
+            "month": ngettext("every month", "every %(num)s months", n),
+            "week": ngettext("every week", "every %(num)s weeks", n),
+            "day": ngettext("every day", "every %(num)s days", n),
+            "hour": ngettext("every hour", "every %(num)s hours", n),
+            "minute": ngettext("every minute", "every %(num)s minutes", n),
+        }
+        return forms[unit] % {"num": _number(n)}
 
     def __str__(self) -> str:
         return self.text
 
 
-def _plural(n: float, unit: str) -> str:
+def _number(n: float) -> str:
     n = int(n) if float(n).is_integer() else n
-    return f"{n} {unit}" + ("" if n == 1 else "s")
+    if isinstance(n, int):
+        return str(n)
+    from tierctl.i18n.formatting import format_number
+
+    return format_number(n)
+
+
+def count_of(n: float, unit: str) -> str:
+    """``2 hours``, ``1 werkdag``, ``1,5 Stunden``: a number of ``unit`` in the current language."""
+    forms = {
+        "year": lambda: ngettext("%(num)s year", "%(num)s years", n),
+        "month": lambda: ngettext("%(num)s month", "%(num)s months", n),
+        "week": lambda: ngettext("%(num)s week", "%(num)s weeks", n),
+        "day": lambda: ngettext("%(num)s day", "%(num)s days", n),
+        "hour": lambda: ngettext("%(num)s hour", "%(num)s hours", n),
+        "minute": lambda: ngettext("%(num)s minute", "%(num)s minutes", n),
+        "business day": lambda: ngettext("%(num)s business day", "%(num)s business days", n),
+        "business hour": lambda: ngettext("%(num)s business hour", "%(num)s business hours", n),
+    }
+    return forms[unit]() % {"num": _number(n)}
 
 
 @dataclass(frozen=True)
@@ -136,7 +176,9 @@ class TimeCap:
         return self.amount.seconds / 3600 / _MONTHS_PER[self.per]
 
     def human(self) -> str:
-        return f"{self.amount.human()} per {self.per}"
+        amount = self.amount.human()
+        return {"week": _("%(amount)s per week"), "month": _("%(amount)s per month"),
+                "quarter": _("%(amount)s per quarter"), "year": _("%(amount)s per year")}[self.per] % {"amount": amount}
 
     def __str__(self) -> str:
         return self.text
@@ -183,14 +225,14 @@ class ResponseTarget:
 
     def human(self) -> str:
         if self.kind == "best_effort":
-            return "Best effort"
+            return _("Best effort")
         assert self.duration is not None
         if self.kind == "business":
             # As written: 24 business hours is not 1 business day.
             m = _BUSINESS.match(self.text)
             assert m is not None
             unit = "hour" if m.group(2).lower().startswith("hour") else "day"
-            return _plural(float(m.group(1)), f"business {unit}")
+            return count_of(float(m.group(1)), f"business {unit}")
         return self.duration.human()
 
     def __str__(self) -> str:

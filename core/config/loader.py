@@ -57,6 +57,11 @@ def build_config(data: Any, smap: SourceMap, host: "PluginHost | None" = None) -
     if problems:
         raise ConfigError(problems)
     assert config is not None
+    # Texts written per language read in the organisation's default language until a
+    # renderer or a message asks for another (tierctl.config.localize).
+    from tierctl.config.localize import localize
+
+    config = localize(config, config.organization.language)
     config._plugin_options = plugin_options
     return config
 
@@ -178,7 +183,7 @@ def _validation_problems(exc: ValidationError, data: Any, smap: SourceMap) -> li
     for err in exc.errors(include_url=False):
         path = _data_path(err["loc"], data)
         prefixes = [path[:i] for i in range(len(path) + 1)]
-        if any(p in smap.inherited for p in prefixes) or any(p in smap.env_unset for p in prefixes):
+        if any(p in smap.inherited or p in smap.env_unset or p in smap.refused for p in prefixes):
             continue  # reported where the value was written / as the unset variable
         hide = any(p in smap.from_env for p in prefixes)
         out.append(smap.problem(path, _message(err, path, hide)))
@@ -397,7 +402,8 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
                     problems: list[Problem]) -> dict[tuple[str, str], Any]:
     """Validate each provider's and source's options with the plugin's own model."""
     out: dict[tuple[str, str], Any] = {}
-    for section, registry in (("providers", host.providers), ("sources", host.sources)):
+    for section, registry in (("providers", host.providers), ("sources", host.sources),
+                              ("helpdesks", host.helpdesks)):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if not isinstance(entry, dict) or entry.get("plugin") not in registry:
@@ -446,11 +452,20 @@ def _plugin_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost") ->
                                          f"installed: {one_of(installed)}{host.load_hint(value)}"))
 
     render = data.get("render") if isinstance(data.get("render"), dict) else {}
+    tiers = data.get("tiers") if isinstance(data.get("tiers"), dict) else {}
     for name, target in render.items():
         if name != "templates" and isinstance(target, dict):
             check(("render", name, "format"), target.get("format"), "renderer", "renderers")
+            renderer = host.renderers.get(target.get("format"))
+            pages = {p.lower(): p for p in getattr(renderer, "page_names", ())}
+            for tier_id in tiers:
+                if str(tier_id).lower() in pages:
+                    problems.append(smap.problem(("tiers", tier_id), (
+                        f"tier id {tier_id!r} is the name of a page the {target.get('format')} renderer of "
+                        f"render.{name} writes ({pages[str(tier_id).lower()]}); the tier's page would overwrite "
+                        f"it: rename the tier (ids reserved by this renderer: {', '.join(pages.values())})")))
     for section, kind, registry in (("providers", "survey provider", "providers"),
-                                    ("sources", "source", "sources")):
+                                    ("sources", "source", "sources"), ("helpdesks", "helpdesk", "helpdesks")):
         entries = data.get(section) if isinstance(data.get(section), dict) else {}
         for name, entry in entries.items():
             if isinstance(entry, dict):

@@ -16,13 +16,17 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Di
                       PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
 
 from tierctl.config.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
+from tierctl.i18n.text import LANGUAGE_HELP, LocalText, is_language
 
 if TYPE_CHECKING:
+    from tierctl.util.redact import Redactor
     from pathlib import Path
 
     from tierctl.errors import Problem
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+#: An e-mail address as people write one in a config: local@domain.tld, no spaces or brackets.
+EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
 SLUG_HELP = "a safe slug: lower-case letters, digits, '-' or '_', starting and ending with a letter or digit"
 
 TOUCH_MODELS = ("tech-touch", "low-touch", "mid-touch", "high-touch")
@@ -66,10 +70,64 @@ Slug = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else
                  WithJsonSchema({"type": "string", "pattern": SLUG_RE.pattern})]
 
 
+def _text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return LocalText.parse(value)
+    raise ValueError("expected a text, or one text per language such as {en: Basic, nl: Basis}")
+
+
+#: Human text: a string, or one string per language (``{en: Basic, nl: Basis}``).
+Text = Annotated[Any, BeforeValidator(_text), PlainSerializer(lambda v: v.variants if isinstance(v, LocalText)
+                                                                         and v.variants else str(v)),
+                 WithJsonSchema({"anyOf": [{"type": "string"},
+                                           {"type": "object", "additionalProperties": {"type": "string"},
+                                            "description": "one text per language, e.g. {en: Basic, nl: Basis}"}]})]
+
+
+def _language(value: Any) -> Any:
+    if not is_language(value):
+        raise ValueError(f"{value!r} is not {LANGUAGE_HELP}")
+    return value
+
+
+Language = Annotated[str, AfterValidator(_language)]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
 class Model(BaseModel):
     """Base for config sections: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class BusinessHours(Model):
+    """What "business hours" means: the days and times support is staffed, in a zone, minus holidays."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    start: str = Field("09:00", description="Opening time, HH:MM")
+    end: str = Field("17:00", description="Closing time, HH:MM (24:00 for midnight)")
+    timezone: str | None = Field(None, description="IANA zone of these times; default organization.timezone")
+    holidays: Text | None = Field(None, description="The holiday calendar support is closed on, as text for the "
+                                                    "pages, e.g. {en: Dutch public holidays, nl: Nederlandse "
+                                                    "feestdagen}")
+    closed_on: list[date] = Field(default_factory=list, description="Extra days support is closed, YYYY-MM-DD")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK_RE.match(value):
+            raise ValueError(f"{value!r} is not a time; expected HH:MM on a 24-hour clock, e.g. 09:00")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> "BusinessHours":
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
 
 
 class Organization(Model):
@@ -78,11 +136,35 @@ class Organization(Model):
     name: str
     timezone: str = "UTC"
     support_url: str | None = None
-    language: str = Field("en", description="BCP 47 language of the pages, e.g. en or nl")
+    language: Language = Field("en", description="BCP 47 language of the pages, e.g. en or nl "
+                                                  "(with languages: the first of those)")
+    languages: list[Language] = Field(default_factory=list, description="Languages to publish in, the default "
+                                                                        "first, e.g. [nl, en]")
     contact_email: str | None = None
     effective_date: date | None = Field(None, description="When these tiers take effect; printed on the pages")
-    severities: dict[str, str] = Field(default_factory=dict,
-                                       description="What each severity means, e.g. urgent: Production is down")
+    severities: dict[str, Text] = Field(default_factory=dict,
+                                        description="What each severity means, e.g. urgent: Production is down")
+    business_hours: BusinessHours | None = Field(None, description="What business hours are, shown on the pages")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_language(cls, data: Any) -> Any:
+        # languages: [nl, en] makes nl the language; a lone language: nl means languages: [nl].
+        if isinstance(data, dict) and isinstance(data.get("languages"), list) and data["languages"] \
+                and "language" not in data:
+            data = {**data, "language": data["languages"][0]}
+        return data
+
+    @model_validator(mode="after")
+    def _languages(self) -> "Organization":
+        if not self.languages:
+            object.__setattr__(self, "languages", [self.language])
+        elif self.languages[0] != self.language:
+            raise ValueError(f"language {self.language!r} must be the first of languages {self.languages}, "
+                             "or be left out")
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError(f"languages {self.languages} lists a language twice")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -92,6 +174,13 @@ class Organization(Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as Europe/Amsterdam or UTC")
+        return value
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not EMAIL_RE.match(value):  # "" (e.g. ${EMAIL:-}) means none
+            raise ValueError(f"{value!r} is not an e-mail address; expected one such as support@acme.example")
         return value
 
     @field_validator("support_url")
@@ -116,18 +205,18 @@ class Cadence(Model):
 class SalesNotes(Model):
     """How sales should talk about a tier (optional; used by the sales sheets)."""
 
-    pitch: str | None = None
-    ideal_customer: str | None = None
-    talking_points: list[str] = Field(default_factory=list)
-    avoid: list[str] = Field(default_factory=list, description="Promises sales must not make")
-    upsell: str | None = Field(None, description="When to suggest the next tier")
+    pitch: Text | None = None
+    ideal_customer: Text | None = None
+    talking_points: list[Text] = Field(default_factory=list)
+    avoid: list[Text] = Field(default_factory=list, description="Promises sales must not make")
+    upsell: Text | None = Field(None, description="When to suggest the next tier")
 
 
 class Tier(Model):
     """One support tier, after ``extends`` has been applied."""
 
-    name: str
-    summary: str = ""
+    name: Text
+    summary: Text = ""
     touch_model: Literal["tech-touch", "low-touch", "mid-touch", "high-touch"]
     plans: list[str] = Field(min_length=1)
     channels: list[str] = Field(default_factory=list)
@@ -139,11 +228,14 @@ class Tier(Model):
         default_factory=dict)
     surveys: list[str] = Field(default_factory=list)
     specialists: list[str] = Field(default_factory=list)
-    includes: list[str] = Field(default_factory=list, description="Extras such as health checks or training")
+    includes: list[Text] = Field(default_factory=list, description="Extras such as health checks or training")
     languages: list[str] = Field(default_factory=list)
-    price: str | None = None
-    escalation: str | None = None
+    price: Text | None = None
+    escalation: Text | None = None
     sales: SalesNotes | None = None
+    inherit_ok: list[str] = Field(default_factory=list,
+                                  description="Sales and price fields this tier means to inherit from a parent with "
+                                              "another touch model (silences validate's warning), e.g. [price]")
     extends: str | None = Field(None, description="Tier to inherit from; lists take +x / -x to add or remove")
 
     @field_validator("named_contacts", mode="before")
@@ -159,9 +251,9 @@ class Question(Model):
 
     id: Slug
     type: Literal["nps", "csat", "ces", "rating", "choice", "text"]
-    text: str
+    text: Text
     scale: tuple[int, int] | None = Field(None, description="For type rating: [min, max]")
-    choices: list[str] = Field(default_factory=list, description="For type choice")
+    choices: list[Text] = Field(default_factory=list, description="For type choice")
     required: bool = False
 
     @model_validator(mode="after")
@@ -211,8 +303,8 @@ def _trigger_kind(value: Any) -> str | None:
 class Survey(Model):
     """A survey programme: what is asked, of whom, when, through which provider."""
 
-    title: str
-    description: str | None = None
+    title: Text
+    description: Text | None = None
     trigger: Annotated[
         Union[Annotated[MeetingTrigger, Tag("meeting")], Annotated[PeriodTrigger, Tag("period")]],
         Discriminator(_trigger_kind, custom_error_type="trigger",
@@ -250,8 +342,10 @@ class RenderTarget(Model):
 
     format: str = Field(description="A renderer: html (website) or markdown (sales), or a plugin's")
     out: str = Field(description="Output folder, relative to the config file")
-    title: str | None = None
+    title: Text | None = None
     show_metrics: bool = False
+    min_answers: int = Field(5, ge=1, description="With show_metrics: a figure from fewer answers is not "
+                                                  "published (the report marks it as a small sample)")
 
 
 class RenderConfig(BaseModel):
@@ -270,7 +364,8 @@ class Storage(Model):
     """Where tierctl keeps its state (the ledger of invitations)."""
 
     url: str = Field("sqlite:///.tierctl/state.db",
-                     description="sqlite:///relative/to/config.db or sqlite:////absolute/path.db")
+                     description="sqlite:///relative/to/config.db, sqlite:////absolute/path.db or "
+                                 "postgresql://user@host:5432/dbname (password from PGPASSWORD)")
 
 
 class Benchmark(Model):
@@ -282,7 +377,7 @@ class Benchmark(Model):
     year: int | None = None
     survey: str | None = Field(None, description="Only for this survey (default: all)")
     tier: str | None = Field(None, description="Only for this tier (default: all)")
-    label: str | None = None
+    label: Text | None = None
 
 
 class Throttle(Model):
@@ -301,6 +396,22 @@ def _requirement(text: str) -> str:
     return text
 
 
+OWNER_PATH_RE = re.compile(r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
+
+
+def _owner_rules(value: Any) -> Any:
+    """``owners:`` keys are dotted field paths (``*`` matches one segment); values are approvers."""
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for path, who in value.items():
+        if not isinstance(path, str) or not OWNER_PATH_RE.match(path):
+            raise ValueError(f"{path!r} is not a field path such as tiers.*.response_targets "
+                             "(dot-separated keys, * for any one key)")
+        out[path] = [who] if isinstance(who, str) else who
+    return out
+
+
 class Config(Model):
     """A whole tierctl config file."""
 
@@ -314,6 +425,16 @@ class Config(Model):
     benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)
+    owners: Annotated[dict[str, list[str]], BeforeValidator(_owner_rules)] = Field(
+        default_factory=dict, description="Who must approve changes to which fields, CODEOWNERS-style: "
+                                          "tiers.*.response_targets: [legal, support-lead]; the last matching "
+                                          "path wins; checked by tierctl diff --check-owners")
+    helpdesks: dict[Slug, ProviderInstance] = Field(
+        default_factory=dict, description="Helpdesks that tierctl helpdesk sync keeps in step with the tiers, "
+                                          "e.g. zendesk: {plugin: zendesk, subdomain: acme, ...}")
+    labels: dict[str, Text] = Field(default_factory=dict, description="Display names for channels, plans, "
+                                    "severities and other ids, overriding the built-in ones, e.g. "
+                                    "{gold: Gold, knowledge-base: {en: Help centre, nl: Helpcentrum}}")
     requires_plugins: list[Annotated[str, AfterValidator(_requirement)]] = Field(
         default_factory=list, description="Plugin distributions this config needs, as pip requirements "
                                           "(e.g. tierctl-acme>=1.0); checked when the config is loaded")
@@ -324,6 +445,7 @@ class Config(Model):
     _plugin_options: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
     # Where each value sits in the file (a yaml_source.SourceMap), for problems found after loading.
     _source: Any = PrivateAttr(None)
+    _redactor: Any = PrivateAttr(None)
 
     @property
     def path(self) -> str:
@@ -346,6 +468,15 @@ class Config(Model):
         if self._source is not None:
             return self._source.problem(path, message)
         return Problem(self._path, 0, 0, dotted(path), message)
+
+    def redactor(self) -> "Redactor":
+        """Masks every value this config took from the environment (``${NAME}`` in any option), and
+        what URLs reveal: apply it to anything printed, logged or stored (see :mod:`tierctl.util.redact`)."""
+        from tierctl.util.redact import Redactor
+
+        if self._redactor is None:
+            self._redactor = Redactor(self._source.env_values if self._source is not None else ())
+        return self._redactor
 
     def plugin_options(self, section: str, name: str) -> Any:
         """The validated options of ``providers.<name>`` or ``sources.<name>``."""

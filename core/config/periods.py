@@ -37,25 +37,30 @@ def period_containing(moment: datetime, kind: str, tz: tzinfo) -> Period:
 
 
 #: The periods reports group by.
-PERIOD_KINDS = ("month", "quarter", "year")
+PERIOD_KINDS = ("month", "quarter", "half-year", "year")
+#: Periods per year, by kind.
+_PER_YEAR = {"month": 12, "quarter": 4, "half-year": 2, "year": 1}
 
 
 def period_of(day: str, kind: str) -> str:
-    """The label of the ``kind`` period containing ``day`` (``YYYY-MM-DD``): ``2027-01``, ``2027-Q1``, ``2027``."""
+    """The label of the ``kind`` period containing ``day`` (``YYYY-MM-DD``): ``2027-01``, ``2027-Q1``,
+    ``2027-H1``, ``2027``."""
     if kind == "month":
         return day[:7]
     if kind == "quarter":
         return f"{day[:4]}-Q{(int(day[5:7]) + 2) // 3}"
+    if kind == "half-year":
+        return f"{day[:4]}-H{(int(day[5:7]) + 5) // 6}"
     if kind == "year":
         return day[:4]
     raise ValueError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
 
 
 def _parse(label: str, kind: str) -> tuple[int, int]:
-    """``(year, index)``: the month (1-12), quarter (1-4) or 1 for a year."""
+    """``(year, index)``: the month (1-12), quarter (1-4), half (1-2) or 1 for a year."""
     if kind == "month":
         return int(label[:4]), int(label[5:7])
-    if kind == "quarter":
+    if kind in ("quarter", "half-year"):
         return int(label[:4]), int(label[6:])
     return int(label), 1
 
@@ -65,13 +70,15 @@ def _label(year: int, index: int, kind: str) -> str:
         return f"{year:04d}-{index:02d}"
     if kind == "quarter":
         return f"{year:04d}-Q{index}"
+    if kind == "half-year":
+        return f"{year:04d}-H{index}"
     return f"{year:04d}"
 
 
 def shift_period(label: str, kind: str, by: int) -> str:
     """The period ``by`` periods after (negative: before) ``label``."""
     year, index = _parse(label, kind)
-    size = {"month": 12, "quarter": 4, "year": 1}[kind]
+    size = _PER_YEAR[kind]
     n = year * size + (index - 1) + by
     return _label(n // size, n % size + 1, kind) if kind != "year" else _label(n, 1, kind)
 
@@ -84,10 +91,11 @@ def previous_period(label: str, kind: str) -> str:
 def period_days(label: str, kind: str) -> tuple[str, str]:
     """``(first day, first day of the next period)`` as ``YYYY-MM-DD``: a half-open range of due days."""
     year, index = _parse(label, kind)
-    first_month = {"month": index, "quarter": 3 * index - 2, "year": 1}[kind]
+    months = 12 // _PER_YEAR[kind]
+    first_month = months * (index - 1) + 1
     start = f"{year:04d}-{first_month:02d}-01"
     nxt_year, nxt_index = _parse(shift_period(label, kind, 1), kind)
-    nxt_month = {"month": nxt_index, "quarter": 3 * nxt_index - 2, "year": 1}[kind]
+    nxt_month = months * (nxt_index - 1) + 1
     return start, f"{nxt_year:04d}-{nxt_month:02d}-01"
 
 

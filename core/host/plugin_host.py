@@ -31,6 +31,7 @@ REGISTRIES = {
     "sources": "register_sources",
     "template_filters": "register_template_filters",
     "template_globals": "register_template_globals",
+    "helpdesks": "register_helpdesks",
 }
 
 
@@ -250,6 +251,10 @@ class PluginHost:
     @property
     def sources(self) -> "Resolved":
         return Resolved(self.registry("sources"))
+
+    @property
+    def helpdesks(self) -> "Resolved":
+        return Resolved(self.registry("helpdesks"))
 
     def collect_all(self) -> None:
         """Fill every registry (for listings)."""

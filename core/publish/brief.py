@@ -20,6 +20,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
+from tierctl.i18n import _, current_language, ngettext
 
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
@@ -57,7 +58,7 @@ class BriefAnswer:
             return f"{label} {score}/{high}" if low in (0, 1) else f"{label} {score} ({low}-{high})"
         if self.text is not None:
             return self.text
-        return "(no answer)"
+        return _("(no answer)")
 
     def as_dict(self) -> dict[str, Any]:
         return {"question_id": self.question_id, "question": self.question, "type": self.qtype,
@@ -121,7 +122,13 @@ class Brief:
         from zoneinfo import ZoneInfo
 
         local = moment.astimezone(ZoneInfo(self.timezone))
-        return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+        if current_language() == "en":
+            return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+        from babel.dates import format_datetime
+
+        from tierctl.i18n.formatting import babel_locale
+
+        return format_datetime(local, "EEE d MMM y, HH:mm", tzinfo=local.tzinfo, locale=babel_locale())
 
     def as_dict(self) -> dict[str, Any]:
         return {"account_id": self.account_id, "account_name": self.account_name, "timezone": self.timezone,
@@ -139,14 +146,18 @@ class Brief:
         if self.meeting_start is None:
             lines += ["", self.note]
             return "\n".join(lines) + "\n"
-        lines += ["", f"Meeting: {self.local(self.meeting_start)} ({self.timezone})"]
+        lines += ["", _("Meeting: %(when)s (%(zone)s)") % {"when": self.local(self.meeting_start),
+                                                              "zone": self.timezone}]
         titles = ", ".join(f"{title} ({sid})" for sid, title in self.surveys.items())
         reached = [s for s in self.stakeholders if s.reached]
-        lines.append(f"Survey: {titles}; sent to {len(reached)} stakeholder{'s' * (len(reached) != 1)}, "
-                     f"{len(self.answered)} answered.")
+        sent = ngettext("sent to %(num)s stakeholder", "sent to %(num)s stakeholders", len(reached)) % {
+            "num": len(reached)}
+        lines.append(_("Survey: %(titles)s; %(sent)s, %(answered)s answered.") % {
+            "titles": titles, "sent": sent, "answered": len(self.answered)})
         for s in self.answered:
             assert s.submitted_at is not None
-            lines += ["", f"## {_who(s)}, answered {self.local(s.submitted_at)}"]
+            lines += ["", "## " + _("%(who)s, answered %(when)s") % {"who": _who(s),
+                                                                       "when": self.local(s.submitted_at)}]
             for a in s.answers:
                 if a.qtype == "text" and a.text is not None:
                     lines.append(f"- {a.question}")
@@ -154,13 +165,15 @@ class Brief:
                 else:
                     lines.append(f"- {a.question}  {a.display()}")
         if self.waiting:
-            lines += ["", "## Not answered"]
+            lines += ["", "## " + _("Not answered")]
             for s in self.waiting:
                 if s.reached:
-                    sent = f"sent {self.local(s.sent_at)}" if s.sent_at else f"state {s.state}"
+                    sent = _("sent %(when)s") % {"when": self.local(s.sent_at)} if s.sent_at else \
+                        _("state %(state)s") % {"state": s.state}
                     lines.append(f"- {_who(s)}: {sent}")
                 else:
-                    lines.append(f"- {_who(s)}: not reached ({s.state}{': ' + s.reason if s.reason else ''})")
+                    why = s.state + (": " + s.reason if s.reason else "")
+                    lines.append(f"- {_who(s)}: " + _("not reached (%(why)s)") % {"why": why})
         if self.note:
             lines += ["", self.note]
         return "\n".join(lines) + "\n"

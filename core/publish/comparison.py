@@ -1,24 +1,25 @@
 """The tier comparison matrix, shared by every renderer.
 
 Rows are built once from the config so the website table and the sales
-matrix always say the same thing. Cells are plain text; templates escape them.
+matrix always say the same thing. Cells are plain text in the current
+language (:func:`tierctl.i18n.use_language`); templates escape them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from tierctl.config.model import Config, Tier
+from tierctl.i18n import _
+from tierctl.i18n.vocabulary import HOURS_LABELS, TOUCH_LABELS, display_name, hours_label, touch_label, words
 
-TOUCH_LABELS = {"tech-touch": "Tech-touch (automated)", "low-touch": "Low-touch",
-                "mid-touch": "Mid-touch", "high-touch": "High-touch (personal)"}
-HOURS_LABELS = {"business": "Business hours", "extended": "Extended hours", "24x7": "24/7"}
+__all__ = ["HOURS_LABELS", "TOUCH_LABELS", "Row", "cadence_lines", "comparison_rows", "label", "severities"]
 
 
-def label(value: str) -> str:
-    """``knowledge-base`` -> ``Knowledge base``."""
-    text = str(value).replace("-", " ").replace("_", " ")
-    return text[:1].upper() + text[1:]
+def label(value: str, labels: Mapping[str, Any] | None = None) -> str:
+    """``knowledge-base`` -> ``Knowledge base`` (nl ``Kennisbank``): see :func:`~tierctl.i18n.vocabulary.display_name`."""
+    return display_name(value, labels)
 
 
 @dataclass(frozen=True)
@@ -40,20 +41,23 @@ def severities(config: Config) -> list[str]:
     return order
 
 
-def cadence_lines(tier: Tier) -> list[str]:
+def cadence_lines(tier: Tier, labels: Mapping[str, Any] | None = None) -> list[str]:
+    """``Active: every 2 weeks (SMS, automated)`` per customer status, in the current language."""
     lines = []
     for status, c in tier.contact_cadence.items():
-        how = label(c.channel) + (", automated" if c.automated else "")
+        parts = [label(c.channel, labels)]
+        if c.automated:
+            parts.append(_("automated"))
         if c.meeting:
-            how += f", {label(c.meeting).lower()}"
-        every = c.every.human()
-        every = every.removeprefix("1 ")  # "every week", not "every 1 week"
-        lines.append(f"{label(status)}: every {every} ({how})")
+            parts.append(label(c.meeting, labels).lower())
+        lines.append(_("%(status)s: %(every)s (%(how)s)") % {
+            "status": label(status, labels), "every": c.every.every(), "how": ", ".join(parts)})
     return lines
 
 
 def comparison_rows(config: Config) -> list[Row]:
     tiers = list(config.tiers.values())
+    labels = config.labels
 
     def row(key: str, heading: str, fn, optional: bool = False) -> list[Row]:
         cells = tuple(fn(t) for t in tiers)
@@ -62,22 +66,34 @@ def comparison_rows(config: Config) -> list[Row]:
         return [Row(key, heading, cells)]
 
     rows: list[Row] = []
-    rows += row("plans", "Plans", lambda t: list(t.plans))
-    rows += row("price", "Price", lambda t: [t.price] if t.price else [], optional=True)
-    rows += row("touch_model", "Service model", lambda t: [TOUCH_LABELS[t.touch_model]])
-    rows += row("hours", "Support hours", lambda t: [HOURS_LABELS[t.hours]])
-    rows += row("channels", "Channels", lambda t: [label(c) for c in t.channels])
+    rows += row("plans", _("Plans"), lambda t: [label(p, labels) if p in labels else p for p in t.plans])
+    rows += row("price", _("Price"), lambda t: [t.price] if t.price else [], optional=True)
+    rows += row("touch_model", _("Service model"), lambda t: [touch_label(t.touch_model)])
+    rows += row("hours", _("Support hours"), lambda t: [hours_label(t.hours)])
+    rows += row("channels", _("Channels"), lambda t: [label(c, labels) for c in t.channels])
     for sev in severities(config):
-        rows += row(f"response.{sev}", f"First response: {label(sev).lower()}",
-                    lambda t, s=sev: [t.response_targets[s].human()] if s in t.response_targets else ["Not offered"])
-    rows += row("agent_time_cap", "Agent time per account",
-                lambda t: [t.agent_time_cap.human()] if t.agent_time_cap else ["No cap"])
-    rows += row("named_contacts", "Named contacts", lambda t: [str(t.named_contacts)])
-    rows += row("specialists", "Specialist agents", lambda t: [label(s) for s in t.specialists], optional=True)
-    rows += row("contact_cadence", "Proactive contact", cadence_lines, optional=True)
-    rows += row("surveys", "Customer surveys",
+        rows += row(f"response.{sev}", _("First response: %(severity)s") % {"severity": label(sev, labels).lower()},
+                    lambda t, s=sev: [t.response_targets[s].human()] if s in t.response_targets
+                    else [_("Not offered")])
+    rows += row("agent_time_cap", _("Agent time per account"),
+                lambda t: [t.agent_time_cap.human()] if t.agent_time_cap else [_("No cap")])
+    rows += row("named_contacts", _("Named contacts"), lambda t: [str(t.named_contacts)])
+    rows += row("specialists", _("Specialist agents"), lambda t: [label(s, labels) for s in t.specialists],
+                optional=True)
+    rows += row("contact_cadence", _("Proactive contact"), lambda t: cadence_lines(t, labels), optional=True)
+    rows += row("surveys", _("Customer surveys"),
                 lambda t: [config.surveys[s].title if s in config.surveys else s for s in t.surveys], optional=True)
-    rows += row("includes", "Also included", lambda t: list(t.includes), optional=True)
-    rows += row("languages", "Languages", lambda t: list(t.languages), optional=True)
-    rows += row("escalation", "Escalation", lambda t: [t.escalation] if t.escalation else [], optional=True)
+    rows += row("includes", _("Also included"), lambda t: list(t.includes), optional=True)
+    rows += row("languages", _("Languages"), lambda t: [language_label(code) for code in t.languages],
+                optional=True)
+    rows += row("escalation", _("Escalation"), lambda t: [t.escalation] if t.escalation else [], optional=True)
     return rows
+
+
+def language_label(code: str) -> str:
+    """A tier's support language by name in the current language (``nl`` -> ``Dutch``, ``Nederlands``)."""
+    from tierctl.i18n import current_language
+    from tierctl.i18n.formatting import language_name
+    from tierctl.i18n.text import is_language
+
+    return language_name(code, current_language()) if is_language(code) else words(code)

@@ -72,15 +72,59 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
             from tierctl.publish.report import tier_headlines
 
             headlines = tier_headlines(config)
-        values.setdefault("tier_metrics", headlines if target.show_metrics and headlines else {})
-        context = RenderContext(config, name, target, template_environment(config, host, renderer), values)
-        files = _render_files(renderer, context, name, host)
+        shown = published_headlines(headlines, target.min_answers) if target.show_metrics and headlines else {}
+        values.setdefault("tier_metrics", shown)
+        env = template_environment(config, host, renderer)
+        files = _render_languages(renderer, config, name, env, values, host)
         try:
             results.append(write_files(name, out_dir, files))
         except OSError as exc:
             raise TierctlError(f"target {name!r}: cannot write {exc.filename or out_dir}: {exc.strerror or exc}; "
                                "choose another folder with out: or --out") from exc
     return results
+
+
+def _render_languages(renderer: Renderer, config: "Config", name: str, env: "jinja2.Environment",
+                      values: dict[str, Any], host: "PluginHost") -> list[OutputFile]:
+    """The target's files in each of ``organization.languages``: as they are with one language,
+    under ``<language>/`` with several (plus the renderer's :meth:`~Renderer.language_index`)."""
+    from tierctl.config.localize import localize
+    from tierctl.i18n import use_language
+
+    languages = list(config.organization.languages)
+    several = len(languages) > 1
+    files: list[OutputFile] = []
+    context = None
+    for language in languages:
+        with use_language(language):
+            local = localize(config, language)
+            context = RenderContext(local, name, local.render.targets[name], env,
+                                    {**values, "language": language, "languages": languages,
+                                     "multilingual": several})
+            rendered = _render_files(renderer, context, name, host)
+        files += [OutputFile(f"{language}/{f.path}", f.content) for f in rendered] if several else rendered
+    if several and context is not None:
+        with use_language(config.organization.language):
+            files += list(_checked(renderer.language_index(context), name))
+    return files
+
+
+def published_headlines(headlines: dict[str, Any], min_answers: int) -> dict[str, Any]:
+    """The headlines public pages may show: a figure from fewer than ``min_answers`` answers is
+    left out (``None``), and a headline with no figure left is dropped."""
+    from dataclasses import replace
+
+    out: dict[str, Any] = {}
+    for tier_id, items in headlines.items():
+        kept = []
+        for h in items:
+            h = replace(h, nps=h.nps if h.nps_answers >= min_answers else None,
+                        csat=h.csat if h.csat_answers >= min_answers else None)
+            if h.nps is not None or h.csat is not None:
+                kept.append(h)
+        if kept:
+            out[tier_id] = kept
+    return out
 
 
 def _render_files(renderer: Renderer, context: RenderContext, target: str,
@@ -134,6 +178,15 @@ def _checked(files: Iterable[OutputFile], target: str) -> Iterator[OutputFile]:
 
 def write_files(target: str, out_dir: Path, files: Iterable[OutputFile]) -> RenderResult:
     """Write ``files`` under ``out_dir``; remove files this target wrote before but not now."""
+    files = list(files)
+    seen: dict[str, OutputFile] = {}
+    for f in files:
+        # Case-folded: on macOS and Windows index.html and INDEX.html are one file.
+        other = seen.setdefault(f.path.lower(), f)
+        if other is not f:
+            raise TierctlError(f"render target {target!r}: two pages would be written to the same file "
+                               f"{out_dir / f.path} ({other.path!r} and {f.path!r}); nothing was written. Rename the "
+                               "tier (or template output) whose page clashes")
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / MANIFEST
     before = set(manifest.read_text(encoding="utf-8").split()) if manifest.exists() else set()

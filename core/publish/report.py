@@ -41,7 +41,13 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
               "trend": TREND | null, "benchmarks": [BENCHMARK, ...]}]
           }]
         }]
-      }]
+      }],
+      # helpdesk CSAT (tierctl helpdesk import-csat), its own source beside the surveys; [] without
+      # a helpdesk or with --survey:
+      "helpdesk": [{"source": str, "metric": "csat", "periods": [str, ...],
+                    "tiers": [{"id": str, "name": str, "periods": [{"period": str, "good": int, "bad": int,
+                               "ratings": int, "value": float | null, "trend": TREND | null,
+                               "benchmarks": [BENCHMARK, ...]}]}]}]
     }
     TREND = {"previous_period": str, "previous": float, "delta": float, "direction": "up|down|flat"}
     BENCHMARK = {"metric": str, "value": float, "source": str, "year": int | null,
@@ -61,20 +67,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
 from tierctl.config.periods import PERIOD_KINDS
+from tierctl.publish.figures import (arrow, format_change, format_count, format_delta, format_figure,  # noqa: F401
+                                     format_percent, md_item, report_filters)
+from tierctl.publish.helpdesk_csat import HelpdeskCsat, helpdesk_csat
 from tierctl.responses.metrics import (Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
 from tierctl.util.suggest import did_you_mean, one_of
 
 if TYPE_CHECKING:
-    import sqlite3
-
     import jinja2
+
+    from tierctl.storage.ledger import Ledger
 
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
@@ -126,33 +134,40 @@ class Report:
     metrics: Metrics
     texts: dict[str, TextSection]  # survey id -> its free text (surveys with text questions)
     stale_days: int = 0  # days the rollup had out of step (counted raw)
+    helpdesk: tuple[HelpdeskCsat, ...] = ()  # helpdesk CSAT (import-csat), a source beside the surveys
+    #: Figures from fewer answers are marked "small sample" (public pages leave them out).
+    min_answers: int = 5
 
 
-def check_scope(config: "Config", conn: "sqlite3.Connection | None", survey_id: str | None,
+def check_scope(config: "Config", ledger: "Ledger | None", survey_id: str | None,
                 tier: str | None) -> None:
     """Refuse an unknown survey or tier (config or stored data), with a did-you-mean hint."""
-    for what, value, known_config, column in (("survey", survey_id, config.surveys, "survey_id"),
-                                              ("tier", tier, config.tiers, "tier")):
+    stored: tuple[set[str], set[str]] | None = None
+    for what, value, known_config, index in (("survey", survey_id, config.surveys, 0),
+                                             ("tier", tier, config.tiers, 1)):
         if value is None or value in known_config:
             continue
         known = set(known_config)
-        if conn is not None:
-            known |= {row[0] for row in conn.execute(f"SELECT DISTINCT {column} FROM invitations")}
+        if ledger is not None:
+            stored = stored or ledger.stored_scope()
+            known |= stored[index]
         if value not in known:
             raise TierctlError(f"no {what} {value!r}{did_you_mean(value, known)}; "
                                f"{what}s: {one_of(known)}")
 
 
-def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quarter",
+def build_report(config: "Config", ledger: "Ledger", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
-                 use_rollup: bool = True) -> Report:
-    """The report for a scope, from a ledger connection (``ledger.conn``)."""
-    from tierctl.storage.metrics_sqlite import SqliteMetrics
-
+                 use_rollup: bool = True, helpdesk_counts: list[tuple[str, str, str, str, int]] | None = None,
+                 language: str | None = None) -> Report:
+    """The report for a scope, from a ledger of any backend (its counts through :meth:`Ledger.metrics`);
+    ``helpdesk_counts`` are :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen).
+    ``language`` (default: the organisation's) is what the report says it is written in (``lang``);
+    write it within :func:`tierctl.i18n.use_language` of the same language."""
     if kind not in PERIOD_KINDS:
         raise TierctlError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
-    check_scope(config, conn, survey_id, tier)
-    source = SqliteMetrics(conn, use_rollup=use_rollup)
+    check_scope(config, ledger, survey_id, tier)
+    source = ledger.metrics(use_rollup=use_rollup)
     metrics = build_metrics(source, config, kind, survey_id, tier)
     texts: dict[str, TextSection] = {}
     if with_text:
@@ -173,7 +188,18 @@ def build_report(config: "Config", conn: "sqlite3.Connection", kind: str = "quar
                     questions.append(TextQuestion(q.question_id, q.text, fig.answers if fig else 0, answers))
                 tiers.append(TextTier(tf.tier_id, tf.name, tuple(questions)))
             texts[survey.survey_id] = TextSection(survey.survey_id, period, tuple(tiers))
-    return Report(config.organization.name, config.organization.language, metrics, texts, source.stale_days)
+    helpdesk = helpdesk_csat(config, helpdesk_counts or [], kind, tier) if survey_id is None else ()
+    return Report(config.organization.name, language or config.organization.language, metrics, texts,
+                  source.stale_days, helpdesk, publish_threshold(config))
+
+
+def publish_threshold(config: "Config") -> int:
+    """The fewest answers a figure needs to be published: the lowest ``min_answers`` of the render
+    targets that show metrics (the default when none does)."""
+    from tierctl.config.model import RenderTarget
+
+    shown = [t.min_answers for t in config.render.targets.values() if t.show_metrics]
+    return min(shown) if shown else RenderTarget.model_fields["min_answers"].default
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -232,6 +258,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                              "questions": [_question_dict(q) for q in p.questions]} for p in t.periods],
             } for t in s.tiers],
         } for s in m.surveys],
+        "helpdesk": [h.as_dict() for h in report.helpdesk],
     }
 
 
@@ -323,6 +350,12 @@ def report_csv(report: Report) -> str:
                         for point, n in q.distribution:
                             writer.writerow(_csv_row(**qbase, metric="score", option=point,
                                                      value=_share(n, q.answers), answers=n, base=q.answers))
+    for h in report.helpdesk:
+        for ht in h.tiers:
+            for hp in ht.periods:
+                writer.writerow(_csv_row(survey=f"helpdesk:{h.source}", tier=ht.tier_id, period=hp.period,
+                                         metric="helpdesk_csat", value=hp.value, answers=hp.ratings,
+                                         satisfied=hp.good, **_figure_extras(hp.trend, hp.benchmarks)))
     return out.getvalue()
 
 
@@ -344,69 +377,6 @@ class ReportTemplates(Renderer):
         from tierctl.publish.filters import standard_filters
 
         return {**standard_filters(), **report_filters()}
-
-
-def report_filters() -> dict[str, Any]:
-    """Number formats shared by the report templates and the tier pages."""
-    return {"figure": format_figure, "delta": format_delta, "percent": format_percent, "count": format_count,
-            "arrow": arrow, "change": format_change, "md_item": md_item}
-
-
-_LIST_START = re.compile(r"^(\d+)([.)])|^([-+])(?=\s|$)")
-
-
-def md_item(value: Any) -> str:
-    """Text for a markdown list item: escaped like the ``md`` filter, on one line, and a leading
-    ``- ``, ``+ `` or ``1.`` (a customer's own list) cannot start a nested list."""
-    from tierctl.publish.filters import md
-
-    return _LIST_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", md(value))
-
-
-def format_figure(value: float | None, metric: str | None = None) -> str:
-    """A headline figure as people read it: ``+12.5`` (NPS), ``85.0%`` (CSAT, rates), ``5.25`` (means); ``''`` when empty."""
-    if value is None:
-        return ""
-    if metric == "nps":
-        shown = round(value, 1)
-        return f"{shown:+.1f}" if shown else "0.0"
-    if metric in ("ces", "rating", "mean"):
-        return f"{value:.2f}"
-    return f"{value:.1f}%"
-
-
-def format_percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}%"
-
-
-def format_delta(trend: Trend | None, metric: str | None = None) -> str:
-    """``+3.0 points`` (percentages and NPS) or ``+0.25`` (means)."""
-    if trend is None:
-        return ""
-    if metric in ("ces", "rating", "mean"):
-        return f"{trend.delta:+.2f}"
-    shown = round(trend.delta, 1)
-    return f"{shown:+.1f} points" if shown else "0.0 points"
-
-
-def format_change(trend: Trend | None, metric: str | None = None) -> str:
-    """In words: ``up 3.0 points from 2026-Q4``, ``down 0.25 from 2026-Q4``, ``unchanged from 2026-Q4``."""
-    if trend is None:
-        return ""
-    if trend.direction == "flat":
-        return f"unchanged from {trend.previous_period}"
-    size = format_delta(trend, metric).lstrip("+-")
-    return f"{trend.direction} {size} from {trend.previous_period}"
-
-
-def format_count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
-
-
-def arrow(trend: Trend | None) -> str:
-    if trend is None:
-        return ""
-    return {"up": "▲", "down": "▼"}.get(trend.direction, "▬")
 
 
 def report_environment(config: "Config", host: "PluginHost") -> "jinja2.Environment":
@@ -537,9 +507,12 @@ def trend_chart(survey: Any, tier: Any) -> Chart | None:
         show_year = i == 0 or _short_period(labels[i - every])[1] != second
         x_labels.append((x_of(i), short, second if show_year else ""))
     y_ticks = tuple((y_of(v), f"{v:+d}" if v else "0") for v in (-100, -50, 0, 50, 100))
-    names = " and ".join(s.name for s in series)
-    description = (f"{names} of {tier.name} per period, {labels[0]} to {labels[-1]}; "
-                   f"scale -100 to 100 (CSAT is a percentage).")
+    from tierctl.i18n import _
+    from tierctl.i18n.formatting import format_list
+
+    description = _("%(names)s of %(tier)s per period, %(first)s to %(last)s; scale -100 to 100 (CSAT is a "
+                    "percentage).") % {"names": format_list([s.name for s in series]), "tier": tier.name,
+                                       "first": labels[0], "last": labels[-1]}
     return Chart(CHART_WIDTH, CHART_HEIGHT, left, right, top, bottom, y_ticks, tuple(x_labels), tuple(series),
                  description)
 
@@ -548,9 +521,19 @@ def _short_period(label: str) -> tuple[str, str]:
     """``2027-Q1`` -> ``('Q1', '2027')``; ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
     if "-Q" in label:
         return label[5:], label[:4]
+    if "-H" in label:
+        return label[5:], label[:4]
     if len(label) == 7:
-        months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-        return months[int(label[5:7]) - 1], label[:4]
+        from tierctl.i18n import current_language
+
+        if current_language() == "en":
+            months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+            return months[int(label[5:7]) - 1], label[:4]
+        from babel.dates import get_month_names
+
+        from tierctl.i18n.formatting import babel_locale
+
+        return get_month_names("abbreviated", locale=babel_locale())[int(label[5:7])].rstrip("."), label[:4]
     return label, ""
 
 
@@ -589,13 +572,12 @@ def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[Ti
     individual answer or free text.
     """
     from tierctl.storage.opener import existing_ledger
-    from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:
         return {}
     with ledger:
-        metrics = build_metrics(SqliteMetrics(ledger.conn), config, kind)  # type: ignore[attr-defined]
+        metrics = build_metrics(ledger.metrics(), config, kind)
     out: dict[str, list[TierHeadline]] = {}
     for survey in metrics.surveys:
         for tf in survey.tiers:

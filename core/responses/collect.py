@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tierctl.errors import TierctlError
 from tierctl.records import RawResponse
+from tierctl.responses.paging import MAX_PAGES, fetch_pages
 from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tierctl.responses.store")
 
-#: A provider that keeps returning new responses is asked at most this often per run.
-MAX_PAGES = 10_000
 
 
 @dataclass
@@ -71,8 +70,8 @@ class CollectResult:
 
     @property
     def exit_code(self) -> int:
-        """1 when a provider or a plugin hook failed, else 0 (bad responses are listed)."""
-        return 1 if self.errors or self.hook_errors else 0
+        """1 when a provider or a plugin hook failed or bad responses were skipped (listed), else 0."""
+        return 1 if self.errors or self.hook_errors or self.bad else 0
 
     def counts(self) -> dict[str, int]:
         return {"added": self.added, "duplicates": self.duplicates, "bad": self.bad, "errors": len(self.errors),
@@ -81,7 +80,7 @@ class CollectResult:
 
 def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datetime | None = None,
             now: datetime | None = None, survey: str | None = None,
-            report: Callable[[str], None] | None = None) -> CollectResult:
+            report: Callable[[str], None] | None = None, as_of: datetime | None = None) -> CollectResult:
     """Fetch new responses from every provider instance that can fetch them.
 
     For each survey and the provider instance it uses: an instance whose
@@ -97,6 +96,8 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
     may as well return everything at once.
 
     Errors of one provider are reported naming it and do not stop the others.
+    A response submitted after ``as_of`` (default ``now``; beyond a small
+    clock skew) is bad: it cannot have been given yet.
 
     :param report: called with each bad response as it is found.
     """
@@ -139,7 +140,8 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
                     fetch = FetchResult(name, sid)
                     result.fetches.append(fetch)
                     try:
-                        _collect_one(config, ledger, host, provider, sid, since, now, fetch, result, report)
+                        _collect_one(config, ledger, host, provider, sid, since, now, fetch, result, report,
+                                     as_of)
                     except ProviderError as exc:
                         fetch.error = str(exc)
                     except TierctlError:
@@ -161,7 +163,7 @@ def collect(config: "Config", ledger: "Ledger", host: "PluginHost", since: datet
 
 def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provider: Any, survey_id: str,
                  since: datetime | None, now: datetime, fetch: FetchResult, result: CollectResult,
-                 report: Callable[[str], None] | None) -> None:
+                 report: Callable[[str], None] | None, as_of: datetime | None = None) -> None:
     name = provider.instance
     checks = AnswerChecks(config.surveys[survey_id])
 
@@ -174,7 +176,8 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
         if report is not None:
             report(text)
 
-    store = ResponseStore(ledger, host, survey_id, name, checks, now, problem, result.hook_errors.append)
+    store = ResponseStore(ledger, host, survey_id, name, checks, now, problem, result.hook_errors.append,
+                          as_of=as_of)
     cursor = since.astimezone(timezone.utc).isoformat() if since is not None else ledger.get_cursor(name, survey_id)
     fetch.cursor_before = fetch.cursor_after = cursor
     try:
@@ -191,20 +194,14 @@ def _collect_one(config: "Config", ledger: "Ledger", host: "PluginHost", provide
 def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | None, now: datetime,
                  fetch: FetchResult, store: ResponseStore, checks: AnswerChecks,
                  problem: Callable[[Any, str], None]) -> None:
-    """Call the provider page by page (see :func:`collect`), storing each page before saving its cursor."""
+    """Call the provider page by page (:func:`~tierctl.responses.paging.fetch_pages`), storing each
+    page before saving its cursor."""
     name = provider.instance
-    seen: set[str] = set()  # response ids met in this run: an overlap is not news
-    for _ in range(MAX_PAGES):
+    for page in fetch_pages(provider, survey_id, cursor, MAX_PAGES):
         fetch.calls += 1
-        items, new_cursor = provider.fetch_responses(survey_id, cursor)
-        fresh = 0
+        fetch.fetched += len(page.items)
         batch: list[Pending] = []
-        for raw in items:
-            fetch.fetched += 1
-            if raw.response_id in seen:
-                continue
-            seen.add(raw.response_id)
-            fresh += 1
+        for raw in page.fresh:
             pending = _pending_from_raw(raw, name, checks, problem)
             if pending is not None:
                 batch.append(pending)
@@ -212,12 +209,9 @@ def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | 
                 _store_into(store, batch, fetch)
         _store_into(store, batch, fetch)
         # Only now, with the responses committed, may the cursor move on.
-        if new_cursor is not None and new_cursor != cursor:
-            ledger.set_cursor(name, survey_id, new_cursor, now)
-            fetch.cursor_after = new_cursor
-        if not fresh or new_cursor is None or new_cursor == cursor:
-            return
-        cursor = new_cursor
+        if page.moved:
+            ledger.set_cursor(name, survey_id, page.cursor, now)  # type: ignore[arg-type]
+            fetch.cursor_after = page.cursor
 
 
 def _store_into(store: ResponseStore, batch: list[Pending], fetch: FetchResult) -> None:

@@ -51,8 +51,9 @@ class ImportResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when the good rows were stored (bad ones are listed); 1 when a plugin hook failed."""
-        return 1 if self.hook_errors else 0
+        """0 when every row was stored (or was there already); 1 when rows were skipped as bad
+        (listed) or a plugin hook failed: the good rows are stored either way."""
+        return 1 if self.hook_errors or self.bad_rows else 0
 
     def counts(self) -> dict[str, int]:
         return {"rows": self.rows, "added": self.added, "duplicates": self.duplicates, "bad_rows": self.bad_rows,
@@ -146,11 +147,13 @@ def _read_header(header: list[str] | None, shown: str, line: int, survey_id: str
 def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", path: str | Path, survey_id: str,
                now: datetime | None = None, report: Callable[[RowProblem], None] | None = None, *,
                encoding: str = "utf-8-sig", delimiter: str = ",",
-               progress: Callable[[int, int], None] | None = None) -> ImportResult:
+               progress: Callable[[int, int], None] | None = None, as_of: datetime | None = None) -> ImportResult:
     """Import a CSV export of responses to ``survey_id``; see the module docstring.
 
     :param report: called with each bad row (file, line, why) as it is found.
     :param progress: called after each batch with ``(bytes read, file size)``.
+    :param as_of: responses submitted after this (beyond a small clock skew) are bad rows;
+        default ``now`` (``now`` itself is when they were received).
     :raises tierctl.errors.TierctlError: an unknown survey, or a file that
         cannot be read at all (missing, empty, no usable header, wrong
         encoding); rows stored before an encoding error stay stored, and
@@ -175,7 +178,8 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         if report is not None:
             report(row_problem)
 
-    store = ResponseStore(ledger, host, survey_id, IMPORT_SOURCE, checks, now, problem, result.hook_errors.append)
+    store = ResponseStore(ledger, host, survey_id, IMPORT_SOURCE, checks, now, problem, result.hook_errors.append,
+                          as_of=as_of)
     try:
         handle = open(path, newline="", encoding=encoding)
     except FileNotFoundError:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from tierctl.config.periods import PERIOD_KINDS, period_range, previous_period
+from tierctl.i18n import N_
 from tierctl.storage.ledger import NOT_DELIVERED_STATES
 
 if TYPE_CHECKING:
@@ -56,13 +57,13 @@ CES_HIGH_MIN = 5
 #: Which benchmark metric applies to a question type (CES benchmarks compare with the mean).
 BENCHMARK_METRIC = {"nps": "nps", "csat": "csat", "ces": "ces"}
 
-RATE_NOTE = ("Response rate = responses / delivered invitations. Delivered: the provider accepted the "
-             "invitation (state sent), or it was answered. Not in the denominator: failed (bounced, invalid "
-             "address, opted out), retry, deferred, unknown (a run stopped while sending) and sending.")
-EMPTY_NOTE = ("A figure without answers is left empty, not 0. Answers outside a question's scale, or a choice "
-              "the question does not offer, are not counted.")
-DEFINITIONS_NOTE = ("NPS = % 9-10 minus % 0-6 (0-10 scale); CSAT = % of answers 4-5 (1-5 scale); "
-                    "CES = mean and % of answers 5-7 (1-7 scale).")
+RATE_NOTE = N_("Response rate = responses / delivered invitations. Delivered: the provider accepted the "
+               "invitation (state sent), or it was answered. Not in the denominator: failed (bounced, invalid "
+               "address, opted out), retry, deferred, unknown (a run stopped while sending) and sending.")
+EMPTY_NOTE = N_("A figure without answers is left empty, not 0. Answers outside a question's scale, or a choice "
+                "the question does not offer, are not counted.")
+DEFINITIONS_NOTE = N_("NPS = % 9-10 minus % 0-6 (0-10 scale); CSAT = % of answers 4-5 (1-5 scale); "
+                      "CES = mean and % of answers 5-7 (1-7 scale).")
 
 
 # -- formulas -------------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ stops neither the import nor the other plugins.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 from tierctl.errors import TierctlError
-from tierctl.records import StoredResponse
+from tierctl.records import AnsweredInvitation, StoredResponse
 from tierctl.storage.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
 
 if TYPE_CHECKING:
@@ -75,9 +75,19 @@ def _scored(qid: str, qtype: str, lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _choice_texts(choices: list[str]) -> dict[str, str]:
+    """Each way a choice may come back -> the text stored for it: a choice written per language
+    (``{en: Yes, nl: Ja}``) is answered in the respondent's language and kept in the default's."""
+    out: dict[str, str] = {}
+    for choice in choices:
+        for text in (str(choice), *getattr(choice, "variants", {}).values()):
+            out.setdefault(text, str(choice))
+    return out
+
+
 def _choice(qid: str, choices: list[str]) -> Callable[[Any], str]:
-    exact = {c: c for c in choices}
-    folded = {" ".join(c.split()).casefold(): c for c in choices}
+    exact = _choice_texts(choices)
+    folded = {" ".join(c.split()).casefold(): stored for c, stored in exact.items()}
 
     def check(value: Any) -> str:
         text = value if isinstance(value, str) else str(value)
@@ -114,7 +124,7 @@ class AnswerChecks:
                 self.exact[q.id] = {str(i): i for i in range(lo, hi + 1)}
             elif q.type == "choice":
                 self.checks[q.id] = _choice(q.id, list(q.choices))
-                self.exact[q.id] = {c: c for c in q.choices}
+                self.exact[q.id] = _choice_texts(list(q.choices))
             else:
                 self.checks[q.id] = _text
 
@@ -147,6 +157,11 @@ class AnswerChecks:
 # -- linking and storing -------------------------------------------------------------------------
 
 
+#: How far a response's submitted_at may lie after now (clocks of survey tools and this machine
+#: differ a little); later ones are bad rows.
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+
+
 class Pending(NamedTuple):
     """A checked response waiting for its batch: where it came from, how to link it, its answers."""
 
@@ -164,12 +179,14 @@ class ResponseStore:
 
     def __init__(self, ledger: "Ledger", host: "PluginHost | None", survey_id: str, source: str,
                  checks: AnswerChecks, now: datetime, problem: Callable[[Any, str], None],
-                 hook_error: Callable[[str], None]):
+                 hook_error: Callable[[str], None], as_of: datetime | None = None):
         self.ledger = ledger
         self.survey_id = survey_id
         self.source = source
         self.types = checks.types
         self.now = now
+        # Responses submitted after this (and the clock skew) are bad: they cannot have been given yet.
+        self.latest = (as_of or now) + MAX_CLOCK_SKEW
         self.problem = problem
         self.hook_error = hook_error
         self.hooks = _hook_impls(host)
@@ -187,9 +204,15 @@ class ResponseStore:
         by_email = ledger.invitations_for_contacts(survey_id, emails) if emails else {}
         rows: list[StoredResponse] = []
         source, now, types = self.source, self.now, self.types
+        latest = self.latest
         for p in batch:
             if p.bad:
                 self.problem(p.ref, p.bad)
+                continue
+            if p.submitted_at is not None and p.submitted_at > latest:
+                self.problem(p.ref, f"submitted_at {p.submitted_at.isoformat()} is in the future (now is "
+                                    f"{(latest - MAX_CLOCK_SKEW).isoformat(timespec='seconds')}); a response cannot have been given "
+                                    "yet: check the column and its time zone")
                 continue
             invite_id = p.invite_id
             if invite_id:
@@ -216,9 +239,8 @@ class ResponseStore:
         links = self.ledger.lookup_invitations([r.invite_id for r in added])
         for response in added:
             inv = links[response.invite_id]
-            invitation = {"invite_id": inv.invite_id, "survey_id": inv.survey_id, "tier": inv.tier,
-                          "account_id": inv.account_id, "contact_email": inv.contact_email,
-                          "occasion": inv.occasion, "due_day": inv.due_day}
+            invitation = AnsweredInvitation(inv.invite_id, inv.survey_id, inv.tier, inv.account_id,
+                                            inv.contact_email, inv.occasion, inv.due_day)
             args = {"response": response, "invitation": invitation}
             for impl in self.hooks:
                 try:

@@ -20,8 +20,9 @@ States of an invitation:
 ``failed``
     a permanent failure (bounced, invalid address, opted out).
 ``unknown``
-    was ``sending`` when its run died: it may or may not have gone out, so it
-    is not sent again unless someone asks (``--resend-unknown``).
+    was ``sending`` when its run died, or the provider's request went out and
+    no answer came: it may or may not have gone out, so it is not sent again
+    unless someone asks (``--resend-unknown``).
 
 :class:`Ledger` is the interface; :func:`tierctl.storage.opener.open_ledger` picks a backend from
 the ``storage.url`` setting. Every method that writes takes ``now``: the
@@ -35,7 +36,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from tierctl.records import Invitation, SendResult, StoredResponse
+from tierctl.errors import TierctlError
+from tierctl.records import HelpdeskRating, Invitation, SendResult, StoredResponse
 
 DEFERRED = "deferred"
 SENDING = "sending"
@@ -56,6 +58,60 @@ def type_change(question_id: str, new: str, held: str) -> str:
 def sql_states(states: tuple[str, ...]) -> str:
     """States as an SQL list for ``IN``: ``('sent', 'sending')`` (they are fixed words, never input)."""
     return "(" + ", ".join(f"'{s}'" for s in states) + ")"
+
+
+def listing_query(columns: tuple[str, ...], state: str | None, survey_id: str | None, limit: int | None,
+                  mark: str) -> tuple[str, list[Any]]:
+    """The SQL and parameters of :meth:`Ledger.invitations` (``mark``: the driver's placeholder)."""
+    where, params = [], []
+    if state is not None:
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
+        where.append(f"state = {mark}")
+        params.append(state)
+    if survey_id is not None:
+        where.append(f"survey_id = {mark}")
+        params.append(survey_id)
+    sql = f"SELECT {', '.join(columns)} FROM invitations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, invite_id"
+    if limit is not None:
+        sql += f" LIMIT {mark}"
+        params.append(limit)
+    return sql, params
+
+
+def first_responses(rows: "list[StoredResponse]") -> "list[StoredResponse]":
+    """The rows :meth:`Ledger.add_responses` may add: the first per invitation and per response id."""
+    keys: set[Any] = set()
+    ids: set[str] = set()
+    fresh = []
+    for r in rows:
+        if r.invitation not in keys and r.response_id not in ids:
+            keys.add(r.invitation)
+            ids.add(r.response_id)
+            fresh.append(r)
+    return fresh
+
+
+def questions_to_keep(survey_id: str, types: Any, stored: dict[str, str],
+                      members: "list[StoredResponse]") -> list[tuple[str, str, str]]:
+    """``(survey, question, type)`` rows to keep for a batch of one survey's responses.
+
+    Every question the batch's config declares is compared with the stored types, answered or
+    not: answers stored under one type and counted under another would be wrong either way.
+    Only answered ones are kept, so a question nobody has answered yet may still change its type.
+
+    :raises tierctl.errors.TierctlError: a question whose stored type differs.
+    """
+    changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
+    if changed:
+        also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
+        q = changed[0]
+        raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
+    # (Asked only of questions not kept yet, and any() stops at the first answer.)
+    return [(survey_id, q, t) for q, t in types.items() if q not in stored and any(q in r.answers for r in members)]
 
 
 #: States a claim may take over (the invitation was never handed out, or failed temporarily).
@@ -123,7 +179,32 @@ class Ledger(abc.ABC):
     (``ValueError``).
 
     A ledger is a context manager that closes itself.
+
+    A backend registers under the ``tierctl.storage`` entry-point group (see
+    :mod:`tierctl.storage.opener`) and passes :class:`tierctl.testing.LedgerContract`.
+
+    A backend refuses (``LedgerDamagedError``) storage that exists but is not
+    a whole tierctl ledger instead of initialising it, and sets
+    :attr:`created` when an open made a new one.
     """
+
+    #: Whether several processes (on several machines) may send at once: claims are safe across
+    #: machines and runs hold leases, so ``survey send`` runners share the work instead of taking
+    #: the ``send`` lock, and :meth:`mark_stale_sending` leaves live runs' invitations alone.
+    concurrent_sends: bool = False
+
+    #: True when opening created this ledger (new and empty): ``survey send`` says so.
+    created: bool = False
+
+    @staticmethod
+    def redact(text: str | None) -> str | None:
+        """Applied to text a provider wrote (a failure's ``reason``) before it is stored: the
+        opener sets the config's redactor here, so secrets from the environment are never stored."""
+        return text
+
+    def location(self) -> str:
+        """Where the ledger is, for messages (a file path, a database name; never a password)."""
+        return repr(self)
 
     # -- locking and runs -------------------------------------------------
 
@@ -216,8 +297,10 @@ class Ledger(abc.ABC):
         """Record what providers did with claimed invitations, in one transaction.
 
         ``ok`` becomes ``sent`` (``sent_at = now``, ``external_id``); a failure
-        with ``retry=True`` becomes ``retry``, otherwise ``failed``; both keep
-        the ``reason``. Only invitations in state ``sending`` change.
+        with ``retry=True`` becomes ``retry``, one with ``unknown=True``
+        (:meth:`SendResult.maybe_sent`) becomes ``unknown``, otherwise
+        ``failed``; all keep the ``reason``. Only invitations in state
+        ``sending`` change.
 
         :returns: how many invitations changed; fewer than ``len(results)``
             means some ids were unknown or not in ``sending``.
@@ -254,6 +337,15 @@ class Ledger(abc.ABC):
     def requeue_unknown(self, now: datetime) -> int:
         """Move every ``unknown`` invitation to ``retry`` (``--resend-unknown``); return how many."""
 
+    def shared_limiter(self, name: str, rate: Any) -> Any:
+        """A token bucket for ``rate`` that every process using this ledger draws from, or ``None``.
+
+        Backends with :attr:`concurrent_sends` return one, so that several
+        runners together stay within a platform's rate limit; ``None`` (the
+        default) leaves each process to pace itself.
+        """
+        return None
+
     # -- reporting --------------------------------------------------------
 
     @abc.abstractmethod
@@ -273,6 +365,30 @@ class Ledger(abc.ABC):
         ``attempts``, ``run_id``.
         """
 
+    @abc.abstractmethod
+    def stored_scope(self) -> tuple[set[str], set[str]]:
+        """``(survey ids, tiers)`` that invitations in the ledger have (for "did you mean" hints)."""
+
+    @abc.abstractmethod
+    def metrics(self, use_rollup: bool = True) -> Any:
+        """The :class:`tierctl.responses.metrics.MetricsSource` that counts this ledger's responses.
+
+        ``use_rollup=False`` counts every answer raw (for checks and benchmarks).
+        """
+
+    # -- copying (tierctl ledger copy) -------------------------------------
+
+    def dump_table(self, table: str) -> Any:
+        """The rows of a portable table (:data:`tierctl.storage.copying.TABLES`), canonical, in key order."""
+        raise TierctlError(f"the ledger backend {type(self).__name__} cannot be copied")
+
+    def load_table(self, table: str, rows: Any) -> int:
+        """Write canonical rows into an empty portable table, keeping their keys; return how many."""
+        raise TierctlError(f"the ledger backend {type(self).__name__} cannot be copied into")
+
+    def rebuild_rollup(self) -> None:
+        """Count the metrics rollup again from the stored answers (after a copy, or as a repair)."""
+
     # -- response pulls ---------------------------------------------------
 
     @abc.abstractmethod
@@ -287,6 +403,22 @@ class Ledger(abc.ABC):
     #
     # A response answers one invitation; the first one stored for an
     # invitation is kept and later ones are duplicates.
+
+    # -- helpdesk ratings ------------------------------------------------
+    #
+    # Satisfaction ratings from a helpdesk (Zendesk's good/bad), kept apart from survey
+    # responses: they answer tickets, not invitations. ``source`` is the helpdesk
+    # instance's name; a rating is kept once per (source, rating_id), a later import
+    # of the same rating replaces its score and tier.
+
+    @abc.abstractmethod
+    def add_helpdesk_ratings(self, source: str, rows: "list[HelpdeskRating]") -> int:
+        """Store ratings (insert, or update the score, tier and day of ones already kept) in
+        one transaction; return how many were new."""
+
+    @abc.abstractmethod
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        """``(source, tier, day, score, count)`` for every stored rating group, sorted."""
 
     @abc.abstractmethod
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
@@ -335,6 +467,18 @@ class Ledger(abc.ABC):
         with :class:`~tierctl.errors.TierctlError` (nothing of the batch is
         stored), since old and new answers could not be counted together.
         """
+
+    def with_keys(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
+        """``rows`` with every missing ``invitation`` key looked up by ``invite_id`` (for
+        :meth:`add_responses`); an unknown id raises ``ValueError``."""
+        unkeyed = [r for r in rows if r.invitation is None]
+        if not unkeyed:
+            return rows
+        links = self.lookup_invitations([r.invite_id for r in unkeyed])
+        unknown = sorted({r.invite_id for r in unkeyed} - set(links))
+        if unknown:
+            raise ValueError(f"no invitation {unknown[0]!r} in the ledger: a response must answer one")
+        return [r if r.invitation is not None else r._replace(invitation=links[r.invite_id].key) for r in rows]
 
     @abc.abstractmethod
     def question_types(self) -> dict[str, dict[str, str]]:

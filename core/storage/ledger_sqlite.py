@@ -11,6 +11,14 @@
   version is ``PRAGMA user_version``, each step runs in its own transaction
   when the ledger is opened, and a file from a newer tierctl is refused.
   ``PRAGMA application_id`` marks the file as a tierctl ledger.
+* A new ledger is built whole beside its path and linked into place, so an
+  existing file is never initialised: an emptied (0-byte) file, another
+  program's database or one with a table missing is refused as damaged
+  (exit 2) instead of being taken for a new ledger, which would make a send
+  survey everyone again. Every open checks the schema and reads each
+  table's edges (:mod:`tierctl.storage.sqlite_checks`); any other SQLite
+  error reaches the user as "the ledger is damaged ...; restore it from a
+  backup". Readers open with ``mode=ro``, so a read-only file does not stop them.
 * Datetimes are stored as fixed-width UTC ISO-8601 text
   (``2026-01-31T09:00:00.000000+00:00``), which sorts like time.
 * Locks are ``flock`` locks on a file beside the database
@@ -22,6 +30,8 @@
 from __future__ import annotations
 
 import fcntl
+import functools
+import inspect
 import json
 import os
 import re
@@ -34,14 +44,17 @@ from dataclasses import replace
 from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tierctl.errors import LockHeldError, TierctlError
-from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, STATES, SURVEYED_STATES,
+from tierctl.errors import LedgerDamagedError, LockHeldError, TierctlError
+from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, SURVEYED_STATES,
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
-                     Ledger, sql_states, type_change)
+                     Ledger, first_responses, listing_query, questions_to_keep, sql_states)
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
-from tierctl.records import Invitation, SendResult
+from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, Schema, backup, describe_error, expected_schema,
+                                           integrity_problems, probe, schema_problems)
+from tierctl.records import HelpdeskRating, Invitation, SendResult
 
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
@@ -260,9 +273,51 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         "GROUP BY 1, 2, 3) AS day WHERE day.survey_id = response_day_counts.survey_id "
         "AND day.tier = response_day_counts.tier AND day.due_day = response_day_counts.due_day",
     )),
+    ("helpdesk satisfaction ratings", (
+        # One row per rating a helpdesk gave a ticket; score is 'good' or 'bad'.
+        """CREATE TABLE helpdesk_ratings (
+            source TEXT NOT NULL,
+            rating_id TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            organization TEXT NOT NULL,
+            score TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            PRIMARY KEY (source, rating_id)
+        ) WITHOUT ROWID""",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: What the migrations build (tests/storage/test_ledger_checks.py keeps it in step): every open
+#: checks a ledger has all of it.
+SCHEMA = Schema(
+    version=5,
+    tables={
+        "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
+        "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
+                        "provider", "state", "throttled", "due_at", "closes_at", "created_at", "updated_at",
+                        "claimed_at", "sent_at", "external_id", "reason", "attempts", "run_id", "due_day"),
+        "cursors": ("provider", "survey_id", "cursor", "updated_at"),
+        "responses": ("invitation", "response_id", "source", "submitted_at", "received_at"),
+        "questions": ("survey_id", "question_id", "qtype"),
+        "answers": ("invitation", "question_id", "value"),
+        "answer_day_counts": ("survey_id", "tier", "due_day", "question_id", "qtype", "score", "choice", "n"),
+        "response_day_counts": ("survey_id", "tier", "due_day", "responses", "keys"),
+        "helpdesk_ratings": ("source", "rating_id", "tier", "organization", "score", "created_at", "day"),
+    },
+    indexes={"invitations_account": "invitations", "invitations_closes_at": "invitations",
+             "invitations_group": "invitations", "invitations_state": "invitations",
+             "invitations_surveyed": "invitations", "responses_fetched": "responses"},
+    rowid={"runs": True, "invitations": True, "cursors": True, "responses": True, "questions": False,
+           "answers": False, "answer_day_counts": False, "response_day_counts": False, "helpdesk_ratings": False},
+)
+
+
+def expected() -> Schema:
+    """The schema of the current :data:`MIGRATIONS` (worked out afresh if a test added steps)."""
+    return expected_schema(MIGRATIONS, SCHEMA)
 
 _INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
                        "provider", "state", "throttled", "due_at", "closes_at", "created_at",
@@ -329,6 +384,29 @@ def _row_dict(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
+def _translating_errors(cls: type) -> type:
+    """Wrap the class's public methods: a ``sqlite3.DatabaseError`` becomes the user's error
+    (damaged, locked, not writable) naming the file. ``IntegrityError`` is left alone: a broken
+    constraint is a programming error, not a damaged file."""
+
+    def translated(method: Any) -> Any:
+        @functools.wraps(method)
+        def call(self: "SqliteLedger", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from exc
+        return call
+
+    for name, attr in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(attr) and name != "close":
+            setattr(cls, name, translated(attr))
+    return cls
+
+
+@_translating_errors
 class SqliteLedger(Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in one SQLite file (see the module docstring).
 
@@ -337,24 +415,26 @@ class SqliteLedger(Ledger):
     """
 
     def __init__(self, path: Path, *, create_dirs: bool = True,
-                 busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT_S, read_only: bool = False) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
+        #: True when this open created the ledger (a new, empty one).
+        self.created = False
         self._conn: sqlite3.Connection | None = None
-        self._prepare_folder(create_dirs)
         try:
-            self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
-            conn = self._conn
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # WAL is persistent: switch only once, when the file is new.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise TierctlError(f"the ledger {self.path} cannot use SQLite's WAL mode "
-                                       f"(got {mode!r}); put it on a local disk (storage.url)")
-            conn.execute("PRAGMA synchronous = FULL")
+            if not self.path.exists():
+                if read_only:
+                    raise TierctlError(f"there is no ledger at {self.path}; nothing was sent from here yet")
+                self._prepare_folder(create_dirs)
+                self.created = self._create()
+            elif self.path.is_file() and self.path.stat().st_size == 0:
+                raise LedgerDamagedError(
+                    f"the ledger {self.path} is an empty file (0 bytes), not a tierctl ledger; it is not "
+                    f"used, so nothing is sent twice. If it held your ledger, {RESTORE_ADVICE}")
+            self._connect(read_only)
             self._migrate()
+            self._verify()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise self._error(exc) from exc
@@ -362,8 +442,81 @@ class SqliteLedger(Ledger):
             self.close()
             raise
 
+    def _connect(self, read_only: bool) -> None:
+        """Connect; read-only (``mode=ro``) when asked, so a read-only file can still be read."""
+        if read_only:
+            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError as exc:
+                # A WAL ledger in a folder this user cannot write, with no writer running (no -wal
+                # file): SQLite cannot make its shared-memory file, so read the file as immutable.
+                if "readonly" not in str(exc) or Path(f"{self.path}-wal").exists():
+                    raise
+                self._conn.close()
+                self._conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=self.busy_timeout,
+                                             isolation_level=None)
+        else:
+            self._conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not read_only:
+            conn.execute("PRAGMA synchronous = FULL")
+
+    def _create(self) -> bool:
+        """Create a new ledger at ``self.path`` whole: built beside it, then linked into place.
+
+        So no other process ever sees a half-made ledger, and an empty file is
+        never one tierctl is making. False when another process was first.
+        """
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{time.monotonic_ns()}.new")
+        try:
+            conn = self._conn = sqlite3.connect(tmp, timeout=self.busy_timeout, isolation_level=None)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise TierctlError(f"the ledger {self.path} cannot use SQLite's WAL mode "
+                                   f"(got {mode!r}); put it on a local disk (storage.url)")
+            self._migrate(new=True)
+            conn.execute("VACUUM")  # the migrations' dropped tables leave free pages: start compact
+            self.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return False
+            return True
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        except OSError as exc:
+            raise TierctlError(f"storage.url: cannot create the ledger {self.path}: "
+                               f"{exc.strerror or exc}") from exc
+        finally:
+            self.close()
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                leftover.unlink(missing_ok=True)
+
+    def _verify(self) -> None:
+        """The cheap check on every open: the whole schema is there, and the tables' edges read."""
+        problems = schema_problems(self.conn, expected())
+        if problems:
+            raise LedgerDamagedError(f"the ledger is damaged: {self.path}: {'; '.join(problems)}; "
+                                     f"{RESTORE_ADVICE}")
+        probe(self.conn, expected())
+
+    def check(self) -> list[str]:
+        """Everything wrong with the ledger (reads every page): empty when it is whole."""
+        return integrity_problems(self.conn, expected())
+
+    def backup(self, dest: Path) -> None:
+        """Copy the ledger to ``dest`` with SQLite's online backup API (safe while a send runs)."""
+        backup(self.conn, Path(dest))
+
     def __repr__(self) -> str:
         return f"SqliteLedger({str(self.path)!r})"
+
+    def location(self) -> str:
+        return str(self.path)
 
     # -- opening ----------------------------------------------------------
 
@@ -384,48 +537,42 @@ class SqliteLedger(Ledger):
             raise TierctlError(f"storage.url: cannot create the ledger's folder {folder}: "
                                f"{exc.strerror or exc}") from exc
 
-    def _error(self, exc: sqlite3.DatabaseError) -> TierctlError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return LockHeldError(
-                f"the ledger {self.path} stayed locked by another process for "
-                f"{self.busy_timeout:g} s; try again when the other tierctl run has finished")
-        if "not a database" in text or "malformed" in text:
-            return TierctlError(f"{self.path} is not a usable tierctl ledger (SQLite: {text}); "
-                                f"move it away or point storage.url at another file")
-        if "unable to open" in text or "readonly" in text or "disk" in text:
-            return TierctlError(f"cannot use the ledger {self.path} (SQLite: {text}); check that "
-                                f"the file and its folder are writable, or change storage.url")
-        return TierctlError(f"the ledger {self.path} failed (SQLite: {text})")
+    def _error(self, exc: sqlite3.Error) -> TierctlError:
+        return describe_error(exc, self.path, self.busy_timeout)
 
     def _pragma(self, name: str) -> int:
         return int(self.conn.execute(f"PRAGMA {name}").fetchone()[0])
 
-    def _check_version(self, version: int, application_id: int) -> None:
-        if application_id != APPLICATION_ID:
-            has_tables = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone()
-            if application_id != 0 or version != 0 or has_tables:
-                raise TierctlError(
-                    f"{self.path} is a SQLite database but not a tierctl ledger; "
-                    f"point storage.url at another file")
+    def _check_version(self, version: int, application_id: int, new: bool = False) -> None:
+        # Only a file tierctl is creating (new) may be without the mark: an existing file without
+        # it (another program's database, an empty one) is never taken for a new ledger.
+        if application_id != APPLICATION_ID and not (new and version == 0 and application_id == 0):
+            raise LedgerDamagedError(
+                f"{self.path} is not a tierctl ledger (a SQLite database without tierctl's mark); it is "
+                f"not used, so nothing is sent twice. Point storage.url at your ledger, or, if this "
+                f"file held it, {RESTORE_ADVICE}")
         if version > len(MIGRATIONS):
             raise TierctlError(
                 f"the ledger {self.path} has schema version {version}, written by a newer "
                 f"tierctl; this tierctl knows versions up to {len(MIGRATIONS)}. Upgrade tierctl "
                 f"(pip install -U tierctl), or point storage.url at another file.")
 
-    def _migrate(self) -> None:
+    def _migrate(self, new: bool = False) -> None:
         """Apply the missing migration steps, one transaction each."""
         while True:
             version = self._pragma("user_version")
-            self._check_version(version, self._pragma("application_id"))
+            self._check_version(version, self._pragma("application_id"), new)
             if version == len(MIGRATIONS):
                 return
+            if self.read_only:  # an older ledger: upgrade it first (that writes), then read on
+                self.close()
+                self._connect(read_only=False)
+                self.read_only = False
+                continue
             with self._transaction() as conn:
                 # Another process may have migrated meanwhile: read again under the write lock.
                 version = self._pragma("user_version")
-                self._check_version(version, self._pragma("application_id"))
+                self._check_version(version, self._pragma("application_id"), new)
                 if version == len(MIGRATIONS):
                     return
                 what, statements = MIGRATIONS[version]
@@ -643,8 +790,12 @@ class SqliteLedger(Ledger):
     def record_results(self, results: list[SendResult], now: datetime) -> int:
         at = _ts(now)
         sent = [(at, r.external_id, at, r.invite_id) for r in results if r.ok]
-        retry = [(r.reason, at, r.invite_id) for r in results if not r.ok and r.retry]
-        failed = [(r.reason, at, r.invite_id) for r in results if not r.ok and not r.retry]
+        redact = self.redact  # provider text may quote a secret (a token in a URL): never stored
+        retry = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and r.retry]
+        unknown = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and not r.retry
+                   and getattr(r, "unknown", False)]
+        failed = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and not r.retry
+                  and not getattr(r, "unknown", False)]
         changed = 0
         with self._transaction() as conn:
             if sent:
@@ -652,7 +803,7 @@ class SqliteLedger(Ledger):
                     f"UPDATE invitations SET state = '{SENT}', sent_at = ?, external_id = ?, "
                     f"reason = NULL, updated_at = ? WHERE invite_id = ? AND state = '{SENDING}'",
                     sent).rowcount
-            for state, rows in ((RETRY, retry), (FAILED, failed)):
+            for state, rows in ((RETRY, retry), (FAILED, failed), (UNKNOWN, unknown)):
                 if rows:
                     changed += conn.executemany(
                         f"UPDATE invitations SET state = '{state}', reason = ?, updated_at = ? "
@@ -718,23 +869,64 @@ class SqliteLedger(Ledger):
 
     def invitations(self, state: str | None = None, survey_id: str | None = None,
                     limit: int | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
-        if state is not None:
-            if state not in STATES:
-                raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
-            where.append("state = ?")
-            params.append(state)
-        if survey_id is not None:
-            where.append("survey_id = ?")
-            params.append(survey_id)
-        sql = f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated_at DESC, invite_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = listing_query(_INVITATION_COLUMNS, state, survey_id, limit, "?")
         return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
+
+    def stored_scope(self) -> tuple[set[str], set[str]]:
+        rows = self.conn.execute("SELECT DISTINCT survey_id, tier FROM invitations").fetchall()
+        return {s for s, _ in rows}, {t for _, t in rows}
+
+    def metrics(self, use_rollup: bool = True) -> Any:
+        from tierctl.storage.metrics_sqlite import SqliteMetrics
+
+        return SqliteMetrics(self.conn, use_rollup=use_rollup)
+
+    # -- copying ----------------------------------------------------------
+
+    def dump_table(self, table: str) -> Iterator[tuple[Any, ...]]:
+        from tierctl.storage.copying import ORDER_BY, TABLES, canonical_time, canonical_value, time_positions
+
+        times = time_positions(table)
+        cur = self.conn.execute(f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {ORDER_BY[table]}")
+        for row in cur:
+            if table == "answers":
+                yield row[0], row[1], canonical_value(row[2])
+            elif times:
+                row = list(row)
+                for i in times:
+                    row[i] = canonical_time(row[i])
+                yield tuple(row)
+            else:
+                yield row
+
+    def load_table(self, table: str, rows: Any) -> int:
+        from tierctl.storage.copying import TABLES, canonical_time, time_positions
+
+        columns = TABLES[table]
+        times = time_positions(table)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        n = 0
+        with self._transaction() as conn:
+            batch: list[Any] = []
+            for row in rows:
+                if times:
+                    row = list(row)
+                    for i in times:
+                        row[i] = canonical_time(row[i])
+                batch.append(row)
+                if len(batch) >= 10_000:
+                    conn.executemany(sql, batch)
+                    n += len(batch)
+                    batch = []
+            conn.executemany(sql, batch)
+            n += len(batch)
+        return n
+
+    def rebuild_rollup(self) -> None:
+        from tierctl.storage.metrics_sqlite import rebuild_rollup
+
+        with self._transaction() as conn:
+            rebuild_rollup(conn)
 
     # -- response pulls ---------------------------------------------------
 
@@ -749,6 +941,23 @@ class SqliteLedger(Ledger):
                 "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
                 "updated_at = excluded.updated_at", (provider, survey_id, cursor, _ts(now)))
+
+    # -- helpdesk ratings -------------------------------------------------
+
+    def add_helpdesk_ratings(self, source: str, rows: list["HelpdeskRating"]) -> int:
+        with self._transaction() as conn:
+            before = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO helpdesk_ratings (source, rating_id, tier, organization, score, created_at, day) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, rating_id) DO UPDATE SET tier = excluded.tier, "
+                "organization = excluded.organization, score = excluded.score, day = excluded.day",
+                [(source, r.rating_id, r.tier, r.organization, r.score, _ts(r.created_at), r.day) for r in rows])
+            after = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
+        return after - before
+
+    def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
+        return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
+            "SELECT source, tier, day, score, COUNT(*) FROM helpdesk_ratings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
 
     # -- responses --------------------------------------------------------
 
@@ -794,24 +1003,11 @@ class SqliteLedger(Ledger):
                 conn.execute(f"PRAGMA cache_size = {saved}")
 
     def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
-        unkeyed = [r for r in rows if r.invitation is None]
-        if unkeyed:  # built by hand, not from a lookup: find the keys
-            links = self.lookup_invitations([r.invite_id for r in unkeyed])
-            unknown = sorted({r.invite_id for r in unkeyed} - set(links))
-            if unknown:
-                raise ValueError(f"no invitation {unknown[0]!r} in the ledger: a response must answer one")
-            rows = [r if r.invitation is not None else r._replace(invitation=links[r.invite_id].key) for r in rows]
         # The first response to an invitation wins, in the batch as in the table.
-        keys: set[int] = set()
-        ids: set[str] = set()
-        fresh: list[StoredResponse] = []
-        for r in rows:
-            if r.invitation not in keys and r.response_id not in ids:
-                keys.add(r.invitation)
-                ids.add(r.response_id)
-                fresh.append(r)
+        fresh = first_responses(self.with_keys(rows))
         if not fresh:
             return []
+        keys = {r.invitation for r in fresh}
         fetched = [r.response_id for r in fresh if r.source != IMPORT_SOURCE]
         with self._transaction() as conn:
             self._record_questions(conn, fresh)
@@ -853,15 +1049,8 @@ class SqliteLedger(Ledger):
         for survey_id, types in surveys.items():
             stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = ?",
                                        (survey_id,)))
-            changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
-            if changed:
-                also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
-                q = changed[0]
-                raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
             members = rows if len(surveys) == 1 else [r for r in rows if r.survey_id == survey_id]
-            # (Asked only of questions not kept yet, and any() stops at the first answer.)
-            new = [(survey_id, q, t) for q, t in types.items()
-                   if q not in stored and any(q in r.answers for r in members)]
+            new = questions_to_keep(survey_id, types, stored, members)
             if new:
                 conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?)", new)
 

@@ -104,6 +104,8 @@ def period_sql(column: str, kind: str) -> str:
         return f"substr({column}, 1, 7)"
     if kind == "quarter":
         return f"(substr({column}, 1, 5) || 'Q' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 2) / 3))"
+    if kind == "half-year":
+        return f"(substr({column}, 1, 5) || 'H' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 5) / 6))"
     if kind == "year":
         return f"substr({column}, 1, 4)"
     raise ValueError(f"unknown period {kind!r}; periods are {', '.join(PERIOD_KINDS)}")
@@ -126,16 +128,18 @@ def _from_key(qtype: str, score: float, choice: str) -> tuple[float | None, str 
     return score, None
 
 
-def _scope(alias: str, survey_id: str | None, tier: str | None) -> tuple[str, list[str]]:
-    """``WHERE`` terms (joined with AND, or ``1``) and parameters for the survey and tier filters."""
+def _scope(alias: str, survey_id: str | None, tier: str | None, mark: str = "?", true: str = "1"
+           ) -> tuple[str, list[str]]:
+    """``WHERE`` terms (joined with AND, or ``true``) and parameters for the survey and tier filters
+    (``mark``: the driver's placeholder; the PostgreSQL metrics pass ``%s`` and ``TRUE``)."""
     terms, params = [], []
     if survey_id is not None:
-        terms.append(f"{alias}survey_id = ?")
+        terms.append(f"{alias}survey_id = {mark}")
         params.append(survey_id)
     if tier is not None:
-        terms.append(f"{alias}tier = ?")
+        terms.append(f"{alias}tier = {mark}")
         params.append(tier)
-    return (" AND ".join(terms) or "1"), params
+    return (" AND ".join(terms) or true), params
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:

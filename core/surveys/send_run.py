@@ -3,9 +3,14 @@
 ``send`` is built so that a run that is repeated, overlapped or killed
 half-way never surveys anyone twice and never forgets anyone:
 
-1. it takes the ledger's send lock (a second run exits with code 3);
+1. it takes the ledger's send lock (a second run exits with code 3) --
+   unless the ledger lets several runners send at once
+   (``Ledger.concurrent_sends``, PostgreSQL): then runners on any number of
+   machines share the work, each claiming batches until none are left, and
+   draw from one rate-limit bucket per provider kept in the ledger;
 2. invitations a dead run left in ``sending`` become ``unknown`` (reported;
-   resent only with ``resend_unknown``);
+   resent only with ``resend_unknown``); with concurrent runners, only those
+   of runs whose lease lapsed;
 3. each batch is written to the ledger as ``sending`` *before* the provider
    is called, under a unique (survey, contact, occasion) key, and marked
    ``sent``/``retry``/``failed`` after.
@@ -19,12 +24,13 @@ import logging
 import secrets
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
-from tierctl.providers import Provider, ProviderError
+from tierctl.providers import Provider
 from tierctl.records import Invitation, SendResult
 from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
 
@@ -81,6 +87,7 @@ class SendReport:
     sent: int = 0
     deferred: int = 0
     not_sent: int = 0  # due but left for a later run (--limit, stopped provider)
+    elsewhere: int = 0  # due, but claimed by another runner sending at the same time
     failures: list[Failure] = field(default_factory=list)
     unknown_found: list[dict[str, Any]] = field(default_factory=list)
     requeued_unknown: int = 0
@@ -93,7 +100,7 @@ class SendReport:
 
     def counts(self) -> dict[str, int]:
         return {"due": self.due, "sent": self.sent, "failed": len(self.failures), "deferred": self.deferred,
-                "not_sent": self.not_sent, "unknown_found": len(self.unknown_found)}
+                "not_sent": self.not_sent, "unknown_found": len(self.unknown_found), "elsewhere": self.elsewhere}
 
 
 class SurveyRun:
@@ -116,7 +123,7 @@ class SurveyRun:
     def open_ledger(self) -> "Ledger":
         from tierctl.storage.opener import open_ledger
 
-        return open_ledger(self.config.storage.url, self.config.base_dir)
+        return open_ledger(self.config.storage.url, self.config.base_dir, redact=self.config.redactor())
 
     # --- planning -------------------------------------------------------------
 
@@ -154,7 +161,8 @@ class SurveyRun:
             report.summary = scheduler.summary
             return report
 
-        with ledger.lock("send"):
+        # Concurrent runners need no lock: their claims are disjoint, and their leases tell dead runs apart.
+        with nullcontext() if ledger.concurrent_sends else ledger.lock("send"):
             report.unknown_found = ledger.mark_stale_sending(self.now)
             for row in report.unknown_found:
                 log.warning("invitation %s (%s to %s, %s) was being sent when a run stopped; it may or may not "
@@ -204,6 +212,13 @@ class SurveyRun:
         budget = report.due if limit is None else min(limit, report.due)
         report.not_sent = report.due - budget
         providers = build_providers(self.config, self.host, set(due))
+        shared = []
+        for name, provider in providers.items():
+            # One bucket for every runner of this ledger, so that together they keep the platform's limit.
+            bucket = ledger.shared_limiter(name, provider.rate_limit) if provider.rate_limit is not None else None
+            if bucket is not None:
+                provider.limiter = bucket
+                shared.append(bucket)
         try:
             remaining = budget
             for name, invitations in due.items():
@@ -217,59 +232,52 @@ class SurveyRun:
                     provider.close()
                 except Exception:  # closing must not hide the run's outcome
                     log.warning("provider %s did not close cleanly", provider.instance, exc_info=True)
+            for bucket in shared:
+                bucket.close()
 
     def _send_through(self, name: str, provider: "Provider", invitations: list[Invitation], ledger: "Ledger",
                       report: SendReport, throttled: dict[str, bool], total: int,
                       progress: Callable[[int, int], None] | None,
                       on_failure: Callable[[Failure], None] | None) -> None:
-        """Claim, send and record one provider's invitations, a batch at a time."""
-        size = max(1, provider.batch_size)
-        for start in range(0, len(invitations), size):
-            batch = invitations[start:start + size]
-            left_after = len(invitations) - start - len(batch)
-            claimed = ledger.claim_batch(batch, report.run_id, self.now, name, throttled)
-            if not claimed:
-                continue
-            provider.pace_batch(len(claimed))
-            try:
-                results = provider.send(claimed)
-            except ProviderError as exc:
-                # Nothing of this batch went out, and it is not the invitations'
-                # fault (a revoked token, a wrong URL): keep them for the next run,
-                # which succeeds once the provider is fixed; stop using it for now.
-                results = [SendResult.failed(i.invite_id, str(exc), retry=True) for i in claimed]
-                ledger.record_results(results, self.now)
-                self._note_failures(claimed, results, report, on_failure)
-                report.provider_errors.append(str(exc))
-                report.not_sent += left_after
-                log.error("%s; %d invitation(s) of this provider are left for the next run", exc, left_after)
-                return
-            except Exception as exc:  # a provider bug: name it, keep the ledger honest
-                report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
-                                              f"{type(exc).__name__}: {exc}")
-                log.exception("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
-                              "at the next run", name)
-                report.not_sent += left_after
-                return
-            results = self._checked(name, claimed, results, report)
-            ledger.record_results(results, self.now)
-            report.sent += sum(1 for r in results if r.ok)
-            self._note_failures(claimed, results, report, on_failure)
-            if progress is not None:
-                progress(len(batch), total)
+        """Claim, send and record one provider's invitations, a batch at a time (:func:`send_batches`)."""
+        from tierctl.surveys.batches import send_batches
 
-    @staticmethod
-    def _checked(name: str, claimed: list[Invitation], results: list[SendResult],
-                 report: SendReport) -> list[SendResult]:
-        wanted = {i.invite_id for i in claimed}
-        kept = [r for r in results if r.invite_id in wanted]
-        missing = wanted - {r.invite_id for r in kept}
-        if missing:
-            # Without a result we cannot know whether they went out: they stay
-            # 'sending' and become 'unknown' at the next run.
-            report.provider_errors.append(f"provider {name} returned no result for {len(missing)} invitation(s); "
-                                          "they are listed as unknown by the next run")
-        return kept
+        claimed = 0
+        try:
+            for outcome in send_batches(provider, invitations, ledger, report.run_id, self.now,  # type: ignore[arg-type]
+                                        throttled):
+                claimed += len(outcome.claimed)
+                if outcome.stopped:
+                    claimed += outcome.left_after  # not reached: left for a later run, not taken by another
+                if outcome.crash is not None:  # a provider bug: name it, keep the ledger honest
+                    exc = outcome.crash
+                    report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
+                                                  f"{type(exc).__name__}: {exc}")
+                    log.error("provider %s crashed; its batch stays 'sending' and becomes 'unknown' "
+                              "at the next run", name, exc_info=exc)
+                    report.not_sent += outcome.left_after
+                    return
+                if outcome.error is not None:
+                    # ProviderError: the batch is kept for the next run; MaybeSent: it is 'unknown'.
+                    # Either way, stop using this provider for now.
+                    self._note_failures(outcome.claimed, outcome.results, report, on_failure)
+                    report.provider_errors.append(str(outcome.error))
+                    report.not_sent += outcome.left_after
+                    log.error("%s; %d invitation(s) of this provider are left for the next run", outcome.error,
+                              outcome.left_after)
+                    return
+                if outcome.missing:
+                    # Without a result we cannot know whether they went out: they stay
+                    # 'sending' and become 'unknown' at the next run.
+                    report.provider_errors.append(f"provider {name} returned no result for {len(outcome.missing)} "
+                                                  "invitation(s); they are listed as unknown by the next run")
+                report.sent += sum(1 for r in outcome.results if r.ok)
+                self._note_failures(outcome.claimed, outcome.results, report, on_failure)
+                if progress is not None:
+                    progress(outcome.offered, total)
+        finally:
+            # What the ledger refused was claimed by another runner sending at the same time.
+            report.elsewhere += len(invitations) - claimed
 
     @staticmethod
     def _note_failures(claimed: list[Invitation], results: list[SendResult], report: SendReport,

@@ -14,6 +14,9 @@ point), so a provider package's tests get the fixtures without any set-up:
     A local HTTP server (:class:`HttpServer`), or any double started for the test.
 ``tierctl_silent_server``, ``tierctl_unused_port``
     A server that never answers; a port nobody listens on.
+``tierctl_postgres``, ``tierctl_postgres_url``
+    A real PostgreSQL server for the session (:class:`PostgresServer`), and
+    an empty schema of its own on it for one test (a ``storage.url``).
 
 and the contract suite every provider should pass::
 
@@ -22,6 +25,15 @@ and the contract suite every provider should pass::
     class TestAcmeContract(ProviderContract):
         plugin = "acme"
         ...
+
+and the ledger contract every storage backend should pass::
+
+    from tierctl.testing import LedgerContract
+
+    class TestMyBackend(LedgerContract):
+        @pytest.fixture
+        def ledger_url(self, tmp_path):
+            return "mydb://..."
 
 Names are imported on first use, so ``import tierctl.testing`` is cheap.
 
@@ -48,6 +60,8 @@ _EXPORTS = {
     "SmtpServer": "smtp_server",
     "ReceivedMail": "smtp_server",
     "self_signed_certificate": "smtp_server",
+    "LedgerContract": "ledger_contract",
+    "PostgresServer": "postgres",
     "SilentServer": "sockets",
     "unused_port": "sockets",
     "invitation": "samples",

@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Mapping
 import pytest
 
 from tierctl.testing.engine import Engine, RecordingLimiter, SendOutcome
+from tierctl.testing.faults import FaultChecks, contract_failure
 from tierctl.testing.samples import invitation as sample_invitation
 from tierctl.testing.sockets import SilentServer, unused_port
 
@@ -54,7 +55,7 @@ _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 _ids = itertools.count(1)
 
 
-class ProviderContract:
+class ProviderContract(FaultChecks):
     """The contract suite for a survey-provider plugin; subclass it in your tests.
 
     Class attributes:
@@ -130,6 +131,18 @@ class ProviderContract:
     ``secret_values(options)``
         The secrets that must never be shown (default: every ``SecretStr``
         value in the validated options).
+    ``deliveries(double)``
+        Optional. The invite ids the platform was asked to deliver to a
+        person, one entry per delivery, repeats included (read them from
+        the double's state, e.g. the metadata of every invitation stored).
+        Defining it opts in to the fault-injection checks
+        (:mod:`tierctl.testing.faults`): every invitation is delivered at
+        most once and each ``sent`` one exactly once, through a 429 with
+        ``Retry-After`` mid-batch (waited out on the provider's clock), 500s
+        and a dropped connection after some requests, a timeout after the
+        delivery request (must be ``unknown``), pages that shift while
+        fetching and a response arriving at the cursor boundary. The double
+        must be a :class:`~tierctl.testing.HttpServer` (an ``HttpDouble``).
 
     Other fixtures the checks use: ``contract_engine`` (an isolated
     :class:`~tierctl.testing.Engine` with a temporary ledger and a fake
@@ -584,7 +597,18 @@ class ProviderContract:
             forms = {secret, urllib.parse.quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
             for text in shown:
                 for form in forms:
-                    assert form not in text, f"a secret option value is shown in: {text[:300]!r}"
+                    if form in text:
+                        at = text.index(form)
+                        context = text[max(0, at - 120):at + len(form) + 120].replace(form, _masked(secret))
+                        pytest.fail(contract_failure(
+                            f"the secret option value {_masked(secret)} is shown in: {context!r}",
+                            "secret options (SecretStr) never appear in reprs, errors, result reasons, logs or "
+                            "tierctl plugins --json", "§3 Options"), pytrace=False)
+
+
+def _masked(secret: str) -> str:
+    """A secret as a failure may show it: its first and last two characters at most."""
+    return f"{secret[:2]}...{secret[-2:]} ({len(secret)} characters)" if len(secret) >= 8 else "***"
 
 
 class _NoFields:

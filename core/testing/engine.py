@@ -13,8 +13,9 @@
 Providers are built the way ``tierctl survey send`` builds them: the options
 go through a real config file (``${ENV}`` expansion, the plugin's ``Options``
 model, the same error messages) and :func:`tierctl.surveys.instances.build_providers`;
-only the rate-limit bucket runs on the :class:`~tierctl.testing.clock.FakeClock`,
-so pacing is checked without waiting. Nothing is shared with other engines
+only the provider's clock (:meth:`~tierctl.providers.Provider.sleep`, ``now``)
+and its rate-limit bucket run on the :class:`~tierctl.testing.clock.FakeClock`,
+so pacing, back-off and ``Retry-After`` are checked without waiting. Nothing is shared with other engines
 or with the process: no global plugin manager, no default state database.
 """
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
+    from tierctl.http import MaybeSent
     from tierctl.providers import Provider, ProviderError
     from tierctl.records import Invitation, RawResponse, SendResult
 
@@ -56,7 +58,7 @@ class SendOutcome:
     """
 
     results: list["SendResult"] = field(default_factory=list)
-    error: "ProviderError | None" = None
+    error: "ProviderError | MaybeSent | None" = None
     states: dict[str, str] = field(default_factory=dict)
     batches: int = 0
 
@@ -161,7 +163,11 @@ class Engine:
         self.close_providers()
         self.config = self.load_config(self.write_config(providers, surveys), env)
         built = build_providers(self.config, self.host, set(self.config.providers))
+        every = dict(built)
         for provider in built.values():
+            every.update(provider.context.providers or {})  # the instances they send through too
+        for provider in every.values():
+            provider.bind_clock(self.clock)  # sleeps, back-off and Retry-After take no real time
             if provider.rate_limit is not None:
                 bucket = TokenBucket(provider.rate_limit, clock=self.clock.monotonic, sleep=self.clock.sleep)
                 provider.limiter = RecordingLimiter(bucket, self.clock)
@@ -200,37 +206,30 @@ class Engine:
     def send(self, provider: "Provider", invitations: Sequence["Invitation"]) -> SendOutcome:
         """Claim, pace, send and record like ``tierctl survey send``, a batch at a time.
 
+        Runs the engine's own loop, :func:`tierctl.surveys.batches.send_batches`.
         A :class:`~tierctl.providers.ProviderError` stops this provider (its
         batch is kept for a later run, as ``retry``) and is returned in
-        :attr:`SendOutcome.error`; any other exception propagates (a provider
-        bug).
+        :attr:`SendOutcome.error`, as is a :class:`tierctl.http.MaybeSent`
+        (its batch is ``unknown``); any other exception propagates (a
+        provider bug).
         """
-        from tierctl.providers import ProviderError
-        from tierctl.records import SendResult
+        from tierctl.surveys.batches import send_batches
 
         ledger, now = self.ledger, self.clock.now
         outcome = SendOutcome()
-        size = max(1, provider.batch_size)
         items = list(invitations)
         with ledger.lock("send"):
             run_id = ledger.begin_run("send", now)
-            for start in range(0, len(items), size):
-                claimed = ledger.claim_batch(items[start:start + size], run_id, now, provider.instance, {})
-                if not claimed:
-                    continue
-                provider.pace_batch(len(claimed))
-                outcome.batches += 1
-                try:
-                    results = list(provider.send(claimed))
-                except ProviderError as exc:
-                    outcome.error = exc
-                    ledger.record_results([SendResult.failed(i.invite_id, str(exc), retry=True)
-                                           for i in claimed], now)
-                    break
-                outcome.results.extend(results)
-                wanted = {i.invite_id for i in claimed}
-                ledger.record_results([r for r in results if r.invite_id in wanted], now)
-            ledger.finish_run(run_id, now, "ok" if outcome.ok else "partial", {})
+            try:
+                for batch in send_batches(provider, items, ledger, run_id, now):
+                    if batch.crash is not None:
+                        raise batch.crash
+                    outcome.batches += 1
+                    outcome.results.extend(batch.returned)
+                    if batch.error is not None:
+                        outcome.error = batch.error  # type: ignore[assignment]
+            finally:
+                ledger.finish_run(run_id, now, "ok" if outcome.ok else "partial", {})
         outcome.states = self.states(i.invite_id for i in items)
         return outcome
 
@@ -238,22 +237,17 @@ class Engine:
                   max_calls: int = 100) -> tuple[list["RawResponse"], str | None]:
         """Fetch as ``tierctl survey collect`` does: from ``cursor``, again while new responses come.
 
+        Runs the engine's own loop, :func:`tierctl.responses.paging.fetch_pages`.
         Returns every response the provider returned (duplicates included, so
         tests can see them) and the last cursor.
         """
-        seen: set[str] = set()
+        from tierctl.responses.paging import fetch_pages
+
         out: list[RawResponse] = []
-        for _ in range(max_calls):
-            items, new_cursor = provider.fetch_responses(survey_id, cursor)
-            items = list(items)
-            out.extend(items)
-            fresh = [r for r in items if r.response_id not in seen]
-            seen.update(r.response_id for r in items)
-            done = not fresh or new_cursor is None or new_cursor == cursor
-            if new_cursor is not None:
-                cursor = new_cursor
-            if done:
-                break
+        for page in fetch_pages(provider, survey_id, cursor, max_calls):
+            out.extend(page.items)
+            if page.cursor is not None:
+                cursor = page.cursor
         return out, cursor
 
     # --- cleanup --------------------------------------------------------------------------

@@ -49,6 +49,7 @@ class Reply:
     body: bytes | Callable[["Request"], bytes] = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering
+    drop: bool = False  # close the connection instead of answering (after ``delay``)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None,
@@ -68,7 +69,9 @@ class Request:
     body: bytes
     received_at: float  # time.monotonic()
     connection: int  # which connection (1-based) carried it
-    seq: int = 0  # 1-based arrival number
+    #: 1-based arrival number on this server (all routes, all connections): the server's
+    #: request counter when this request arrived, so ``seq == count`` for the latest one.
+    seq: int = 0
 
     @property
     def route(self) -> str:
@@ -114,6 +117,8 @@ class HttpServer:
         self._rules: list[tuple[Callable[[Request], bool], deque[Reply], bool]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._observers: list[Callable[[Request], None]] = []
+        self._filters: list[Callable[[Request, Reply], Reply]] = []
 
     @property
     def url(self) -> str:
@@ -135,11 +140,24 @@ class HttpServer:
         with self._lock:
             self._rules.append((predicate, deque(replies), repeat))
 
+    def on_request(self, callback: Callable[[Request], None]) -> None:
+        """Call ``callback(request)`` as each request arrives, before it is answered."""
+        with self._lock:
+            self._observers.append(callback)
+
+    def filter_replies(self, change: Callable[[Request, Reply], Reply]) -> None:
+        """Pass every answer through ``change(request, reply)`` before it is sent (e.g. to
+        delay or drop it after the double has acted on the request)."""
+        with self._lock:
+            self._filters.append(change)
+
     def reset(self) -> None:
-        """Forget scripted replies and rules (recorded requests are kept)."""
+        """Forget scripted replies, rules, observers and reply filters (recorded requests are kept)."""
         with self._lock:
             self._queue.clear()
             self._rules.clear()
+            self._observers.clear()
+            self._filters.clear()
 
     def handle(self, request: Request) -> Reply:
         """The answer when nothing is scripted; override for a stateful double."""
@@ -213,10 +231,17 @@ class HttpServer:
                     owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
                     if owner.record:
                         owner.requests.append(request)
+                for observe in list(owner._observers):
+                    observe(request)
                 try:
                     reply = owner._reply_for(request)
+                    for change in list(owner._filters):
+                        reply = change(request, reply)
                     if reply.delay:
                         time.sleep(reply.delay)
+                    if reply.drop:
+                        self.close_connection = True
+                        return
                     payload = reply.body(request) if callable(reply.body) else reply.body
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():

@@ -100,3 +100,41 @@ def tierctl_unused_port() -> int:
     from tierctl.testing.sockets import unused_port
 
     return unused_port()
+
+
+@pytest.fixture(scope="session")
+def tierctl_postgres() -> Iterator[str]:
+    """The URL of a real PostgreSQL server for the test session.
+
+    ``TIERCTL_TEST_POSTGRES_URL`` names one to use; otherwise one is started
+    from the machine's PostgreSQL binaries (:class:`tierctl.testing.postgres.PostgresServer`).
+    Without them the tests that ask for it are skipped, with the reason; in
+    CI (``CI=true``) that is a failure instead.
+    """
+    import os
+
+    given = os.environ.get("TIERCTL_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    from tierctl.testing.postgres import server_or_reason
+
+    server, reason = server_or_reason()
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tierctl_postgres_url(tierctl_postgres: str) -> Iterator[str]:
+    """A ``storage.url`` for an empty schema of its own on :func:`tierctl_postgres`, dropped afterwards."""
+    from tierctl.testing.postgres import drop_schema, fresh_schema
+
+    url = fresh_schema(tierctl_postgres)
+    yield url
+    drop_schema(url)

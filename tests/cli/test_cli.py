@@ -60,7 +60,8 @@ def test_validate_json(config: Path) -> None:
     assert code == 0, err
     assert json.loads(out) == {"config": str(config.resolve()), "valid": True, "tiers": ["basic", "standard"],
                                "surveys": ["feedback"], "providers": [], "render_targets": ["website", "sales"],
-                               "checked_against_ledger": False}  # there is no ledger yet
+                               "checked_against_ledger": False,  # there is no ledger yet
+                               "languages": ["en"], "warnings": []}
     code, out, err = run_cli(["-c", str(config), "validate"])
     assert out == f"{config.resolve()}: valid. 2 tiers (basic, standard), 1 survey, 2 render targets.\n"
 

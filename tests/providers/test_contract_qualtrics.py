@@ -28,14 +28,10 @@ class TestQualtricsContract(ProviderContract):
     def provider_options(self, double):
         return {"token": "${QUALTRICS_TOKEN}", "base_url": f"{double.url}/API/v3", "directory_id": DIRECTORY,
                 "surveys": {"pre-meeting": SV}, "library_id": LIBRARY, "message_id": MESSAGE,
-                "from_email": "surveys@acme.example", "poll_interval": 0, "backoff_factor": 0.01, "timeout": 5}
+                "from_email": "surveys@acme.example", "timeout": 5}
 
     def answer(self, double, invitation, answers):
         # Export columns named after tierctl's question ids: no questions mapping needed.
         double.respond(invitation.invite_id, answers)
 
-    def stall_transport(self, options, port):
-        return {**super().stall_transport(options, port), "max_retries": 0}
 
-    def break_transport(self, options, port):
-        return {**super().break_transport(options, port), "max_retries": 0}

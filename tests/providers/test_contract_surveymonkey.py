@@ -30,13 +30,9 @@ class TestSurveyMonkeyContract(ProviderContract):
     @pytest.fixture
     def provider_options(self, double):
         return {"token": "${SM_TOKEN}", "base_url": double.base_url, "surveys": {"pre-meeting": SM_SURVEY},
-                "backoff_factor": 0.01, "timeout": 5}
+                "timeout": 5}
 
     def answer(self, double, invitation, answers):
         double.respond(invitation.invite_id, {QUESTIONS[qid][0]: str(value) for qid, value in answers.items()})
 
-    def stall_transport(self, options, port):
-        return {**super().stall_transport(options, port), "max_retries": 0}
 
-    def break_transport(self, options, port):
-        return {**super().break_transport(options, port), "max_retries": 0}

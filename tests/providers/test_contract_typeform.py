@@ -42,7 +42,7 @@ class TestTypeformContract(ProviderContract):
     @pytest.fixture
     def provider_options(self, double):
         return {"token": "${TYPEFORM_TOKEN}", "mailer": "mail", "forms": {"pre-meeting": FORM},
-                "base_url": double.url, "backoff_factor": 0.01, "timeout": 5}
+                "base_url": double.url, "timeout": 5}
 
     @pytest.fixture
     def other_providers(self, double):
@@ -55,11 +55,6 @@ class TestTypeformContract(ProviderContract):
         link = re.search(r"https://form\.typeform\.com/to/\S+", text).group(0)
         double.respond(link, answers)
 
-    def stall_transport(self, options, port):
-        return {**super().stall_transport(options, port), "max_retries": 0}
-
-    def break_transport(self, options, port):
-        return {**super().break_transport(options, port), "max_retries": 0}
 
     # Sending makes no Typeform request: only fetching can meet a dead, silent or busy API.
 

@@ -433,7 +433,7 @@ def test_a_timeout_is_retried(tmp_path, host, tf):
     items, _ = provider.fetch_responses("pre-meeting", None)
     assert list(items) == [] and time.monotonic() - started < 1.0
     tf.slow_next(1.0, times=2)
-    with pytest.raises(ProviderError, match="ReadTimeout"):
+    with pytest.raises(ProviderError, match=r"read timeout after 0\.3s, after 1 retries"):
         provider.fetch_responses("pre-meeting", None)
 
 
@@ -458,7 +458,7 @@ def test_an_unreachable_api_is_a_provider_error(tmp_path, host):
     from tierctl.testing import unused_port
 
     provider = build(tmp_path, host, None, base_url=f"http://127.0.0.1:{unused_port()}", max_retries=1)["tf"]
-    with pytest.raises(ProviderError, match="still fails after 1 retries: ConnectionError") as caught:
+    with pytest.raises(ProviderError, match=r"cannot reach Typeform at .* \(connection refused, after 1 retries\)") as caught:
         provider.fetch_responses("pre-meeting", None)
     assert caught.value.retry is True
 

@@ -43,7 +43,8 @@ def account(project, tmp_path):
         "contact_email,submitted_at,agenda,satisfaction,effort\n"
         "marieke@northwind.example,2027-01-05T14:10:00,\"The export timeouts,\nand who owns SSO\",4,\n"
         "marieke@northwind.example,2027-02-03T08:00:00,Renewal,2,6\n", encoding="utf-8")
-    code, out, err = tierctl(config, "survey", "import", str(answers), "--survey", "pre-meeting")
+    code, out, err = tierctl(config, "survey", "import", str(answers), "--survey", "pre-meeting",
+                             "--now", "2027-02-03T09:00:00Z")  # answered in early 2027
     assert (code, err) == (0, "") and "2 added" in out
     return config
 
@@ -121,3 +122,15 @@ def test_brief_before_any_send_creates_no_state(project, tmp_path):
     code, out, _ = tierctl(config, "survey", "brief", "ACC-1")
     assert code == 0 and "has been sent to ACC-1's stakeholders yet" in out
     assert not (tmp_path / ".tierctl").exists()
+
+
+def test_the_brief_in_dutch(account):
+    code, out, err = tierctl(account, "survey", "brief", "ACC-1", "--now", "2027-01-06T12:00:00Z", "--language", "nl")
+    assert (code, err) == (0, "")
+    assert "Gesprek: do 7 jan 2027, 10:00 (Europe/Amsterdam)" in out
+    assert "; verstuurd naar 2 belanghebbenden, 1 beantwoord." in out
+    assert "key-stakeholder, beantwoord op di 5 jan 2027, 14:10" in out
+    assert "- We make it easy.  (geen antwoord)" in out
+    assert "## Niet beantwoord" in out and "verstuurd op di 5 jan 2027, 10:00" in out
+    code, out, err = tierctl(account, "survey", "brief", "ACC-1", "--language", "nl-")
+    assert code == 2 and "is not a language code" in err

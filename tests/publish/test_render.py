@@ -246,19 +246,20 @@ def test_comparison_table_has_a_column_per_tier_and_every_row(project: Path, tmp
     assert table.columns == TIER_NAMES
     assert table.col_links == ["basic.html", "standard.html", "advanced.html"]
     assert all(scope in ("col", "row") for scope in table.scopes), "every header cell needs a scope"
+    # language: nl, so tierctl's own text is Dutch (the config's text is as written).
     expected = {
-        "plans": ("Plans", ["free; starter", "team", "enterprise"]),
-        "touch_model": ("Service model", ["Tech-touch (automated)", "Low-touch", "High-touch (personal)"]),
-        "hours": ("Support hours", ["Business hours", "Extended hours", "24/7"]),
-        "channels": ("Channels", ["Knowledge base; Email", "Knowledge base; Email; Chat; Phone",
-                                  "Knowledge base; Email; Chat; Phone"]),
-        "response.urgent": ("First response: urgent", ["1 business day", "4 hours", "1 hour"]),
-        "response.normal": ("First response: normal", ["Best effort", "Best effort", "4 hours"]),
-        "agent_time_cap": ("Agent time per account",
-                           ["30 minutes per month", "2 hours per month", "10 hours per month"]),
-        "named_contacts": ("Named contacts", ["1", "3", "10"]),
-        "specialists": ("Specialist agents", ["—", "—", "Integrations; Security"]),
-        "surveys": ("Customer surveys", ["Quarterly feedback <i>&</i>", "Quarterly feedback <i>&</i>",
+        "plans": ("Abonnementen", ["free; starter", "team", "enterprise"]),
+        "touch_model": ("Servicemodel", ["Tech-touch (geautomatiseerd)", "Low-touch", "High-touch (persoonlijk)"]),
+        "hours": ("Supporturen", ["Kantooruren", "Ruime openingstijden", "24/7"]),
+        "channels": ("Kanalen", ["Kennisbank; E-mail", "Kennisbank; E-mail; Chat; Telefoon",
+                                 "Kennisbank; E-mail; Chat; Telefoon"]),
+        "response.urgent": ("Eerste reactie: urgent", ["1 werkdag", "4 uur", "1 uur"]),
+        "response.normal": ("Eerste reactie: normaal", ["Zo snel als mogelijk", "Zo snel als mogelijk", "4 uur"]),
+        "agent_time_cap": ("Tijd van medewerkers per account",
+                           ["30 minuten per maand", "2 uur per maand", "10 uur per maand"]),
+        "named_contacts": ("Vaste contactpersonen", ["1", "3", "10"]),
+        "specialists": ("Specialisten", ["—", "—", "Integraties; Beveiliging"]),
+        "surveys": ("Klantonderzoeken", ["Quarterly feedback <i>&</i>", "Quarterly feedback <i>&</i>",
                                          "Quarterly feedback <i>&</i>; Before our review"]),
     }
     for key, (label, cells) in expected.items():
@@ -285,7 +286,7 @@ def test_template_override_is_searched_first_and_can_extend_the_default(project:
     basic = (tmp_path / "build" / "site" / "basic.html").read_text(encoding="utf-8")
     assert "<title>Custom: Basic &lt;script&gt;" in basic  # escaped in an override too
     assert '<p class="custom">Prices exclude VAT &amp; Acme &amp; Sons &lt;Support&gt;</p>' in basic
-    assert "First response targets" in basic  # the default's content blocks are kept
+    assert "Streeftijden voor de eerste reactie" in basic  # the default's content blocks are kept (in Dutch)
     index = (tmp_path / "build" / "site" / "index.html").read_text(encoding="utf-8")
     assert "Custom:" not in index and "Prices exclude VAT" not in index
     assert (tmp_path / "build" / "sales" / "README.md").read_text() == r"# Sales index for Acme &amp; Sons \<Support\>" + "\n"

@@ -49,7 +49,7 @@ def data(tmp_path: Path) -> Fixture:
 
 def report_for(fx: Fixture, **kwargs):
     config = load(fx.folder)
-    return config, build_report(config, fx.conn, **kwargs)
+    return config, build_report(config, fx.ledger, **kwargs)
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_json_figures_counts_and_empty_values(data: Fixture) -> None:
 def test_json_keys_are_stable(data: Fixture) -> None:
     _, report = report_for(data)
     doc = report_dict(report)
-    assert list(doc) == ["schema", "organization", "period", "filters", "notes", "surveys"]
+    assert list(doc) == ["schema", "organization", "period", "filters", "notes", "surveys", "helpdesk"]
     survey = doc["surveys"][0]
     assert list(survey) == ["id", "title", "periods", "questions", "tiers"]
     period = survey["tiers"][0]["periods"][0]
@@ -128,7 +128,7 @@ def test_csv_keeps_negative_numbers_numbers_and_neutralises_text(data: Fixture, 
     text = CONFIG.replace("text: Which plan fits?", 'text: "-Which plan fits?"').replace(
         "text: How likely are you to recommend us?", 'text: "=HYPERLINK(\\"http://evil.example\\")"')
     config = load(tmp_path, text)
-    report = build_report(config, data.conn)
+    report = build_report(config, data.ledger)
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     assert list(rows[0]) == list(CSV_COLUMNS)
     nps = next(r for r in rows if r["tier"] == "basic" and r["period"] == "2027-Q1" and r["metric"] == "nps")
@@ -319,11 +319,13 @@ def test_example_config_end_to_end(tmp_path: Path) -> None:
 # -- the tier pages -------------------------------------------------------------------------------
 
 
-def _render(folder: Path, website_metrics: bool, sales_metrics: bool) -> None:
+def _render(folder: Path, website_metrics: bool, sales_metrics: bool, min_answers: int = 1) -> None:
     text = CONFIG.replace("website: {format: html, out: site}",
-                          f"website: {{format: html, out: site, show_metrics: {str(website_metrics).lower()}}}")
+                          f"website: {{format: html, out: site, show_metrics: {str(website_metrics).lower()}, "
+                          f"min_answers: {min_answers}}}")
     text = text.replace("sales: {format: markdown, out: sales}",
-                        f"sales: {{format: markdown, out: sales, show_metrics: {str(sales_metrics).lower()}}}")
+                        f"sales: {{format: markdown, out: sales, show_metrics: {str(sales_metrics).lower()}, "
+                        f"min_answers: {min_answers}}}")
     host = make_host()
     render_targets(load(folder, text), host)
 
@@ -333,7 +335,7 @@ def test_render_shows_metrics_only_where_asked(data: Fixture) -> None:
     _render(folder, website_metrics=False, sales_metrics=True)
     sales = (folder / "sales" / "basic.md").read_text(encoding="utf-8")
     assert "## Latest customer figures" in sales
-    assert "| Quarterly feedback | 2027-Q1 | -100.0 (n=3) | 66.7% (n=3) | 3 |" in sales
+    assert "| Quarterly feedback | Q1 2027 | -100.0 (n=3) | 66.7% (n=3) | 3 |" in sales
     assert "Latest customer figures" not in (folder / "sales" / "standard.md").read_text()  # nothing answered
     site = "".join(p.read_text(encoding="utf-8") for p in (folder / "site").glob("*.html"))
     assert "What customers tell us" not in site and "-100.0" not in site
@@ -349,6 +351,20 @@ def test_render_shows_metrics_only_where_asked(data: Fixture) -> None:
         for answer in ("Dark mode", "charts", "script", "=Pro", "last quarter idea"):
             assert answer not in html.replace("<script", ""), (page, answer)
     assert "Latest customer figures" not in (folder / "sales" / "basic.md").read_text()
+
+
+def test_public_pages_hold_back_figures_from_too_few_answers(data: Fixture) -> None:
+    # Basic has 3 NPS and 3 CSAT answers, advanced 1 NPS answer: with min_answers 3 basic's
+    # figures are published and advanced's single answer is not.
+    _render(data.folder, website_metrics=True, sales_metrics=True, min_answers=3)
+    basic = (data.folder / "site" / "basic.html").read_text(encoding="utf-8")
+    assert "NPS <strong>-100.0</strong> (3 answers)" in basic
+    advanced = (data.folder / "site" / "advanced.html").read_text(encoding="utf-8")
+    assert "What customers tell us" not in advanced and "+100.0" not in advanced
+    assert "+100.0" not in (data.folder / "sales" / "advanced.md").read_text(encoding="utf-8")
+    # The default (5) publishes neither.
+    _render(data.folder, website_metrics=True, sales_metrics=False, min_answers=5)
+    assert "What customers tell us" not in (data.folder / "site" / "basic.html").read_text(encoding="utf-8")
 
 
 def test_render_with_metrics_but_no_ledger_leaves_the_section_out(tmp_path: Path) -> None:

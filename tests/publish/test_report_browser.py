@@ -41,7 +41,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
                            "next": ("text", LONG_TEXT if i == 0 else f"<b>idea</b> {i} & more")}
                 fx.answer("feedback", tier, day, answers)
             fx.invite("feedback", tier, f"{year}-{3 * q - 2:02d}-02", state="failed")
-    report = build_report(config, fx.conn, "quarter")
+    report = build_report(config, fx.ledger, "quarter")
     fx.close()
     (root / "report.html").write_text(write_report(report, "html", config, make_host()), encoding="utf-8")
     return root

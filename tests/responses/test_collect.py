@@ -300,7 +300,8 @@ def test_collect_command_prints_notes_errors_and_exits_1_on_a_failed_provider(wo
         with runner.isolation() as (out, err, _):
             code = 0
             try:
-                with cli.make_context("tierctl", ["-c", str(world.path), "survey", "collect", *args]) as ctx:
+                with cli.make_context("tierctl", ["-c", str(world.path), "survey", "collect",
+                                                  "--now", LATER.isoformat(), *args]) as ctx:
                     ctx.meta[_HOST_KEY] = world.host  # the plugins of this test, instead of the installed ones
                     cli.invoke(ctx)
             except SystemExit as exc:

@@ -46,8 +46,13 @@ def contacts(n: int) -> list[list[str]]:
             for i in range(n)]
 
 
+IMPORT_AT = "2027-07-31T00:00:00Z"  # these tests' responses are from early 2027: import as if then
+
+
 def invoke(config: Path, *args: str) -> tuple[int, str, str]:
     """``tierctl -c CONFIG survey ARGS`` as the console script runs it: (exit code, stdout, stderr)."""
+    if args and args[0] == "import" and "--now" not in args:
+        args = (*args, "--now", IMPORT_AT)
     return run_cli(["-c", str(config), "survey", *args], load_plugins=None)
 
 
@@ -151,7 +156,7 @@ def test_every_kind_of_bad_row_is_reported_with_its_line_and_skipped(project, tm
         [other, "2027-01-05T12:00:00Z", "6", "2", "3", "Keep", "kept"],               # 13: good
     ])
     code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
-    assert code == 0
+    assert code == 1  # rows were skipped: listed, and the run says so
     assert out == f"{path}: 2 added, 0 duplicates, 10 bad rows skipped (12 rows read).\n"
     lines = err.splitlines()
     assert lines == [
@@ -177,7 +182,7 @@ def test_more_than_fifty_bad_rows_are_counted_after_the_first_fifty(sent_project
     config, _ = sent_project
     path = write_csv(tmp_path / "export.csv", [[f"nope-{i}", "2027-01-05", "1", "", "", "", ""] for i in range(60)])
     code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
-    assert code == 0 and "0 added, 0 duplicates, 60 bad rows skipped" in out
+    assert code == 1 and "0 added, 0 duplicates, 60 bad rows skipped" in out
     lines = err.splitlines()
     assert len(lines) == 51 and lines[-1] == "... and 10 more"
     assert lines[49].startswith(f"{path}:51: unknown invite_id 'nope-49'")
@@ -197,7 +202,7 @@ def test_email_only_rows_link_to_the_invitation_of_their_period(project, tmp_pat
         ["stranger@else.example", "2027-02-10T10:00:00Z", "5"],
     ], header=header)
     code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
-    assert code == 0 and "3 added, 0 duplicates, 1 bad row skipped" in out
+    assert code == 1 and "3 added, 0 duplicates, 1 bad row skipped" in out
     assert err == f"{path}:5: no sent invitation of survey 'product-feedback' to 'stranger@else.example'\n"
     rows = stored(config)
     assert rows[by_occasion[("p0@acc0.example", "2027-Q1")]]["answers"]["nps"][1] == 9
@@ -353,6 +358,7 @@ def test_the_hook_runs_once_per_new_response_and_a_failing_plugin_is_reported(se
         assert call[1] == {"nps": 2}
         assert call[2] == {"invite_id": p1, "survey_id": "product-feedback", "tier": "basic", "account_id": "acc1",
                            "contact_email": "p1@acc1.example", "occasion": "2027-Q1", "due_day": "2027-01-01"}
+        assert (call[2].tier, call[2].invite_id, call[2]["account_id"]) == ("basic", p1, "acc1")  # typed, and a dict
         again = import_csv(cfg, ledger, host, path, "product-feedback", now)
         assert (again.added, again.duplicates, again.hook_errors) == (0, 3, [])
     assert len(recorder.calls) == 3  # not called again for what was stored already
@@ -388,3 +394,38 @@ def test_import_before_any_send_is_an_error_and_creates_no_ledger(project, tmp_p
     assert (code, out) == (2, "")
     assert "tierctl: error: nothing sent yet" in err and "run tierctl survey send first" in err
     assert not (tmp_path / ".tierctl").exists()
+
+
+def test_an_import_whose_every_row_is_bad_exits_1_and_a_clean_one_0(sent_project, tmp_path):
+    config, ids = sent_project
+    bad = write_csv(tmp_path / "bad.csv", [["nope-1", "2027-01-05", "1", "", "", "", ""],
+                                           [ids["p0@acc0.example"], "yesterday", "1", "", "", "", ""]])
+    code, out, err = invoke(config, "import", str(bad), "--survey", "product-feedback", "--json")
+    assert code == 1 and json.loads(out)["bad_rows"] == 2 and json.loads(out)["added"] == 0
+    good = write_csv(tmp_path / "good.csv", [[ids["p0@acc0.example"], "2027-01-05", "1", "", "", "", ""]])
+    assert invoke(config, "import", str(good), "--survey", "product-feedback")[0] == 0
+    assert invoke(config, "import", str(good), "--survey", "product-feedback")[0] == 0  # duplicates are fine
+    help_text = run_cli(["survey", "import", "--help"])[1]
+    assert "1 the good rows" in help_text and "were imported, but bad rows were skipped" in help_text
+
+
+def test_a_response_from_the_future_is_a_bad_row_with_its_line(sent_project, tmp_path):
+    config, ids = sent_project
+    p0, p1, p2 = ids["p0@acc0.example"], ids["p1@acc1.example"], ids["p2@acc2.example"]
+    path = write_csv(tmp_path / "future.csv", [
+        [p0, "9999-12-31T00:00:00Z", "9", "", "", "", ""],      # line 2: far future
+        [p1, "2027-07-31T00:10:00Z", "9", "", "", "", ""],      # 3: 10 minutes ahead: clock skew, kept
+        [p2, "2027-07-31T01:00:00Z", "9", "", "", "", ""],      # 4: an hour ahead
+    ])
+    code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
+    assert code == 1 and "1 added, 0 duplicates, 2 bad rows skipped" in out
+    assert err.splitlines() == [
+        f"{path}:2: submitted_at 9999-12-31T00:00:00+00:00 is in the future (now is 2027-07-31T00:00:00+00:00); "
+        "a response cannot have been given yet: check the column and its time zone",
+        f"{path}:4: submitted_at 2027-07-31T01:00:00+00:00 is in the future (now is 2027-07-31T00:00:00+00:00); "
+        "a response cannot have been given yet: check the column and its time zone"]
+    assert set(stored(config)) == {p1}
+    # Without --now, now is the real clock: 9999 is refused all the same.
+    code, out, err = run_cli(["-c", str(config), "survey", "import", str(path), "--survey", "product-feedback"],
+                             load_plugins=None)
+    assert code == 1 and f"{path}:2: submitted_at 9999-12-31" in err

@@ -250,3 +250,25 @@ def test_the_example_customers_file_reads_cleanly(tmp_path):
     assert {c.tier for c in contacts} == set(config.tiers)
     assert {c.status for c in contacts} == {"onboarding", "active", "at-risk", "churned"}
     assert {c.locale for c in contacts} == {"en", "nl", "de"}
+
+
+def test_duplicate_contacts_are_reported_naming_both_lines_not_deferred(project):
+    from project_fixtures import run_cli
+
+    rows = [["acc1", "One", "starter", "active", "ann@one.example", "Ann", "user", "en"],      # line 2
+            ["acc1", "One", "starter", "active", "bob@one.example", "Bob", "user", "en"],      # 3
+            ["acc1", "One", "starter", "active", "Ann@One.example", "Ann", "user", "en"],      # 4: same person
+            ["acc2", "Two", "starter", "active", "ann@one.example", "Ann", "user", "en"]]      # 5: other account
+    config = project(rows)
+    csv_path = config.parent / "customers.csv"
+    code, out, err = run_cli(["-c", str(config), "survey", "plan", "--now", "2027-01-04T09:00:00Z"],
+                             load_plugins=None)
+    assert code == 0, err
+    assert err.splitlines() == [
+        f"skipped row: customers.csv:4: duplicate contact: ann@one.example is listed on line 2 already "
+        "(account 'acc1'); remove one of the two rows, this one is skipped",
+        f"skipped row: customers.csv:5: duplicate contact: ann@one.example is listed on line 2 already "
+        "(account 'acc1'; here account 'acc2'); remove one of the two rows, this one is skipped"]
+    assert "2 due, 0 deferred, 2 bad rows skipped" in out
+    assert "deferred" not in out.replace("0 deferred", "")
+    assert csv_path.exists()

@@ -62,6 +62,11 @@ class AcmeApi(HttpDouble):
         return {"data": [{k: v for k, v in r.items() if k != "survey"} for r in page],
                 "next_page_token": str(start + self.PAGE) if more else None}
 
+    def deliveries(self) -> list[str]:
+        """tierctl invite ids Acme was asked to invite, one entry per invitation stored (repeats kept)."""
+        with self.lock:
+            return [item["metadata"]["invite_id"] for item in self.invitations.values()]
+
     # -- what a respondent does ----------------------------------------------------------
 
     def respond(self, invite_id: str, answers: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,11 @@ class TestAcmeContract(ProviderContract):
 
     @pytest.fixture
     def provider_options(self, double):
-        return {"api_key": "${ACME_API_KEY}", "base_url": f"{double.url}/v1", "retries": 0}
+        return {"api_key": "${ACME_API_KEY}", "base_url": f"{double.url}/v1"}  # default retries
 
     def answer(self, double, invitation, answers):
         double.respond(invitation.invite_id, answers)
+
+    def deliveries(self, double):
+        return double.deliveries()  # opts in to the kit's fault injection (429, 500, drops, timeouts)
 # [/docs:contract]

@@ -28,17 +28,14 @@ back keyed the way tierctl expects.
 from __future__ import annotations
 
 # [docs:imports]
-import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from pydantic import Field, SecretStr, field_validator
 
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit
+from tierctl.http import HttpClient, MaybeSent
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit
 from tierctl.records import Invitation, RawResponse, SendResult
-
-if TYPE_CHECKING:
-    import requests
 # [/docs:imports]
 
 #: Rejections that will not change on a later run.
@@ -46,17 +43,23 @@ PERMANENT = frozenset({"invalid_email", "unsubscribed", "bounced"})
 
 
 # [docs:options]
-class AcmeOptions(ProviderOptions):
-    """Options of a ``plugin: acme`` entry; unknown keys are errors (ProviderOptions)."""
+class AcmeOptions(HttpRetryOptions):
+    """Options of a ``plugin: acme`` entry; unknown keys are errors (ProviderOptions).
+
+    ``timeout``, ``max_retries``, ``backoff_factor`` and ``max_retry_after``
+    come from HttpRetryOptions; the defaults below suit Acme.
+    """
+
+    renamed_options = {"retries": "max_retries"}  # 1.0 called it retries; still accepted, with a warning
 
     api_key: SecretStr = Field(description="Acme API key; write it as ${ACME_API_KEY}")
     base_url: str = Field("https://api.acme-surveys.example/v1", description="API root")
     surveys: dict[str, str] = Field(default_factory=dict,
                                     description="tierctl survey id -> Acme survey id (default: the same id)")
     per_second: float = Field(10.0, gt=0, le=10, description="Requests per second (Acme allows 10)")
-    timeout: float = Field(10.0, gt=0, description="Seconds to wait for each answer")
-    retries: int = Field(3, ge=0, le=10, description="Retries after 429, 5xx or a failed connection")
-    max_retry_after: float = Field(30.0, ge=0, description="Longest Retry-After honoured, in seconds")
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for each answer")
+    max_retries: int = Field(3, ge=0, le=10, description="Retries after 429, 5xx or a failed connection")
+    max_retry_after: float = Field(30.0, ge=0, le=3600, description="Longest Retry-After honoured, in seconds")
 
     @field_validator("base_url")
     @classmethod
@@ -67,8 +70,25 @@ class AcmeOptions(ProviderOptions):
 # [/docs:options]
 
 
-class _MaybeSent(Exception):
-    """The request went out but no answer came: Acme may have acted on it."""
+# [docs:client]
+class AcmeClient(HttpClient):
+    """tierctl's HTTP client, with Acme's error answers mapped to messages that say what to check."""
+
+    def retryable(self, method: str, response: Any, idempotent: bool) -> bool:
+        # Acme documents that a 5xx answer means nothing was stored: a POST may be retried too.
+        return response.status_code == 429 or response.status_code >= 500
+
+    def error_for(self, response: Any, what: str, retries: int) -> ProviderError:
+        if response.status_code in (401, 403):
+            return ProviderError(self.provider.instance, f"Acme refused the API key ({response.status_code} "
+                                                         f"{self.error_message(response)}); check api_key",
+                                 retry=False)
+        if response.status_code == 404:
+            return ProviderError(self.provider.instance, f"{what}: not found on Acme "
+                                                         f"({self.error_message(response)}); check the surveys "
+                                                         "mapping", retry=False)
+        return super().error_for(response, what, retries)
+# [/docs:client]
 
 
 # [docs:provider]
@@ -80,13 +100,14 @@ class AcmeProvider(Provider):
     Options = AcmeOptions
     batch_size = 100  # Acme takes 100 invitations per request
     can_fetch = True
-    paces_itself = True  # every request calls self.pace() first (sends and fetches)
+    paces_itself = True  # the client takes a token before every request (sends, fetches, retries)
     options: AcmeOptions
 
     def __init__(self, instance: str, options: AcmeOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self.rate_limit = RateLimit(1, 1.0 / options.per_second)
-        self._session: "requests.Session | None" = None
+        self.http = AcmeClient(self, platform="Acme",
+                               headers={"Authorization": f"Bearer {options.api_key.get_secret_value()}"})
 # [/docs:provider]
 
     # -- sending ---------------------------------------------------------------------------
@@ -104,14 +125,13 @@ class AcmeProvider(Provider):
             "metadata": {"invite_id": inv.invite_id, "tier": inv.tier, "account_id": inv.account_id},
         } for inv in batch]}
         try:
-            answer = self._request("POST", f"/surveys/{survey}/invitations", json=body)
-        except _MaybeSent as exc:
-            # Not a ProviderError: that would make the engine send them again. Failed
-            # for good, so nobody gets two invitations; the reason says what to check.
-            return [SendResult.failed(inv.invite_id, f"{exc}; they may have been created, so they are not "
-                                                     "sent again (check the survey's invitations on Acme)")
+            answer = self.http.json("POST", f"/surveys/{survey}/invitations", json=body)
+        except MaybeSent as exc:
+            # Not a ProviderError: that would make the engine send them again. "unknown" is
+            # never resent automatically, so nobody gets two invitations.
+            return [SendResult.maybe_sent(inv.invite_id, f"{exc}; check the survey's invitations on Acme")
                     for inv in batch]
-        by_index = {r.get("index"): r for r in answer.get("results", []) if isinstance(r, dict)}
+        by_index = {r.get("index"): r for r in (answer or {}).get("results", []) if isinstance(r, dict)}
         results = []
         for index, inv in enumerate(batch):
             result = by_index.get(index)
@@ -150,7 +170,7 @@ class AcmeProvider(Provider):
         out: dict[str, RawResponse] = {}  # by response id: pages may overlap
         last, at_last = since, set(seen)
         while True:
-            page = self._request("GET", f"/surveys/{survey}/responses", params=params)
+            page = self.http.json("GET", f"/surveys/{survey}/responses", params=params) or {}
             for item in page.get("data", []):
                 rid, updated = str(item["id"]), str(item["updated_at"])
                 if rid in seen and since is not None and _same(updated, since):
@@ -174,91 +194,11 @@ class AcmeProvider(Provider):
         return list(out.values()), new_cursor
     # [/docs:fetch]
 
-    # -- HTTP ------------------------------------------------------------------------------
-
     def _survey(self, survey_id: str) -> str:
         return self.options.surveys.get(survey_id, survey_id)
 
-    def _http(self) -> "requests.Session":
-        if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-            self._session.headers.update({
-                "Authorization": f"Bearer {self.options.api_key.get_secret_value()}",
-                "Accept": "application/json",
-            })
-        return self._session
-
-    # [docs:request]
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One API call, paced and retried; errors become ProviderError (the secret never in them)."""
-        import requests
-
-        url = self.options.base_url + path
-        for attempt in range(self.options.retries + 1):
-            self.pace()  # one token per request, retries included
-            try:
-                response = self._http().request(method, url, timeout=self.options.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if method == "POST" and _may_have_arrived(exc):
-                    raise _MaybeSent(f"no answer from Acme within {self.options.timeout:g}s") from None
-                problem = f"cannot reach {self.options.base_url} ({type(exc).__name__})"
-                if attempt < self.options.retries:
-                    time.sleep(min(2 ** attempt * 0.1, 5))
-                    continue
-                raise ProviderError(self.instance, problem, retry=True) from None
-            status = response.status_code
-            if status < 300:
-                return response.json()
-            message = _error_message(response)
-            if status in (401, 403):
-                raise ProviderError(self.instance, f"Acme refused the API key ({status} {message}); check "
-                                                   "api_key", retry=False)
-            if status == 404:
-                raise ProviderError(self.instance, f"{method} {path}: not found on Acme ({message}); check "
-                                                   "the surveys mapping", retry=False)
-            if status == 429 or status >= 500:
-                if attempt < self.options.retries:
-                    time.sleep(self._retry_after(response, attempt))
-                    continue
-                raise ProviderError(self.instance, f"Acme answered {status} {message} after "
-                                                   f"{self.options.retries} retries", retry=True)
-            raise ProviderError(self.instance, f"{method} {path}: Acme answered {status} {message}", retry=False)
-        raise AssertionError("unreachable")
-    # [/docs:request]
-
-    def _retry_after(self, response: Any, attempt: int) -> float:
-        try:
-            seconds = float(response.headers.get("Retry-After", ""))
-        except ValueError:
-            seconds = 2 ** attempt * 0.5
-        return max(0.0, min(seconds, self.options.max_retry_after))
-
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-
-def _may_have_arrived(exc: BaseException) -> bool:
-    """Whether a failed request may still have reached Acme (anything but a refused or timed-out connect)."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
-    root = exc.args[0] if exc.args else None
-    root = getattr(root, "reason", root)
-    return not isinstance(root, (NewConnectionError, ConnectTimeoutError))
-
-
-def _error_message(response: Any) -> str:
-    try:
-        error = response.json().get("error") or {}
-        return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
-    except (ValueError, AttributeError):
-        return response.reason or ""
+        self.http.close()
 
 
 def _parse_cursor(cursor: str | None) -> tuple[str | None, set[str]]:

@@ -1,0 +1,317 @@
+"""The contract checks that inject faults into a provider's HTTP double.
+
+They are part of :class:`tierctl.testing.ProviderContract` and run when the
+contract subclass defines ``deliveries(double)`` (the invite ids the
+platform was asked to deliver, repeats included) and the double is a
+:class:`tierctl.testing.HttpServer` (an :class:`~tierctl.testing.HttpDouble`):
+the kit then needs nothing else from the author. It makes the double answer
+429 with ``Retry-After`` in the middle of a batch, 500 or a dropped
+connection after some requests went through, time out after it stored a
+delivery, shift pages while a fetch pages through, and take a response in
+at the cursor boundary; and checks that nobody is surveyed twice and no
+answer is lost. Each failure says what was observed, the rule, and the
+section of docs/plugins.md that explains it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tierctl.testing.engine import Engine, SendOutcome
+
+__all__ = ["FaultChecks", "contract_failure"]
+
+DOC = "docs/plugins.md"
+SENDING = "§5 Sending"
+CALLING = "§6 Calling the API"
+FETCHING = "§7 Fetching responses"
+#: Seconds of Retry-After the kit sends with its 429 (on the fake clock: no real wait).
+RETRY_AFTER = 7
+
+
+def contract_failure(observed: str, rule: str, section: str) -> str:
+    """A contract failure message: what was seen, the rule broken, where the docs explain it."""
+    return f"observed: {observed}\nrule: {rule}\nsee: {DOC} {section}"
+
+
+class FaultChecks:
+    """Fault-injection checks, mixed into :class:`~tierctl.testing.ProviderContract`."""
+
+    def deliveries(self, double: Any) -> list[str]:
+        raise NotImplementedError
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _delivered(self, double: Any) -> Counter[str] | None:
+        try:
+            return Counter(self.deliveries(double))
+        except NotImplementedError:
+            return None
+
+    def _faults_or_skip(self, double: Any) -> None:
+        from tierctl.testing.http_double import HttpServer
+
+        if self._delivered(double) is None:
+            pytest.skip(f"{type(self).__name__} defines no deliveries(double): the fault-injection checks "
+                        "(429, 500, dropped connections, timeouts, shifting pages) need to count what the "
+                        "platform was asked to deliver; define it to opt in")
+        if not isinstance(double, HttpServer):
+            pytest.skip("the double is not a tierctl.testing.HttpServer/HttpDouble, so the kit cannot inject "
+                        "faults into it")
+
+    def _check_deliveries(self, what: str, double: Any, invitations: list[Any], engine: Engine) -> None:
+        """At most one delivery per invitation; ``sent`` means delivered once; ``retry`` means not delivered."""
+        delivered = self._delivered(double) or Counter()
+        ids = {i.invite_id for i in invitations}
+        twice = sorted(i for i in ids if delivered[i] > 1)
+        assert not twice, contract_failure(
+            f"{what}: the platform was asked to deliver {', '.join(f'{i} {delivered[i]} times' for i in twice)}",
+            "each invitation is delivered at most once: never send a request again that may have reached the "
+            "platform, and return exactly what happened to each invitation", SENDING)
+        states = engine.states(ids)
+        for invite_id in sorted(ids):
+            state, count = states[invite_id], delivered[invite_id]
+            assert not (state == "sent" and count != 1), contract_failure(
+                f"{what}: {invite_id} is recorded 'sent' but was delivered {count} times",
+                "a 'sent' result means the platform accepted it exactly once", SENDING)
+            assert not (state == "retry" and count), contract_failure(
+                f"{what}: {invite_id} was delivered but is recorded 'retry', so the next run sends it again",
+                "what went out is 'sent' (or 'unknown' when no answer came); a ProviderError or a retry result "
+                "is only for invitations that did not go out", SENDING)
+
+    def _send_with_fault(self, engine: Engine, provider: Any, double: Any, install: Any) -> tuple[list[Any], SendOutcome]:
+        """Send a batch after ``install(double, first, target)`` set up a fault; return invitations, outcome.
+
+        ``first`` is the count of requests before the batch; the fault is meant for request number
+        ``first + target``: the one after half of those a healthy batch takes (the second request
+        when a batch takes one: the batch is then sent one invitation per ``send``, so the fault
+        comes after some invitations went out).
+        """
+        probe = self.make_invitations(self.batch)
+        before = double.count
+        self._sent(engine, provider, probe)
+        per_batch = double.count - before
+        if per_batch <= 1:
+            provider.batch_size = 1
+            target = 2
+        else:
+            target = per_batch // 2 + 1
+        invitations = self.make_invitations(self.batch)
+        install(double, double.count, target)
+        try:
+            outcome = engine.send(provider, invitations)
+        finally:
+            double.reset()
+        return invitations, outcome
+
+    def _next_run(self, engine: Engine, provider: Any, invitations: list[Any]) -> SendOutcome:
+        """Send again what a later run would: the invitations in 'retry' (and those never claimed)."""
+        states = engine.states(i.invite_id for i in invitations)
+        again = [i for i in invitations if states[i.invite_id] in ("retry", "absent")]
+        return engine.send(provider, again) if again else SendOutcome()
+
+    # --- the checks -----------------------------------------------------------------------------
+
+    def test_each_invitation_is_delivered_once(self, contract_engine: Engine, contract_provider: Any,
+                                               double: Any) -> None:
+        """Against a healthy double, each invitation is delivered exactly once (no repeated request or batch)."""
+        self._faults_or_skip(double)
+        invitations = self.make_invitations(self.batch)
+        self._sent(contract_engine, contract_provider, invitations)
+        self._check_deliveries("a healthy send", double, invitations, contract_engine)
+
+    def test_a_429_mid_batch_is_waited_out_on_the_provider_clock(self, contract_engine: Engine,
+                                                                 contract_provider: Any, double: Any) -> None:
+        """429 with Retry-After: the provider waits at least that long (on its clock) and sends nothing twice."""
+        from tierctl.testing.http_double import Reply
+
+        self._faults_or_skip(double)
+        clock = contract_engine.clock
+        arrivals: dict[int, tuple[float, tuple[str, str, bytes]]] = {}
+        hit: list[int] = []
+
+        def install(double: Any, first: int, target: int) -> None:
+            double.on_request(lambda request: arrivals.__setitem__(
+                request.seq, (clock.monotonic(), (request.method, request.path, request.body))))
+
+            def limited(request: Any) -> bool:
+                if request.seq - first == target and not hit:
+                    hit.append(request.seq)
+                    return True
+                return False
+
+            double.when(limited, Reply.json({"error": "rate limited"}, 429, {"Retry-After": str(RETRY_AFTER)}))
+
+        invitations, _ = self._send_with_fault(contract_engine, contract_provider, double, install)
+        self._check_deliveries("a 429 mid-batch", double, invitations, contract_engine)
+        # The same request again (method, path and body): the retry of the one that got the 429.
+        later = sorted(seq for seq in arrivals if hit and seq > hit[0] and arrivals[seq][1] == arrivals[hit[0]][1])
+        if later:
+            waited = arrivals[later[0]][0] - arrivals[hit[0]][0]
+            assert waited >= RETRY_AFTER - 1e-6, contract_failure(
+                f"after a 429 with Retry-After: {RETRY_AFTER}, the request was repeated {waited:.3f}s later on "
+                "the provider's clock (a wait on time.sleep does not count)",
+                "honour Retry-After, waiting with self.sleep() (tierctl.http.HttpClient does)", CALLING)
+        self._next_run(contract_engine, contract_provider, invitations)
+        self._check_deliveries("a 429 mid-batch, then the next run", double, invitations, contract_engine)
+
+    def test_a_500_mid_batch_resends_nothing(self, contract_engine: Engine, contract_provider: Any,
+                                             double: Any) -> None:
+        """500s after some requests went through: what went out is sent or unknown, never resent."""
+        from tierctl.testing.http_double import Reply
+
+        self._faults_or_skip(double)
+
+        def install(double: Any, first: int, target: int) -> None:
+            double.when(lambda request: request.seq - first >= target,
+                        Reply.json({"error": "internal error"}, 500), repeat=True)
+
+        invitations, _ = self._send_with_fault(contract_engine, contract_provider, double, install)
+        self._check_deliveries("500s mid-batch", double, invitations, contract_engine)
+        self._next_run(contract_engine, contract_provider, invitations)
+        self._check_deliveries("500s mid-batch, then the next run", double, invitations, contract_engine)
+
+    def test_a_dropped_connection_mid_batch_resends_nothing(self, contract_engine: Engine, contract_provider: Any,
+                                                            double: Any) -> None:
+        """A connection dropped after the platform acted on a request: that request is never repeated."""
+        self._faults_or_skip(double)
+
+        def install(double: Any, first: int, target: int) -> None:
+            def drop(request: Any, reply: Any) -> Any:
+                # The double has handled the request (and stored what it delivers); the answer is lost.
+                return dataclasses.replace(reply, drop=True) if request.seq - first == target else reply
+
+            double.filter_replies(drop)
+
+        invitations, _ = self._send_with_fault(contract_engine, contract_provider, double, install)
+        self._check_deliveries("a connection dropped after the request was handled", double, invitations,
+                               contract_engine)
+        self._next_run(contract_engine, contract_provider, invitations)
+        self._check_deliveries("a dropped connection, then the next run", double, invitations, contract_engine)
+
+    def test_a_timeout_after_the_delivery_request_is_unknown(self, contract_engine: Engine,
+                                                            provider_options: dict[str, Any],
+                                                            other_providers: dict[str, dict[str, Any]],
+                                                            double: Any) -> None:
+        """No answer after the platform stored a delivery: the invitation is 'unknown', never 'retry'."""
+        self._faults_or_skip(double)
+        if "timeout" not in self._options_model().model_fields:
+            pytest.skip(f"provider {self.plugin!r} has no timeout option to shorten for this check")
+        options = {**provider_options, "timeout": self.stall_timeout}
+        provider = contract_engine.provider(self.plugin, options, instance=self.instance, others=other_providers)
+        lock = threading.Lock()
+        stalled: list[int] = []
+
+        def stall(request: Any, reply: Any) -> Any:
+            with lock:
+                delivered = sum((self._delivered(double) or Counter()).values())
+                if delivered > baseline[0] and not stalled:
+                    stalled.append(request.seq)
+                    return dataclasses.replace(reply, delay=self.stall_timeout + 1.0)
+            return reply
+
+        baseline = [sum((self._delivered(double) or Counter()).values())]
+        double.filter_replies(stall)
+        invitations = self.make_invitations(self.batch)
+        try:
+            contract_engine.send(provider, invitations)  # bounded by the provider's timeout option
+        finally:
+            double.reset()
+        delivered = self._delivered(double) or Counter()
+        states = contract_engine.states(i.invite_id for i in invitations)
+        wrong = {i: states[i] for i in sorted(states) if delivered[i] and states[i] not in ("sent", "unknown")}
+        assert not wrong, contract_failure(
+            f"the platform stored the delivery of {sorted(wrong)} but its answer never came; they are recorded "
+            f"{wrong}",
+            "a request that may have reached the platform and got no answer is 'unknown' "
+            "(SendResult.maybe_sent, or let tierctl.http.MaybeSent propagate), never 'retry' or 'failed'", SENDING)
+        self._check_deliveries("a timeout after the delivery request", double, invitations,
+                               contract_engine)
+
+    def test_shifting_pages_return_each_response_once(self, contract_engine: Engine, contract_provider: Any,
+                                                      double: Any) -> None:
+        """Pages that shift while a fetch pages through (a page served again): each response once per fetch."""
+        self._fetch_or_skip(contract_provider)
+        self._faults_or_skip(double)
+        invitations = self.make_invitations(self.batch + 2)
+        self._sent(contract_engine, contract_provider, invitations)
+        for inv in invitations:
+            self._answer(double, inv)
+        previous: dict[str, Any] = {}
+        replayed: list[int] = []
+
+        def shift(request: Any, reply: Any) -> Any:
+            if request.method != "GET" or reply.status != 200:
+                return reply
+            route = request.route
+            if route in previous and not replayed:
+                replayed.append(request.seq)
+                return previous[route]  # the items moved on by a page: the client sees the last page again
+            previous[route] = reply
+            return reply
+
+        double.filter_replies(shift)
+        calls = []
+        original = contract_provider.fetch_responses
+
+        def recording(survey_id: str, cursor: str | None) -> Any:
+            items, new_cursor = original(survey_id, cursor)
+            items = list(items)
+            calls.append(items)
+            return items, new_cursor
+
+        contract_provider.fetch_responses = recording
+        try:
+            contract_engine.fetch_all(contract_provider, invitations[0].survey_id)
+        finally:
+            del contract_provider.fetch_responses
+            double.reset()
+        if not replayed:
+            pytest.skip("fetching took a single page request: there was no page to shift")
+        for items in calls:
+            ids = [r.response_id for r in items]
+            repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+            assert not repeated, contract_failure(
+                f"one fetch_responses call returned {repeated} more than once after a page was served again",
+                "pages may overlap while you page through (offset pages shift as responses arrive): "
+                "de-duplicate by response id within a call", FETCHING)
+
+    def test_a_response_at_the_cursor_boundary_is_not_lost(self, contract_engine: Engine, contract_provider: Any,
+                                                           double: Any) -> None:
+        """A response arriving while the last page is answered comes with the next fetch from the cursor."""
+        self._fetch_or_skip(contract_provider)
+        self._faults_or_skip(double)
+        invitations = self.make_invitations(self.batch)
+        self._sent(contract_engine, contract_provider, invitations)
+        for inv in invitations[:-1]:
+            self._answer(double, inv)
+        survey_id = invitations[0].survey_id
+        _, cursor = contract_engine.fetch_all(contract_provider, survey_id)
+        late = invitations[-1]
+        arrived: list[int] = []
+
+        def arrive(request: Any, reply: Any) -> Any:
+            if request.method == "GET" and reply.status == 200 and not arrived:
+                arrived.append(request.seq)
+                self._answer(double, late)  # after the page was made, before the client has it
+            return reply
+
+        double.filter_replies(arrive)
+        try:
+            first, cursor = contract_engine.fetch_all(contract_provider, survey_id, cursor)
+        finally:
+            double.reset()
+        if not arrived:
+            pytest.skip("fetching made no GET request to the double: nothing to arrive at")
+        again, _ = contract_engine.fetch_all(contract_provider, survey_id, cursor)
+        got = {r.invite_id for r in first} | {r.invite_id for r in again}
+        assert late.invite_id in got, contract_failure(
+            "a response that arrived while the last page was being answered was not returned by that fetch nor "
+            "by the next one from the returned cursor",
+            "the cursor must not move past what the platform may still add at that instant: use an inclusive "
+            "time window and drop the ids already returned (tierctl de-duplicates by response id)", FETCHING)
