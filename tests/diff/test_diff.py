@@ -242,3 +242,11 @@ def test_markdown_is_cut_to_fit_a_pull_request_comment():
     text = diff_markdown(ConfigDiff("HEAD", ["tiers"], [], pages, Moves(), None, [], []))
     assert len(text) <= MD_MAX_CHARS
     assert text.endswith("… cut to fit a pull-request comment; run `tierctl diff` for the whole review.\n")
+
+
+def test_a_change_in_one_language_of_a_text_is_a_change():
+    from tierctl.config.model import Tier
+
+    old = Tier(name={"en": "Standard", "nl": "Standaard"}, touch_model="low-touch", plans=["team"])
+    new = Tier(name={"en": "Standard", "nl": "Gewoon"}, touch_model="low-touch", plans=["team"])
+    assert describe_tier(old, new) == ["name {en: Standard, nl: Standaard} → {en: Standard, nl: Gewoon}"]
