@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mutations import mutate
 from project_fixtures import PROJECT_YAML, run_cli, write_customers
 from test_source_ical import make_config
 
@@ -41,38 +42,17 @@ FRAGMENTS = ["", ":", ";", "TZID=Mars/Olympus_Mons", "RRULE:FREQ=SECONDLY", "RRU
              "RRULE:FREQ=DAILY;INTERVAL=0", "RRULE:FREQ=YEARLY;BYSETPOS=-400", "DTEND;VALUE=DATE:20270101"]
 
 
+def _digits(draw, lines: list[bytes], i: int) -> list[bytes]:
+    """Dates and times with some digits changed (month 13, hour 99, year 0000)."""
+    lines[i] = bytes(draw(st.sampled_from(b"0123456789")) if 48 <= c <= 57 and draw(st.booleans()) else c
+                     for c in lines[i])
+    return lines
+
+
 @st.composite
 def mutated(draw) -> bytes:
-    lines = SEEDS[draw(st.integers(0, len(SEEDS) - 1))].read_text(encoding="utf-8").splitlines()
-    for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "edit", "digits", "truncate"]))
-        if not lines:
-            break
-        i = draw(st.integers(0, len(lines) - 1))
-        if kind == "delete":
-            del lines[i]
-        elif kind == "duplicate":
-            lines.insert(i, lines[i])
-        elif kind == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif kind == "insert":
-            lines.insert(i, draw(st.sampled_from(FRAGMENTS)) + draw(st.text(max_size=12)))
-        elif kind == "edit":
-            line = lines[i]
-            at = draw(st.integers(0, len(line)))
-            lines[i] = line[:at] + draw(st.sampled_from(FRAGMENTS) | st.text(max_size=8)) + line[at + draw(
-                st.integers(0, 6)):]
-        elif kind == "digits":
-            lines[i] = "".join(draw(st.sampled_from("0123456789")) if c.isdigit() and draw(st.booleans()) else c
-                               for c in lines[i])
-        else:
-            lines = lines[:i]
-    data = "\r\n".join(lines).encode("utf-8", "surrogatepass")
-    if draw(st.booleans()):
-        return data
-    cut = draw(st.integers(0, len(data)))
-    return data[:cut] + draw(st.binary(max_size=16)) + data[cut:]
+    seed = SEEDS[draw(st.integers(0, len(SEEDS) - 1))].read_bytes()
+    return mutate(draw, seed, [f.encode("utf-8") for f in FRAGMENTS], extra={"digits": _digits}, most=6)
 
 
 @pytest.fixture(scope="module")
