@@ -51,7 +51,7 @@ def test_series_denser_than_daily_are_skipped_rows_with_line_and_reason(config):
     assert "FREQ=SECONDLY" in lines[13]
     assert "BYHOUR=9,10,11" in lines[20]
     assert all(p.file == "minutely_since_1970.ics" for p in problems)
-    assert elapsed < 2, f"took {elapsed:.1f} s"
+    assert elapsed < 0.5, f"took {elapsed:.1f} s"
 
 
 def test_an_old_daily_series_is_expanded_from_near_the_window(config):
@@ -86,21 +86,33 @@ def test_the_shortcut_gives_what_a_full_expansion_gives(config, tmp_path):
     assert len(old) == 364 + 26  # the window ends at the start of 31 December
 
 
-def test_plan_of_a_minutely_calendar_takes_under_two_seconds(tmp_path):
-    write_customers(tmp_path / "customers.csv", [
-        ["h1", "Harbor & Finch", "enterprise", "active", "olivia.hart@harborfinch.example", "Olivia",
-         "key-stakeholder", "en"]])
-    shutil.copy(HOSTILE / "minutely_since_1970.ics", tmp_path / "meetings.ics")
-    (tmp_path / "tierctl.yaml").write_text(PROJECT_YAML)
+def _timed_plan(folder: Path) -> tuple[float, str, int]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tierctl", "-c", str(tmp_path / "tierctl.yaml"), "survey", "plan",
+    done = subprocess.run([sys.executable, "-m", "tierctl", "-c", str(folder / "tierctl.yaml"), "survey", "plan",
                            "--now", "2027-02-27T09:00:00Z"], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - started
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out
+    return time.perf_counter() - started, done.stdout + done.stderr, done.returncode
+
+
+def test_plan_of_a_minutely_calendar_takes_under_two_seconds(tmp_path):
+    for name, calendar in (("dense", HOSTILE / "minutely_since_1970.ics"), ("plain", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_customers(folder / "customers.csv", [
+            ["h1", "Harbor & Finch", "enterprise", "active", "olivia.hart@harborfinch.example", "Olivia",
+             "key-stakeholder", "en"]])
+        if calendar is not None:
+            shutil.copy(calendar, folder / "meetings.ics")
+        else:
+            (folder / "meetings.ics").write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nEND:VCALENDAR\r\n")
+        (folder / "tierctl.yaml").write_text(PROJECT_YAML)
+    elapsed, out, code = min(_timed_plan(tmp_path / "dense") for _ in range(2))
+    assert code == 0, out
     assert "meetings.ics:5:" in out and "more than once a day" in out and "Traceback" not in out
     assert "olivia.hart@harborfinch.example" in out  # the real review on 2 March is planned
-    assert elapsed < 2, f"plan took {elapsed:.1f} s"
+    # The whole command, start-up included, under 2 s (it took 120 s before); on a loaded machine, no slower
+    # than a plan of an empty calendar plus a second (the source itself takes milliseconds: see above).
+    plain = min(_timed_plan(tmp_path / "plain")[0] for _ in range(2))
+    assert elapsed < max(2.0, plain + 1.0), f"plan took {elapsed:.1f} s (an empty calendar: {plain:.1f} s)"
 
 
 # --- zones and rules -------------------------------------------------------------
