@@ -13,7 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
-                      PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
+                      PrivateAttr, SecretStr, Tag, WithJsonSchema, field_validator, model_validator)
 
 from tierctl.config.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
 from tierctl.i18n.text import LANGUAGE_HELP, LocalText, is_language
@@ -200,6 +200,8 @@ class Cadence(Model):
     meeting: str | None = Field(None, description="Kind of meeting this contact is, e.g. account-review")
     duration: PositiveDuration | None = Field(
         None, description="Agent time one contact takes (default 30m when not automated, 0 when automated)")
+    message: Slug | None = Field(None, description="The message under messages: that an automated contact "
+                                                   "sends (tierctl touchpoints send)")
 
 
 class SalesNotes(Model):
@@ -368,6 +370,45 @@ class Storage(Model):
                                  "postgresql://user@host:5432/dbname (password from PGPASSWORD)")
 
 
+class Serve(Model):
+    """``serve:``: the hosted survey form, unsubscribe links and webhook receivers (``tierctl serve``)."""
+
+    base_url: str = Field(description="Public address of tierctl serve, e.g. https://surveys.acme.example; "
+                                      "invitations link to the hosted form there")
+    secret: SecretStr = Field(description="Key that signs survey and unsubscribe links (HMAC-SHA256), at least "
+                                          "32 characters; write it as ${TIERCTL_SERVE_SECRET}")
+    unsubscribe_mailto: str | None = Field(None, description="Also offer List-Unsubscribe by mail to this address")
+    max_body_bytes: int = Field(65536, ge=1024, le=10 * 1024 * 1024,
+                                description="Largest request body accepted (form posts and webhooks)")
+    rate_per_ip: int = Field(120, ge=1, description="Requests per minute from one client address")
+    rate_per_token: int = Field(30, ge=1, description="Requests per minute for one survey link")
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Signing secrets of the platforms' webhooks: typeform, "
+                                          "surveymonkey (api_key&api_secret), qualtrics; write them as ${ENV}")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"{value!r} is not a base address; expected https://host[/path] without ? or #")
+        return value.rstrip("/")
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'), set as ${TIERCTL_SERVE_SECRET}")
+        return value
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", value):
+            raise ValueError(f"{value!r} is not an e-mail address; expected unsubscribe@acme.example")
+        return value
+
+
 class Benchmark(Model):
     """A published figure to compare a metric with, e.g. CSAT 92.5 (2018)."""
 
@@ -381,7 +422,80 @@ class Benchmark(Model):
 
 
 class Throttle(Model):
-    per_contact: PositiveDuration = Field(description="At most one survey per contact in this window, across surveys")
+    """The fatigue cap: how often one person may hear from us, across surveys and messages."""
+
+    per_contact: PositiveDuration | None = Field(
+        None, description="At most one survey or message per contact in this window, e.g. 30d")
+    messages_per_week: int | None = Field(
+        None, ge=1, description="At most this many surveys and messages per contact in any 7 days")
+
+
+MESSAGE_CHANNELS = ("email", "sms", "whatsapp")
+
+
+def _per_language(value: Any) -> Any:
+    """One text for every language, or ``{language: text}``; one text is stored under ``""``."""
+    if isinstance(value, str):
+        return {"": value}
+    return value
+
+
+#: A text in one language, or ``{language: text}`` (a plain text is kept under ``""``).
+PerLanguage = Annotated[dict[str, str], BeforeValidator(_per_language),
+                        WithJsonSchema({"anyOf": [{"type": "string"},
+                                                  {"type": "object", "additionalProperties": {"type": "string"}}]})]
+
+
+class WhatsAppTemplate(Model):
+    """An approved WhatsApp template: business-initiated WhatsApp messages must use one."""
+
+    id: str = Field(description="The template's id at the provider (Twilio: the ContentSid, HX...)")
+    variables: dict[str, str] = Field(default_factory=dict, description="Placeholder -> value template, "
+                                      "e.g. {'1': '{{ first_name }}', '2': '{{ account_name }}'}")
+
+
+class Message(Model):
+    """A contact moment's message: a subject and body template per language, sent on one channel."""
+
+    channel: Literal["email", "sms", "whatsapp"]
+    provider: str = Field(description="The provider instance (under providers:) that sends it")
+    subject: PerLanguage = Field(
+        default_factory=dict, description="Subject template (e-mail), one text or {language: text}")
+    body: PerLanguage = Field(
+        default_factory=dict, description="Body template (jinja2: {{ first_name }}, {{ account_name }}, "
+                                          "{{ tier_name }}, {{ org_name }}), one text or {language: text}")
+    template: WhatsAppTemplate | None = Field(None, description="WhatsApp: the approved template to send")
+    throttle: Literal["exempt"] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Message":
+        if self.channel == "whatsapp" and self.template is None:
+            raise ValueError("a whatsapp message needs template: {id: HX..., variables: {...}}: WhatsApp "
+                             "accepts only approved templates for messages a business starts")
+        if self.channel != "whatsapp" and not self.body:
+            raise ValueError(f"a {self.channel} message needs a body")
+        if self.channel == "email" and not self.subject:
+            raise ValueError("an email message needs a subject")
+        return self
+
+
+_CLOCK_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 21:00 as a sexagesimal number (1260).
+        return f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str) or not _CLOCK_RE.match(value.strip()):
+        raise ValueError(f"expected a time of day such as \"21:00\", got {value!r}")
+    return value.strip()
+
+
+class QuietHours(Model):
+    """No SMS or WhatsApp between ``start`` and ``end`` in the contact's time zone: deferred, not dropped."""
+
+    start: Annotated[str, BeforeValidator(_clock)] = Field(description="Quiet from, e.g. 21:00")
+    end: Annotated[str, BeforeValidator(_clock)] = Field(description="Quiet until, e.g. 08:00")
 
 
 def _requirement(text: str) -> str:
@@ -422,6 +536,10 @@ class Config(Model):
     providers: dict[Slug, ProviderInstance] = Field(default_factory=dict)
     sources: dict[str, ProviderInstance] = Field(default_factory=dict)
     throttle: Throttle | None = None
+    messages: dict[Slug, Message] = Field(default_factory=dict,
+                                          description="Messages that automated contact moments send")
+    quiet_hours: QuietHours | None = Field(None, description="No SMS or WhatsApp in these hours, contact's time")
+    serve: Serve | None = None
     benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)
