@@ -100,7 +100,7 @@ class TwilioProvider(TextProvider):
         self.api = ApiClient(options, {"Accept": "application/json"},
                              (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)")
 
-    def channel(self, invitation: Invitation) -> str:
+    def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.options.channel)
 
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:

@@ -229,6 +229,7 @@ class TextProvider(Provider):
     """
 
     platform: ClassVar[str] = ""
+    channel: ClassVar[str] = "sms"  # survey invitations through it wait out quiet_hours
     #: One token per request, taken right before it: a batch never bursts past the platform's rate.
     paces_itself: ClassVar[bool] = True
     #: The channel of survey invitations (messages carry their own).
@@ -257,7 +258,7 @@ class TextProvider(Provider):
         """The error that stops the provider for this answer (bad credentials, no balance), else None."""
         return None
 
-    def channel(self, invitation: Invitation) -> str:
+    def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.survey_channel)
 
     def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
@@ -265,8 +266,8 @@ class TextProvider(Provider):
         results: dict[str, SendResult] = {}
         jobs: list[tuple[Invitation, str, dict[str, Any]]] = []
         for invitation in batch:
-            planned = refusal(invitation, self.channel(invitation)) or self.request(invitation,
-                                                                                    self.channel(invitation))
+            planned = refusal(invitation, self.channel_for(invitation)) or self.request(invitation,
+                                                                                    self.channel_for(invitation))
             if isinstance(planned, str):
                 results[invitation.invite_id] = SendResult.failed(invitation.invite_id, planned)
             else:

@@ -26,7 +26,7 @@ from tierctl.sources import CustomerSource
 from tierctl.surveys.fatigue import Fatigue
 from tierctl.surveys.scheduler import CONSENT, FINAL_STATES, Deferral, PlanSummary
 from tierctl.touchpoints.occasions import OccasionClock
-from tierctl.touchpoints.quiet import QUIET_CHANNELS, QuietClock
+from tierctl.surveys.quiet import QUIET_CHANNELS, QuietClock
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
