@@ -46,13 +46,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
 from tierctl.providers import ProviderOptions
 from tierctl.records import Invitation
+from tierctl.web.links import form_url, serve_settings, unsubscribe_url as hosted_unsubscribe_url
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -147,9 +148,13 @@ def _one_line(value: str | None) -> str | None:
 class EmailOptions(ProviderOptions):
     """Message options shared by every provider that sends invitations as e-mail."""
 
-    survey_url: str = Field(description="Survey link template with {invite_id}, e.g. "
-                                        "https://form.typeform.com/to/AbC#invite_id={invite_id}; "
-                                        "also {survey} {tier} {account_id} {occasion} {email} {locale}")
+    #: The loader asks for survey_url unless ``serve.base_url`` gives the hosted form.
+    needs_survey_link: ClassVar[bool] = True
+
+    survey_url: str | None = Field(None, description="Survey link template with {invite_id}, e.g. "
+                                   "https://form.typeform.com/to/AbC#invite_id={invite_id}; "
+                                   "also {survey} {tier} {account_id} {occasion} {email} {locale}. "
+                                   "Optional with serve.base_url: then the hosted form (tierctl serve)")
     from_address: str | None = Field(None, description="Sender address; default organization.contact_email")
     from_name: str | None = Field(None, description="Sender name; default the organization's name")
     reply_to: str | None = Field(None, description="Where replies go, if not to from_address")
@@ -159,8 +164,8 @@ class EmailOptions(ProviderOptions):
 
     @field_validator("survey_url")
     @classmethod
-    def _survey_url(cls, value: str) -> str:
-        return check_link_template(value, require_invite_id=True)
+    def _survey_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_link_template(value, require_invite_id=True)
 
     @field_validator("unsubscribe_url")
     @classmethod
@@ -331,7 +336,7 @@ def message_id(invitation: "Invitation", from_address: str) -> str:
 
 
 def template_values(invitation: "Invitation", options: EmailOptions,
-                    organization: "Organization | None") -> dict[str, Any]:
+                    organization: "Organization | None", config: Any = None) -> dict[str, Any]:
     """What the e-mail templates see (documented in ``templates/email/invitation.txt``)."""
     from dataclasses import replace
 
@@ -367,8 +372,10 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         "language": language,
         "question_count": len(invitation.questions),
         "minutes": minutes,
-        "survey_url": survey_link(options.survey_url, invitation),
-        "unsubscribe_url": link(options.unsubscribe_url, invitation) if options.unsubscribe_url else None,
+        "survey_url": survey_link(options.survey_url, invitation) or form_url(config, invitation.invite_id),
+        # The hosted one-click page when tierctl serve runs (RFC 8058), else the option's link.
+        "unsubscribe_url": hosted_unsubscribe_url(config, invitation.invite_id) if serve_settings(config)
+        else link(options.unsubscribe_url, invitation) if options.unsubscribe_url else None,
         # A period that ends at midnight is open until the day before.
         "closes_on": _day((_aware(invitation.closes_at) - timedelta(seconds=1)).astimezone(zone)),
         "meeting_on": _day(meeting) if meeting else None,
@@ -382,7 +389,7 @@ def template_values(invitation: "Invitation", options: EmailOptions,
 
 
 def build_message(invitation: "Invitation", options: EmailOptions, templates: "jinja2.Environment | None",
-                  organization: "Organization | None") -> "EmailMessage":
+                  organization: "Organization | None", config: Any = None) -> "EmailMessage":
     """The invitation as a deterministic ``multipart/alternative`` e-mail.
 
     :raises InvalidRecipient: the contact's address cannot be used (per invitation).
@@ -398,7 +405,7 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     env = _translating(templates) if templates is not None else _builtin_environment()
     text_name, html_name = TEXT_TEMPLATE, HTML_TEMPLATE
     with use_language(message_language(invitation, organization)):
-        values = template_values(invitation, options, organization)
+        values = template_values(invitation, options, organization, config)
         if invitation.message is not None:
             # A contact moment: its own subject and body instead of a survey invitation.
             text_name, html_name = MESSAGE_TEXT_TEMPLATE, MESSAGE_HTML_TEMPLATE
@@ -418,8 +425,12 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     msg["Message-ID"] = message_id(invitation, sender)
     msg["X-Tierctl-Invite-Id"] = _one_line(invitation.invite_id) or ""
     msg["X-Tierctl-Survey"] = _one_line(invitation.survey_id) or ""
-    if values["unsubscribe_url"]:
-        msg["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>"
+    unsubscribe = list_unsubscribe(values["unsubscribe_url"], options, config)
+    if unsubscribe:
+        msg["List-Unsubscribe"] = unsubscribe
+        if unsubscribe.startswith("<https://") or unsubscribe.startswith("<http://"):
+            # RFC 8058: the mail client may unsubscribe with one POST, no page in between.
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(_crlf_free(text), subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(_crlf_free(html), subtype="html", charset="utf-8", cte="quoted-printable")
     for part in msg.iter_parts():
@@ -427,6 +438,17 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     # Quoted-printable never produces "=_", so this boundary cannot occur in a part.
     msg.set_boundary("=_tierctl_" + hashlib.sha256(invitation.invite_id.encode("utf-8")).hexdigest()[:32])
     return msg
+
+
+def list_unsubscribe(url: str | None, options: EmailOptions, config: Any) -> str | None:
+    """The ``List-Unsubscribe`` header: the web address first, then a mailto when configured."""
+    links = []
+    if url:
+        links.append(f"<{url}>")
+    serve = getattr(config, "serve", None)
+    if serve is not None and serve.unsubscribe_mailto:
+        links.append(f"<mailto:{serve.unsubscribe_mailto}?subject=unsubscribe>")
+    return ", ".join(links) or None
 
 
 def _render(template: "jinja2.Template", values: dict[str, Any]) -> str:
@@ -471,8 +493,9 @@ def render_for(provider: Any, invitation: "Invitation") -> "EmailMessage":
     from tierctl.providers import ProviderError
 
     try:
+        config = provider.context.config
         return build_message(invitation, provider.options, provider.context.templates,
-                             provider.context.config.organization if provider.context.config is not None else None)
+                             config.organization if config is not None else None, config)
     except jinja2.TemplateError as exc:
         raise ProviderError(provider.instance, describe_template_error(exc) + "; nothing was sent with it",
                             retry=False) from None
