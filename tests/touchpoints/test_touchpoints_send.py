@@ -219,3 +219,21 @@ def test_a_survey_by_sms_carries_its_link_and_waits_out_quiet_hours(tmp_path):
         assert "has not agreed to sms messages" in err
         [sms] = twilio.messages
         assert sms["To"] == "+31612345601" and sms["Body"].startswith("Quick pulse: https://t.example/s/")
+
+
+def test_opted_out_contacts_get_no_messages(tmp_path):
+    from datetime import datetime, timezone
+
+    from tierctl.storage.opener import open_ledger
+
+    config = write_project(tmp_path, [contact(1), contact(2), contact(3)], project_yaml())
+    with open_ledger("sqlite:///.tierctl/state.db", tmp_path) as ledger:
+        now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        ledger.add_suppression("c1@a1.example", None, "link", "unsubscribed", now)  # from everything
+        ledger.add_suppression("c2@a2.example", "message:check-in", "manual", None, now)  # from this message
+    code, out, _ = tp(config, "plan", "--now", NOON)
+    assert "check-in: opted out" in out and "1 due" in out
+    code, out, _ = tp(config, "send", "--now", NOON)
+    assert code == 0 and "sent 1 of 1 due" in out
+    assert [p.name for p in (tmp_path / "outbox").glob("*.eml")] and status_counts(config)["counts"] == {
+        "message:check-in": {"sent": 1}}
