@@ -10,7 +10,8 @@
   invitation (its title and personal link).
 * :class:`ApiClient`: one pooled ``requests`` session; a POST is repeated only
   when the platform says it did not process it (429, 503) or it never left
-  (connection refused), so a lost answer never sends a text twice.
+  (connection refused), so a lost answer never sends a text twice: such a
+  message is recorded *unknown* (``SendResult.maybe_sent``), not failed.
 * :class:`TextProvider`: the send loop: one request per message, the
   platform's answer read into a result the same way for every platform.
 """
@@ -295,8 +296,8 @@ class TextProvider(Provider):
         except Unreachable as exc:
             return exc
         except NoAnswer as exc:
-            return SendResult.failed(invitation.invite_id, f"{self.platform} did not answer ({exc}); the message "
-                                                           "may have gone out, so it is not resent")
+            return SendResult.maybe_sent(invitation.invite_id, f"{self.platform} did not answer ({exc}); the "
+                                                               "message may have gone out, so it is not resent")
         try:
             return self._result(invitation, response)
         except ProviderError as exc:
@@ -327,8 +328,8 @@ class TextProvider(Provider):
         if status in (429, 503):
             return SendResult.failed(invitation.invite_id, f"{reason} (after retries)", retry=True)
         if status >= 500:
-            return SendResult.failed(invitation.invite_id, f"{reason}; the message may have gone out, so it is "
-                                                           "not resent")
+            return SendResult.maybe_sent(invitation.invite_id, f"{reason}; the message may have gone out, so it "
+                                                               "is not resent")
         return SendResult.failed(invitation.invite_id, reason)
 
     def external_id(self, data: dict[str, Any]) -> str | None:
