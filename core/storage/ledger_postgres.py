@@ -192,7 +192,7 @@ class PostgresLedger(Ledger):
                 except psycopg.Error as exc:
                     raise TierctlError(
                         f"upgrading the ledger database {self.shown} to schema version {version + 1} ({what}) "
-                        f"failed: {str(exc).strip()}; it was left at version {version}. Check that the user may "
+                        f"failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}; it was left at version {version}. Check that the user may "
                         "create tables (README: privileges), or report this as a tierctl bug.") from None
                 conn.execute("UPDATE tierctl_schema SET version = %s", (version + 1,))
 
