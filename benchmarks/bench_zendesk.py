@@ -3,8 +3,8 @@
 Against the Zendesk double on 127.0.0.1 (tests/doubles/zendesk.py): a first sync of N
 organisations (default 5,000: 50 pages read, 3 policies created, N organisations tagged),
 a second sync (reads only, nothing to change), and an import of 20,000 ratings. Beside
-them, in the same run, the floor: a bare ``requests`` session making the same calls
-(the same pages, the same PUTs) with nothing planned or checked.
+them, in the same run, the floors: a bare ``requests`` session making the same calls
+(the same pages, the same PUTs; the same rating pages) with nothing planned, checked or stored.
 
 Run: ``.venv/bin/python benchmarks/bench_zendesk.py [--organizations N] [--ratings N]``.
 """
@@ -69,6 +69,20 @@ def floor(url: str, organizations: int) -> float:
     return time.perf_counter() - t0
 
 
+def floor_ratings(url: str) -> float:
+    """Paging through every received rating from a bare requests session."""
+    import requests
+
+    session = requests.Session()
+    session.auth = (f"{EMAIL}/token", TOKEN)
+    t0 = time.perf_counter()
+    page = session.get(f"{url}/api/v2/satisfaction_ratings", params={"page[size]": 100, "score": "received"},
+                       timeout=30).json()
+    while page["meta"]["has_more"]:
+        page = session.get(page["links"]["next"], timeout=30).json()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--organizations", type=int, default=5_000)
@@ -96,8 +110,10 @@ def main() -> None:
             bare.add_organization(f"Account {a}", f"acc{a}")
         start = datetime(2026, 10, 1, tzinfo=timezone.utc)
         org_ids = sorted(zd.organizations)
+        bare_ids = sorted(bare.organizations)
         for r in range(args.ratings):
             zd.add_rating(org_ids[r % n], "good" if r % 7 else "bad", start + timedelta(minutes=r))
+            bare.add_rating(bare_ids[r % n], "good" if r % 7 else "bad", start + timedelta(minutes=r))
         (folder / "tierctl.yaml").write_text(CONFIG.format(url=zd.url, email=EMAIL, token=TOKEN))
         host = PluginHost.load()
         config = load_config(folder / "tierctl.yaml", host)
@@ -116,14 +132,16 @@ def main() -> None:
             result = import_csat(config, host, desk, ledger, datetime.now(timezone.utc))
             imported = time.perf_counter() - t0
         base = floor(bare.url, n)
+        base_ratings = floor_ratings(bare.url)
     print(f"  {n:,} organisations, {len(plan.tags):,} tagged, {len(plan.policies)} policies; "
           f"{result.new:,} ratings imported", file=sys.stderr)
     print_table([
         (f"bare requests: the first sync's calls ({n // 100 + 1} pages, {n:,} PUTs) (floor)", f"{base:.2f} s", ""),
         (f"helpdesk sync, first run ({n:,} organisations tagged)", f"{first:.2f} s", f"{first / base:.2f}x the floor"),
         ("helpdesk sync, second run (nothing to change)", f"{second:.2f} s", ""),
+        (f"bare requests: paging through {result.new:,} ratings (floor)", f"{base_ratings:.2f} s", ""),
         (f"helpdesk import-csat, {result.new:,} ratings", f"{imported:.2f} s",
-         f"{result.new / imported:,.0f} ratings/s"),
+         f"{imported / base_ratings:.2f}x the floor; {result.new / imported:,.0f} ratings/s"),
     ], header=("what", "time", "note"))
 
 

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from tierctl.config.model import Config, Tier
 
+__all__ = ["CsatBenchmark", "Helpdesk", "HelpdeskOptions", "Organization", "Policy", "PolicyTarget", "Rating", "Translation"]
+
 
 class HelpdeskOptions(BaseModel):
     """Base for a helpdesk's options: unknown keys are errors."""
@@ -79,6 +81,17 @@ class Rating:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class CsatBenchmark:
+    """A published CSAT figure for the helpdesk's own ratings (% good), shown beside them in
+    ``tierctl report`` when the config names no ``csat`` benchmark for them."""
+
+    value: float
+    source: str
+    year: int | None = None
+    label: str | None = None
+
+
 @dataclass
 class Translation:
     """What :meth:`Helpdesk.policy_for` returns: the policy, or the problems that stop it.
@@ -97,6 +110,8 @@ class Helpdesk:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Options: ClassVar[type[HelpdeskOptions]] = HelpdeskOptions
+    #: The platform's published CSAT, if any (see :class:`CsatBenchmark`).
+    csat_benchmark: ClassVar[CsatBenchmark | None] = None
 
     def __init__(self, options: Any, config: "Config", instance: str):
         self.options = options

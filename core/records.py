@@ -29,6 +29,36 @@ class Contact:
     role: str
     locale: str
     tier: str
+    #: E.164 phone number (``+31612345678``), validated by the source; ``""`` when unknown.
+    phone: str = ""
+    #: Consent to be messaged on each channel; nothing goes out on SMS or WhatsApp without it.
+    sms_opt_in: bool = False
+    whatsapp_opt_in: bool = False
+    #: IANA time zone of the contact (quiet hours); ``""`` means the organisation's.
+    timezone: str = ""
+    #: The account manager who owes the account its manual contact moments (an e-mail address).
+    owner: str = ""
+    #: When the account's status began, ISO date or date-time text; ``""`` when unknown.
+    status_since: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A contact moment's text, rendered for one contact (``tierctl touchpoints send``).
+
+    ``channel`` is ``email``, ``sms`` or ``whatsapp``. A provider sends
+    ``subject`` and ``body`` as they are; for a business-initiated WhatsApp
+    message ``template_id`` names an approved template (Twilio's
+    ``ContentSid``) and ``template_variables`` fill its placeholders, in
+    order (``(("1", "Ann"), ("2", "Acme"))``).
+    """
+
+    message_id: str
+    channel: str
+    subject: str
+    body: str
+    template_id: str = ""
+    template_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +132,15 @@ class Invitation:
     #: ``due_at`` as a date in the organisation's time zone (YYYY-MM-DD): the
     #: day reports group by, so a quarter starts at local midnight, not UTC's.
     due_day: str = ""
+    #: The contact's E.164 phone number, for SMS and WhatsApp providers (``""`` when unknown).
+    phone: str = ""
+    #: Channels the contact agreed to be messaged on besides e-mail (``("sms", "whatsapp")``):
+    #: an SMS or WhatsApp provider sends only on a channel listed here.
+    consent: tuple[str, ...] = ()
+    #: The contact's IANA time zone, ``""`` for the organisation's.
+    timezone: str = ""
+    #: Set for a contact moment (``touchpoints send``): the text to send instead of a survey invitation.
+    message: OutgoingMessage | None = None
 
     def fields(self) -> dict[str, Any]:
         """Values for link templates and metadata: ``{survey}``, ``{invite_id}``, ..."""

@@ -91,3 +91,21 @@ class zendesk:
     @hookimpl
     def register_helpdesks(register):
         register("zendesk", "tierctl.plugins.helpdesk_zendesk:ZendeskHelpdesk")
+
+
+class twilio:
+    """Twilio: SMS and WhatsApp (approved templates) through the Messaging API."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("twilio", "tierctl.plugins.provider_twilio:TwilioProvider")
+
+
+class messagebird:
+    """MessageBird (Bird): SMS through the REST messages API."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):
+        register("messagebird", "tierctl.plugins.provider_messagebird:MessageBirdProvider")

@@ -67,6 +67,9 @@ LINK_FIELDS = ("survey", "invite_id", "tier", "account_id", "occasion", "email",
 FALLBACK_FROM = "surveys@example.invalid"
 TEXT_TEMPLATE = "email/invitation.txt"
 HTML_TEMPLATE = "email/invitation.html"
+#: Templates of a contact-moment message (an invitation with ``message`` set).
+MESSAGE_TEXT_TEMPLATE = "email/message.txt"
+MESSAGE_HTML_TEMPLATE = "email/message.html"
 
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
@@ -373,6 +376,8 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         "timezone": str(zone),
         "from_name": options.from_name or org_name,
         "subject": options.subject or title,
+        "message": invitation.message,
+        "body": invitation.message.body if invitation.message is not None else "",
     }
 
 
@@ -391,10 +396,15 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
     from tierctl.i18n import use_language
 
     env = _translating(templates) if templates is not None else _builtin_environment()
+    text_name, html_name = TEXT_TEMPLATE, HTML_TEMPLATE
     with use_language(message_language(invitation, organization)):
         values = template_values(invitation, options, organization)
-        text = _render(_template(env, TEXT_TEMPLATE, invitation.locale), values)
-        html = _render(_template(_escaping(env, HTML_TEMPLATE), HTML_TEMPLATE, invitation.locale), values)
+        if invitation.message is not None:
+            # A contact moment: its own subject and body instead of a survey invitation.
+            text_name, html_name = MESSAGE_TEXT_TEMPLATE, MESSAGE_HTML_TEMPLATE
+            values["subject"] = invitation.message.subject
+        text = _render(_template(env, text_name, invitation.locale), values)
+        html = _render(_template(_escaping(env, html_name), html_name, invitation.locale), values)
 
     sender = resolved_from(options, organization)
     recipient = _ascii_address(invitation.contact_email)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from tierctl.helpdesks import (Helpdesk, HelpdeskOptions, Organization, Policy, PolicyTarget, Rating,
-                               Translation)
+from tierctl.helpdesks import (CsatBenchmark, Helpdesk, HelpdeskOptions, Organization, Policy, PolicyTarget,
+                               Rating, Translation)
 
 if TYPE_CHECKING:
     from tierctl.config.model import Tier
@@ -75,6 +75,8 @@ class ZendeskHelpdesk(Helpdesk):
     description = "Zendesk Support: SLA policies per tier, tier tags on organisations, CSAT ratings"
     Options = ZendeskOptions
     options: ZendeskOptions
+    # Zendesk's customer satisfaction index, global average (../shared/domain.md, section 5).
+    csat_benchmark = CsatBenchmark(86.0, "Zendesk customer satisfaction index", 2012, "Zendesk global average")
 
     def __init__(self, options: ZendeskOptions, config: Any, instance: str):
         super().__init__(options, config, instance)

@@ -75,7 +75,7 @@ from typing import Any, Sequence
 
 from pydantic import Field, SecretStr, field_validator
 
-from tierctl.plugins.email_message import check_link_template, link
+from tierctl.plugins.email_message import check_link_template, link, message_language
 from tierctl.http import HttpClient, Unreachable
 from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit
 from tierctl.records import Invitation, SendResult
@@ -185,13 +185,23 @@ class WebhookProvider(Provider):
 
     def payload(self, invitation: Invitation) -> dict[str, Any]:
         """The JSON object for one invitation (see the module docstring)."""
+        from tierctl.i18n.text import in_language
+
         inv = invitation
+        organization = self.context.config.organization if self.context.config is not None else None
+        # Texts written per language go out in the contact's (nl-BE -> nl -> the default).
+        language = message_language(inv, organization)
+        default = organization.language if organization is not None else None
+
+        def local(value: Any) -> Any:
+            return str(in_language(value, language, default)) if value else value
+
         return {
             "version": 1,
             "invite_id": inv.invite_id,
             "survey": inv.survey_id,
-            "survey_title": inv.survey_title,
-            "survey_description": inv.description or None,
+            "survey_title": local(inv.survey_title),
+            "survey_description": local(inv.description) or None,
             "survey_url": link(self.options.survey_url, inv) if self.options.survey_url else None,
             "tier": inv.tier,
             "account_id": inv.account_id,
@@ -202,9 +212,9 @@ class WebhookProvider(Provider):
             "due_at": inv.due_at.isoformat(),
             "closes_at": inv.closes_at.isoformat(),
             "meeting_start": inv.meeting_start.isoformat() if inv.meeting_start else None,
-            "questions": [{"id": q.id, "type": q.type, "text": q.text,
+            "questions": [{"id": q.id, "type": q.type, "text": local(q.text),
                            "min": q.bounds[0] if q.bounds else None, "max": q.bounds[1] if q.bounds else None,
-                           "choices": list(q.choices)} for q in inv.questions],
+                           "choices": [local(c) for c in q.choices]} for q in inv.questions],
         }
 
     def body(self, invitation: Invitation) -> bytes:

@@ -15,6 +15,17 @@ A bad row is reported (file, physical line, why) and skipped; the other rows
 are kept. A missing file or a header without the required columns is an
 error, because then nothing can be read.
 
+Optional columns, for contact moments and SMS/WhatsApp (``tierctl touchpoints``)::
+
+    phone, sms_opt_in, whatsapp_opt_in, timezone, owner, status_since
+
+``phone`` is an international (E.164) number such as ``+31612345678``,
+checked with the ``phonenumbers`` library; ``sms_opt_in`` and
+``whatsapp_opt_in`` are yes/no (``yes, no, true, false, 1, 0``, empty is no);
+``timezone`` an IANA name (empty: the organisation's); ``owner`` the account
+manager's e-mail address; ``status_since`` the ISO date the account's status
+began. A bad value makes the row a bad row, reported with its line.
+
 Empty values: ``account_id``, ``plan``, ``status`` and ``contact_email`` are
 required. An empty ``account_name`` falls back to the account id, an empty
 ``locale`` to ``organization.language``; ``contact_name`` and ``role`` may be
@@ -35,6 +46,9 @@ from tierctl.sources import CustomerSource, Report, SourceOptions
 
 COLUMNS = ("account_id", "account_name", "plan", "status", "contact_email", "contact_name", "role", "locale")
 EXPECTED_HEADER = ",".join(COLUMNS)
+OPTIONAL_COLUMNS = ("phone", "sms_opt_in", "whatsapp_opt_in", "timezone", "owner", "status_since")
+_YES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False,
+        "": False}
 
 # Pragmatic, not RFC 5322 (and cheap, it runs on every row): one @, no spaces
 # or list separators before it, a dotted domain of letters, digits and '-'.
@@ -102,6 +116,7 @@ class CsvCustomers(CustomerSource):
                 raise TierctlError(f"{shown}:{reader.line_num + 1}: cannot read the header: {exc}; "
                                    f"{_encoding_hint(exc, self.options.encoding)}") from None
             index = _column_index(header, shown, reader.line_num)
+            extras = _optional_columns(header, email_match)
             width = len(header)
             i_acc, i_name, i_plan, i_status, i_email, i_cname, i_role, i_locale = (index[c] for c in COLUMNS)
             last = max(index.values())
@@ -140,6 +155,10 @@ class CsvCustomers(CustomerSource):
                             plan = plan_folded[plan.strip().lower()]
                             tier = plan_tier[plan]
                             status = status.strip().lower()
+                        more = extras(row) if extras is not None else ()
+                        if isinstance(more, str):
+                            report(RowProblem(shown, line, more))
+                            continue
                         first = first_line.setdefault(email, (line, account_id))
                         if first[0] != line:
                             # One person is surveyed once per occasion: a second row would be taken for
@@ -151,7 +170,7 @@ class CsvCustomers(CustomerSource):
                             continue
                         yield Contact(account_id, row[i_name].strip() or account_id, plan, status, email,
                                       row[i_cname].strip(), row[i_role].strip(),
-                                      row[i_locale].strip() or default_locale, tier)
+                                      row[i_locale].strip() or default_locale, tier, *more)
                     break
                 except csv.Error as exc:
                     # The reader can go on after a bad record (e.g. a NUL byte).
@@ -162,6 +181,93 @@ class CsvCustomers(CustomerSource):
                                        f"{_encoding_hint(exc, self.options.encoding)}") from None
 
 
+
+
+def _optional_columns(header: list[str], email_match):
+    """A reader of the optional contact columns present in ``header`` (None when there are none).
+
+    It returns ``(phone, sms_opt_in, whatsapp_opt_in, timezone, owner, status_since)``
+    for a row, or why the row is bad.
+    """
+    names = [re.sub(r"[\s-]+", "_", h.replace("\ufeff", "").strip().lower()) for h in header]
+    where = {name: names.index(name) for name in OPTIONAL_COLUMNS if name in names}
+    if not where:
+        return None
+    cols = tuple(where.get(name) for name in OPTIONAL_COLUMNS)
+    zones: dict[str, bool] = {"": True}
+    dates: dict[str, bool] = {"": True}
+    phone_check = _phone_checker() if cols[0] is not None else None
+
+    def read(row: list[str]):
+        phone, sms, whatsapp, zone, owner, since = (row[i].strip() if i is not None and i < len(row) else ""
+                                                    for i in cols)
+        problems = []
+        if phone:
+            normal = phone_check(phone)
+            if normal is None:
+                problems.append(f"phone {phone!r} is not a valid international number; expected E.164 such as "
+                                "+31612345678 (a +, the country code, the number, no spaces)")
+            phone = normal or ""
+        sms_ok = _YES.get(sms.lower())
+        whatsapp_ok = _YES.get(whatsapp.lower())
+        for column, value, ok in (("sms_opt_in", sms, sms_ok), ("whatsapp_opt_in", whatsapp, whatsapp_ok)):
+            if ok is None:
+                problems.append(f"{column} {value!r} is not yes or no")
+        if zone not in zones:
+            zones[zone] = _known_zone(zone)
+        if not zones[zone]:
+            problems.append(f"timezone {zone!r} is not an IANA time zone such as Europe/Amsterdam")
+        owner = owner.lower()
+        if owner and email_match(owner) is None:
+            problems.append(f"owner {owner!r} is not an e-mail address")
+        if since not in dates:
+            dates[since] = _iso_moment(since)
+        if not dates[since]:
+            problems.append(f"status_since {since!r} is not an ISO date such as 2026-03-01")
+        if problems:
+            return "; ".join(problems)
+        return phone, bool(sms_ok), bool(whatsapp_ok), zone, owner, since
+
+    return read
+
+
+def _phone_checker():
+    """``number -> E.164 text``, or None when ``phonenumbers`` finds it invalid."""
+    import phonenumbers
+
+    parse, valid, e164 = phonenumbers.parse, phonenumbers.is_valid_number, phonenumbers.PhoneNumberFormat.E164
+    fmt = phonenumbers.format_number
+
+    def check(text: str) -> str | None:
+        if not text.startswith("+"):
+            return None  # E.164 only: a national number's country would be a guess
+        try:
+            number = parse(text, None)
+        except phonenumbers.NumberParseException:
+            return None
+        return fmt(number, e164) if valid(number) else None
+
+    return check
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return False
+    return True
+
+
+def _iso_moment(text: str) -> bool:
+    from datetime import date, datetime
+
+    try:
+        (datetime if "T" in text or " " in text else date).fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _encoding_hint(exc: Exception, encoding: str) -> str:

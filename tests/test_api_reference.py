@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "api.md"
 #: The modules whose ``__all__`` is documented, and the records providers use.
-MODULES = ("tierctl.providers", "tierctl.http")
+MODULES = ("tierctl.providers", "tierctl.http", "tierctl.helpdesks")
 RECORDS = ("Invitation", "Question", "SendResult", "RawResponse", "AnsweredInvitation")
 
 HEADER = """# API reference for provider plugins

@@ -151,7 +151,7 @@ def test_a_distribution_name_for_a_plugin_name_says_what_to_write(tmp_path: Path
     proc = tierctl("validate", cwd=tmp_path, fixtures=("acme",))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
-    installed = "installed: acme-sms, outbox, "
+    installed = "installed: acme-sms, messagebird, outbox, "
     [sms] = [line for line in lines if "providers.sms.plugin" in line]
     assert sms.startswith("tierctl.yaml:7:5: providers.sms.plugin: no survey provider plugin named 'tierctl-acme' "
                           "is installed ('tierctl-acme' is the distribution that provides it; its survey provider "

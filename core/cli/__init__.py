@@ -38,6 +38,7 @@ COMMANDS = {
     "schema": "tierctl.cli.schema_cmd:schema",
     "plugins": "tierctl.cli.plugins_cmd:plugins",
     "survey": "tierctl.cli.survey_cmd:survey",
+    "touchpoints": "tierctl.cli.touchpoints_cmd:touchpoints",
     "report": "tierctl.cli.report_cmd:report",
     "plan": "tierctl.cli.capacity_cmd:plan",
     "diff": "tierctl.cli.diff_cmd:diff",

@@ -30,7 +30,9 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     CSAT 4/5), and who has not answered yet.
 
     Exit code 0 (also when nothing was sent yet: the brief says so); 2 for
-    an unknown account or meeting, or a bad config.
+    an unknown account or meeting, or a bad config. The contact moments an
+    account manager owes (reviews, calls) are listed by `tierctl touchpoints
+    due --owner EMAIL`.
     """
     from tierctl.config.localize import localize, output_language
     from tierctl.i18n import use_language
@@ -52,3 +54,5 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
             click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         else:
             click.echo(result.text(), nl=False)
+            if any(not c.automated for t in config.tiers.values() for c in t.contact_cadence.values()):
+                click.echo("Contact moments owed to this and other accounts: tierctl touchpoints due --owner EMAIL")

@@ -39,10 +39,14 @@ def diff(app: App, against: str, fmt: str, with_accounts: bool, days: int, now: 
     from tierctl.diff.old_version import load_old_config
     from tierctl.diff.review import review_change
 
+    import tempfile
+    from pathlib import Path
+
     config = app.config()
-    old, label = load_old_config(config, against, app.host)
     names = None if approvers is None else [a for a in (p.strip() for p in approvers.split(",")) if a]
-    result = review_change(old, config, app.host, label, resolve_now(app, now), days, names)
+    with tempfile.TemporaryDirectory(prefix="tierctl-diff-") as scratch:  # the old templates, at a git ref
+        old, label, old_to_render = load_old_config(config, against, app.host, Path(scratch))
+        result = review_change(old, config, app.host, label, resolve_now(app, now), days, names, old_to_render)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(with_accounts), indent=2, ensure_ascii=False))
     elif fmt == "md":

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tierctl.cli.app import App
+
+if TYPE_CHECKING:
+    from tierctl.config.model import Config
 
 
 @click.command()
@@ -47,7 +51,8 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     with use_language(language):
         with ledger:
             result = build_report(config, ledger, period, survey, tier, with_text=fmt in ("md", "html"),
-                                  helpdesk_counts=ledger.helpdesk_rating_counts(), language=language)
+                                  helpdesk_counts=ledger.helpdesk_rating_counts(), language=language,
+                                  helpdesk_benchmarks=_published_benchmarks(app, config))
         text = write_report(result, fmt, config, app.host)
     if result.stale_days:
         click.echo(f"tierctl: note: {result.stale_days} day(s) of responses were not in the metrics rollup "
@@ -63,3 +68,14 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
         raise TierctlError(f"cannot write the report to {out}: {exc.strerror or exc}; "
                            "choose another path with --out") from exc
     click.echo(f"report: {fmt} written to {target}", err=True)
+
+
+def _published_benchmarks(app: App, config: "Config") -> dict[str, Any]:
+    """Each configured helpdesk's own published CSAT (its plugin's ``csat_benchmark``)."""
+    out = {}
+    for name, entry in config.helpdesks.items():
+        if entry.plugin in app.host.helpdesks:
+            benchmark = getattr(app.host.helpdesks[entry.plugin], "csat_benchmark", None)
+            if benchmark is not None:
+                out[name] = benchmark
+    return out

@@ -66,11 +66,15 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
     Lists each due invitation (survey, tier, account, contact, occasion, due
     time) and each deferral with its reason; skips are counted by reason.
     """
-    from tierctl.surveys.scheduler import Deferral
     from tierctl.surveys.send_run import SurveyRun
 
-    config = app.config()
-    run = SurveyRun(config, app.host, resolve_now(app, now), survey)
+    show_plan(SurveyRun(app.config(), app.host, resolve_now(app, now), survey), as_json)
+
+
+def show_plan(run: Any, as_json: bool) -> None:
+    """Print a run's plan (``survey plan``, ``touchpoints plan``): a line per item, then counts."""
+    from tierctl.surveys.scheduler import Deferral
+
     ledger = _existing_ledger(run)
     try:
         scheduler, items = run.plan(ledger)
@@ -106,16 +110,30 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
         click.echo(f"  skipped {count:>7}  {reason}")
 
 
+def send_options(noun: str) -> Any:
+    """The options ``survey send`` and ``touchpoints send`` share; ``noun`` is what they send."""
+    options = [
+        click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing."),
+        click.option("--limit", type=click.IntRange(min=0), default=None, help=f"Send at most N {noun} this run."),
+        click.option("--resend-unknown", is_flag=True,
+                     help=f"Resend {noun} a killed run left in doubt (they may reach people twice)."),
+        click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
+                     help="Log lines for cron (plain) or log shippers (json)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout."),
+    ]
+
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @survey.command()
 @now_option
 @survey_option
-@click.option("--dry-run", is_flag=True, help="Count what would be sent; send and record nothing.")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Send at most N invitations this run.")
-@click.option("--resend-unknown", is_flag=True,
-              help="Resend invitations a killed run left in doubt (they may reach people twice).")
-@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
-              help="Log lines for cron (plain) or log shippers (json).")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@send_options("invitations")
 @click.pass_obj
 def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: int | None,
          resend_unknown: bool, log_format: str, as_json: bool) -> None:
@@ -131,7 +149,14 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
 
     config = app.config()
     setup_logging(log_format, redactor=config.redactor())
-    run = SurveyRun(config, app.host, resolve_now(app, now), survey)
+    run_send(SurveyRun(config, app.host, resolve_now(app, now), survey), dry_run, limit, resend_unknown,
+             log_format, as_json, "survey status")
+
+
+def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, log_format: str, as_json: bool,
+             status_command: str) -> None:
+    """Send what a run has due and print the outcome; exits 1 when some failed (``survey send``,
+    ``touchpoints send``)."""
     ledger = run.open_ledger()
     if ledger.created:
         log.warning("new ledger at %s: nothing was sent from here before. If there was a ledger, stop and "
@@ -175,10 +200,10 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
     else:
         verb = "would send" if dry_run else "sent"
         click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
-                   f"{len(report.failures)} failed, {report.deferred} deferred by the throttle"
+                   f"{len(report.failures)} failed, {report.deferred} deferred"
                    + (f", {report.not_sent} left for the next run" if report.not_sent else "")
                    + (f", {report.elsewhere} sent by other runners" if report.elsewhere else "")
-                   + (f", {len(report.unknown_found)} in doubt from a stopped run (see survey status)"
+                   + (f", {len(report.unknown_found)} in doubt from a stopped run (see {status_command})"
                       if report.unknown_found else "") + ".")
         for f in report.failures:
             inv = f.invitation
@@ -196,7 +221,13 @@ def status(app: App, as_json: bool) -> None:
     """Counts per survey and state, invitations in doubt, and the last runs."""
     from tierctl.surveys.send_run import SurveyRun
 
-    run = SurveyRun(app.config(), app.host)
+    show_status(SurveyRun(app.config(), app.host), as_json, "survey",
+                lambda survey_id: not survey_id.startswith("message:"), "tierctl survey send --resend-unknown")
+
+
+def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> None:
+    """Counts per survey (or message) and state, those in doubt, the last runs; ``mine(ledger_id)``
+    picks the rows this command owns."""
     ledger = _existing_ledger(run)
     if ledger is None:
         counts, unknown, runs = {}, [], []
@@ -206,17 +237,20 @@ def status(app: App, as_json: bool) -> None:
                 ledger.recent_runs(10)
         finally:
             ledger.close()
+    counts = {k: v for k, v in counts.items() if mine(k)}
+    unknown = [row for row in unknown if mine(row.get("survey_id", ""))]
     if as_json:
         click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs}, default=str, indent=2))
         return
     states = ["deferred", "sending", "sent", "retry", "failed", "unknown"]
-    click.echo(f"{'survey':<22}" + "".join(f"{s:>10}" for s in states))
-    for survey_id in sorted(set(run.config.surveys) | set(counts)):
+    click.echo(f"{noun:<30}" + "".join(f"{s:>10}" for s in states))
+    ids = set(run.config.surveys) if noun == "survey" else {f"message:{m}" for m in run.config.messages}
+    for survey_id in sorted(ids | set(counts)):
         row = counts.get(survey_id, {})
-        click.echo(f"{survey_id:<22}" + "".join(f"{row.get(s, 0):>10}" for s in states))
+        click.echo(f"{survey_id:<30}" + "".join(f"{row.get(s, 0):>10}" for s in states))
     if unknown:
-        click.echo(f"\n{len(unknown)} invitation(s) in doubt (a run stopped while sending them); they are not "
-                   "resent unless you run `tierctl survey send --resend-unknown`:")
+        click.echo(f"\n{len(unknown)} in doubt (a run stopped while sending them); they are not "
+                   f"resent unless you run `{resend}`:")
         for row in unknown:
             click.echo(f"  {row.get('invite_id')}  {row.get('survey_id')}  {row.get('contact_email')}  "
                        f"{row.get('occasion')}")

@@ -8,8 +8,10 @@ caps are ``<duration>/<week|month|quarter|year>``.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from tierctl.i18n import _, ngettext
 
@@ -237,3 +239,14 @@ class ResponseTarget:
 
     def __str__(self) -> str:
         return self.text
+
+
+def shift(moment: datetime, duration: Duration, sign: int = 1) -> datetime:
+    """``moment`` plus (or, with ``sign=-1``, minus) a Duration; months are calendar months."""
+    if duration.months:
+        month = moment.month - 1 + sign * duration.months
+        year = moment.year + month // 12
+        month = month % 12 + 1
+        day = min(moment.day, calendar.monthrange(year, month)[1])
+        moment = moment.replace(year=year, month=month, day=day)
+    return moment + sign * timedelta(seconds=duration.seconds)

@@ -377,6 +377,7 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
                 problems.append(smap.problem(("surveys", survey_id, "trigger", "before_meeting"),
                                 "a pre-meeting survey needs a meeting source; add under sources: "
                                 "meetings: {plugin: ical, path: meetings.ics}"))
+    problems.extend(_message_checks(data, tiers, providers, sources, smap))
     for name in sources:
         if name not in ("customers", "meetings"):
             problems.append(smap.problem(("sources", name), f"unknown source {name!r}"
@@ -395,6 +396,71 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
 
     if host is not None:
         problems.extend(_plugin_checks(data, smap, host))
+    return problems
+
+
+def _message_checks(data: dict[str, Any], tiers: dict[str, Any], providers: dict[str, Any],
+                    sources: dict[str, Any], smap: SourceMap) -> list[Problem]:
+    """Messages name a provider, cadence entries name a message of their channel, templates parse."""
+    import jinja2
+
+    problems: list[Problem] = []
+    messages = data.get("messages") if isinstance(data.get("messages"), dict) else {}
+    env = jinja2.Environment()
+    for message_id, message in messages.items():
+        if not isinstance(message, dict):
+            continue
+        provider = message.get("provider")
+        if isinstance(provider, str) and provider not in providers:
+            problems.append(smap.problem(("messages", message_id, "provider"),
+                            f"provider {provider!r} is not defined under providers:"
+                            f"{did_you_mean(provider, providers)}; defined: {one_of(providers)}"))
+        texts: list[tuple[Path_, Any]] = []
+        for key in ("subject", "body"):
+            value = message.get(key)
+            if isinstance(value, dict):
+                texts.extend(((("messages", message_id, key, lang), text) for lang, text in value.items()))
+            else:
+                texts.append((("messages", message_id, key), value))
+        template = message.get("template")
+        if isinstance(template, dict) and isinstance(template.get("variables"), dict):
+            texts.extend(((("messages", message_id, "template", "variables", k), v)
+                          for k, v in template["variables"].items()))
+        for path, text in texts:
+            if isinstance(text, str):
+                try:
+                    env.parse(text)
+                except jinja2.TemplateSyntaxError as exc:
+                    problems.append(smap.problem(path, f"template error: {exc.message} (line {exc.lineno} of "
+                                                       "the text); see the message variables in the README"))
+    used = False
+    for tier_id, tier in tiers.items():
+        cadence = tier.get("contact_cadence") if isinstance(tier, dict) else None
+        if not isinstance(cadence, dict) or ("tiers", tier_id, "contact_cadence") in smap.inherited:
+            continue
+        for status, entry in cadence.items():
+            if not isinstance(entry, dict) or entry.get("message") is None:
+                continue
+            path = ("tiers", tier_id, "contact_cadence", status, "message")
+            name = entry["message"]
+            used = True
+            if not isinstance(name, str):
+                continue
+            if name not in messages:
+                problems.append(smap.problem(path, f"message {name!r} is not defined under messages:"
+                                                   f"{did_you_mean(name, messages)}; defined: {one_of(messages)}"))
+            elif entry.get("automated") is not True:
+                problems.append(smap.problem(path, "only an automated contact moment sends a message; add "
+                                                   "automated: true, or remove message: (manual moments are "
+                                                   "listed by tierctl touchpoints due)"))
+            elif isinstance(messages[name], dict) and entry.get("channel") != messages[name].get("channel"):
+                problems.append(smap.problem(("tiers", tier_id, "contact_cadence", status, "channel"),
+                                f"channel {entry.get('channel')!r} differs from message {name!r}'s channel "
+                                f"{messages[name].get('channel')!r}; make them the same"))
+    if used and "customers" not in sources:
+        problems.append(smap.problem(("messages",) if messages else ("tiers",),
+                        "automated contact moments need a customer source; add sources: "
+                        "{customers: {plugin: csv, path: customers.csv}}"))
     return problems
 
 

@@ -200,6 +200,8 @@ class Cadence(Model):
     meeting: str | None = Field(None, description="Kind of meeting this contact is, e.g. account-review")
     duration: PositiveDuration | None = Field(
         None, description="Agent time one contact takes (default 30m when not automated, 0 when automated)")
+    message: Slug | None = Field(None, description="The message under messages: that an automated contact "
+                                                   "sends (tierctl touchpoints send)")
 
 
 class SalesNotes(Model):
@@ -381,7 +383,80 @@ class Benchmark(Model):
 
 
 class Throttle(Model):
-    per_contact: PositiveDuration = Field(description="At most one survey per contact in this window, across surveys")
+    """The fatigue cap: how often one person may hear from us, across surveys and messages."""
+
+    per_contact: PositiveDuration | None = Field(
+        None, description="At most one survey or message per contact in this window, e.g. 30d")
+    messages_per_week: int | None = Field(
+        None, ge=1, description="At most this many surveys and messages per contact in any 7 days")
+
+
+MESSAGE_CHANNELS = ("email", "sms", "whatsapp")
+
+
+def _per_language(value: Any) -> Any:
+    """One text for every language, or ``{language: text}``; one text is stored under ``""``."""
+    if isinstance(value, str):
+        return {"": value}
+    return value
+
+
+#: A text in one language, or ``{language: text}`` (a plain text is kept under ``""``).
+PerLanguage = Annotated[dict[str, str], BeforeValidator(_per_language),
+                        WithJsonSchema({"anyOf": [{"type": "string"},
+                                                  {"type": "object", "additionalProperties": {"type": "string"}}]})]
+
+
+class WhatsAppTemplate(Model):
+    """An approved WhatsApp template: business-initiated WhatsApp messages must use one."""
+
+    id: str = Field(description="The template's id at the provider (Twilio: the ContentSid, HX...)")
+    variables: dict[str, str] = Field(default_factory=dict, description="Placeholder -> value template, "
+                                      "e.g. {'1': '{{ first_name }}', '2': '{{ account_name }}'}")
+
+
+class Message(Model):
+    """A contact moment's message: a subject and body template per language, sent on one channel."""
+
+    channel: Literal["email", "sms", "whatsapp"]
+    provider: str = Field(description="The provider instance (under providers:) that sends it")
+    subject: PerLanguage = Field(
+        default_factory=dict, description="Subject template (e-mail), one text or {language: text}")
+    body: PerLanguage = Field(
+        default_factory=dict, description="Body template (jinja2: {{ first_name }}, {{ account_name }}, "
+                                          "{{ tier_name }}, {{ org_name }}), one text or {language: text}")
+    template: WhatsAppTemplate | None = Field(None, description="WhatsApp: the approved template to send")
+    throttle: Literal["exempt"] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Message":
+        if self.channel == "whatsapp" and self.template is None:
+            raise ValueError("a whatsapp message needs template: {id: HX..., variables: {...}}: WhatsApp "
+                             "accepts only approved templates for messages a business starts")
+        if self.channel != "whatsapp" and not self.body:
+            raise ValueError(f"a {self.channel} message needs a body")
+        if self.channel == "email" and not self.subject:
+            raise ValueError("an email message needs a subject")
+        return self
+
+
+_CLOCK_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 21:00 as a sexagesimal number (1260).
+        return f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str) or not _CLOCK_RE.match(value.strip()):
+        raise ValueError(f"expected a time of day such as \"21:00\", got {value!r}")
+    return value.strip()
+
+
+class QuietHours(Model):
+    """No SMS or WhatsApp between ``start`` and ``end`` in the contact's time zone: deferred, not dropped."""
+
+    start: Annotated[str, BeforeValidator(_clock)] = Field(description="Quiet from, e.g. 21:00")
+    end: Annotated[str, BeforeValidator(_clock)] = Field(description="Quiet until, e.g. 08:00")
 
 
 def _requirement(text: str) -> str:
@@ -422,6 +497,9 @@ class Config(Model):
     providers: dict[Slug, ProviderInstance] = Field(default_factory=dict)
     sources: dict[str, ProviderInstance] = Field(default_factory=dict)
     throttle: Throttle | None = None
+    messages: dict[Slug, Message] = Field(default_factory=dict,
+                                          description="Messages that automated contact moments send")
+    quiet_hours: QuietHours | None = Field(None, description="No SMS or WhatsApp in these hours, contact's time")
     benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)

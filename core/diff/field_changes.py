@@ -106,6 +106,9 @@ def _show(value: Any) -> str:
         return "(none)"
     if hasattr(value, "human"):
         return value.human()
+    variants = getattr(value, "variants", None)
+    if variants:  # a text written per language: a change may be in any of them
+        return "{" + ", ".join(f"{code}: {text}" for code, text in variants.items()) + "}"
     return str(value)
 
 

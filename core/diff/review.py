@@ -71,7 +71,7 @@ class ConfigDiff:
 
     @property
     def empty(self) -> bool:
-        return not self.paths
+        return not self.paths and not self.pages
 
     def as_dict(self, with_accounts: bool = False) -> dict[str, Any]:
         return {
@@ -92,19 +92,21 @@ def _hours(value: float | None) -> float | None:
 
 
 def review_change(old: "Config", new: "Config", host: "PluginHost", against: str, now: datetime,
-                  days: int = 30, approvers: list[str] | None = None) -> ConfigDiff:
-    """Compare ``old`` with ``new`` (both loaded; ``new`` is the working file)."""
+                  days: int = 30, approvers: list[str] | None = None, old_to_render: "Config | None" = None
+                  ) -> ConfigDiff:
+    """Compare ``old`` with ``new`` (both loaded; ``new`` is the working file). ``old_to_render`` is
+    ``old`` with its own templates (see :func:`tierctl.diff.old_version.load_old_config`)."""
     paths = changed_paths(old, new)
     owned = owned_changes(paths, old.owners, new.owners)
     result = ConfigDiff(against, paths, tier_changes(old, new), [], Moves(), None, [], owned, approvers)
     if approvers is not None:
         result.missing = missing_approvals(owned, approvers)
+    result.pages = page_changes(old_to_render or old, new, host)  # a template alone may change pages
     if not paths:
         return result
     def affected(fields: tuple[str, ...]) -> bool:
         return any(touches(p, f) for p in paths for f in fields)
 
-    result.pages = page_changes(old, new, host)
     if affected(MOVE_FIELDS):
         result.moves = tier_moves(old, new, host)
     if affected(PROGRAMME_FIELDS):

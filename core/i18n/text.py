@@ -84,6 +84,18 @@ class LocalText(str):
         """Which of ``languages`` this text was not written in (none for a plain string)."""
         return [code for code in languages if self.variants and code not in self.variants]
 
+    def __eq__(self, other: object) -> bool:
+        # Two config texts differ when any language differs (tierctl diff, config reloads); against a
+        # plain string only the text itself counts, so `tier.name == "Basic"` reads as it looks.
+        if isinstance(other, LocalText):
+            return str.__eq__(self, other) and self.variants == other.variants
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
     def __reduce__(self) -> Any:
         return (LocalText, (str(self), self.variants))
 

@@ -42,11 +42,17 @@ def severities(config: Config) -> list[str]:
 
 
 def cadence_lines(tier: Tier, labels: Mapping[str, Any] | None = None) -> list[str]:
-    """``Active: every 2 weeks (SMS, automated)`` per customer status, in the current language."""
+    """``Active: every 2 weeks (SMS, automated)`` per customer status, in the current language.
+
+    "automated" is said only of entries with a ``message:``, the ones ``tierctl touchpoints send``
+    sends; an entry marked automated that names no message sends nothing, so the page does not
+    promise it.
+    """
     lines = []
     for status, c in tier.contact_cadence.items():
         parts = [label(c.channel, labels)]
-        if c.automated:
+        if c.automated and c.message:
+            # Only what `touchpoints send` actually sends is promised as automated.
             parts.append(_("automated"))
         if c.meeting:
             parts.append(label(c.meeting, labels).lower())

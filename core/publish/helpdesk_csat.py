@@ -4,7 +4,8 @@ tickets (``tierctl helpdesk import-csat``), per source, tier and period, beside 
 CSAT is the share of good ratings among good and bad ones, in percent: the same "satisfied
 share" the surveys' CSAT is, and the figure Zendesk's benchmark (its customer satisfaction
 index) is published as. The config's ``csat`` benchmarks that apply to the tier (and to
-no particular survey, or to ``survey: helpdesk:<name>``) are shown beside it.
+no particular survey, or to ``survey: helpdesk:<name>``) are shown beside it; without one,
+the helpdesk plugin's own published figure (Zendesk's global average) is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tierctl.responses.metrics import BenchmarkRef, Trend, benchmarks_for
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
+    from tierctl.helpdesks import CsatBenchmark
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ class HelpdeskCsat:
 
 
 def helpdesk_csat(config: "Config", counts: list[tuple[str, str, str, str, int]], kind: str,
-                  tier_filter: str | None = None) -> tuple[HelpdeskCsat, ...]:
-    """The figures from :meth:`Ledger.helpdesk_rating_counts` rows ``(source, tier, day, score, n)``."""
+                  tier_filter: str | None = None, published: "dict[str, CsatBenchmark] | None" = None
+                  ) -> tuple[HelpdeskCsat, ...]:
+    """The figures from :meth:`Ledger.helpdesk_rating_counts` rows ``(source, tier, day, score, n)``;
+    ``published`` is each source's plugin benchmark (:attr:`Helpdesk.csat_benchmark`)."""
     grouped: dict[str, dict[str, dict[str, list[int]]]] = defaultdict(lambda: defaultdict(dict))
     for source, tier, day, score, n in counts:
         if tier_filter is not None and tier != tier_filter:
@@ -90,8 +94,12 @@ def helpdesk_csat(config: "Config", counts: list[tuple[str, str, str, str, int]]
                 prev = 100.0 * before[0] / sum(before) if before and sum(before) else None
                 trend = None if value is None or prev is None else \
                     Trend(previous_period(label, kind), prev, value - prev)
-                rows.append(HelpdeskCsatPeriod(label, good, bad, value, trend,
-                                               benchmarks_for(config, "csat", f"helpdesk:{source}", tier_id, value)))
+                marks = benchmarks_for(config, "csat", f"helpdesk:{source}", tier_id, value)
+                own = (published or {}).get(source)
+                if not marks and own is not None:
+                    marks = (BenchmarkRef("csat", own.value, own.source, own.year, own.label,
+                                          None if value is None else value - own.value),)
+                rows.append(HelpdeskCsatPeriod(label, good, bad, value, trend, marks))
             name = config.tiers[tier_id].name if tier_id in config.tiers else tier_id
             tiers.append(HelpdeskCsatTier(tier_id, name, tuple(rows)))
         out.append(HelpdeskCsat(source, periods, tuple(tiers)))

@@ -159,9 +159,10 @@ def check_scope(config: "Config", ledger: "Ledger | None", survey_id: str | None
 def build_report(config: "Config", ledger: "Ledger", kind: str = "quarter",
                  survey_id: str | None = None, tier: str | None = None, *, with_text: bool = True,
                  use_rollup: bool = True, helpdesk_counts: list[tuple[str, str, str, str, int]] | None = None,
-                 language: str | None = None) -> Report:
+                 language: str | None = None, helpdesk_benchmarks: dict[str, Any] | None = None) -> Report:
     """The report for a scope, from a ledger of any backend (its counts through :meth:`Ledger.metrics`);
-    ``helpdesk_counts`` are :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen).
+    ``helpdesk_counts`` are :meth:`Ledger.helpdesk_rating_counts` (shown unless a survey is chosen), with
+    each helpdesk's own published CSAT in ``helpdesk_benchmarks``.
     ``language`` (default: the organisation's) is what the report says it is written in (``lang``);
     write it within :func:`tierctl.i18n.use_language` of the same language."""
     if kind not in PERIOD_KINDS:
@@ -188,7 +189,8 @@ def build_report(config: "Config", ledger: "Ledger", kind: str = "quarter",
                     questions.append(TextQuestion(q.question_id, q.text, fig.answers if fig else 0, answers))
                 tiers.append(TextTier(tf.tier_id, tf.name, tuple(questions)))
             texts[survey.survey_id] = TextSection(survey.survey_id, period, tuple(tiers))
-    helpdesk = helpdesk_csat(config, helpdesk_counts or [], kind, tier) if survey_id is None else ()
+    helpdesk = helpdesk_csat(config, helpdesk_counts or [], kind, tier, helpdesk_benchmarks) \
+        if survey_id is None else ()
     return Report(config.organization.name, language or config.organization.language, metrics, texts,
                   source.stale_days, helpdesk, publish_threshold(config))
 

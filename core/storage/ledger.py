@@ -266,6 +266,23 @@ class Ledger(abc.ABC):
             since ``since`` are absent.
         """
 
+    def contact_times(self, since: datetime) -> dict[str, list[datetime]]:
+        """When each contact got something that counts for the fatigue cap, at or after ``since``.
+
+        The same invitations as :meth:`last_surveyed` (surveys and messages),
+        but every time, not only the latest: ``messages_per_week`` counts them.
+        This default reads :meth:`invitations`; a backend should answer it
+        with one indexed query.
+
+        :returns: ``contact_email -> times``, in no particular order.
+        """
+        out: dict[str, list[datetime]] = {}
+        for row in self.invitations():
+            at = row.get("sent_at") or row.get("claimed_at")
+            if row.get("throttled") and row.get("state") in SURVEYED_STATES and at is not None and at >= since:
+                out.setdefault(row["contact_email"], []).append(at)
+        return out
+
     # -- sending ----------------------------------------------------------
 
     @abc.abstractmethod

@@ -725,6 +725,17 @@ class SqliteLedger(Ledger):
             (_ts(since),))
         return {email: datetime.fromisoformat(at) for email, at in cur}
 
+    def contact_times(self, since: datetime) -> dict[str, list[datetime]]:
+        cur = self.conn.execute(
+            "SELECT contact_email, COALESCE(sent_at, claimed_at) "
+            "FROM invitations INDEXED BY invitations_surveyed "
+            f"WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)} "
+            "AND COALESCE(sent_at, claimed_at) >= ?", (_ts(since),))
+        out: dict[str, list[datetime]] = {}
+        for email, at in cur:
+            out.setdefault(email, []).append(datetime.fromisoformat(at))
+        return out
+
     # -- sending ----------------------------------------------------------
 
     def _existing(self, conn: sqlite3.Connection, keys: list[Key]) -> dict[Key, tuple[str, str]]:

@@ -22,13 +22,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
+from tierctl.config.durations import shift
 from tierctl.config.model import Config, MeetingTrigger, PeriodTrigger, Survey
 from tierctl.config.periods import period_containing
 from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
 from tierctl.sources import CustomerSource, MeetingSource
+from tierctl.surveys.fatigue import Fatigue
 
 # States in the ledger that close a (survey, contact, occasion) for good.
 FINAL_STATES = frozenset({"sending", "sent", "failed", "unknown"})
+
+#: Invitation.consent for a contact's (sms_opt_in, whatsapp_opt_in): shared tuples, one per case.
+CONSENT = {(False, False): (), (True, False): ("sms",), (False, True): ("whatsapp",),
+           (True, True): ("sms", "whatsapp")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,8 @@ class Scheduler:
 
     def __init__(self, config: Config, now: datetime, customers: CustomerSource,
                  meetings: MeetingSource | None = None, known: dict[tuple[str, str, str], str] | None = None,
-                 last_surveyed: dict[str, datetime] | None = None, only_survey: str | None = None):
+                 last_surveyed: dict[str, datetime] | None = None, only_survey: str | None = None,
+                 contact_times: dict[str, list[datetime]] | None = None):
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.config = config
@@ -84,8 +91,7 @@ class Scheduler:
         self.customers = customers
         self.meeting_source = meetings
         self.known = known or {}
-        self.last_surveyed = last_surveyed or {}
-        self.window = config.throttle.per_contact if config.throttle else None
+        self.fatigue = Fatigue(config.throttle, now, last_surveyed, contact_times)
         self.surveys = {sid: s for sid, s in config.surveys.items()
                         if s.trigger is not None and (only_survey is None or sid == only_survey)}
         self.summary = PlanSummary()
@@ -95,6 +101,15 @@ class Scheduler:
         # tier -> surveys it receives, in a stable order
         self._tier_surveys = {tid: [s for s in t.surveys if s in self.surveys]
                               for tid, t in config.tiers.items()}
+
+    @property
+    def last_surveyed(self) -> dict[str, datetime]:
+        """Contact e-mail -> when it last got a survey or message that counts for the throttle."""
+        return self.fatigue.last
+
+    @last_surveyed.setter
+    def last_surveyed(self, value: dict[str, datetime]) -> None:
+        self.fatigue.last = value
 
     # --- public -------------------------------------------------------------
 
@@ -120,7 +135,6 @@ class Scheduler:
             if meetings is not None else set()
         accounts_of: dict[str, list[str]] = defaultdict(list)
         held: list[Contact] = []
-        run_surveyed: dict[str, datetime] = {}
         no_meetings: dict[tuple[str, str], list[_Occasion]] = {}
         for contact in self.customers.contacts(self.report):
             self.summary.contacts += 1
@@ -132,7 +146,7 @@ class Scheduler:
                 if self._may_get_meeting_survey(contact, triggers):
                     held.append(contact)
                     continue
-            yield from self._plan_contact(contact, periodic, no_meetings, run_surveyed)
+            yield from self._plan_contact(contact, periodic, no_meetings)
         account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
         for m in meetings() if meetings is not None else ():
             for email in m.attendees:
@@ -140,11 +154,10 @@ class Scheduler:
                     account_meetings[account_id][m.occurrence_id] = m
         meeting_occasions = self._meeting_occasions(triggers, account_meetings)
         for contact in held:
-            yield from self._plan_contact(contact, periodic, meeting_occasions, run_surveyed)
+            yield from self._plan_contact(contact, periodic, meeting_occasions)
 
     def _plan_contact(self, contact: Contact, periodic: dict[str, _Occasion],
-                      meeting_occasions: dict[tuple[str, str], list[_Occasion]],
-                      run_surveyed: dict[str, datetime]) -> Iterator[Invitation | Deferral]:
+                      meeting_occasions: dict[tuple[str, str], list[_Occasion]]) -> Iterator[Invitation | Deferral]:
         candidates: list[_Occasion] = []
         for survey_id in self._tier_surveys.get(contact.tier, ()):
             survey = self.surveys[survey_id]
@@ -159,7 +172,7 @@ class Scheduler:
             # The occasion that closes first goes first; the throttle holds back the rest.
             candidates.sort(key=lambda o: (o.closes_at, o.survey_id))
         for occ in candidates:
-            item = self._decide(occ, contact, run_surveyed)
+            item = self._decide(occ, contact)
             if item is not None:
                 yield item
 
@@ -239,8 +252,7 @@ class Scheduler:
 
     # --- the decision ---------------------------------------------------------
 
-    def _decide(self, occ: _Occasion, contact: Contact, run_surveyed: dict[str, datetime]
-                ) -> Invitation | Deferral | None:
+    def _decide(self, occ: _Occasion, contact: Contact) -> Invitation | Deferral | None:
         # Hot path: runs once per contact and occasion (a million times in a big plan).
         email = contact.email
         state = self.known.get((occ.survey_id, email, occ.occasion)) if self.known else None
@@ -254,21 +266,18 @@ class Scheduler:
         invitation = Invitation(
             "", occ.survey_id, survey.title, contact.tier, contact.account_id, contact.account_name, email,
             contact.name, contact.role, contact.locale, occ.occasion, occ.due_at, occ.closes_at, questions,
-            description, occ.meeting_start, occ.due_day)
-        if survey.throttle != "exempt" and self.window is not None:
-            last = self.last_surveyed.get(email)
-            this_run = run_surveyed.get(email)
-            if this_run is not None and (last is None or this_run > last):
-                last = this_run
-            if last is not None:
-                until = shift(last, self.window)
-                if self.now < until:
-                    self.summary.deferred += 1
-                    closes = "" if until < occ.closes_at else \
-                        "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
-                    return Deferral(invitation, until, f"throttle: surveyed {last.isoformat()}, "
-                                                       f"next allowed {until.isoformat()}{closes}")
-            run_surveyed[email] = self.now
+            description, occ.meeting_start, occ.due_day, contact.phone,
+            CONSENT[contact.sms_opt_in, contact.whatsapp_opt_in], contact.timezone)
+        fatigue = self.fatigue
+        if survey.throttle != "exempt" and fatigue.active:
+            held = fatigue.hold(email)
+            if held is not None:
+                until, reason = held
+                self.summary.deferred += 1
+                closes = "" if until < occ.closes_at else \
+                    "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
+                return Deferral(invitation, until, reason + closes)
+            fatigue.note(email)
         self.summary.due += 1
         return invitation
 
@@ -287,16 +296,3 @@ def _in_audience(survey: Survey, role: str) -> bool:
 def _timedelta(duration, at: datetime) -> timedelta:
     """A Duration as a timedelta, months counted from ``at``."""
     return shift(at, duration) - at
-
-
-def shift(moment: datetime, duration, sign: int = 1) -> datetime:
-    """``moment`` plus (or, with ``sign=-1``, minus) a Duration; months are calendar months."""
-    import calendar
-
-    if duration.months:
-        month = moment.month - 1 + sign * duration.months
-        year = moment.year + month // 12
-        month = month % 12 + 1
-        day = min(moment.day, calendar.monthrange(year, month)[1])
-        moment = moment.replace(year=year, month=month, day=day)
-    return moment + sign * timedelta(seconds=duration.seconds)

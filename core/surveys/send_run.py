@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from tierctl.errors import TierctlError
 from tierctl.providers import Provider
 from tierctl.records import Invitation, SendResult
+from tierctl.surveys.fatigue import WEEK
 from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
 
 if TYPE_CHECKING:
@@ -130,14 +131,22 @@ class SurveyRun:
     def scheduler(self, ledger: "Ledger | None") -> Scheduler:
         from tierctl.surveys.instances import build_customer_source, build_meeting_source
 
-        known: dict[tuple[str, str, str], str] = {}
-        last: dict[str, datetime] = {}
-        if ledger is not None:
-            known = ledger.known_keys(self.now)
-            if self.config.throttle:
-                last = ledger.last_surveyed(shift(self.now, self.config.throttle.per_contact, -1))
+        known = ledger.known_keys(self.now) if ledger is not None else {}
+        last, week = self.fatigue_inputs(ledger)
         return Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
-                         build_meeting_source(self.config, self.host), known, last, self.survey)
+                         build_meeting_source(self.config, self.host), known, last, self.survey, week)
+
+    def fatigue_inputs(self, ledger: "Ledger | None") -> tuple[dict[str, datetime], dict[str, list[datetime]]]:
+        """What the fatigue cap needs from the ledger: last contact per person, and the last 7 days'."""
+        throttle = self.config.throttle
+        last: dict[str, datetime] = {}
+        week: dict[str, list[datetime]] = {}
+        if ledger is not None and throttle is not None:
+            if throttle.per_contact is not None:
+                last = ledger.last_surveyed(shift(self.now, throttle.per_contact, -1))
+            if throttle.messages_per_week is not None:
+                week = ledger.contact_times(self.now - WEEK)
+        return last, week
 
     def plan(self, ledger: "Ledger | None" = None) -> tuple[Scheduler, Iterator[Invitation | Deferral]]:
         """The plan, changing nothing. Read the summary after exhausting the iterator."""
@@ -193,17 +202,15 @@ class SurveyRun:
             if isinstance(item, Deferral):
                 deferred.append(item)
                 continue
-            provider = self.config.surveys[item.survey_id].provider
-            assert provider is not None  # the config check requires one
-            due[provider].append(replace(item, invite_id=new_invite_id()))
+            due[self.provider_of(item.survey_id)].append(self.prepared(item))
         report.summary = scheduler.summary
         report.due = sum(len(v) for v in due.values())
         report.deferred = len(deferred)
-        throttled = {sid: s.throttle != "exempt" for sid, s in self.config.surveys.items()}
+        throttled = self.throttled()
         if deferred:
             by_provider: dict[str, list[Deferral]] = defaultdict(list)
             for d in deferred:
-                by_provider[self.config.surveys[d.invitation.survey_id].provider or ""].append(d)
+                by_provider[self.provider_of(d.invitation.survey_id)].append(d)
             for provider_name, items_ in by_provider.items():
                 invs = [replace(d.invitation, invite_id=new_invite_id()) for d in items_]
                 ledger.record_deferred(invs, {i.invite_id: d.reason for i, d in zip(invs, items_)},
@@ -234,6 +241,22 @@ class SurveyRun:
                     log.warning("provider %s did not close cleanly", provider.instance, exc_info=True)
             for bucket in shared:
                 bucket.close()
+
+    # --- what a subclass (the touchpoints run) changes -------------------------
+
+    def provider_of(self, survey_id: str) -> str:
+        """The provider instance that sends this survey's invitations."""
+        provider = self.config.surveys[survey_id].provider
+        assert provider is not None  # the config check requires one
+        return provider
+
+    def throttled(self) -> dict[str, bool]:
+        """``survey_id -> whether it counts against the fatigue cap`` (missing means it does)."""
+        return {sid: s.throttle != "exempt" for sid, s in self.config.surveys.items()}
+
+    def prepared(self, invitation: Invitation) -> Invitation:
+        """A due invitation as it is claimed and handed to the provider: with a new invite id."""
+        return replace(invitation, invite_id=new_invite_id())
 
     def _send_through(self, name: str, provider: "Provider", invitations: list[Invitation], ledger: "Ledger",
                       report: SendReport, throttled: dict[str, bool], total: int,

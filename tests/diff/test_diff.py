@@ -242,3 +242,28 @@ def test_markdown_is_cut_to_fit_a_pull_request_comment():
     text = diff_markdown(ConfigDiff("HEAD", ["tiers"], [], pages, Moves(), None, [], []))
     assert len(text) <= MD_MAX_CHARS
     assert text.endswith("… cut to fit a pull-request comment; run `tierctl diff` for the whole review.\n")
+
+
+def test_a_template_change_shows_as_pages_that_change(project, tmp_path):
+    (tmp_path / "my-templates" / "website").mkdir(parents=True)
+    page = tmp_path / "my-templates" / "website" / "tier.html"
+    page.write_text('{% extends "default:website/tier.html" %}\n')
+    yaml = PROJECT_YAML.replace("render:\n", "render:\n  templates: my-templates\n")
+    config = project(ROWS, yaml=yaml)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "tiers")
+    page.write_text('{% extends "default:website/tier.html" %}\n{% block title %}New title{% endblock %}\n')
+    code, out, err = diff(config, "--now", NOW)
+    assert code == 0, err
+    assert "Pages and sales sheets:\n  website: advanced.html, basic.html changed" in out
+    assert "Changed fields" not in out and "Tiers:" not in out  # the config itself is the same
+    assert not (tmp_path / "templates").exists()
+
+
+def test_a_change_in_one_language_of_a_text_is_a_change():
+    from tierctl.config.model import Tier
+
+    old = Tier(name={"en": "Standard", "nl": "Standaard"}, touch_model="low-touch", plans=["team"])
+    new = Tier(name={"en": "Standard", "nl": "Gewoon"}, touch_model="low-touch", plans=["team"])
+    assert describe_tier(old, new) == ["name {en: Standard, nl: Standaard} → {en: Standard, nl: Gewoon}"]

@@ -66,6 +66,8 @@ class ZendeskDouble(HttpDouble):
         self.organizations: dict[int, dict[str, Any]] = {}
         self.policies: dict[int, dict[str, Any]] = {}
         self.ratings: list[dict[str, Any]] = []
+        self._rated_at: dict[int, float] = {}  # rating id -> created_at in Unix seconds, parsed once
+        self._listing: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # a filtered, sorted list per query
         self.calls: Counter[str] = Counter()
         self.rate_limited = 0
         self.writes = 0
@@ -86,12 +88,21 @@ class ZendeskDouble(HttpDouble):
 
     def add_rating(self, organization_id: int | None, score: str, created_at: datetime, comment: str = "") -> int:
         rating_id = next(self._ids)
+        self._rated_at[rating_id] = created_at.timestamp()
+        self._listing.clear()
         self.ratings.append({"id": rating_id, "url": f"{self.url}/api/v2/satisfaction_ratings/{rating_id}.json",
                              "assignee_id": 1, "group_id": 2, "requester_id": 3, "ticket_id": next(self._ids),
                              "organization_id": organization_id, "score": score, "comment": comment or None,
                              "reason": None, "reason_code": 0, "created_at": _iso(created_at),
                              "updated_at": _iso(created_at)})
         return rating_id
+
+    def rate_again(self, rating_id: int, score: str, updated_at: datetime) -> None:
+        """The customer changes their rating (``created_at`` stays)."""
+        with self.lock:
+            rating = next(r for r in self.ratings if r["id"] == rating_id)
+            rating.update(score=score, updated_at=_iso(updated_at))
+            self._listing.clear()
 
     # -- the gate every request passes ------------------------------------------------------
 
@@ -140,7 +151,7 @@ class ZendeskDouble(HttpDouble):
                 return Reply.json({"error": "InvalidPaginationParameter",
                                    "description": "Offset pagination is limited to the first 100 pages. "
                                                   "Use cursor pagination instead."}, 400)
-            chunk = items[(page - 1) * per_page: page * per_page]
+            chunk = [dict(x) for x in items[(page - 1) * per_page: page * per_page]]
             more = page * per_page < len(items)
             return {key: chunk, "count": len(items),
                     "next_page": f"{base}?{urlencode({**keep, 'page': page + 1, 'per_page': per_page})}" if more else None,
@@ -158,7 +169,7 @@ class ZendeskDouble(HttpDouble):
                 start = int(base64.urlsafe_b64decode(query["page[after]"].encode()).decode())
             except ValueError:
                 return Reply.json({"error": "InvalidPaginationParameter", "description": "invalid cursor"}, 400)
-        chunk = items[start:start + size]
+        chunk = [dict(x) for x in items[start:start + size]]
         after = base64.urlsafe_b64encode(str(start + len(chunk)).encode()).decode()
         before = base64.urlsafe_b64encode(str(start).encode()).decode()
         more = start + len(chunk) < len(items)
@@ -267,13 +278,16 @@ class ZendeskDouble(HttpDouble):
         end = int(query["end_time"]) if query.get("end_time") else None
 
         def wanted(r: dict[str, Any]) -> bool:
-            at = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).timestamp()
+            at = self._rated_at[r["id"]]
             if (start is not None and at < start) or (end is not None and at > end):
                 return False
             s = r["score"]
             return score is None or s == score or (score == "received" and s in ("good", "bad")) or \
                 (score in ("good", "bad") and s == score)
 
-        with self.lock:
-            items = sorted((dict(r) for r in self.ratings if wanted(r)), key=lambda r: (r["created_at"], r["id"]))
-            return self._page(request, "satisfaction_ratings", items)
+        with self.lock:  # paging through N ratings lists them once, not once a page
+            key = (score, start, end)
+            if key not in self._listing:
+                self._listing[key] = sorted((r for r in self.ratings if wanted(r)),
+                                            key=lambda r: (self._rated_at[r["id"]], r["id"]))
+            return self._page(request, "satisfaction_ratings", self._listing[key])

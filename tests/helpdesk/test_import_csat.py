@@ -84,12 +84,16 @@ def test_import_is_incremental_and_updates_a_changed_rating(project, zendesk):
     last = [r for r in zendesk.requests if r.route == "/api/v2/satisfaction_ratings"][-1]
     assert f"start_time={int(at('2026-10-05T10:00:00').timestamp())}" in last.path
     # the customer changes their mind: bad becomes good; --since reads it again
-    next(r for r in zendesk.ratings if r["id"] == first)["score"] = "good"
+    zendesk.rate_again(first, "good", at("2026-10-07T10:00:00"))
     code, out, _ = cli(config, "helpdesk", "import-csat", "--since", "2026-10-01", "--json")
     assert json.loads(out)["new"] == 0
     code, out, _ = cli(config, "report", "--format", "json")
     [desk] = json.loads(out)["helpdesk"]
     assert [(p["good"], p["bad"]) for p in desk["tiers"][0]["periods"]] == [(2, 0)]
+    # no csat benchmark in this config: Zendesk's own published figure is shown
+    assert desk["tiers"][0]["periods"][0]["benchmarks"] == [
+        {"metric": "csat", "value": 86.0, "source": "Zendesk customer satisfaction index", "year": 2012,
+         "label": "Zendesk global average", "delta": 14.0}]
 
 
 def test_many_ratings_arrive_over_cursor_pages(project, zendesk):

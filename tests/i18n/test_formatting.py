@@ -80,3 +80,6 @@ def test_language_names_and_fallbacks() -> None:
     text = LocalText("Basic", {"en": "Basic", "nl": "Basis"})
     assert text.in_language("nl-BE") == "Basis" and text.in_language("fr", "en") == "Basic"
     assert text.missing(["nl", "en", "de"]) == ["de"]
+    # A change in any language is a change (tierctl diff compares texts); a plain string compares as text.
+    assert text != LocalText("Basic", {"en": "Basic", "nl": "Basis plus"}) and text == "Basic"
+    assert text == LocalText("Basic", {"en": "Basic", "nl": "Basis"}) and {text: 1}["Basic"] == 1

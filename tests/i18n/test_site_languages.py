@@ -49,7 +49,7 @@ def test_each_language_gets_its_own_site_with_alternates(rendered: Path) -> None
 def test_dutch_pages_are_dutch(rendered: Path) -> None:
     basis = visible_text((rendered / "site" / "nl" / "basis.html").read_text(encoding="utf-8"))
     for dutch in ("Basis-support", "Wat je krijgt", "Kennisbank, E-mail, WhatsApp, SMS", "1 werkdag",
-                  "Actief: elke 2 weken (SMS, geautomatiseerd)", "30 minuten per maand", "Gratis",
+                  "Actief: elke 2 weken (SMS)", "30 minuten per maand", "Gratis",
                   "Deze supportpakketten gelden vanaf 31 maart 2027.", "Productie ligt stil",
                   "Zo snel als mogelijk", "Nederlands, Engels", "Kwartaalfeedback",
                   "Maandag tot en met vrijdag, 08:30–17:30", "Nederlandse feestdagen", "Direct naar de inhoud"):
@@ -71,7 +71,7 @@ def test_dutch_pages_hold_no_english_built_in_text(rendered: Path) -> None:
     # ... while the English site does show them (the scan would see them).
     english = visible_text((rendered / "site" / "en" / "basis.html").read_text(encoding="utf-8"))
     assert {"What you get", "Skip to content"} <= set(english_in(english, fragments))
-    assert "Active: every 2 weeks (SMS, automated)" in english and "Basic support" in english
+    assert "Active: every 2 weeks (SMS)" in english and "Basic support" in english
 
 
 def test_sales_sheets_are_written_per_language(rendered: Path) -> None:

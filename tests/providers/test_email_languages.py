@@ -81,3 +81,19 @@ def test_a_role_mailbox_gets_a_neutral_greeting() -> None:
     assert text.startswith("Hello,\n")
     _msg, text, _html = _message("en", contact_name="Ann de Vries", contact_email="it-beheer@noordwind.example")
     assert text.startswith("Hello Ann,\n")
+
+
+def test_the_webhook_payload_carries_the_contacts_language(tmp_path) -> None:
+    from tierctl.plugins.provider_webhook import WebhookProvider
+    from tierctl.providers import ProviderContext
+
+    options = WebhookProvider.Options.model_validate({"url": "http://127.0.0.1:9/hook", "secret": "a-secret-of-sixteen-or-more"})
+    provider = WebhookProvider("crm", options, ProviderContext(sample_config(languages=["nl", "en"]), tmp_path))
+    choice = LocalText("Yes", {"en": "Yes", "nl": "Ja", "de": "Ja"})
+    inv = invitation(1, locale="de-AT", survey_title=TITLE,
+                     questions=(Question("nps", "nps", QUESTION, (0, 10)), Question("ok", "choice", "Ok?", None, (choice,))))
+    payload = provider.payload(inv)
+    assert payload["survey_title"] == "Quartalsumfrage"
+    assert [q["text"] for q in payload["questions"]] == ["Wie wahrscheinlich empfehlen Sie uns?", "Ok?"]
+    assert payload["questions"][1]["choices"] == ["Ja"]
+    assert provider.payload(invitation(1, locale="en", survey_title=TITLE))["survey_title"] == "Quarterly feedback"

@@ -1,0 +1,342 @@
+"""What the SMS and WhatsApp providers (``twilio``, ``messagebird``) share.
+
+* :class:`SmsOptions`: ``base_url``, timeouts and retries, the sending rate
+  (``per_second``), and ``survey_url``/``survey_text`` for survey
+  invitations sent as a text message (a short link to the hosted form).
+* :func:`refusal`: why an invitation may not go out on a channel (no phone,
+  no consent): nothing goes out on SMS or WhatsApp without the contact's
+  consent for that channel.
+* :func:`text_for`: the text of a contact-moment message, or of a survey
+  invitation (its title and personal link).
+* :class:`ApiClient`: one pooled ``requests`` session; a POST is repeated only
+  when the platform says it did not process it (429, 503) or it never left
+  (connection refused), so a lost answer never sends a text twice.
+* :class:`TextProvider`: the send loop: one request per message, the
+  platform's answer read into a result the same way for every platform.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+from pydantic import Field, field_validator
+
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, retry_after_seconds
+from tierctl.records import Invitation, SendResult
+from tierctl.util.ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("tierctl.send")
+
+#: The share of ``per_second`` a provider paces itself to.
+HEADROOM = 0.95
+
+#: The placeholders a survey_text may use.
+SURVEY_TEXT_FIELDS = ("title", "link", "first_name", "org_name")
+
+
+class SmsOptions(HttpRetryOptions):
+    """Options every SMS/WhatsApp provider has."""
+
+    base_url: str = Field(description="The API's address (change it for a regional endpoint or a test double)")
+    per_second: float = Field(1.0, gt=0, le=1000, description="Messages per second the sender may send")
+    concurrency: int = Field(4, ge=1, le=32, description="Requests in flight at once (Twilio limits concurrent "
+                                                         "requests per account)")
+    survey_url: str | None = Field(None, description="Survey link template for survey invitations by text, "
+                                                     "with {invite_id}, e.g. https://acme.example/s/{invite_id}")
+    survey_text: str = Field("{title}: {link}", description="A survey invitation's text; {title} {link} "
+                                                            "{first_name} {org_name}")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not an http(s) address")
+        return value
+
+    @field_validator("survey_url")
+    @classmethod
+    def _survey_url(cls, value: str | None) -> str | None:
+        from tierctl.plugins.email_message import check_link_template
+
+        return None if value is None else check_link_template(value, require_invite_id=True)
+
+    @field_validator("survey_text")
+    @classmethod
+    def _survey_text(cls, value: str) -> str:
+        import string
+
+        try:
+            names = [n for _, n, _, _ in string.Formatter().parse(value) if n is not None]
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        bad = [n for n in names if n not in SURVEY_TEXT_FIELDS]
+        if bad or "link" not in names:
+            raise ValueError(f"{value!r} must contain {{link}} and only "
+                             f"{', '.join('{' + f + '}' for f in SURVEY_TEXT_FIELDS)}")
+        return value
+
+
+def paced_limit(per_second: float, concurrency: int) -> RateLimit:
+    """The limit a provider paces itself to, for a platform that allows ``per_second`` (a bucket a second deep).
+
+    5% below the platform's rate, so a request delayed on the way never lands right behind the next one
+    over the limit; and a burst smaller than a second's worth by ``concurrency``, because requests still
+    in flight when the bucket has refilled land on the platform together with the next burst.
+    """
+    rate = per_second * HEADROOM
+    burst = max(1, int(rate) - concurrency)
+    return RateLimit(burst, burst / rate)
+
+
+def channel_of(invitation: Invitation, default: str) -> str:
+    """``sms`` or ``whatsapp``: the message's channel, else the provider's for survey invitations."""
+    return invitation.message.channel if invitation.message is not None else default
+
+
+def refusal(invitation: Invitation, channel: str) -> str | None:
+    """Why this invitation may not go out on ``channel`` (a permanent failure), or None."""
+    if channel not in ("sms", "whatsapp"):
+        return f"this provider sends SMS and WhatsApp, not {channel}"
+    if not invitation.phone:
+        return "the contact has no phone number (customers column phone)"
+    if channel not in invitation.consent:
+        return f"the contact has not agreed to {channel} messages ({channel}_opt_in); nothing was sent"
+    return None
+
+
+def text_for(invitation: Invitation, options: SmsOptions, org_name: str) -> str | None:
+    """The text to send: the message's body, or a survey invitation with its link (None: no survey_url)."""
+    if invitation.message is not None:
+        return invitation.message.body
+    if not options.survey_url:
+        return None
+    from tierctl.plugins.email_message import link
+
+    name = invitation.contact_name.strip()
+    return options.survey_text.format(title=invitation.survey_title, link=link(options.survey_url, invitation),
+                                      first_name=name.split()[0] if name else "", org_name=org_name)
+
+
+class Unreachable(Exception):
+    """The request never reached the platform (nothing was sent): safe to try again later."""
+
+
+class NoAnswer(Exception):
+    """The request left but no answer came: the text may or may not have been sent."""
+
+
+class ApiClient:
+    """A pooled session to one API, with the retry rules above."""
+
+    def __init__(self, options: SmsOptions, headers: dict[str, str], auth: Any = None, name: str = ""):
+        self.options = options
+        self.headers = headers
+        self.auth = auth
+        self.name = name
+        self._session: "requests.Session | None" = None
+        self.rate_limited = 0
+
+    def session(self) -> "requests.Session":
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+
+            from tierctl import __version__
+
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.options.concurrency, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update({"User-Agent": f"tierctl/{__version__} ({self.name})", **self.headers})
+            if self.auth is not None:
+                session.auth = self.auth
+            self._session = session
+        return self._session
+
+    def post(self, url: str, **kwargs: Any) -> "requests.Response":
+        """POST once more while the platform says it did not process it (429, 503), up to ``max_retries``.
+
+        :raises Unreachable: the connection could not be made (nothing sent).
+        :raises NoAnswer: the request left but the answer was lost or late.
+        """
+        import requests
+
+        opts = self.options
+        attempt = 0
+        while True:
+            try:
+                response = self.session().post(url, timeout=opts.timeout, allow_redirects=False, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                if _never_sent(exc):
+                    if attempt >= opts.max_retries:
+                        raise Unreachable(_reason(exc)) from None
+                    attempt += 1
+                    time.sleep(opts.backoff_factor * 2 ** (attempt - 1))
+                    continue
+                raise NoAnswer(_reason(exc)) from None
+            except requests.exceptions.RequestException as exc:
+                raise NoAnswer(_reason(exc)) from None
+            if response.status_code in (429, 503) and attempt < opts.max_retries:
+                if response.status_code == 429:
+                    self.rate_limited += 1
+                attempt += 1
+                wait = retry_after_seconds(response.headers.get("Retry-After"), opts.max_retry_after)
+                wait = opts.backoff_factor * 2 ** (attempt - 1) if wait is None else wait
+                log.warning("provider %s: HTTP %d (not processed); trying again in %.1f s", self.name,
+                            response.status_code, wait)
+                time.sleep(wait)
+                continue
+            return response
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def _never_sent(exc: BaseException) -> bool:
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    root = getattr(inner, "reason", None) or inner
+    return isinstance(root, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError))
+
+
+def _reason(exc: BaseException) -> str:
+    from requests.exceptions import ConnectTimeout, ReadTimeout
+
+    if isinstance(exc, ReadTimeout):
+        return "no answer in time"
+    if isinstance(exc, ConnectTimeout):
+        return "connecting timed out"
+    if _never_sent(exc):
+        return "connection refused"
+    return "the connection failed"
+
+
+class TextProvider(Provider):
+    """Base of the SMS/WhatsApp providers: one API request per message.
+
+    A subclass sets :attr:`platform` and :attr:`api`, and implements
+    :meth:`request` (the URL and body for one message, or why it cannot go)
+    and :meth:`error` (the platform's error code and text from an answer).
+    """
+
+    platform: ClassVar[str] = ""
+    #: One token per request, taken right before it: a batch never bursts past the platform's rate.
+    paces_itself: ClassVar[bool] = True
+    #: The channel of survey invitations (messages carry their own).
+    survey_channel: ClassVar[str] = "sms"
+    options: SmsOptions
+    api: ApiClient
+    _executor: Any = None
+
+    def __init__(self, instance: str, options: SmsOptions, context: ProviderContext):
+        super().__init__(instance, options, context)
+        # 5% below the platform's rate: a request delayed on the way (a GC pause, a busy network) then
+        # never arrives right behind the next one and over the limit.
+        self.rate_limit = paced_limit(options.per_second, options.concurrency)
+        config = context.config
+        self.org_name = config.organization.name if config is not None else ""
+
+    def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
+        """``(url, requests keyword arguments)`` for this message, or why it cannot be sent (permanent)."""
+        raise NotImplementedError
+
+    def error(self, status: int, data: dict[str, Any]) -> tuple[Any, str]:
+        """The platform's error code (None if none) and message in an error answer."""
+        raise NotImplementedError
+
+    def stops(self, status: int, code: Any, text: str) -> ProviderError | None:
+        """The error that stops the provider for this answer (bad credentials, no balance), else None."""
+        return None
+
+    def channel(self, invitation: Invitation) -> str:
+        return channel_of(invitation, self.survey_channel)
+
+    def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
+        """Each message in its own request, ``concurrency`` at a time, each paced to the rate limit."""
+        results: dict[str, SendResult] = {}
+        jobs: list[tuple[Invitation, str, dict[str, Any]]] = []
+        for invitation in batch:
+            planned = refusal(invitation, self.channel(invitation)) or self.request(invitation,
+                                                                                    self.channel(invitation))
+            if isinstance(planned, str):
+                results[invitation.invite_id] = SendResult.failed(invitation.invite_id, planned)
+            else:
+                jobs.append((invitation, *planned))
+        unreachable: list[str] = []
+        _ = self.limiter  # built once here: threads building it at the same time would each get a full bucket
+        for invitation, outcome in zip((j[0] for j in jobs), self._pool().map(self._post_one, jobs)):
+            if isinstance(outcome, Unreachable):
+                unreachable.append(str(outcome))
+                outcome = SendResult.failed(invitation.invite_id, f"cannot reach {self.platform}: {outcome}",
+                                            retry=True)
+            elif isinstance(outcome, ProviderError):
+                raise outcome  # bad credentials: every other request fails the same way
+            results[invitation.invite_id] = outcome
+        if jobs and len(unreachable) == len(jobs):
+            raise ProviderError(self.instance, f"({self.name}) cannot reach {self.options.base_url}: "
+                                               f"{unreachable[0]}", retry=True)
+        return [results[i.invite_id] for i in batch]
+
+    def _post_one(self, job: tuple[Invitation, str, dict[str, Any]]) -> Any:
+        invitation, url, kwargs = job
+        self.pace()
+        try:
+            response = self.api.post(url, **kwargs)
+        except Unreachable as exc:
+            return exc
+        except NoAnswer as exc:
+            return SendResult.failed(invitation.invite_id, f"{self.platform} did not answer ({exc}); the message "
+                                                           "may have gone out, so it is not resent")
+        try:
+            return self._result(invitation, response)
+        except ProviderError as exc:
+            return exc
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix=f"tierctl-{self.name}")
+        return self._executor
+
+    def _result(self, invitation: Invitation, response: Any) -> SendResult:
+        status = response.status_code
+        try:
+            data = response.json() if response.content and len(response.content) < 1 << 20 else {}
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        if status in (200, 201, 202):
+            return SendResult.sent(invitation.invite_id, self.external_id(data))
+        code, text = self.error(status, data)
+        text = (text or response.reason or "")[:300]
+        stop = self.stops(status, code, text)
+        if stop is not None:
+            raise stop
+        reason = f"{self.platform} error {code}: {text}" if code is not None else f"HTTP {status} {text}"
+        if status in (429, 503):
+            return SendResult.failed(invitation.invite_id, f"{reason} (after retries)", retry=True)
+        if status >= 500:
+            return SendResult.failed(invitation.invite_id, f"{reason}; the message may have gone out, so it is "
+                                                           "not resent")
+        return SendResult.failed(invitation.invite_id, reason)
+
+    def external_id(self, data: dict[str, Any]) -> str | None:
+        """The platform's id of the sent message (delivery receipts quote it)."""
+        value = data.get("sid") or data.get("id")
+        return str(value) if value else None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.api.close()
