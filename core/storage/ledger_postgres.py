@@ -278,6 +278,15 @@ class PostgresLedger(Ledger):
             "AND COALESCE(sent_at, claimed_at) >= %s GROUP BY contact_email", (_utc(since),))
         return dict(cur.fetchall())
 
+    def contact_times(self, since: datetime) -> dict[str, list[datetime]]:
+        out: dict[str, list[datetime]] = {}
+        for email, at in self.conn.execute(
+                "SELECT contact_email, COALESCE(sent_at, claimed_at) FROM invitations "
+                f"WHERE throttled AND state IN {sql_states(SURVEYED_STATES)} "
+                "AND COALESCE(sent_at, claimed_at) >= %s", (_utc(since),)):
+            out.setdefault(email, []).append(at)
+        return out
+
     # -- sending ----------------------------------------------------------
 
     def claim_batch(self, invitations: list[Invitation], run_id: int, now: datetime,
