@@ -162,6 +162,8 @@ class SendResult:
     it as ``unknown`` and it is never sent again unless someone asks
     (``--resend-unknown``). It is ``ok=False, retry=False`` as well, so code
     that does not know ``unknown`` still never resends it.
+    ``opted_out=True`` says the platform reports the address as opted out or
+    bouncing: tierctl then suppresses it for every survey (source ``provider``).
     """
 
     invite_id: str
@@ -170,14 +172,15 @@ class SendResult:
     reason: str | None = None
     retry: bool = False
     unknown: bool = False
+    opted_out: bool = False
 
     @classmethod
     def sent(cls, invite_id: str, external_id: str | None = None) -> "SendResult":
         return cls(invite_id, True, external_id)
 
     @classmethod
-    def failed(cls, invite_id: str, reason: str, retry: bool = False) -> "SendResult":
-        return cls(invite_id, False, None, reason, retry)
+    def failed(cls, invite_id: str, reason: str, retry: bool = False, opted_out: bool = False) -> "SendResult":
+        return cls(invite_id, False, None, reason, retry, opted_out=opted_out)
 
     @classmethod
     def maybe_sent(cls, invite_id: str, reason: str) -> "SendResult":

@@ -824,7 +824,8 @@ _BULK_REASONS = {
 
 def _bulk_failure(invite_id: str, kind: str) -> SendResult:
     reason, retry = _BULK_REASONS.get(kind, (f"SurveyMonkey did not add the recipient ({kind})", True))
-    return SendResult.failed(invite_id, reason, retry=retry)
+    # SurveyMonkey's opt-outs and bounces are the person's: tierctl suppresses the address too.
+    return SendResult.failed(invite_id, reason, retry=retry, opted_out=kind in ("opted_out", "bounced"))
 
 
 def _read_bulk(answer: Any) -> dict[str, tuple[str, str | None]]:

@@ -106,6 +106,9 @@ MAX_PAGES_PER_CALL = 50
 
 # -- webhook signatures ------------------------------------------------------------------------
 
+#: The tag of the webhook ``tierctl webhooks register`` puts on each form.
+WEBHOOK_TAG = "tierctl"
+
 def typeform_signature(secret: bytes | str, raw_body: bytes) -> str:
     """The ``Typeform-Signature`` value for ``raw_body``: ``sha256=`` + base64(HMAC-SHA256)."""
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
@@ -459,11 +462,43 @@ class TypeformProvider(Provider):
             raise ValueError("not a Typeform form_response delivery")
         return response_from_item(payload.get("form_response") or {}, self.question_refs(survey_id))
 
+    def register_webhook(self, survey_id: str, url: str, secret: str, tag: str = WEBHOOK_TAG) -> dict[str, Any]:
+        """Create or update the survey's form webhook (``PUT /forms/{form_id}/webhooks/{tag}``):
+        ``url`` on, signed with ``secret``, for completed responses. Returns Typeform's answer."""
+        form_id = self._form_of(survey_id)
+        body = {"url": url, "enabled": True, "secret": secret, "verify_ssl": url.startswith("https:"),
+                "event_types": {"form_response": True}}
+        return self._request_json("PUT", f"/forms/{quote(form_id, safe='')}/webhooks/{quote(tag, safe='')}", {},
+                                  form_id, body)
+
+    def webhook_state(self, survey_id: str, url: str, tag: str = WEBHOOK_TAG) -> str:
+        """``"ok"`` when the survey's form webhook points at ``url`` and is on; else what is wrong."""
+        form_id = self._form_of(survey_id)
+        try:
+            hook = self._request_json("GET", f"/forms/{quote(form_id, safe='')}/webhooks/{quote(tag, safe='')}", {},
+                                      form_id)
+        except ProviderError as exc:
+            return f"not registered ({exc})"
+        if not isinstance(hook, dict) or hook.get("url") != url:
+            return f"points at {hook.get('url') if isinstance(hook, dict) else '?'!r}, not {url!r}"
+        return "ok" if hook.get("enabled") else "registered but switched off"
+
+    def _form_of(self, survey_id: str) -> str:
+        form_id = self.options.forms.get(survey_id)
+        if form_id is None:
+            raise ProviderError(self.instance, f"no form for survey {survey_id!r}; add it to forms", retry=False)
+        return form_id
+
     # -- HTTP ----------------------------------------------------------------------------------
 
     def _get_json(self, path: str, params: dict[str, Any], form_id: str) -> Any:
         """GET an API path, paced and retried by tierctl's HTTP client; errors become ProviderErrors."""
         return self.http.json("GET", path, params=params, what=f"GET {path}")
+
+    def _request_json(self, method: str, path: str, params: dict[str, Any], form_id: str,
+                      body: Any = None) -> Any:
+        """A request to an API path with a JSON body (webhooks), through tierctl's HTTP client."""
+        return self.http.json(method, path, params=params, json=body, idempotent=True, what=f"{method} {path}")
 
     def _error_text(self, response: Any) -> str:
         """``: CODE description`` from Typeform's ``{code, description, details}``, scrubbed."""

@@ -28,7 +28,8 @@ The body (UTF-8 JSON, one object; fields are never removed within version 1)::
       "survey": "pre-meeting",           # survey id in the config
       "survey_title": "Before our account review",
       "survey_description": "..." | null,
-      "survey_url": "https://..." | null,   # the personal link, when the survey_url option is set
+      "survey_url": "https://..." | null,   # the personal link: the survey_url option, else the hosted form
+      "unsubscribe_url": "https://..." | null,   # the hosted one-click opt-out (with serve.base_url)
       "tier": "advanced",
       "account_id": "acc-42",
       "account_name": "Globex",
@@ -77,6 +78,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from tierctl.plugins.email_message import check_link_template, link, message_language
 from tierctl.http import HttpClient, Unreachable
+from tierctl.web.links import form_url, unsubscribe_url
 from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, RateLimit
 from tierctl.records import Invitation, SendResult
 
@@ -202,7 +204,10 @@ class WebhookProvider(Provider):
             "survey": inv.survey_id,
             "survey_title": local(inv.survey_title),
             "survey_description": local(inv.description) or None,
-            "survey_url": link(self.options.survey_url, inv) if self.options.survey_url else None,
+            "survey_url": link(self.options.survey_url, inv) if self.options.survey_url
+            else form_url(self.context.config, inv.invite_id) if self.context.config is not None else None,
+            "unsubscribe_url": unsubscribe_url(self.context.config, inv.invite_id)
+            if self.context.config is not None else None,
             "tier": inv.tier,
             "account_id": inv.account_id,
             "account_name": inv.account_name,

@@ -95,6 +95,9 @@ def show_plan(run: Any, as_json: bool) -> None:
         if ledger is not None:
             ledger.close()
     summary = scheduler.summary
+    if not as_json:
+        for survey_id, email in summary.opted_out:
+            write(f"skipped   {survey_id:<18} {email:<32} opted out\n")
     for problem in summary.problems:
         click.echo(f"skipped row: {problem}", err=True)
     if summary.problem_count > len(summary.problems):
@@ -208,6 +211,8 @@ def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, l
         for f in report.failures:
             inv = f.invitation
             click.echo(f"  failed  {inv.survey_id} {inv.contact_email} {inv.occasion}: {f.reason}", err=True)
+        for survey_id, email in (summary.opted_out if summary is not None else ()):
+            click.echo(f"  skipped {survey_id} {email}: opted out")
         for message in report.provider_errors:
             click.echo(f"  error   {message}", err=True)
     if report.exit_code:
@@ -230,17 +235,19 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
     picks the rows this command owns."""
     ledger = _existing_ledger(run)
     if ledger is None:
-        counts, unknown, runs = {}, [], []
+        counts, unknown, runs, suppressions = {}, [], [], []
     else:
         try:
             counts, unknown, runs = ledger.status_counts(), ledger.invitations(state="unknown"), \
                 ledger.recent_runs(10)
+            suppressions = ledger.suppressions()
         finally:
             ledger.close()
     counts = {k: v for k, v in counts.items() if mine(k)}
     unknown = [row for row in unknown if mine(row.get("survey_id", ""))]
     if as_json:
-        click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs}, default=str, indent=2))
+        click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs,
+                               "suppressions": _suppression_counts(suppressions)}, default=str, indent=2))
         return
     states = ["deferred", "sending", "sent", "retry", "failed", "unknown"]
     click.echo(f"{noun:<30}" + "".join(f"{s:>10}" for s in states))
@@ -248,6 +255,10 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
     for survey_id in sorted(ids | set(counts)):
         row = counts.get(survey_id, {})
         click.echo(f"{survey_id:<30}" + "".join(f"{row.get(s, 0):>10}" for s in states))
+    scopes = _suppression_counts(suppressions)
+    click.echo(f"\nsuppressions (opted out): {scopes['all_surveys']} of all surveys"
+               + "".join(f", {n} of {sid}" for sid, n in sorted(scopes["by_survey"].items()))
+               + " (tierctl contacts suppressions)")
     if unknown:
         click.echo(f"\n{len(unknown)} in doubt (a run stopped while sending them); they are not "
                    f"resent unless you run `{resend}`:")
@@ -259,6 +270,14 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
         for r in runs:
             click.echo(f"  #{r.get('id')} {r.get('kind')} {r.get('started_at')} {r.get('status') or 'running?'} "
                        f"{json.dumps(r.get('counts') or {}, default=str)}")
+
+
+def _suppression_counts(suppressions: list[dict[str, Any]]) -> dict[str, Any]:
+    by_survey: dict[str, int] = {}
+    for s in suppressions:
+        if s["survey_id"] is not None:
+            by_survey[s["survey_id"]] = by_survey.get(s["survey_id"], 0) + 1
+    return {"all_surveys": sum(1 for s in suppressions if s["survey_id"] is None), "by_survey": by_survey}
 
 
 def _existing_ledger(run: Any) -> Any:

@@ -494,6 +494,13 @@ def _plugin_options(data: dict[str, Any], smap: SourceMap, host: "PluginHost",
                                f"{did_you_mean(str(path[-1]), allowed)}; expected one of: {one_of(allowed)}")
                     problems.append(smap.problem(path, msg))
             else:
+                # Mail providers need somewhere to link to: their survey_url, or the hosted form.
+                if (getattr(options_model, "needs_survey_link", False)
+                        and getattr(out[(section, name)], "survey_url", "") is None
+                        and not (isinstance(data.get("serve"), dict) and data["serve"].get("base_url"))):
+                    problems.append(smap.problem((section, name), (
+                        "no survey link: set survey_url (a link template with {invite_id}), or serve.base_url "
+                        "to link to tierctl's hosted form (tierctl serve)")))
                 uses = getattr(plugin_cls, "uses_instances", None) if section == "providers" else None
                 for used in sorted(uses(out[(section, name)])) if uses else ():
                     if used not in entries:  # loops are reported when the providers are built

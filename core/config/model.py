@@ -13,7 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer,
-                      PrivateAttr, Tag, WithJsonSchema, field_validator, model_validator)
+                      PrivateAttr, SecretStr, Tag, WithJsonSchema, field_validator, model_validator)
 
 from tierctl.config.durations import CAP_PERIODS, DURATION_HELP, Duration, ResponseTarget, TimeCap
 from tierctl.i18n.text import LANGUAGE_HELP, LocalText, is_language
@@ -370,6 +370,45 @@ class Storage(Model):
                                  "postgresql://user@host:5432/dbname (password from PGPASSWORD)")
 
 
+class Serve(Model):
+    """``serve:``: the hosted survey form, unsubscribe links and webhook receivers (``tierctl serve``)."""
+
+    base_url: str = Field(description="Public address of tierctl serve, e.g. https://surveys.acme.example; "
+                                      "invitations link to the hosted form there")
+    secret: SecretStr = Field(description="Key that signs survey and unsubscribe links (HMAC-SHA256), at least "
+                                          "32 characters; write it as ${TIERCTL_SERVE_SECRET}")
+    unsubscribe_mailto: str | None = Field(None, description="Also offer List-Unsubscribe by mail to this address")
+    max_body_bytes: int = Field(65536, ge=1024, le=10 * 1024 * 1024,
+                                description="Largest request body accepted (form posts and webhooks)")
+    rate_per_ip: int = Field(120, ge=1, description="Requests per minute from one client address")
+    rate_per_token: int = Field(30, ge=1, description="Requests per minute for one survey link")
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Signing secrets of the platforms' webhooks: typeform, "
+                                          "surveymonkey (api_key&api_secret), qualtrics; write them as ${ENV}")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"{value!r} is not a base address; expected https://host[/path] without ? or #")
+        return value.rstrip("/")
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'), set as ${TIERCTL_SERVE_SECRET}")
+        return value
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", value):
+            raise ValueError(f"{value!r} is not an e-mail address; expected unsubscribe@acme.example")
+        return value
+
+
 class Benchmark(Model):
     """A published figure to compare a metric with, e.g. CSAT 92.5 (2018)."""
 
@@ -500,6 +539,7 @@ class Config(Model):
     messages: dict[Slug, Message] = Field(default_factory=dict,
                                           description="Messages that automated contact moments send")
     quiet_hours: QuietHours | None = Field(None, description="No SMS or WhatsApp in these hours, contact's time")
+    serve: Serve | None = None
     benchmarks: list[Benchmark] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     render: RenderConfig = Field(default_factory=RenderConfig)

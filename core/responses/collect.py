@@ -202,7 +202,7 @@ def _fetch_pages(ledger: "Ledger", provider: Any, survey_id: str, cursor: str | 
         fetch.fetched += len(page.items)
         batch: list[Pending] = []
         for raw in page.fresh:
-            pending = _pending_from_raw(raw, name, checks, problem)
+            pending = pending_from_raw(raw, name, checks, problem)
             if pending is not None:
                 batch.append(pending)
             if len(batch) >= BATCH_SIZE:
@@ -221,7 +221,7 @@ def _store_into(store: ResponseStore, batch: list[Pending], fetch: FetchResult) 
     batch.clear()
 
 
-def _pending_from_raw(raw: RawResponse, instance: str, checks: AnswerChecks,
+def pending_from_raw(raw: RawResponse, instance: str, checks: AnswerChecks,
                       problem: Callable[[Any, str], None]) -> Pending | None:
     """A fetched response checked and ready to link, or ``None`` (reported) when it is unusable."""
     ref = raw.response_id

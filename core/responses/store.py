@@ -235,6 +235,25 @@ class ResponseStore:
             self._call_hooks(added)
         return len(added), len(rows) - len(added)
 
+    def link_latest(self, invite_id: str, answers: dict[str, Any], submitted_at: datetime,
+                    response_id: str) -> StoredResponse | None:
+        """One checked response linked to its invitation, ready for
+        :meth:`~tierctl.storage.ledger.Ledger.store_latest_responses` (the hosted form: a respondent may
+        change answers; the latest counts, once); ``None`` (reported to ``problem``) when the
+        invitation cannot take one. Call :meth:`stored` with what the ledger stored."""
+        ref = self.ledger.answerable_invitations(self.survey_id, [invite_id]).get(invite_id)
+        if ref is None:
+            missed = self.ledger.lookup_invitations([invite_id]).get(invite_id)
+            self.problem(invite_id, _unlinked(invite_id, missed, self.survey_id))
+            return None
+        return _stored((response_id, invite_id, self.survey_id, ref.tier, ref.due_day, submitted_at, self.source,
+                        answers, self.now, self.types, ref.key))
+
+    def stored(self, added: list[StoredResponse]) -> None:
+        """Call the ``response_received`` hook for responses the ledger stored."""
+        if self.hooks and added:
+            self._call_hooks(added)
+
     def _call_hooks(self, added: list[StoredResponse]) -> None:
         links = self.ledger.lookup_invitations([r.invite_id for r in added])
         for response in added:

@@ -125,8 +125,64 @@ NOT_DELIVERED_STATES = (FAILED, RETRY, DEFERRED, UNKNOWN, SENDING)
 #: unique by their invitation (the SQLite ledger's ``responses_fetched`` index leaves them out).
 IMPORT_SOURCE = "import"
 
+#: The scope of a suppression that covers every survey.
+ALL_SURVEYS = "*"
+#: Where a suppression came from.
+SUPPRESSION_SOURCES = ("link", "manual", "import", "provider")
+#: The reason invitations of a suppressed address are failed with, and the plan's skip reason.
+OPTED_OUT = "opted out"
+
 Key = tuple[str, str, str]
 """An invitation's identity: ``(survey_id, contact_email, occasion)``."""
+
+
+def normalise_address(address: str) -> str:
+    """An e-mail address as suppressions compare it: trimmed, lower-case, without ``mailto:`` or ``<>``."""
+    text = address.strip().strip("<>").strip()
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    return text.strip().lower()
+
+
+def suppression_key(address: str) -> str:
+    """The key suppressions are kept and looked up by: a SHA-256 of the normalised address, so an
+    erased address is still recognised without being stored."""
+    import hashlib
+
+    return hashlib.sha256(normalise_address(address).encode("utf-8")).hexdigest()
+
+
+def checked_suppression(address: str, source: str) -> str:
+    """The normalised address of a new suppression; ``ValueError`` for an unknown source,
+    :class:`~tierctl.errors.TierctlError` for something that is not an address (backends share it)."""
+    from tierctl.errors import TierctlError
+
+    if source not in SUPPRESSION_SOURCES:
+        raise ValueError(f"unknown suppression source {source!r}; sources are {', '.join(SUPPRESSION_SOURCES)}")
+    address = normalise_address(address)
+    if "@" not in address:
+        raise TierctlError(f"{address!r} is not an e-mail address; expected name@domain.example")
+    return address
+
+
+def suppression_dicts(rows: Any) -> list[dict[str, Any]]:
+    """:meth:`Ledger.suppressions` from rows of (hash, address, scope, source, reason, created_at)."""
+    return [{"address": address, "address_hash": key, "survey_id": None if scope == ALL_SURVEYS else scope,
+             "source": source, "reason": reason, "created_at": created_at}
+            for key, address, scope, source, reason, created_at in rows]
+
+
+def scopes_by_key(rows: Any) -> dict[str, frozenset[str]]:
+    """:meth:`Ledger.suppressed` from rows of (hash, scope)."""
+    scopes: dict[str, set[str]] = {}
+    for key, scope in rows:
+        scopes.setdefault(key, set()).add(scope)
+    return {key: frozenset(s) for key, s in scopes.items()}
+
+
+def forgotten_address(address: str) -> str:
+    """The pseudonym an erased address is replaced with (unique per address, not reversible)."""
+    return f"forgotten-{suppression_key(address)[:24]}@erased.invalid"
 
 
 class InvitationLink(NamedTuple):
@@ -383,6 +439,11 @@ class Ledger(abc.ABC):
         """
 
     @abc.abstractmethod
+    def invitation(self, invite_id: str) -> dict[str, Any] | None:
+        """One invitation by its id (as :meth:`invitations` lists them), or ``None``: what the hosted
+        form needs to know about the link it was opened with."""
+
+    @abc.abstractmethod
     def stored_scope(self) -> tuple[set[str], set[str]]:
         """``(survey ids, tiers)`` that invitations in the ledger have (for "did you mean" hints)."""
 
@@ -534,6 +595,67 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def account_ids(self) -> set[str]:
         """Every account id that has an invitation (for "did you mean" hints)."""
+
+    # -- opt-outs and erasure ---------------------------------------------
+    #
+    # A suppression is an objection to being surveyed: the normalised address
+    # (:func:`normalise_address`), its scope (every survey, or one), when, and
+    # where it came from (:data:`SUPPRESSION_SOURCES`). Planning skips a
+    # suppressed address for good; adding one also fails the address's
+    # ``deferred`` and ``retry`` invitations in scope, so nothing already
+    # queued goes out either. An erased address (:meth:`forget_contact`) stays
+    # suppressed by its hash only.
+
+    @abc.abstractmethod
+    def add_suppression(self, address: str, survey_id: str | None, source: str, reason: str | None,
+                        now: datetime) -> bool:
+        """Suppress ``address`` for one survey (``survey_id``) or all (``None``), in one transaction.
+
+        The address's ``deferred`` and ``retry`` invitations in scope become
+        ``failed`` with the reason ``opted out``.
+
+        :param source: one of :data:`SUPPRESSION_SOURCES`.
+        :returns: whether it is new (an existing one keeps its time and source).
+        """
+
+    @abc.abstractmethod
+    def remove_suppression(self, address: str, survey_id: str | None = None) -> int:
+        """Lift suppressions of ``address``: of one survey, or (``None``) every one; return how many."""
+
+    @abc.abstractmethod
+    def suppressions(self) -> list[dict[str, Any]]:
+        """Every suppression, oldest first: dicts with ``address`` (``None`` once forgotten),
+        ``address_hash``, ``survey_id`` (``None``: all surveys), ``source``, ``reason``, ``created_at``."""
+
+    @abc.abstractmethod
+    def suppressed(self) -> dict[str, frozenset[str]]:
+        """What planning checks, in one query: ``key -> scopes``.
+
+        The key is :func:`suppression_key` of the address (its hash, so erased
+        addresses are still honoured); a scope is a survey id or :data:`ALL_SURVEYS`.
+        """
+
+    @abc.abstractmethod
+    def store_latest_responses(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
+        """Store each row as *the* response to its invitation, replacing one stored before, in one
+        transaction; return those stored.
+
+        For respondents who change answers (the hosted form): the latest counts, once (the last
+        row of an invitation in ``rows`` wins); the metrics rollup follows in the same transaction.
+        Rows need their invitation's key (:attr:`InvitationLink.key`). A row whose ``response_id``
+        is stored for another invitation is not stored.
+        """
+
+    @abc.abstractmethod
+    def forget_contact(self, address: str, now: datetime) -> dict[str, int]:
+        """Erase a person's personal data, keeping anonymous counts.
+
+        Their invitations' address becomes a pseudonym (``forgotten-<hash>@erased.invalid``),
+        free-text answers become ``[erased]`` (still counted as answered), and
+        suppressions keep only the address's hash.
+
+        :returns: ``{"invitations": n, "text_answers": n, "suppressions": n}``.
+        """
 
     # -- lifetime ---------------------------------------------------------
 

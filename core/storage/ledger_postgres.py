@@ -43,6 +43,7 @@ from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, FAILED, RETRY, S
                                     Ledger, first_responses, listing_query, questions_to_keep, sql_states)
 from tierctl.storage.postgres_conn import Heartbeat, connect, masked, split_url
 from tierctl.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
+from tierctl.storage.suppressions_postgres import PostgresSuppressions
 
 if TYPE_CHECKING:
     from tierctl.records import HelpdeskRating, StoredResponse
@@ -78,13 +79,14 @@ def _due_day(inv: Invitation) -> str:
     return inv.due_day or _utc(inv.due_at).isoformat()[:10]
 
 
-class PostgresLedger(Ledger):
+class PostgresLedger(PostgresSuppressions, Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in a PostgreSQL database (see the module docstring).
 
     Open it with :func:`tierctl.storage.opener.open_ledger`. One instance per thread.
     """
 
     concurrent_sends = True
+    _invitation_columns = _INVITATION_COLUMNS
 
     def __init__(self, url: str):
         self.url = url

@@ -52,6 +52,7 @@ from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, 
                      UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
                      Ledger, first_responses, listing_query, questions_to_keep, sql_states)
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
+from tierctl.storage.suppressions_sqlite import SUPPRESSIONS_DDL, SqliteSuppressions
 from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, Schema, backup, describe_error, expected_schema,
                                            integrity_problems, probe, schema_problems)
 from tierctl.records import HelpdeskRating, Invitation, SendResult
@@ -286,6 +287,8 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             PRIMARY KEY (source, rating_id)
         ) WITHOUT ROWID""",
     )),
+    # Opt-outs: suppressions by address hash and scope (see suppressions_sqlite).
+    ("suppressions (opt-outs) and invitations by contact", SUPPRESSIONS_DDL),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -293,7 +296,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: What the migrations build (tests/storage/test_ledger_checks.py keeps it in step): every open
 #: checks a ledger has all of it.
 SCHEMA = Schema(
-    version=5,
+    version=6,
     tables={
         "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
         "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
@@ -305,13 +308,16 @@ SCHEMA = Schema(
         "answers": ("invitation", "question_id", "value"),
         "answer_day_counts": ("survey_id", "tier", "due_day", "question_id", "qtype", "score", "choice", "n"),
         "response_day_counts": ("survey_id", "tier", "due_day", "responses", "keys"),
+        "suppressions": ("address_hash", "address", "scope", "source", "reason", "created_at"),
         "helpdesk_ratings": ("source", "rating_id", "tier", "organization", "score", "created_at", "day"),
     },
     indexes={"invitations_account": "invitations", "invitations_closes_at": "invitations",
+             "invitations_contact": "invitations",
              "invitations_group": "invitations", "invitations_state": "invitations",
              "invitations_surveyed": "invitations", "responses_fetched": "responses"},
     rowid={"runs": True, "invitations": True, "cursors": True, "responses": True, "questions": False,
-           "answers": False, "answer_day_counts": False, "response_day_counts": False, "helpdesk_ratings": False},
+           "answers": False, "answer_day_counts": False, "response_day_counts": False, "suppressions": False,
+           "helpdesk_ratings": False},
 )
 
 
@@ -400,19 +406,24 @@ def _translating_errors(cls: type) -> type:
                 raise self._error(exc) from exc
         return call
 
-    for name, attr in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.isfunction(attr) and name != "close":
-            setattr(cls, name, translated(attr))
+    # The class's own methods and those of its mixins (suppressions_sqlite), not the interface's.
+    for part in (*reversed([b for b in cls.__mro__[1:] if b.__module__.startswith("tierctl.storage.")
+                            and b.__module__ != "tierctl.storage.ledger"]), cls):
+        for name, attr in list(vars(part).items()):
+            if not name.startswith("_") and inspect.isfunction(attr) and name != "close":
+                setattr(cls, name, translated(attr))
     return cls
 
 
 @_translating_errors
-class SqliteLedger(Ledger):
+class SqliteLedger(SqliteSuppressions, Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in one SQLite file (see the module docstring).
 
     Open it with :func:`tierctl.storage.ledger.open_ledger`. One instance per
     thread: the connection is not shared between threads.
     """
+
+    _stamp = staticmethod(_ts)
 
     def __init__(self, path: Path, *, create_dirs: bool = True,
                  busy_timeout: float = BUSY_TIMEOUT_S, read_only: bool = False) -> None:
@@ -882,6 +893,11 @@ class SqliteLedger(Ledger):
                     limit: int | None = None) -> list[dict[str, Any]]:
         sql, params = listing_query(_INVITATION_COLUMNS, state, survey_id, limit, "?")
         return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
+
+    def invitation(self, invite_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations WHERE invite_id = ?",
+                                (invite_id,)).fetchone()
+        return None if row is None else _row_dict(_INVITATION_COLUMNS, row)
 
     def stored_scope(self) -> tuple[set[str], set[str]]:
         rows = self.conn.execute("SELECT DISTINCT survey_id, tier FROM invitations").fetchall()

@@ -18,6 +18,7 @@ every runner). ``runs.lease_until`` is how a live run is told from a dead one.
 from __future__ import annotations
 
 from tierctl.storage.ledger import SURVEYED_STATES, sql_states
+from tierctl.storage.suppressions_postgres import SUPPRESSIONS_DDL
 
 #: The advisory lock key that serialises migrations (b"tierctl" as a number).
 MIGRATION_LOCK = 0x74696572_63746C
@@ -142,6 +143,7 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             PRIMARY KEY (source, rating_id)
         )""",
     )),
+    ("suppressions (opt-outs) and invitations by contact", SUPPRESSIONS_DDL),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,7 +7,7 @@ contact decides per survey:
 * **deferred**: held back by the per-contact throttle, sent by a later run
   while the occasion is still open;
 * **skipped**: never for this occasion (churned, not in the audience, the
-  tier does not get the survey, already sent); counted by reason.
+  tier does not get the survey, already sent, opted out); counted by reason.
 
 It changes nothing: ``survey plan`` prints the plan, ``survey send`` hands it
 to the ledger and the providers.
@@ -27,6 +27,7 @@ from tierctl.config.model import Config, MeetingTrigger, PeriodTrigger, Survey
 from tierctl.config.periods import period_containing
 from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
 from tierctl.sources import CustomerSource, MeetingSource
+from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, suppression_key
 from tierctl.surveys.fatigue import Fatigue
 
 # States in the ledger that close a (survey, contact, occasion) for good.
@@ -56,6 +57,8 @@ class PlanSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     problems: list[RowProblem] = field(default_factory=list)
     problem_count: int = 0
+    #: ``(survey, contact e-mail)`` skipped because the address opted out (the first 200; all are counted).
+    opted_out: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,8 @@ class Scheduler:
     def __init__(self, config: Config, now: datetime, customers: CustomerSource,
                  meetings: MeetingSource | None = None, known: dict[tuple[str, str, str], str] | None = None,
                  last_surveyed: dict[str, datetime] | None = None, only_survey: str | None = None,
-                 contact_times: dict[str, list[datetime]] | None = None):
+                 contact_times: dict[str, list[datetime]] | None = None,
+                 suppressed: dict[str, frozenset[str]] | None = None):
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.config = config
@@ -92,6 +96,8 @@ class Scheduler:
         self.meeting_source = meetings
         self.known = known or {}
         self.fatigue = Fatigue(config.throttle, now, last_surveyed, contact_times)
+        #: Opt-outs: :func:`~tierctl.storage.ledger.suppression_key` of an address -> its scopes.
+        self.suppressed = suppressed or {}
         self.surveys = {sid: s for sid, s in config.surveys.items()
                         if s.trigger is not None and (only_survey is None or sid == only_survey)}
         self.summary = PlanSummary()
@@ -259,6 +265,13 @@ class Scheduler:
         if state in FINAL_STATES:
             self.summary.skipped[f"{occ.survey_id}: already {state}"] += 1
             return None
+        if self.suppressed:
+            scopes = self.suppressed.get(suppression_key(email))
+            if scopes is not None and (ALL_SURVEYS in scopes or occ.survey_id in scopes):
+                self.summary.skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
+                if len(self.summary.opted_out) < self.max_problems:
+                    self.summary.opted_out.append((occ.survey_id, email))
+                return None
         if self.now < occ.due_at:
             self.summary.skipped[f"{occ.survey_id}: not yet due (wave)"] += 1
             return None

@@ -134,7 +134,8 @@ class SurveyRun:
         known = ledger.known_keys(self.now) if ledger is not None else {}
         last, week = self.fatigue_inputs(ledger)
         return Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
-                         build_meeting_source(self.config, self.host), known, last, self.survey, week)
+                         build_meeting_source(self.config, self.host), known, last, self.survey, week,
+                         ledger.suppressed() if ledger is not None else {})
 
     def fatigue_inputs(self, ledger: "Ledger | None") -> tuple[dict[str, datetime], dict[str, list[datetime]]]:
         """What the fatigue cap needs from the ledger: last contact per person, and the last 7 days'."""
@@ -294,6 +295,7 @@ class SurveyRun:
                     # 'sending' and become 'unknown' at the next run.
                     report.provider_errors.append(f"provider {name} returned no result for {len(outcome.missing)} "
                                                   "invitation(s); they are listed as unknown by the next run")
+                self._suppress_opted_out(name, outcome.claimed, outcome.results, ledger)
                 report.sent += sum(1 for r in outcome.results if r.ok)
                 self._note_failures(outcome.claimed, outcome.results, report, on_failure)
                 if progress is not None:
@@ -301,6 +303,15 @@ class SurveyRun:
         finally:
             # What the ledger refused was claimed by another runner sending at the same time.
             report.elsewhere += len(invitations) - claimed
+
+    def _suppress_opted_out(self, name: str, claimed: list[Invitation], results: list[SendResult],
+                            ledger: "Ledger") -> None:
+        """Addresses the platform reports as opted out or bouncing become suppressions (source provider)."""
+        by_id = {i.invite_id: i for i in claimed}
+        for r in results:
+            if r.opted_out and not r.ok and r.invite_id in by_id:
+                ledger.add_suppression(by_id[r.invite_id].contact_email, None, "provider",
+                                       f"{name}: {r.reason or 'opted out'}", self.now)
 
     @staticmethod
     def _note_failures(claimed: list[Invitation], results: list[SendResult], report: SendReport,

@@ -544,6 +544,71 @@ class LedgerContract:
                 with one.lock("Send Now"):
                     pass
 
+    # -- opt-outs, changed answers, erasure ------------------------------------------------------
+
+    def test_a_suppression_fails_queued_invitations_in_its_scope_only(self, ledger: Ledger):
+        from tierctl.storage.ledger import ALL_SURVEYS, suppression_key
+
+        ledger.record_deferred([invitation(1), invitation(1, survey="ticket")], {}, NOW, "outbox",
+                               {"nps": True, "ticket": False})
+        claim(ledger, [invitation(2)])
+        assert ledger.add_suppression("Contact1@Example.com", "nps", "link", None, NOW) is True
+        assert ledger.add_suppression("contact1@example.com", "nps", "manual", "again", NOW) is False
+        got = {r["invite_id"]: (r["state"], r["reason"]) for r in ledger.invitations()}
+        assert got["inv-nps-1-2026-Q1"] == ("failed", "opted out")
+        assert got["inv-ticket-1-2026-Q1"][0] == "deferred"
+        assert got["inv-nps-2-2026-Q1"][0] == "sending"
+        ledger.add_suppression("contact1@example.com", None, "manual", "by phone", NOW + timedelta(hours=1))
+        assert ledger.invitation("inv-ticket-1-2026-Q1")["state"] == "failed"
+        assert ledger.suppressed() == {suppression_key("contact1@example.com"): frozenset({"nps", ALL_SURVEYS})}
+        assert [(s["address"], s["survey_id"], s["source"], s["reason"], s["created_at"])
+                for s in ledger.suppressions()] == [("contact1@example.com", "nps", "link", None, NOW),
+                                                    ("contact1@example.com", None, "manual", "by phone",
+                                                     NOW + timedelta(hours=1))]
+        assert ledger.remove_suppression("CONTACT1@example.com", "nps") == 1
+        assert ledger.remove_suppression("contact1@example.com") == 1
+        assert ledger.suppressed() == {}
+        assert ledger.invitation("no-such-id") is None
+
+    def test_the_latest_answer_counts_once(self, ledger: Ledger):
+        claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(2)])
+        keys = {i: link.key for i, link in ledger.lookup_invitations(["inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1"]).items()}
+
+        def web(invite_id: str, answers: dict, n: int = 0) -> StoredResponse:
+            return stored_response(invite_id, n, response_id=f"web:{invite_id}", answers=answers)._replace(
+                source="web", invitation=keys[invite_id], due_day="2026-03-02")
+
+        assert len(ledger.store_latest_responses([web("inv-nps-0-2026-Q1", {"score": 3, "comment": "slow"}),
+                                                  web("inv-nps-1-2026-Q1", {"score": 9})])) == 2
+        stored = ledger.store_latest_responses([web("inv-nps-0-2026-Q1", {"score": 5}, 1),
+                                                web("inv-nps-0-2026-Q1", {"score": 10}, 1)])
+        assert [r.answers for r in stored] == [{"score": 10}]
+        [answer] = ledger.responses_for_account("acct-0")
+        assert {q: a["score"] or a["text"] for q, a in answer["answers"].items()} == {"score": 10}
+        rolled = sorted(ledger.metrics().answer_counts("quarter", None, None))
+        assert rolled == sorted(ledger.metrics(use_rollup=False).answer_counts("quarter", None, None))
+        assert sorted((row[3], row[5], row[-1]) for row in rolled) == [("score", 9, 1), ("score", 10, 1)]
+        # a response id stored for another invitation is refused
+        assert ledger.store_latest_responses([web("inv-nps-0-2026-Q1", {"score": 1})._replace(
+            invitation=keys["inv-nps-1-2026-Q1"])]) == []
+
+    def test_forget_erases_the_address_and_free_text_but_keeps_counts(self, ledger: Ledger):
+        from tierctl.storage.ledger import suppression_key
+
+        claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(2)])
+        ledger.add_responses([stored_response("inv-nps-0-2026-Q1", 0, answers={"score": 3, "comment": "call +31 6"})])
+        ledger.add_suppression("contact0@example.com", None, "link", None, NOW)
+        before = sorted(ledger.metrics().answer_counts("quarter", None, None))
+        assert ledger.forget_contact("Contact0@example.com", NOW) == {"invitations": 1, "text_answers": 1,
+                                                                      "suppressions": 1}
+        emails = {r["contact_email"] for r in ledger.invitations()}
+        assert "contact0@example.com" not in emails and "contact1@example.com" in emails
+        [answer] = ledger.responses_for_account("acct-0")
+        assert answer["answers"]["comment"]["text"] == "[erased]" and answer["answers"]["score"]["score"] == 3
+        assert sorted(ledger.metrics().answer_counts("quarter", None, None)) == before
+        assert suppression_key("contact0@example.com") in ledger.suppressed()
+        assert ledger.suppressions()[0]["address"] is None
+
     def test_copy_round_trips_through_the_portable_tables(self, ledger: Ledger, tmp_path: Path):
         from tierctl.storage.copying import check, copy_ledger
 
@@ -555,6 +620,7 @@ class LedgerContract:
         from tierctl.records import HelpdeskRating
 
         ledger.add_helpdesk_ratings("zendesk", [HelpdeskRating("9", "basic", "org", "good", NOW, "2026-03-02")])
+        ledger.add_suppression("contact2@example.com", None, "link", None, NOW)
         target_folder = tmp_path / "copy"
         target_folder.mkdir()
         with open_ledger(f"sqlite:///{target_folder}/copy.db", target_folder) as target:
@@ -562,7 +628,8 @@ class LedgerContract:
             assert all(c.ok for c in checks), checks
             assert {c.table: c.source_rows for c in checks} == {
                 "runs": 1, "invitations": 3, "cursors": 1, "questions": 2, "responses": 1, "answers": 2,
-                "helpdesk_ratings": 1}
+                "helpdesk_ratings": 1, "suppressions": 1}
+            assert target.suppressed() == ledger.suppressed()
             assert target.status_counts() == ledger.status_counts()
             assert list(target.metrics().answer_counts("quarter", None, None)) == \
                 list(ledger.metrics().answer_counts("quarter", None, None))

@@ -89,6 +89,7 @@ class TypeformDouble(HttpDouble):
         self.responses: dict[str, list[dict[str, Any]]] = {}  # form id -> items in processing order
         self.unindexed: dict[str, list[dict[str, Any]]] = {}
         self.throttled = 0
+        self.webhooks: dict[tuple[str, str], dict[str, Any]] = {}  # (form id, tag) -> webhook
         self._buckets: dict[str, tuple[float, float]] = {}  # token -> (tokens, last time)
         self._bucket_lock = threading.Lock()
 
@@ -248,6 +249,34 @@ class TypeformDouble(HttpDouble):
         if details:
             body["details"] = details
         return Reply.json(body, status)
+
+    @route("PUT", "/forms/{form_id}/webhooks/{tag}")
+    def put_webhook(self, request: Request, form_id: str, tag: str) -> Reply:
+        """Create or update a webhook: ``{url, enabled, secret, verify_ssl, event_types}``; 200 with it."""
+        body = request.json() or {}
+        with self.lock:
+            if form_id not in self.forms:
+                return self._error(404, "FORM_NOT_FOUND", f"Non existing form with uid {form_id}")
+            if not isinstance(body, dict) or not str(body.get("url") or "").startswith(("http://", "https://")):
+                return self._error(400, "VALIDATION_ERROR", "url is required",
+                                   [{"code": "INVALID_FIELD", "field": "url", "in": "body"}])
+            now = api_time(datetime.now(timezone.utc))
+            old = self.webhooks.get((form_id, tag), {})
+            hook = {"id": old.get("id") or secrets.token_hex(8).upper(), "form_id": form_id, "tag": tag,
+                    "url": body["url"], "enabled": bool(body.get("enabled", False)),
+                    "verify_ssl": bool(body.get("verify_ssl", True)), "secret": body.get("secret"),
+                    "event_types": body.get("event_types") or {"form_response": True},
+                    "created_at": old.get("created_at") or now, "updated_at": now}
+            self.webhooks[(form_id, tag)] = hook
+        return Reply.json(hook)
+
+    @route("GET", "/forms/{form_id}/webhooks/{tag}")
+    def get_webhook(self, request: Request, form_id: str, tag: str) -> Reply:
+        with self.lock:
+            hook = self.webhooks.get((form_id, tag))
+        if hook is None:
+            return self._error(404, "NOT_FOUND", f"Webhook {tag} not found for form {form_id}")
+        return Reply.json(hook)
 
     @route("GET", "/forms/{form_id}/responses")
     def list_responses(self, request: Request, form_id: str) -> Reply:

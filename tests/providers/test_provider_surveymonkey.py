@@ -150,6 +150,8 @@ def test_partial_bulk_results_give_one_result_per_invitation(sm):
     assert (by_id["inv-0003"].ok, by_id["inv-0003"].retry) == (False, False) and "invalid" in by_id["inv-0003"].reason
     assert (by_id["inv-0004"].ok, by_id["inv-0004"].retry) == (False, False) and "opted out" in by_id["inv-0004"].reason
     assert sm.delivered_invite_ids() == ["inv-0001", "inv-0005"]
+    # SurveyMonkey's opt-outs and bounces are the person's: tierctl suppresses them (an invalid address is not).
+    assert [by_id[i].opted_out for i in ("inv-0002", "inv-0003", "inv-0004")] == [True, False, True]
 
 
 def test_nothing_valid_in_a_part_sends_no_message(sm):
@@ -333,12 +335,15 @@ def test_the_engine_send_and_collect_round_trip_through_the_ledger(tmp_path, mon
     with SurveyMonkeyDouble() as sm:
         sm.add_survey("406", {"813001": ("Would you recommend us?", [str(n) for n in range(11)])})
         sm.add_survey(SM_SURVEY, QUESTIONS)
-        config = load_config(write_project(tmp_path, sm, 5), host)
+        config = load_config(write_project(tmp_path, sm, 6), host)
+        sm.opt_out("p5@acc1.example")  # opted out of SurveyMonkey's e-mails: becomes a tierctl suppression
         now = datetime(2027, 1, 4, 9, tzinfo=timezone.utc)
         run = SurveyRun(config, host, now)
         ledger = run.open_ledger()
         report = run.send(ledger)
         assert report.sent == 5
+        assert [(s["address"], s["survey_id"], s["source"]) for s in ledger.suppressions()] == [
+            ("p5@acc1.example", None, "provider")]
         for n, delivery in enumerate(sm.deliveries[:3]):
             sm.respond(delivery["custom_fields"]["1"], {"813001": str(7 + n)})
         result = collect(config, ledger, host, now=now)

@@ -59,7 +59,7 @@ def test_each_invitation_is_posted_as_signed_json(http):
     assert data == {
         "version": 1, "invite_id": "inv-0001", "survey": "pre-meeting", "survey_title": "Before our account review",
         "survey_description": "Three questions so we can prepare the call you need.",
-        "survey_url": "https://form.example/to/AbC#invite_id=inv-0001",
+        "survey_url": "https://form.example/to/AbC#invite_id=inv-0001", "unsubscribe_url": None,
         "tier": "advanced", "account_id": "acc-42", "account_name": "Globex & Co",
         "contact": {"email": "contact1@globex.example", "name": "Zoë Contact1", "role": "key-stakeholder",
                     "locale": "en"},
