@@ -198,6 +198,8 @@ def bench_kill(rounds: int) -> list[tuple]:
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("kill test:")), "no result line")
+    if proc.returncode:
+        print(proc.stdout[-3000:], file=sys.stderr)
     return [(f"kill test: 1 of 3 runners SIGKILLed, {rounds} rounds", f"{wall:.0f} s", "",
              ("OK: " if proc.returncode == 0 else "FAILED: ") + line.removeprefix("kill test: "))]
 
