@@ -12,11 +12,20 @@ the survey's title and questions in that language when the config has them,
 and dates from CLDR. :func:`message_bytes` gives the exact
 bytes on the wire.
 
-The message is deterministic: the same invitation and options give the same
-bytes, byte for byte. The ``Date`` is the invitation's ``due_at``, the
-``Message-ID`` and the MIME boundary derive from the invite id, and both
-parts are quoted-printable (7-bit safe, no ``8BITMIME`` needed). So the
-``outbox`` writes exactly what ``smtp`` sends.
+The message is deterministic but for its ``Date``: the same invitation,
+options and hand-over moment give the same bytes, byte for byte. The
+``Date`` is the moment the message is handed over (the real clock, not the
+invitation's due time: ``--now`` changes what is due, not when mail goes
+out), the ``Message-ID`` and the MIME boundary derive from the invite id,
+and both parts are quoted-printable (7-bit safe, no ``8BITMIME`` needed). So
+the ``outbox`` writes exactly what ``smtp`` sends.
+
+Address headers (From, To, Reply-To) are built by :func:`address_header`
+and always parse back as exactly one address, whatever the display name
+holds (commas, quotes, angle brackets, encoded-word look-alikes, 200
+characters, any script): Python 3.11's header folder drops the quotes of a
+long quoted display name, so a name that does not fit on one line is written
+as RFC 2047 encoded words instead.
 
 The survey link comes from the ``survey_url`` option, a link template for
 any link-based survey tool; placeholders are URL-quoted::
@@ -388,16 +397,106 @@ def template_values(invitation: "Invitation", options: EmailOptions,
     }
 
 
+# An encoded word's payload: "=?utf-8?b?" + up to 52 base64 characters + "?=" is at most 64
+# characters, so "Reply-To: " and one word fit in 78 (RFC 5322's recommended line length).
+_EW_BYTES = 39
+_HEADER_LINE = 78
+#: Longer display names are cut (a header line may not pass 998 characters).
+MAX_DISPLAY_NAME = 256
+
+
+def _policy():
+    """SMTP's policy, but headers stored with ``set_raw`` are sent exactly as written.
+
+    Python 3.11 refolds a long address header and drops the quotes around a
+    display name on the way (``"Dekker, Marieke" <a@b>`` becomes two
+    addresses), so :func:`address_header` folds its own headers.
+    """
+    from email.policy import SMTP
+
+    return SMTP.clone(refold_source="none")
+
+
+def address_header(header: str, display_name: str | None, addr_spec: str) -> str:
+    """The value of an address header (``From``, ``To``, ``Reply-To``) holding exactly one address.
+
+    ``addr_spec`` is checked with :class:`email.headerregistry.Address`, so
+    ``a@b.example>,<evil@x.example`` is refused. The display name (whitespace
+    collapsed, at most :data:`MAX_DISPLAY_NAME` characters) is a quoted
+    string when it is printable ASCII, folded at its spaces; otherwise (any
+    other script, or text that looks like an encoded word) it is written as
+    RFC 2047 base64 encoded words, split after spaces where possible. The
+    result is already folded: store it with ``Message.set_raw`` and send it
+    with :func:`message_bytes`.
+
+    :raises InvalidRecipient: ``addr_spec`` is not one plain e-mail address.
+    """
+    import base64
+    from email.headerregistry import Address
+
+    try:
+        spec = Address(addr_spec=addr_spec).addr_spec
+    except (ValueError, IndexError, TypeError) as exc:
+        raise InvalidRecipient(f"{addr_spec!r} is not one e-mail address ({exc})") from None
+    if spec != addr_spec or not spec.isascii() or not spec.isprintable() or " " in spec:
+        raise InvalidRecipient(f"{addr_spec!r} is not one plain e-mail address")
+    name = " ".join((display_name or "").split())[:MAX_DISPLAY_NAME].strip()
+    if not name:
+        return spec
+    if name.isascii() and name.isprintable() and "=?" not in name:
+        quoted = str(Address(display_name=name, addr_spec=spec))
+        if len(header) + 2 + len(quoted) <= _HEADER_LINE:
+            return quoted
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        pieces = phrase.split(" ")
+        # Folding at a space keeps it: CRLF before a space is invisible (RFC 5322 3.2.2).
+        return _folded(header, [pieces[0]] + [" " + p for p in pieces[1:]] + [f" <{spec}>"])
+    words: list[bytes] = []
+    chunk = b""
+    last_space = -1  # where the chunk could end after a space
+    for char in name:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _EW_BYTES:
+            cut = last_space if last_space > 0 else len(chunk)
+            words.append(chunk[:cut])
+            chunk = chunk[cut:]
+            last_space = -1
+        chunk += encoded
+        if char == " ":
+            last_space = len(chunk)
+    words.append(chunk)
+    # Whitespace between encoded words is not part of the name (RFC 2047 6.2); spaces of the name
+    # travel inside the words.
+    encoded_words = [f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words if w]
+    return _folded(header, [encoded_words[0]] + [" " + w for w in encoded_words[1:]] + [f" <{spec}>"])
+
+
+def _folded(header: str, pieces: list[str]) -> str:
+    """Pieces (all but the first starting with a space) joined, a line break before a piece that
+    would pass the line length."""
+    lines = [pieces[0]]
+    width = len(header) + 2
+    for piece in pieces[1:]:
+        if width + len(lines[-1]) + len(piece) > _HEADER_LINE:
+            lines.append(piece)
+            width = 0
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
+
+
 def build_message(invitation: "Invitation", options: EmailOptions, templates: "jinja2.Environment | None",
-                  organization: "Organization | None", config: Any = None) -> "EmailMessage":
-    """The invitation as a deterministic ``multipart/alternative`` e-mail.
+                  organization: "Organization | None", config: Any = None,
+                  handed_over: datetime | None = None) -> "EmailMessage":
+    """The invitation as a ``multipart/alternative`` e-mail, deterministic but for ``Date``.
+
+    ``Date`` is ``handed_over``, by default the real clock now: the moment
+    the message leaves tierctl, not the invitation's due time.
 
     :raises InvalidRecipient: the contact's address cannot be used (per invitation).
     :raises jinja2.TemplateError: a template is broken (affects every invitation).
     """
-    from email.headerregistry import Address
     from email.message import EmailMessage
-    from email.policy import SMTP
     from email.utils import format_datetime
 
     from tierctl.i18n import use_language
@@ -415,13 +514,14 @@ def build_message(invitation: "Invitation", options: EmailOptions, templates: "j
 
     sender = resolved_from(options, organization)
     recipient = _ascii_address(invitation.contact_email)
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(display_name=_one_line(values["from_name"]) or "", addr_spec=sender)
-    msg["To"] = Address(display_name=values["contact_name"], addr_spec=recipient)
+    msg = EmailMessage(policy=_policy())
+    msg.set_raw("From", address_header("From", values["from_name"], sender))
+    msg.set_raw("To", address_header("To", values["contact_name"], recipient))
     if options.reply_to:
-        msg["Reply-To"] = options.reply_to
+        msg.set_raw("Reply-To", address_header("Reply-To", None, options.reply_to))
     msg["Subject"] = _one_line(values["subject"]) or invitation.survey_id
-    msg["Date"] = format_datetime(_aware(invitation.due_at).astimezone(timezone.utc), usegmt=True)
+    moment = handed_over if handed_over is not None else datetime.now(timezone.utc)
+    msg["Date"] = format_datetime(_aware(moment).astimezone(timezone.utc).replace(microsecond=0), usegmt=True)
     msg["Message-ID"] = message_id(invitation, sender)
     msg["X-Tierctl-Invite-Id"] = _one_line(invitation.invite_id) or ""
     msg["X-Tierctl-Survey"] = _one_line(invitation.survey_id) or ""
@@ -469,9 +569,7 @@ def _crlf_free(body: str) -> str:
 
 def message_bytes(msg: "EmailMessage") -> bytes:
     """The message as sent over SMTP (CRLF line ends, 7-bit)."""
-    from email.policy import SMTP
-
-    return msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=_policy())
 
 
 def describe_template_error(exc: BaseException) -> str:

@@ -38,7 +38,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from tierctl.util.files import record_span_note
+from tierctl.util.files import record_span_note, where_undecodable
 from tierctl.errors import TierctlError
 from tierctl.hookspecs import hookimpl
 from tierctl.records import Contact, RowProblem
@@ -112,7 +112,10 @@ class CsvCustomers(CustomerSource):
             reader = csv.reader(handle, delimiter=self.options.delimiter)
             try:
                 header = next((row for row in reader if row), None)
-            except (UnicodeDecodeError, csv.Error) as exc:
+            except UnicodeDecodeError as exc:
+                raise TierctlError(f"{where_undecodable(path, shown, self.options.encoding, reader.line_num + 1)}; "
+                                   f"{_encoding_hint(exc, self.options.encoding)}") from None
+            except csv.Error as exc:
                 raise TierctlError(f"{shown}:{reader.line_num + 1}: cannot read the header: {exc}; "
                                    f"{_encoding_hint(exc, self.options.encoding)}") from None
             index = _column_index(header, shown, reader.line_num)
@@ -177,7 +180,7 @@ class CsvCustomers(CustomerSource):
                     report(RowProblem(shown, prev + 1, f"unreadable row: {exc}"))
                     prev = reader.line_num
                 except UnicodeDecodeError as exc:
-                    raise TierctlError(f"{shown}: near line {prev + 1}: {exc}; "
+                    raise TierctlError(f"{where_undecodable(path, shown, self.options.encoding, prev + 1)}; "
                                        f"{_encoding_hint(exc, self.options.encoding)}") from None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
-from tierctl.util.files import record_span_note
+from tierctl.util.files import record_span_note, where_undecodable
 from tierctl.storage.ledger import IMPORT_SOURCE
 from tierctl.records import RowProblem
 from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
@@ -197,7 +197,10 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = next((row for row in reader if row), None)
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
+            raise TierctlError(f"{where_undecodable(path, shown, encoding, reader.line_num + 1)}; "
+                               f"{_encoding_hint(exc, encoding)}") from None
+        except csv.Error as exc:
             raise TierctlError(f"{shown}:{reader.line_num + 1}: cannot read the header: {exc}; "
                                f"{_encoding_hint(exc, encoding)}") from None
         links, asked, result.warnings = _read_header(header, shown, reader.line_num, survey_id, checks)
@@ -293,7 +296,8 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                 prev = reader.line_num
             except UnicodeDecodeError as exc:
                 flush()
-                raise TierctlError(f"{shown}: near line {prev + 1}: {exc}; {_encoding_hint(exc, encoding)}. "
+                raise TierctlError(f"{where_undecodable(path, shown, encoding, prev + 1)}; "
+                                   f"{_encoding_hint(exc, encoding)}. "
                                    f"{result.added} responses before it were stored; importing the fixed file "
                                    "again skips them") from None
         flush()

@@ -64,7 +64,10 @@ def test_the_server_receives_exactly_the_bytes_build_message_gives(smtp):
     provider.send([invitation(3)])
     provider.close()
     [mail] = smtp.wait_for(1)
-    expected = message_bytes(build_message(invitation(3), provider.options, None, sample_config().organization))
+    # The Date is the moment of hand-over: build the expected message at that moment.
+    sent_at = mail.parsed["Date"].datetime
+    expected = message_bytes(build_message(invitation(3), provider.options, None, sample_config().organization,
+                                           handed_over=sent_at))
     assert mail.raw == expected
 
 

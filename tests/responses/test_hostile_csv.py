@@ -23,7 +23,8 @@ RESPONSE_CASES = {  # file -> (exit code, what stderr says)
     "responses_future.csv": (1, "responses_future.csv:2: submitted_at 9999-12-31T00:00:00+00:00 is in the future "
                                 "(now is 2027-02-01T00:00:00+00:00)"),
     "responses_all_bad.csv": (1, "responses_all_bad.csv:2: unknown invite_id 'nope-1'"),
-    "responses_latin1.csv": (2, "the file is not utf-8-sig: save it as CSV UTF-8, or pass --encoding"),
+    "responses_latin1.csv": (2, "responses_latin1.csv:3:3: byte 0xf6 is not utf-8-sig text; the file is not "
+                                "utf-8-sig: save it as CSV UTF-8, or pass --encoding"),
 }
 
 
@@ -39,7 +40,17 @@ def project(folder: Path, customers: Path | None = None) -> Path:
 
 
 def test_every_hostile_csv_has_a_case() -> None:
-    assert sorted(p.name for p in HOSTILE.glob("*.csv")) == sorted([*CUSTOMER_CASES, *RESPONSE_CASES])
+    assert sorted(p.name for p in HOSTILE.glob("*.csv")) == sorted([*CUSTOMER_CASES, *RESPONSE_CASES,
+                                                                    "customers_latin1.csv"])
+
+
+def test_a_customer_file_in_another_encoding_is_exit_2_with_line_and_column(tmp_path: Path) -> None:
+    config = project(tmp_path, HOSTILE / "customers_latin1.csv")
+    code, out, err = run_cli(["-c", str(config), "survey", "plan", "--now", NOW], load_plugins=None)
+    assert (code, out) == (2, "")
+    assert err == ("tierctl: error: customers.csv:3:6: byte 0xd6 is not utf-8-sig text; the file is not utf-8-sig: "
+                   "save it as CSV UTF-8, or set sources.customers.encoding (for example cp1252 for an Excel "
+                   "export on Windows)\n")
 
 
 @pytest.mark.parametrize("name", sorted(CUSTOMER_CASES))
@@ -62,3 +73,15 @@ def test_a_hostile_response_export_says_what_is_wrong(name: str, tmp_path: Path)
     assert code == expected_code, (out, err)
     assert "Traceback" not in err
     assert says in err, err
+
+
+def test_the_first_undecodable_byte_is_found_by_line_and_column(tmp_path: Path, monkeypatch) -> None:
+    from tierctl.util import files
+
+    path = tmp_path / "x.csv"
+    path.write_bytes("a,b\né,ü\n".encode() + b"xx" * 50 + b"\xff\n")
+    assert files.undecodable_at(path, "utf-8") == (3, 101, 0xFF)
+    monkeypatch.setattr(files, "_PIECE", 7)  # a long line read in pieces: the column still counts from its start
+    assert files.undecodable_at(path, "utf-8") == (3, 101, 0xFF)
+    assert files.undecodable_at(path, "latin-1") is None
+    assert files.undecodable_at(tmp_path / "missing.csv", "utf-8") is None
