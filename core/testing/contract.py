@@ -379,11 +379,14 @@ class ProviderContract(FaultChecks):
         failed = [f"{r.invite_id}: {r.reason}" for r in results if not r.ok]
         assert not failed, f"invitations failed against a healthy double: {failed}"
 
-    def test_engine_records_every_invitation_as_sent(self, contract_engine: Engine, contract_provider: Any) -> None:
-        """Through the engine (ledger claim, pacing, batches), every invitation ends up 'sent'."""
+    def test_engine_records_every_invitation_as_sent(self, contract_engine: Engine, contract_provider: Any,
+                                                     double: Any) -> None:
+        """Through the engine (ledger claim, pacing, batches), every invitation ends up 'sent' (and, where
+        ``deliveries`` is defined, was delivered exactly once)."""
         invitations = self.make_invitations(self.batch)
         outcome = self._sent(contract_engine, contract_provider, invitations)
         assert outcome.states == {i.invite_id: "sent" for i in invitations}, outcome.states
+        self._deliveries_if_counted("a send through the engine", double, invitations, contract_engine)
 
     def test_invite_id_round_trips_into_responses(self, contract_engine: Engine, contract_provider: Any,
                                                    double: Any) -> None:
@@ -391,6 +394,7 @@ class ProviderContract(FaultChecks):
         self._fetch_or_skip(contract_provider)
         invitations = self.make_invitations(self.batch)
         self._sent(contract_engine, contract_provider, invitations)
+        self._deliveries_if_counted("a send before fetching", double, invitations, contract_engine)
         answered = {i.invite_id: self._answer(double, i) for i in invitations[:-1]}
         survey_id = invitations[0].survey_id
         responses, _ = contract_engine.fetch_all(contract_provider, survey_id)
@@ -540,7 +544,9 @@ class ProviderContract(FaultChecks):
             pytest.skip(f"sending through provider {self.plugin!r} makes no API request (send_uses_transport = "
                         "False): there is nothing to pace")
         before, start = self.count_requests(double), len(limiter.acquired)
-        self._sent(contract_engine, contract_provider, self.make_invitations(self.rate_check_invitations))
+        paced = self.make_invitations(self.rate_check_invitations)
+        self._sent(contract_engine, contract_provider, paced)
+        self._deliveries_if_counted("a paced send", double, paced, contract_engine)
         after = self.count_requests(double)
         requests = None if before is None or after is None else after - before
         if requests == 0:

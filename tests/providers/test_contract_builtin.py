@@ -4,6 +4,8 @@ real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tierctl.plugins.provider_webhook import verify_signature
@@ -51,6 +53,15 @@ class TestSmtpContract(ProviderContract):
     @pytest.fixture
     def provider_env(self):
         return {"SMTP_PASSWORD": SMTP_PASSWORD}
+
+    def deliveries(self, double):
+        """One entry per message the server accepted, by the invite id in its survey link: the
+        contract then checks each invitation reached the person at most once, and 'sent' exactly once."""
+        found = []
+        for mail in list(double.messages):
+            text = mail.parsed.get_body(("plain",)).get_content()
+            found += re.findall(r"survey\.example/[^?\s]+\?id=([A-Za-z0-9_-]+)", text)[:1]
+        return found
 
     @pytest.fixture
     def provider_options(self, double):
