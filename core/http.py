@@ -142,6 +142,8 @@ class HttpClient:
         self.pool_size = pool_size
         #: Requests sent so far, retries included (for a platform's daily request budget).
         self.requests_made = 0
+        #: Retries the last :meth:`request` made (0 when the first attempt settled it).
+        self.retries_used = 0
         self._session: "requests.Session | None" = None
         self._failures: dict[str, int] = {}
         self._open_until: dict[str, float] = {}
@@ -173,8 +175,9 @@ class HttpClient:
         what = what or f"{method} {urllib.parse.urlsplit(url).path}"
         host = urllib.parse.urlsplit(url).netloc
         self._check_breaker(host)
-        attempt = 0
+        attempt = self.retries_used = 0
         while True:
+            self.before_attempt(attempt)
             if self.pace:
                 self.provider.pace()
             started = clock_of(self.provider).monotonic()
@@ -191,7 +194,7 @@ class HttpClient:
                                     f"{what}: no answer from {self.platform} ({reason}); the request went "
                                     "out, so it may have been acted on and is not sent again", reason) from None
                 if attempt < self.max_retries:
-                    attempt += 1
+                    attempt = self.retries_used = attempt + 1
                     self.provider.sleep(self.backoff(attempt))
                     continue
                 self._failed(host)
@@ -200,15 +203,16 @@ class HttpClient:
                                              f"({reason}" + (f", after {attempt} retries)" if attempt else ")")),
                                   may_have_arrived(exc), reason) from None
             self._log(method, url, params, str(response.status_code), started, attempt)
+            self.after_response(response)
             status = response.status_code
             if status < 300:
                 self._failures.pop(host, None)
                 return response
             if self.retryable(method, response, idempotent) and attempt < self.max_retries:
-                attempt += 1
-                wait = retry_after_seconds(response.headers.get("Retry-After"), self.max_retry_after)
+                attempt = self.retries_used = attempt + 1
+                wait = self.retry_wait(response, attempt)
                 response.close()
-                self.provider.sleep(self.backoff(attempt) if wait is None else wait)
+                self.provider.sleep(wait)
                 continue
             if status == 429 or status >= 500:
                 self._failed(host)
@@ -278,6 +282,19 @@ class HttpClient:
                 if isinstance(body.get(key), str):
                     return body[key][:300]
         return response.reason or ""
+
+    def retry_wait(self, response: "requests.Response", attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` of an error answer: its ``Retry-After``
+        (capped at ``max_retry_after``), else :meth:`backoff`."""
+        wait = retry_after_seconds(response.headers.get("Retry-After"), self.max_retry_after)
+        return self.backoff(attempt) if wait is None else wait
+
+    def before_attempt(self, attempt: int) -> None:
+        """Called before each attempt (0 first), before pacing: e.g. wait for a platform's budget
+        window, or raise when a daily budget is spent. The default does nothing."""
+
+    def after_response(self, response: "requests.Response") -> None:
+        """Called with every answer, before it is judged: e.g. read rate-limit headers."""
 
     def backoff(self, attempt: int) -> float:
         """Seconds before retry number ``attempt`` (1, 2, ...) when the server gave no ``Retry-After``."""

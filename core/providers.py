@@ -189,6 +189,9 @@ class Provider:
     rate_limit: RateLimit | None = None
     #: How many invitations one ``send`` call takes at most.
     batch_size: ClassVar[int] = 50
+    #: What the provider delivers on: ``email`` (or a platform's own mail), or ``sms``/``whatsapp``
+    #: for a text provider, whose survey invitations wait out the config's ``quiet_hours``.
+    channel: ClassVar[str] = "email"
     #: Whether :meth:`fetch_responses` is implemented.
     can_fetch: ClassVar[bool] = False
     #: API requests one invitation costs on average; the engine takes this many

@@ -23,7 +23,7 @@ Errors come as ``{"errors": [{"code", "description", "parameter"}]}``: 401
 balance) stops it too, to be resumed by a later run; other 4xx answers
 (code 9 missing or 10 invalid parameters, e.g. a bad number) fail that
 message for good; 429 and 503 were not processed and are tried again; a
-lost answer or another 5xx fails the message without resending it. Bird's
+lost answer or another 5xx leaves the message *unknown*, never resent unasked. Bird's
 newer Channels API is not used (its access differs by account). SMS only:
 WhatsApp goes through ``twilio``.
 """

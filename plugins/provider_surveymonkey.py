@@ -121,6 +121,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from tierctl.http import HttpClient, MaybeSent, Unreachable
 from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, clock_of
 from tierctl.records import Invitation, RawResponse, SendResult
 
@@ -330,13 +331,12 @@ class SurveyMonkeyProvider(Provider):
         self._token = options.token.get_secret_value()
         self._base = options.base_url
         self._origin = urlsplit(self._base)
-        self._session: "requests.Session | None" = None
+        self.http = _SurveyMonkeyClient(self)
         self._started = datetime.now(timezone.utc)
         self._collectors: dict[str, str] = {}  # tierctl survey id -> collector id (this run)
         self._added: dict[str, set[str]] = {}  # collector id -> addresses added in this run
         self._stopped: ProviderError | None = None
-        #: Requests this instance made (answered or not), 429s it received.
-        self.requests_made = 0
+        #: 429s this instance received.
         self.rate_limited = 0
         self._day_remaining: int | None = None  # from the last Day-Remaining header
         self._day_limit: int | None = None
@@ -345,29 +345,6 @@ class SurveyMonkeyProvider(Provider):
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _http(self) -> "requests.Session":
-        if self._session is None:
-            import requests
-            from requests.adapters import HTTPAdapter
-            from urllib3.util.retry import Retry
-
-            from tierctl import __version__
-
-            # urllib3 retries only connections that were never made (always safe);
-            # everything else is decided here, request by request.
-            retry = Retry(total=self.options.max_retries, connect=self.options.max_retries, read=0, status=0,
-                          other=0, redirect=0, backoff_factor=min(self.options.backoff_factor, 2.0),
-                          raise_on_status=False, raise_on_redirect=False)
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=retry)
-            session = requests.Session()
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers.update({"Authorization": f"bearer {self._token}", "Content-Type": "application/json",
-                                    "Accept": "application/json",
-                                    "User-Agent": f"tierctl/{__version__} (surveymonkey)"})
-            self._session = session
-        return self._session
-
     def _url(self, path_or_url: str) -> str:
         """An API URL on the configured host: ``links.next`` is followed by path, never to another host."""
         if path_or_url.startswith("/"):
@@ -375,13 +352,17 @@ class SurveyMonkeyProvider(Provider):
         parts = urlsplit(path_or_url)
         return urlunsplit((self._origin.scheme, self._origin.netloc, parts.path, parts.query, ""))
 
-    def _pace(self) -> None:
+    def _wait_for_minute_budget(self) -> None:
         wait = self._minute_resume - clock_of(self).monotonic()
         if wait > 0:
             log.info("provider %s: SurveyMonkey's per-minute budget is spent; waiting %.1f s for its reset",
                      self.instance, wait)
             self.sleep(wait)
-        self.pace()
+
+    @property
+    def requests_made(self) -> int:
+        """Requests this instance made (answered or not), retries included."""
+        return self.http.requests_made
 
     def _day_left(self) -> int:
         own = self.options.requests_per_day - self.requests_made
@@ -407,80 +388,52 @@ class SurveyMonkeyProvider(Provider):
 
     def _request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
                  *, replay_safe: bool = True) -> Any:
-        """One API call, paced, retried; returns the decoded JSON answer.
+        """One API call through tierctl's HTTP client (paced, retried); returns the decoded JSON answer.
 
         ``replay_safe=False`` raises :class:`_Ambiguous` at the first lost
         answer instead of repeating the call. Raises :class:`_Stop` when the
         provider cannot go on, :class:`_Transient` after the retries, and
         :class:`_ApiError` for other 4xx answers.
         """
-        import requests
-
         url = self._url(path)
-        opts = self.options
-        attempt = rate_waits = 0
-        while True:
-            if self._day_left() <= 0:
-                raise self._budget_stop()
-            self._pace()
-            self.requests_made += 1
+        try:
+            response = self.http.request(method, url, json=body, params=params, idempotent=replay_safe,
+                                         raise_errors=False)
+        except MaybeSent as exc:
+            raise _Ambiguous(exc.reason) from None
+        except Unreachable as exc:
+            if not exc.reached:
+                raise _Stop(f"cannot reach SurveyMonkey: {exc.reason}", ProviderError(
+                    self.instance, f"(surveymonkey) cannot reach {self._origin.netloc}: {exc.reason}",
+                    retry=True)) from None
+            raise _Transient(f"{exc.reason} (after {self.http.retries_used + 1} attempts)") from None
+        except ProviderError as exc:  # the circuit breaker is open
+            raise _Stop(f"SurveyMonkey keeps failing: {exc}", exc) from None
+        attempts = self.http.retries_used + 1
+        status = response.status_code
+        if 200 <= status < 300:
             try:
-                response = self._http().request(method, url, json=body, params=params, timeout=opts.timeout,
-                                                allow_redirects=False)
-            except requests.exceptions.RequestException as exc:
-                reason, sent = _transport_reason(exc, opts.timeout)
-                if not sent:
-                    raise _Stop(f"cannot reach SurveyMonkey: {reason}", ProviderError(
-                        self.instance, f"(surveymonkey) cannot reach {self._origin.netloc}: {reason}",
-                        retry=True)) from None
-                if not replay_safe:
-                    raise _Ambiguous(reason) from None
-                if attempt >= opts.max_retries:
-                    raise _Transient(f"{reason} (after {attempt + 1} attempts)") from None
-                attempt += 1
-                self._backoff(attempt)
-                continue
-            self._read_limits(response)
-            status = response.status_code
-            if 200 <= status < 300:
-                try:
-                    return response.json() if response.content else {}
-                except ValueError:
-                    raise _Transient(f"SurveyMonkey answered {method} {_path(url)} with something that "
-                                     f"is not JSON: {_excerpt(response, self._token)}") from None
-            error_id, text = _error(response, self._token)
-            if status == 429:
-                self.rate_limited += 1
-                if self._day_remaining == 0:
-                    raise self._budget_stop()
-                if rate_waits >= max(1, opts.max_retries):
-                    raise _Transient(f"HTTP 429 {text} (after {rate_waits + 1} attempts)")
-                rate_waits += 1
-                reset = _int(response.headers.get(RATE_HEADER + "Minute-Reset"))
-                wait = min(float(max(reset, 1) if reset is not None else 60), opts.max_rate_wait)
-                log.warning("provider %s: SurveyMonkey rate limit reached (error %s); waiting %.0f s for the "
-                            "per-minute reset", self.instance, error_id or "?", wait)
-                self._minute_resume = max(self._minute_resume, clock_of(self).monotonic() + wait)
-                continue
-            if status == 401 or error_id in AUTH_ERRORS:
-                raise _Stop(f"SurveyMonkey refused the access token (error {error_id or status})",
-                            ProviderError(self.instance, _auth_message(error_id, status, text), retry=False))
-            if error_id == "1018" or (status == 403 and error_id in PERMISSION_ERRORS):
-                raise _Stop(f"SurveyMonkey refused the request (error {error_id})", ProviderError(
-                    self.instance, _permission_message(error_id, text, self._base), retry=False))
-            if status >= 500 or status == 408:
-                reason = f"HTTP {status} {text}"
-                if not replay_safe:
-                    raise _Ambiguous(reason)
-                if attempt >= opts.max_retries:
-                    raise _Transient(f"{reason} (after {attempt + 1} attempts)")
-                attempt += 1
-                self._backoff(attempt)
-                continue
-            raise _ApiError(status, error_id, f"HTTP {status} {text}")
-
-    def _backoff(self, attempt: int) -> None:
-        self.sleep(self.options.backoff_factor * (2 ** (attempt - 1)))
+                return response.json() if response.content else {}
+            except ValueError:
+                raise _Transient(f"SurveyMonkey answered {method} {_path(url)} with something that "
+                                 f"is not JSON: {_excerpt(response, self._token)}") from None
+        error_id, text = _error(response, self._token)
+        if status == 429:
+            if self._day_remaining == 0:
+                raise self._budget_stop()
+            raise _Transient(f"HTTP 429 {text} (after {attempts} attempts)")
+        if status == 401 or error_id in AUTH_ERRORS:
+            raise _Stop(f"SurveyMonkey refused the access token (error {error_id or status})",
+                        ProviderError(self.instance, _auth_message(error_id, status, text), retry=False))
+        if error_id == "1018" or (status == 403 and error_id in PERMISSION_ERRORS):
+            raise _Stop(f"SurveyMonkey refused the request (error {error_id})", ProviderError(
+                self.instance, _permission_message(error_id, text, self._base), retry=False))
+        if status >= 500 or status == 408:
+            reason = f"HTTP {status} {text}"
+            if not replay_safe:
+                raise _Ambiguous(reason)
+            raise _Transient(f"{reason} (after {attempts} attempts)")
+        raise _ApiError(status, error_id, f"HTTP {status} {text}")
 
     def _raise_if_stopped(self) -> None:
         if self._stopped is not None:
@@ -647,7 +600,7 @@ class SurveyMonkeyProvider(Provider):
                 if lost >= self.options.max_retries:
                     raise _Transient(f"adding recipients failed: {exc} (after {lost + 1} attempts)") from None
                 lost += 1
-                self._backoff(lost)
+                self.sleep(self.http.backoff(lost))
         outcome = _read_bulk(answer)
         added = self._added.setdefault(collector, set())
         for key, (kind, rid) in list(outcome.items()):
@@ -689,7 +642,7 @@ class SurveyMonkeyProvider(Provider):
                     return status
                 if lost > self.options.max_retries:
                     raise _Transient(f"sending message {message} failed {lost} times: {exc}") from None
-                self._backoff(lost)  # not sent: SurveyMonkey sends a message once, so trying again is safe
+                self.sleep(self.http.backoff(lost))  # not sent: SurveyMonkey sends a message once, so trying again is safe
 
     def _message_status(self, path: str) -> str:
         """``"sent"`` (sent, processing or scheduled), ``"not_sent"`` or ``"unknown"``."""
@@ -804,9 +757,7 @@ class SurveyMonkeyProvider(Provider):
         return answers
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        self.http.close()
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -948,21 +899,38 @@ def _path(url: str) -> str:
     return urlsplit(url).path
 
 
-def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:
-    """A short reason, and whether the request may have reached SurveyMonkey."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+class _SurveyMonkeyClient(HttpClient):
+    """tierctl's HTTP client with SurveyMonkey's budgets: the daily budget is checked and the
+    per-minute one waited for before each attempt, the rate-limit headers read from each answer, and
+    a 429 (error 1040, without ``Retry-After``) waits for the minute's reset."""
 
-    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    root = getattr(inner, "reason", None) or inner
-    text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", str(root))
-    text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\)", r"\1:\2", text)
-    text = f"{type(root).__name__}: {' '.join(text.split())[:200]}"
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(root, (NewConnectionError,
-                                                                                ConnectTimeoutError)):
-        return f"cannot connect: {text}", False
-    if isinstance(exc, (requests.exceptions.ReadTimeout, requests.exceptions.Timeout)):
-        return f"no answer within {timeout:g}s", True
-    return f"connection failed: {text}", True
+    provider: "SurveyMonkeyProvider"
 
+    def __init__(self, provider: "SurveyMonkeyProvider"):
+        super().__init__(provider, platform="SurveyMonkey", pool_size=2,
+                         headers={"Authorization": f"bearer {provider._token}", "Content-Type": "application/json"})
 
+    def before_attempt(self, attempt: int) -> None:
+        if self.provider._day_left() <= 0:
+            raise self.provider._budget_stop()
+        self.provider._wait_for_minute_budget()
+
+    def after_response(self, response: Any) -> None:
+        self.provider._read_limits(response)
+        if response.status_code == 429:
+            self.provider.rate_limited += 1
+            reset = _int(response.headers.get(RATE_HEADER + "Minute-Reset"))
+            wait = min(float(max(reset, 1) if reset is not None else 60), self.provider.options.max_rate_wait)
+            log.warning("provider %s: SurveyMonkey rate limit reached; waiting %.0f s for the per-minute reset",
+                        self.provider.instance, wait)
+            self.provider._minute_resume = max(self.provider._minute_resume, clock_of(self.provider).monotonic() + wait)
+
+    def retryable(self, method: str, response: Any, idempotent: bool) -> bool:
+        status = response.status_code
+        if status == 429:
+            return self.provider._day_remaining != 0
+        return idempotent and (status >= 500 or status == 408)
+
+    def retry_wait(self, response: Any, attempt: int) -> float:
+        # A 429 waits for the minute's reset in before_attempt; others back off.
+        return 0.0 if response.status_code == 429 else self.backoff(attempt)

@@ -29,7 +29,7 @@ Failures (Twilio's error body ``{"code", "message", "more_info", "status"}``):
 the 24-hour window without a template); 401 and 403 stop the provider
 (``ProviderError``: the account sid or token is wrong); 429 (20429) and 503
 were not processed and are tried again after ``Retry-After`` or a backoff;
-a lost answer or another 5xx fails the message without resending it (it may
+a lost answer or another 5xx leaves the message *unknown*, never resent unasked (it may
 have gone out). Nothing goes out without the contact's consent for the
 channel (``sms_opt_in``, ``whatsapp_opt_in``).
 """
@@ -100,7 +100,7 @@ class TwilioProvider(TextProvider):
         self.api = ApiClient(options, {"Accept": "application/json"},
                              (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)")
 
-    def channel(self, invitation: Invitation) -> str:
+    def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.options.channel)
 
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:

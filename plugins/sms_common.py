@@ -10,7 +10,8 @@
   invitation (its title and personal link).
 * :class:`ApiClient`: one pooled ``requests`` session; a POST is repeated only
   when the platform says it did not process it (429, 503) or it never left
-  (connection refused), so a lost answer never sends a text twice.
+  (connection refused), so a lost answer never sends a text twice: such a
+  message is recorded *unknown* (``SendResult.maybe_sent``), not failed.
 * :class:`TextProvider`: the send loop: one request per message, the
   platform's answer read into a result the same way for every platform.
 """
@@ -229,6 +230,7 @@ class TextProvider(Provider):
     """
 
     platform: ClassVar[str] = ""
+    channel: ClassVar[str] = "sms"  # survey invitations through it wait out quiet_hours
     #: One token per request, taken right before it: a batch never bursts past the platform's rate.
     paces_itself: ClassVar[bool] = True
     #: The channel of survey invitations (messages carry their own).
@@ -257,7 +259,7 @@ class TextProvider(Provider):
         """The error that stops the provider for this answer (bad credentials, no balance), else None."""
         return None
 
-    def channel(self, invitation: Invitation) -> str:
+    def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.survey_channel)
 
     def send(self, batch: Sequence[Invitation]) -> list[SendResult]:
@@ -265,8 +267,8 @@ class TextProvider(Provider):
         results: dict[str, SendResult] = {}
         jobs: list[tuple[Invitation, str, dict[str, Any]]] = []
         for invitation in batch:
-            planned = refusal(invitation, self.channel(invitation)) or self.request(invitation,
-                                                                                    self.channel(invitation))
+            planned = refusal(invitation, self.channel_for(invitation)) or self.request(invitation,
+                                                                                    self.channel_for(invitation))
             if isinstance(planned, str):
                 results[invitation.invite_id] = SendResult.failed(invitation.invite_id, planned)
             else:
@@ -294,8 +296,8 @@ class TextProvider(Provider):
         except Unreachable as exc:
             return exc
         except NoAnswer as exc:
-            return SendResult.failed(invitation.invite_id, f"{self.platform} did not answer ({exc}); the message "
-                                                           "may have gone out, so it is not resent")
+            return SendResult.maybe_sent(invitation.invite_id, f"{self.platform} did not answer ({exc}); the "
+                                                               "message may have gone out, so it is not resent")
         try:
             return self._result(invitation, response)
         except ProviderError as exc:
@@ -326,8 +328,8 @@ class TextProvider(Provider):
         if status in (429, 503):
             return SendResult.failed(invitation.invite_id, f"{reason} (after retries)", retry=True)
         if status >= 500:
-            return SendResult.failed(invitation.invite_id, f"{reason}; the message may have gone out, so it is "
-                                                           "not resent")
+            return SendResult.maybe_sent(invitation.invite_id, f"{reason}; the message may have gone out, so it "
+                                                               "is not resent")
         return SendResult.failed(invitation.invite_id, reason)
 
     def external_id(self, data: dict[str, Any]) -> str | None:

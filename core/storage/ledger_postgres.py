@@ -194,7 +194,7 @@ class PostgresLedger(PostgresSuppressions, Ledger):
                 except psycopg.Error as exc:
                     raise TierctlError(
                         f"upgrading the ledger database {self.shown} to schema version {version + 1} ({what}) "
-                        f"failed: {str(exc).strip()}; it was left at version {version}. Check that the user may "
+                        f"failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}; it was left at version {version}. Check that the user may "
                         "create tables (README: privileges), or report this as a tierctl bug.") from None
                 conn.execute("UPDATE tierctl_schema SET version = %s", (version + 1,))
 
@@ -279,6 +279,15 @@ class PostgresLedger(PostgresSuppressions, Ledger):
             f"WHERE throttled AND state IN {sql_states(SURVEYED_STATES)} "
             "AND COALESCE(sent_at, claimed_at) >= %s GROUP BY contact_email", (_utc(since),))
         return dict(cur.fetchall())
+
+    def contact_times(self, since: datetime) -> dict[str, list[datetime]]:
+        out: dict[str, list[datetime]] = {}
+        for email, at in self.conn.execute(
+                "SELECT contact_email, COALESCE(sent_at, claimed_at) FROM invitations "
+                f"WHERE throttled AND state IN {sql_states(SURVEYED_STATES)} "
+                "AND COALESCE(sent_at, claimed_at) >= %s", (_utc(since),)):
+            out.setdefault(email, []).append(at)
+        return out
 
     # -- sending ----------------------------------------------------------
 

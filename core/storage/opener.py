@@ -91,7 +91,7 @@ class PostgresBackend:
 
 SQLITE = SqliteBackend()
 POSTGRESQL = PostgresBackend()
-#: Used when the installed metadata does not list them (a source tree not reinstalled yet).
+#: tierctl's own backends (also listed as entry points): found without reading the installed metadata.
 _BUILT_IN: dict[str, StorageBackend] = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "postgres": POSTGRESQL}
 
 
@@ -107,6 +107,10 @@ def backend_for(url: str | None) -> tuple[str, StorageBackend]:
     if "://" not in url:
         raise _url_error(url, "not a URL")
     scheme = url.partition("://")[0].lower()
+    if scheme in _BUILT_IN:
+        # tierctl's own schemes need no look-up in the installed metadata: scanning every
+        # distribution's entry points costs ~15 ms, more than the rest of opening a ledger.
+        return url, _BUILT_IN[scheme]
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -116,8 +120,6 @@ def backend_for(url: str | None) -> tuple[str, StorageBackend]:
             except Exception as exc:
                 raise TierctlError(f"storage.url: the storage backend {scheme!r} ({ep.value}) failed to load: "
                                    f"{type(exc).__name__}: {exc}; reinstall the package that provides it") from exc
-    if scheme in _BUILT_IN:
-        return url, _BUILT_IN[scheme]
     known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILT_IN))
     raise _url_error(url, f"unsupported scheme {scheme!r} (installed backends: {', '.join(known)})"
                      if scheme else "not a URL")

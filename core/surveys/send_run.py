@@ -34,6 +34,7 @@ from tierctl.providers import Provider, ProviderError
 from tierctl.records import Invitation, SendResult
 from tierctl.surveys.breaker import DEFAULT_FAILURES, DEFAULT_MAX_WAIT, Breaker
 from tierctl.surveys.fatigue import WEEK
+from tierctl.surveys.quiet import QUIET_CHANNELS, QuietClock
 from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
 
 if TYPE_CHECKING:
@@ -214,11 +215,19 @@ class SurveyRun:
         scheduler, items = self.plan(ledger)
         due: dict[str, list[Invitation]] = defaultdict(list)
         deferred: list[Deferral] = []
+        texting = self._texting_providers()
+        quiet = QuietClock(self.config.quiet_hours, self.now, self.config.organization.timezone)
         for item in items:
             if isinstance(item, Deferral):
                 deferred.append(item)
                 continue
-            due[self.provider_of(item.survey_id)].append(self.prepared(item))
+            provider = self.provider_of(item.survey_id)
+            if provider in texting:
+                until = quiet.until(item.timezone)
+                if until is not None:  # an SMS at night waits for the morning, in the contact's zone
+                    deferred.append(Deferral(item, until, f"quiet hours until {until.isoformat()}"))
+                    continue
+            due[provider].append(self.prepared(item))
         report.summary = scheduler.summary
         report.due = sum(len(v) for v in due.values())
         report.deferred = len(deferred)
@@ -257,6 +266,13 @@ class SurveyRun:
                     log.warning("provider %s did not close cleanly", provider.instance, exc_info=True)
             for bucket in shared:
                 bucket.close()
+
+    def _texting_providers(self) -> set[str]:
+        """Provider instances that send texts (SMS, WhatsApp): quiet hours hold their invitations back."""
+        if self.config.quiet_hours is None:
+            return set()
+        return {name for name, entry in self.config.providers.items()
+                if getattr(self.host.providers.get(entry.plugin), "channel", "email") in QUIET_CHANNELS}
 
     # --- what a subclass (the touchpoints run) changes -------------------------
 

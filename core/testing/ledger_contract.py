@@ -253,6 +253,18 @@ class LedgerContract:
         assert set(ledger.last_surveyed(t0)) == {"a@x.com", "b@x.com", "c@x.com", "d@x.com"}  # `since` is inclusive
         assert set(ledger.last_surveyed(t2 + timedelta(microseconds=1))) == set()
 
+    def test_contact_times_are_every_time_a_contact_may_have_been_reached(self, ledger: Ledger):
+        t1, t2 = NOW - timedelta(days=3), NOW - timedelta(days=1)
+        claim(ledger, [invitation("a", email="a@x.com", occasion="one")], now=t1)
+        ledger.record_results([SendResult.sent("inv-nps-a-one")], t1)
+        claim(ledger, [invitation("a", email="a@x.com", occasion="two"), invitation("b", email="b@x.com"),
+                       invitation("c", email="c@x.com", survey="ticket")], now=t2)
+        ledger.record_results([SendResult.failed("inv-nps-b-2026-Q1", "bounced")], t2)
+        times = {email: sorted(at) for email, at in ledger.contact_times(NOW - timedelta(days=7)).items()}
+        assert times == {"a@x.com": [t1, t2]}  # b failed, c's survey is not throttled
+        assert Ledger.contact_times(ledger, NOW - timedelta(days=7)).keys() == times.keys()  # the default agrees
+        assert ledger.contact_times(t2 + timedelta(microseconds=1)) == {}
+
     def test_a_deferral_sent_later_throttles_from_when_it_was_claimed(self, ledger: Ledger):
         ledger.record_deferred([invitation(1)], {}, NOW - timedelta(days=20), "outbox", THROTTLED)
         claim(ledger, [invitation(1)], now=NOW)

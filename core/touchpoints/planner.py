@@ -23,10 +23,11 @@ from zoneinfo import ZoneInfo
 
 from tierctl.records import Contact, Invitation, RowProblem
 from tierctl.sources import CustomerSource
+from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, suppression_key
 from tierctl.surveys.fatigue import Fatigue
 from tierctl.surveys.scheduler import CONSENT, FINAL_STATES, Deferral, PlanSummary
 from tierctl.touchpoints.occasions import OccasionClock
-from tierctl.touchpoints.quiet import QUIET_CHANNELS, QuietClock
+from tierctl.surveys.quiet import QUIET_CHANNELS, QuietClock
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
@@ -53,13 +54,16 @@ class TouchpointPlanner:
     def __init__(self, config: "Config", now: datetime, customers: CustomerSource,
                  known: dict[tuple[str, str, str], str] | None = None,
                  last: dict[str, datetime] | None = None, week: dict[str, list[datetime]] | None = None,
-                 only_message: str | None = None):
+                 only_message: str | None = None, suppressed: dict[str, frozenset[str]] | None = None):
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.config = config
         self.now = now
         self.customers = customers
         self.known = known or {}
+        #: Opt-outs (:meth:`~tierctl.storage.ledger.Ledger.suppressed`): an unsubscribe from every survey
+        #: (``*``) or from this message (``message:<id>``) stops the message too.
+        self.suppressed = suppressed or {}
         self.fatigue = Fatigue(config.throttle, now, last, week)
         self.summary = PlanSummary()
         tz = ZoneInfo(config.organization.timezone)
@@ -105,6 +109,11 @@ class TouchpointPlanner:
         if state in FINAL_STATES:
             skipped[f"{message_id}: already {state}"] += 1
             return None
+        if self.suppressed:
+            scopes = self.suppressed.get(suppression_key(email))
+            if scopes is not None and (ALL_SURVEYS in scopes or key in scopes):
+                skipped[f"{message_id}: {OPTED_OUT}"] += 1
+                return None
         if channel != "email":
             if not contact.phone:
                 skipped[f"{message_id}: no phone number"] += 1

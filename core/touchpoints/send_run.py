@@ -49,7 +49,8 @@ class TouchpointRun(SurveyRun):
             known = {k: v for k, v in known.items() if k[0].startswith(MESSAGE_PREFIX)}
         last, week = self.fatigue_inputs(ledger)
         return TouchpointPlanner(self.config, self.now, build_customer_source(self.config, self.host),
-                                 known, last, week, self.message)
+                                 known, last, week, self.message,
+                                 ledger.suppressed() if ledger is not None else {})
 
     def plan(self, ledger: "Ledger | None" = None) -> tuple[TouchpointPlanner, Iterator[Invitation | Deferral]]:  # type: ignore[override]
         planner = self.scheduler(ledger)

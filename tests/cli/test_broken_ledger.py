@@ -117,6 +117,7 @@ def test_a_missing_column_or_index_is_damage_too(sent: Path) -> None:
     assert_refused(sent, "the index 'invitations_state'", names=["status", "report"])
 
 
+@pytest.mark.slow
 def test_random_bytes_over_any_page_are_exit_2_or_unnoticed_never_a_traceback(sent: Path) -> None:
     path = db(sent)
     pristine = path.read_bytes()

@@ -34,4 +34,8 @@ class TestQualtricsContract(ProviderContract):
         # Export columns named after tierctl's question ids: no questions mapping needed.
         double.respond(invitation.invite_id, answers)
 
+    def deliveries(self, double):
+        with double.lock:
+            return [d.embedded.get("invite_id") for d in double.deliveries]
+
 

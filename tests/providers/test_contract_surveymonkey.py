@@ -35,4 +35,8 @@ class TestSurveyMonkeyContract(ProviderContract):
     def answer(self, double, invitation, answers):
         double.respond(invitation.invite_id, {QUESTIONS[qid][0]: str(value) for qid, value in answers.items()})
 
+    def deliveries(self, double):
+        with double.lock:
+            return double.delivered_invite_ids()
+
 

@@ -97,3 +97,17 @@ def test_the_webhook_payload_carries_the_contacts_language(tmp_path) -> None:
     assert [q["text"] for q in payload["questions"]] == ["Wie wahrscheinlich empfehlen Sie uns?", "Ok?"]
     assert payload["questions"][1]["choices"] == ["Ja"]
     assert provider.payload(invitation(1, locale="en", survey_title=TITLE))["survey_title"] == "Quarterly feedback"
+
+
+def test_a_contact_moment_footer_is_in_the_contacts_language() -> None:
+    from tierctl.records import OutgoingMessage
+
+    options = EmailOptions.model_validate({"survey_url": "https://form.example/s#invite_id={invite_id}",
+                                           "unsubscribe_url": "https://acme.example/u/{invite_id}"})
+    message = OutgoingMessage("check-in", "email", "Hoe gaat het?", "Even checken hoe het gaat.")
+    inv = invitation(1, locale="nl-BE", account_name="Noordwind Logistiek N.V.", message=message)
+    msg = build_message(inv, options, None, sample_config(languages=["en", "nl"]).organization)
+    text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+    assert "Je ontvangt dit omdat je contactpersoon bent voor Noordwind Logistiek N.V. Geen berichten meer " \
+           "ontvangen: https://acme.example/u/inv-0001" in text
+    assert "Geen berichten meer ontvangen</a>" in html and "You receive" not in text + html

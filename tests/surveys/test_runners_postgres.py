@@ -91,7 +91,7 @@ def test_a_runner_killed_at_random_points_loses_and_duplicates_nothing(tmp_path:
     rounds = int(os.environ.get("TIERCTL_KILL_ROUNDS", "5"))
     total = 300
     rng = random.Random(14)
-    unknown_seen = 0
+    unknown_seen = kills = 0
     for round_ in range(rounds):
         url = fresh_schema(tierctl_postgres)
         folder = tmp_path / f"round{round_}"
@@ -105,11 +105,14 @@ def test_a_runner_killed_at_random_points_loses_and_duplicates_nothing(tmp_path:
                 start_at = rng.randint(10, total // 2)
                 while server.count < start_at and time.monotonic() < deadline:
                     time.sleep(0.002)
-                victim = runners[rng.randrange(3)]
+                # A runner still sending (on a loaded machine one may have finished already).
+                running = [r for r in runners if r.poll() is None] or runners
+                victim = running[rng.randrange(len(running))]
                 victim.send_signal(signal.SIGKILL)
                 for r in runners:
                     r.communicate(timeout=120)
-                assert victim.returncode == -signal.SIGKILL
+                assert victim.returncode in (-signal.SIGKILL, 0)
+                kills += victim.returncode == -signal.SIGKILL
                 assert all(r.returncode == 0 for r in runners if r is not victim), \
                     [r.stderr for r in runners]
                 time.sleep(1.3)  # the victim's lease (1 s) lapses; in-flight requests land
@@ -126,4 +129,6 @@ def test_a_runner_killed_at_random_points_loses_and_duplicates_nothing(tmp_path:
             unknown_seen += len(unknown)
         finally:
             drop_schema(url)
-    print(f"\nkill test: {rounds} rounds, 0 duplicated, 0 lost, {unknown_seen} invitations listed unknown")
+    print(f"\nkill test: {rounds} rounds, {kills} runners killed mid-send, 0 duplicated, 0 lost, "
+          f"{unknown_seen} invitations listed unknown")
+    assert kills >= rounds // 2, "the runners finished before they could be killed: make the rounds bigger"

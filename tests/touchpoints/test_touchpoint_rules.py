@@ -13,7 +13,7 @@ from tierctl.config.durations import Duration
 from tierctl.config.model import QuietHours, Throttle
 from tierctl.surveys.fatigue import Fatigue
 from tierctl.touchpoints.occasions import OccasionClock
-from tierctl.touchpoints.quiet import QuietClock
+from tierctl.surveys.quiet import QuietClock
 from tierctl.touchpoints.texts import pick_language
 
 UTC = timezone.utc

@@ -197,3 +197,43 @@ def test_sigkill_half_way_leaves_unknown_and_messages_nobody_twice(tmp_path):
         reached = {f"p{int(n[-4:])}@a.example" for n in numbers}
         assert reached | unknown == {f"p{i}@a.example" for i in range(total)}, "nobody may be forgotten"
         assert st["counts"]["message:check-in"] == {"sent": total - len(unknown), "unknown": len(unknown)}
+
+
+def test_a_survey_by_sms_carries_its_link_and_waits_out_quiet_hours(tmp_path):
+    from project_fixtures import run_cli
+
+    with TwilioDouble() as twilio:
+        yaml = project_yaml("sms", "texts", twilio.base_url, ACCOUNT_SID)
+        yaml = yaml.replace("    plans: [free]\n", "    plans: [free]\n    surveys: [pulse]\n", 1)
+        yaml = yaml.replace("messages:\n", "surveys:\n  pulse:\n    title: Quick pulse\n    trigger: {every: quarter}\n"
+                                          "    provider: texts\n    questions: [{id: nps, type: nps, text: Recommend us?}]\n"
+                                          "messages:\n", 1)
+        yaml = yaml.replace("timeout: 5}", 'timeout: 5, survey_url: "https://t.example/s/{invite_id}"}')
+        config = write_project(tmp_path, [contact(1), contact(2, sms_opt_in="no")], yaml)
+        survey = ["-c", str(config), "survey", "send"]
+        code, out, err = run_cli([*survey, "--now", "2026-12-05T21:30:00Z"], load_plugins=None, env=ENV)
+        assert code == 0, err
+        assert "sent 0 of 0 due" in out and "2 deferred" in out and not twilio.messages
+        code, out, err = run_cli([*survey, "--now", "2026-12-06T07:00:00Z"], load_plugins=None, env=ENV)
+        assert code == 1  # contact 2 gave no SMS consent: failed, listed, never sent
+        assert "has not agreed to sms messages" in err
+        [sms] = twilio.messages
+        assert sms["To"] == "+31612345601" and sms["Body"].startswith("Quick pulse: https://t.example/s/")
+
+
+def test_opted_out_contacts_get_no_messages(tmp_path):
+    from datetime import datetime, timezone
+
+    from tierctl.storage.opener import open_ledger
+
+    config = write_project(tmp_path, [contact(1), contact(2), contact(3)], project_yaml())
+    with open_ledger("sqlite:///.tierctl/state.db", tmp_path) as ledger:
+        now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        ledger.add_suppression("c1@a1.example", None, "link", "unsubscribed", now)  # from everything
+        ledger.add_suppression("c2@a2.example", "message:check-in", "manual", None, now)  # from this message
+    code, out, _ = tp(config, "plan", "--now", NOON)
+    assert "check-in: opted out" in out and "1 due" in out
+    code, out, _ = tp(config, "send", "--now", NOON)
+    assert code == 0 and "sent 1 of 1 due" in out
+    assert [p.name for p in (tmp_path / "outbox").glob("*.eml")] and status_counts(config)["counts"] == {
+        "message:check-in": {"sent": 1}}

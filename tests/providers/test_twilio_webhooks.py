@@ -1,0 +1,60 @@
+"""Twilio's signed callbacks: the signature checked as Twilio's own validator does, receipts and texts read."""
+
+from __future__ import annotations
+
+import pytest
+
+from tierctl.plugins.twilio_webhooks import (BadSignature, DeliveryReceipt, InboundText, read_callback,
+                                             twilio_signature, verified_params)
+
+# The worked example of twilio-python's tests/unit/test_request_validator.py (../shared/providers-wave2.md).
+URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+PARAMS = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+          ("From", "+14158675309"), ("To", "+18005551212")]
+
+
+def test_signature_matches_twilios_worked_example():
+    assert twilio_signature(URL, PARAMS, "12345") == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    changed = [(k, "+12349013030" if k in ("Caller", "From") else v) for k, v in PARAMS]
+    assert twilio_signature(URL, changed, "12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+
+def test_verified_params_accepts_the_signed_request_with_or_without_the_port():
+    assert verified_params(URL, PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "12345")["Digits"] == "1234"
+    signed_with_port = twilio_signature("https://mycompany.com:443/myapp.php?foo=1&bar=2", PARAMS, "12345")
+    assert verified_params(URL, PARAMS, signed_with_port, "12345")["To"] == "+18005551212"
+
+
+@pytest.mark.parametrize("signature, params, token", [
+    (None, PARAMS, "12345"),
+    ("RSOYDt4T1cUTdK1PDd93/VVr8B8=", PARAMS, "wrong-token"),
+    ("RSOYDt4T1cUTdK1PDd93/VVr8B8=", PARAMS + [("Extra", "1")], "12345"),  # a field added in transit
+    ("not base64 at all ☃", PARAMS, "12345"),
+    ("RSOYDt4T1cUTdK1PDd93/VVr8B8=", [("x", "y")] * 201, "12345"),
+])
+def test_anything_else_is_refused(signature, params, token):
+    with pytest.raises(BadSignature):
+        verified_params(URL, params, signature, token)
+
+
+def test_status_callbacks_become_receipts():
+    receipt = read_callback({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003",
+                             "AccountSid": "AC1", "From": "+3197010200300", "To": "+31612345601"})
+    assert receipt == DeliveryReceipt("SM1", "undelivered", "30003") and receipt.final
+    assert not read_callback({"MessageSid": "SM1", "MessageStatus": "sent"}).final
+
+
+@pytest.mark.parametrize("body, stop, score", [
+    ("STOP", True, None), (" stop. ", True, None), ("Unsubscribe", True, None), ("stop please", False, None),
+    ("9", False, 9), ("10", False, 10), (" 0 ", False, 0), ("11", False, None), ("9/10", False, None),
+])
+def test_inbound_texts_stop_and_scores(body, stop, score):
+    text = read_callback({"MessageSid": "SM9", "SmsStatus": "received", "From": "+31612345601", "Body": body})
+    assert isinstance(text, InboundText) and text.channel == "sms" and text.sender == "+31612345601"
+    assert (text.is_stop, text.score) == (stop, score)
+
+
+def test_whatsapp_sender_and_unknown_callbacks():
+    text = read_callback({"From": "whatsapp:+31612345601", "Body": "STOP"})
+    assert (text.channel, text.sender, text.is_stop) == ("whatsapp", "+31612345601", True)
+    assert read_callback({"AccountSid": "AC1"}) is None
