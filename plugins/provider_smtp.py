@@ -28,8 +28,10 @@ Outcomes, per invitation:
 * 5xx for the recipient or the message (550, 553, 554): ``failed(retry=False)``
   with the server's reply as the reason.
 * The connection is lost after the message was transmitted but before the
-  server confirmed it: the message may have been delivered, so it is
-  ``failed(retry=False)`` rather than risk a second copy.
+  server confirmed it (or no confirmation comes in ``timeout``): the message
+  may have been delivered, so it is ``unknown``
+  (:meth:`~tierctl.records.SendResult.maybe_sent`): never resent on its own,
+  listed by ``survey status``, sent again only with ``--resend-unknown``.
 
 The whole provider fails (:class:`~tierctl.providers.ProviderError`) when
 login is rejected (535), TLS cannot be set up or verified, the server
@@ -191,9 +193,9 @@ class SmtpProvider(Provider):
                 raise _Unavailable(f"the connection to {self.address} keeps breaking ({exc})") from None
             except _LostAfterPayload as exc:
                 self._disconnect()
-                return SendResult.failed(invitation.invite_id,
-                                         f"the connection broke after the message was transmitted ({exc}); "
-                                         "it may have been delivered, so it is not sent again")
+                return SendResult.maybe_sent(invitation.invite_id,
+                                             f"the connection broke after the message was transmitted ({exc}); "
+                                             "it may have been delivered, so it is not sent again")
             reply = f"{code} {text}".strip()
             if 200 <= code < 300:
                 return SendResult.sent(invitation.invite_id, message_id)

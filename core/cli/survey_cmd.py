@@ -12,6 +12,7 @@ import click
 
 from tierctl.cli.app import App
 from tierctl.cli.lazy_group import LazyGroup
+from tierctl.surveys.breaker import DEFAULT_FAILURES, DEFAULT_MAX_WAIT
 
 log = logging.getLogger("tierctl.send")
 
@@ -137,9 +138,15 @@ def send_options(noun: str) -> Any:
 @now_option
 @survey_option
 @send_options("invitations")
+@click.option("--max-failure-wait", type=click.FloatRange(min=0), default=DEFAULT_MAX_WAIT, show_default=True,
+              metavar="SECONDS", help="Stop sending through a provider once this run has spent this long on "
+                                      "sends that delivered nothing (the rest is left for the next run).")
+@click.option("--breaker-failures", type=click.IntRange(min=1), default=DEFAULT_FAILURES, show_default=True,
+              metavar="N", help="Stop sending through a provider after N temporary failures in a row.")
 @click.pass_obj
 def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: int | None,
-         resend_unknown: bool, log_format: str, as_json: bool) -> None:
+         resend_unknown: bool, log_format: str, as_json: bool, max_failure_wait: float,
+         breaker_failures: int) -> None:
     """Send every survey invitation that is due, each exactly once.
 
     Safe to run from cron as often as you like: a repeated, overlapping or
@@ -152,8 +159,9 @@ def send(app: App, now: str | None, survey: str | None, dry_run: bool, limit: in
 
     config = app.config()
     setup_logging(log_format, redactor=config.redactor())
-    run_send(SurveyRun(config, app.host, resolve_now(app, now), survey), dry_run, limit, resend_unknown,
-             log_format, as_json, "survey status")
+    run = SurveyRun(config, app.host, resolve_now(app, now), survey)
+    run.max_failure_wait, run.breaker_failures = max_failure_wait, breaker_failures
+    run_send(run, dry_run, limit, resend_unknown, log_format, as_json, "survey status")
 
 
 def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, log_format: str, as_json: bool,
@@ -180,8 +188,16 @@ def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, l
 
     def on_failure(f: Any) -> None:
         inv = f.invitation
-        log.warning("failed: %s to %s (%s): %s%s", inv.survey_id, inv.contact_email, inv.occasion, f.reason,
-                    " (will retry next run)" if f.retry else "")
+        # Words follow the state the invitation is left in (retry, failed, unknown).
+        if getattr(f, "needs_fix", False):
+            after = " (not sent; queued until the provider's settings are fixed)"
+        elif f.retry:
+            after = " (will retry next run)"
+        elif getattr(f, "unknown", False):
+            after = " (may have been delivered: unknown, not resent; see --resend-unknown)"
+        else:
+            after = ""
+        log.warning("failed: %s to %s (%s): %s%s", inv.survey_id, inv.contact_email, inv.occasion, f.reason, after)
 
     try:
         report = run.send(ledger, dry_run=dry_run, limit=limit, resend_unknown=resend_unknown,

@@ -18,6 +18,7 @@ from tierctl.records import Invitation, SendResult
 
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
+    from tierctl.surveys.breaker import Breaker
 
 
 @dataclass
@@ -44,31 +45,47 @@ class BatchOutcome:
     error: ProviderError | MaybeSent | None = None
     crash: Exception | None = None
     left_after: int = 0
+    #: Why the engine's breaker stopped this provider before this (empty) batch; see tierctl.surveys.breaker.
+    tripped: str = ""
 
     @property
     def stopped(self) -> bool:
-        return self.error is not None or self.crash is not None
+        return self.error is not None or self.crash is not None or bool(self.tripped)
 
 
 def send_batches(provider: Provider, invitations: Sequence[Invitation], ledger: "Ledger", run_id: int,
-                 now: datetime, throttled: dict[str, bool] | None = None) -> Iterator[BatchOutcome]:
+                 now: datetime, throttled: dict[str, bool] | None = None,
+                 breaker: "Breaker | None" = None) -> Iterator[BatchOutcome]:
     """Send ``invitations`` through ``provider`` a batch (``provider.batch_size``) at a time.
 
     Each batch is claimed in the ledger (``sending``) *before* the provider
     is called, and its results recorded after; a batch the ledger refuses
     (already sent or on its way) is skipped. Yields one :class:`BatchOutcome`
-    per batch sent and stops after a batch whose ``send`` raised.
+    per batch sent and stops after a batch whose ``send`` raised. With a
+    ``breaker`` (:class:`tierctl.surveys.breaker.Breaker`), batches are
+    probe-sized while the provider has not delivered, and when the breaker
+    opens a last, empty outcome with ``tripped`` ends the loop (the rest is
+    not claimed: the next run plans it again).
     """
-    size = max(1, provider.batch_size)
+    from tierctl.providers import clock_of
+
+    full = max(1, provider.batch_size)
     items = list(invitations)
-    for start in range(0, len(items), size):
+    start = 0
+    while start < len(items):
+        if breaker is not None and breaker.open:
+            yield BatchOutcome([], 0, left_after=len(items) - start, tripped=breaker.reason)
+            return
+        size = breaker.batch_size(full) if breaker is not None else full
         batch = items[start:start + size]
-        left_after = len(items) - start - len(batch)
+        start += len(batch)
+        left_after = len(items) - start
         claimed = ledger.claim_batch(batch, run_id, now, provider.instance, throttled or {})
         if not claimed:
             continue
         provider.pace_batch(len(claimed))
         outcome = BatchOutcome(claimed, len(batch), left_after=left_after)
+        began = clock_of(provider).monotonic()
         try:
             outcome.returned = list(provider.send(claimed))
         except ProviderError as exc:
@@ -89,6 +106,8 @@ def send_batches(provider: Provider, invitations: Sequence[Invitation], ledger: 
             outcome.results = [r for r in outcome.returned if r.invite_id in wanted]
             outcome.missing = wanted - {r.invite_id for r in outcome.results}
         ledger.record_results(outcome.results, now)
+        if breaker is not None:
+            breaker.record(outcome.results, clock_of(provider).monotonic() - began)
         yield outcome
         if outcome.stopped:
             return

@@ -30,8 +30,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
-from tierctl.providers import Provider
+from tierctl.providers import Provider, ProviderError
 from tierctl.records import Invitation, SendResult
+from tierctl.surveys.breaker import DEFAULT_FAILURES, DEFAULT_MAX_WAIT, Breaker
 from tierctl.surveys.fatigue import WEEK
 from tierctl.surveys.quiet import QUIET_CHANNELS, QuietClock
 from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
@@ -73,9 +74,19 @@ def invite_id_at(ms: int, random_bits: int) -> str:
 
 @dataclass
 class Failure:
+    """One invitation that did not go out this run.
+
+    ``retry``: the next run tries it again. ``needs_fix``: the provider refused
+    the whole run (``ProviderError(retry=False)``: a revoked key, a wrong URL);
+    nothing was sent, so the invitation stays ``retry``, but the next run
+    only succeeds once the provider's settings are fixed.
+    """
+
     invitation: Invitation
     reason: str
     retry: bool
+    needs_fix: bool = False
+    unknown: bool = False  # it may have reached the person: 'unknown', never resent on its own
 
 
 @dataclass
@@ -119,6 +130,10 @@ class SurveyRun:
         self.host = host
         self.now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self.survey = survey
+        #: The engine's circuit breaker (tierctl.surveys.breaker): temporary failures in a row, and seconds of
+        #: failing sends, after which a provider is not used again in this run.
+        self.breaker_failures = DEFAULT_FAILURES
+        self.max_failure_wait = DEFAULT_MAX_WAIT
 
     # --- ledger -------------------------------------------------------------
 
@@ -284,11 +299,19 @@ class SurveyRun:
 
         claimed = 0
         try:
+            breaker = Breaker(name, failures=self.breaker_failures, max_wait=self.max_failure_wait)
             for outcome in send_batches(provider, invitations, ledger, report.run_id, self.now,  # type: ignore[arg-type]
-                                        throttled):
+                                        throttled, breaker=breaker):
                 claimed += len(outcome.claimed)
                 if outcome.stopped:
                     claimed += outcome.left_after  # not reached: left for a later run, not taken by another
+                if outcome.tripped:
+                    message = (f"{outcome.tripped}; {outcome.left_after} invitation(s) left for the next run, "
+                               "the failed ones as 'retry'")
+                    report.provider_errors.append(message)
+                    report.not_sent += outcome.left_after
+                    log.error("%s", message)
+                    return
                 if outcome.crash is not None:  # a provider bug: name it, keep the ledger honest
                     exc = outcome.crash
                     report.provider_errors.append(f"provider {name} ({provider.name}) crashed: "
@@ -300,11 +323,20 @@ class SurveyRun:
                 if outcome.error is not None:
                     # ProviderError: the batch is kept for the next run; MaybeSent: it is 'unknown'.
                     # Either way, stop using this provider for now.
-                    self._note_failures(outcome.claimed, outcome.results, report, on_failure)
-                    report.provider_errors.append(str(outcome.error))
+                    needs_fix = isinstance(outcome.error, ProviderError) and not outcome.error.retry
+                    self._note_failures(outcome.claimed, outcome.results, report, on_failure, needs_fix)
+                    kept = len(outcome.claimed) + outcome.left_after
+                    if needs_fix:
+                        # Run-level: nothing went out, so 'retry' is the right state; say what to fix.
+                        message = (f"{outcome.error}; nothing was sent through provider {name} in this run: fix its "
+                                   f"settings (credentials, URL, account) and run again; its {kept} invitation(s) "
+                                   "stay queued ('retry') until then")
+                    else:
+                        message = f"{outcome.error}; {outcome.left_after} invitation(s) of this provider are left " \
+                                  "for the next run"
+                    report.provider_errors.append(message)
                     report.not_sent += outcome.left_after
-                    log.error("%s; %d invitation(s) of this provider are left for the next run", outcome.error,
-                              outcome.left_after)
+                    log.error("%s", message)
                     return
                 if outcome.missing:
                     # Without a result we cannot know whether they went out: they stay
@@ -331,11 +363,12 @@ class SurveyRun:
 
     @staticmethod
     def _note_failures(claimed: list[Invitation], results: list[SendResult], report: SendReport,
-                       on_failure: Callable[[Failure], None] | None) -> None:
+                       on_failure: Callable[[Failure], None] | None, needs_fix: bool = False) -> None:
         by_id = {i.invite_id: i for i in claimed}
         for r in results:
             if not r.ok:
-                failure = Failure(by_id[r.invite_id], r.reason or "unknown reason", r.retry)
+                failure = Failure(by_id[r.invite_id], r.reason or "unknown reason", r.retry, needs_fix,
+                                  bool(getattr(r, "unknown", False)))
                 report.failures.append(failure)
                 if on_failure is not None:
                     on_failure(failure)

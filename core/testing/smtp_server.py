@@ -83,6 +83,7 @@ class SmtpServer:
         self._scripts: dict[str, deque[tuple[str | None, str]]] = {"MAIL": deque(), "RCPT": deque(), "DATA": deque()}
         self._always: dict[str, list[tuple[str | None, str]]] = {"MAIL": [], "RCPT": [], "DATA": []}
         self._live: set[Any] = set()
+        self._drops_after_data = 0
         self._controller: Any = None
 
     # scripting
@@ -119,6 +120,12 @@ class SmtpServer:
                 if addr is None or addr == address:
                     return reply
         return None
+
+    def drop_after_data(self, count: int = 1) -> None:
+        """The next ``count`` messages are received (and recorded: they were delivered), then the
+        connection is closed before the server confirms them, as a crashing relay or a broken network does."""
+        with self._lock:
+            self._drops_after_data += count
 
     def drop_connections(self) -> None:
         """Close every open client connection, as a server does with idle sessions."""
@@ -200,6 +207,12 @@ class SmtpServer:
                 login = session.auth_data if isinstance(session.auth_data, str) else None
                 owner.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos),
                                                    bytes(envelope.original_content), server.number, login))
+                with owner._lock:
+                    drop = owner._drops_after_data > 0
+                    owner._drops_after_data -= drop
+                if drop:
+                    server.transport.abort()  # delivered, but the client never hears so
+                    return "250 2.0.0 Ok (never sent: the connection is gone)"
                 return f"250 2.0.0 Ok: queued as {len(owner.messages)}"
 
         def authenticator(server, session, envelope, mechanism, auth_data):

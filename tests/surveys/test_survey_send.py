@@ -216,13 +216,14 @@ def test_the_engine_holds_a_provider_to_its_declared_rate():
 
 def test_a_provider_that_fails_as_a_whole_stops_cleanly_and_the_next_run_catches_up(project):
     with HttpServer(Reply(401, b'{"error":"token revoked"}')) as server:
-        config = project(contacts(250), yaml=webhook_yaml(server.url))  # webhook batches hold 100
+        # Webhook batches hold 100, but the engine offers a provider a probe of 10 first (tierctl.surveys.breaker).
+        config = project(contacts(250), yaml=webhook_yaml(server.url))
         code, out, err = invoke(config, "send", "--now", "2027-01-04T09:00:00Z")
         assert code == 1
         assert "provider hook" in err and "401" in err
         assert SECRET not in out + err
-        assert "150 left for the next run" in out
-        assert status(config)["counts"]["product-feedback"] == {"retry": 100}
+        assert "240 left for the next run" in out
+        assert status(config)["counts"]["product-feedback"] == {"retry": 10}
         server.default = Reply(200, b"{}")
         code, out, _ = invoke(config, "send", "--now", "2027-01-04T10:00:00Z")
         assert code == 0 and "sent 250 of 250 due" in out
