@@ -167,17 +167,22 @@ class PostgresLedger(PostgresSuppressions, Ledger):
         self._check_version(version)
         if version == SCHEMA_VERSION:
             return
-        if version == 0:
-            tables = self.conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
-                "AND table_name IN ('invitations', 'runs', 'responses')").fetchone()[0]
-            if tables:
-                raise TierctlError(f"the database {self.shown} has tables named like a tierctl ledger's but no "
-                                   "tierctl_schema version: point storage.url at an empty database or schema")
         while True:
             with self._transaction() as conn:
                 # Runners opening a fresh database at once: one migrates, the others wait and see it done.
+                # The foreign-tables check sits behind the lock too: outside it, a runner could see no
+                # tierctl_schema, then the tables another runner had just created, and take them for foreign.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                # information_schema, not to_regclass(): to_regclass reads the catalog snapshot this
+                # transaction took before the lock was granted, so it can miss the other runner's tables.
+                ours, alike = conn.execute(
+                    "SELECT count(*) FILTER (WHERE table_name = 'tierctl_schema'), "
+                    "count(*) FILTER (WHERE table_name IN ('invitations', 'runs', 'responses')) "
+                    "FROM information_schema.tables WHERE table_schema = current_schema()").fetchone()
+                if not ours:
+                    if alike:
+                        raise TierctlError(f"the database {self.shown} has tables named like a tierctl ledger's but "
+                                           "no tierctl_schema version: point storage.url at an empty database or schema")
                 conn.execute("CREATE TABLE IF NOT EXISTS tierctl_schema (version INTEGER NOT NULL)")
                 row = conn.execute("SELECT version FROM tierctl_schema").fetchone()
                 if row is None:
