@@ -167,7 +167,9 @@ class EmailOptions(ProviderOptions):
     from_address: str | None = Field(None, description="Sender address; default organization.contact_email")
     from_name: str | None = Field(None, description="Sender name; default the organization's name")
     reply_to: str | None = Field(None, description="Where replies go, if not to from_address")
-    subject: str | None = Field(None, description="Subject line; default the survey's title")
+    subject: str | dict[str, str] | None = Field(
+        None, description="Subject line, or one per language ({en: ..., nl: ...}: the contact's language, "
+                          "else the organisation's); default the survey's title")
     unsubscribe_url: str | None = Field(None, description="List-Unsubscribe link (https: or mailto:), "
                                                           "same placeholders as survey_url")
 
@@ -195,9 +197,14 @@ class EmailOptions(ProviderOptions):
 
     @field_validator("from_name", "subject")
     @classmethod
-    def _single_line(cls, value: str | None) -> str | None:
-        if value is not None and _CONTROL_RE.search(value):
-            raise ValueError("must be a single line of text")
+    def _single_line(cls, value: "str | dict[str, str] | None") -> "str | dict[str, str] | None":
+        if isinstance(value, dict):
+            from tierctl.i18n.text import LocalText
+
+            LocalText.parse(value)  # language codes and strings, with its message
+        for text in (value.values() if isinstance(value, dict) else [value]):
+            if text is not None and _CONTROL_RE.search(text):
+                raise ValueError("must be a single line of text")
         return value
 
 
@@ -310,6 +317,13 @@ def _day(moment: datetime) -> str:
     return format_date(moment, "full")
 
 
+def _local_text(value: "str | dict[str, str] | None") -> Any:
+    """An option written per language as the config's texts are (a :class:`LocalText`)."""
+    from tierctl.i18n.text import LocalText
+
+    return LocalText.parse(value) if isinstance(value, dict) else value
+
+
 def message_language(invitation: "Invitation", organization: "Organization | None") -> str:
     """The language to write to this contact in: their ``locale`` (``nl-BE`` -> ``nl``) if tierctl
     or the config has text in it, else the organisation's default language."""
@@ -391,7 +405,7 @@ def template_values(invitation: "Invitation", options: EmailOptions,
         "meeting_time": format_time(meeting) if meeting else None,
         "timezone": str(zone),
         "from_name": options.from_name or org_name,
-        "subject": options.subject or title,
+        "subject": local(_local_text(options.subject)) or title,
         "message": invitation.message,
         "body": invitation.message.body if invitation.message is not None else "",
     }

@@ -147,6 +147,18 @@ def test_headers_from_options(tmp_path):
     assert msg["Message-ID"] == "<tierctl.inv-0001@acme.example>"
 
 
+def test_a_subject_per_language_follows_the_contacts_locale(tmp_path):
+    make(tmp_path, subject={"en": "Quick question", "nl": "Korte vraag", "de": "Kurze Frage"}).send(
+        [invitation(1, locale="nl-BE"), invitation(2, locale="de"), invitation(3, locale="fr")])
+    subjects = [parse(tmp_path / "out" / f"inv-000{n}.eml")["Subject"] for n in (1, 2, 3)]
+    # nl-BE falls back to nl; a language without a subject gets the organisation's default (en)
+    assert subjects == ["Korte vraag", "Kurze Frage", "Quick question"]
+    with pytest.raises(ValueError, match="xx"):
+        OutboxProvider.Options.model_validate({"survey_url": SURVEY_URL, "subject": {"xx-invalid-1": "?"}})
+    with pytest.raises(ValueError, match="single line"):
+        OutboxProvider.Options.model_validate({"survey_url": SURVEY_URL, "subject": {"en": "two\nlines"}})
+
+
 def test_fallback_sender_and_odd_invite_ids(tmp_path):
     results = make(tmp_path, config=sample_config(contact_email=None)).send([invitation(1, invite_id="../x y")])
     assert results[0].ok and results[0].external_id == eml_name("../x y") != "../x y.eml"
