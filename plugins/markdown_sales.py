@@ -21,7 +21,7 @@ class MarkdownSales(Renderer):
 
     def template_filters(self):
         from tierctl.publish.filters import standard_filters
-        from tierctl.publish.report import report_filters
+        from tierctl.publish.figures import report_filters
 
         return {**standard_filters(), **report_filters()}
 

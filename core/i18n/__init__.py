@@ -11,5 +11,6 @@ first use and cached; Babel is imported only then, never on ``tierctl --help``.
 May import: errors, util.
 """
 
-from tierctl.i18n.translate import (N_, _, current_language, gettext, ngettext, pgettext,  # noqa: F401
-                                    use_language)
+from tierctl.i18n.translate import N_, _, current_language, gettext, ngettext, pgettext, use_language
+
+__all__ = ["N_", "_", "current_language", "gettext", "ngettext", "pgettext", "use_language"]

@@ -72,8 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
 from tierctl.config.periods import PERIOD_KINDS
-from tierctl.publish.figures import (arrow, format_change, format_count, format_delta, format_figure,  # noqa: F401
-                                     format_percent, md_item, report_filters)
+from tierctl.publish.figures import format_count, format_figure, report_filters
 from tierctl.publish.helpdesk_csat import HelpdeskCsat, helpdesk_csat
 from tierctl.responses.metrics import (Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from tierctl.storage.ledger import DEFERRED
-from tierctl.web.links import CSRF, FORM, UNSUBSCRIBE, read_token, signature
+from tierctl.web.links import CSRF, FORM, read_token, signature
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config, Survey

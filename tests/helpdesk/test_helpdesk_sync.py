@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from doubles.zendesk import EMAIL, OAUTH, TOKEN, ZendeskDouble
+from doubles.zendesk import OAUTH, TOKEN, ZendeskDouble
 from project_fixtures import PROJECT_YAML, run_cli
 
 PLUGINS = "html,markdown,filters,csv,ical,outbox,zendesk"

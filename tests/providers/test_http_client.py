@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from tierctl.http import HttpClient, MaybeSent, Unreachable
 from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError
-from tierctl.testing import FakeClock, HttpServer, Reply, unused_port
+from tierctl.testing import FakeClock, Reply, unused_port
 
 SECRET = "sk-live-0123456789abcdef"
 

@@ -16,7 +16,8 @@ from metrics_fixtures import CONFIG, Fixture, load, make_host, write_config
 from project_fixtures import ROOT, run_cli
 
 from tierctl.publish.render_engine import render_targets
-from tierctl.publish.report import (CSV_COLUMNS, CSV_NUMERIC, build_report, csv_text, md_item, report_csv, report_dict,
+from tierctl.publish.figures import md_item
+from tierctl.publish.report import (CSV_COLUMNS, CSV_NUMERIC, build_report, csv_text, report_csv, report_dict,
                             report_json, write_report)
 
 EVIL = '<script>alert("x")</script> | **bold** [link](http://evil.example) =cmd()'

@@ -3,9 +3,7 @@ the person (``unknown``), and run-level errors whose words match the states they
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -14,7 +12,7 @@ from project_fixtures import PROJECT_YAML
 from servers import HttpServer, Reply
 from test_survey_send import contacts, invoke, status, webhook_yaml
 
-from tierctl.providers import Provider, ProviderContext, ProviderError
+from tierctl.providers import Provider, ProviderContext
 from tierctl.records import Invitation, SendResult
 from tierctl.storage.opener import open_ledger
 from tierctl.surveys.batches import send_batches

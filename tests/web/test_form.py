@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from conftest import SECRET, UvicornThread, cli, form_link, messages
+from conftest import UvicornThread, cli, form_link, messages
 
 HEADERS = {"content-security-policy", "referrer-policy", "x-content-type-options", "x-frame-options"}
 
