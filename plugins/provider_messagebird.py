@@ -70,7 +70,8 @@ class MessageBirdProvider(TextProvider):
     def __init__(self, instance: str, options: MessageBirdOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self.api = ApiClient(options, {"Authorization": f"AccessKey {options.access_key.get_secret_value()}",
-                                       "Accept": "application/json"}, None, f"{instance} (messagebird)")
+                                       "Accept": "application/json"}, None, f"{instance} (messagebird)",
+                             sleep=self.sleep)
 
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
         if channel != "sms":

@@ -98,7 +98,8 @@ class TwilioProvider(TextProvider):
         super().__init__(instance, options, context)
         self._url = f"{options.base_url}/Accounts/{options.account_sid}/Messages.json"
         self.api = ApiClient(options, {"Accept": "application/json"},
-                             (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)")
+                             (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)",
+                             sleep=self.sleep)
 
     def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.options.channel)

@@ -38,7 +38,7 @@ class TestTwilioContract(_Texts):
     def provider_options(self, double):
         return {"base_url": double.base_url, "account_sid": ACCOUNT_SID, "auth_token": "${TWILIO_AUTH_TOKEN}",
                 "from_number": "+3197010200300", "survey_url": "https://t.example/s/{invite_id}",
-                "per_second": 50, "timeout": 5, "max_retries": 0}
+                "per_second": 50, "timeout": 5}
 
 
 class TestMessageBirdContract(_Texts):
@@ -59,5 +59,4 @@ class TestMessageBirdContract(_Texts):
     @pytest.fixture
     def provider_options(self, double):
         return {"base_url": double.url, "access_key": "${MESSAGEBIRD_KEY}", "originator": "Acme",
-                "survey_url": "https://t.example/s/{invite_id}", "per_second": 50, "timeout": 5,
-                "max_retries": 0}
+                "survey_url": "https://t.example/s/{invite_id}", "per_second": 50, "timeout": 5}
