@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from tierctl.web.links import FORM, UNSUBSCRIBE, make_token
-from tierctl.i18n import _, use_language
+from tierctl.i18n import _, current_language, use_language
+from tierctl.i18n.text import in_language
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
@@ -115,6 +116,7 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
     public_origin = f"{base.scheme}://{base.netloc}"
 
     def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        # In the language set by the route (use_language): the invitation's, else the organisation's.
         return HTMLResponse(pages.render(name, root=root, **values), status_code=status,
                             headers={"cache-control": "no-store"})
 
@@ -143,8 +145,10 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
         survey, inv = opened.survey, opened.invitation
         assert survey is not None and inv is not None and opened.invite_id is not None
         closes = inv["closes_at"] - timedelta(seconds=1)
-        return page("web/form.html", status, title=survey.title, description=survey.description,
-                    fields=fields(survey, values, errors), errors=errors, csrf=desk.csrf(opened.invite_id),
+        language, default = current_language(), config.organization.language
+        return page("web/form.html", status, title=in_language(survey.title, language, default),
+                    description=in_language(survey.description, language, default),
+                    fields=fields(survey, values, errors, language, default), errors=errors, csrf=desk.csrf(opened.invite_id),
                     action=f"{root}/s/{token}", updating=opened.answered, max_text=MAX_TEXT,
                     closes_on=closes.date().isoformat(),
                     unsubscribe_link=f"{root}/u/{make_token(desk.secret, UNSUBSCRIBE, opened.invite_id)}")
@@ -162,9 +166,10 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
                 return opened, (desk.previous_answers(opened) if not opened.problem else {})
 
             opened, previous = await in_page_thread(load)
-            if opened.problem:
-                return not_valid() if opened.problem == "invalid" else closed()
-            return form_page(opened, token, previous, {})
+            with use_language(desk.language(opened)):
+                if opened.problem:
+                    return not_valid() if opened.problem == "invalid" else closed()
+                return form_page(opened, token, previous, {})
         if not same_origin(request):
             return PlainTextResponse("Cross-site form posts are refused.\n", status_code=403)
         form = await request.form(max_files=0, max_fields=200, max_part_size=MAX_TEXT * 4)
@@ -180,49 +185,56 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
             return opened, desk.begin_submit(opened, data)
 
         opened, begun = await in_page_thread(begin)
-        if opened.problem:
-            return not_valid() if opened.problem == "invalid" else closed()
-        if begun == "csrf":
-            return message(_("This form has expired"), _("Please open the link from your invitation again."),
-                           status=403)
         if isinstance(begun, Queued):
             # The answer is committed before the redirect; meanwhile no worker thread is held.
             await asyncio.wait_for(asyncio.wrap_future(begun.done), WAIT_S)
             begun = (await run_in_threadpool(desk.finish_submit, begun) if desk.needs_thread_to_finish(begun)
                      else desk.finish_submit(begun))
-        if not begun.ok:
-            return form_page(opened, token, begun.typed, begun.errors, status=422)
+        with use_language(desk.language(opened)):
+            if opened.problem:
+                return not_valid() if opened.problem == "invalid" else closed()
+            if begun == "csrf":
+                return message(_("This form has expired"), _("Please open the link from your invitation again."),
+                               status=403)
+            if not begun.ok:
+                return form_page(opened, token, begun.typed, begun.errors, status=422)
         return RedirectResponse(f"{root}/s/{token}/thanks", status_code=303)
 
     async def thanks(request: Request) -> Response:
         opened = await in_page_thread(desk.open, request.path_params["token"], FORM)
-        if opened.problem == "invalid":
-            return not_valid()
-        return message(_("Thank you!"), _("Your answers have been saved."),
-                       _("You can change them with the same link until the survey closes."))
+        with use_language(desk.language(opened)):
+            if opened.problem == "invalid":
+                return not_valid()
+            return message(_("Thank you!"), _("Your answers have been saved."),
+                           _("You can change them with the same link until the survey closes."))
 
     async def unsubscribe(request: Request) -> Response:
         token = request.path_params["token"]
         opened = await in_page_thread(desk.open, token, UNSUBSCRIBE)
-        if opened.problem == "invalid":
-            return not_valid()
-        assert opened.invite_id is not None and opened.survey is not None
-        if request.method == "GET":  # mail scanners follow links: a GET only asks
-            return page("web/unsubscribe.html", title=_("Stop receiving surveys"), action=f"{root}/u/{token}",
-                        csrf=desk.csrf(opened.invite_id), survey_title=opened.survey.title)
+        language = desk.language(opened)
+        with use_language(language):
+            if opened.problem == "invalid":
+                return not_valid()
+            assert opened.invite_id is not None and opened.survey is not None
+            if request.method == "GET":  # mail scanners follow links: a GET only asks
+                return page("web/unsubscribe.html", title=_("Stop receiving surveys"), action=f"{root}/u/{token}",
+                            csrf=desk.csrf(opened.invite_id),
+                            survey_title=in_language(opened.survey.title, language, config.organization.language))
         form = await request.form(max_files=0, max_fields=20, max_part_size=1024)
         one_click = form.get("List-Unsubscribe") == "One-Click"
         # RFC 8058: the one-click POST comes from the mail client without our page; the signed link
         # is the authority. The button on our page carries the CSRF token.
-        if not one_click and not desk.csrf_ok(opened.invite_id, form.get("csrf")):
-            return message(_("This form has expired"), _("Please open the link from your invitation again."),
-                           status=403)
+        with use_language(language):
+            if not one_click and not desk.csrf_ok(opened.invite_id, form.get("csrf")):
+                return message(_("This form has expired"), _("Please open the link from your invitation again."),
+                               status=403)
         only_this = not one_click and form.get("scope") == "survey"
         await in_page_thread(desk.unsubscribe, opened, only_this)
         if one_click:
             return PlainTextResponse("Unsubscribed.\n")
-        return message(_("You are unsubscribed"), _("We will not send you surveys again.") if not only_this
-                       else _("We will not send you this survey again."))
+        with use_language(language):
+            return message(_("You are unsubscribed"), _("We will not send you surveys again.") if not only_this
+                           else _("We will not send you this survey again."))
 
     async def stylesheet(request: Request) -> Response:
         return Response(pages.css, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
@@ -233,7 +245,8 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 404:
-            return message(_("Page not found"), status=404)
+            with use_language(config.organization.language):
+                return message(_("Page not found"), status=404)
         return PlainTextResponse(f"{getattr(exc, 'detail', '') or 'Refused'}\n", status_code=status)
 
     routes = [
@@ -271,8 +284,7 @@ class _Pages:
             autoescape=True, undefined=jinja2.StrictUndefined)
         self.env.globals["_"] = _
         org = config.organization
-        self.lang = org.language
-        self.common = {"org_name": org.name, "support_url": org.support_url, "lang": org.language}
+        self.common = {"org_name": org.name, "support_url": org.support_url}
         self.css = (builtin / "web" / "form.css").read_bytes()
 
     def warm(self) -> None:
@@ -281,5 +293,5 @@ class _Pages:
             self.env.get_template(name)
 
     def render(self, name: str, **values: Any) -> str:
-        with use_language(self.lang):
-            return self.env.get_template(name).render(**self.common, **values)
+        """The page in the current language (:func:`~tierctl.i18n.use_language`), which it declares."""
+        return self.env.get_template(name).render(**self.common, lang=current_language(), **values)

@@ -168,8 +168,16 @@ class SurveyDesk:
         return {}
 
     def language(self, opened: Opened) -> str:
-        """The language of the pages for this link: the organisation's."""
-        return self.config.organization.language
+        """The language of the pages for this link: the contact's locale kept with the invitation, or
+        the nearest tierctl or the config speaks (``nl-BE`` -> ``nl``), else the organisation's."""
+        from tierctl.i18n.catalogs import shipped_languages
+        from tierctl.i18n.text import negotiate
+
+        org = self.config.organization
+        locale = (opened.invitation or {}).get("locale") or None
+        if locale is None:
+            return org.language
+        return negotiate(locale, [*org.languages, *shipped_languages()], org.language)
 
     # -- answers ---------------------------------------------------------------------------------
 
