@@ -16,13 +16,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import SECRET, make_project
+from conftest import SECRET, make_project, wait_healthy
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -120,15 +118,7 @@ def test_the_dockerfile_steps_install_and_serve(tmp_path):
     proc = subprocess.Popen(argv, cwd=config_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read()
-                assert time.monotonic() < deadline, "the Dockerfile's CMD did not serve /healthz in 60 s"
-                time.sleep(0.2)
+        health = wait_healthy(port, proc, 60)
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         check = shlex.split(healthcheck.replace("127.0.0.1:8080", f"127.0.0.1:{port}"))
         assert check[0] == "python"

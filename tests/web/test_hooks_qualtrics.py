@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SECRET, UvicornThread, cli, make_project, serve_yaml
+from conftest import SECRET, cli, sent_and_served, serve_yaml
 from doubles.qualtrics import DIRECTORY, LIBRARY, MESSAGE, TOKEN, QualtricsDouble
 
 SV = "SV_3kTQ0rB7Yq"
@@ -24,7 +24,6 @@ HOOK_SECRET = "qx-shared-key-0123456789abcdef"
 @pytest.fixture
 def qualtrics_project(tmp_path, monkeypatch):
     from tierctl.testing.sockets import unused_port
-    from tierctl.web import create_app
 
     monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
     monkeypatch.setenv("QUALTRICS_TOKEN", TOKEN)
@@ -42,13 +41,8 @@ def qualtrics_project(tmp_path, monkeypatch):
             f"    surveys: {{product-feedback: {SV}, pre-meeting: {SV_MEETING}}}\n"
             f"    questions: {{nps: QID1, effort: QID2, area: QID3, comment: QID4_TEXT}}\n"
             f"  mail: {{plugin: outbox")
-        config = make_project(tmp_path, port, yaml=yaml)
-        code, out, err = cli(config, "survey", "send")
-        assert code == 0, out + err
-        app = create_app(str(config))
-        with UvicornThread(app, port) as server:
+        with sent_and_served(tmp_path, port, yaml) as (config, server):
             yield tmp_path, config, server, double
-        app.desk.close()
 
 
 def stored(folder) -> list[tuple[str, str]]:
