@@ -85,6 +85,7 @@ def test_periods_read_in_the_reports_language_in_every_format(folder: Path) -> N
     code, md, err = run_cli(["-c", config, "report", "--language", "nl"])
     assert code == 0, err
     assert "| K4 2026 | 3 |" in md and "**K4 2026**:" in md and "K3 2026" in md
+    assert "docs (Beoordeling) |" in md and "- Beoordeling, Rate our docs:" in md and "RATING" not in md
     code, html, err = run_cli(["-c", config, "report", "--language", "nl", "--format", "html"])
     assert code == 0, err
     shown = re.sub(r'data-period="[^"]*"', "", html)  # the machine key stays in data attributes only
