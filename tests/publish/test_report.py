@@ -380,3 +380,28 @@ def test_render_with_metrics_is_deterministic(data: Fixture) -> None:
     first = {p: p.read_bytes() for p in sorted(data.folder.glob("s*/*")) if p.is_file()}
     _render(data.folder, website_metrics=True, sales_metrics=True)
     assert {p: p.read_bytes() for p in sorted(data.folder.glob("s*/*")) if p.is_file()} == first
+
+
+def test_headlines_reach_the_pages_through_the_render_inputs(tmp_path: Path) -> None:
+    """Figures computed before rendering are what the pages show: no ledger is read while rendering."""
+    from tierctl.publish.headlines import TierHeadline, headlines_for
+
+    text = CONFIG.replace("website: {format: html, out: site}",
+                          "website: {format: html, out: site, show_metrics: true, min_answers: 5}")
+    config = load(tmp_path, text)
+    assert headlines_for(config) == {} and not (tmp_path / "state.db").exists()  # no ledger: nothing to show
+    given = {"basic": [TierHeadline("feedback", "Quarterly feedback", "2027-Q1", 12, 41.7, 12, 75.0, 4)]}
+    render_targets(config, make_host(), only=["website"], headlines=given)
+    basic = (tmp_path / "site" / "basic.html").read_text(encoding="utf-8")
+    # NPS from 12 answers is published, CSAT from 4 (under min_answers) is not.
+    assert "Quarterly feedback, Q1 2027: NPS <strong>+41.7</strong> (12 answers); 12 responses." in basic
+    assert "75.0%" not in basic
+
+
+def test_render_reads_the_headlines_only_for_targets_that_show_them(data: Fixture) -> None:
+    from tierctl.publish.headlines import headlines_for
+
+    text = CONFIG.replace("website: {format: html, out: site}", "website: {format: html, out: site, show_metrics: true}")
+    config = load(data.folder, text)
+    assert set(headlines_for(config)) == {"basic", "advanced"}
+    assert headlines_for(config, ["sales"]) == {}
