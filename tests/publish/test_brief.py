@@ -139,7 +139,7 @@ def test_the_brief_in_dutch(account):
 def test_the_briefs_notes_and_scores_in_dutch_and_german(account):
     code, out, err = tierctl(account, "survey", "brief", "ACC-1", "--now", "2027-03-01T12:00:00Z", "--language", "nl")
     assert (code, err) == (0, "")
-    assert "geen komend gesprek met ACC-1 heeft een enquête vooraf; het laatste was do 4 feb 2027, 10:00 " \
+    assert "geen komend gesprek met ACC-1 heeft een vragenlijst vooraf; het laatste was do 4 feb 2027, 10:00 " \
            "(Europe/Amsterdam): bekijk het met --meeting 2027-02-04." in out
     assert "no upcoming meeting" not in out
     code, out, err = tierctl(account, "survey", "brief", "ACC-2", "--language", "de")
