@@ -29,8 +29,9 @@ For each batch and survey:
 2. the contacts, imported in bulk (``POST .../mailinglists/{id}/contactimports``,
    polled until ``complete``, then ``GET .../contactimports/{id}/summary``):
    ``firstName``, ``lastName``, ``email``, ``language`` (the contact's
-   language, ``nl-BE`` -> ``NL``, else the organisation's: Qualtrics shows the
-   survey and the library message in that translation), ``extRef`` = the
+   language, ``nl-BE`` -> ``NL``, the organisation's without a locale:
+   Qualtrics shows the survey and the library message in that translation
+   when it has one), ``extRef`` = the
    invite id and ``embeddedData{invite_id, tier, account_id, survey}``. A
    contact the import refused is ``failed(retry=False)`` with its reason; one
    the summary does not mention is ``failed(retry=True)`` (nothing was sent);
@@ -425,8 +426,7 @@ class QualtricsProvider(Provider):
             "lastName": last,
             "email": invitation.contact_email,
             "extRef": invitation.invite_id,
-            # Qualtrics shows the survey (and a library message's translation) in the contact's language.
-            "language": self._language(invitation).upper(),
+            "language": _qualtrics_language(invitation.locale, self._language(invitation)),
             "unsubscribed": False,
             "embeddedData": {"invite_id": invitation.invite_id, "tier": invitation.tier,
                              "account_id": invitation.account_id, "survey": invitation.survey_id},
@@ -625,6 +625,16 @@ class QualtricsProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+
+def _qualtrics_language(locale: str, fallback: str) -> str:
+    """The contact's language as Qualtrics writes it (``nl-BE`` -> ``NL``): Qualtrics shows the survey and
+    a library message in that translation, or in the survey's own language when it has none, so the
+    contact's own language is passed even when tierctl has no text in it; no locale: ``fallback``."""
+    from tierctl.i18n.text import is_language
+
+    code = locale if is_language(locale) else fallback
+    return code.replace("_", "-").split("-")[0].upper()
 
 
 def _rounds(invitations: list[Invitation]) -> list[list[Invitation]]:

@@ -220,7 +220,7 @@ def test_qualtrics_gets_each_contacts_language_and_a_subject_in_it(tmp_path, hos
                 for c in r.json()["contacts"]]
     assert {c["email"]: c["language"] for c in imported} == {
         "contact1@globex.example": "NL", "contact2@globex.example": "EN", "contact3@globex.example": "DE",
-        "contact4@globex.example": "NL"}
+        "contact4@globex.example": "FR"}  # Qualtrics may have a French translation; the subject is Dutch
     distributions = [r.json() for r in qx.requests if r.method == "POST" and r.route.endswith("/distributions")]
     subjects = sorted(d["header"]["subject"] for d in distributions)
     assert subjects == ["Before our account review", "Voor ons klantgesprek", "Vor unserem Kundengespräch"]
@@ -228,6 +228,13 @@ def test_qualtrics_gets_each_contacts_language_and_a_subject_in_it(tmp_path, hos
     members = {d["header"]["subject"]: sorted(qx.lists[d["recipients"]["mailingListId"]]["members"])
                for d in distributions}
     assert [len(m) for _, m in sorted(members.items())] == [1, 2, 1]
+
+
+def test_a_contact_without_a_locale_gets_the_organisations_language_on_qualtrics(tmp_path, host, qx) -> None:
+    _qualtrics(tmp_path, host, qx).send([invitation(1, locale="", survey_title=TITLE)])
+    [contact] = [c for r in qx.requests if r.method == "POST" and r.route.endswith("/contactimports")
+                 for c in r.json()["contacts"]]
+    assert contact["language"] == "NL"  # not EN: the organisation writes Dutch first
 
 
 def test_qualtrics_subject_option_per_language(tmp_path, host, qx) -> None:
