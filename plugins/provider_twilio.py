@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, channel_of, text_for
+from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, channel_of, survey_link, text_for
 from tierctl.providers import ProviderContext, ProviderError
 from tierctl.records import DeliveryReceipt, InboundText, Invitation, WebhookRequest
 
@@ -124,20 +124,19 @@ class TwilioProvider(TextProvider):
             if message is not None and message.template_id:
                 form["ContentSid"] = message.template_id
                 form["ContentVariables"] = json.dumps(dict(message.template_variables), ensure_ascii=False)
-            elif message is None and opts.whatsapp_survey_template and opts.survey_url:
-                from tierctl.plugins.email_message import link
-
+            elif message is None and opts.whatsapp_survey_template and \
+                    (url := survey_link(invitation, opts, self.context.config)) is not None:
                 name = invitation.contact_name.strip()
                 form["ContentSid"] = opts.whatsapp_survey_template
-                form["ContentVariables"] = json.dumps(
-                    {"1": name.split()[0] if name else "", "2": link(opts.survey_url, invitation)})
+                form["ContentVariables"] = json.dumps({"1": name.split()[0] if name else "", "2": url})
             else:
                 return ("WhatsApp messages a business starts need an approved template (message template: or "
                         "whatsapp_survey_template with survey_url); nothing was sent")
         else:
-            text = text_for(invitation, opts, self.org_name)
+            text = text_for(invitation, opts, self.org_name, self.context.config)
             if text is None:
-                return "set survey_url (the survey link template) to send survey invitations by SMS"
+                return ("set survey_url (the survey link template), or serve.base_url for the hosted form, to "
+                        "send survey invitations by SMS")
             form["To"], form["Body"] = invitation.phone, text
             if opts.messaging_service_sid:
                 form["MessagingServiceSid"] = opts.messaging_service_sid
