@@ -1,6 +1,9 @@
 """The ledger: what was sent, to whom and when, and the responses that came back.
-``ledger`` is the backend-independent interface; ``ledger_sqlite`` and ``metrics_sqlite``
-are the SQLite backend (schema, migrations, claims, the metrics rollup).
+``ledger`` is the backend-independent interface and ``opener`` opens a backend from
+``storage.url``. The SQLite backend is ``ledger_sqlite`` (connection, locks, claims) with
+``sqlite_schema`` (migrations), ``sqlite_rows``, the mixins ``sqlite_responses`` and
+``suppressions_sqlite``, and ``metrics_sqlite`` (the rollup); the PostgreSQL backend is
+``ledger_postgres`` with its ``postgres_*`` modules.
 
 May import: ``tierctl.config``, ``tierctl.util`` and the public kernel.
 """

@@ -7,7 +7,7 @@
   ``UNIQUE (survey_id, contact_email, occasion)`` key as the last line of
   defence. ``synchronous = FULL``: a claim is on disk before the invitation
   is handed to a provider, even across a power cut.
-* Schema migrations are an ordered list (:data:`MIGRATIONS`); the applied
+* Schema migrations are an ordered list (:data:`tierctl.storage.sqlite_schema.MIGRATIONS`); the applied
   version is ``PRAGMA user_version``, each step runs in its own transaction
   when the ledger is opened, and a file from a newer tierctl is refused.
   ``PRAGMA application_id`` marks the file as a tierctl ledger.
@@ -25,6 +25,10 @@
   (``state.db.send.lock``), holding the holder's pid, host and start time.
   The kernel releases them when the process ends, even by SIGKILL. (``flock``
   is not reliable on network file systems: keep the ledger on a local disk.)
+
+The schema is in :mod:`~tierctl.storage.sqlite_schema`; response storage and
+suppressions are mixins (:mod:`~tierctl.storage.sqlite_responses`,
+:mod:`~tierctl.storage.suppressions_sqlite`).
 """
 
 from __future__ import annotations
@@ -41,353 +45,26 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from tierctl.errors import LedgerDamagedError, LockHeldError, TierctlError
+from tierctl.storage import sqlite_schema as schema
 from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, SURVEYED_STATES,
-                     UNKNOWN, FAILED, IMPORT_SOURCE, InvitationLink, InvitationRef, Key,
-                     Ledger, first_responses, listing_query, questions_to_keep, sql_states)
-from tierctl.storage.metrics_sqlite import ROLLUP_DDL, fold_answers
-from tierctl.storage.suppressions_sqlite import SUPPRESSIONS_DDL, SqliteSuppressions
-from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, Schema, backup, describe_error, expected_schema,
-                                           integrity_problems, probe, schema_problems)
+                     UNKNOWN, FAILED, Key, Ledger, listing_query, sql_states)
+from tierctl.storage.suppressions_sqlite import SqliteSuppressions
+from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, backup, describe_error, integrity_problems, probe,
+                                           schema_problems)
+from tierctl.storage.sqlite_responses import SqliteResponses
+from tierctl.storage.sqlite_rows import INVITATION_COLUMNS, Stamps, row_dict, ts_text
+from tierctl.storage.sqlite_schema import APPLICATION_ID
 from tierctl.records import HelpdeskRating, Invitation, SendResult
 
-if TYPE_CHECKING:
-    from tierctl.records import StoredResponse
-
-APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
 BUSY_TIMEOUT_S = 30.0
 LOCK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _KEYS_PER_QUERY = 250  # 3 parameters each, well under SQLite's 32766 (999 before 3.32)
-
-
-# Each step: (what it does, statements). Step i brings the schema to version i + 1.
-# Never edit a released step: append a new one.
-MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
-    ("invitations, runs and pull cursors", (
-        """CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            kind TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            host TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            status TEXT NOT NULL,
-            counts TEXT NOT NULL DEFAULT '{}'
-        )""",
-        # claimed_at: when the invitation was last handed to a provider; the
-        # throttle counts sending/unknown invitations from then (created_at
-        # would be too early for a deferral that is sent days later).
-        """CREATE TABLE invitations (
-            invite_id TEXT PRIMARY KEY,
-            survey_id TEXT NOT NULL,
-            contact_email TEXT NOT NULL,
-            occasion TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            account_id TEXT NOT NULL,
-            provider TEXT NOT NULL,
-            state TEXT NOT NULL,
-            throttled INTEGER NOT NULL,
-            due_at TEXT NOT NULL,
-            closes_at TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            claimed_at TEXT,
-            sent_at TEXT,
-            external_id TEXT,
-            reason TEXT,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            run_id INTEGER REFERENCES runs (id),
-            UNIQUE (survey_id, contact_email, occasion)
-        )""",
-        # known_keys: a range of closes_at.
-        "CREATE INDEX invitations_closes_at ON invitations (closes_at)",
-        # status_counts (a covering scan), listings and stale/unknown sweeps by state.
-        "CREATE INDEX invitations_state ON invitations (state, survey_id)",
-        # last_surveyed: only the rows the throttle counts, by the time they count from.
-        # (Not also by contact_email: random e-mails would scatter every batch's
-        # writes over the whole index, and SQLite 3.40 would not use it as covering.)
-        f"""CREATE INDEX invitations_surveyed
-            ON invitations (COALESCE(sent_at, claimed_at))
-            WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)}""",
-        """CREATE TABLE cursors (
-            provider TEXT NOT NULL,
-            survey_id TEXT NOT NULL,
-            cursor TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (provider, survey_id)
-        )""",
-    )),
-    ("responses and their answers; invitations' local due day", (
-        # Invitation.due_day: due_at as a date in the organisation's zone, the day
-        # reports group by. Older rows get the UTC date, the best there is.
-        "ALTER TABLE invitations ADD COLUMN due_day TEXT",
-        "UPDATE invitations SET due_day = substr(due_at, 1, 10)",
-        # One response per invitation (the first that arrives); response_id is
-        # '<source>:<id at the source>', e.g. 'import:<invite_id>'. The
-        # invitation's facts are copied so reports need no join.
-        """CREATE TABLE responses (
-            response_id TEXT PRIMARY KEY,
-            invite_id TEXT NOT NULL UNIQUE REFERENCES invitations (invite_id),
-            survey_id TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            account_id TEXT NOT NULL,
-            contact_email TEXT NOT NULL,
-            occasion TEXT NOT NULL,
-            due_day TEXT NOT NULL,
-            submitted_at TEXT NOT NULL,
-            source TEXT NOT NULL,
-            received_at TEXT NOT NULL
-        )""",
-        # qtype: nps | csat | ces | rating | choice | text; score for the scored
-        # types, text for a choice label or free text.
-        """CREATE TABLE answers (
-            response_id TEXT NOT NULL REFERENCES responses (response_id) ON DELETE CASCADE,
-            question_id TEXT NOT NULL,
-            qtype TEXT NOT NULL,
-            score REAL,
-            text TEXT,
-            PRIMARY KEY (response_id, question_id)
-        )""",
-        "CREATE INDEX responses_group ON responses (survey_id, tier, due_day)",
-        "CREATE INDEX responses_account ON responses (account_id, survey_id)",
-        "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
-    )),
-    # Answer and response counts per survey, tier and due day, kept in step by
-    # add_responses (metrics_sqlite.fold_answers, same transaction): reports
-    # read these instead of every answer. The tables are metrics_sqlite's
-    # ROLLUP_DDL; the backfill is written out for the version-2 tables, as
-    # they were when this step ran.
-    ("metrics rollup (answer and response counts per survey, tier and due day)", (
-        *ROLLUP_DDL,
-        "INSERT INTO answer_day_counts (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
-        "SELECT r.survey_id, r.tier, r.due_day, a.question_id, a.qtype, "
-        "CASE WHEN a.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END, "
-        "CASE WHEN a.qtype = 'choice' THEN a.text ELSE '' END, COUNT(*) "
-        "FROM responses AS r JOIN answers AS a ON a.response_id = r.response_id "
-        "WHERE CASE WHEN a.qtype IN ('text', 'choice') THEN a.text IS NOT NULL AND a.text <> '' "
-        "ELSE a.score IS NOT NULL END GROUP BY 1, 2, 3, 4, 5, 6, 7",
-        "INSERT INTO response_day_counts (survey_id, tier, due_day, responses) "
-        "SELECT survey_id, tier, due_day, COUNT(*) FROM responses GROUP BY 1, 2, 3",
-    )),
-    # Integer keys. Version 3 keyed responses by random text ('import:<invite_id>')
-    # and answers by (response_id, question_id), and copied the invitation's
-    # facts into every response: a bulk import of 1,000,000 responses spent
-    # most of its time updating those indexes at random places. Now an
-    # invitation has an integer id; a response is stored under its
-    # invitation's id (one response per invitation is the primary key), an
-    # answer under (invitation id, question id), and the facts are read from
-    # the invitation. Consecutive invitations have consecutive ids, so a
-    # batch's writes go to a few neighbouring pages. A question's type is kept
-    # once per survey (questions), not per answer. answers has no foreign key:
-    # it is written only by add_responses, with its response, and checking
-    # 3 answers a response cost more than the responses' own key.
-    ("integer keys for invitations, responses and answers; question types per survey", (
-        """CREATE TABLE invitations_v4 (
-            id INTEGER PRIMARY KEY,
-            invite_id TEXT NOT NULL UNIQUE,
-            survey_id TEXT NOT NULL,
-            contact_email TEXT NOT NULL,
-            occasion TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            account_id TEXT NOT NULL,
-            provider TEXT NOT NULL,
-            state TEXT NOT NULL,
-            throttled INTEGER NOT NULL,
-            due_at TEXT NOT NULL,
-            closes_at TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            claimed_at TEXT,
-            sent_at TEXT,
-            external_id TEXT,
-            reason TEXT,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            run_id INTEGER REFERENCES runs (id),
-            due_day TEXT,
-            UNIQUE (survey_id, contact_email, occasion)
-        )""",
-        "INSERT INTO invitations_v4 (id, invite_id, survey_id, contact_email, occasion, tier, account_id, "
-        "provider, state, throttled, due_at, closes_at, created_at, updated_at, claimed_at, sent_at, "
-        "external_id, reason, attempts, run_id, due_day) "
-        "SELECT rowid, invite_id, survey_id, contact_email, occasion, tier, account_id, provider, state, "
-        "throttled, due_at, closes_at, created_at, updated_at, claimed_at, sent_at, external_id, reason, "
-        "attempts, run_id, due_day FROM invitations ORDER BY rowid",
-        # response_id: '<source>:<id at the source>'. Imports ('import:<invite_id>')
-        # are unique by their invitation; fetched ones by this partial index.
-        """CREATE TABLE responses_v4 (
-            invitation INTEGER PRIMARY KEY REFERENCES invitations_v4 (id),
-            response_id TEXT NOT NULL,
-            source TEXT NOT NULL,
-            submitted_at TEXT NOT NULL,
-            received_at TEXT NOT NULL
-        )""",
-        "INSERT INTO responses_v4 (invitation, response_id, source, submitted_at, received_at) "
-        "SELECT i.id, r.response_id, r.source, r.submitted_at, r.received_at "
-        "FROM responses AS r JOIN invitations_v4 AS i ON i.invite_id = r.invite_id ORDER BY i.id",
-        """CREATE TABLE questions (
-            survey_id TEXT NOT NULL,
-            question_id TEXT NOT NULL,
-            qtype TEXT NOT NULL,
-            PRIMARY KEY (survey_id, question_id)
-        ) WITHOUT ROWID""",
-        "INSERT INTO questions (survey_id, question_id, qtype) "
-        "SELECT r.survey_id, a.question_id, MAX(a.qtype) FROM answers AS a "
-        "JOIN responses AS r ON r.response_id = a.response_id GROUP BY 1, 2",
-        # value: an integer score, or the text of a choice or free-text answer.
-        """CREATE TABLE answers_v4 (
-            invitation INTEGER NOT NULL,
-            question_id TEXT NOT NULL,
-            value NOT NULL,
-            PRIMARY KEY (invitation, question_id)
-        ) WITHOUT ROWID""",
-        "INSERT INTO answers_v4 (invitation, question_id, value) "
-        "SELECT i.id, a.question_id, CASE WHEN a.score IS NULL THEN a.text "
-        "WHEN a.score = CAST(a.score AS INTEGER) THEN CAST(a.score AS INTEGER) ELSE a.score END "
-        "FROM answers AS a JOIN responses AS r ON r.response_id = a.response_id "
-        "JOIN invitations_v4 AS i ON i.invite_id = r.invite_id "
-        "WHERE COALESCE(a.score, a.text) IS NOT NULL ORDER BY i.id",
-        "DROP TABLE answers",
-        "DROP TABLE responses",
-        "DROP TABLE invitations",
-        "ALTER TABLE invitations_v4 RENAME TO invitations",
-        "ALTER TABLE responses_v4 RENAME TO responses",
-        "ALTER TABLE answers_v4 RENAME TO answers",
-        "CREATE UNIQUE INDEX responses_fetched ON responses (response_id) WHERE source <> 'import'",
-        "CREATE INDEX invitations_closes_at ON invitations (closes_at)",
-        "CREATE INDEX invitations_state ON invitations (state, survey_id)",
-        f"""CREATE INDEX invitations_surveyed
-            ON invitations (COALESCE(sent_at, claimed_at))
-            WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)}""",
-        "CREATE INDEX invitations_group ON invitations (survey_id, state, tier, due_day)",
-        # The brief: an account's invitations and, through them, its responses.
-        "CREATE INDEX invitations_account ON invitations (account_id, survey_id)",
-        # A checksum beside each day's count: the sum of its responses' invitation ids.
-        "ALTER TABLE response_day_counts ADD COLUMN keys INTEGER NOT NULL DEFAULT 0",
-        "UPDATE response_day_counts SET keys = day.keys FROM (SELECT i.survey_id, i.tier, i.due_day, "
-        "SUM(r.invitation) AS keys FROM responses AS r JOIN invitations AS i ON i.id = r.invitation "
-        "GROUP BY 1, 2, 3) AS day WHERE day.survey_id = response_day_counts.survey_id "
-        "AND day.tier = response_day_counts.tier AND day.due_day = response_day_counts.due_day",
-    )),
-    ("helpdesk satisfaction ratings", (
-        # One row per rating a helpdesk gave a ticket; score is 'good' or 'bad'.
-        """CREATE TABLE helpdesk_ratings (
-            source TEXT NOT NULL,
-            rating_id TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            organization TEXT NOT NULL,
-            score TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            day TEXT NOT NULL,
-            PRIMARY KEY (source, rating_id)
-        ) WITHOUT ROWID""",
-    )),
-    # Opt-outs: suppressions by address hash and scope (see suppressions_sqlite).
-    ("suppressions (opt-outs) and invitations by contact", SUPPRESSIONS_DDL),
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-#: What the migrations build (tests/storage/test_ledger_checks.py keeps it in step): every open
-#: checks a ledger has all of it.
-SCHEMA = Schema(
-    version=6,
-    tables={
-        "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
-        "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
-                        "provider", "state", "throttled", "due_at", "closes_at", "created_at", "updated_at",
-                        "claimed_at", "sent_at", "external_id", "reason", "attempts", "run_id", "due_day"),
-        "cursors": ("provider", "survey_id", "cursor", "updated_at"),
-        "responses": ("invitation", "response_id", "source", "submitted_at", "received_at"),
-        "questions": ("survey_id", "question_id", "qtype"),
-        "answers": ("invitation", "question_id", "value"),
-        "answer_day_counts": ("survey_id", "tier", "due_day", "question_id", "qtype", "score", "choice", "n"),
-        "response_day_counts": ("survey_id", "tier", "due_day", "responses", "keys"),
-        "suppressions": ("address_hash", "address", "scope", "source", "reason", "created_at"),
-        "helpdesk_ratings": ("source", "rating_id", "tier", "organization", "score", "created_at", "day"),
-    },
-    indexes={"invitations_account": "invitations", "invitations_closes_at": "invitations",
-             "invitations_contact": "invitations",
-             "invitations_group": "invitations", "invitations_state": "invitations",
-             "invitations_surveyed": "invitations", "responses_fetched": "responses"},
-    rowid={"runs": True, "invitations": True, "cursors": True, "responses": True, "questions": False,
-           "answers": False, "answer_day_counts": False, "response_day_counts": False, "suppressions": False,
-           "helpdesk_ratings": False},
-)
-
-
-def expected() -> Schema:
-    """The schema of the current :data:`MIGRATIONS` (worked out afresh if a test added steps)."""
-    return expected_schema(MIGRATIONS, SCHEMA)
-
-_INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
-                       "provider", "state", "throttled", "due_at", "closes_at", "created_at",
-                       "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
-                       "run_id", "due_day")
-# InvitationLink's fields, in order (due_at, the one datetime, is last).
-_LINK_COLUMNS = ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id", "state",
-                 "due_day", "due_at")
-# responses_for_account: a response with its invitation's facts.
-_RESPONSE_COLUMNS = ("response_id", "invite_id", "survey_id", "tier", "account_id", "contact_email",
-                     "occasion", "due_day", "submitted_at", "source", "received_at")
-_RESPONSE_SELECT = ("r.response_id, i.invite_id, i.survey_id, i.tier, i.account_id, i.contact_email, "
-                    "i.occasion, i.due_day, r.submitted_at, r.source, r.received_at, r.invitation")
-_DATETIME_COLUMNS = frozenset({"due_at", "closes_at", "created_at", "updated_at", "claimed_at",
-                               "sent_at", "started_at", "finished_at", "submitted_at", "received_at"})
-_IDS_PER_QUERY = 250  # one parameter each; SQLite sorts an IN list first: 10,000 a query was 1.5x slower
-BULK_CACHE_KIB = 64 * 1024  # page cache while bulk_writes() is on
-# The statements that look many keys up, {in_} at a time (SqliteLedger._select_in). Each must
-# probe the index of the key it looks up; tests/test_ledger.py checks their query plans.
-_LOOKUP_SQL = f"SELECT {', '.join(_LINK_COLUMNS)} FROM invitations WHERE invite_id IN ({{in_}})"
-_FETCHED_SQL = f"SELECT response_id FROM responses WHERE source <> '{IMPORT_SOURCE}' AND response_id IN ({{in_}})"
-_ANSWERS_OF_SQL = ("SELECT a.invitation, a.question_id, q.qtype, a.value FROM answers AS a "
-                   "JOIN invitations AS i ON i.id = a.invitation "
-                   "LEFT JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
-                   "WHERE a.invitation IN ({in_})")
-# answerable_invitations: the survey and state are tested here rather than fetched, since at a
-# million ids every column read out costs a million Python objects. The unary + keeps the planner
-# off invitations_group (survey_id first), which at 250 ids it would otherwise prefer, scanning
-# the whole survey for each query; the ids' own index is what must be used.
-_ANSWERABLE_SQL = ("SELECT id, invite_id, tier, due_day, due_at FROM invitations "
-                   f"WHERE +survey_id = ? AND state <> '{DEFERRED}' AND invite_id IN ({{in_}})")
-# invitations_for_contacts: likewise, +state keeps it on the (survey_id, contact_email, occasion) key.
-_CONTACTS_SQL = ("SELECT contact_email, id, invite_id, tier, due_day, due_at FROM invitations "
-                 f"WHERE survey_id = ? AND +state = '{SENT}' AND contact_email IN ({{in_}})")
-
-
-def _ts(value: datetime) -> str:
-    """A timezone-aware datetime as fixed-width, sortable UTC text."""
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise ValueError(f"the ledger needs timezone-aware datetimes, got {value!r}")
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-class _Stamps(dict):
-    """:func:`_ts` with a memo: a batch's invitations share a few due and closing times."""
-
-    def __missing__(self, value: datetime) -> str:
-        text = self[value] = _ts(value)
-        return text
-
-
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _row_dict(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
-    out = {}
-    for name, value in zip(columns, row):
-        if name in _DATETIME_COLUMNS:
-            value = _dt(value)
-        elif name == "throttled":
-            value = bool(value)
-        out[name] = value
-    return out
 
 
 def _translating_errors(cls: type) -> type:
@@ -416,14 +93,14 @@ def _translating_errors(cls: type) -> type:
 
 
 @_translating_errors
-class SqliteLedger(SqliteSuppressions, Ledger):
+class SqliteLedger(SqliteSuppressions, SqliteResponses, Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in one SQLite file (see the module docstring).
 
     Open it with :func:`tierctl.storage.ledger.open_ledger`. One instance per
     thread: the connection is not shared between threads.
     """
 
-    _stamp = staticmethod(_ts)
+    _stamp = staticmethod(ts_text)
 
     def __init__(self, path: Path, *, create_dirs: bool = True,
                  busy_timeout: float = BUSY_TIMEOUT_S, read_only: bool = False) -> None:
@@ -509,15 +186,15 @@ class SqliteLedger(SqliteSuppressions, Ledger):
 
     def _verify(self) -> None:
         """The cheap check on every open: the whole schema is there, and the tables' edges read."""
-        problems = schema_problems(self.conn, expected())
+        problems = schema_problems(self.conn, schema.expected())
         if problems:
             raise LedgerDamagedError(f"the ledger is damaged: {self.path}: {'; '.join(problems)}; "
                                      f"{RESTORE_ADVICE}")
-        probe(self.conn, expected())
+        probe(self.conn, schema.expected())
 
     def check(self) -> list[str]:
         """Everything wrong with the ledger (reads every page): empty when it is whole."""
-        return integrity_problems(self.conn, expected())
+        return integrity_problems(self.conn, schema.expected())
 
     def backup(self, dest: Path) -> None:
         """Copy the ledger to ``dest`` with SQLite's online backup API (safe while a send runs)."""
@@ -562,10 +239,10 @@ class SqliteLedger(SqliteSuppressions, Ledger):
                 f"{self.path} is not a tierctl ledger (a SQLite database without tierctl's mark); it is "
                 f"not used, so nothing is sent twice. Point storage.url at your ledger, or, if this "
                 f"file held it, {RESTORE_ADVICE}")
-        if version > len(MIGRATIONS):
+        if version > len(schema.MIGRATIONS):
             raise TierctlError(
                 f"the ledger {self.path} has schema version {version}, written by a newer "
-                f"tierctl; this tierctl knows versions up to {len(MIGRATIONS)}. Upgrade tierctl "
+                f"tierctl; this tierctl knows versions up to {len(schema.MIGRATIONS)}. Upgrade tierctl "
                 f"(pip install -U tierctl), or point storage.url at another file.")
 
     def _migrate(self, new: bool = False) -> None:
@@ -573,7 +250,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
         while True:
             version = self._pragma("user_version")
             self._check_version(version, self._pragma("application_id"), new)
-            if version == len(MIGRATIONS):
+            if version == len(schema.MIGRATIONS):
                 return
             if self.read_only:  # an older ledger: upgrade it first (that writes), then read on
                 self.close()
@@ -584,9 +261,9 @@ class SqliteLedger(SqliteSuppressions, Ledger):
                 # Another process may have migrated meanwhile: read again under the write lock.
                 version = self._pragma("user_version")
                 self._check_version(version, self._pragma("application_id"), new)
-                if version == len(MIGRATIONS):
+                if version == len(schema.MIGRATIONS):
                     return
-                what, statements = MIGRATIONS[version]
+                what, statements = schema.MIGRATIONS[version]
                 try:
                     for statement in statements:
                         conn.execute(statement)
@@ -695,13 +372,13 @@ class SqliteLedger(SqliteSuppressions, Ledger):
         with self._transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (kind, pid, host, started_at, status) VALUES (?, ?, ?, ?, 'running')",
-                (kind, os.getpid(), socket.gethostname(), _ts(now)))
+                (kind, os.getpid(), socket.gethostname(), ts_text(now)))
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def finish_run(self, run_id: int, now: datetime, status: str, counts: dict[str, int]) -> None:
         with self._transaction() as conn:
             cur = conn.execute("UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
-                               (_ts(now), status, json.dumps(counts, sort_keys=True), run_id))
+                               (ts_text(now), status, json.dumps(counts, sort_keys=True), run_id))
             if cur.rowcount != 1:
                 raise ValueError(f"no run {run_id} in the ledger {self.path}")
 
@@ -712,7 +389,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
         columns = tuple(d[0] for d in cur.description)
         runs = []
         for row in cur:
-            run = _row_dict(columns, row)
+            run = row_dict(columns, row)
             run["counts"] = json.loads(run["counts"] or "{}")
             runs.append(run)
         return runs
@@ -722,7 +399,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
     def known_keys(self, open_at: datetime) -> dict[Key, str]:
         cur = self.conn.execute(
             "SELECT survey_id, contact_email, occasion, state FROM invitations WHERE closes_at >= ?",
-            (_ts(open_at),))
+            (ts_text(open_at),))
         return {(s, c, o): state for s, c, o, state in cur}
 
     def last_surveyed(self, since: datetime) -> dict[str, datetime]:
@@ -733,7 +410,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
             "FROM invitations INDEXED BY invitations_surveyed "
             f"WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)} "
             "AND COALESCE(sent_at, claimed_at) >= ? GROUP BY contact_email",
-            (_ts(since),))
+            (ts_text(since),))
         return {email: datetime.fromisoformat(at) for email, at in cur}
 
     def contact_times(self, since: datetime) -> dict[str, list[datetime]]:
@@ -741,7 +418,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
             "SELECT contact_email, COALESCE(sent_at, claimed_at) "
             "FROM invitations INDEXED BY invitations_surveyed "
             f"WHERE throttled = 1 AND state IN {sql_states(SURVEYED_STATES)} "
-            "AND COALESCE(sent_at, claimed_at) >= ?", (_ts(since),))
+            "AND COALESCE(sent_at, claimed_at) >= ?", (ts_text(since),))
         out: dict[str, list[datetime]] = {}
         for email, at in cur:
             out.setdefault(email, []).append(datetime.fromisoformat(at))
@@ -770,8 +447,8 @@ class SqliteLedger(SqliteSuppressions, Ledger):
                     provider: str, throttled: dict[str, bool]) -> list[Invitation]:
         if not invitations:
             return []
-        at = _ts(now)
-        ts = _Stamps()
+        at = ts_text(now)
+        ts = Stamps()
         batch: dict[Key, Invitation] = {}
         for inv in invitations:  # a key repeated in the batch is claimed once
             batch.setdefault((inv.survey_id, inv.contact_email, inv.occasion), inv)
@@ -810,7 +487,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
         return claimed
 
     def record_results(self, results: list[SendResult], now: datetime) -> int:
-        at = _ts(now)
+        at = ts_text(now)
         sent = [(at, r.external_id, at, r.invite_id) for r in results if r.ok]
         redact = self.redact  # provider text may quote a secret (a token in a URL): never stored
         retry = [(redact(r.reason), at, r.invite_id) for r in results if not r.ok and r.retry]
@@ -836,8 +513,8 @@ class SqliteLedger(SqliteSuppressions, Ledger):
                         provider: str, throttled: dict[str, bool]) -> None:
         if not invitations:
             return
-        at = _ts(now)
-        ts = _Stamps()
+        at = ts_text(now)
+        ts = Stamps()
         rows = [(inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion, inv.tier,
                  inv.account_id, provider, 1 if throttled.get(inv.survey_id, True) else 0,
                  ts[inv.due_at], inv.due_day or ts[inv.due_at][:10], ts[inv.closes_at], at, at,
@@ -855,7 +532,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
                 f"closes_at = excluded.closes_at WHERE invitations.state = '{DEFERRED}'", rows)
 
     def mark_stale_sending(self, now: datetime) -> list[dict[str, Any]]:
-        at = _ts(now)
+        at = ts_text(now)
         with self._transaction() as conn:
             cur = conn.execute(
                 "SELECT invite_id, survey_id, contact_email, occasion, run_id FROM invitations "
@@ -878,7 +555,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
             return conn.execute(
                 f"UPDATE invitations SET state = '{RETRY}', updated_at = ?, "
                 f"reason = 'resend requested after an unknown outcome' WHERE state = '{UNKNOWN}'",
-                (_ts(now),)).rowcount
+                (ts_text(now),)).rowcount
 
     # -- reporting --------------------------------------------------------
 
@@ -891,13 +568,13 @@ class SqliteLedger(SqliteSuppressions, Ledger):
 
     def invitations(self, state: str | None = None, survey_id: str | None = None,
                     limit: int | None = None) -> list[dict[str, Any]]:
-        sql, params = listing_query(_INVITATION_COLUMNS, state, survey_id, limit, "?")
-        return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
+        sql, params = listing_query(INVITATION_COLUMNS, state, survey_id, limit, "?")
+        return [row_dict(INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
 
     def invitation(self, invite_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations WHERE invite_id = ?",
+        row = self.conn.execute(f"SELECT {', '.join(INVITATION_COLUMNS)} FROM invitations WHERE invite_id = ?",
                                 (invite_id,)).fetchone()
-        return None if row is None else _row_dict(_INVITATION_COLUMNS, row)
+        return None if row is None else row_dict(INVITATION_COLUMNS, row)
 
     def stored_scope(self) -> tuple[set[str], set[str]]:
         rows = self.conn.execute("SELECT DISTINCT survey_id, tier FROM invitations").fetchall()
@@ -967,7 +644,7 @@ class SqliteLedger(SqliteSuppressions, Ledger):
             conn.execute(
                 "INSERT INTO cursors (provider, survey_id, cursor, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (provider, survey_id) DO UPDATE SET cursor = excluded.cursor, "
-                "updated_at = excluded.updated_at", (provider, survey_id, cursor, _ts(now)))
+                "updated_at = excluded.updated_at", (provider, survey_id, cursor, ts_text(now)))
 
     # -- helpdesk ratings -------------------------------------------------
 
@@ -978,162 +655,10 @@ class SqliteLedger(SqliteSuppressions, Ledger):
                 "INSERT INTO helpdesk_ratings (source, rating_id, tier, organization, score, created_at, day) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, rating_id) DO UPDATE SET tier = excluded.tier, "
                 "organization = excluded.organization, score = excluded.score, day = excluded.day",
-                [(source, r.rating_id, r.tier, r.organization, r.score, _ts(r.created_at), r.day) for r in rows])
+                [(source, r.rating_id, r.tier, r.organization, r.score, ts_text(r.created_at), r.day) for r in rows])
             after = conn.execute("SELECT COUNT(*) FROM helpdesk_ratings WHERE source = ?", (source,)).fetchone()[0]
         return after - before
 
     def helpdesk_rating_counts(self) -> list[tuple[str, str, str, str, int]]:
         return [tuple(row) for row in self.conn.execute(  # type: ignore[misc]
             "SELECT source, tier, day, score, COUNT(*) FROM helpdesk_ratings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
-
-    # -- responses --------------------------------------------------------
-
-    def _select_in(self, sql: str, values: list[Any], params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` with its ``{in_}`` filled with placeholders for ``values``: one query per
-        :data:`_IDS_PER_QUERY` values."""
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(values), _IDS_PER_QUERY):
-            chunk = values[start:start + _IDS_PER_QUERY]
-            rows += self.conn.execute(sql.format(in_=", ".join("?" * len(chunk))), (*params, *chunk)).fetchall()
-        return rows
-
-    def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
-        rows = self._select_in(_LOOKUP_SQL, list(dict.fromkeys(invite_ids)))
-        return {link.invite_id: link for link in map(_link, rows)}
-
-    def answerable_invitations(self, survey_id: str, invite_ids: list[str]) -> dict[str, InvitationRef]:
-        return {ref.invite_id: ref for ref in map(_ref, self._select_in(
-            _ANSWERABLE_SQL, list(dict.fromkeys(invite_ids)), (survey_id,)))}
-
-    def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationRef]]:
-        found: dict[str, list[InvitationRef]] = {}
-        for row in self._select_in(_CONTACTS_SQL, list(dict.fromkeys(emails)), (survey_id,)):
-            found.setdefault(row[0], []).append(_ref(row[1:]))
-        for refs in found.values():
-            if len(refs) > 1:  # most contacts have one invitation per survey in a file's time span
-                refs.sort(key=_due_order)
-        return found
-
-    @contextmanager
-    def bulk_writes(self) -> Iterator[None]:
-        # A bigger page cache for the duration: the invitations a batch links
-        # to are read for the lookup and again for the foreign keys.
-        # (Memory-mapped reads and synchronous = NORMAL were measured too:
-        # no faster at 1,000,000 responses, and mmap doubled the peak RSS.)
-        conn = self.conn
-        saved = self._pragma("cache_size")
-        conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
-        try:
-            yield
-        finally:
-            if self._conn is not None:
-                conn.execute(f"PRAGMA cache_size = {saved}")
-
-    def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
-        # The first response to an invitation wins, in the batch as in the table.
-        fresh = first_responses(self.with_keys(rows))
-        if not fresh:
-            return []
-        keys = {r.invitation for r in fresh}
-        fetched = [r.response_id for r in fresh if r.source != IMPORT_SOURCE]
-        with self._transaction() as conn:
-            self._record_questions(conn, fresh)
-            # Under BEGIN IMMEDIATE nobody else writes until COMMIT: what is
-            # not stored now is still not stored when we insert.
-            # One range, not a list: invitations made together have neighbouring keys, and a
-            # first import finds nothing in it.
-            taken = {row[0] for row in conn.execute(
-                "SELECT invitation FROM responses WHERE invitation BETWEEN ? AND ?", (min(keys), max(keys)))
-                if row[0] in keys}
-            if fetched:
-                taken_ids = {row[0] for row in self._select_in(_FETCHED_SQL, fetched)}
-            else:
-                taken_ids = set()
-            added = [r for r in fresh if r.invitation not in taken and r.response_id not in taken_ids]
-            if not added:
-                return []
-            # In key order, a batch's writes go through the B-trees in order.
-            added.sort(key=_invitation_key)
-            ts = _Stamps()
-            conn.executemany(
-                "INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(r.invitation, r.response_id, r.source, ts[r.submitted_at], ts[r.received_at]) for r in added])
-            conn.executemany("INSERT INTO answers (invitation, question_id, value) VALUES (?, ?, ?)",
-                             [(r.invitation, qid, value) for r in added for qid, value in r.answers.items()])
-            fold_answers(conn, added)
-        return added
-
-    @staticmethod
-    def _record_questions(conn: sqlite3.Connection, rows: list["StoredResponse"]) -> None:
-        """Keep the types of answered questions; refuse a type that differs from the stored one.
-
-        Every question the batch's config declares is compared, answered or not: answers stored
-        under one type and counted under another would be wrong either way. Only answered ones are
-        kept, so a question nobody has answered yet may still change its type.
-        """
-        surveys = {r.survey_id: r.question_types for r in rows}
-        for survey_id, types in surveys.items():
-            stored = dict(conn.execute("SELECT question_id, qtype FROM questions WHERE survey_id = ?",
-                                       (survey_id,)))
-            members = rows if len(surveys) == 1 else [r for r in rows if r.survey_id == survey_id]
-            new = questions_to_keep(survey_id, types, stored, members)
-            if new:
-                conn.executemany("INSERT INTO questions (survey_id, question_id, qtype) VALUES (?, ?, ?)", new)
-
-    def question_types(self) -> dict[str, dict[str, str]]:
-        held: dict[str, dict[str, str]] = {}
-        for survey_id, question_id, qtype in self.conn.execute(
-                "SELECT survey_id, question_id, qtype FROM questions ORDER BY survey_id, question_id"):
-            held.setdefault(survey_id, {})[question_id] = qtype
-        return held
-
-    def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
-        sql = (f"SELECT {_RESPONSE_SELECT} FROM invitations AS i JOIN responses AS r ON r.invitation = i.id "
-               "WHERE i.account_id = ?")
-        params: list[Any] = [account_id]
-        if survey_id is not None:
-            sql += " AND i.survey_id = ?"
-            params.append(survey_id)
-        found: list[dict[str, Any]] = []
-        by_key: dict[int, dict[str, Any]] = {}
-        for row in self.conn.execute(sql, params):
-            response = _row_dict(_RESPONSE_COLUMNS, row)
-            response["answers"] = {}
-            by_key[row[-1]] = response
-            found.append(response)
-        for key, question_id, qtype, value in self._select_in(_ANSWERS_OF_SQL, list(by_key)):
-            scored = isinstance(value, (int, float))
-            by_key[key]["answers"][question_id] = {
-                "qtype": qtype or ("rating" if scored else "text"),
-                "score": value if scored else None, "text": None if scored else value}
-        found.sort(key=lambda r: (r["submitted_at"], r["response_id"]))
-        return found
-
-    def invitations_for_account(self, account_id: str, survey_ids: list[str] | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT {', '.join(_INVITATION_COLUMNS)} FROM invitations WHERE account_id = ?"
-        params: list[Any] = [account_id]
-        if survey_ids is not None:
-            if not survey_ids:
-                return []
-            sql += f" AND survey_id IN ({', '.join('?' * len(survey_ids))})"
-            params.extend(survey_ids)
-        sql += " ORDER BY closes_at, contact_email, invite_id"
-        return [_row_dict(_INVITATION_COLUMNS, row) for row in self.conn.execute(sql, params)]
-
-    def account_ids(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT DISTINCT account_id FROM invitations")}
-
-
-# An InvitationLink (an InvitationRef) from a row in its field order, made in C
-# (NamedTuple._make checks the length in Python).
-_link = partial(tuple.__new__, InvitationLink)
-_ref = partial(tuple.__new__, InvitationRef)
-
-
-def _due_order(ref: InvitationRef) -> tuple[str, str]:
-    return ref.due_at, ref.invite_id
-
-
-def _invitation_key(response: "StoredResponse") -> int:
-    return response.invitation

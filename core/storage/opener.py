@@ -203,7 +203,8 @@ def check_ledger(url: str | None, base_dir: Path) -> list[str]:
     if not isinstance(backend, SqliteBackend):
         with backend.open(url, base_dir) as ledger:
             return ledger.check()  # type: ignore[attr-defined]
-    from tierctl.storage.ledger_sqlite import SqliteLedger, expected
+    from tierctl.storage.ledger_sqlite import SqliteLedger
+    from tierctl.storage.sqlite_schema import expected
     from tierctl.storage.sqlite_checks import integrity_problems
 
     path = _existing_path(url, base_dir)

@@ -14,11 +14,12 @@ import pytest
 
 from ledger_helpers import NOW, claim_worker, db_url, invitation, lock_holder, open_worker
 from tierctl.errors import EXIT_LOCKED, LockHeldError, TierctlError
-from tierctl.storage import ledger_sqlite
+from tierctl.storage import sqlite_responses, sqlite_schema
 from tierctl.storage.ledger import Ledger
 from tierctl.testing.ledger_contract import stored_response
 from tierctl.storage.opener import DEFAULT_URL, ledger_exists, open_ledger
-from tierctl.storage.ledger_sqlite import APPLICATION_ID, SCHEMA_VERSION, SqliteLedger
+from tierctl.storage.ledger_sqlite import SqliteLedger
+from tierctl.storage.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
 from tierctl.records import SendResult
 from tierctl.records import StoredResponse
 
@@ -135,11 +136,11 @@ def test_wal_busy_timeout_and_foreign_keys(ledger: SqliteLedger):
 def test_later_migration_steps_are_applied_once_each_in_order(tmp_path: Path, monkeypatch):
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
-    steps = [*ledger_sqlite.MIGRATIONS,
+    steps = [*sqlite_schema.MIGRATIONS,
              ("notes", ("CREATE TABLE notes (note_id TEXT PRIMARY KEY, invite_id TEXT)",)),
              ("invitation channel", ("ALTER TABLE invitations ADD COLUMN channel TEXT",
                                      "UPDATE invitations SET channel = 'email'"))]
-    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", steps)
     for _ in range(2):
         with open_ledger(db_url(tmp_path), tmp_path) as ledger:
             assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 2
@@ -149,10 +150,10 @@ def test_later_migration_steps_are_applied_once_each_in_order(tmp_path: Path, mo
 
 def test_a_failing_migration_step_changes_nothing(tmp_path: Path, monkeypatch):
     open_ledger(db_url(tmp_path), tmp_path).close()
-    steps = [*ledger_sqlite.MIGRATIONS,
+    steps = [*sqlite_schema.MIGRATIONS,
              ("half-done", ("CREATE TABLE notes (note_id TEXT PRIMARY KEY)",
                             "ALTER TABLE no_such_table ADD COLUMN x TEXT"))]
-    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", steps)
     with pytest.raises(TierctlError, match=rf"to schema version {SCHEMA_VERSION + 1} \(half-done\) failed: "
                                            rf"no such table: no_such_table; the ledger was left at version "
                                            rf"{SCHEMA_VERSION}"):
@@ -307,19 +308,19 @@ def ids(responses: list[StoredResponse]) -> list[str]:
 
 
 @pytest.mark.parametrize("sql, params, probe", [
-    (ledger_sqlite._ANSWERABLE_SQL, ("nps",), "USING INDEX sqlite_autoindex_invitations_1 (invite_id=?)"),
-    (ledger_sqlite._CONTACTS_SQL, ("nps",), "USING INDEX sqlite_autoindex_invitations_2 (survey_id=? AND contact_email=?)"),
-    (ledger_sqlite._LOOKUP_SQL, (), "USING INDEX sqlite_autoindex_invitations_1 (invite_id=?)"),
-    (ledger_sqlite._FETCHED_SQL, (), "USING INDEX responses_fetched (response_id=?)"),
-    (ledger_sqlite._ANSWERS_OF_SQL, (), "SEARCH a USING PRIMARY KEY (invitation=?)"),
+    (sqlite_responses._ANSWERABLE_SQL, ("nps",), "USING INDEX sqlite_autoindex_invitations_1 (invite_id=?)"),
+    (sqlite_responses._CONTACTS_SQL, ("nps",), "USING INDEX sqlite_autoindex_invitations_2 (survey_id=? AND contact_email=?)"),
+    (sqlite_responses._LOOKUP_SQL, (), "USING INDEX sqlite_autoindex_invitations_1 (invite_id=?)"),
+    (sqlite_responses._FETCHED_SQL, (), "USING INDEX responses_fetched (response_id=?)"),
+    (sqlite_responses._ANSWERS_OF_SQL, (), "SEARCH a USING PRIMARY KEY (invitation=?)"),
 ], ids=["answerable", "contacts", "lookup", "fetched", "answers"])
 def test_lookups_by_many_keys_probe_the_index_of_their_key(ledger: Ledger, sql: str, params: tuple, probe: str):
     """Each statement run with an IN list of _IDS_PER_QUERY keys must look each key up in its index.
     With that many values SQLite may prefer an index on survey_id, which reads the whole survey for
     every query: a million-row import then never ends (it did, by contact_email)."""
-    in_ = ", ".join("?" * ledger_sqlite._IDS_PER_QUERY)
+    in_ = ", ".join("?" * sqlite_responses._IDS_PER_QUERY)
     plan = [row[3] for row in ledger.conn.execute(
-        f"EXPLAIN QUERY PLAN {sql.format(in_=in_)}", (*params, *map(str, range(ledger_sqlite._IDS_PER_QUERY))))]
+        f"EXPLAIN QUERY PLAN {sql.format(in_=in_)}", (*params, *map(str, range(sqlite_responses._IDS_PER_QUERY))))]
     assert any(probe in step for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
 
@@ -354,7 +355,7 @@ def test_add_responses_stores_values_with_their_sqlite_types_and_folds_the_rollu
 
 def test_a_version_1_ledger_upgrades_keeping_its_invitations(tmp_path: Path, monkeypatch):
     # A ledger as tierctl with only the first migration left it.
-    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", ledger_sqlite.MIGRATIONS[:1])
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
     with open_ledger(db_url(tmp_path), tmp_path) as old:
         assert old.conn.execute("PRAGMA user_version").fetchone()[0] == 1
         run = old.begin_run("send", NOW)
@@ -379,7 +380,7 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
     from tierctl.storage.metrics_sqlite import SqliteMetrics
 
     # A ledger as tierctl 3 left it: text keys, facts copied into responses, a type per answer.
-    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", ledger_sqlite.MIGRATIONS[:3])
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:3])
     with open_ledger(db_url(tmp_path), tmp_path) as old:
         claim(old, [invitation(n) for n in range(3)])
         old.record_results([SendResult.sent(f"inv-nps-{n}-2026-Q1") for n in range(3)], NOW)
@@ -396,7 +397,7 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
                 (response_id, f"inv-nps-{n}-2026-Q1", f"acct-{n}", f"contact{n}@example.com", at[:10], at, at))
             old.conn.executemany("INSERT INTO answers (response_id, question_id, qtype, score, text) "
                                  "VALUES (?, ?, ?, ?, ?)", [(response_id, *a) for a in answers])
-        for statement in ledger_sqlite.MIGRATIONS[2][1][2:]:  # version 3's own backfill of the rollup
+        for statement in sqlite_schema.MIGRATIONS[2][1][2:]:  # version 3's own backfill of the rollup
             old.conn.execute(statement)
         old.conn.execute("COMMIT")
     monkeypatch.undo()

@@ -9,17 +9,17 @@ import pytest
 
 from ledger_helpers import NOW, db_url, invitation
 from tierctl.errors import EXIT_CONFIG, LedgerDamagedError
-from tierctl.storage import ledger_sqlite
+from tierctl.storage import sqlite_schema
 from tierctl.storage.opener import backup_ledger, check_ledger, open_ledger, storage_error
 from tierctl.storage.sqlite_checks import expected_schema
 
 
 def test_the_schema_constant_is_what_the_migrations_build():
-    built = expected_schema(list(ledger_sqlite.MIGRATIONS))  # a fresh list: worked out in memory
-    assert built.version == ledger_sqlite.SCHEMA.version == ledger_sqlite.SCHEMA_VERSION
-    assert built.tables == ledger_sqlite.SCHEMA.tables
-    assert built.indexes == ledger_sqlite.SCHEMA.indexes
-    assert built.rowid == ledger_sqlite.SCHEMA.rowid
+    built = expected_schema(list(sqlite_schema.MIGRATIONS))  # a fresh list: worked out in memory
+    assert built.version == sqlite_schema.SCHEMA.version == sqlite_schema.SCHEMA_VERSION
+    assert built.tables == sqlite_schema.SCHEMA.tables
+    assert built.indexes == sqlite_schema.SCHEMA.indexes
+    assert built.rowid == sqlite_schema.SCHEMA.rowid
 
 
 def test_a_new_ledger_is_created_whole_and_says_so(tmp_path: Path):
@@ -68,8 +68,8 @@ def test_a_sqlite_error_mid_use_becomes_the_damaged_message(tmp_path: Path):
 
 def test_an_older_ledger_opened_read_only_is_upgraded_first(tmp_path: Path, monkeypatch):
     open_ledger(db_url(tmp_path), tmp_path).close()
-    steps = [*ledger_sqlite.MIGRATIONS, ("notes", ("CREATE TABLE notes (body TEXT)",))]
-    monkeypatch.setattr(ledger_sqlite, "MIGRATIONS", steps)
+    steps = [*sqlite_schema.MIGRATIONS, ("notes", ("CREATE TABLE notes (body TEXT)",))]
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", steps)
     with open_ledger(db_url(tmp_path), tmp_path, read_only=True) as ledger:
         assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == len(steps)
 
