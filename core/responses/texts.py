@@ -49,7 +49,7 @@ def keyword(body: str) -> str:
 def score_of(body: str) -> int | None:
     """A lone whole number 0-10 (``9``, `` 9 ``, ``9.``), else None."""
     text = body.strip().rstrip(".!").strip()
-    return int(text) if text.isdigit() and len(text) <= 2 and int(text) <= 10 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 2 and int(text) <= 10 else None
 
 
 def nps_only_surveys(config: "Config") -> dict[str, str]:
