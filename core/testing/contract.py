@@ -140,9 +140,12 @@ class ProviderContract(FaultChecks):
         most once and each ``sent`` one exactly once, through a 429 with
         ``Retry-After`` mid-batch (waited out on the provider's clock), 500s
         and a dropped connection after some requests, a timeout after the
-        delivery request (must be ``unknown``), pages that shift while
-        fetching and a response arriving at the cursor boundary. The double
-        must be a :class:`~tierctl.testing.HttpServer` (an ``HttpDouble``).
+        delivery request (must be ``unknown``), pages that shift by a few
+        items while fetching, a response stamped with the cursor's instant
+        arriving between two fetches (collected exactly once) and one
+        arriving while the last page is answered. The double must be a
+        :class:`~tierctl.testing.HttpServer` (an ``HttpDouble``) that stamps
+        what it stores with ``self.now()`` (the kit freezes it).
 
     Other fixtures the checks use: ``contract_engine`` (an isolated
     :class:`~tierctl.testing.Engine` with a temporary ledger and a fake

@@ -16,6 +16,7 @@ section of docs/plugins.md that explains it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections import Counter
 from typing import Any
@@ -101,6 +102,9 @@ class FaultChecks:
         before = double.count
         self._sent(engine, provider, probe)
         per_batch = double.count - before
+        if per_batch == 0:
+            pytest.skip(f"sending through provider {self.plugin!r} made no request to the double (a link-only "
+                        "platform: another provider delivers): there is no request to inject a fault into")
         if per_batch <= 1:
             provider.batch_size = 1
             target = 2
@@ -242,25 +246,35 @@ class FaultChecks:
 
     def test_shifting_pages_return_each_response_once(self, contract_engine: Engine, contract_provider: Any,
                                                       double: Any) -> None:
-        """Pages that shift while a fetch pages through (a page served again): each response once per fetch."""
+        """Pages that shift by a few items while a fetch pages through: each response once per fetch.
+
+        Between two page requests of one fetch a response is inserted before the offset, so the
+        next page starts with the last item(s) of the page before (an overlap inside a page, not
+        a whole page again): what offset paging does when responses arrive while you page.
+        """
         self._fetch_or_skip(contract_provider)
         self._faults_or_skip(double)
         invitations = self.make_invitations(self.batch + 2)
         self._sent(contract_engine, contract_provider, invitations)
         for inv in invitations:
             self._answer(double, inv)
-        previous: dict[str, Any] = {}
-        replayed: list[int] = []
+        previous: dict[str, list[Any]] = {}
+        shifted: list[tuple[int, int]] = []  # (request seq, items moved onto the next page)
 
         def shift(request: Any, reply: Any) -> Any:
-            if request.method != "GET" or reply.status != 200:
+            if request.method != "GET" or reply.status != 200 or shifted:
                 return reply
-            route = request.route
-            if route in previous and not replayed:
-                replayed.append(request.seq)
-                return previous[route]  # the items moved on by a page: the client sees the last page again
-            previous[route] = reply
-            return reply
+            data, items = _page_items(reply, request)
+            if items is None:
+                return reply
+            before = previous.get(request.route)
+            previous[request.route] = list(items)
+            if not before or not items:
+                return reply
+            moved = before[-max(1, min(2, len(before) - 1)):]  # a few items, never a whole page
+            items[:0] = moved
+            shifted.append((request.seq, len(moved)))
+            return dataclasses.replace(reply, body=json.dumps(data).encode("utf-8"))
 
         double.filter_replies(shift)
         calls = []
@@ -278,15 +292,60 @@ class FaultChecks:
         finally:
             del contract_provider.fetch_responses
             double.reset()
-        if not replayed:
-            pytest.skip("fetching took a single page request: there was no page to shift")
+        if not shifted:
+            pytest.skip("fetching took no second page request with a JSON list of items: there was no page "
+                        "to shift (a single page, or pages the kit cannot read)")
         for items in calls:
             ids = [r.response_id for r in items]
             repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
             assert not repeated, contract_failure(
-                f"one fetch_responses call returned {repeated} more than once after a page was served again",
+                f"one fetch_responses call returned {repeated} more than once after a response was inserted "
+                f"before the offset, so the next page began with the last {shifted[0][1]} item(s) of the "
+                "page before",
                 "pages may overlap while you page through (offset pages shift as responses arrive): "
                 "de-duplicate by response id within a call", FETCHING)
+        lost = sorted({i.invite_id for i in invitations} - {r.invite_id for items in calls for r in items})
+        assert not lost, contract_failure(
+            f"with pages shifted by {shifted[0][1]} item(s), the fetch did not return the responses of {lost}",
+            "an overlap between pages is no reason to drop what follows it", FETCHING)
+
+    def test_a_response_at_the_cursor_instant_is_collected_once(self, contract_engine: Engine,
+                                                                contract_provider: Any, double: Any) -> None:
+        """A response stamped with the cursor's own instant, arriving between two fetches: collected
+        exactly once across the two (an exclusive ``>`` window loses it; an inclusive one without
+        dropping the ids it returned collects the others twice).
+
+        The double's :meth:`~tierctl.testing.HttpServer.now` is frozen for the check, so a double
+        that stamps responses with ``self.now()`` puts them all at one instant."""
+        self._fetch_or_skip(contract_provider)
+        self._faults_or_skip(double)
+        invitations = self.make_invitations(self.batch)
+        self._sent(contract_engine, contract_provider, invitations)
+        survey_id = invitations[0].survey_id
+        instant = _a_past_second()
+        double.freeze_time(instant)
+        try:
+            for inv in invitations[:-1]:
+                self._answer(double, inv)
+            first, cursor = contract_engine.fetch_all(contract_provider, survey_id)
+            late = invitations[-1]
+            self._answer(double, late)  # at the cursor's instant, after the fetch
+            again, _ = contract_engine.fetch_all(contract_provider, survey_id, cursor)
+        finally:
+            double.reset()
+        counts = Counter(r.response_id for r in [*first, *again])
+        by_invite = Counter(r.invite_id for r in {r.response_id: r for r in [*first, *again]}.values())
+        assert by_invite[late.invite_id] >= 1, contract_failure(
+            f"a response stamped {instant.isoformat()} (the instant of the cursor {cursor!r}) that arrived after "
+            "the first fetch was not returned by the next fetch from that cursor",
+            "the cursor window is inclusive (>=, not >): the platform may still add responses at the cursor's "
+            "instant; drop the ids already returned at that instant instead (keep them in the cursor)", FETCHING)
+        twice = sorted(rid for rid, n in counts.items() if n > 1)
+        assert not twice, contract_failure(
+            f"responses {twice} were returned by the first fetch and again by the next one from its cursor "
+            f"{cursor!r} (all stamped {instant.isoformat()})",
+            "a fetch from a returned cursor returns only what is new since: with an inclusive window, drop the ids "
+            "already returned at the cursor's instant", FETCHING)
 
     def test_a_response_at_the_cursor_boundary_is_not_lost(self, contract_engine: Engine, contract_provider: Any,
                                                            double: Any) -> None:
@@ -322,3 +381,28 @@ class FaultChecks:
             "by the next one from the returned cursor",
             "the cursor must not move past what the platform may still add at that instant: use an inclusive "
             "time window and drop the ids already returned (tierctl de-duplicates by response id)", FETCHING)
+
+
+def _page_items(reply: Any, request: Any) -> tuple[Any, list[Any] | None]:
+    """A JSON page answer and its list of items (the longest list of objects in it, at most two levels
+    down: ``data``, ``items``, ``responses``...), or ``(None, None)`` when the answer is not such a page."""
+    body = reply.body(request) if callable(reply.body) else reply.body
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return None, None
+    candidates: list[list[Any]] = []
+    for value in (data.values() if isinstance(data, dict) else ()):
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            candidates.append(value)
+        elif isinstance(value, dict):
+            candidates += [v for v in value.values()
+                           if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    return (data, max(candidates, key=len)) if candidates else (None, None)
+
+
+def _a_past_second() -> Any:
+    """A whole second a minute ago (aware UTC): a time platforms with second resolution keep as is."""
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) - timedelta(minutes=1)).replace(microsecond=0)

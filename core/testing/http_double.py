@@ -34,6 +34,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -119,6 +120,23 @@ class HttpServer:
         self._thread: threading.Thread | None = None
         self._observers: list[Callable[[Request], None]] = []
         self._filters: list[Callable[[Request, Reply], Reply]] = []
+        self._frozen: datetime | None = None
+
+    def now(self) -> datetime:
+        """The double's time (aware UTC): the real time, or the instant :meth:`freeze_time` set.
+
+        Stamp what the double stores (a response's submitted or updated
+        time) with it: the contract's cursor-boundary check then puts a
+        response at exactly the instant of the cursor.
+        """
+        frozen = self._frozen
+        return frozen if frozen is not None else datetime.now(timezone.utc)
+
+    def freeze_time(self, at: datetime | None) -> None:
+        """Make :meth:`now` return ``at`` (aware) from now on; ``None`` lets it run again."""
+        if at is not None and at.tzinfo is None:
+            raise ValueError("freeze_time needs an aware datetime (tzinfo=timezone.utc)")
+        self._frozen = at
 
     @property
     def url(self) -> str:
@@ -152,8 +170,10 @@ class HttpServer:
             self._filters.append(change)
 
     def reset(self) -> None:
-        """Forget scripted replies, rules, observers and reply filters (recorded requests are kept)."""
+        """Forget scripted replies, rules, observers and reply filters, and let :meth:`now` run
+        again (recorded requests are kept)."""
         with self._lock:
+            self._frozen = None
             self._queue.clear()
             self._rules.clear()
             self._observers.clear()

@@ -174,7 +174,7 @@ class QualtricsDouble(HttpDouble):
                 finished: bool = True, recorded_at: datetime | None = None, response_id: str | None = None) -> str:
         """The recipient of ``invite_id``'s e-mail answers through its link; returns the response id."""
         d = self.delivery(invite_id)
-        recorded = (recorded_at or datetime.now(timezone.utc)).replace(microsecond=0)
+        recorded = (recorded_at or self.now()).replace(microsecond=0)
         rid = response_id or _id("R")
         response = {
             "responseId": rid,

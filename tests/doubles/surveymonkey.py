@@ -199,6 +199,10 @@ class SurveyMonkeyDouble(HttpDouble):
         """What the provider's ``base_url`` option is set to."""
         return self.url + "/v3"
 
+    def now(self) -> datetime:
+        """Response times: the instant the contract froze (HttpServer.freeze_time), else this double's clock."""
+        return self._frozen or self.clock()
+
     def add_survey(self, survey_id: str, questions: dict[str, Any]) -> Survey:
         """A survey with ``{question id: heading}`` or ``{question id: (heading, [choice texts])}``."""
         qs: dict[str, Question] = {}
@@ -278,7 +282,7 @@ class SurveyMonkeyDouble(HttpDouble):
                     raise LookupError(f"no recipient of a sent message matches invite_id={invite_id!r}, "
                                       f"email={email!r}, recipient_id={recipient_id!r}")
                 survey, collector = self.surveys[str(survey_id)], None
-            moment = (at or self.clock()).astimezone(timezone.utc).replace(microsecond=0)
+            moment = (at or self.now()).astimezone(timezone.utc).replace(microsecond=0)
             response_id = self._new_id()
             item: dict[str, Any] = {
                 "id": response_id, "survey_id": survey.id,
@@ -310,7 +314,7 @@ class SurveyMonkeyDouble(HttpDouble):
             item = next(r for r in self.responses if r["id"] == response_id)
             survey = self.surveys[item["survey_id"]]
             item["pages"] = [{"id": survey.page_id, "questions": self._answers(survey, answers)}]
-            item["date_modified"] = _iso((at or self.clock()).astimezone(timezone.utc))
+            item["date_modified"] = _iso((at or self.now()).astimezone(timezone.utc))
 
     def _find_recipient(self, invite_id: str | None, email: str | None, recipient_id: str | None) -> Recipient | None:
         sent = [r for r in self.recipients.values() if r.mail_status == "sent"]

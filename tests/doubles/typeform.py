@@ -127,7 +127,7 @@ class TypeformDouble(HttpDouble):
             form = self.forms[form_id]
         given = dict(parse_qsl(parts.fragment, keep_blank_values=True))
         hidden = {name: given.get(name, "") for name in form.hidden}
-        submitted = (submitted_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        submitted = (submitted_at or self.now()).astimezone(timezone.utc).replace(microsecond=0)
         token = response_id or secrets.token_hex(16)
         item = {
             "landing_id": token,

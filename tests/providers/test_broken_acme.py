@@ -22,8 +22,8 @@ ACME = ROOT / "examples" / "tierctl-acme"
 CONTRACT = '''
 import pytest
 from acme_api import AcmeApi
-from broken_acme import (ErrorAfterPartialBatch, IgnoresRetryAfter, NoPageDedup, PostsTwice,
-                         RetriesAmbiguousTimeout, SendsBatchTwice, plugin)
+from broken_acme import (ErrorAfterPartialBatch, ExclusiveCursor, ForgetsIdsAtCursor, IgnoresRetryAfter,
+                         NoPageDedup, PostsTwice, RetriesAmbiguousTimeout, SendsBatchTwice, plugin)
 from tierctl_acme.provider import AcmeProvider
 
 from tierctl.testing import ProviderContract
@@ -56,6 +56,8 @@ BREAKAGES = {
     "SendsBatchTwice": "test_each_invitation_is_delivered_once",
     "IgnoresRetryAfter": "test_a_429_mid_batch_is_waited_out_on_the_provider_clock",
     "NoPageDedup": "test_shifting_pages_return_each_response_once",
+    "ExclusiveCursor": "test_a_response_at_the_cursor_instant_is_collected_once",
+    "ForgetsIdsAtCursor": "test_a_response_at_the_cursor_instant_is_collected_once",
     "ErrorAfterPartialBatch": "test_a_500_mid_batch_resends_nothing",
     "RetriesAmbiguousTimeout": "test_a_timeout_after_the_delivery_request_is_unknown",
 }
@@ -107,3 +109,8 @@ def test_a_failure_says_what_was_observed_the_rule_and_the_doc_section(outcomes:
     assert "observed: a healthy send: the platform was asked to deliver" in text
     assert "rule: each invitation is delivered at most once" in text
     assert "see: docs/plugins.md §5 Sending" in text
+    # the page shift is a few items inside a page, not a whole page served again
+    assert "so the next page began with the last 1 item(s) of the page before" in text
+    assert re.search(r"observed: a response stamped \S+ \(the instant of the cursor '[^']+'\) that arrived after "
+                     r"the first fetch was not returned", text)
+    assert "rule: the cursor window is inclusive (>=, not >)" in text

@@ -4,6 +4,8 @@ real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 
 import pytest
@@ -33,13 +35,33 @@ class WebhookReceiver(HttpDouble):
         return {"id": receipt}
 
 
+def eml_deliveries(folder):
+    """One entry per .eml file written to ``folder``, by the invite id in the survey link inside it (so a
+    file written for one invitation with another's link counts for the one it reaches)."""
+    found = []
+    for path in sorted(folder.glob("*.eml")) if folder.is_dir() else ():
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        found += re.findall(r"survey\.example/[^?\s]+\?id=([A-Za-z0-9_-]+)",
+                            message.get_body(("plain",)).get_content())[:1]
+    return found
+
+
 class TestOutboxContract(ProviderContract):
     plugin = "outbox"
+
+    @pytest.fixture
+    def double(self, tmp_path):
+        # The folder the outbox writes to: the contract's config file is in tmp_path/tierctl-contract.
+        return tmp_path / "tierctl-contract" / "outbox"
 
     @pytest.fixture
     def provider_options(self):
         # Relative to the generated config file, so inside the test's tmp_path.
         return {"dir": "outbox", "survey_url": "https://survey.example/{survey}?id={invite_id}"}
+
+    def deliveries(self, double):
+        """A delivery is a written .eml (a rewrite replaces the file with the same bytes: still one)."""
+        return eml_deliveries(double)
 
 
 class TestSmtpContract(ProviderContract):
@@ -93,3 +115,23 @@ class TestWebhookContract(ProviderContract):
                 "headers": {"Authorization": "Bearer crm-token-0123456789"}, "timeout": 5}
 
 
+
+
+def test_the_outbox_delivery_rule_bites_when_a_sent_invitation_has_no_eml(tmp_path):
+    """The outbox's deliveries (written .eml files) are what the sending checks judge: an invitation
+    recorded 'sent' whose file is missing fails them, naming it."""
+    from tierctl.plugins.provider_outbox import eml_name
+    from tierctl.testing import Engine
+
+    contract = TestOutboxContract()
+    folder = tmp_path / "outbox"
+    with Engine(tmp_path) as engine:
+        provider = engine.provider("outbox", {"dir": "outbox",
+                                              "survey_url": "https://survey.example/{survey}?id={invite_id}"})
+        invitations = contract.make_invitations(2)
+        assert engine.send(provider, invitations).ok
+        contract._check_deliveries("a healthy send", folder, invitations, engine)  # both written once
+        (folder / eml_name(invitations[0].invite_id)).unlink()
+        with pytest.raises(AssertionError, match=f"{invitations[0].invite_id} is recorded 'sent' but was "
+                                                 "delivered 0 times"):
+            contract._check_deliveries("a healthy send", folder, invitations, engine)

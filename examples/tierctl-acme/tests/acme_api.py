@@ -74,7 +74,7 @@ class AcmeApi(HttpDouble):
         with self.lock:
             acme_id, invitation = next((k, v) for k, v in self.invitations.items()
                                        if v["metadata"]["invite_id"] == invite_id)
-            now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            now = self.now().isoformat(timespec="microseconds")  # the kit may freeze it
             response = {"id": f"resp_{len(self.responses) + 1}", "survey": invitation["survey"],
                         "invitation_id": acme_id, "email": invitation["email"],
                         "metadata": invitation["metadata"], "submitted_at": now, "updated_at": now,

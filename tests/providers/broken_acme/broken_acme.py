@@ -7,6 +7,8 @@ They are subclasses rather than copies of the file, so each shows exactly what i
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from tierctl.hookspecs import hookimpl
 from tierctl.records import SendResult
 from tierctl_acme.provider import AcmeClient, AcmeProvider
@@ -58,6 +60,26 @@ class NoPageDedup(AcmeProvider):
         by_id = {r.response_id: r for r in items}
         return [by_id[str(item["id"])] for page in pages for item in page.get("data", [])
                 if str(item["id"]) in by_id], new_cursor
+
+
+class ExclusiveCursor(AcmeProvider):
+    """Asks for responses updated *after* the cursor's instant (``>`` instead of ``>=``): a response
+    stamped with that very instant, stored after the fetch, is never collected."""
+
+    def fetch_responses(self, survey_id, cursor):
+        if cursor:
+            since = datetime.fromisoformat(cursor.partition("|")[0])
+            cursor = (since + timedelta(microseconds=1)).isoformat()
+        return super().fetch_responses(survey_id, cursor)
+
+
+class ForgetsIdsAtCursor(AcmeProvider):
+    """Keeps the inclusive window but not the ids it returned at the cursor's instant, so the next
+    fetch returns them again."""
+
+    def fetch_responses(self, survey_id, cursor):
+        items, new_cursor = super().fetch_responses(survey_id, cursor)
+        return items, new_cursor.partition("|")[0] if new_cursor else new_cursor
 
 
 class ErrorAfterPartialBatch(AcmeProvider):
