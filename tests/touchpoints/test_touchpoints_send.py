@@ -261,3 +261,24 @@ def test_a_number_that_replied_stop_gets_no_texts_on_that_channel_and_email_stil
         code, out, err = run_cli(["-c", str(config), "contacts", "optout", "0612345601", "--channel", "sms"],
                                  load_plugins=None)
         assert code == 2 and "E.164" in err and "Traceback" not in err
+
+
+def test_touchpoints_status_counts_sms_delivery_receipts(tmp_path):
+    from datetime import datetime, timezone
+
+    from tierctl.storage.opener import open_ledger
+
+    with TwilioDouble() as twilio:
+        config = write_project(tmp_path, [contact(1), contact(2)], project_yaml("sms", "texts", twilio.base_url,
+                                                                               ACCOUNT_SID))
+        assert tp(config, "send", "--now", NOON, env=ENV)[0] == 0
+        first, second = (m["sid"] for m in twilio.messages)
+    with open_ledger("sqlite:///.tierctl/state.db", tmp_path) as ledger:  # what /hooks/twilio records
+        at = datetime(2026, 12, 5, 12, tzinfo=timezone.utc)
+        assert ledger.record_delivery(first, "delivered", "", at)
+        assert ledger.record_delivery(second, "failed", "30006", at)
+    assert status_counts(config)["delivery"] == {"message:check-in": {"delivered": 1, "failed": 1}}
+    code, out, _ = tp(config, "status")
+    assert "1 delivered" in out and "1 failed" in out
+    code, out, _ = tp(config, "send", "--now", "2026-12-06T11:00:00Z", env=ENV)
+    assert "sent 0 of 0 due" in out  # a failed text is not sent again
