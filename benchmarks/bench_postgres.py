@@ -4,12 +4,16 @@ A real PostgreSQL server is started from the machine's binaries (durable:
 fsync on), on a free port of 127.0.0.1.
 
 1. ``survey send`` of 100,000 invitations through the ``webhook`` provider
-   to a local counting HTTP sink (``http_sink.py --count``) with 1, 2 and 4
-   runners (separate processes, as on separate machines) on one PostgreSQL
-   ledger: wall time from start until the last runner ends (each plans the
-   100,000 contacts first), throughput, and what the sink counted:
-   duplicated (target 0) and lost (target 0). Target: 2 runners >= 1.6x
-   one runner's throughput where the sink allows it; the sink's own ceiling
+   to a local counting HTTP sink (``http_sink.py --count --latency-ms 40``)
+   with 1, 2 and 4 runners (separate processes, as on separate machines) on
+   one PostgreSQL ledger: wall time from start until the last runner ends
+   (each plans the 100,000 contacts first; ``survey plan`` alone is timed
+   beside), throughput, and what the sink counted: duplicated (target 0) and
+   lost (target 0). Target: 2 runners >= 1.6x one runner's throughput where
+   the sink allows it. The sink answers each POST after a fixed latency, as
+   a platform's API does, so runners are bound by that latency and the
+   requests they keep in flight (``concurrency``), not by this machine's two
+   shared cores; the sink's ceiling with every runner's requests in flight
    is measured in the same run (a bare concurrent ``requests`` loop) beside it.
 2. ``tierctl ledger copy`` of 1,000,000 sent invitations from SQLite into
    PostgreSQL (counts and checksums compared).
@@ -24,7 +28,7 @@ fsync on), on a free port of 127.0.0.1.
    at a random point, N times; 0 duplicated, 0 lost.
 
 Run: ``.venv/bin/python benchmarks/bench_postgres.py [--invitations N] [--responses N] [--runners 1,2,4]
-[--kill-rounds 20] [--skip-send] [--skip-responses]``.
+[--kill-rounds 20] [--skip-send] [--skip-responses] [--latency-ms 40] [--concurrency 25]``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def sink_stats(port: int, path: str = "/stats") -> dict:
     return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10).json()
 
 
-def bare_ceiling(port: int, n: int, threads: int = 8) -> float:
+def bare_ceiling(port: int, n: int, threads: int) -> float:
     """Requests per second a bare concurrent requests loop gets from the sink (its ceiling here)."""
     import concurrent.futures
 
@@ -75,13 +79,18 @@ def bare_ceiling(port: int, n: int, threads: int = 8) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench_send(folder: Path, server: PostgresServer, invitations: int, runner_counts: list[int]) -> list[tuple]:
-    sink = subprocess.Popen([sys.executable, str(HERE / "http_sink.py"), "--count"], stdout=subprocess.PIPE, text=True)
+def bench_send(folder: Path, server: PostgresServer, invitations: int, runner_counts: list[int],
+               latency_ms: float, concurrency: int) -> list[tuple]:
+    sink = subprocess.Popen([sys.executable, str(HERE / "http_sink.py"), "--count", "--latency-ms", str(latency_ms)],
+                            stdout=subprocess.PIPE, text=True)
     rows: list[tuple] = []
     try:
         port = int(sink.stdout.readline())
-        ceiling = bare_ceiling(port, min(invitations, 20_000))
-        rows.append((f"the sink's ceiling: bare requests loop, 8 threads", f"{ceiling:,.0f} req/s", "", "peer"))
+        most = max(runner_counts) * concurrency
+        ceiling = bare_ceiling(port, min(invitations, 20 * most), most)
+        rows.append((f"the sink: every POST answered after {latency_ms:g} ms, as a platform's API (runners are "
+                     f"latency-bound, {concurrency} requests in flight each); its ceiling: a bare requests loop "
+                     f"with {most} in flight", f"{ceiling:,.0f} req/s", "", "peer"))
         base = None
         for count in runner_counts:
             run_dir = folder / f"send{count}"
@@ -89,8 +98,16 @@ def bench_send(folder: Path, server: PostgresServer, invitations: int, runner_co
             generate_contacts(run_dir, invitations, 0, per_account=10)
             url = fresh_schema(server.url, prefix=f"send{count}")
             config = SURVEY_CONFIG.format(provider="hook", port=port).replace(
-                'storage: {url: "sqlite:///state.db"}', f'storage: {{url: "{url}"}}')
+                'storage: {url: "sqlite:///state.db"}', f'storage: {{url: "{url}"}}').replace(
+                "concurrency: 8", f"concurrency: {concurrency}")
             (run_dir / "tierctl.yaml").write_text(config)
+            if base is None:
+                # What every runner does before it claims anything: plan all contacts.
+                t0 = time.perf_counter()
+                subprocess.run(TIERCTL + ["-c", "tierctl.yaml", "survey", "plan", "--now", "2027-01-04T08:00:00Z",
+                                          "--json"], cwd=run_dir, stdout=subprocess.DEVNULL, check=True)
+                rows.append((f"survey plan alone, {invitations:,} contacts (each runner plans first)",
+                             f"{time.perf_counter() - t0:.1f} s", "", "the part no runner shares"))
             sink_stats(port, "/reset")
             t0 = time.perf_counter()
             procs = [subprocess.Popen(TIERCTL + ["-c", "tierctl.yaml", "survey", "send", "--now",
@@ -209,6 +226,8 @@ def main() -> None:
     parser.add_argument("--invitations", type=int, default=100_000)
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--runners", default="1,2,4")
+    parser.add_argument("--latency-ms", type=float, default=40.0, help="the sink's answer time per POST")
+    parser.add_argument("--concurrency", type=int, default=25, help="the webhook's requests in flight per runner")
     parser.add_argument("--kill-rounds", type=int, default=0)
     parser.add_argument("--skip-send", action="store_true")
     parser.add_argument("--skip-responses", action="store_true")
@@ -218,7 +237,8 @@ def main() -> None:
     server = PostgresServer(durable=True).start()
     try:
         if not args.skip_send:
-            rows += bench_send(folder, server, args.invitations, [int(c) for c in args.runners.split(",")])
+            rows += bench_send(folder, server, args.invitations, [int(c) for c in args.runners.split(",")],
+                               args.latency_ms, args.concurrency)
         if not args.skip_responses:
             (folder / "responses").mkdir()
             rows += bench_responses(folder / "responses", server, args.responses)

@@ -66,8 +66,15 @@ def optin(app: App, email: str, survey_id: str | None) -> None:
 @click.pass_obj
 def suppressions(app: App, as_json: bool) -> None:
     """Every suppressed address: scope, source, reason and when."""
-    with _ledger(app) as ledger:
-        rows = ledger.suppressions()
+    from tierctl.storage.opener import existing_ledger
+
+    config = app.config()
+    # Only reads: no ledger yet means no suppressions, and none is created.
+    ledger = existing_ledger(config.storage.url, config.base_dir)
+    rows = []
+    if ledger is not None:
+        with ledger:
+            rows = ledger.suppressions()
     if as_json:
         click.echo(json.dumps([{k: v for k, v in r.items() if k != "address_hash"} for r in rows],
                               default=str, indent=2))

@@ -64,6 +64,25 @@ _RESPONSE_COLUMNS = ("response_id", "invite_id", "survey_id", "tier", "account_i
                      "occasion", "due_day", "submitted_at", "source", "received_at")
 
 
+def no_ledger_message(shown: str) -> str:
+    """What a command that only reads says about a database without tierctl's tables."""
+    return (f"there is no ledger at {shown} (storage.url): the database has no tierctl tables yet; "
+            "nothing was sent from here yet (the first tierctl survey send creates them)")
+
+
+def ledger_tables_exist(url: str) -> bool:
+    """Whether the database ``url`` names holds a tierctl ledger (its schema table), creating nothing.
+
+    :raises tierctl.errors.TierctlError: the server cannot be reached or refuses us.
+    """
+    shown = masked(url)
+    conn = connect(split_url(url)[0], shown)
+    try:
+        return bool(conn.execute("SELECT to_regclass('tierctl_schema') IS NOT NULL").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def _utc(value: datetime) -> datetime:
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"the ledger needs timezone-aware datetimes, got {value!r}")
@@ -88,7 +107,7 @@ class PostgresLedger(PostgresSuppressions, Ledger):
     concurrent_sends = True
     _invitation_columns = _INVITATION_COLUMNS
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
         self.url = url
         self.shown = masked(url)
         self._libpq, self.lease_seconds = split_url(url)
@@ -96,6 +115,9 @@ class PostgresLedger(PostgresSuppressions, Ledger):
         self._heartbeat = Heartbeat(self._libpq, self.shown, self.lease_seconds)
         try:
             self.created = self.schema_version() == 0
+            if read_only and self.created:
+                # Commands that only read never create the tables (as with a missing SQLite file).
+                raise TierctlError(no_ledger_message(self.shown))
             self._migrate()
         except BaseException:
             self.close()

@@ -82,11 +82,13 @@ class PostgresBackend:
     def open(self, url: str, base_dir: Path, *, read_only: bool = False) -> Ledger:
         from tierctl.storage.ledger_postgres import PostgresLedger
 
-        return PostgresLedger(url)
+        return PostgresLedger(url, read_only=read_only)
 
     def exists(self, url: str, base_dir: Path) -> bool:
-        # A database is made by its administrator, not by tierctl; its tables are created on first open.
-        return True
+        # The database is made by its administrator; the ledger exists once the first run created its tables.
+        from tierctl.storage.ledger_postgres import ledger_tables_exist
+
+        return ledger_tables_exist(url)
 
 
 SQLITE = SqliteBackend()
@@ -201,7 +203,7 @@ def check_ledger(url: str | None, base_dir: Path) -> list[str]:
 
     url, backend = backend_for(url)
     if not isinstance(backend, SqliteBackend):
-        with backend.open(url, base_dir) as ledger:
+        with backend.open(url, base_dir, read_only=True) as ledger:
             return ledger.check()  # type: ignore[attr-defined]
     from tierctl.storage.ledger_sqlite import SqliteLedger
     from tierctl.storage.sqlite_schema import expected

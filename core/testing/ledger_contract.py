@@ -455,6 +455,19 @@ class LedgerContract:
         with pytest.raises(Exception):  # the schema refuses a response to no invitation too
             ledger.add_responses([stored_response("inv-nps-3-2026-Q1", 3)._replace(invitation=10_000_000)])
 
+    def test_answers_keep_every_character(self, ledger: Ledger):
+        # A bulk path writing text formats (COPY) must escape what those formats use themselves.
+        claim(ledger, [invitation(n) for n in range(2)])
+        text = "tab\there\nnew line\r\nback\\slash \\N \\. end\u00e9 \u2603"
+        ledger.add_responses([stored_response("inv-nps-0-2026-Q1", 0, answers={"score": 7, "comment": text},
+                                              response_id="typeform:a\tb\\c\nd"),
+                              stored_response("inv-nps-1-2026-Q1", 1, answers={"score": 10, "comment": "\\N"})])
+        found = {r["invite_id"]: r for n in range(2) for r in ledger.responses_for_account(f"acct-{n}")}
+        assert found["inv-nps-0-2026-Q1"]["answers"]["comment"]["text"] == text
+        assert found["inv-nps-0-2026-Q1"]["response_id"] == "typeform:a\tb\\c\nd"
+        assert found["inv-nps-1-2026-Q1"]["answers"] == {"score": {"qtype": "nps", "score": 10, "text": None},
+                                                         "comment": {"qtype": "text", "score": None, "text": "\\N"}}
+
     def test_helpdesk_ratings_are_kept_once_and_updated_in_place(self, ledger: Ledger):
         from tierctl.records import HelpdeskRating
 

@@ -185,6 +185,13 @@ def test_ledger_check_on_a_missing_ledger_says_so(project) -> None:
     assert code == 2 and "there is no ledger at" in err
 
 
+def test_listing_suppressions_creates_no_ledger(project) -> None:
+    config = project(customers(2))
+    code, out, err = run_cli(["-c", str(config), "contacts", "suppressions"])
+    assert code == 0 and "0 suppression(s)" in out
+    assert not db(config).exists()
+
+
 @pytest.mark.slow
 def test_read_only_commands_work_on_a_read_only_ledger(sent: Path) -> None:
     """status, report, brief and plan open the ledger read-only: a ledger file in a folder this

@@ -166,3 +166,36 @@ def test_the_cli_says_what_is_wrong_with_an_unreachable_database(project, tmp_pa
     assert code == 2 and "Traceback" not in err
     assert f"cannot connect to the ledger database postgresql://tierctl:***@127.0.0.1:{port}/x" in err
     assert "pw-123456" not in err + out
+
+
+def test_commands_that_only_read_create_no_tables_in_an_empty_database(project, tierctl_postgres_url: str):
+    """report, survey status/plan, contacts suppressions and ledger check on an empty database behave as
+    on a missing SQLite file (report: exit 2 'nothing sent yet'; ledger check: exit 2 'there is no ledger
+    at'; status, plan, suppressions: empty), and the database stays empty."""
+    from project_fixtures import run_cli
+
+    config = project([["acc0", "Account 0", "starter", "active", "p0@acc0.example", "P 0", "user", "en"]])
+    config.write_text(config.read_text() + f'storage: {{url: "{tierctl_postgres_url}"}}\n')
+
+    def tables() -> list:
+        with raw(tierctl_postgres_url) as conn:
+            return conn.execute("SELECT table_name FROM information_schema.tables "
+                                "WHERE table_schema = %s", (schema_of(tierctl_postgres_url),)).fetchall()
+
+    for args, code_wanted, said in [
+            (["report", "--format", "json"], 2, "nothing sent yet"),
+            (["survey", "status"], 0, "product-feedback"),
+            (["survey", "plan", "--now", "2027-01-04T09:00:00Z"], 0, "due"),
+            (["contacts", "suppressions"], 0, "0 suppression(s)"),
+            (["ledger", "check"], 2, "there is no ledger at")]:
+        code, out, err = run_cli(["-c", str(config), *args], None)
+        assert code == code_wanted, (args, out, err)
+        assert said in out + err and "Traceback" not in err
+        assert tables() == [], args
+    # Opening read-only from Python says so too, and still creates nothing.
+    with pytest.raises(TierctlError, match="there is no ledger at"):
+        open_ledger(tierctl_postgres_url, Path("."), read_only=True)
+    assert tables() == []
+    # A command that writes creates them.
+    assert run_cli(["-c", str(config), "contacts", "optout", "p0@acc0.example"], None)[0] == 0
+    assert tables() != []
