@@ -87,6 +87,12 @@ cursor, so the next pull exports only newer responses; responses are
 de-duplicated by ``responseId``. An ISO 8601 time as cursor (``collect
 --since``) exports from that time.
 
+Pushed responses: ``tierctl serve`` receives Qualtrics' event subscription
+(``surveyengine.completedResponse.<SV>``) and reads the one response it names
+with :meth:`QualtricsProvider.fetch_response` (``GET
+/surveys/{id}/responses/{responseId}``); :meth:`QualtricsProvider.register_webhook`
+creates the subscription (``POST /eventsubscriptions/``).
+
 Errors
 ------
 Every request takes a token from the instance's bucket (``requests_per_second``).
@@ -507,6 +513,78 @@ class QualtricsProvider(Provider):
         responses = self._read_export(data, sv)
         new_cursor = done.get("continuationToken") or cursor
         return self._raw_responses(survey_id, responses), new_cursor
+
+    def fetch_response(self, survey_id: str, response_id: str) -> RawResponse | None:
+        """One response by its id (``GET /surveys/{id}/responses/{responseId}``), read like an exported
+        one: what an event subscription's ``completedResponse`` names. ``None`` when it is not
+        finished (yet). Stored by the caller through the collect path, so a later export of the same
+        response is a duplicate.
+
+        :raises ProviderError: the survey is not in the options, the token is refused, Qualtrics
+            does not know the response, or the API keeps failing.
+        """
+        sv = self.options.surveys.get(survey_id)
+        if sv is None:
+            raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
+                                retry=False)
+        if not re.fullmatch(r"R_[A-Za-z0-9]{1,40}", response_id or ""):
+            raise ProviderError(self.instance, f"{response_id!r} is not a Qualtrics response id (R_...)",
+                                retry=False)
+        try:
+            result = self._call("GET", f"/surveys/{sv}/responses/{response_id}", what="read a response")
+        except ApiError as exc:
+            raise ProviderError(self.instance, f"cannot read response {response_id} of {sv}: {exc}") from None
+        if not isinstance(result, dict):
+            raise ProviderError(self.instance, f"Qualtrics answered without response {response_id}")
+        result = {"responseId": response_id, **result}
+        found = self._raw_responses(survey_id, [result])
+        return found[0] if found else None
+
+    # -- webhooks (event subscriptions) --------------------------------------------------------
+
+    def register_webhook(self, survey_id: str, url: str, secret: str) -> dict[str, Any]:
+        """Subscribe ``url`` to the survey's completed responses (``POST /eventsubscriptions/
+        {topics: surveyengine.completedResponse.<SV>, publicationUrl, encrypt: false, sharedKey}``);
+        Qualtrics signs each delivery with ``secret``. Returns ``{"id": <subscription id>}``, which
+        :meth:`webhook_state` needs: Qualtrics documents no listing of subscriptions."""
+        sv = self._survey(survey_id)
+        body = {"topics": f"surveyengine.completedResponse.{sv}", "publicationUrl": url, "encrypt": False,
+                "sharedKey": secret}
+        try:
+            result = self._call("POST", "/eventsubscriptions/", body, what="subscribe to completed responses",
+                                creates=True)
+        except ApiError as exc:
+            raise ProviderError(self.instance, f"cannot subscribe to the responses of {sv}: {exc}") from None
+        subscription = result.get("id") if isinstance(result, dict) else None
+        if not subscription:
+            raise ProviderError(self.instance, "Qualtrics answered without the subscription's id")
+        return {"id": str(subscription)}
+
+    def webhook_state(self, survey_id: str, url: str, subscription_id: str | None = None) -> str:
+        """``"ok"`` when subscription ``subscription_id`` (kept from :meth:`register_webhook`) sends the
+        survey's completed responses to ``url``; else what is wrong."""
+        sv = self._survey(survey_id)
+        if not subscription_id:
+            return "not registered (no subscription id kept here; run tierctl webhooks register)"
+        try:
+            found = self._call("GET", f"/eventsubscriptions/{subscription_id}", what="read the subscription")
+        except (ApiError, ProviderError) as exc:
+            return f"not registered ({exc})"
+        if not isinstance(found, dict):
+            return "not registered (Qualtrics answered without the subscription)"
+        topics = str(found.get("topics") or "")
+        if found.get("publicationUrl") != url:
+            return f"points at {found.get('publicationUrl')!r}, not {url!r}"
+        if not topics.endswith(f"completedResponse.{sv}"):
+            return f"subscribed to {topics!r}, not the completed responses of {sv}"
+        return "ok"
+
+    def _survey(self, survey_id: str) -> str:
+        sv = self.options.surveys.get(survey_id)
+        if sv is None:
+            raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
+                                retry=False)
+        return sv
 
     def _read_export(self, data: bytes, sv: str) -> list[dict[str, Any]]:
         try:
