@@ -108,6 +108,7 @@ class Scheduler:
         self.meeting_source = meetings
         self.known = known or {}
         self.fatigue = Fatigue(config.throttle, now, last_surveyed, contact_times)
+        self._throttling = self.fatigue.active  # the throttle's settings do not change during a plan
         #: Opt-outs: :func:`~tierctl.storage.ledger.suppression_key` of an address -> its scopes.
         self.suppressed = suppressed or {}
         self.surveys = {sid: s for sid, s in config.surveys.items()
@@ -342,16 +343,14 @@ class Scheduler:
             contact.name, contact.role, contact.locale, occ.occasion, occ.due_at, occ.closes_at, questions,
             description, occ.meeting_start, occ.due_day, contact.phone,
             CONSENT[contact.sms_opt_in, contact.whatsapp_opt_in], contact.timezone)
-        fatigue = self.fatigue
-        if survey.throttle != "exempt" and fatigue.active:
-            held = fatigue.hold(email)
+        if self._throttling and survey.throttle != "exempt":
+            held = self.fatigue.take(email)
             if held is not None:
                 until, reason = held
                 self.summary.deferred += 1
                 closes = "" if until < occ.closes_at else \
                     "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
                 return Deferral(invitation, until, reason + closes)
-            fatigue.note(email)
         self.summary.due += 1
         return invitation
 
