@@ -8,6 +8,8 @@
    within 2.5x one.
 3. Reading the Dutch catalog with Babel the first time in a process (target < 150 ms).
 4. Building 2,000 invitation e-mails in German vs in English (target: German within 1.5x).
+5. ``tierctl report --format html`` over 30,000 responses (3 tiers, 8 quarters; bench_responses' data) in Dutch
+   (period labels, numbers and text from the catalogs and CLDR) vs in English (target: Dutch within 1.5x).
 
 Run: ``.venv/bin/python benchmarks/bench_i18n.py [--tiers 200] [--runs 10]``.
 """
@@ -92,6 +94,25 @@ def bench_mail(n: int, runs: int) -> tuple[list[float], list[float]]:
     return timed(lambda: build(english), runs), timed(lambda: build(german), runs)
 
 
+def bench_report(folder: Path, n: int, runs: int) -> tuple[list[float], list[float]]:
+    """Wall time of ``report --format html`` in English and in Dutch over the same ledger."""
+    from bench_responses import TIERCTL, generate
+
+    generate(folder, n)
+    subprocess.run([*TIERCTL, "-c", "tierctl.yaml", "survey", "import", "responses.csv", "--survey",
+                    "product-feedback"], cwd=folder, check=True, stdout=subprocess.DEVNULL)
+
+    def report(language: str) -> None:
+        out = subprocess.run([*TIERCTL, "-c", "tierctl.yaml", "report", "--format", "html", "--language", language],
+                             cwd=folder, check=True, stdout=subprocess.PIPE).stdout
+        if language == "nl" and b"K4 2026" not in out:
+            raise SystemExit("the Dutch report does not label its periods in Dutch")
+
+    report("en")
+    report("nl")
+    return timed(lambda: report("en"), runs), timed(lambda: report("nl"), runs)
+
+
 def ms(times: list[float]) -> str:
     return f"{statistics.median(times) * 1000:.0f}"
 
@@ -101,6 +122,7 @@ def main() -> None:
     parser.add_argument("--tiers", type=int, default=200)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--responses", type=int, default=30_000)
     args = parser.parse_args()
 
     help_times, floor, no_babel = bench_help(args.runs * 2)
@@ -112,6 +134,8 @@ def main() -> None:
                            ("nl+en", base.replace("  language: en", "  languages: [nl, en]"))):
             (root / name).mkdir()
             variants[name] = bench_render(root / name, text, args.runs)
+        (root / "report").mkdir()
+        report_en, report_nl = bench_report(root / "report", args.responses, max(3, args.runs // 2))
     catalog = bench_catalog()
     mail_en, mail_de = bench_mail(args.mails, max(3, args.runs // 3))
 
@@ -129,6 +153,9 @@ def main() -> None:
         (f"{args.mails} invitations in German", ms(mail_de), f"in English: {ms(mail_en)}",
          f"< 1.5x English ({statistics.median(mail_de) / statistics.median(mail_en):.2f}x): "
          f"{'yes' if statistics.median(mail_de) < 1.5 * statistics.median(mail_en) else 'NO'}"),
+        (f"report --format html, {args.responses} responses, in Dutch", ms(report_nl), f"in English: {ms(report_en)}",
+         f"< 1.5x English ({statistics.median(report_nl) / statistics.median(report_en):.2f}x): "
+         f"{'yes' if statistics.median(report_nl) < 1.5 * statistics.median(report_en) else 'NO'}"),
     ]
     print(f"\ntierctl languages benchmark ({sys.version.split()[0]}, {os.cpu_count()} CPUs; medians)\n")
     print_table(rows, header=("measurement", "ms", "floor / peer (ms)", "target: met?"))

@@ -159,17 +159,51 @@ class ProviderContext:
     templates: "jinja2.Environment | None" = None  # e-mail templates (user overrides first)
     providers: dict[str, "Provider"] | None = None  # other instances, for link-only platforms
 
-    def questions(self, survey_id: str) -> tuple[Question, ...]:
+    def questions(self, survey_id: str, language: str | None = None) -> tuple[Question, ...]:
         """The questions of survey ``survey_id`` as providers see them (empty for an unknown survey).
 
         The one documented way for a provider to read the config's surveys
         (e.g. to key fetched answers by question id); the rest of ``config``
-        is tierctl's own and may change between versions.
+        is tierctl's own and may change between versions. Texts and choices
+        are in ``language`` (a contact's locale: ``nl-BE`` -> ``nl`` -> the
+        organisation's default) when the config writes them per language;
+        without it, in the organisation's default language. A text written
+        per language carries all of them (``getattr(text, "variants", {})``:
+        language -> text), e.g. to match a platform's headings in any.
         """
         survey = self.config.surveys.get(survey_id) if self.config is not None else None
         if survey is None:
             return ()
-        return tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices)) for q in survey.questions)
+        from tierctl.i18n.text import in_language
+
+        default = self.config.organization.language
+        language = language or default
+        return tuple(Question(q.id, q.type, in_language(q.text, language, default), q.bounds,
+                              tuple(in_language(c, language, default) for c in q.choices))
+                     for q in survey.questions)
+
+    def survey_title(self, survey_id: str, language: str | None = None) -> str:
+        """Survey ``survey_id``'s title in ``language`` (``nl-BE`` -> ``nl`` -> the organisation's
+        default), e.g. for a subject line; ``""`` for an unknown survey."""
+        survey = self.config.surveys.get(survey_id) if self.config is not None else None
+        if survey is None:
+            return ""
+        from tierctl.i18n.text import in_language
+
+        return in_language(survey.title, language, self.config.organization.language)
+
+    def language(self, locale: str | None) -> str:
+        """The language to write to a contact of ``locale`` in: ``nl-BE`` -> ``nl`` -> the
+        organisation's default, among the languages tierctl ships text in and the config's
+        ``organization.languages``. Use it for a platform's language setting and for texts a
+        provider writes itself (``with tierctl.i18n.use_language(...)``)."""
+        from tierctl.i18n.catalogs import shipped_languages
+        from tierctl.i18n.text import negotiate
+
+        organization = self.config.organization if self.config is not None else None
+        default = organization.language if organization is not None else "en"
+        available = shipped_languages() + (list(organization.languages) if organization is not None else [])
+        return negotiate(locale, available, default)
 
 
 class Provider:

@@ -28,7 +28,10 @@ For each batch and survey:
    <survey> <time>``), so the distribution reaches exactly this batch;
 2. the contacts, imported in bulk (``POST .../mailinglists/{id}/contactimports``,
    polled until ``complete``, then ``GET .../contactimports/{id}/summary``):
-   ``firstName``, ``lastName``, ``email``, ``language``, ``extRef`` = the
+   ``firstName``, ``lastName``, ``email``, ``language`` (the contact's
+   language, ``nl-BE`` -> ``NL``, the organisation's without a locale:
+   Qualtrics shows the survey and the library message in that translation
+   when it has one), ``extRef`` = the
    invite id and ``embeddedData{invite_id, tier, account_id, survey}``. A
    contact the import refused is ``failed(retry=False)`` with its reason; one
    the summary does not mention is ``failed(retry=True)`` (nothing was sent);
@@ -37,6 +40,10 @@ For each batch and survey:
    subject}``, ``surveyLink{surveyId, type: Individual, expirationDate}`` and
    ``sendDate``. Each imported invitation is sent; ``external_id`` is
    ``<distribution id>/<contact id>``.
+
+A distribution has one subject, so each survey's invitations go out per
+language: ``subject`` (one text or ``{en: ..., nl: ...}``; default the
+survey's title) in the contacts' language.
 
 With a fixed ``mailing_list_id`` the list keeps earlier batches' contacts,
 so each contact gets a distribution of its own
@@ -79,6 +86,12 @@ question takes the label. The export's new ``continuationToken`` is the
 cursor, so the next pull exports only newer responses; responses are
 de-duplicated by ``responseId``. An ISO 8601 time as cursor (``collect
 --since``) exports from that time.
+
+Pushed responses: ``tierctl serve`` receives Qualtrics' event subscription
+(``surveyengine.completedResponse.<SV>``) and reads the one response it names
+with :meth:`QualtricsProvider.fetch_response` (``GET
+/surveys/{id}/responses/{responseId}``); :meth:`QualtricsProvider.register_webhook`
+creates the subscription (``POST /eventsubscriptions/``).
 
 Errors
 ------
@@ -137,7 +150,9 @@ class QualtricsOptions(HttpRetryOptions):
     from_email: str | None = Field(None, description="Sender address; default organization.contact_email")
     from_name: str | None = Field(None, description="Sender name; default the organization's name")
     reply_to: str | None = Field(None, description="Reply-to address")
-    subject: str | None = Field(None, description="Subject line; default the survey's title")
+    subject: str | dict[str, str] | None = Field(
+        None, description="Subject line, or one per language ({en: ..., nl: ...}: the contact's language, else the "
+                          "organisation's); default the survey's title in the contact's language")
     link_expiry: int | None = Field(None, ge=1, le=365, description="Days the survey links stay valid; default "
                                                                     "until the invitation's occasion closes")
     questions: dict[str, str] = Field(default_factory=dict,
@@ -191,6 +206,19 @@ class QualtricsOptions(HttpRetryOptions):
         if value is not None and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value, re.IGNORECASE):
             raise ValueError(f"{value!r} is not an API address; expected e.g. https://fra1.qualtrics.com/API/v3")
         return value.rstrip("/") if value is not None else None
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: "str | dict[str, str] | None") -> "str | dict[str, str] | None":
+        if isinstance(value, dict):
+            from tierctl.i18n.text import LocalText
+
+            texts = list(LocalText.parse(value).variants.values())  # checks the language codes
+        else:
+            texts = [] if value is None else [value]
+        if any(not text.strip() or re.search(r"[\x00-\x1f\x7f]", text) for text in texts):
+            raise ValueError("the subject must be a single, non-empty line")
+        return value
 
     @field_validator("from_email", "reply_to")
     @classmethod
@@ -278,13 +306,14 @@ class QualtricsProvider(Provider):
             if self._fatal is not None:
                 raise self._fatal
         results: dict[str, SendResult] = {}
-        groups: dict[str, list[Invitation]] = {}
+        # A distribution has one subject: one per survey and language (the contact's, nl-BE -> nl -> default).
+        groups: dict[tuple[str, str], list[Invitation]] = {}
         for invitation in batch:
-            groups.setdefault(invitation.survey_id, []).append(invitation)
+            groups.setdefault((invitation.survey_id, self._language(invitation)), []).append(invitation)
         try:
-            for survey_id, invitations in groups.items():
+            for (survey_id, language), invitations in groups.items():
                 for round_ in _rounds(invitations):
-                    for result in self._send_round(survey_id, round_):
+                    for result in self._send_round(survey_id, round_, language):
                         results[result.invite_id] = result
         except ProviderError as exc:
             if not any(r.ok for r in results.values()):
@@ -302,8 +331,12 @@ class QualtricsProvider(Provider):
                                    SendResult.failed(invitation.invite_id, f"not sent: {exc}", retry=True))
         return [results[i.invite_id] for i in batch]
 
-    def _send_round(self, survey_id: str, invitations: list[Invitation]) -> list[SendResult]:
-        """One mailing list's worth: list, import, distribution. Invitations have distinct addresses."""
+    def _language(self, invitation: Invitation) -> str:
+        return self.context.language(invitation.locale) if self.context is not None else "en"
+
+    def _send_round(self, survey_id: str, invitations: list[Invitation], language: str) -> list[SendResult]:
+        """One mailing list's worth: list, import, distribution. Invitations have distinct addresses
+        and one language (the distribution's subject is in it)."""
         sv = self.options.surveys.get(survey_id)
         if sv is None:
             raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
@@ -323,7 +356,11 @@ class QualtricsProvider(Provider):
         if not ready:
             return results
         expires = self._expiry([i for i, _ in ready])
-        subject = self.options.subject or ready[0][0].survey_title
+        from tierctl.i18n.text import text_for
+
+        default = self.context.config.organization.language if self.context and self.context.config else None
+        subject = text_for(self.options.subject, language, default) or \
+            text_for(ready[0][0].survey_title, language, default)
         if fresh:
             try:
                 distribution = self._distribute(sv, {"mailingListId": list_id}, subject, expires)
@@ -395,7 +432,7 @@ class QualtricsProvider(Provider):
             "lastName": last,
             "email": invitation.contact_email,
             "extRef": invitation.invite_id,
-            "language": (invitation.locale or "en").replace("_", "-").split("-")[0].upper(),
+            "language": _qualtrics_language(invitation.locale, self._language(invitation)),
             "unsubscribed": False,
             "embeddedData": {"invite_id": invitation.invite_id, "tier": invitation.tier,
                              "account_id": invitation.account_id, "survey": invitation.survey_id},
@@ -476,6 +513,78 @@ class QualtricsProvider(Provider):
         responses = self._read_export(data, sv)
         new_cursor = done.get("continuationToken") or cursor
         return self._raw_responses(survey_id, responses), new_cursor
+
+    def fetch_response(self, survey_id: str, response_id: str) -> RawResponse | None:
+        """One response by its id (``GET /surveys/{id}/responses/{responseId}``), read like an exported
+        one: what an event subscription's ``completedResponse`` names. ``None`` when it is not
+        finished (yet). Stored by the caller through the collect path, so a later export of the same
+        response is a duplicate.
+
+        :raises ProviderError: the survey is not in the options, the token is refused, Qualtrics
+            does not know the response, or the API keeps failing.
+        """
+        sv = self.options.surveys.get(survey_id)
+        if sv is None:
+            raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
+                                retry=False)
+        if not re.fullmatch(r"R_[A-Za-z0-9]{1,40}", response_id or ""):
+            raise ProviderError(self.instance, f"{response_id!r} is not a Qualtrics response id (R_...)",
+                                retry=False)
+        try:
+            result = self._call("GET", f"/surveys/{sv}/responses/{response_id}", what="read a response")
+        except ApiError as exc:
+            raise ProviderError(self.instance, f"cannot read response {response_id} of {sv}: {exc}") from None
+        if not isinstance(result, dict):
+            raise ProviderError(self.instance, f"Qualtrics answered without response {response_id}")
+        result = {"responseId": response_id, **result}
+        found = self._raw_responses(survey_id, [result])
+        return found[0] if found else None
+
+    # -- webhooks (event subscriptions) --------------------------------------------------------
+
+    def register_webhook(self, survey_id: str, url: str, secret: str) -> dict[str, Any]:
+        """Subscribe ``url`` to the survey's completed responses (``POST /eventsubscriptions/
+        {topics: surveyengine.completedResponse.<SV>, publicationUrl, encrypt: false, sharedKey}``);
+        Qualtrics signs each delivery with ``secret``. Returns ``{"id": <subscription id>}``, which
+        :meth:`webhook_state` needs: Qualtrics documents no listing of subscriptions."""
+        sv = self._survey(survey_id)
+        body = {"topics": f"surveyengine.completedResponse.{sv}", "publicationUrl": url, "encrypt": False,
+                "sharedKey": secret}
+        try:
+            result = self._call("POST", "/eventsubscriptions/", body, what="subscribe to completed responses",
+                                creates=True)
+        except ApiError as exc:
+            raise ProviderError(self.instance, f"cannot subscribe to the responses of {sv}: {exc}") from None
+        subscription = result.get("id") if isinstance(result, dict) else None
+        if not subscription:
+            raise ProviderError(self.instance, "Qualtrics answered without the subscription's id")
+        return {"id": str(subscription)}
+
+    def webhook_state(self, survey_id: str, url: str, subscription_id: str | None = None) -> str:
+        """``"ok"`` when subscription ``subscription_id`` (kept from :meth:`register_webhook`) sends the
+        survey's completed responses to ``url``; else what is wrong."""
+        sv = self._survey(survey_id)
+        if not subscription_id:
+            return "not registered (no subscription id kept here; run tierctl webhooks register)"
+        try:
+            found = self._call("GET", f"/eventsubscriptions/{subscription_id}", what="read the subscription")
+        except (ApiError, ProviderError) as exc:
+            return f"not registered ({exc})"
+        if not isinstance(found, dict):
+            return "not registered (Qualtrics answered without the subscription)"
+        topics = str(found.get("topics") or "")
+        if found.get("publicationUrl") != url:
+            return f"points at {found.get('publicationUrl')!r}, not {url!r}"
+        if not topics.endswith(f"completedResponse.{sv}"):
+            return f"subscribed to {topics!r}, not the completed responses of {sv}"
+        return "ok"
+
+    def _survey(self, survey_id: str) -> str:
+        sv = self.options.surveys.get(survey_id)
+        if sv is None:
+            raise ProviderError(self.instance, f"no Qualtrics survey for {survey_id!r}; add it to surveys",
+                                retry=False)
+        return sv
 
     def _read_export(self, data: bytes, sv: str) -> list[dict[str, Any]]:
         try:
@@ -594,6 +703,16 @@ class QualtricsProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+
+def _qualtrics_language(locale: str, fallback: str) -> str:
+    """The contact's language as Qualtrics writes it (``nl-BE`` -> ``NL``): Qualtrics shows the survey and
+    a library message in that translation, or in the survey's own language when it has none, so the
+    contact's own language is passed even when tierctl has no text in it; no locale: ``fallback``."""
+    from tierctl.i18n.text import is_language
+
+    code = locale if is_language(locale) else fallback
+    return code.replace("_", "-").split("-")[0].upper()
 
 
 def _rounds(invitations: list[Invitation]) -> list[list[Invitation]]:

@@ -18,8 +18,9 @@
 
 Sending
 -------
-A batch may hold invitations of several surveys; each survey's part costs
-three requests, whatever its size (up to ``batch_size``, default 100):
+A batch may hold invitations of several surveys and languages; each survey's
+part in each language costs three requests, whatever its size (up to
+``batch_size``, default 100):
 
 1. ``POST /collectors/{c}/messages`` ``{"type": "invite", "subject", "body_html"}``: a new
    invite message (a message is sent once; SurveyMonkey sends only messages
@@ -31,6 +32,14 @@ three requests, whatever its size (up to ``batch_size``, default 100):
    contact carries it: in a bulk add, when any contact has ``custom_fields``,
    those without get theirs cleared.
 3. ``POST /collectors/{c}/messages/{m}/send`` ``{}`` (now).
+
+Languages: a message has one subject and body, so a batch's contacts are
+grouped by language (their ``locale``: ``nl-BE`` -> ``nl`` -> the
+organisation's default) and each group gets its own message: the subject
+(``subject``, one text or ``{en: ..., nl: ...}``; default the survey's title
+in that language), the body (``body_html``, likewise; default tierctl's
+message, translated) and ``{survey_title}`` in that language. Headings of
+fetched answers match a question's text in any language the config writes.
 
 The e-mail collector (``POST /surveys/{id}/collectors {"type": "email"}``,
 one more request) is created once per survey and run, and reused by every
@@ -180,6 +189,32 @@ class SurveyMap(BaseModel):
         return value
 
 
+def _per_language(value: "str | dict[str, str] | None") -> list[tuple[str, str]]:
+    """``[(language, text)]`` of an option written once (language ``""``) or per language."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        from tierctl.i18n.text import LocalText
+
+        return list(LocalText.parse(value).variants.items())  # checks the language codes
+    return [("", value)]
+
+
+def default_body_html() -> str:
+    """tierctl's invite message in the current language (:func:`tierctl.i18n.use_language`);
+    in English it is :data:`DEFAULT_BODY_HTML`."""
+    from tierctl.i18n import _
+
+    intro = _("%(organization)s would like to hear from you: %(survey)s takes a minute or two.") % {
+        "organization": "{organization}", "survey": "<strong>{survey_title}</strong>"}
+    unsubscribe = _("%(unsubscribe)s from survey e-mails like this one.") % {
+        "unsubscribe": '<a href="[OptOutLink]">' + _("Unsubscribe") + "</a>"}
+    hello, start, personal, privacy = (_("Hello,"), _("Start the survey"),
+                                       _("This link is personal; please do not forward this e-mail."), _("Privacy"))
+    return (f"<p>{hello}</p>\n<p>{intro}</p>\n<p><a href=\"[SurveyLink]\">{start}</a></p>\n<p>{personal}</p>\n"
+            f"<p>{unsubscribe}\n   <a href=\"[PrivacyLink]\">{privacy}</a></p>\n<p>[FooterLink]</p>\n")
+
+
 def _platform_id(value: Any, what: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -199,10 +234,13 @@ class SurveyMonkeyOptions(ProviderOptions):
     requests_per_day: int = Field(500, ge=REQUESTS_PER_PART + 1, le=10_000_000,
                                   description="The app's request limit per day (UTC); a run stops before it")
     batch_size: int = Field(100, ge=1, le=1000, description="Invitations per bulk add (three requests each)")
-    subject: str | None = Field(None, description="E-mail subject; default the survey's title")
-    body_html: str = Field(DEFAULT_BODY_HTML, description="Invite message HTML with [SurveyLink], [OptOutLink], "
-                                                          "[PrivacyLink] and [FooterLink]; {survey_title} and "
-                                                          "{organization} are filled in")
+    subject: str | dict[str, str] | None = Field(
+        None, description="E-mail subject, or one per language ({en: ..., nl: ...}: the contact's language, else "
+                          "the organisation's); default the survey's title in the contact's language")
+    body_html: str | dict[str, str] | None = Field(
+        None, description="Invite message HTML with [SurveyLink], [OptOutLink], [PrivacyLink] and [FooterLink]; "
+                          "{survey_title} and {organization} are filled in; one text or one per language. "
+                          "Default: tierctl's message in the contact's language")
     sender_email: str | None = Field(None, description="Sender address of the e-mail collectors "
                                                        "(verified in SurveyMonkey); default the account's")
     branding: bool = Field(True, description="SurveyMonkey branding in the e-mail (off needs a paid plan)")
@@ -244,18 +282,21 @@ class SurveyMonkeyOptions(ProviderOptions):
 
     @field_validator("body_html")
     @classmethod
-    def _body(cls, value: str) -> str:
-        missing = [p for p in REQUIRED_PLACEHOLDERS if p not in value]
-        if missing:
-            raise ValueError(f"the message must contain {', '.join(missing)} (SurveyMonkey requires "
-                             f"{', '.join(REQUIRED_PLACEHOLDERS)}; the opt-out link must be clearly labelled)")
+    def _body(cls, value: "str | dict[str, str] | None") -> "str | dict[str, str] | None":
+        for language, text in _per_language(value):
+            missing = [p for p in REQUIRED_PLACEHOLDERS if p not in text]
+            if missing:
+                raise ValueError(f"the {language + ' ' if language else ''}message must contain {', '.join(missing)} "
+                                 f"(SurveyMonkey requires {', '.join(REQUIRED_PLACEHOLDERS)}; the opt-out link "
+                                 "must be clearly labelled)")
         return value
 
     @field_validator("subject")
     @classmethod
-    def _subject(cls, value: str | None) -> str | None:
-        if value is not None and (_CONTROL_RE.search(value) or not value.strip()):
-            raise ValueError("the subject must be a single, non-empty line")
+    def _subject(cls, value: "str | dict[str, str] | None") -> "str | dict[str, str] | None":
+        for language, text in _per_language(value):
+            if _CONTROL_RE.search(text) or not text.strip():
+                raise ValueError(f"the {language + ' ' if language else ''}subject must be a single, non-empty line")
         return value
 
     @field_validator("sender_email")
@@ -303,10 +344,12 @@ class _ApiError(Exception):
 
 @dataclass
 class _Part:
-    """The invitations of one survey within a batch, on their way through one message."""
+    """The invitations of one survey in one language within a batch, on their way through one message
+    (a message has one subject and body, so each language gets its own)."""
 
     survey_id: str
     invitations: list[Invitation]
+    language: str = "en"
 
 
 # -- the provider ------------------------------------------------------------------------------
@@ -445,9 +488,11 @@ class SurveyMonkeyProvider(Provider):
         if not batch:
             return []
         self._raise_if_stopped()
-        parts: dict[str, _Part] = {}
+        parts: dict[tuple[str, str], _Part] = {}
         for inv in batch:
-            parts.setdefault(inv.survey_id, _Part(inv.survey_id, [])).invitations.append(inv)
+            # One message per survey and language: the contact's (nl-BE -> nl -> the organisation's default).
+            language = self.context.language(inv.locale) if self.context is not None else "en"
+            parts.setdefault((inv.survey_id, language), _Part(inv.survey_id, [], language)).invitations.append(inv)
         results: dict[str, SendResult] = {}
         stop: _Stop | None = None
         went_out = False  # anything of this batch sent, or possibly sent
@@ -510,7 +555,7 @@ class SurveyMonkeyProvider(Provider):
         try:
             if collector is None:
                 collector = self._create_collector(survey_id, mapping.id)
-            message = self._create_message(collector, part.invitations[0])
+            message = self._create_message(collector, part.invitations[0], part.language)
             outcome = self._add_recipients(collector, message, todo)
         except (_Transient, _ApiError) as exc:
             reason = self._part_failure(exc, survey_id, mapping.id)
@@ -544,9 +589,9 @@ class SurveyMonkeyProvider(Provider):
                       "status could not be read; %d invitation(s) may or may not have gone out and are left as "
                       "unknown", self.instance, message, collector, len(succeeded))
         else:
-            log.info("provider %s: survey %s: %d of %d invitation(s) sent through collector %s, message %s",
-                     self.instance, survey_id, len(succeeded) if state == "sent" else 0, len(part.invitations),
-                     collector, message)
+            log.info("provider %s: survey %s (%s): %d of %d invitation(s) sent through collector %s, message %s",
+                     self.instance, survey_id, part.language, len(succeeded) if state == "sent" else 0,
+                     len(part.invitations), collector, message)
         return results, stop
 
     def _part_failure(self, exc: Exception, survey_id: str, sm_id: str) -> str:
@@ -568,13 +613,21 @@ class SurveyMonkeyProvider(Provider):
                  self.instance, collector, survey_id, sm_id)
         return collector
 
-    def _create_message(self, collector: str, sample: Invitation) -> str:
-        org = self.context.config.organization.name if self.context and self.context.config else ""
-        body = self.options.body_html.replace("{survey_title}", html.escape(sample.survey_title)) \
-            .replace("{organization}", html.escape(org or ""))
+    def _create_message(self, collector: str, sample: Invitation, language: str) -> str:
+        """A new invite message in ``language``: the subject, the body and the survey title in it."""
+        from tierctl.i18n import use_language
+        from tierctl.i18n.text import text_for
+
+        config = self.context.config if self.context is not None else None
+        org = config.organization.name if config is not None else ""
+        default = config.organization.language if config is not None else None
+        title = text_for(sample.survey_title, language, default)
+        with use_language(language):
+            template = text_for(self.options.body_html, language, default) or default_body_html()
+        body = template.replace("{survey_title}", html.escape(title)).replace("{organization}", html.escape(org or ""))
         answer = self._request("POST", f"/collectors/{collector}/messages", {
-            "type": "invite", "subject": self.options.subject or sample.survey_title, "body_html": body,
-            "is_branding_enabled": self.options.branding})
+            "type": "invite", "subject": text_for(self.options.subject, language, default) or title,
+            "body_html": body, "is_branding_enabled": self.options.branding})
         return str(answer["id"])
 
     def _add_recipients(self, collector: str, message: str,
@@ -736,7 +789,9 @@ class SurveyMonkeyProvider(Provider):
         if survey_id not in self._heading_maps:
             by_text: dict[str, str] = {}
             for q in self.context.questions(survey_id) if self.context is not None else ():
-                by_text.setdefault(_norm(q.text), q.id)
+                # The heading may be in any language the config writes the question in.
+                for text in (q.text, *getattr(q.text, "variants", {}).values()):
+                    by_text.setdefault(_norm(text), q.id)
                 by_text.setdefault(_norm(q.id), q.id)
             self._heading_maps[survey_id] = by_text
         return self._heading_maps[survey_id]

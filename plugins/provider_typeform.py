@@ -26,6 +26,12 @@ The link
 --------
 ``form_url`` with ``{form_id}`` filled, then the hidden fields in the URL
 fragment, URL-quoted: ``https://form.typeform.com/to/u6nXL7#invite_id=Xy_3&tier=advanced``.
+With forms translated into several languages (``languages``, default
+``organization.languages``), the fragment ends with ``&typeform-lang=nl``:
+Typeform's documented parameter that opens a multi-language form in that
+translation instead of the browser's language. The language is the
+contact's ``locale`` (``nl-BE`` -> ``nl`` -> the organisation's default); the
+e-mail around the link is the mailer's, in the same language.
 Declare the hidden fields (``invite_id`` and ``tier``, and any others listed
 in ``hidden_fields``) on each form. The e-mail is the mailer's usual
 message (its templates and sender); only the link differs: the mailer gets
@@ -145,6 +151,10 @@ class TypeformOptions(HttpRetryOptions):
     hidden_fields: list[str] = Field(["invite_id", "tier"],
                                      description="Hidden fields put in the link (declare them on each form); "
                                                  f"any of {', '.join(LINK_FIELDS)}; must include invite_id")
+    languages: list[str] | None = Field(
+        None, description="The languages the forms are translated into on Typeform (its codes: en, nl, de, ...); "
+                          "with more than one, the link opens the form in the contact's (typeform-lang). "
+                          "Default: organization.languages")
     requests_per_second: float = Field(2.0, gt=0, le=100, description="API requests per second at most")
     page_size: int = Field(1000, ge=1, le=1000, description="Responses per page (Typeform's maximum is 1000)")
     overlap_minutes: float = Field(30.0, ge=0, le=7 * 24 * 60,
@@ -184,6 +194,18 @@ class TypeformOptions(HttpRetryOptions):
         if value.count("{form_id}") != 1 or re.search(r"\{(?!form_id\})", value):
             raise ValueError(f"{value!r} must contain {{form_id}} once and no other placeholder")
         return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        from tierctl.i18n.text import LANGUAGE_HELP, is_language
+
+        bad = [v for v in value if not is_language(v)]
+        if bad or not value:
+            raise ValueError(f"{', '.join(map(repr, bad)) or 'an empty list'}: give each as {LANGUAGE_HELP}")
+        return list(dict.fromkeys(value))
 
     @field_validator("hidden_fields")
     @classmethod
@@ -340,7 +362,24 @@ class TypeformProvider(Provider):
                                 retry=False)
         values = invitation.fields()
         fragment = "&".join(f"{name}={quote(str(values[name]), safe='')}" for name in self.options.hidden_fields)
+        language = self.form_language(invitation)
+        if language is not None:
+            fragment += f"&typeform-lang={quote(language, safe='')}"
         return self.options.form_url.replace("{form_id}", quote(form_id, safe="")) + "#" + fragment
+
+    def form_language(self, invitation: Invitation) -> str | None:
+        """The form's translation to open for this contact (``typeform-lang``): their locale among the
+        form's ``languages`` (``nl-BE`` -> ``nl`` -> the organisation's default, else the first); ``None``
+        when the forms have one language, so the link stays as it was."""
+        from tierctl.i18n.text import negotiate
+
+        organization = self.context.config.organization if self.context and self.context.config else None
+        languages = self.options.languages or (list(organization.languages) if organization is not None else [])
+        if len(languages) < 2:
+            return None
+        default = organization.language if organization is not None and organization.language in languages \
+            else languages[0]
+        return negotiate(invitation.locale, languages, default)
 
     def mailer(self) -> Provider:
         """The provider instance that delivers the e-mails."""

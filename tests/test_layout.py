@@ -174,3 +174,11 @@ def test_every_wing_is_packaged():
     packaged = set(project["tool"]["setuptools"]["packages"])
     wings = {"tierctl." + ".".join(p.parent.relative_to(CORE).parts) for p in CORE.rglob("__init__.py") if p.parent != CORE}
     assert wings <= packaged, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(wings - packaged)}"
+
+
+def test_the_render_engine_and_the_report_do_not_import_each_other():
+    """Tier pages get their survey figures through the render inputs (``headlines=``), computed by
+    tierctl.publish.headlines; the report and the render engine stay independent, lazily or not."""
+    engine, report = CORE / "publish" / "render_engine.py", CORE / "publish" / "report.py"
+    assert "tierctl.publish.report" not in _imports(engine)
+    assert "tierctl.publish.render_engine" not in _imports(report)

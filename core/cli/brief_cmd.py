@@ -35,7 +35,7 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     due --owner EMAIL`.
     """
     from tierctl.config.localize import localize, output_language
-    from tierctl.i18n import use_language
+    from tierctl.i18n import _, use_language
     from tierctl.publish.brief import build_brief
     from tierctl.storage.opener import existing_ledger
 
@@ -55,4 +55,5 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
         else:
             click.echo(result.text(), nl=False)
             if any(not c.automated for t in config.tiers.values() for c in t.contact_cadence.values()):
-                click.echo("Contact moments owed to this and other accounts: tierctl touchpoints due --owner EMAIL")
+                click.echo(_("Contact moments owed to this and other accounts: %(command)s") % {
+                    "command": "tierctl touchpoints due --owner EMAIL"})

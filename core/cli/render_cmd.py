@@ -17,10 +17,13 @@ from tierctl.cli.app import App
 @click.pass_obj
 def render(app: App, targets: tuple[str, ...], out: str | None, as_json: bool) -> None:
     """Render the support-plan website and the sales sheets."""
+    from tierctl.publish.headlines import headlines_for
     from tierctl.publish.render_engine import render_targets
 
     config = app.config()
-    results = render_targets(config, app.host, only=targets or None, out_override=out)
+    # The survey figures pages publish (show_metrics) are read before rendering and passed in.
+    headlines = headlines_for(config, targets or None)
+    results = render_targets(config, app.host, only=targets or None, out_override=out, headlines=headlines)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return

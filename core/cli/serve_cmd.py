@@ -29,6 +29,10 @@ def serve(app: App, host: str, port: int, workers: int, forwarded_allow_ips: str
     from tierctl.cli.logs import setup_logging
 
     setup_logging(log_format)
+    if workers == 1:  # the app runs in this process: its request logs go through a queue
+        from tierctl.web.app import log_off_the_loop
+
+        log_off_the_loop()
     config = app.config()  # check it here: a bad config is exit 2 before anything listens
     if config.serve is None:
         from tierctl.errors import TierctlError

@@ -16,9 +16,12 @@ def webhooks() -> None:
 
 
 def _run(app: App, register: bool, as_json: bool) -> None:
+    from tierctl.storage.opener import open_ledger
     from tierctl.web.registration import webhook_lines
 
-    lines = webhook_lines(app.config(), app.host, register)
+    config = app.config()
+    with open_ledger(config.storage.url, config.base_dir) as ledger:  # keeps the platforms' subscription ids
+        lines = webhook_lines(config, app.host, register, ledger)
     if as_json:
         click.echo(json.dumps([{"provider": l.instance, "survey": l.survey_id, "url": l.url, "state": l.state}
                                for l in lines], indent=2))
@@ -35,7 +38,7 @@ def _run(app: App, register: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def register(app: App, as_json: bool) -> None:
-    """Create or update each survey's webhook through the platform's API (Typeform), then check it."""
+    """Create or update each survey's webhook through the platform's API (Typeform, Qualtrics), then check it."""
     _run(app, True, as_json)
 
 

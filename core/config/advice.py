@@ -35,10 +35,12 @@ def missing_translations(config: "Config") -> list["Problem"]:
         missing = text.missing(languages)
         if not missing:
             continue
+        # What they read meanwhile: the default language's text, or (when that is missing too) the first written.
+        default = config.organization.language
+        served = default if default in text.variants else next(iter(text.variants))
         problem = config.problem(path, f"no {', '.join(missing)} text (written in {', '.join(text.variants)}); "
                                        f"{'these readers get' if len(missing) > 1 else 'readers of it get'} the "
-                                       f"{config.organization.language} text; add "
-                                       + ", ".join(f"{m}: ..." for m in missing))
+                                       f"{served} text; add " + ", ".join(f"{m}: ..." for m in missing))
         where = (problem.line, problem.column, tuple(missing)) if problem.line else (path,)
         if where not in seen:  # an inherited text is reported once, where it is written
             seen.add(where)

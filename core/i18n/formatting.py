@@ -68,6 +68,29 @@ def format_percent(value: float | None, language: str | None = None, digits: int
     return babel_format_percent(value / 100, format=pattern, locale=locale)
 
 
+def format_period(label: Any, language: str | None = None) -> str:
+    """A period key in words: ``2027-Q1`` -> ``Q1 2027`` (nl ``K1 2027``), ``2027-H2`` -> ``H2 2027``
+    (nl ``2e helft 2027``, de ``2. Halbjahr 2027``), ``2027-03`` -> ``March 2027`` (nl ``maart 2027``);
+    a year, or anything else, as given. The words come from the catalogs, the month names from CLDR."""
+    import re
+
+    from tierctl.i18n.translate import gettext, use_language
+
+    text = str(label)
+    m = re.match(r"^(\d{4})-(Q|H)(\d)$", text)
+    if m:
+        year, kind, n = m.groups()
+        with use_language(language or current_language()):
+            form = gettext("Q%(n)s %(year)s") if kind == "Q" else gettext("H%(n)s %(year)s")
+        return form % {"n": n, "year": year}
+    m = re.match(r"^(\d{4})-(\d{2})$", text)
+    if m and 1 <= int(m.group(2)) <= 12:
+        from babel.dates import format_skeleton
+
+        return format_skeleton("yMMMM", date(int(m.group(1)), int(m.group(2)), 1), locale=babel_locale(language))
+    return text
+
+
 def day_names(language: str | None = None) -> list[str]:
     """Monday..Sunday, wide, in the language (``maandag`` ... ``zondag``)."""
     from babel.dates import get_day_names

@@ -106,3 +106,12 @@ class LocalText(str):
 def in_language(value: Any, language: str | None, default: str | None = None) -> Any:
     """``value`` for a reader of ``language`` when it is a :class:`LocalText`; anything else unchanged."""
     return value.in_language(language, default) if isinstance(value, LocalText) else value
+
+
+def text_for(value: Any, language: str | None, default: str | None = None) -> Any:
+    """An option or config text for a reader of ``language``: a plain string as it is, a
+    :class:`LocalText` or a ``{en: ..., nl: ...}`` mapping in ``language`` (``nl-BE`` -> ``nl`` ->
+    ``default`` -> the first written); ``None`` stays ``None``."""
+    if isinstance(value, dict):
+        value = LocalText.parse(value)
+    return in_language(value, language, default)

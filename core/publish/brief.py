@@ -20,7 +20,9 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
-from tierctl.i18n import _, current_language, ngettext
+from tierctl.i18n import N_, _, current_language, ngettext
+
+from tierctl.publish.figures import state_word
 
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 #: Invitation states in which the stakeholder got (or may have got) the survey.
 REACHED_STATES = ("sent", "sending", "unknown")
-SCALE_LABELS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "rating"}
+SCALE_LABELS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": N_("rating")}
 
 
 @dataclass
@@ -51,7 +53,7 @@ class BriefAnswer:
         """``CSAT 4/5``, ``NPS 9/10``, ``rating 7 (1-10)``, a choice's label, or the free text."""
         if self.score is not None:
             score = int(self.score) if float(self.score).is_integer() else self.score
-            label = SCALE_LABELS.get(self.qtype, self.qtype)
+            label = _(SCALE_LABELS[self.qtype]) if self.qtype in SCALE_LABELS else self.qtype
             if self.scale is None:
                 return f"{label} {score}"
             low, high = self.scale
@@ -169,10 +171,10 @@ class Brief:
             for s in self.waiting:
                 if s.reached:
                     sent = _("sent %(when)s") % {"when": self.local(s.sent_at)} if s.sent_at else \
-                        _("state %(state)s") % {"state": s.state}
+                        _("state %(state)s") % {"state": state_word(s.state)}
                     lines.append(f"- {_who(s)}: {sent}")
                 else:
-                    why = s.state + (": " + s.reason if s.reason else "")
+                    why = state_word(s.state) + (": " + s.reason if s.reason else "")
                     lines.append(f"- {_who(s)}: " + _("not reached (%(why)s)") % {"why": why})
         if self.note:
             lines += ["", self.note]
@@ -218,7 +220,8 @@ def _read_directory(config: "Config", host: "PluginHost", account: str) -> _Dire
             if contact.account_id == account or contact.account_name.casefold() == wanted:
                 directory.contacts.setdefault(contact.email, (contact.name, contact.role))
     except TierctlError as exc:
-        directory.problem = f"the customers source could not be read, so names are missing: {exc}"
+        directory.problem = _("the customers source could not be read, so names are missing: %(error)s") % {
+            "error": exc}
     return directory
 
 
@@ -302,8 +305,9 @@ def build_brief(config: "Config", ledger: "Ledger | None", host: "PluginHost", a
     invitations = ledger.invitations_for_account(account_id, list(surveys)) if ledger is not None else []
     meetings = sorted({inv["closes_at"] for inv in invitations})
     if not meetings:
-        brief.note = (f"no pre-meeting survey ({', '.join(surveys)}) has been sent to {account_id}'s stakeholders "
-                      "yet; `tierctl survey send` sends it a few days before each meeting. " + brief.note).strip()
+        brief.note = (_("no pre-meeting survey (%(surveys)s) has been sent to %(account)s's stakeholders yet; "
+                        "`tierctl survey send` sends it a few days before each meeting.") % {
+            "surveys": ", ".join(surveys), "account": account_id} + " " + brief.note).strip()
         return brief
     if meeting is not None:
         moment, day = _parse_meeting(meeting, tz_name)
@@ -317,9 +321,10 @@ def build_brief(config: "Config", ledger: "Ledger | None", host: "PluginHost", a
         upcoming = [m for m in meetings if m >= now]
         if not upcoming:
             brief.other_meetings = meetings
-            brief.note = (f"no upcoming meeting of {account_id} has a pre-meeting survey; the last was "
-                          f"{brief.local(meetings[-1])} ({tz_name}): see it with --meeting "
-                          f"{meetings[-1].astimezone(ZoneInfo(tz_name)).date().isoformat()}. {brief.note}").strip()
+            brief.note = (_("no upcoming meeting of %(account)s has a pre-meeting survey; the last was "
+                            "%(when)s (%(zone)s): see it with --meeting %(day)s.") % {
+                "account": account_id, "when": brief.local(meetings[-1]), "zone": tz_name,
+                "day": meetings[-1].astimezone(ZoneInfo(tz_name)).date().isoformat()} + " " + brief.note).strip()
             return brief
         start = upcoming[0]
     brief.meeting_start = start

@@ -1,7 +1,7 @@
 """Report figures as people read them, in the current language.
 
 ``+12.5`` / ``+12,5`` (NPS), ``85.0%`` / ``85,0%`` (CSAT, rates), ``5.25`` / ``5,25``
-(means), ``up 3.0 points from 2026-Q4`` / ``3,0 punten hoger dan 2026-Q4``. English is
+(means), ``up 3.0 points from Q4 2026`` / ``3,0 punten hoger dan K4 2026``. English is
 formatted without Babel (the common case stays cheap); other languages use CLDR's
 decimal sign and percent pattern. These are the ``figure``, ``percent``, ``delta``,
 ``change``, ``count`` and ``arrow`` template filters of the report and the tier pages.
@@ -81,14 +81,17 @@ def format_delta(trend: Any, metric: str | None = None) -> str:
 
 
 def format_change(trend: Any, metric: str | None = None) -> str:
-    """In words: ``up 3.0 points from 2026-Q4``, ``down 0.25 from 2026-Q4``, ``unchanged from 2026-Q4``."""
+    """In words: ``up 3.0 points from Q4 2026``, ``down 0.25 from Q4 2026``, ``unchanged from Q4 2026``
+    (the period in the current language: ``K4 2026`` in Dutch)."""
     if trend is None:
         return ""
+    from tierctl.i18n.formatting import format_period
+
     if trend.direction == "flat":
-        return _("unchanged from %(period)s") % {"period": trend.previous_period}
+        return _("unchanged from %(period)s") % {"period": format_period(trend.previous_period)}
     size = format_delta(trend, metric).lstrip("+-")
     form = _("up %(size)s from %(period)s") if trend.direction == "up" else _("down %(size)s from %(period)s")
-    return form % {"size": size, "period": trend.previous_period}
+    return form % {"size": size, "period": format_period(trend.previous_period)}
 
 
 def format_count(n: int, one: str, many: str | None = None) -> str:

@@ -28,24 +28,9 @@ def md(value: Any) -> str:
 
 def period_label(label: Any) -> str:
     """A report period in words: ``2027-Q1`` -> ``Q1 2027`` (nl ``K1 2027``), ``2027-03`` -> ``March 2027``."""
-    from tierctl.i18n import _
+    from tierctl.i18n.formatting import format_period
 
-    text = str(label)
-    m = re.match(r"^(\d{4})-(Q|H)(\d)$", text)
-    if m:
-        year, kind, n = m.groups()
-        form = _("Q%(n)s %(year)s") if kind == "Q" else _("H%(n)s %(year)s")
-        return form % {"n": n, "year": year}
-    m = re.match(r"^(\d{4})-(\d{2})$", text)
-    if m:
-        from datetime import date
-
-        from babel.dates import format_skeleton
-
-        from tierctl.i18n.formatting import babel_locale
-
-        return format_skeleton("yMMMM", date(int(m.group(1)), int(m.group(2)), 1), locale=babel_locale())
-    return text
+    return format_period(label)
 
 
 def _labels(context: Any) -> Any:

@@ -52,6 +52,8 @@ class HelpdeskCsat:
     tiers: tuple[HelpdeskCsatTier, ...]
 
     def as_dict(self) -> dict[str, Any]:
+        from tierctl.i18n.formatting import format_period
+
         return {"source": self.source, "metric": "csat", "periods": list(self.periods), "tiers": [
             {"id": t.tier_id, "name": t.name, "periods": [
                 {"period": p.period, "good": p.good, "bad": p.bad, "ratings": p.ratings,
@@ -62,7 +64,7 @@ class HelpdeskCsat:
                                                         "direction": p.trend.direction},
                  "benchmarks": [{"metric": b.metric, "value": b.value, "source": b.source, "year": b.year,
                                  "label": b.label, "delta": None if b.delta is None else round(b.delta, 2)}
-                                for b in p.benchmarks]}
+                                for b in p.benchmarks], "label": format_period(p.period)}
                 for p in t.periods]} for t in self.tiers]}
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from tierctl.errors import ConfigError, Problem, TierctlError
+from tierctl.publish.headlines import published_headlines
 from tierctl.render import OutputFile, RenderContext, Renderer, template_environment
 from tierctl.util.files import atomic_write
 from tierctl.util.suggest import did_you_mean, one_of
@@ -41,8 +42,16 @@ class RenderResult:
 
 
 def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | None = None,
-                   out_override: str | None = None, extra: dict[str, Any] | None = None) -> list[RenderResult]:
-    """Render the config's targets (or just ``only``) and return what was written."""
+                   out_override: str | None = None, extra: dict[str, Any] | None = None,
+                   headlines: "Mapping[str, list[Any]] | None" = None) -> list[RenderResult]:
+    """Render the config's targets (or just ``only``) and return what was written.
+
+    :param headlines: the survey figures for targets with ``show_metrics`` (tier id -> its
+        :class:`~tierctl.publish.headlines.TierHeadline` list), computed before rendering with
+        :func:`tierctl.publish.headlines.headlines_for`; each target publishes those from at least its
+        ``min_answers`` answers, as ``tier_metrics``. ``None`` (the default, as before) reads them
+        from the ledger when a target shows metrics.
+    """
     targets = config.render.targets
     names = list(targets) if only is None else list(only)
     for name in names:
@@ -52,8 +61,11 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
     if not names:
         raise TierctlError(f"{config.path} has no render targets; add one under render:, e.g. "
                            "website: {format: html, out: build/site}")
+    if headlines is None and any(targets[name].show_metrics for name in names):
+        from tierctl.publish.headlines import headlines_for
+
+        headlines = headlines_for(config, names)
     results = []
-    headlines: dict[str, Any] | None = None
     for name in names:
         target = targets[name]
         renderer_cls = host.renderers.get(target.format)
@@ -68,11 +80,7 @@ def render_targets(config: "Config", host: "PluginHost", only: Iterable[str] | N
         values = dict(extra or {})
         # Survey figures only where a target asks for them (show_metrics: true);
         # templates always get tier_metrics, empty when not shown or nothing answered.
-        if target.show_metrics and headlines is None:
-            from tierctl.publish.report import tier_headlines
-
-            headlines = tier_headlines(config)
-        shown = published_headlines(headlines, target.min_answers) if target.show_metrics and headlines else {}
+        shown = published_headlines(dict(headlines), target.min_answers) if target.show_metrics and headlines else {}
         values.setdefault("tier_metrics", shown)
         env = template_environment(config, host, renderer)
         files = _render_languages(renderer, config, name, env, values, host)
@@ -107,24 +115,6 @@ def _render_languages(renderer: Renderer, config: "Config", name: str, env: "jin
         with use_language(config.organization.language):
             files += list(_checked(renderer.language_index(context), name))
     return files
-
-
-def published_headlines(headlines: dict[str, Any], min_answers: int) -> dict[str, Any]:
-    """The headlines public pages may show: a figure from fewer than ``min_answers`` answers is
-    left out (``None``), and a headline with no figure left is dropped."""
-    from dataclasses import replace
-
-    out: dict[str, Any] = {}
-    for tier_id, items in headlines.items():
-        kept = []
-        for h in items:
-            h = replace(h, nps=h.nps if h.nps_answers >= min_answers else None,
-                        csat=h.csat if h.csat_answers >= min_answers else None)
-            if h.nps is not None or h.csat is not None:
-                kept.append(h)
-        if kept:
-            out[tier_id] = kept
-    return out
 
 
 def _render_files(renderer: Renderer, context: RenderContext, target: str,

@@ -10,7 +10,7 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
     {
       "schema": "tierctl-report/1",
       "organization": str,
-      "period": "month" | "quarter" | "year",
+      "period": "month" | "quarter" | "half-year" | "year",
       "filters": {"survey": str | null, "tier": str | null},
       "notes": [str, ...],               # how the figures are defined; what the rate leaves out
       "surveys": [{
@@ -21,7 +21,7 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
         "tiers": [{
           "id": str, "name": str,
           "periods": [{
-            "period": str, "previous": str,
+            "period": str, "previous": str, # machine keys: "2027-Q1", "2026-Q4"
             "responses": int,
             "response_rate": {
               "value": float | null,     # % of delivered
@@ -38,7 +38,8 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
               "ignored": int,            # outside the scale / undeclared choice: not counted
               "counts": {str: int},      # nps: promoters, passives, detractors; csat: satisfied; ces: high
               "distribution": [{"value": number | str, "count": int}],  # every scale point / choice
-              "trend": TREND | null, "benchmarks": [BENCHMARK, ...]}]
+              "trend": TREND | null, "benchmarks": [BENCHMARK, ...]}],
+            "label": str                 # the period as the report's reader reads it: "K1 2027" in nl
           }]
         }]
       }],
@@ -47,7 +48,8 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
       "helpdesk": [{"source": str, "metric": "csat", "periods": [str, ...],
                     "tiers": [{"id": str, "name": str, "periods": [{"period": str, "good": int, "bad": int,
                                "ratings": int, "value": float | null, "trend": TREND | null,
-                               "benchmarks": [BENCHMARK, ...]}]}]}]
+                               "benchmarks": [BENCHMARK, ...], "label": str}]}]}],
+      "language": str                    # the language of the labels and texts, e.g. "nl"
     }
     TREND = {"previous_period": str, "previous": float, "delta": float, "direction": "up|down|flat"}
     BENCHMARK = {"metric": str, "value": float, "source": str, "year": int | null,
@@ -239,7 +241,10 @@ def _question_dict(q: QuestionFigures) -> dict[str, Any]:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
-    """The JSON document (see the module docstring)."""
+    """The JSON document (see the module docstring); write it within ``use_language(report.language)``
+    so the period labels are in the report's language."""
+    from tierctl.i18n.formatting import format_period
+
     m = report.metrics
     return {
         "schema": SCHEMA,
@@ -256,10 +261,12 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "id": t.tier_id, "name": t.name,
                 "periods": [{"period": p.period, "previous": p.previous, "responses": p.responses,
                              "response_rate": _rate_dict(p.rate),
-                             "questions": [_question_dict(q) for q in p.questions]} for p in t.periods],
+                             "questions": [_question_dict(q) for q in p.questions],
+                             "label": format_period(p.period)} for p in t.periods],
             } for t in s.tiers],
         } for s in m.surveys],
         "helpdesk": [h.as_dict() for h in report.helpdesk],
+        "language": report.language,
     }
 
 
@@ -272,7 +279,7 @@ def report_json(report: Report) -> str:
 CSV_COLUMNS = ("survey", "tier", "period", "question", "metric", "option", "value", "answers", "base",
                "promoters", "passives", "detractors", "satisfied", "high", "ignored", "excluded",
                "previous_period", "previous", "delta", "direction", "benchmark", "benchmark_source",
-               "question_text")
+               "question_text", "period_label")
 #: Columns that hold numbers (or nothing); every other column is text and is neutralised.
 CSV_NUMERIC = frozenset({"value", "answers", "base", "promoters", "passives", "detractors", "satisfied", "high",
                          "ignored", "excluded", "previous", "delta", "benchmark"})
@@ -312,6 +319,10 @@ def _benchmark_source(b: BenchmarkRef) -> str:
 
 
 def report_csv(report: Report) -> str:
+    """The CSV (see :data:`CSV_COLUMNS`): ``period`` is the sortable key (``2027-Q1``), ``period_label``
+    the period in the report's language (``K1 2027``); write it within ``use_language(report.language)``."""
+    from tierctl.i18n.formatting import format_period
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -319,7 +330,7 @@ def report_csv(report: Report) -> str:
         texts = {q.question_id: q.text for q in s.questions}
         for t in s.tiers:
             for p in t.periods:
-                base = dict(survey=s.survey_id, tier=t.tier_id, period=p.period)
+                base = dict(survey=s.survey_id, tier=t.tier_id, period=p.period, period_label=format_period(p.period))
                 r = p.rate
                 writer.writerow(_csv_row(**base, metric="response_rate", value=r.value, answers=r.responses,
                                          base=r.delivered, excluded=r.excluded_total,
@@ -355,6 +366,7 @@ def report_csv(report: Report) -> str:
         for ht in h.tiers:
             for hp in ht.periods:
                 writer.writerow(_csv_row(survey=f"helpdesk:{h.source}", tier=ht.tier_id, period=hp.period,
+                                         period_label=format_period(hp.period),
                                          metric="helpdesk_csat", value=hp.value, answers=hp.ratings,
                                          satisfied=hp.good, **_figure_extras(hp.trend, hp.benchmarks)))
     return out.getvalue()
@@ -469,6 +481,8 @@ def trend_chart(survey: Any, tier: Any) -> Chart | None:
         (next((q for q in survey.questions if q.qtype == "csat"), None), "CSAT", "csat")) if q is not None]
     if not picks or not tier.periods:
         return None
+    from tierctl.i18n.formatting import format_period
+
     left, right, top, bottom = 38.0, CHART_WIDTH - 12.0, 14.0, CHART_HEIGHT - 40.0
     labels = [p.period for p in tier.periods]
     step = (right - left) / max(len(labels), 1)
@@ -490,7 +504,7 @@ def trend_chart(survey: Any, tier: Any) -> Chart | None:
                 run = []
                 continue
             metric = "nps" if key == "nps" else "csat"
-            title = (f"{p.period}: {name} {format_figure(fig.value, metric)} "
+            title = (f"{format_period(p.period)}: {name} {format_figure(fig.value, metric)} "
                      f"({format_count(fig.answers, 'answer')})")
             point = ChartPoint(x_of(i), y_of(fig.value), p.period, title)
             points.append(point)
@@ -513,17 +527,19 @@ def trend_chart(survey: Any, tier: Any) -> Chart | None:
 
     description = _("%(names)s of %(tier)s per period, %(first)s to %(last)s; scale -100 to 100 (CSAT is a "
                     "percentage).") % {"names": format_list([s.name for s in series]), "tier": tier.name,
-                                       "first": labels[0], "last": labels[-1]}
+                                       "first": format_period(labels[0]), "last": format_period(labels[-1])}
     return Chart(CHART_WIDTH, CHART_HEIGHT, left, right, top, bottom, y_ticks, tuple(x_labels), tuple(series),
                  description)
 
 
 def _short_period(label: str) -> tuple[str, str]:
-    """``2027-Q1`` -> ``('Q1', '2027')``; ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
-    if "-Q" in label:
-        return label[5:], label[:4]
-    if "-H" in label:
-        return label[5:], label[:4]
+    """An axis label in two lines: ``2027-Q1`` -> ``('Q1', '2027')`` (nl ``('K1', '2027')``), ``2027-H2`` ->
+    ``('H2', '2027')``, ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
+    if "-Q" in label or "-H" in label:
+        from tierctl.i18n.formatting import format_period
+
+        year = label[:4]  # the period in words without its year: "K1", "2e helft", "2. Halbjahr"
+        return " ".join(format_period(label).replace(year, " ").split()), year
     if len(label) == 7:
         from tierctl.i18n import current_language
 
@@ -547,50 +563,3 @@ def gauge(value: float, lo: float, hi: float) -> str:
 def bar_width(n: int, total: int) -> str:
     """A CSS width for a distribution bar: ``37.5%``."""
     return "0%" if not total else f"{100.0 * n / total:.1f}%"
-
-
-# -- the tier pages ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TierHeadline:
-    """A tier's latest figures of one survey, for ``tierctl render`` targets with ``show_metrics``."""
-
-    survey_id: str
-    survey_title: str
-    period: str
-    responses: int
-    nps: float | None
-    nps_answers: int
-    csat: float | None
-    csat_answers: int
-
-
-def tier_headlines(config: "Config", kind: str = "quarter") -> dict[str, list[TierHeadline]]:
-    """``tier id -> headlines``: per survey, the latest period with answers (NPS and CSAT, counts).
-
-    Empty when there is no ledger or nothing was answered; never any
-    individual answer or free text.
-    """
-    from tierctl.storage.opener import existing_ledger
-
-    ledger = existing_ledger(config.storage.url, config.base_dir)
-    if ledger is None:
-        return {}
-    with ledger:
-        metrics = build_metrics(ledger.metrics(), config, kind)
-    out: dict[str, list[TierHeadline]] = {}
-    for survey in metrics.surveys:
-        for tf in survey.tiers:
-            latest = tf.latest_with_answers()
-            if latest is None:
-                continue
-            nps = next((q for q in latest.questions if q.qtype == "nps" and q.answers), None)
-            csat = next((q for q in latest.questions if q.qtype == "csat" and q.answers), None)
-            if nps is None and csat is None:
-                continue
-            out.setdefault(tf.tier_id, []).append(TierHeadline(
-                survey.survey_id, survey.title, latest.period, latest.responses,
-                nps.value if nps else None, nps.answers if nps else 0,
-                csat.value if csat else None, csat.answers if csat else 0))
-    return out

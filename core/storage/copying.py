@@ -27,7 +27,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
     "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id", "provider",
                     "state", "throttled", "due_at", "closes_at", "created_at", "updated_at", "claimed_at",
-                    "sent_at", "external_id", "reason", "attempts", "run_id", "due_day"),
+                    "sent_at", "external_id", "reason", "attempts", "run_id", "due_day", "locale"),
     "cursors": ("provider", "survey_id", "cursor", "updated_at"),
     "questions": ("survey_id", "question_id", "qtype"),
     "responses": ("invitation", "response_id", "source", "submitted_at", "received_at"),

@@ -54,7 +54,7 @@ LOCK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
                        "provider", "state", "throttled", "due_at", "closes_at", "created_at",
                        "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
-                       "run_id", "due_day")
+                       "run_id", "due_day", "locale")
 # due_at as the fixed-width UTC text InvitationLink promises.
 _DUE_TEXT = "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 _LINK_SELECT = (f"SELECT id, invite_id, survey_id, contact_email, occasion, tier, account_id, state, due_day, "
@@ -331,8 +331,8 @@ class PostgresLedger(PostgresSuppressions, Ledger):
         # same order, so one waits for the other instead of deadlocking.
         ordered = sorted(items, key=lambda i: (i.survey_id, i.contact_email, i.occasion))
         columns = _columns([(i.invite_id, i.survey_id, i.contact_email, i.occasion, i.tier, i.account_id,
-                              throttled.get(i.survey_id, True), _utc(i.due_at), _utc(i.closes_at), _due_day(i))
-                             for i in ordered])
+                              throttled.get(i.survey_id, True), _utc(i.due_at), _utc(i.closes_at), _due_day(i),
+                              i.locale or "") for i in ordered])
         with self._transaction() as conn:
             # New keys: a key another runner inserts at the same time waits for its commit, then is skipped.
             inserted = self._insert_new(conn, columns, provider, at, run_id)
@@ -355,14 +355,16 @@ class PostgresLedger(PostgresSuppressions, Ledger):
                         if found is not None:
                             taken[(inv.survey_id, inv.contact_email, inv.occasion)] = found[1]
                             updates.append((found[0], throttled.get(inv.survey_id, True), inv.tier, inv.account_id,
-                                            _utc(inv.due_at), _due_day(inv), _utc(inv.closes_at)))
+                                            _utc(inv.due_at), _due_day(inv), _utc(inv.closes_at), inv.locale or ""))
                     cols = _columns(updates)
                     conn.execute(
                         f"UPDATE invitations AS i SET state = '{SENDING}', provider = %s, throttled = u.t, "
                         "tier = u.tier, account_id = u.acct, due_at = u.due, due_day = u.dd, closes_at = u.closes, "
+                        "locale = u.loc, "
                         "updated_at = %s, claimed_at = %s, run_id = %s, attempts = i.attempts + 1, reason = NULL "
                         "FROM unnest(%s::bigint[], %s::boolean[], %s::text[], %s::text[], %s::timestamptz[], "
-                        "%s::text[], %s::timestamptz[]) AS u(id, t, tier, acct, due, dd, closes) WHERE i.id = u.id",
+                        "%s::text[], %s::timestamptz[], %s::text[]) AS u(id, t, tier, acct, due, dd, closes, loc) "
+                        "WHERE i.id = u.id",
                         (provider, at, at, run_id, *cols))
         claimed = []
         for inv in items:
@@ -379,10 +381,12 @@ class PostgresLedger(PostgresSuppressions, Ledger):
         """Insert the keys not in the ledger yet as ``sending``; the invite ids inserted."""
         return {row[0] for row in conn.execute(
             "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, account_id, provider, "
-            "state, throttled, due_at, closes_at, created_at, updated_at, claimed_at, attempts, run_id, due_day) "
+            "state, throttled, due_at, closes_at, created_at, updated_at, claimed_at, attempts, run_id, due_day, "
+            "locale) "
             f"SELECT n.iid, n.s, n.c, n.o, n.tier, n.acct, %s, '{SENDING}', n.t, n.due, n.closes, %s, %s, %s, 1, %s, "
-            "n.dd FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[], "
-            "%s::timestamptz[], %s::timestamptz[], %s::text[]) AS n(iid, s, c, o, tier, acct, t, due, closes, dd) "
+            "n.dd, n.loc FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::boolean[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[]) "
+            "AS n(iid, s, c, o, tier, acct, t, due, closes, dd, loc) "
             "ON CONFLICT DO NOTHING RETURNING invite_id",
             (provider, at, at, at, run_id, *columns)).fetchall()}
 

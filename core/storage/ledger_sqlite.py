@@ -466,23 +466,24 @@ class SqliteLedger(SqliteSuppressions, SqliteResponses, Ledger):
                 if row is None:
                     inserts.append((inv.invite_id, inv.survey_id, inv.contact_email, inv.occasion,
                                     inv.tier, inv.account_id, provider, SENDING, thr,
-                                    due_at, ts[inv.closes_at], at, at, at, run_id, inv.due_day or due_at[:10]))
+                                    due_at, ts[inv.closes_at], at, at, at, run_id, inv.due_day or due_at[:10],
+                                    inv.locale or ""))
                     claimed.append(inv)
                 elif row[1] in CLAIMABLE_STATES:
                     takeovers.append((provider, thr, inv.tier, inv.account_id, due_at, inv.due_day or due_at[:10],
-                                      ts[inv.closes_at], at, at, run_id, row[0]))
+                                      ts[inv.closes_at], at, at, run_id, inv.locale or "", row[0]))
                     claimed.append(inv if inv.invite_id == row[0] else replace(inv, invite_id=row[0]))
             if inserts:
                 conn.executemany(
                     "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, "
                     "account_id, provider, state, throttled, due_at, closes_at, created_at, "
-                    "updated_at, claimed_at, attempts, run_id, due_day) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)", inserts)
+                    "updated_at, claimed_at, attempts, run_id, due_day, locale) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)", inserts)
             if takeovers:
                 conn.executemany(
                     f"UPDATE invitations SET state = '{SENDING}', provider = ?, throttled = ?, "
                     "tier = ?, account_id = ?, due_at = ?, due_day = ?, closes_at = ?, updated_at = ?, "
-                    "claimed_at = ?, run_id = ?, attempts = attempts + 1, reason = NULL "
+                    "claimed_at = ?, run_id = ?, locale = ?, attempts = attempts + 1, reason = NULL "
                     f"WHERE invite_id = ? AND state IN {sql_states(CLAIMABLE_STATES)}", takeovers)
         return claimed
 

@@ -144,6 +144,9 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         )""",
     )),
     ("suppressions (opt-outs) and invitations by contact", SUPPRESSIONS_DDL),
+    ("invitations keep the contact's locale", (
+        "ALTER TABLE invitations ADD COLUMN locale TEXT NOT NULL DEFAULT ''",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

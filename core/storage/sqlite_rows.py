@@ -12,7 +12,7 @@ from typing import Any
 INVITATION_COLUMNS = ("invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
                        "provider", "state", "throttled", "due_at", "closes_at", "created_at",
                        "updated_at", "claimed_at", "sent_at", "external_id", "reason", "attempts",
-                       "run_id", "due_day")
+                       "run_id", "due_day", "locale")
 # responses_for_account: a response with its invitation's facts.
 RESPONSE_COLUMNS = ("response_id", "invite_id", "survey_id", "tier", "account_id", "contact_email",
                      "occasion", "due_day", "submitted_at", "source", "received_at")

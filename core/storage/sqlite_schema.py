@@ -240,6 +240,11 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     )),
     # Opt-outs: suppressions by address hash and scope (see suppressions_sqlite).
     ("suppressions (opt-outs) and invitations by contact", SUPPRESSIONS_DDL),
+    # The hosted form speaks the contact's language: the locale the invitation was sent in
+    # ('' for invitations claimed before this step: the organisation's language).
+    ("invitations keep the contact's locale", (
+        "ALTER TABLE invitations ADD COLUMN locale TEXT NOT NULL DEFAULT ''",
+    )),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -247,12 +252,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: What the migrations build (tests/storage/test_ledger_checks.py keeps it in step): every open
 #: checks a ledger has all of it.
 SCHEMA = Schema(
-    version=6,
+    version=7,
     tables={
         "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
         "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
                         "provider", "state", "throttled", "due_at", "closes_at", "created_at", "updated_at",
-                        "claimed_at", "sent_at", "external_id", "reason", "attempts", "run_id", "due_day"),
+                        "claimed_at", "sent_at", "external_id", "reason", "attempts", "run_id", "due_day",
+                        "locale"),
         "cursors": ("provider", "survey_id", "cursor", "updated_at"),
         "responses": ("invitation", "response_id", "source", "submitted_at", "received_at"),
         "questions": ("survey_id", "question_id", "qtype"),

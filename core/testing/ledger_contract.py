@@ -354,6 +354,17 @@ class LedgerContract:
         ledger.claim_batch([replace(invitation(3, invite_id="x"), due_day="2026-03-05")], run, NOW, "outbox", THROTTLED)
         assert rows(ledger)["inv-nps-3-2026-Q1"]["due_day"] == "2026-03-05"  # taken over with today's plan
 
+    def test_claims_keep_the_contacts_locale(self, ledger: Ledger):
+        """The hosted form speaks the invitation's language: the locale is kept at claim time
+        (and at a takeover of a deferred row, with today's plan); ``""`` when none was given."""
+        claim(ledger, [replace(invitation(1), locale="nl-BE"), replace(invitation(2), locale="")])
+        ledger.record_deferred([invitation(3)], {}, NOW, "outbox", THROTTLED)
+        assert ledger.invitation("inv-nps-1-2026-Q1")["locale"] == "nl-BE"  # type: ignore[index]
+        assert rows(ledger)["inv-nps-2-2026-Q1"]["locale"] == ""
+        run = ledger.begin_run("send", NOW)
+        ledger.claim_batch([replace(invitation(3, invite_id="x"), locale="de")], run, NOW, "outbox", THROTTLED)
+        assert ledger.invitation("inv-nps-3-2026-Q1")["locale"] == "de"  # type: ignore[index]
+
     def test_lookups_for_linking_responses(self, ledger: Ledger):
         claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(3)]
               + [invitation(0, occasion="2026-Q2", closes_at=NOW + timedelta(days=90))])

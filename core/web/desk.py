@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -18,11 +19,18 @@ from tierctl.storage.ledger import DEFERRED
 from tierctl.web.links import CSRF, FORM, read_token, signature
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from tierctl.config.model import Config, Survey
     from tierctl.host.plugin_host import PluginHost
+    from tierctl.records import StoredResponse
+    from tierctl.responses.store import ResponseStore
     from tierctl.storage.ledger import Ledger
 
 log = logging.getLogger("tierctl.web")
+
+#: Threads (per worker process) for the pages' ledger reads; writes go through the batch writer.
+PAGE_THREADS = 4
 
 #: The ``source`` of responses from the hosted form; their response id is ``web:<invite_id>``.
 WEB_SOURCE = "web"
@@ -50,6 +58,16 @@ class Submitted:
     typed: dict[str, str]
 
 
+@dataclass
+class Queued:
+    """A checked submission handed to the batch writer; ``done`` completes when it is committed."""
+
+    done: "Future[bool]"
+    row: "StoredResponse"
+    store: "ResponseStore"
+    typed: dict[str, str]
+
+
 class SurveyDesk:
     """Opens links, stores answers and opt-outs for one config."""
 
@@ -63,6 +81,35 @@ class SurveyDesk:
         from tierctl.web.writer import BatchWriter
 
         self.writer = BatchWriter(self.ledger, f"{config.base_dir}|{config.storage.url}")
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- the threads that serve pages ------------------------------------------------------------
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The few threads the pages' ledger work runs in, each with its ledger connection: a
+        connection per thread of the server's big pool meant dozens of ledger opens while the
+        first requests waited (the p99 of bench_serve)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="tierctl-web")
+        return self._pool
+
+    def warm(self, timeout: float = 30.0) -> None:
+        """Start the page threads and open their ledger connections, and load what the first
+        submission would otherwise load while clients wait (the checks, the catalog)."""
+        barrier = threading.Barrier(PAGE_THREADS)
+
+        def warm_thread() -> None:
+            from tierctl.i18n import _, use_language
+            from tierctl.responses.store import AnswerChecks, ResponseStore  # noqa: F401
+
+            self.ledger()
+            with use_language(self.config.organization.language):
+                _("Please answer this question.")
+            barrier.wait(timeout)  # so that every thread of the pool runs one of these
+
+        for future in [self.pool.submit(warm_thread) for _ in range(PAGE_THREADS)]:
+            future.result(timeout)
 
     # -- the ledger, one connection per thread ---------------------------------------------------
 
@@ -120,35 +167,69 @@ class SurveyDesk:
                         for qid, a in response["answers"].items()}
         return {}
 
+    def language(self, opened: Opened) -> str:
+        """The language of the pages for this link: the contact's locale kept with the invitation, or
+        the nearest tierctl or the config speaks (``nl-BE`` -> ``nl``), else the organisation's."""
+        from tierctl.i18n.catalogs import shipped_languages
+        from tierctl.i18n.text import negotiate
+
+        org = self.config.organization
+        locale = (opened.invitation or {}).get("locale") or None
+        if locale is None:
+            return org.language
+        return negotiate(locale, [*org.languages, *shipped_languages()], org.language)
+
     # -- answers ---------------------------------------------------------------------------------
 
     def submit(self, opened: Opened, form: Mapping[str, Any]) -> Submitted:
         """Check and store a submission through the same path as imports and collect (the
         ``response_received`` hook, the rollup); the latest submission replaces earlier ones."""
+        begun = self.begin_submit(opened, form)
+        if isinstance(begun, Submitted):
+            return begun
+        from tierctl.web.writer import WAIT_S
+
+        begun.done.result(timeout=WAIT_S)
+        return self.finish_submit(begun)
+
+    def begin_submit(self, opened: Opened, form: Mapping[str, Any]) -> "Submitted | Queued":
+        """Check a submission and queue it for the batch writer: the refusal (:class:`Submitted`), or a
+        :class:`Queued` whose ``done`` future completes once the answer is committed. The app awaits
+        that future on its event loop instead of holding a worker thread while the batch is written."""
+        from tierctl.i18n import use_language
         from tierctl.responses.store import AnswerChecks, ResponseStore
         from tierctl.web.form import read_answers
 
-        assert opened.survey is not None and opened.invite_id is not None
-        from tierctl.i18n import use_language
-
-        with use_language(self.config.organization.language):  # the form's own messages, in its language
+        assert opened.survey is not None and opened.invite_id is not None and opened.invitation is not None
+        with use_language(self.language(opened)):  # the form's own messages, in its language
             answers, errors, typed = read_answers(opened.survey, form)
         if errors:
             return Submitted(False, errors, typed)
         problems: list[str] = []
         now = self.clock()
-        store = ResponseStore(self.ledger(), self.host, opened.invitation["survey_id"], WEB_SOURCE,  # type: ignore[index]
+        store = ResponseStore(self.ledger(), self.host, opened.invitation["survey_id"], WEB_SOURCE,
                               AnswerChecks(opened.survey), now, lambda ref, msg: problems.append(msg),
                               lambda msg: log.error("%s", msg))
         row = store.link_latest(opened.invite_id, answers, now, f"{WEB_SOURCE}:{opened.invite_id}")
-        stored = row is not None and self.writer.store(row)
-        if stored:
-            store.stored([row])  # the response_received hook, in this thread (its ledger connection)
-        else:
+        if row is None:
             log.warning("a submission could not be stored: %s", "; ".join(problems) or "refused by the ledger")
             return Submitted(False, {"": "; ".join(problems) or "could not be stored"}, typed)
-        log.info("response stored for survey %s", opened.invitation["survey_id"])  # type: ignore[index]
-        return Submitted(True, {}, typed)
+        return Queued(self.writer.queue(row), row, store, typed)
+
+    def finish_submit(self, queued: "Queued") -> Submitted:
+        """After the write: the ``response_received`` hook (when a plugin has one), and the outcome."""
+        stored = queued.done.exception() is None and bool(queued.done.result())
+        if not stored:
+            log.warning("a submission could not be stored: refused by the ledger")
+            return Submitted(False, {"": "could not be stored"}, queued.typed)
+        if queued.store.hooks:
+            queued.store.ledger = self.ledger()  # this thread's connection
+            queued.store.stored([queued.row])
+        return Submitted(True, {}, queued.typed)
+
+    def needs_thread_to_finish(self, queued: "Queued") -> bool:
+        """Whether :meth:`finish_submit` does blocking work (a plugin's ``response_received`` hook)."""
+        return bool(queued.store.hooks)
 
     # -- opting out ------------------------------------------------------------------------------
 
@@ -163,6 +244,7 @@ class SurveyDesk:
                        f"unsubscribe link of survey {inv['survey_id']}", self.clock())
 
     def close(self) -> None:
+        """Close this thread's ledger connection (the page threads keep theirs while the server runs)."""
         ledger = getattr(self._local, "ledger", None)
         if ledger is not None:
             ledger.close()

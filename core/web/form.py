@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from tierctl.responses.store import AnswerChecks
 from tierctl.i18n import N_, _
+from tierctl.i18n.text import in_language
 
 if TYPE_CHECKING:
     from tierctl.config.model import Survey
@@ -49,19 +50,23 @@ class Field:
 
 
 def fields(survey: "Survey", values: Mapping[str, str] | None = None,
-           errors: Mapping[str, str] | None = None) -> list[Field]:
-    """The survey's questions as form fields, with what was typed (``values``) and ``errors``."""
+           errors: Mapping[str, str] | None = None, language: str | None = None,
+           default: str | None = None) -> list[Field]:
+    """The survey's questions as form fields, with what was typed (``values``) and ``errors``; texts
+    and choice labels in ``language`` (``default`` when the config has no text in it). A choice's
+    value stays the text as the config first gives it: that is what is stored."""
     values = values or {}
     errors = errors or {}
     out = []
     for q in survey.questions:
-        f = Field(q.id, q.type, q.text, q.required, value=values.get(q.id, ""), error=errors.get(q.id, ""))
+        f = Field(q.id, q.type, in_language(q.text, language, default), q.required, value=values.get(q.id, ""),
+                  error=errors.get(q.id, ""))
         if q.bounds is not None:
             lo, hi = q.bounds
             f.options = [(str(i), str(i)) for i in range(lo, hi + 1)]
             f.anchors = _ANCHORS.get(q.type)  # translated by the template, in the page's language
         elif q.type == "choice":
-            f.options = [(c, c) for c in q.choices]
+            f.options = [(str(c), in_language(c, language, default)) for c in q.choices]
         out.append(f)
     return out
 

@@ -11,8 +11,13 @@ a log line without the body. The secrets are ``serve.webhook_secrets``
 * **SurveyMonkey** — JSON ``{"event_type": "response_completed", "object_id": <response id>,
   "resources": {"survey_id": ...}}`` without answers; ``Sm-Signature: base64 HMAC-SHA1(key =
   "<api key>&<api secret>", body)``. Answered at once; the survey is then collected in the background.
-* **Qualtrics** (event subscription) — form-encoded ``Topic``, ``MSG`` (JSON with ``SurveyID``,
-  ``ResponseID``) and ``HMAC`` = hex HMAC-SHA512(sharedKey, MSG). Likewise collected in the background.
+* **Qualtrics** (event subscription ``surveyengine.completedResponse.<SV>``) — form-encoded ``Topic``,
+  ``MSG`` (JSON with ``SurveyID``, ``ResponseID``) and ``HMAC`` = hex HMAC-SHA512(sharedKey, MSG).
+  Answered at once; the one response it names is then read through the API in the background
+  (the provider's ``fetch_response``) and stored through the collect path.
+
+A response whose background read fails (the platform down, the server stopped) is not lost: the
+next ``survey collect`` reads it.
 
 Responses are stored under the same ids ``survey collect`` gives them (``<provider instance>:<platform
 id>``), so one pushed and later collected counts once.
@@ -86,6 +91,52 @@ class Collector:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._pending = 0
+
+    #: Background reads of single responses waiting or running at most; more are left to ``survey collect``.
+    MAX_PENDING = 200
+
+    def fetch(self, instance: str, survey_id: str, response_id: str) -> bool:
+        """Read one pushed response through the provider's API and store it, in the background;
+        ``False`` when too many are waiting (the next collect reads it)."""
+        with self._lock:
+            if self._pending >= self.MAX_PENDING:
+                return False
+            self._pending += 1
+        threading.Thread(target=self._fetch_one, args=(instance, survey_id, response_id), daemon=True,
+                         name=f"fetch-{survey_id}").start()
+        return True
+
+    def _fetch_one(self, instance: str, survey_id: str, response_id: str) -> None:
+        from tierctl.providers import ProviderError
+        from tierctl.surveys.instances import build_providers
+
+        config = self.desk.config
+        try:
+            provider = build_providers(config, self.desk.host, {instance})[instance]
+            try:
+                if not hasattr(provider, "fetch_response"):
+                    self.request(survey_id)  # no single-response read: collect the survey
+                    return
+                raw = provider.fetch_response(survey_id, response_id)
+            finally:
+                provider.close()
+            if raw is None:
+                log.info("webhook: response %s of survey %s is not finished; the next collect reads it",
+                         response_id, survey_id)
+                return
+            status, text = store_raw(config, self.desk, instance, survey_id, raw)
+            log.info("webhook: response %s of survey %s: %s", response_id, survey_id, text)
+        except ProviderError as exc:
+            log.warning("webhook: cannot read response %s of survey %s (%s); the next collect reads it",
+                        response_id, survey_id, exc)
+        except Exception:
+            log.exception("webhook: reading response %s of survey %s failed; the next collect reads it",
+                          response_id, survey_id)
+        finally:
+            self.desk.close()
+            with self._lock:
+                self._pending -= 1
 
     def request(self, survey_id: str) -> None:
         with self._lock:
@@ -167,6 +218,12 @@ def webhook_route(config: "Config", desk: "SurveyDesk") -> Any:
         if found is None:
             log.info("webhook %s: survey %s is not one of the config's; ignored", name, platform_survey or "?")
             return PlainTextResponse("Not a survey of ours; ignored.\n", status_code=202)
+        if name == "qualtrics":
+            if event.get("Status") not in (None, "Complete"):
+                return PlainTextResponse("Not a completed response; ignored.\n", status_code=202)
+            # Answer fast; the response it names is read through the API in the background.
+            collector.fetch(found[0], found[1], str(event.get("ResponseID") or ""))
+            return PlainTextResponse("Accepted.\n", status_code=202)
         collector.request(found[1])  # answer fast; the responses API is read in the background
         return PlainTextResponse("Accepted.\n", status_code=202)
 
@@ -176,8 +233,6 @@ def webhook_route(config: "Config", desk: "SurveyDesk") -> Any:
 def _store_typeform(config: "Config", desk: "SurveyDesk", body: bytes, signature: str | None, secret: bytes,
                     event: dict[str, Any]) -> tuple[int, str]:
     """Store a verified Typeform ``form_response`` through the collect path; ``(status, text)``."""
-    from tierctl.responses.collect import pending_from_raw
-    from tierctl.responses.store import AnswerChecks, ResponseStore
     from tierctl.surveys.instances import build_providers
 
     form_response = event.get("form_response") if isinstance(event.get("form_response"), dict) else {}
@@ -193,17 +248,26 @@ def _store_typeform(config: "Config", desk: "SurveyDesk", body: bytes, signature
         return 400, f"Not a usable form_response: {exc}"
     finally:
         provider.close()
+    return store_raw(config, desk, instance, survey_id, raw)
+
+
+def store_raw(config: "Config", desk: "SurveyDesk", instance: str, survey_id: str, raw: Any) -> tuple[int, str]:
+    """Store one platform response (a :class:`~tierctl.records.RawResponse`) through the collect path,
+    idempotent by its platform id; ``(status, text)`` for the answer or the log."""
+    from tierctl.responses.collect import pending_from_raw
+    from tierctl.responses.store import AnswerChecks, ResponseStore
+
     problems: list[str] = []
     checks = AnswerChecks(config.surveys[survey_id])
     pending = pending_from_raw(raw, instance, checks, lambda ref, msg: problems.append(msg))
     if pending is None:
-        log.warning("webhook typeform: response %s refused: %s", raw.response_id, "; ".join(problems))
+        log.warning("webhook %s: response %s refused: %s", instance, raw.response_id, "; ".join(problems))
         return 422, "Refused: " + "; ".join(problems)
     store = ResponseStore(desk.ledger(), desk.host, survey_id, instance, checks, desk.clock(),
                           lambda ref, msg: problems.append(msg), lambda msg: log.error("%s", msg))
     added, duplicates = store.store([pending])
     if problems:
-        log.warning("webhook typeform: response %s not stored: %s", raw.response_id, "; ".join(problems))
+        log.warning("webhook %s: response %s not stored: %s", instance, raw.response_id, "; ".join(problems))
         return 422, "Refused: " + "; ".join(problems)
-    log.info("webhook typeform: response for survey %s %s", survey_id, "stored" if added else "already stored")
+    log.info("webhook %s: response for survey %s %s", instance, survey_id, "stored" if added else "already stored")
     return 200, "Stored." if added else "Already stored."

@@ -2,7 +2,7 @@
 
 For each provider instance of a platform with a receiver (:data:`tierctl.web.hooks.PLATFORMS`)
 and a secret in ``serve.webhook_secrets``, and each survey it serves: a provider whose plugin can
-(``register_webhook`` / ``webhook_state``, Typeform's today) registers or checks the URL
+(``register_webhook`` / ``webhook_state``: Typeform's and Qualtrics') registers or checks the URL
 ``<serve.base_url>/hooks/<platform>`` through the platform's API; for the others the line says
 to do it by hand (the README gives the step).
 """
@@ -10,6 +10,7 @@ to do it by hand (the README gives the step).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from tierctl.web.hooks import PLATFORMS
@@ -17,6 +18,7 @@ from tierctl.web.hooks import PLATFORMS
 if TYPE_CHECKING:
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
+    from tierctl.storage.ledger import Ledger
 
 
 @dataclass
@@ -33,8 +35,14 @@ class HookLine:
         return self.state in ("ok", "registered") or self.state.startswith("manual")
 
 
-def webhook_lines(config: "Config", host: "PluginHost", register: bool) -> list[HookLine]:
-    """Register (``register=True``) or check every webhook the config's ``serve:`` section receives."""
+def webhook_lines(config: "Config", host: "PluginHost", register: bool,
+                  ledger: "Ledger | None" = None) -> list[HookLine]:
+    """Register (``register=True``) or check every webhook the config's ``serve:`` section receives.
+
+    A platform that names its webhook by an id it chose (Qualtrics' subscriptions: it documents no
+    listing) gets that id kept in ``ledger`` (as the pull cursor ``webhook:<survey>`` of the provider
+    instance), so that a later check finds it.
+    """
     from tierctl.errors import TierctlError
     from tierctl.providers import ProviderError
     from tierctl.surveys.instances import build_providers
@@ -60,14 +68,33 @@ def webhook_lines(config: "Config", host: "PluginHost", register: bool) -> list[
                     continue
                 try:
                     if register:
-                        provider.register_webhook(survey_id, url,
-                                                  serve.webhook_secrets[platform].get_secret_value())
-                        state = provider.webhook_state(survey_id, url)
-                        lines.append(HookLine(instance, survey_id, url, "registered" if state == "ok" else state))
-                    else:
-                        lines.append(HookLine(instance, survey_id, url, provider.webhook_state(survey_id, url)))
+                        made = provider.register_webhook(survey_id, url,
+                                                         serve.webhook_secrets[platform].get_secret_value())
+                        if _by_id(provider) and isinstance(made, dict) and made.get("id") and ledger is not None:
+                            ledger.set_cursor(instance, _KEPT + survey_id, str(made["id"]), datetime.now(timezone.utc))
+                    state = _state(provider, survey_id, url, instance, ledger)
+                    lines.append(HookLine(instance, survey_id, url,
+                                          "registered" if register and state == "ok" else state))
                 except ProviderError as exc:
                     lines.append(HookLine(instance, survey_id, url, str(exc)))
         finally:
             provider.close()
     return lines
+
+
+#: The pull-cursor name under which a webhook's platform id is kept.
+_KEPT = "webhook:"
+
+
+def _by_id(provider: object) -> bool:
+    """Whether the provider's ``webhook_state`` needs the id its ``register_webhook`` returned."""
+    import inspect
+
+    return "subscription_id" in inspect.signature(provider.webhook_state).parameters  # type: ignore[attr-defined]
+
+
+def _state(provider: object, survey_id: str, url: str, instance: str, ledger: "Ledger | None") -> str:
+    if _by_id(provider):
+        kept = ledger.get_cursor(instance, _KEPT + survey_id) if ledger is not None else None
+        return provider.webhook_state(survey_id, url, subscription_id=kept)  # type: ignore[attr-defined]
+    return provider.webhook_state(survey_id, url)  # type: ignore[attr-defined]

@@ -46,10 +46,15 @@ class BatchWriter:
 
     def store(self, row: "StoredResponse") -> bool:
         """Queue ``row`` and wait until its batch is stored; whether it was."""
+        return bool(self.queue(row).result(timeout=WAIT_S))
+
+    def queue(self, row: "StoredResponse") -> "Future[bool]":
+        """Queue ``row``; the future says, once its batch is committed, whether it was stored.
+        The app awaits it on the event loop (``asyncio.wrap_future``), holding no thread meanwhile."""
         self._ensure_thread()
         done: Future = Future()
         self._jobs.put((row, done))
-        return bool(done.result(timeout=WAIT_S))
+        return done
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -61,6 +61,11 @@ def test_validate_names_each_missing_translation_with_its_line(tmp_path: Path) -
                        "get the nl text; add de: ..."]
     question = [line for line in lines if "questions[0].text" in line]
     assert len(question) == 1 and question[0].startswith(f"{path}:21:") and "no en text" in question[0]
+    # Written without the default language (nl): readers get the first language it is written in.
+    code, out, err = run_cli(["-c", str(_write(tmp_path, CONFIG.replace("name: {nl: Basis, en: Basic, de: Basis}",
+                                                                        "name: {en: Basic}"))), "validate"])
+    [name] = [line for line in err.splitlines() if "tiers.basis.name" in line]
+    assert name.endswith("warning: no nl, de text (written in en); these readers get the en text; add nl: ..., de: ...")
     # zakelijk inherits basis's summary: reported once, where it is written.
     assert not any("tiers.zakelijk.summary" in line for line in lines)
     code, out, err = run_cli(["-c", str(path), "validate", "--json"])

@@ -26,6 +26,13 @@ errorMessage}]}}``. What it implements, as documented:
   displayedFields, displayedValues}]}``. A continuation token exports what
   was recorded after the export that issued it.
 
+* one response: ``GET /surveys/{id}/responses/{responseId}`` -> ``{responseId,
+  values, labels, displayedFields, displayedValues}`` (404 ``RS_404`` unknown);
+* event subscriptions: ``POST /eventsubscriptions/ {topics, publicationUrl,
+  encrypt, sharedKey}`` -> ``{id}``; ``GET`` and ``DELETE
+  /eventsubscriptions/{id}``; :meth:`event_delivery` is the signed form body
+  Qualtrics posts to the publicationUrl.
+
 Respondents: :meth:`respond` answers the delivery of an invite id with
 ``values`` by export column (``QID1``, ``QID3_TEXT``), and the response
 carries the contact's embedded data (``invite_id``, ``tier``, ...) as
@@ -138,6 +145,7 @@ class QualtricsDouble(HttpDouble):
         self.files: dict[str, bytes] = {}
         self.continuations: dict[str, tuple[str, int]] = {}  # token -> (survey, position)
         self.refused: dict[str, str] = {}  # lower-case address -> why its import fails
+        self.subscriptions: dict[str, dict[str, Any]] = {}  # event subscriptions by id
         self.throttled = 0
         self._bucket: tuple[float, float] | None = None
         self._bucket_lock = threading.Lock()
@@ -412,6 +420,65 @@ class QualtricsDouble(HttpDouble):
             token = secrets.token_urlsafe(24)
             self.continuations[token] = (job["survey"], end)
             job["token"] = token
+
+    @route("GET", P + "/surveys/{survey_id}/responses/{response_id}")
+    def get_response(self, request: Request, survey_id: str, response_id: str) -> Reply:
+        """One response: ``{responseId, values, labels, displayedFields, displayedValues}``."""
+        with self.lock:
+            survey = self.surveys.get(survey_id)
+            if survey is None:
+                return error(404, "SV_404", f"Survey {survey_id} not found")
+            found = next((r for r in survey.responses if r["responseId"] == response_id), None)
+        if found is None:
+            return error(404, "RS_404", f"Response {response_id} not found")
+        return envelope(json.loads(json.dumps(found)))
+
+    # -- event subscriptions (webhooks) ----------------------------------------------------------
+
+    @route("POST", P + "/eventsubscriptions/")
+    def subscribe(self, request: Request) -> Reply:
+        body = request.json() or {}
+        topics, url = body.get("topics"), body.get("publicationUrl")
+        if not isinstance(topics, str) or not topics or not isinstance(url, str) or not url:
+            return error(400, "ES_BODY", "topics and publicationUrl are required")
+        subscription_id = _id("SUB")
+        with self.lock:
+            self.subscriptions[subscription_id] = {"id": subscription_id, "topics": topics, "publicationUrl": url,
+                                                   "encrypted": bool(body.get("encrypt")),
+                                                   "sharedKey": body.get("sharedKey"), "successfulCalls": 0}
+        return envelope({"id": subscription_id})
+
+    @route("GET", P + "/eventsubscriptions/{subscription_id}")
+    def subscription(self, request: Request, subscription_id: str) -> Reply:
+        with self.lock:
+            found = self.subscriptions.get(subscription_id)
+        if found is None:
+            return error(404, "ES_404", f"Subscription {subscription_id} not found")
+        return envelope({k: v for k, v in found.items() if k != "sharedKey"})
+
+    @route("DELETE", P + "/eventsubscriptions/{subscription_id}")
+    def unsubscribe(self, request: Request, subscription_id: str) -> Reply:
+        with self.lock:
+            if self.subscriptions.pop(subscription_id, None) is None:
+                return error(404, "ES_404", f"Subscription {subscription_id} not found")
+        return envelope({})
+
+    def event_delivery(self, survey_id: str, response_id: str, shared_key: str | None,
+                       brand: str = "acmebrand") -> bytes:
+        """The form body Qualtrics posts to a ``surveyengine.completedResponse`` subscription's
+        publicationUrl: ``Topic``, ``MSG`` (JSON) and, with a shared key, ``HMAC`` =
+        hex(HMAC-SHA512(sharedKey, MSG)) (see ../shared/providers-wave2.md section 6)."""
+        import hashlib
+        import hmac
+        from urllib.parse import urlencode
+
+        msg = json.dumps({"Status": "Complete", "SurveyID": survey_id, "ResponseID": response_id,
+                          "CompletedDate": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+                          "BrandID": brand}, separators=(",", ":"))
+        fields = {"Topic": f"{brand}.surveyengine.completedResponse.{survey_id}", "MSG": msg}
+        if shared_key is not None:
+            fields["HMAC"] = hmac.new(shared_key.encode(), msg.encode(), hashlib.sha512).hexdigest()
+        return urlencode(fields).encode()
 
     @route("GET", P + "/surveys/{survey_id}/export-responses/{file_id}/file")
     def export_file(self, request: Request, survey_id: str, file_id: str) -> Reply:

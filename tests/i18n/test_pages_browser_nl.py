@@ -89,7 +89,9 @@ def test_the_dutch_report_in_chromium(browser, base_url: str, tmp_path: Path) ->
     assert page.evaluate("document.documentElement.lang") == "nl"
     text = _visible(page)
     for dutch in ("Onderzoeksrapport", "Kwartaalfeedback", "Respons", "Hoe waarschijnlijk beveel je ons aan?",
-                  "Niet afgeleverd, niet meegeteld: 1 mislukt", "Wat klanten schreven, 2027-Q1",
+                  "Niet afgeleverd, niet meegeteld: 1 mislukt", "Wat klanten schreven, K1 2027",
                   "1 promotor, 1 passieve, 1 criticaster", "66,7%", "Basic: per kwartaal"):
         assert dutch in text, dutch
     assert english_in(text, english_fragments()) == []
+    # Periods read the Dutch way everywhere, chart and table included; the key is only in data-period.
+    assert "K4 2026" in text and "2027-Q1" not in text and "2026-Q4" not in text

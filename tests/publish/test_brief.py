@@ -134,3 +134,28 @@ def test_the_brief_in_dutch(account):
     assert "## Niet beantwoord" in out and "verstuurd op di 5 jan 2027, 10:00" in out
     code, out, err = tierctl(account, "survey", "brief", "ACC-1", "--language", "nl-")
     assert code == 2 and "is not a language code" in err
+
+
+def test_the_briefs_notes_and_scores_in_dutch_and_german(account):
+    code, out, err = tierctl(account, "survey", "brief", "ACC-1", "--now", "2027-03-01T12:00:00Z", "--language", "nl")
+    assert (code, err) == (0, "")
+    assert "geen komend gesprek met ACC-1 heeft een vragenlijst vooraf; het laatste was do 4 feb 2027, 10:00 " \
+           "(Europe/Amsterdam): bekijk het met --meeting 2027-02-04." in out
+    assert "no upcoming meeting" not in out
+    code, out, err = tierctl(account, "survey", "brief", "ACC-2", "--language", "de")
+    assert code == 0 and "noch keine Umfrage vor dem Termin (pre-meeting)" in out and "has been sent" not in out
+    code, out, err = tierctl(account, "survey", "brief", "ACC-1", "--meeting", "2027-02-04", "--language", "nl")
+    assert "## Niet beantwoord" in out and "CES 6/7" in out
+
+
+def test_a_rating_and_an_unreached_stakeholder_in_dutch():
+    from tierctl.i18n import use_language
+    from tierctl.publish.brief import BriefAnswer, Brief, Stakeholder
+
+    brief = Brief("ACC-9", "Noordwind", "Europe/Amsterdam")
+    with use_language("nl"):
+        assert BriefAnswer("q", "Hoe?", "rating", 7, scale=(2, 10)).display() == "beoordeling 7 (2-10)"
+        from datetime import datetime, timezone
+        brief.meeting_start = datetime(2027, 2, 4, 9, tzinfo=timezone.utc)
+        brief.stakeholders = [Stakeholder("a@x.example", "An", "", "s", "failed", "i1", None, "bounced")]
+        assert "- An <a@x.example>: niet bereikt (mislukt: bounced)" in brief.text()

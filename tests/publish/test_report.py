@@ -103,11 +103,11 @@ def test_json_figures_counts_and_empty_values(data: Fixture) -> None:
 def test_json_keys_are_stable(data: Fixture) -> None:
     _, report = report_for(data)
     doc = report_dict(report)
-    assert list(doc) == ["schema", "organization", "period", "filters", "notes", "surveys", "helpdesk"]
+    assert list(doc) == ["schema", "organization", "period", "filters", "notes", "surveys", "helpdesk", "language"]
     survey = doc["surveys"][0]
     assert list(survey) == ["id", "title", "periods", "questions", "tiers"]
     period = survey["tiers"][0]["periods"][0]
-    assert list(period) == ["period", "previous", "responses", "response_rate", "questions"]
+    assert list(period) == ["period", "previous", "responses", "response_rate", "questions", "label"]
     assert list(period["response_rate"]) == ["value", "responses", "delivered", "sent", "answered_unsent",
                                              "excluded", "trend", "benchmarks"]
     assert list(period["questions"][0]) == ["id", "type", "metric", "value", "share", "answers", "ignored",
@@ -163,10 +163,10 @@ def test_markdown_escapes_config_and_customer_text(data: Fixture) -> None:
     assert "<script>" not in text and "**bold**" not in text and "[link](http" not in text
     assert "\\<script\\>alert(\"x\")\\</script\\> \\| \\*\\*bold\\*\\* \\[link\\](http://evil.example) =cmd()" in text
     assert "Dark mode and SSO" in text  # one line: a list item cannot be broken out of
-    assert "| 2027-Q1 | 3 | 4 | 2 | 75.0% | -100.0 ▼ (n=3) | 66.7% ▲ (n=3) | 4.50 (n=2) | — (n=0) |" in text
+    assert "| Q1 2027 | 3 | 4 | 2 | 75.0% | -100.0 ▼ (n=3) | 66.7% ▲ (n=3) | 4.50 (n=2) | — (n=0) |" in text
     assert "Not delivered, so not in the rate: 1 failed, 1 unknown." in text
     assert "Benchmark: 92.5% (Benchmark report, 2018); ours is 25.8 points below." in text
-    assert "### What customers wrote, 2027-Q1" in text and "more \\<b\\>charts\\</b\\>" in text
+    assert "### What customers wrote, Q1 2027" in text and "more \\<b\\>charts\\</b\\>" in text
     assert "last quarter idea" not in text.split("What customers wrote")[1]  # 2026-Q4's text is not this quarter's read
     # Every table row has as many cells as its header.
     for table in re.findall(r"(?:^\|.*\|\n)+", text, flags=re.M):
@@ -216,7 +216,7 @@ def test_html_is_self_contained_escaped_and_complete(data: Fixture) -> None:
     assert EVIL in "".join(parsed.text)
     assert "Acme &lt;Analytics&gt; &amp; Co" in page
     # Tiles with trend arrows that say in words what they show, and benchmark lines.
-    assert '<span aria-hidden="true">▼ -100.0 points</span><span class="sr">down 100.0 points from 2026-Q4</span>' \
+    assert '<span aria-hidden="true">▼ -100.0 points</span><span class="sr">down 100.0 points from Q4 2026</span>' \
         in page
     assert "Benchmark 92.5%" in page and "Benchmark report, 2018" in page
     assert "Not delivered, not counted: 1 failed, 1 unknown" in page
@@ -225,8 +225,8 @@ def test_html_is_self_contained_escaped_and_complete(data: Fixture) -> None:
     assert svgs == 3
     basic = page.split('id="s-feedback-basic"')[1].split("</article>")[0]
     assert basic.count('<circle class="point nps"') == 2 and basic.count('<circle class="point csat"') == 2
-    assert "<title>2027-Q1: NPS -100.0 (3 answers)</title>" in basic
-    assert "<title>2026-Q4: CSAT 50.0% (2 answers)</title>" in basic
+    assert "<title>Q1 2027: NPS -100.0 (3 answers)</title>" in basic
+    assert "<title>Q4 2026: CSAT 50.0% (2 answers)</title>" in basic
     # Distributions and the free text of the latest quarter, grouped by tier.
     assert 'class="bars"' in basic
     voices = page.split('class="voices"')[1]
@@ -248,7 +248,7 @@ def test_cli_formats_and_out(data: Fixture, tmp_path: Path) -> None:
     config = str(data.folder / "tierctl.yaml")
     code, out, err = run_cli(["-c", config, "report"])
     assert code == 0, err
-    assert out.startswith("# Acme") and "| 2027-Q1 |" in out
+    assert out.startswith("# Acme") and "| Q1 2027 |" in out
     code, out, err = run_cli(["-c", config, "report", "--format", "json", "--period", "month", "--tier", "basic"])
     assert code == 0, err
     doc = json.loads(out)
@@ -380,3 +380,28 @@ def test_render_with_metrics_is_deterministic(data: Fixture) -> None:
     first = {p: p.read_bytes() for p in sorted(data.folder.glob("s*/*")) if p.is_file()}
     _render(data.folder, website_metrics=True, sales_metrics=True)
     assert {p: p.read_bytes() for p in sorted(data.folder.glob("s*/*")) if p.is_file()} == first
+
+
+def test_headlines_reach_the_pages_through_the_render_inputs(tmp_path: Path) -> None:
+    """Figures computed before rendering are what the pages show: no ledger is read while rendering."""
+    from tierctl.publish.headlines import TierHeadline, headlines_for
+
+    text = CONFIG.replace("website: {format: html, out: site}",
+                          "website: {format: html, out: site, show_metrics: true, min_answers: 5}")
+    config = load(tmp_path, text)
+    assert headlines_for(config) == {} and not (tmp_path / "state.db").exists()  # no ledger: nothing to show
+    given = {"basic": [TierHeadline("feedback", "Quarterly feedback", "2027-Q1", 12, 41.7, 12, 75.0, 4)]}
+    render_targets(config, make_host(), only=["website"], headlines=given)
+    basic = (tmp_path / "site" / "basic.html").read_text(encoding="utf-8")
+    # NPS from 12 answers is published, CSAT from 4 (under min_answers) is not.
+    assert "Quarterly feedback, Q1 2027: NPS <strong>+41.7</strong> (12 answers); 12 responses." in basic
+    assert "75.0%" not in basic
+
+
+def test_render_reads_the_headlines_only_for_targets_that_show_them(data: Fixture) -> None:
+    from tierctl.publish.headlines import headlines_for
+
+    text = CONFIG.replace("website: {format: html, out: site}", "website: {format: html, out: site, show_metrics: true}")
+    config = load(data.folder, text)
+    assert set(headlines_for(config)) == {"basic", "advanced"}
+    assert headlines_for(config, ["sales"]) == {}

@@ -71,7 +71,7 @@ def test_report_at_desktop_width(browser, base_url: str, tmp_path: Path) -> None
         periods = svg.locator("circle.point.nps").evaluate_all("els => els.map(e => e.dataset.period)")
         assert periods == QUARTERS
         titles = svg.locator("circle.point.nps title").all_text_contents()
-        assert len(titles) == len(QUARTERS) and titles[0].startswith("2025-Q1: NPS ")
+        assert len(titles) == len(QUARTERS) and titles[0].startswith("Q1 2025: NPS ")
         assert svg.locator("polyline.line").count() == 2
         assert svg.locator("text").filter(has_text="2026").count() == 1  # axis labels
     # Tiles show figures with arrows whose meaning is also in words.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,7 +63,7 @@ def test_half_year_periods(folder: Path) -> None:
     basic = next(t for t in survey["tiers"] if t["id"] == "basic")
     assert [(p["period"], p["responses"]) for p in basic["periods"]] == [("2026-H1", 2), ("2026-H2", 4)]
     code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--period", "half-year"])
-    assert code == 0 and "| 2026-H2 |" in out and "by half-year" in out
+    assert code == 0 and "| H2 2026 |" in out and "by half-year" in out
 
 
 def test_a_figure_from_few_answers_is_marked_small_sample(folder: Path) -> None:
@@ -75,3 +78,42 @@ def test_a_figure_from_few_answers_is_marked_small_sample(folder: Path) -> None:
                                                  "website: {format: html, out: site, show_metrics: true, min_answers: 3}"))
     code, out, err = run_cli(["-c", str(config), "report"])
     assert "small sample" not in out
+
+
+def test_periods_read_in_the_reports_language_in_every_format(folder: Path) -> None:
+    config = str(folder / "tierctl.yaml")
+    code, md, err = run_cli(["-c", config, "report", "--language", "nl"])
+    assert code == 0, err
+    assert "| K4 2026 | 3 |" in md and "**K4 2026**:" in md and "K3 2026" in md
+    assert "docs (Beoordeling) |" in md and "- Beoordeling, Rate our docs:" in md and "RATING" not in md
+    code, html, err = run_cli(["-c", config, "report", "--language", "nl", "--format", "html"])
+    assert code == 0, err
+    shown = re.sub(r'data-period="[^"]*"', "", html)  # the machine key stays in data attributes only
+    assert not re.search(r"\b20\d\d-(Q|H)\d\b", shown), re.findall(r".{40}\b20\d\d-Q\d\b.{20}", shown)
+    assert '<th scope="row">K4 2026</th>' in html and "K1 2026 tot en met K4 2026" in html
+    assert '<text' in html and ">K4<" in html  # the chart's axis: K4 over its year
+    # JSON keeps the keys and adds the label; CSV too.
+    code, out, err = run_cli(["-c", config, "report", "--language", "nl", "--format", "json"])
+    doc = json.loads(out)
+    basic = next(t for t in doc["surveys"][0]["tiers"] if t["id"] == "basic")
+    assert [(p["period"], p["label"]) for p in basic["periods"]][-1] == ("2026-Q4", "K4 2026")
+    assert doc["language"] == "nl"
+    code, out, err = run_cli(["-c", config, "report", "--language", "nl", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {(r["period"], r["period_label"]) for r in rows} >= {("2026-Q4", "K4 2026"), ("2026-Q1", "K1 2026")}
+
+
+@pytest.mark.parametrize("language, labels", [
+    ("en", ("| H1 2026 |", "| H2 2026 |")), ("nl", ("| 1e helft 2026 |", "| 2e helft 2026 |")),
+    ("de", ("| 1. Halbjahr 2026 |", "| 2. Halbjahr 2026 |"))])
+def test_half_years_read_in_the_reports_language(folder: Path, language: str, labels: tuple[str, str]) -> None:
+    code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--period", "half-year",
+                              "--language", language])
+    assert code == 0, err
+    assert all(label in out for label in labels) and "2026-H" not in out
+
+
+def test_month_periods_and_trends_in_german(folder: Path) -> None:
+    code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--period", "month", "--language", "de"])
+    assert code == 0, err
+    assert "| Dezember 2026 |" in out and "November 2026" in out and "2026-12" not in out

@@ -108,7 +108,7 @@ def test_fresh_database_is_migrated_and_reopening_changes_nothing(tmp_path: Path
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
     con = raw(tmp_path / "state.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"invitations", "runs", "cursors", "responses", "answers", "questions", "answer_day_counts",
@@ -382,10 +382,16 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
     # A ledger as tierctl 3 left it: text keys, facts copied into responses, a type per answer.
     monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:3])
     with open_ledger(db_url(tmp_path), tmp_path) as old:
-        claim(old, [invitation(n) for n in range(3)])
-        old.record_results([SendResult.sent(f"inv-nps-{n}-2026-Q1") for n in range(3)], NOW)
         at = NOW.isoformat(timespec="microseconds")
         old.conn.execute("BEGIN IMMEDIATE")
+        # Sent invitations as version 3 stored them (today's claim writes columns added since).
+        old.conn.executemany(
+            "INSERT INTO invitations (invite_id, survey_id, contact_email, occasion, tier, account_id, provider, "
+            "state, throttled, due_at, closes_at, created_at, updated_at, claimed_at, sent_at, attempts, due_day) "
+            "VALUES (?, 'nps', ?, '2026-Q1', 'advanced', ?, 'outbox', 'sent', 1, ?, ?, ?, ?, ?, ?, 1, ?)",
+            [(f"inv-nps-{n}-2026-Q1", f"contact{n}@example.com", f"acct-{n}", at,
+              (NOW + timedelta(days=30)).isoformat(timespec="microseconds"), at, at, at, at, at[:10])
+             for n in range(3)])
         for n, answers in ((0, [("score", "nps", 9.0, None), ("plan", "choice", None, "Pro"),
                                 ("comment", "text", None, "Faster exports")]),
                            (2, [("score", "nps", 3.0, None), ("comment", "text", None, "")])):
@@ -402,7 +408,7 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
         old.conn.execute("COMMIT")
     monkeypatch.undo()
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
-        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert [r["invite_id"] for r in ledger.invitations(state="sent")] == sorted(
             f"inv-nps-{n}-2026-Q1" for n in range(3))
         [first] = ledger.responses_for_account("acct-0")

@@ -66,6 +66,42 @@ def form_link(msg) -> str:
     return re.search(r"http://127\.0\.0\.1:\d+/s/[A-Za-z0-9_.-]+", text).group(0)
 
 
+def wait_healthy(port: int, proc, timeout: float = 30.0):
+    """``GET /healthz`` of a ``tierctl serve`` process once it listens (fails when it exits first)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else f"exited {proc.returncode}"
+            assert time.monotonic() < deadline, f"the server did not serve /healthz in {timeout:.0f} s"
+            time.sleep(0.2)
+
+
+def sent_and_served(folder: Path, port: int, yaml: str):
+    """A project with ``yaml`` whose invitations were sent, served by uvicorn: yields ``(config, server)``."""
+    from contextlib import contextmanager
+
+    from tierctl.web import create_app
+
+    @contextmanager
+    def running():
+        config = make_project(folder, port, yaml=yaml)
+        code, out, err = cli(config, "survey", "send")
+        assert code == 0, out + err
+        app = create_app(str(config))
+        try:
+            with UvicornThread(app, port) as server:
+                server.app = app
+                yield config, server
+        finally:
+            app.desk.close()
+
+    return running()
+
+
 class UvicornThread:
     """A real uvicorn server running an app in a thread, on a free port of 127.0.0.1."""
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from conftest import UvicornThread, cli, form_link, messages
+from conftest import SECRET, UvicornThread, cli, form_link, messages
 
 HEADERS = {"content-security-policy", "referrer-policy", "x-content-type-options", "x-frame-options"}
 
@@ -156,7 +156,7 @@ def test_the_eml_carries_one_click_unsubscribe_and_a_visible_link(served):
     assert "ann@acme.example                 opted out" in out
 
 
-def test_the_form_speaks_the_organisations_language(served):
+def test_the_form_speaks_the_organisations_language_without_the_contacts_locale(served):
     from tierctl.testing.sockets import unused_port
     from tierctl.web import create_app
 
@@ -164,6 +164,11 @@ def test_the_form_speaks_the_organisations_language(served):
     config.write_text(config.read_text().replace("timezone: Europe/Amsterdam,", "timezone: Europe/Amsterdam, "
                                                                                "language: nl,"))
     link = form_link(messages(folder)["ann@acme.example"])
+    from tierctl.storage.opener import open_ledger
+
+    with open_ledger(None, folder) as ledger:  # invitations sent before the ledger kept the locale
+        with ledger.conn:
+            ledger.conn.execute("UPDATE invitations SET locale = ''")
     app = create_app(str(config))
     with UvicornThread(app, unused_port()) as other:
         page = httpx.get(link.replace(link.split("/s/")[0], other.url))
@@ -172,3 +177,53 @@ def test_the_form_speaks_the_organisations_language(served):
         bad = httpx.post(link.replace(link.split("/s/")[0], other.url), data={"csrf": csrf_of(page.text)})
         assert "Beantwoord deze vraag." in bad.text
     app.desk.close()
+
+
+def test_the_form_speaks_the_contacts_language(tmp_path, monkeypatch):
+    """The locale the invitation was sent in is kept in the ledger; every page of its link speaks it
+    (nl-BE -> nl -> the organisation's default), the questions in it where the config has them."""
+    from project_fixtures import write_customers
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    from conftest import make_project, serve_yaml
+
+    monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
+    port = unused_port()
+    yaml = serve_yaml(port).replace("text: Would you recommend us?, required: true}",
+                                    "text: {en: Would you recommend us?, de: Würden Sie uns empfehlen?}, "
+                                    "required: true}")
+    config = make_project(tmp_path, port, yaml=yaml)
+    write_customers(tmp_path / "customers.csv", [
+        ["a1", "Acme", "starter", "active", "ann@acme.example", "Ann Smith", "user", "de"],
+        ["a1", "Acme", "starter", "active", "bob@acme.example", "Bob", "user", "nl-BE"],
+        ["a1", "Acme", "starter", "active", "cy@acme.example", "Cy", "user", "fr"],
+    ])
+    code, out, err = cli(config, "survey", "send")
+    assert code == 0, out + err
+    sent = messages(tmp_path)
+    app = create_app(str(config))
+    with UvicornThread(app, port) as server, httpx.Client() as http:
+        link = form_link(sent["ann@acme.example"])
+        page = http.get(link)
+        assert '<html lang="de">' in page.text and "Meine Antworten senden" in page.text
+        assert "Würden Sie uns empfehlen?" in page.text and "Sehr unwahrscheinlich" in page.text
+        assert "(erforderlich)" in page.text and "Keine Befragungen mehr erhalten" in page.text
+        bad = http.post(link, data={"csrf": csrf_of(page.text)}, headers={"origin": server.url})
+        assert bad.status_code == 422 and "Bitte beantworten Sie diese Frage." in bad.text
+        done = http.post(link, data={"csrf": csrf_of(page.text), "nps": "8"}, headers={"origin": server.url})
+        assert done.status_code == 303
+        assert "Vielen Dank!" in http.get(server.url + done.headers["location"]).text
+        unsubscribe = re.search(r'href="(/u/[^"]+)"', page.text).group(1)
+        assert '<html lang="de">' in http.get(server.url + unsubscribe).text
+        dutch = http.get(form_link(sent["bob@acme.example"])).text  # nl-BE -> nl
+        assert '<html lang="nl">' in dutch and "Mijn antwoorden versturen" in dutch
+        assert "Would you recommend us?" in dutch  # no Dutch text in the config: its first language
+        french = http.get(form_link(sent["cy@acme.example"])).text  # no French: the organisation's
+        assert '<html lang="en">' in french and "Send my answers" in french
+    app.desk.close()
+    later = create_app(str(config), clock=lambda: datetime.now(timezone.utc) + timedelta(days=400))
+    with UvicornThread(later, unused_port()) as other:
+        closed = httpx.get(link.replace(link.split("/s/")[0], other.url))
+        assert closed.status_code == 410 and "Diese Befragung ist beendet" in closed.text
+    later.desk.close()

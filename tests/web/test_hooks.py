@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from conftest import SECRET, TYPEFORM_SECRET, UvicornThread, cli, make_project, messages, serve_yaml
+from conftest import SECRET, TYPEFORM_SECRET, cli, messages, sent_and_served, serve_yaml
 from doubles.typeform import TOKEN, TypeformDouble
 from tierctl.web.hooks import PLATFORMS, signed
 
@@ -39,7 +39,6 @@ def test_signature_schemes_match_the_platforms_examples():
 @pytest.fixture
 def typeform_project(tmp_path, monkeypatch):
     from tierctl.testing.sockets import unused_port
-    from tierctl.web import create_app
 
     monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
     monkeypatch.setenv("TYPEFORM_TOKEN", TOKEN)
@@ -54,13 +53,8 @@ def typeform_project(tmp_path, monkeypatch):
             f"  tf:\n    plugin: typeform\n    token: ${{TYPEFORM_TOKEN}}\n    mailer: mail\n"
             f"    base_url: {double.url}\n    forms: {{pre-meeting: u6nXL7, product-feedback: Jm4gQd}}\n"
             f"    questions: {{nps: nps_ref}}\n  mail: {{plugin: outbox")
-        config = make_project(tmp_path, port, yaml=yaml)
-        code, out, err = cli(config, "survey", "send")
-        assert code == 0, out + err
-        app = create_app(str(config))
-        with UvicornThread(app, port) as server:
+        with sent_and_served(tmp_path, port, yaml) as (config, server):
             yield tmp_path, config, server, double
-        app.desk.close()
 
 
 def test_a_signed_typeform_webhook_adds_a_response_once_and_an_unsigned_one_is_refused(typeform_project, caplog):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from conftest import SECRET, cli, form_link, make_project, messages
+from conftest import SECRET, cli, form_link, make_project, messages, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +25,7 @@ def test_tierctl_serve_runs_two_workers_and_answers(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tierctl", "-c", str(config), "serve", "--port", str(port),
                              "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
-                time.sleep(0.2)
+        health = wait_healthy(port, proc)
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         link = form_link(messages(tmp_path)["ann@acme.example"])
         page = httpx.get(link)
