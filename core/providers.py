@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierctl.errors import TierctlError
-from tierctl.records import Invitation, Question, RawResponse, SendResult
+from tierctl.records import (DeliveryReceipt, InboundText, Invitation, Question, RawResponse, SendResult,
+                             WebhookRequest)
 from tierctl.util.ratelimit import RateLimit  # public here: providers declare their limit with it
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "ProviderError",
     "ProviderOptions",
     "RateLimit",
+    "WebhookRefused",
     "clock_of",
     "retry_after_seconds",
 ]
@@ -95,6 +97,17 @@ def retry_after_seconds(value: str | None, cap: float) -> float | None:
     if math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), cap)
+
+
+class WebhookRefused(TierctlError):
+    """A callback that is not signed by the platform account a provider instance holds.
+
+    :meth:`Provider.webhook_events` raises it; ``tierctl serve`` answers 401
+    and logs the reason without the body. The message says what was wrong
+    (``missing X-Twilio-Signature``), never a secret.
+    """
+
+    exit_code = 2
 
 
 class OptionRenamedWarning(FutureWarning):
@@ -235,6 +248,9 @@ class Provider:
     #: before each API request itself (multi-request flows); the engine then
     #: does not pace its ``send`` calls.
     paces_itself: ClassVar[bool] = False
+    #: True when the platform calls back (delivery receipts, texts from contacts): ``tierctl serve``
+    #: then routes ``POST /hooks/<plugin name>`` to :meth:`webhook_events` of this plugin's instances.
+    receives_webhooks: ClassVar[bool] = False
 
     _limiter: Any = None
     _tierctl_clock: Any = None  # bind_clock(); a long name, so a subclass's own attributes do not clash
@@ -320,6 +336,24 @@ class Provider:
         channel when sending and return it as ``RawResponse.invite_id``.
         """
         raise NotImplementedError(f"provider {self.name} cannot fetch responses")
+
+    def webhook_events(self, request: WebhookRequest) -> "list[DeliveryReceipt | InboundText]":
+        """Check that ``request`` is signed by this instance's account, then read what it reports.
+
+        For providers with :attr:`receives_webhooks`. Verify the signature on
+        the raw request (``request.url`` is the public URL, as the platform
+        signed it) in constant time before reading anything, and raise
+        :class:`WebhookRefused` when it is missing or wrong (with several
+        instances of a plugin, tierctl tries each). Return the delivery
+        receipts and texts in it; tierctl updates the invitations, records
+        opt-outs and stores answers given by text.
+        """
+        raise NotImplementedError(f"provider {self.name} does not receive webhooks")
+
+    def webhook_reply(self, text: str) -> tuple[str, bytes]:
+        """The answer to an inbound text, ``(content type, body)``: ``text`` to send back to the
+        contact (``""``: no reply). Plain text unless the platform wants its own format (TwiML)."""
+        return "text/plain; charset=utf-8", text.encode("utf-8")
 
     @classmethod
     def uses_instances(cls, options: ProviderOptions) -> set[str]:

@@ -188,6 +188,53 @@ class SendResult:
         return cls(invite_id, False, None, reason, False, True)
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A POST to ``tierctl serve``'s ``/hooks/<plugin name>``, as :meth:`Provider.webhook_events` reads it.
+
+    ``url`` is the public URL the platform called (``serve.base_url`` + path
+    + query: behind a proxy, the address the platform knows, not the one the
+    server saw); ``headers`` have lower-case names; ``body`` is the raw bytes
+    (bounded by ``serve.max_body_bytes``); ``form`` the form-encoded fields in
+    order, repeated names kept (empty for other bodies).
+    """
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    form: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """A platform's report on a message it was given (a status callback).
+
+    ``external_id`` is the id :class:`SendResult` returned for it; ``status``
+    the platform's word, lower-case (``delivered``, ``failed``,
+    ``undelivered``, ``sent``, ``read``, ...); ``error_code`` its error code
+    for a failure (``""`` when none).
+    """
+
+    external_id: str
+    status: str
+    error_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    """A text a contact sent to one of the organisation's numbers.
+
+    ``sender`` is the E.164 number (without a ``whatsapp:`` prefix);
+    ``channel`` ``sms`` or ``whatsapp``; ``message_id`` the platform's id of
+    the text (an answer stored from it is stored once by it).
+    """
+
+    sender: str
+    channel: str
+    body: str
+    message_id: str
+
+
 @dataclass(slots=True)
 class RawResponse:
     """A response as a provider fetched it: raw answers, tierctl computes metrics."""

@@ -76,7 +76,7 @@ class MessageBirdProvider(TextProvider):
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
         if channel != "sms":
             return "MessageBird sends SMS here; send WhatsApp through the twilio provider"
-        text = text_for(invitation, self.options, self.org_name)
+        text = text_for(invitation, self.options, self.org_name, self.context.config)
         if text is None:
             return "set survey_url (the survey link template) to send survey invitations by SMS"
         body: dict[str, Any] = {"originator": self.options.originator,

@@ -9,7 +9,7 @@
         auth_token: ${TWILIO_AUTH_TOKEN}
         from_number: "+3197010200300"            # or messaging_service_sid: MG...
         whatsapp_from: "+3197010200300"          # the WhatsApp sender, for whatsapp messages
-        status_callback: https://tiers.acme.example/hooks/twilio   # delivery receipts (tierctl serve)
+        # status_callback: https://tiers.acme.example/hooks/twilio  # default: serve.base_url + /hooks/twilio
         per_second: 1                            # the sender's throughput (a long code: 1 per second)
         survey_url: https://tiers.acme.example/s/{invite_id}       # surveys sent by SMS: a short link
         # base_url: https://api.twilio.com/2010-04-01               # the default
@@ -41,9 +41,9 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, channel_of, text_for
+from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, channel_of, survey_link, text_for
 from tierctl.providers import ProviderContext, ProviderError
-from tierctl.records import Invitation
+from tierctl.records import DeliveryReceipt, InboundText, Invitation, WebhookRequest
 
 TWILIO_API = "https://api.twilio.com/2010-04-01"
 
@@ -59,8 +59,8 @@ class TwilioOptions(SmsOptions):
     whatsapp_survey_template: str | None = Field(
         None, description="Surveys by WhatsApp: an approved template (ContentSid) whose {{1}} is the first "
                           "name and {{2}} the survey link")
-    status_callback: str | None = Field(None, description="Where Twilio posts delivery receipts, e.g. "
-                                                          "https://tiers.acme.example/hooks/twilio")
+    status_callback: str | None = Field(None, description="Where Twilio posts delivery receipts; default: "
+                                                          "serve.base_url + /hooks/twilio when serve: is set")
 
     @field_validator("account_sid")
     @classmethod
@@ -92,6 +92,7 @@ class TwilioProvider(TextProvider):
     platform = "Twilio"
     Options = TwilioOptions
     batch_size = 50
+    receives_webhooks = True  # tierctl serve's /hooks/twilio: receipts, replies, STOP
     options: TwilioOptions
 
     def __init__(self, instance: str, options: TwilioOptions, context: ProviderContext):
@@ -100,6 +101,9 @@ class TwilioProvider(TextProvider):
         self.api = ApiClient(options, {"Accept": "application/json"},
                              (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)",
                              sleep=self.sleep)
+        serve = getattr(context.config, "serve", None)
+        self.status_callback = options.status_callback or (
+            f"{serve.base_url.rstrip('/')}/hooks/twilio" if serve is not None else None)
 
     def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.options.channel)
@@ -120,20 +124,19 @@ class TwilioProvider(TextProvider):
             if message is not None and message.template_id:
                 form["ContentSid"] = message.template_id
                 form["ContentVariables"] = json.dumps(dict(message.template_variables), ensure_ascii=False)
-            elif message is None and opts.whatsapp_survey_template and opts.survey_url:
-                from tierctl.plugins.email_message import link
-
+            elif message is None and opts.whatsapp_survey_template and \
+                    (url := survey_link(invitation, opts, self.context.config)) is not None:
                 name = invitation.contact_name.strip()
                 form["ContentSid"] = opts.whatsapp_survey_template
-                form["ContentVariables"] = json.dumps(
-                    {"1": name.split()[0] if name else "", "2": link(opts.survey_url, invitation)})
+                form["ContentVariables"] = json.dumps({"1": name.split()[0] if name else "", "2": url})
             else:
                 return ("WhatsApp messages a business starts need an approved template (message template: or "
                         "whatsapp_survey_template with survey_url); nothing was sent")
         else:
-            text = text_for(invitation, opts, self.org_name)
+            text = text_for(invitation, opts, self.org_name, self.context.config)
             if text is None:
-                return "set survey_url (the survey link template) to send survey invitations by SMS"
+                return ("set survey_url (the survey link template), or serve.base_url for the hosted form, to "
+                        "send survey invitations by SMS")
             form["To"], form["Body"] = invitation.phone, text
             if opts.messaging_service_sid:
                 form["MessagingServiceSid"] = opts.messaging_service_sid
@@ -141,8 +144,8 @@ class TwilioProvider(TextProvider):
                 form["From"] = opts.from_number
             else:
                 return "set from_number or messaging_service_sid to send SMS"
-        if opts.status_callback:
-            form["StatusCallback"] = opts.status_callback
+        if self.status_callback:
+            form["StatusCallback"] = self.status_callback
         return form
 
     def error(self, status: int, data: dict[str, Any]) -> tuple[Any, str]:
@@ -153,3 +156,23 @@ class TwilioProvider(TextProvider):
             return ProviderError(self.instance, f"(twilio) Twilio refused the credentials (HTTP {status}, error "
                                                 f"{code}): check account_sid and auth_token", retry=False)
         return None
+
+    def webhook_events(self, request: WebhookRequest) -> list[DeliveryReceipt | InboundText]:
+        """A status callback or an inbound text, once ``X-Twilio-Signature`` checks out with this
+        account's auth token (raises :class:`~tierctl.plugins.twilio_webhooks.BadSignature`)."""
+        from tierctl.plugins.twilio_webhooks import read_callback, verified_params
+
+        params = verified_params(request.url, list(request.form), request.headers.get("x-twilio-signature"),
+                                 self.options.auth_token.get_secret_value())
+        if params.get("AccountSid", self.options.account_sid) != self.options.account_sid:
+            return []  # signed with our token but about another (sub)account: not ours to act on
+        event = read_callback(params)
+        return [event] if event is not None else []
+
+    def webhook_reply(self, text: str) -> tuple[str, bytes]:
+        """TwiML: ``<Response><Message>text</Message></Response>``, or an empty ``<Response/>`` (no reply)."""
+        from xml.sax.saxutils import escape
+
+        inner = f"<Message>{escape(text)}</Message>" if text else ""
+        return ("text/xml; charset=utf-8",
+                f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'.encode("utf-8"))

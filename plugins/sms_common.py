@@ -48,7 +48,8 @@ class SmsOptions(HttpRetryOptions):
     concurrency: int = Field(4, ge=1, le=32, description="Requests in flight at once (Twilio limits concurrent "
                                                          "requests per account)")
     survey_url: str | None = Field(None, description="Survey link template for survey invitations by text, "
-                                                     "with {invite_id}, e.g. https://acme.example/s/{invite_id}")
+                                                     "with {invite_id}, e.g. https://acme.example/s/{invite_id}; "
+                                                     "default with serve.base_url: the hosted form")
     survey_text: str = Field("{title}: {link}", description="A survey invitation's text; {title} {link} "
                                                             "{first_name} {org_name}")
 
@@ -111,16 +112,27 @@ def refusal(invitation: Invitation, channel: str) -> str | None:
     return None
 
 
-def text_for(invitation: Invitation, options: SmsOptions, org_name: str) -> str | None:
-    """The text to send: the message's body, or a survey invitation with its link (None: no survey_url)."""
+def survey_link(invitation: Invitation, options: SmsOptions, config: Any) -> str | None:
+    """A survey invitation's link: the ``survey_url`` template, else the hosted form (``serve.base_url``),
+    else None."""
+    if options.survey_url:
+        from tierctl.plugins.email_message import link
+
+        return link(options.survey_url, invitation)
+    from tierctl.web.links import form_url
+
+    return form_url(config, invitation.invite_id) if getattr(config, "serve", None) is not None else None
+
+
+def text_for(invitation: Invitation, options: SmsOptions, org_name: str, config: Any = None) -> str | None:
+    """The text to send: the message's body, or a survey invitation with its link (None: no link)."""
     if invitation.message is not None:
         return invitation.message.body
-    if not options.survey_url:
+    url = survey_link(invitation, options, config)
+    if url is None:
         return None
-    from tierctl.plugins.email_message import link
-
     name = invitation.contact_name.strip()
-    return options.survey_text.format(title=invitation.survey_title, link=link(options.survey_url, invitation),
+    return options.survey_text.format(title=invitation.survey_title, link=url,
                                       first_name=name.split()[0] if name else "", org_name=org_name)
 
 

@@ -1,16 +1,15 @@
 """What Twilio posts back: signed delivery receipts and inbound texts, checked and read.
 
-For ``tierctl serve``'s ``/hooks/twilio`` (not on main yet): the route
-hands the raw form fields, the full URL Twilio called and the
-``X-Twilio-Signature`` header to :func:`verified_params`, and acts on what
-:func:`read_callback` makes of them:
+``tierctl serve`` routes ``POST /hooks/twilio`` to
+:meth:`TwilioProvider.webhook_events <tierctl.plugins.provider_twilio.TwilioProvider.webhook_events>`,
+which checks the signature here (:func:`verified_params`) and reads the
+fields (:func:`read_callback`) into tierctl's records:
 
-* a :class:`DeliveryReceipt` (``MessageStatus`` of a message tierctl sent:
-  ``delivered``, ``failed``, ``undelivered``, ...) updates the invitation whose
-  external id is ``message_sid``;
-* an :class:`InboundText`: ``STOP`` (and Twilio's other opt-out words) is an
-  opt-out of that channel for the sender's number; a lone score ``0``-``10``
-  answers the sender's open NPS-only SMS survey.
+* a :class:`~tierctl.records.DeliveryReceipt` (``MessageStatus`` of a message tierctl
+  sent: ``delivered``, ``failed``, ``undelivered``, ...; its ``MessageSid`` is
+  the invitation's external id);
+* an :class:`~tierctl.records.InboundText`: what the contact wrote (tierctl reads
+  ``STOP`` and a score ``0``-``10`` out of it).
 
 Signatures (Twilio's ``RequestValidator``): the full URL, then every form
 field sorted by name as ``name + value`` (no separators), HMAC-SHA1 with the
@@ -23,20 +22,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-#: Twilio's default opt-out keywords on long codes (Advanced Opt-Out can add more).
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
-#: The final delivery states a receipt can report.
-FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled"})
+from tierctl.providers import WebhookRefused
+from tierctl.records import DeliveryReceipt, InboundText
+
 #: Fields read from a callback; more than this many fields is not Twilio.
 MAX_FIELDS = 200
 
 
-class BadSignature(ValueError):
-    """The request is not signed by the account's auth token (answer 403, act on nothing)."""
+class BadSignature(WebhookRefused):
+    """The request is not signed by the account's auth token (answer 401, act on nothing)."""
 
 
 def twilio_signature(url: str, params: Iterable[tuple[str, str]], auth_token: str) -> str:
@@ -66,7 +63,7 @@ def verified_params(url: str, params: list[tuple[str, str]], signature: str | No
     :raises BadSignature: no signature, a wrong one, or more fields than Twilio sends.
     """
     if not signature or len(params) > MAX_FIELDS:
-        raise BadSignature("missing X-Twilio-Signature" if not signature else "too many fields")
+        raise BadSignature("missing X-Twilio-Signature" if not signature else "more fields than Twilio sends")
     given = signature.strip().encode("ascii", "replace")
     if not any(hmac.compare_digest(twilio_signature(u, params, auth_token).encode("ascii"), given)
                for u in _url_variants(url)):
@@ -74,47 +71,14 @@ def verified_params(url: str, params: list[tuple[str, str]], signature: str | No
     return {name: value for name, value in params}
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryReceipt:
-    """A status callback: what became of a message tierctl sent (its sid is the invitation's external id)."""
-
-    message_sid: str
-    status: str
-    error_code: str = ""
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-
-@dataclass(frozen=True, slots=True)
-class InboundText:
-    """A text a contact sent: ``sender`` is the E.164 number (``whatsapp:`` removed), ``channel`` sms or whatsapp."""
-
-    sender: str
-    channel: str
-    body: str
-
-    @property
-    def is_stop(self) -> bool:
-        """An opt-out: the whole text is one of Twilio's opt-out words (any case, spaces and a dot allowed)."""
-        return self.body.strip().rstrip(".!").upper() in STOP_WORDS
-
-    @property
-    def score(self) -> int | None:
-        """A lone whole number 0-10 (an NPS answer by text), else None."""
-        text = self.body.strip().rstrip(".!")
-        return int(text) if text.isdigit() and len(text) <= 2 and 0 <= int(text) <= 10 else None
-
-
 def read_callback(params: Mapping[str, str]) -> DeliveryReceipt | InboundText | None:
     """A verified callback as a receipt or an inbound text; None when it is neither."""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     if status and status not in ("received", "receiving") and sid:
-        return DeliveryReceipt(sid, status, params.get("ErrorCode") or "")
+        return DeliveryReceipt(sid[:64], status.lower()[:32], (params.get("ErrorCode") or "")[:16])
     sender = params.get("From") or ""
     if "Body" in params and sender:
         channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
-        return InboundText(sender.removeprefix("whatsapp:"), channel, params["Body"][:1600])
+        return InboundText(sender.removeprefix("whatsapp:")[:32], channel, params["Body"][:1600], sid[:64])
     return None

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "api.md"
 #: The modules whose ``__all__`` is documented, and the records providers use.
 MODULES = ("tierctl.providers", "tierctl.http", "tierctl.helpdesks")
-RECORDS = ("Invitation", "Question", "SendResult", "RawResponse", "AnsweredInvitation")
+RECORDS = ("Invitation", "Question", "SendResult", "RawResponse", "AnsweredInvitation", "WebhookRequest",
+           "DeliveryReceipt", "InboundText")
 
 HEADER = """# API reference for provider plugins
 

@@ -32,40 +32,50 @@ def contacts() -> None:
     setup_logging("plain")
 
 
+_CHANNEL = click.option("--channel", type=click.Choice(["email", "sms", "whatsapp"]), default="email",
+                        show_default=True, help="sms or whatsapp: ADDRESS is a phone number (E.164), and only "
+                                                "texts on that channel stop.")
+
+
 @contacts.command()
-@click.argument("email")
+@click.argument("email", metavar="ADDRESS")
 @click.option("--survey", "survey_id", metavar="ID", help="Only this survey (default: every survey).")
 @click.option("--reason", metavar="TEXT", help="Why, for the record (e.g. 'asked by phone').")
+@_CHANNEL
 @click.pass_obj
-def optout(app: App, email: str, survey_id: str | None, reason: str | None) -> None:
-    """Never survey EMAIL again (for one survey, or all); queued invitations are cancelled."""
+def optout(app: App, email: str, survey_id: str | None, reason: str | None, channel: str) -> None:
+    """Never survey ADDRESS (an e-mail address) again (for one survey, or all); queued invitations
+    are cancelled. With --channel sms/whatsapp: never text the number ADDRESS on that channel."""
     from tierctl.surveys.suppressions import check_survey, opt_out
 
     check_survey(app.config(), survey_id)
     with _ledger(app) as ledger:
-        added = opt_out(ledger, email, survey_id, "manual", reason, _now())
+        added = opt_out(ledger, email, survey_id, "manual", reason, _now(), channel)
     scope = f"survey {survey_id}" if survey_id else "all surveys"
-    click.echo(f"{'opted out' if added else 'already opted out'}: {email.strip().lower()} ({scope})")
+    shown = email.strip().lower() if channel == "email" else f"{email.strip()} ({channel})"
+    click.echo(f"{'opted out' if added else 'already opted out'}: {shown} ({scope})")
 
 
 @contacts.command()
-@click.argument("email")
+@click.argument("email", metavar="ADDRESS")
 @click.option("--survey", "survey_id", metavar="ID", help="Only this survey's suppression (default: all of them).")
+@_CHANNEL
 @click.pass_obj
-def optin(app: App, email: str, survey_id: str | None) -> None:
-    """Lift EMAIL's opt-outs (the person asked to be surveyed again)."""
+def optin(app: App, email: str, survey_id: str | None, channel: str) -> None:
+    """Lift ADDRESS's opt-outs (the person asked to be surveyed again), or a number's on --channel."""
     from tierctl.surveys.suppressions import opt_in
 
     with _ledger(app) as ledger:
-        lifted = opt_in(ledger, email, survey_id)
-    click.echo(f"lifted {lifted} suppression(s) of {email.strip().lower()}")
+        lifted = opt_in(ledger, email, survey_id, channel)
+    shown = email.strip().lower() if channel == "email" else f"{email.strip()} ({channel})"
+    click.echo(f"lifted {lifted} suppression(s) of {shown}")
 
 
 @contacts.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def suppressions(app: App, as_json: bool) -> None:
-    """Every suppressed address: scope, source, reason and when."""
+    """Every suppressed address or number: channel, scope, source, reason and when."""
     from tierctl.storage.opener import existing_ledger
 
     config = app.config()
@@ -80,8 +90,9 @@ def suppressions(app: App, as_json: bool) -> None:
                               default=str, indent=2))
         return
     for r in rows:
-        click.echo(f"{r['created_at'].isoformat(timespec='seconds')}  {r['address'] or '(forgotten)':<36} "
-                   f"{r['survey_id'] or 'all surveys':<20} {r['source']:<8} {r['reason'] or ''}".rstrip())
+        click.echo(f"{r['created_at'].isoformat(timespec='seconds')}  {r.get('channel', 'email'):<8} "
+                   f"{r['address'] or '(forgotten)':<36} {r['survey_id'] or 'all surveys':<20} {r['source']:<8} "
+                   f"{r['reason'] or ''}".rstrip())
     click.echo(f"{len(rows)} suppression(s)")
 
 

@@ -259,18 +259,20 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
     picks the rows this command owns."""
     ledger = _existing_ledger(run)
     if ledger is None:
-        counts, unknown, runs, suppressions = {}, [], [], []
+        counts, unknown, runs, suppressions, deliveries = {}, [], [], [], {}
     else:
         try:
             counts, unknown, runs = ledger.status_counts(), ledger.invitations(state="unknown"), \
                 ledger.recent_runs(10)
             suppressions = ledger.suppressions()
+            deliveries = ledger.delivery_counts()
         finally:
             ledger.close()
     counts = {k: v for k, v in counts.items() if mine(k)}
+    deliveries = {k: v for k, v in deliveries.items() if mine(k)}
     unknown = [row for row in unknown if mine(row.get("survey_id", ""))]
     if as_json:
-        click.echo(json.dumps({"counts": counts, "unknown": unknown, "runs": runs,
+        click.echo(json.dumps({"counts": counts, "delivery": deliveries, "unknown": unknown, "runs": runs,
                                "suppressions": _suppression_counts(suppressions)}, default=str, indent=2))
         return
     states = ["deferred", "sending", "sent", "retry", "failed", "unknown"]
@@ -279,9 +281,15 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
     for survey_id in sorted(ids | set(counts)):
         row = counts.get(survey_id, {})
         click.echo(f"{survey_id:<30}" + "".join(f"{row.get(s, 0):>10}" for s in states))
+    if deliveries:  # texts whose platform reported back (a failed text is not resent: see README)
+        click.echo("\ntexts by delivery receipt:")
+        receipts = ["delivered", "read", "undelivered", "failed"]
+        for survey_id, row in sorted(deliveries.items()):
+            click.echo(f"  {survey_id:<28}" + "".join(f"{row.get(s, 0):>8} {s}" for s in receipts))
     scopes = _suppression_counts(suppressions)
     click.echo(f"\nsuppressions (opted out): {scopes['all_surveys']} of all surveys"
                + "".join(f", {n} of {sid}" for sid, n in sorted(scopes["by_survey"].items()))
+               + "".join(f", {n} {channel} number(s)" for channel, n in sorted(scopes["by_channel"].items()))
                + " (tierctl contacts suppressions)")
     if unknown:
         click.echo(f"\n{len(unknown)} in doubt (a run stopped while sending them); they are not "
@@ -298,10 +306,15 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
 
 def _suppression_counts(suppressions: list[dict[str, Any]]) -> dict[str, Any]:
     by_survey: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
     for s in suppressions:
-        if s["survey_id"] is not None:
+        channel = s.get("channel", "email")
+        if channel != "email":  # a number's opt-out of texts on one channel
+            by_channel[channel] = by_channel.get(channel, 0) + 1
+        elif s["survey_id"] is not None:
             by_survey[s["survey_id"]] = by_survey.get(s["survey_id"], 0) + 1
-    return {"all_surveys": sum(1 for s in suppressions if s["survey_id"] is None), "by_survey": by_survey}
+    return {"all_surveys": sum(1 for s in suppressions if s["survey_id"] is None and s.get("channel", "email") == "email"),
+            "by_survey": by_survey, "by_channel": by_channel}
 
 
 def _existing_ledger(run: Any) -> Any:

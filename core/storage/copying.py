@@ -33,13 +33,15 @@ TABLES: dict[str, tuple[str, ...]] = {
     "responses": ("invitation", "response_id", "source", "submitted_at", "received_at"),
     "answers": ("invitation", "question_id", "value"),
     "helpdesk_ratings": ("source", "rating_id", "tier", "organization", "score", "created_at", "day"),
-    "suppressions": ("address_hash", "address", "scope", "source", "reason", "created_at"),
+    "suppressions": ("address_hash", "address", "scope", "source", "reason", "created_at", "channel"),
+    "texts": ("external_id", "invite_id", "channel", "phone", "locale", "sent_at", "delivery", "delivery_rank",
+              "error_code", "updated_at"),
 }
 #: The order of primary keys each table is dumped in.
 ORDER_BY: dict[str, str] = {"runs": "id", "invitations": "id", "cursors": "provider, survey_id",
                             "questions": "survey_id, question_id", "responses": "invitation",
                             "answers": "invitation, question_id", "helpdesk_ratings": "source, rating_id",
-                            "suppressions": "address_hash, scope"}
+                            "suppressions": "address_hash, scope", "texts": "external_id"}
 TIME_COLUMNS = frozenset({"started_at", "finished_at", "due_at", "closes_at", "created_at", "updated_at",
                           "claimed_at", "sent_at", "submitted_at", "received_at"})
 # (helpdesk_ratings.created_at is a time too: TIME_COLUMNS is by name.)

@@ -131,6 +131,15 @@ ALL_SURVEYS = "*"
 SUPPRESSION_SOURCES = ("link", "manual", "import", "provider")
 #: The reason invitations of a suppressed address are failed with, and the plan's skip reason.
 OPTED_OUT = "opted out"
+#: The channels a suppression applies to: ``email`` is keyed by address, the others by phone number.
+SUPPRESSION_CHANNELS = ("email", "sms", "whatsapp")
+
+#: How far a text's delivery has got, by the platform's status word: a receipt only ever moves it
+#: forward, so a late ``sent`` does not undo ``delivered`` (callbacks come out of order).
+DELIVERY_RANK = {"accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
+                 "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3, "read": 4}
+#: Delivery states ``survey status`` and ``touchpoints status`` count.
+DELIVERY_COUNTED = ("delivered", "undelivered", "failed", "read")
 
 Key = tuple[str, str, str]
 """An invitation's identity: ``(survey_id, contact_email, occasion)``."""
@@ -152,24 +161,43 @@ def suppression_key(address: str) -> str:
     return hashlib.sha256(normalise_address(address).encode("utf-8")).hexdigest()
 
 
-def checked_suppression(address: str, source: str) -> str:
-    """The normalised address of a new suppression; ``ValueError`` for an unknown source,
-    :class:`~tierctl.errors.TierctlError` for something that is not an address (backends share it)."""
+def phone_suppression_key(channel: str, phone: str) -> str:
+    """The key of a phone number's suppression on ``channel`` (``sms``, ``whatsapp``): its own
+    hash, so an SMS opt-out never stops an e-mail and the number is not needed to honour it."""
+    return suppression_key(f"{channel}:{phone.strip()}")
+
+
+def checked_suppression(address: str, source: str, channel: str = "email") -> str:
+    """The normalised address (or E.164 number, for a text channel) of a new suppression;
+    ``ValueError`` for an unknown source or channel, :class:`~tierctl.errors.TierctlError` for
+    something that is not an address or number (backends share it)."""
     from tierctl.errors import TierctlError
 
     if source not in SUPPRESSION_SOURCES:
         raise ValueError(f"unknown suppression source {source!r}; sources are {', '.join(SUPPRESSION_SOURCES)}")
+    if channel not in SUPPRESSION_CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; channels are {', '.join(SUPPRESSION_CHANNELS)}")
+    if channel != "email":
+        number = address.strip()
+        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+            raise TierctlError(f"{number!r} is not a phone number in E.164 form; expected +31612345678")
+        return number
     address = normalise_address(address)
     if "@" not in address:
         raise TierctlError(f"{address!r} is not an e-mail address; expected name@domain.example")
     return address
 
 
+def suppression_key_of(address: str, channel: str) -> str:
+    """:func:`suppression_key` of an e-mail address, :func:`phone_suppression_key` of a number."""
+    return suppression_key(address) if channel == "email" else phone_suppression_key(channel, address)
+
+
 def suppression_dicts(rows: Any) -> list[dict[str, Any]]:
-    """:meth:`Ledger.suppressions` from rows of (hash, address, scope, source, reason, created_at)."""
+    """:meth:`Ledger.suppressions` from rows of (hash, address, scope, source, reason, created_at, channel)."""
     return [{"address": address, "address_hash": key, "survey_id": None if scope == ALL_SURVEYS else scope,
-             "source": source, "reason": reason, "created_at": created_at}
-            for key, address, scope, source, reason, created_at in rows]
+             "source": source, "reason": reason, "created_at": created_at, "channel": channel}
+            for key, address, scope, source, reason, created_at, channel in rows]
 
 
 def scopes_by_key(rows: Any) -> dict[str, frozenset[str]]:
@@ -608,32 +636,68 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     def add_suppression(self, address: str, survey_id: str | None, source: str, reason: str | None,
-                        now: datetime) -> bool:
+                        now: datetime, channel: str = "email") -> bool:
         """Suppress ``address`` for one survey (``survey_id``) or all (``None``), in one transaction.
 
         The address's ``deferred`` and ``retry`` invitations in scope become
-        ``failed`` with the reason ``opted out``.
+        ``failed`` with the reason ``opted out``. With a text ``channel``
+        (``sms``, ``whatsapp``) ``address`` is an E.164 number, keyed by
+        :func:`phone_suppression_key`: only that channel stops (invitations
+        are kept by e-mail address, so none is failed; planning skips them).
 
         :param source: one of :data:`SUPPRESSION_SOURCES`.
+        :param channel: one of :data:`SUPPRESSION_CHANNELS`.
         :returns: whether it is new (an existing one keeps its time and source).
         """
 
     @abc.abstractmethod
-    def remove_suppression(self, address: str, survey_id: str | None = None) -> int:
-        """Lift suppressions of ``address``: of one survey, or (``None``) every one; return how many."""
+    def remove_suppression(self, address: str, survey_id: str | None = None, channel: str = "email") -> int:
+        """Lift suppressions of ``address`` on ``channel``: of one survey, or (``None``) every one;
+        return how many."""
 
     @abc.abstractmethod
     def suppressions(self) -> list[dict[str, Any]]:
-        """Every suppression, oldest first: dicts with ``address`` (``None`` once forgotten),
-        ``address_hash``, ``survey_id`` (``None``: all surveys), ``source``, ``reason``, ``created_at``."""
+        """Every suppression, oldest first: dicts with ``address`` (``None`` once forgotten; a
+        number for a text channel), ``address_hash``, ``survey_id`` (``None``: all surveys),
+        ``source``, ``reason``, ``created_at``, ``channel``."""
 
     @abc.abstractmethod
     def suppressed(self) -> dict[str, frozenset[str]]:
         """What planning checks, in one query: ``key -> scopes``.
 
         The key is :func:`suppression_key` of the address (its hash, so erased
-        addresses are still honoured); a scope is a survey id or :data:`ALL_SURVEYS`.
+        addresses are still honoured), or :func:`phone_suppression_key` of a
+        number on a text channel; a scope is a survey id or :data:`ALL_SURVEYS`.
         """
+
+    # -- texts: what SMS and WhatsApp providers sent, and what became of it --------------------
+    #
+    # A text (SMS, WhatsApp message) is kept beside its invitation under the platform's message id,
+    # with the number it went to and the contact's language: delivery receipts find it by that id,
+    # and a reply ("9") finds the invitation it answers by the number. These methods are not
+    # abstract so that a backend written before them keeps working (it keeps no texts).
+
+    def record_texts(self, texts: list[tuple[str, str, str, str, str]], now: datetime) -> int:
+        """Keep ``(invite_id, external_id, channel, phone, locale)`` of texts a provider accepted;
+        an external id already kept is left alone. Returns how many are new."""
+        return 0
+
+    def record_delivery(self, external_id: str, status: str, error_code: str, now: datetime) -> bool:
+        """A delivery receipt: the text ``external_id`` is now ``status`` (a word of
+        :data:`DELIVERY_RANK`). Only a later stage is kept (a late ``sent`` leaves ``delivered``),
+        so receipts are idempotent and may come in any order. Returns whether it changed anything."""
+        return False
+
+    def text_invitation(self, phone: str, survey_ids: list[str], now: datetime) -> dict[str, Any] | None:
+        """The most recent text sent to ``phone`` for one of ``survey_ids`` whose invitation is
+        ``sent`` and still open at ``now``: a dict with ``invite_id``, ``survey_id``, ``locale``,
+        ``channel``, ``provider``; None when there is none."""
+        return None
+
+    def delivery_counts(self) -> dict[str, dict[str, int]]:
+        """``survey_id -> {delivered, undelivered, failed, read: count}`` of texts (those receipts
+        reported; a survey without any is missing)."""
+        return {}
 
     @abc.abstractmethod
     def store_latest_responses(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":

@@ -44,6 +44,7 @@ from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, FAILED, RETRY, S
 from tierctl.storage.postgres_conn import Heartbeat, connect, masked, split_url
 from tierctl.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
 from tierctl.storage.suppressions_postgres import PostgresSuppressions
+from tierctl.storage.texts_postgres import PostgresTexts
 
 if TYPE_CHECKING:
     from tierctl.records import HelpdeskRating, StoredResponse
@@ -98,7 +99,7 @@ def _due_day(inv: Invitation) -> str:
     return inv.due_day or _utc(inv.due_at).isoformat()[:10]
 
 
-class PostgresLedger(PostgresSuppressions, Ledger):
+class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in a PostgreSQL database (see the module docstring).
 
     Open it with :func:`tierctl.storage.opener.open_ledger`. One instance per thread.

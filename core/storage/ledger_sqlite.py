@@ -58,6 +58,7 @@ from tierctl.storage.suppressions_sqlite import SqliteSuppressions
 from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, backup, describe_error, integrity_problems, probe,
                                            schema_problems)
 from tierctl.storage.sqlite_responses import SqliteResponses
+from tierctl.storage.texts_sqlite import SqliteTexts
 from tierctl.storage.sqlite_rows import INVITATION_COLUMNS, Stamps, row_dict, ts_text
 from tierctl.storage.sqlite_schema import APPLICATION_ID
 from tierctl.records import HelpdeskRating, Invitation, SendResult
@@ -93,7 +94,7 @@ def _translating_errors(cls: type) -> type:
 
 
 @_translating_errors
-class SqliteLedger(SqliteSuppressions, SqliteResponses, Ledger):
+class SqliteLedger(SqliteSuppressions, SqliteResponses, SqliteTexts, Ledger):
     """A :class:`~tierctl.storage.ledger.Ledger` in one SQLite file (see the module docstring).
 
     Open it with :func:`tierctl.storage.ledger.open_ledger`. One instance per

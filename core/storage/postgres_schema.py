@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from tierctl.storage.ledger import SURVEYED_STATES, sql_states
 from tierctl.storage.suppressions_postgres import SUPPRESSIONS_DDL
+from tierctl.storage.texts_postgres import TEXTS_DDL
 
 #: The advisory lock key that serialises migrations (b"tierctl" as a number).
 MIGRATION_LOCK = 0x74696572_63746C
@@ -147,6 +148,7 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("invitations keep the contact's locale", (
         "ALTER TABLE invitations ADD COLUMN locale TEXT NOT NULL DEFAULT ''",
     )),
+    ("texts (SMS, WhatsApp) with delivery receipts; suppressions per channel", TEXTS_DDL),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from tierctl.storage.ledger import SURVEYED_STATES, sql_states
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL
 from tierctl.storage.sqlite_checks import Schema, expected_schema
 from tierctl.storage.suppressions_sqlite import SUPPRESSIONS_DDL
+from tierctl.storage.texts_sqlite import TEXTS_DDL
 
 APPLICATION_ID = 0x74696572  # b"tier": marks a SQLite file as a tierctl ledger
 
@@ -245,6 +246,8 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ("invitations keep the contact's locale", (
         "ALTER TABLE invitations ADD COLUMN locale TEXT NOT NULL DEFAULT ''",
     )),
+    # Texts (SMS, WhatsApp) by platform message id with their delivery receipts; opt-outs per channel.
+    ("texts with delivery receipts; suppressions per channel", TEXTS_DDL),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -252,7 +255,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: What the migrations build (tests/storage/test_ledger_checks.py keeps it in step): every open
 #: checks a ledger has all of it.
 SCHEMA = Schema(
-    version=7,
+    version=8,
     tables={
         "runs": ("id", "kind", "pid", "host", "started_at", "finished_at", "status", "counts"),
         "invitations": ("id", "invite_id", "survey_id", "contact_email", "occasion", "tier", "account_id",
@@ -265,16 +268,19 @@ SCHEMA = Schema(
         "answers": ("invitation", "question_id", "value"),
         "answer_day_counts": ("survey_id", "tier", "due_day", "question_id", "qtype", "score", "choice", "n"),
         "response_day_counts": ("survey_id", "tier", "due_day", "responses", "keys"),
-        "suppressions": ("address_hash", "address", "scope", "source", "reason", "created_at"),
+        "suppressions": ("address_hash", "address", "scope", "source", "reason", "created_at", "channel"),
+        "texts": ("external_id", "invite_id", "channel", "phone", "locale", "sent_at", "delivery", "delivery_rank",
+                  "error_code", "updated_at"),
         "helpdesk_ratings": ("source", "rating_id", "tier", "organization", "score", "created_at", "day"),
     },
     indexes={"invitations_account": "invitations", "invitations_closes_at": "invitations",
              "invitations_contact": "invitations",
              "invitations_group": "invitations", "invitations_state": "invitations",
-             "invitations_surveyed": "invitations", "responses_fetched": "responses"},
+             "invitations_surveyed": "invitations", "responses_fetched": "responses",
+             "texts_phone": "texts", "texts_invite": "texts"},
     rowid={"runs": True, "invitations": True, "cursors": True, "responses": True, "questions": False,
            "answers": False, "answer_day_counts": False, "response_day_counts": False, "suppressions": False,
-           "helpdesk_ratings": False},
+           "helpdesk_ratings": False, "texts": False},
 )
 
 

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, checked_suppression,
-                                    forgotten_address, normalise_address, scopes_by_key, sql_states,
-                                    suppression_dicts, suppression_key)
+                                    forgotten_address, normalise_address, scopes_by_key,
+                                    sql_states, suppression_dicts, suppression_key, suppression_key_of)
 
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
@@ -53,14 +53,17 @@ class PostgresSuppressions:
     _record_questions: Any
 
     def add_suppression(self, address: str, survey_id: str | None, source: str, reason: str | None,
-                        now: datetime) -> bool:
-        address = checked_suppression(address, source)
+                        now: datetime, channel: str = "email") -> bool:
+        address = checked_suppression(address, source, channel)
         at = _utc(now)
         with self._transaction() as conn:
             added = conn.execute(
-                "INSERT INTO suppressions (address_hash, address, scope, source, reason, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (suppression_key(address), address, survey_id or ALL_SURVEYS, source, reason, at)).rowcount
+                "INSERT INTO suppressions (address_hash, address, scope, source, reason, created_at, channel) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (suppression_key_of(address, channel), address, survey_id or ALL_SURVEYS, source, reason, at,
+                 channel)).rowcount
+            if channel != "email":  # invitations are kept by e-mail address: planning skips the number
+                return bool(added)
             sql = (f"UPDATE invitations SET state = '{FAILED}', reason = %s, updated_at = %s "
                    f"WHERE contact_email = %s AND state IN {sql_states(CLAIMABLE_STATES)}")
             params: list[Any] = [OPTED_OUT, at, address]
@@ -70,8 +73,8 @@ class PostgresSuppressions:
             conn.execute(sql, params)
         return bool(added)
 
-    def remove_suppression(self, address: str, survey_id: str | None = None) -> int:
-        key = suppression_key(address)
+    def remove_suppression(self, address: str, survey_id: str | None = None, channel: str = "email") -> int:
+        key = suppression_key_of(address.strip(), channel)
         with self._transaction() as conn:
             if survey_id is None:
                 return conn.execute("DELETE FROM suppressions WHERE address_hash = %s", (key,)).rowcount
@@ -80,7 +83,7 @@ class PostgresSuppressions:
 
     def suppressions(self) -> list[dict[str, Any]]:
         return suppression_dicts(self.conn.execute(
-            "SELECT address_hash, address, scope, source, reason, created_at FROM suppressions "
+            "SELECT address_hash, address, scope, source, reason, created_at, channel FROM suppressions "
             "ORDER BY created_at, address_hash, scope"))
 
     def suppressed(self) -> dict[str, frozenset[str]]:
@@ -123,11 +126,18 @@ class PostgresSuppressions:
                 "UPDATE answers AS a SET text = '[erased]' FROM invitations AS i, questions AS q "
                 "WHERE i.id = a.invitation AND i.contact_email = %s AND q.survey_id = i.survey_id "
                 "AND q.question_id = a.question_id AND q.qtype = 'text' AND a.text <> ''", (address,)).rowcount
+            # The numbers their texts went to: erased, and their opt-outs kept by hash only.
+            phones = {r[0] for r in conn.execute(
+                "SELECT t.channel || ':' || t.phone FROM texts AS t JOIN invitations AS i ON i.invite_id = "
+                "t.invite_id WHERE i.contact_email = %s AND t.phone IS NOT NULL FOR UPDATE OF t", (address,))}
+            conn.execute("UPDATE texts AS t SET phone = NULL FROM invitations AS i WHERE i.invite_id = t.invite_id "
+                         "AND i.contact_email = %s AND t.phone IS NOT NULL", (address,))
+            number_keys = sorted({suppression_key(p) for p in phones})
             invitations = conn.execute("UPDATE invitations SET contact_email = %s, updated_at = %s "
                                        "WHERE contact_email = %s",
                                        (forgotten_address(address), _utc(now), address)).rowcount
-            suppressions = conn.execute("UPDATE suppressions SET address = NULL WHERE address_hash = %s",
-                                        (suppression_key(address),)).rowcount
+            suppressions = conn.execute("UPDATE suppressions SET address = NULL WHERE address_hash = ANY(%s)",
+                                        ([suppression_key(address), *number_keys],)).rowcount
         return {"invitations": invitations, "text_answers": texts, "suppressions": suppressions}
 
     _invitation_columns: tuple[str, ...]

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, checked_suppression,
-                                    forgotten_address, normalise_address, scopes_by_key, sql_states,
-                                    suppression_dicts, suppression_key)
+                                    forgotten_address, normalise_address, scopes_by_key,
+                                    sql_states, suppression_dicts, suppression_key, suppression_key_of)
 from tierctl.storage.metrics_sqlite import fold_answers, rebuild_rollup
 
 if TYPE_CHECKING:
@@ -45,16 +45,18 @@ class SqliteSuppressions:
     _record_questions: Any
 
     def add_suppression(self, address: str, survey_id: str | None, source: str, reason: str | None,
-                        now: datetime) -> bool:
+                        now: datetime, channel: str = "email") -> bool:
         _ts = self._stamp
-        address = checked_suppression(address, source)
+        address = checked_suppression(address, source, channel)
         scope = survey_id or ALL_SURVEYS
         at = _ts(now)
         with self._transaction() as conn:
             added = conn.execute(
-                "INSERT INTO suppressions (address_hash, address, scope, source, reason, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (suppression_key(address), address, scope, source, reason, at)).rowcount
+                "INSERT INTO suppressions (address_hash, address, scope, source, reason, created_at, channel) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (suppression_key_of(address, channel), address, scope, source, reason, at, channel)).rowcount
+            if channel != "email":  # invitations are kept by e-mail address: planning skips the number
+                return bool(added)
             sql = (f"UPDATE invitations SET state = '{FAILED}', reason = ?, updated_at = ? "
                    f"WHERE contact_email = ? AND state IN {sql_states(CLAIMABLE_STATES)}")
             params: list[Any] = [OPTED_OUT, at, address]
@@ -64,8 +66,8 @@ class SqliteSuppressions:
             conn.execute(sql, params)
         return bool(added)
 
-    def remove_suppression(self, address: str, survey_id: str | None = None) -> int:
-        key = suppression_key(address)
+    def remove_suppression(self, address: str, survey_id: str | None = None, channel: str = "email") -> int:
+        key = suppression_key_of(address.strip(), channel)
         with self._transaction() as conn:
             if survey_id is None:
                 return conn.execute("DELETE FROM suppressions WHERE address_hash = ?", (key,)).rowcount
@@ -73,8 +75,8 @@ class SqliteSuppressions:
                                 (key, survey_id)).rowcount
 
     def suppressions(self) -> list[dict[str, Any]]:
-        return suppression_dicts((*row[:5], datetime.fromisoformat(row[5])) for row in self.conn.execute(
-            "SELECT address_hash, address, scope, source, reason, created_at FROM suppressions "
+        return suppression_dicts((*row[:5], datetime.fromisoformat(row[5]), row[6]) for row in self.conn.execute(
+            "SELECT address_hash, address, scope, source, reason, created_at, channel FROM suppressions "
             "ORDER BY created_at, address_hash, scope"))
 
     def suppressed(self) -> dict[str, frozenset[str]]:
@@ -131,9 +133,17 @@ class SqliteSuppressions:
                     "AND EXISTS (SELECT 1 FROM invitations AS i JOIN questions AS q ON q.survey_id = i.survey_id "
                     "AND q.question_id = answers.question_id WHERE i.id = answers.invitation AND q.qtype = 'text')",
                     chunk).rowcount
+            # The numbers their texts went to: erased, and their opt-outs kept by hash only.
+            phones = {r[0] for r in conn.execute(
+                "SELECT t.channel || ':' || t.phone FROM texts AS t JOIN invitations AS i ON i.invite_id = t.invite_id "
+                "WHERE i.contact_email = ? AND t.phone IS NOT NULL", (address,))}
+            conn.execute("UPDATE texts SET phone = NULL WHERE invite_id IN "
+                         "(SELECT invite_id FROM invitations WHERE contact_email = ?)", (address,))
+            number_keys = [suppression_key(p) for p in sorted(phones)]
             invitations = conn.execute(
                 "UPDATE invitations SET contact_email = ?, updated_at = ? WHERE contact_email = ?",
                 (pseudonym, _ts(now), address)).rowcount
-            suppressions = conn.execute("UPDATE suppressions SET address = NULL WHERE address_hash = ?",
-                                        (suppression_key(address),)).rowcount
+            keys = [suppression_key(address), *number_keys]
+            suppressions = conn.execute(f"UPDATE suppressions SET address = NULL WHERE address_hash IN "
+                                        f"({', '.join('?' * len(keys))})", keys).rowcount
         return {"invitations": invitations, "text_answers": texts, "suppressions": suppressions}

@@ -53,6 +53,25 @@ class BatchOutcome:
         return self.error is not None or self.crash is not None or bool(self.tripped)
 
 
+def sent_texts(provider: Provider, claimed: list[Invitation], results: list[SendResult]
+               ) -> list[tuple[str, str, str, str, str]]:
+    """``(invite_id, external_id, channel, phone, locale)`` of the texts (SMS, WhatsApp) a text
+    provider accepted in a batch; empty for e-mail providers."""
+    from tierctl.surveys.quiet import QUIET_CHANNELS
+
+    if provider.channel not in QUIET_CHANNELS:
+        return []
+    by_id = {i.invite_id: i for i in claimed}
+    channel_for = getattr(provider, "channel_for", None)
+    texts = []
+    for result in results:
+        invitation = by_id.get(result.invite_id)
+        if result.ok and result.external_id and invitation is not None:
+            channel = channel_for(invitation) if channel_for is not None else provider.channel
+            texts.append((invitation.invite_id, result.external_id, channel, invitation.phone, invitation.locale))
+    return texts
+
+
 def send_batches(provider: Provider, invitations: Sequence[Invitation], ledger: "Ledger", run_id: int,
                  now: datetime, throttled: dict[str, bool] | None = None,
                  breaker: "Breaker | None" = None) -> Iterator[BatchOutcome]:
@@ -106,6 +125,9 @@ def send_batches(provider: Provider, invitations: Sequence[Invitation], ledger: 
             outcome.results = [r for r in outcome.returned if r.invite_id in wanted]
             outcome.missing = wanted - {r.invite_id for r in outcome.results}
         ledger.record_results(outcome.results, now)
+        texts = sent_texts(provider, claimed, outcome.results)
+        if texts:  # kept for delivery receipts and replies (tierctl serve's /hooks/<provider>)
+            ledger.record_texts(texts, now)
         if breaker is not None:
             breaker.record(outcome.results, clock_of(provider).monotonic() - began)
         yield outcome

@@ -27,7 +27,7 @@ from tierctl.config.model import Config, MeetingTrigger, PeriodTrigger, Survey
 from tierctl.config.periods import period_containing
 from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
 from tierctl.sources import CustomerSource, MeetingSource
-from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, suppression_key
+from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, phone_suppression_key, suppression_key
 from tierctl.surveys.fatigue import Fatigue
 
 # States in the ledger that close a (survey, contact, occasion) for good.
@@ -98,7 +98,8 @@ class Scheduler:
                  meetings: MeetingSource | None = None, known: dict[tuple[str, str, str], str] | None = None,
                  last_surveyed: dict[str, datetime] | None = None, only_survey: str | None = None,
                  contact_times: dict[str, list[datetime]] | None = None,
-                 suppressed: dict[str, frozenset[str]] | None = None):
+                 suppressed: dict[str, frozenset[str]] | None = None,
+                 text_channels: dict[str, str] | None = None):
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.config = config
@@ -111,6 +112,8 @@ class Scheduler:
         self._throttling = self.fatigue.active  # the throttle's settings do not change during a plan
         #: Opt-outs: :func:`~tierctl.storage.ledger.suppression_key` of an address -> its scopes.
         self.suppressed = suppressed or {}
+        #: Surveys sent by text: survey id -> ``sms``/``whatsapp`` (a number's opt-out on it holds).
+        self.text_channels = text_channels or {}
         self.surveys = {sid: s for sid, s in config.surveys.items()
                         if s.trigger is not None and (only_survey is None or sid == only_survey)}
         self.summary = PlanSummary()
@@ -333,6 +336,11 @@ class Scheduler:
                 self.summary.skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
                 if len(self.summary.opted_out) < self.max_problems:
                     self.summary.opted_out.append((occ.survey_id, email))
+                return None
+            channel = self.text_channels.get(occ.survey_id)
+            if channel is not None and contact.phone and \
+                    phone_suppression_key(channel, contact.phone) in self.suppressed:
+                self.summary.skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
                 return None
         if self.now < occ.due_at:
             self.summary.skipped[f"{occ.survey_id}: not yet due (wave)"] += 1

@@ -151,7 +151,20 @@ class SurveyRun:
         last, week = self.fatigue_inputs(ledger)
         return Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
                          build_meeting_source(self.config, self.host), known, last, self.survey, week,
-                         ledger.suppressed() if ledger is not None else {})
+                         ledger.suppressed() if ledger is not None else {}, self.text_channels())
+
+    def text_channels(self) -> dict[str, str]:
+        """``survey_id -> sms/whatsapp`` for surveys whose provider sends texts (its ``channel``
+        option, else the plugin's channel)."""
+        out = {}
+        for sid, survey in self.config.surveys.items():
+            entry = self.config.providers.get(survey.provider or "")
+            plugin = self.host.providers.get(entry.plugin) if entry is not None else None
+            channel = getattr(plugin, "channel", "email")
+            if channel in QUIET_CHANNELS:
+                options = self.config.plugin_options("providers", survey.provider)
+                out[sid] = getattr(options, "channel", None) or channel
+        return out
 
     def fatigue_inputs(self, ledger: "Ledger | None") -> tuple[dict[str, datetime], dict[str, list[datetime]]]:
         """What the fatigue cap needs from the ledger: last contact per person, and the last 7 days'."""

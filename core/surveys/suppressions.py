@@ -52,19 +52,21 @@ def check_survey(config: "Config", survey_id: str | None) -> None:
 
 
 def opt_out(ledger: "Ledger", address: str, survey_id: str | None, source: str, reason: str | None,
-            now: datetime) -> bool:
-    """Suppress ``address`` (for one survey or all); returns whether it is new."""
-    address = check_address(address)
-    added = ledger.add_suppression(address, survey_id, source, reason, now)
+            now: datetime, channel: str = "email") -> bool:
+    """Suppress ``address`` (for one survey or all; with a text ``channel``, a phone number on that
+    channel); returns whether it is new."""
+    address = check_address(address) if channel == "email" else address.strip()
+    added = ledger.add_suppression(address, survey_id, source, reason, now, channel=channel)
     log.info("opt-out %s: %s, %s (source %s)%s", "recorded" if added else "already recorded", address,
              f"survey {survey_id}" if survey_id else "all surveys", source, f": {reason}" if reason else "")
     return added
 
 
-def opt_in(ledger: "Ledger", address: str, survey_id: str | None) -> int:
-    """Lift the suppressions of ``address`` (of one survey, or all); returns how many."""
-    address = check_address(address)
-    lifted = ledger.remove_suppression(address, survey_id)
+def opt_in(ledger: "Ledger", address: str, survey_id: str | None, channel: str = "email") -> int:
+    """Lift the suppressions of ``address`` (of one survey, or all; or a number's on ``channel``);
+    returns how many."""
+    address = check_address(address) if channel == "email" else address.strip()
+    lifted = ledger.remove_suppression(address, survey_id, channel=channel)
     log.info("opt-in %s: %d suppression(s) lifted%s", address, lifted, f" (survey {survey_id})" if survey_id else "")
     return lifted
 

@@ -594,6 +594,69 @@ class LedgerContract:
         assert ledger.suppressed() == {}
         assert ledger.invitation("no-such-id") is None
 
+    def test_a_number_is_suppressed_per_channel_beside_the_addresses(self, ledger: Ledger):
+        from tierctl.storage.ledger import ALL_SURVEYS, phone_suppression_key, suppression_key
+
+        claim(ledger, [invitation(1)])
+        assert ledger.add_suppression(" +31612345601 ", None, "provider", "replied STOP", NOW, channel="sms") is True
+        assert ledger.add_suppression("+31612345601", None, "provider", "again", NOW, channel="sms") is False
+        ledger.add_suppression("contact1@example.com", "nps", "link", None, NOW)
+        assert ledger.suppressed() == {phone_suppression_key("sms", "+31612345601"): frozenset({ALL_SURVEYS}),
+                                       suppression_key("contact1@example.com"): frozenset({"nps"})}
+        assert phone_suppression_key("whatsapp", "+31612345601") not in ledger.suppressed()
+        assert sorted((s["channel"], s["address"], s["source"]) for s in ledger.suppressions()) == [
+            ("email", "contact1@example.com", "link"), ("sms", "+31612345601", "provider")]
+        with pytest.raises(TierctlError, match="E.164"):
+            ledger.add_suppression("0612345601", None, "manual", None, NOW, channel="sms")
+        with pytest.raises(ValueError, match="channel"):
+            ledger.add_suppression("+31612345601", None, "manual", None, NOW, channel="pigeon")
+        assert ledger.remove_suppression("+31612345601", channel="whatsapp") == 0
+        assert ledger.remove_suppression("+31612345601", channel="sms") == 1
+        assert set(ledger.suppressed()) == {suppression_key("contact1@example.com")}
+
+    def test_texts_take_receipts_forward_only_and_find_the_invitation_a_reply_answers(self, ledger: Ledger):
+        later = NOW + timedelta(hours=1)
+        claim(ledger, [invitation(1), invitation(2), invitation(3, survey="onboarding"),
+                       invitation(4, closes_at=NOW + timedelta(hours=2))])
+        ledger.record_results([SendResult.sent(f"inv-nps-{n}-2026-Q1", f"SM{n}") for n in (1, 2, 4)]
+                              + [SendResult.sent("inv-onboarding-3-2026-Q1", "SM3")], NOW)
+        texts = [("inv-nps-1-2026-Q1", "SM1", "sms", "+31612345601", "nl-BE"),
+                 ("inv-nps-2-2026-Q1", "SM2", "whatsapp", "+31612345602", ""),
+                 ("inv-onboarding-3-2026-Q1", "SM3", "sms", "+31612345601", "en"),
+                 ("inv-nps-4-2026-Q1", "SM4", "sms", "+31612345604", "en")]
+        assert ledger.record_texts(texts, NOW) == 4
+        assert ledger.record_texts(texts[:1], later) == 0  # kept once
+        assert ledger.record_delivery("SM1", "delivered", "", later) is True
+        assert ledger.record_delivery("SM1", "sent", "", later) is False  # late: delivered stays
+        assert ledger.record_delivery("SM1", "delivered", "", later) is False  # again: nothing changes
+        assert ledger.record_delivery("SM2", "sent", "", NOW) is True
+        assert ledger.record_delivery("SM2", "undelivered", "30003", later) is True
+        assert ledger.record_delivery("SM3", "failed", "30006", later) is True
+        assert ledger.record_delivery("SM9", "delivered", "", later) is False  # not ours
+        assert ledger.record_delivery("SM4", "no-such-status", "", later) is False
+        assert ledger.delivery_counts() == {"nps": {"delivered": 1, "undelivered": 1},
+                                            "onboarding": {"failed": 1}}
+        found = ledger.text_invitation("+31612345601", ["nps"], later)
+        assert found == {"invite_id": "inv-nps-1-2026-Q1", "survey_id": "nps", "locale": "nl-BE",
+                         "channel": "sms", "provider": "outbox"}
+        assert ledger.text_invitation("+31612345601", ["onboarding", "nps"], later)["survey_id"] in (
+            "nps", "onboarding")
+        assert ledger.text_invitation("+31612345601", ["other"], later) is None
+        assert ledger.text_invitation("+31699999999", ["nps"], later) is None
+        assert ledger.text_invitation("+31612345604", ["nps"], NOW + timedelta(hours=3)) is None  # closed
+
+    def test_forget_erases_the_numbers_texts_went_to(self, ledger: Ledger):
+        from tierctl.storage.ledger import phone_suppression_key
+
+        claim(ledger, [invitation(1)])
+        ledger.record_results([SendResult.sent("inv-nps-1-2026-Q1", "SM1")], NOW)
+        ledger.record_texts([("inv-nps-1-2026-Q1", "SM1", "sms", "+31612345601", "en")], NOW)
+        ledger.add_suppression("+31612345601", None, "provider", "STOP", NOW, channel="sms")
+        assert ledger.forget_contact("contact1@example.com", NOW)["suppressions"] == 1
+        assert ledger.text_invitation("+31612345601", ["nps"], NOW) is None
+        assert phone_suppression_key("sms", "+31612345601") in ledger.suppressed()  # still honoured
+        assert [s["address"] for s in ledger.suppressions()] == [None]
+
     def test_the_latest_answer_counts_once(self, ledger: Ledger):
         claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(2)])
         keys = {i: link.key for i, link in ledger.lookup_invitations(["inv-nps-0-2026-Q1", "inv-nps-1-2026-Q1"]).items()}
@@ -645,6 +708,9 @@ class LedgerContract:
 
         ledger.add_helpdesk_ratings("zendesk", [HelpdeskRating("9", "basic", "org", "good", NOW, "2026-03-02")])
         ledger.add_suppression("contact2@example.com", None, "link", None, NOW)
+        ledger.add_suppression("+31612345602", None, "provider", "STOP", NOW, channel="sms")
+        ledger.record_texts([("inv-nps-0-2026-Q1", "SM0", "sms", "+31612345600", "nl")], NOW)
+        ledger.record_delivery("SM0", "delivered", "", NOW)
         target_folder = tmp_path / "copy"
         target_folder.mkdir()
         with open_ledger(f"sqlite:///{target_folder}/copy.db", target_folder) as target:
@@ -652,8 +718,10 @@ class LedgerContract:
             assert all(c.ok for c in checks), checks
             assert {c.table: c.source_rows for c in checks} == {
                 "runs": 1, "invitations": 3, "cursors": 1, "questions": 2, "responses": 1, "answers": 2,
-                "helpdesk_ratings": 1, "suppressions": 1}
+                "helpdesk_ratings": 1, "suppressions": 2, "texts": 1}
             assert target.suppressed() == ledger.suppressed()
+            assert target.suppressions() == ledger.suppressions()
+            assert target.delivery_counts() == ledger.delivery_counts() == {"nps": {"delivered": 1}}
             assert target.status_counts() == ledger.status_counts()
             assert list(target.metrics().answer_counts("quarter", None, None)) == \
                 list(ledger.metrics().answer_counts("quarter", None, None))

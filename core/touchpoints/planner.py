@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from tierctl.records import Contact, Invitation, RowProblem
 from tierctl.sources import CustomerSource
-from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, suppression_key
+from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, phone_suppression_key, suppression_key
 from tierctl.surveys.fatigue import Fatigue
 from tierctl.surveys.scheduler import CONSENT, FINAL_STATES, Deferral, PlanSummary
 from tierctl.touchpoints.occasions import OccasionClock
@@ -120,6 +120,9 @@ class TouchpointPlanner:
                 return None
             if channel == "sms" and not contact.sms_opt_in or channel == "whatsapp" and not contact.whatsapp_opt_in:
                 skipped[f"{message_id}: no {channel} consent"] += 1
+                return None
+            if self.suppressed and phone_suppression_key(channel, contact.phone) in self.suppressed:
+                skipped[f"{message_id}: {OPTED_OUT}"] += 1  # the number replied STOP on this channel
                 return None
         invitation = Invitation(
             "", key, message_id, contact.tier, contact.account_id, contact.account_name, email, contact.name,

@@ -1,4 +1,5 @@
-"""The platforms' webhooks: ``POST /hooks/typeform``, ``/hooks/surveymonkey``, ``/hooks/qualtrics``.
+"""The platforms' webhooks: ``POST /hooks/typeform``, ``/hooks/surveymonkey``, ``/hooks/qualtrics``,
+and text providers' callbacks (``/hooks/twilio``: :mod:`tierctl.web.provider_hooks`).
 
 Each receiver verifies the platform's signature on the raw body, in
 constant time, before reading anything; a bad or missing one gets 401 and
@@ -177,12 +178,30 @@ def webhook_route(config: "Config", desk: "SurveyDesk") -> Any:
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
+    from tierctl.web.provider_hooks import ProviderHooks, webhook_request
+
     secrets = {name: s.get_secret_value().encode("utf-8")
                for name, s in (config.serve.webhook_secrets if config.serve else {}).items()}
     collector = Collector(desk)
+    provider_hooks = ProviderHooks(config, desk)
+    by_provider = provider_hooks.plugins() - set(PLATFORMS)
+    public = config.serve.base_url.rstrip("/") if config.serve else ""
+
+    async def from_provider(request: Request, name: str) -> Response:
+        if request.method != "POST":
+            return PlainTextResponse("ok\n")
+        body = await request.body()
+        query = request.url.query
+        hook = webhook_request(f"{public}/hooks/{name}" + (f"?{query}" if query else ""), request.headers, body)
+        if hook is None:
+            return PlainTextResponse("Not a form this receiver reads.\n", status_code=400)
+        status, content_type, answer = await run_in_threadpool(provider_hooks.receive, name, hook)
+        return Response(answer, status_code=status, media_type=content_type)
 
     async def receive(request: Request) -> Response:
         name = request.path_params["platform"]
+        if name in by_provider:
+            return await from_provider(request, name)
         platform = PLATFORMS.get(name)
         secret = secrets.get(name)
         if platform is None or secret is None:

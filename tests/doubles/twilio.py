@@ -22,11 +22,21 @@ It follows the documented shapes (../shared/providers-wave2.md, section 1):
 
 :attr:`messages` lists every accepted message (form fields as sent);
 :attr:`rate_limited` counts 429s given; :attr:`count` every request.
+
+Callbacks, as Twilio makes them (form-encoded POSTs signed with
+``X-Twilio-Signature``: the URL, then each field sorted by name as
+``name + value``, HMAC-SHA1 with the auth token, base64):
+:meth:`status_callback` posts a message's ``MessageStatus`` (and
+``ErrorCode``) to the ``StatusCallback`` it was sent with; :meth:`inbound`
+posts a text a contact sends (``From``, ``To``, ``Body``, ``MessageSid``,
+``SmsStatus=received``, ...) to the number's webhook URL.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -34,7 +44,7 @@ import threading
 import time
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from tierctl.testing import HttpDouble, Reply, route
 
@@ -145,3 +155,46 @@ class TwilioDouble(HttpDouble):
             "error_code": None, "error_message": None, "date_created": formatdate(usegmt=True),
             "date_sent": None, "date_updated": formatdate(usegmt=True),
             "uri": f"/2010-04-01/Accounts/{sid}/Messages/{sid_}.json"}, 201)
+
+    # -- callbacks: what Twilio posts to the customer's server -----------------------------------
+
+    def sign(self, url: str, fields: dict[str, str]) -> str:
+        """``X-Twilio-Signature`` of a form POST to ``url``."""
+        data = url + "".join(name + fields[name] for name in sorted(fields))
+        return base64.b64encode(hmac.new(self.auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+    def post_callback(self, url: str, fields: dict[str, str], signature: str | None = "sign",
+                      signed_url: str | None = None) -> Any:
+        """POST ``fields`` to ``url`` as Twilio does; ``signature=None`` leaves the header out, and
+        ``signed_url`` signs another address (the public one, behind a proxy)."""
+        import httpx
+
+        headers = {"content-type": "application/x-www-form-urlencoded", "user-agent": "TwilioProxy/1.1",
+                   "i-twilio-idempotency-token": f"{fields.get('MessageSid', '')}-{fields.get('MessageStatus', '')}"}
+        if signature == "sign":
+            signature = self.sign(signed_url or url, fields)
+        if signature is not None:
+            headers["x-twilio-signature"] = signature
+        return httpx.post(url, content=urlencode(fields).encode(), headers=headers, timeout=10)
+
+    def status_callback(self, sid: str, status: str, error_code: str = "", **kwargs: Any) -> Any:
+        """Post message ``sid``'s status to the ``StatusCallback`` it was sent with."""
+        message = next(m for m in self.messages if m["sid"] == sid)
+        fields = {"AccountSid": self.account_sid, "ApiVersion": "2010-04-01", "MessageSid": sid, "SmsSid": sid,
+                  "MessageStatus": status, "SmsStatus": status, "From": message.get("From", ""),
+                  "To": message["To"]}
+        if error_code:
+            fields["ErrorCode"] = error_code
+        return self.post_callback(message["StatusCallback"], fields, **kwargs)
+
+    def inbound(self, url: str, sender: str, body: str, to: str = "+3197010200300", sid: str | None = None,
+                **kwargs: Any) -> Any:
+        """A contact texts ``body`` from ``sender`` (``whatsapp:+...`` for WhatsApp) to ``to``."""
+        sid = sid or f"SM{next(self._sids) + 10**6:032x}"
+        whatsapp = sender.startswith("whatsapp:")
+        fields = {"ToCountry": "NL", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+                  "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
+                  "Body": body, "FromCountry": "NL", "To": f"whatsapp:{to}" if whatsapp else to,
+                  "ToZip": "", "NumSegments": "1", "MessageSid": sid, "AccountSid": self.account_sid,
+                  "From": sender, "ApiVersion": "2010-04-01"}
+        return self.post_callback(url, fields, **kwargs)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tierctl.plugins.twilio_webhooks import (BadSignature, DeliveryReceipt, InboundText, read_callback,
-                                             twilio_signature, verified_params)
+from tierctl.plugins.twilio_webhooks import BadSignature, read_callback, twilio_signature, verified_params
+from tierctl.providers import WebhookRefused
+from tierctl.records import DeliveryReceipt, InboundText
+from tierctl.responses.texts import OPT_OUT_WORDS, keyword, score_of
 
 # The worked example of twilio-python's tests/unit/test_request_validator.py (../shared/providers-wave2.md).
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -17,6 +19,10 @@ def test_signature_matches_twilios_worked_example():
     assert twilio_signature(URL, PARAMS, "12345") == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     changed = [(k, "+12349013030" if k in ("Caller", "From") else v) for k, v in PARAMS]
     assert twilio_signature(URL, changed, "12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+
+def test_bad_signature_is_a_webhook_refusal():
+    assert issubclass(BadSignature, WebhookRefused)
 
 
 def test_verified_params_accepts_the_signed_request_with_or_without_the_port():
@@ -33,28 +39,30 @@ def test_verified_params_accepts_the_signed_request_with_or_without_the_port():
     ("RSOYDt4T1cUTdK1PDd93/VVr8B8=", [("x", "y")] * 201, "12345"),
 ])
 def test_anything_else_is_refused(signature, params, token):
-    with pytest.raises(BadSignature):
+    with pytest.raises(WebhookRefused):  # BadSignature is one: serve answers 401
         verified_params(URL, params, signature, token)
 
 
 def test_status_callbacks_become_receipts():
     receipt = read_callback({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003",
                              "AccountSid": "AC1", "From": "+3197010200300", "To": "+31612345601"})
-    assert receipt == DeliveryReceipt("SM1", "undelivered", "30003") and receipt.final
-    assert not read_callback({"MessageSid": "SM1", "MessageStatus": "sent"}).final
+    assert receipt == DeliveryReceipt("SM1", "undelivered", "30003")
+    assert read_callback({"MessageSid": "SM1", "MessageStatus": "Delivered"}) == DeliveryReceipt("SM1", "delivered")
 
 
 @pytest.mark.parametrize("body, stop, score", [
     ("STOP", True, None), (" stop. ", True, None), ("Unsubscribe", True, None), ("stop please", False, None),
-    ("9", False, 9), ("10", False, 10), (" 0 ", False, 0), ("11", False, None), ("9/10", False, None),
+    ("9", False, 9), ("10", False, 10), (" 0 ", False, 0), ("9.", False, 9), (" 9 ", False, 9),
+    ("11", False, None), ("9/10", False, None), ("-1", False, None), ("٩", False, None),
 ])
 def test_inbound_texts_stop_and_scores(body, stop, score):
     text = read_callback({"MessageSid": "SM9", "SmsStatus": "received", "From": "+31612345601", "Body": body})
     assert isinstance(text, InboundText) and text.channel == "sms" and text.sender == "+31612345601"
-    assert (text.is_stop, text.score) == (stop, score)
+    assert text.message_id == "SM9"
+    assert (keyword(text.body) in OPT_OUT_WORDS, score_of(text.body)) == (stop, score)
 
 
 def test_whatsapp_sender_and_unknown_callbacks():
     text = read_callback({"From": "whatsapp:+31612345601", "Body": "STOP"})
-    assert (text.channel, text.sender, text.is_stop) == ("whatsapp", "+31612345601", True)
+    assert (text.channel, text.sender, keyword(text.body)) == ("whatsapp", "+31612345601", "STOP")
     assert read_callback({"AccountSid": "AC1"}) is None

@@ -108,7 +108,7 @@ def test_fresh_database_is_migrated_and_reopening_changes_nothing(tmp_path: Path
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
         claim(ledger, [invitation(1)])
     con = raw(tmp_path / "state.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"invitations", "runs", "cursors", "responses", "answers", "questions", "answer_day_counts",
@@ -408,7 +408,7 @@ def test_a_version_3_ledger_upgrades_keeping_responses_answers_and_rollup(tmp_pa
         old.conn.execute("COMMIT")
     monkeypatch.undo()
     with open_ledger(db_url(tmp_path), tmp_path) as ledger:
-        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         assert [r["invite_id"] for r in ledger.invitations(state="sent")] == sorted(
             f"inv-nps-{n}-2026-Q1" for n in range(3))
         [first] = ledger.responses_for_account("acct-0")

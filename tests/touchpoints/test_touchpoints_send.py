@@ -237,3 +237,48 @@ def test_opted_out_contacts_get_no_messages(tmp_path):
     assert code == 0 and "sent 1 of 1 due" in out
     assert [p.name for p in (tmp_path / "outbox").glob("*.eml")] and status_counts(config)["counts"] == {
         "message:check-in": {"sent": 1}}
+
+
+def test_a_number_that_replied_stop_gets_no_texts_on_that_channel_and_email_still_goes(tmp_path):
+    """contacts optout --channel sms (what a STOP reply records) stops SMS check-ins to the number only."""
+    with TwilioDouble() as twilio:
+        yaml = project_yaml("sms", "texts", twilio.base_url, ACCOUNT_SID)
+        rows = [contact(1), contact(2), contact(3, status="onboarding", status_since="2026-11-20")]
+        config = write_project(tmp_path, rows, yaml)
+        from project_fixtures import run_cli
+
+        for number, channel in (("+31612345601", "sms"), ("+31612345602", "whatsapp"), ("+31612345603", "sms")):
+            code, out, err = run_cli(["-c", str(config), "contacts", "optout", number, "--channel", channel],
+                                     load_plugins=None)
+            assert code == 0 and f"opted out: {number} ({channel})" in out, out + err
+        code, out, _ = tp(config, "plan", "--now", NOON, env=ENV)
+        assert "check-in: opted out" in out
+        code, out, err = tp(config, "send", "--now", NOON, env=ENV)
+        assert code == 0, err
+        assert [m["To"] for m in twilio.messages] == ["+31612345602"]  # its WhatsApp opt-out is not SMS
+        # Contact 3's number is off SMS, but its onboarding tip goes by e-mail.
+        assert [p.read_text().count("c3@a3.example") > 0 for p in (tmp_path / "outbox").glob("*.eml")] == [True]
+        code, out, err = run_cli(["-c", str(config), "contacts", "optout", "0612345601", "--channel", "sms"],
+                                 load_plugins=None)
+        assert code == 2 and "E.164" in err and "Traceback" not in err
+
+
+def test_touchpoints_status_counts_sms_delivery_receipts(tmp_path):
+    from datetime import datetime, timezone
+
+    from tierctl.storage.opener import open_ledger
+
+    with TwilioDouble() as twilio:
+        config = write_project(tmp_path, [contact(1), contact(2)], project_yaml("sms", "texts", twilio.base_url,
+                                                                               ACCOUNT_SID))
+        assert tp(config, "send", "--now", NOON, env=ENV)[0] == 0
+        first, second = (m["sid"] for m in twilio.messages)
+    with open_ledger("sqlite:///.tierctl/state.db", tmp_path) as ledger:  # what /hooks/twilio records
+        at = datetime(2026, 12, 5, 12, tzinfo=timezone.utc)
+        assert ledger.record_delivery(first, "delivered", "", at)
+        assert ledger.record_delivery(second, "failed", "30006", at)
+    assert status_counts(config)["delivery"] == {"message:check-in": {"delivered": 1, "failed": 1}}
+    code, out, _ = tp(config, "status")
+    assert "1 delivered" in out and "1 failed" in out
+    code, out, _ = tp(config, "send", "--now", "2026-12-06T11:00:00Z", env=ENV)
+    assert "sent 0 of 0 due" in out  # a failed text is not sent again

@@ -1,0 +1,210 @@
+"""``/hooks/twilio`` on a real uvicorn: Twilio's double sends the texts, then posts signed callbacks as
+Twilio does (delivery receipts to the StatusCallback, replies to the number's webhook): a reply "9"
+answers an NPS-only survey sent by SMS, STOP/START switch a number's texts off and on, receipts
+count in `survey status`, and anything unsigned is refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import SECRET, UvicornThread, cli
+from doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
+from tierctl.storage.opener import open_ledger
+
+HEADER = ["account_id", "account_name", "plan", "status", "contact_email", "contact_name", "role", "locale",
+          "phone", "sms_opt_in"]
+CONTACTS = [
+    ["a1", "Acme", "free", "active", "ann@acme.example", "Ann de Vries", "user", "nl-BE", "+31612345601", "yes"],
+    ["a1", "Acme", "free", "active", "bob@acme.example", "Bob Smith", "user", "en", "+31612345602", "yes"],
+]
+ANN, BOB = "+31612345601", "+31612345602"
+
+
+def texting_yaml(port: int, twilio: str, base_url: str | None = None) -> str:
+    return f"""\
+version: 1
+organization: {{name: Acme, timezone: Europe/Amsterdam, language: en}}
+tiers:
+  basic: {{name: Basic, touch_model: tech-touch, plans: [free], surveys: [pulse, feedback]}}
+surveys:
+  pulse:
+    title: Quick pulse
+    trigger: {{every: quarter}}
+    audience: all
+    provider: texts
+    questions:
+      - {{id: nps, type: nps, text: Would you recommend us?}}
+  feedback:
+    title: Product feedback
+    trigger: {{every: quarter}}
+    audience: all
+    provider: mail
+    questions:
+      - {{id: nps, type: nps, text: Would you recommend us?}}
+      - {{id: comment, type: text, text: Anything else?}}
+sources:
+  customers: {{plugin: csv, path: customers.csv}}
+providers:
+  mail: {{plugin: outbox, dir: outbox}}
+  texts: {{plugin: twilio, base_url: "{twilio}", account_sid: "{ACCOUNT_SID}", auth_token: "${{TWILIO_AUTH_TOKEN}}",
+          from_number: "+3197010200300", per_second: 100, max_retries: 0}}
+serve:
+  base_url: {base_url or f"http://127.0.0.1:{port}"}
+  secret: ${{TIERCTL_SERVE_SECRET}}
+  rate_per_ip: 1000
+  rate_per_token: 100
+"""
+
+
+def run(config: Path, *args: str) -> tuple[int, str, str]:
+    return cli(config, *args)
+
+
+@pytest.fixture
+def texting(tmp_path, monkeypatch):
+    """``(folder, config, server, double)``: the pulse survey sent by SMS through Twilio's double on
+    2026-12-05 (e-mail for the feedback survey), and serve running on uvicorn."""
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    with TwilioDouble() as double:
+        port = unused_port()
+        with open(tmp_path / "customers.csv", "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([HEADER, *CONTACTS])
+        config = tmp_path / "tierctl.yaml"
+        config.write_text(texting_yaml(port, double.base_url))
+        code, out, err = run(config, "survey", "send", "--now", "2026-12-05T10:00:00+00:00")
+        assert code == 0, out + err
+        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+        with UvicornThread(app, port) as server:
+            yield tmp_path, config, server, double
+        app.desk.close()
+
+
+def sid_to(double: TwilioDouble, number: str) -> str:
+    [message] = [m for m in double.messages if m["To"] == number]
+    return message["sid"]
+
+
+def responses(folder: Path) -> list[dict]:
+    with open_ledger(f"sqlite:///{folder}/.tierctl/state.db", folder) as ledger:
+        return ledger.responses_for_account("a1")
+
+
+def test_texts_carry_the_hosted_link_and_ask_for_receipts_at_serve(texting):
+    folder, config, server, double = texting
+    assert {m["To"] for m in double.messages} == {ANN, BOB}
+    for message in double.messages:
+        assert message["StatusCallback"] == f"{server.url}/hooks/twilio"
+        assert f"{server.url}/s/" in message["Body"] and message["Body"].startswith("Quick pulse: ")
+
+
+def test_a_reply_of_9_answers_the_nps_survey_once_and_is_thanked_in_the_contacts_language(texting):
+    folder, config, server, double = texting
+    hook = f"{server.url}/hooks/twilio"
+    first = double.inbound(hook, ANN, " 9. ", sid="SM" + "a" * 32)
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/xml")
+    assert first.text.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Message>')
+    assert "Bedankt" in first.text and "9" in first.text  # Ann's locale is nl-BE
+    again = double.inbound(hook, ANN, " 9. ", sid="SM" + "a" * 32)  # Twilio retried: stored once
+    assert again.status_code == 200
+    [stored] = [r for r in responses(folder) if r["survey_id"] == "pulse"]
+    assert stored["answers"]["nps"]["score"] == 9 and stored["response_id"] == "texts:text:SM" + "a" * 32
+    help_reply = double.inbound(hook, BOB, "great stuff, thanks")
+    assert help_reply.status_code == 200 and "0 to 10" in help_reply.text and "Bedankt" not in help_reply.text
+    too_high = double.inbound(hook, BOB, "11")
+    assert "0 to 10" in too_high.text
+    assert [r["survey_id"] for r in responses(folder)] == ["pulse"]  # nothing else stored
+    stranger = double.inbound(hook, "+31699999999", "9")
+    assert stranger.status_code == 200 and "no open survey" in stranger.text
+
+
+def test_receipts_count_in_survey_status_forward_only_and_a_failed_text_is_not_resent(texting):
+    folder, config, server, double = texting
+    ann, bob = sid_to(double, ANN), sid_to(double, BOB)
+    assert double.status_callback(ann, "sent").status_code == 200
+    assert double.status_callback(ann, "delivered").status_code == 200
+    assert double.status_callback(ann, "sent").status_code == 200  # late: delivered stays
+    assert double.status_callback(bob, "undelivered", "30003").status_code == 200
+    assert double.status_callback(bob, "undelivered", "30003").status_code == 200  # again
+    code, out, err = run(config, "survey", "status", "--json")
+    assert code == 0, err
+    assert json.loads(out)["delivery"] == {"pulse": {"delivered": 1, "undelivered": 1}}
+    code, out, _ = run(config, "survey", "status")
+    assert "texts by delivery receipt" in out and "1 undelivered" in out
+    sent = len(double.messages)
+    code, out, err = run(config, "survey", "send", "--now", "2026-12-06T10:00:00+00:00")
+    assert code == 0 and len(double.messages) == sent  # an undelivered text is not sent again
+
+
+def test_stop_suppresses_the_number_on_that_channel_and_start_lifts_it(texting):
+    folder, config, server, double = texting
+    hook = f"{server.url}/hooks/twilio"
+    stop = double.inbound(hook, BOB, "Stop")
+    assert stop.status_code == 200 and "<Message>" not in stop.text  # Twilio answers STOP itself
+    double.inbound(hook, "whatsapp:" + ANN, "STOP")
+    code, out, _ = run(config, "contacts", "suppressions", "--json")
+    rows = sorted((r["channel"], r["address"], r["source"]) for r in json.loads(out))
+    assert rows == [("sms", BOB, "provider"), ("whatsapp", ANN, "provider")]
+    code, out, _ = run(config, "contacts", "suppressions")
+    assert "sms" in out and BOB in out
+    # Next quarter: no SMS to Bob, Ann's SMS goes (only her WhatsApp is off), e-mail to both.
+    code, out, err = run(config, "survey", "plan", "--now", "2027-01-05T10:00:00+00:00")
+    assert "pulse: opted out" in out, out
+    code, out, err = run(config, "survey", "send", "--now", "2027-01-05T10:00:00+00:00")
+    assert code == 0, out + err
+    texted = [m["To"] for m in double.messages]
+    assert texted.count(BOB) == 1 and texted.count(ANN) == 2
+    mailed = [p.read_text() for p in (folder / "outbox").glob("*.eml")]
+    assert sum("bob@acme.example" in m and "Product feedback" in m for m in mailed) == 2  # e-mail still goes
+    assert double.inbound(hook, BOB, "start").status_code == 200
+    code, out, _ = run(config, "contacts", "suppressions", "--json")
+    assert [r["channel"] for r in json.loads(out)] == ["whatsapp"]
+
+
+def test_unsigned_or_forged_callbacks_are_refused_and_logged_without_the_body(texting, caplog):
+    folder, config, server, double = texting
+    hook = f"{server.url}/hooks/twilio"
+    logging.getLogger("tierctl").propagate = True
+    with caplog.at_level(logging.INFO, logger="tierctl"):
+        unsigned = double.inbound(hook, ANN, "9", signature=None)
+        forged = double.inbound(hook, ANN, "9", signature="RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+        other_url = double.inbound(hook, ANN, "9", signed_url="https://evil.example/hooks/twilio")
+        not_a_form = httpx.post(hook, content=b'{"Body": "9"}', headers={"content-type": "application/json"})
+    assert [r.status_code for r in (unsigned, forged, other_url, not_a_form)] == [401, 401, 401, 401]
+    assert "missing X-Twilio-Signature" in caplog.text and "does not match" in caplog.text
+    assert "+31612345601" not in caplog.text and "Body" not in caplog.text
+    assert responses(folder) == []
+
+
+def test_behind_a_proxy_the_signature_is_over_the_public_url(tmp_path, monkeypatch):
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    public = "https://surveys.acme.example/tierctl"
+    with TwilioDouble() as double:
+        port = unused_port()
+        with open(tmp_path / "customers.csv", "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([HEADER, *CONTACTS])
+        config = tmp_path / "tierctl.yaml"
+        config.write_text(texting_yaml(port, double.base_url, public))
+        assert run(config, "survey", "send", "--now", "2026-12-05T10:00:00+00:00")[0] == 0
+        assert {m["StatusCallback"] for m in double.messages} == {f"{public}/hooks/twilio"}
+        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+        with UvicornThread(app, port) as server:
+            local = f"{server.url}/tierctl/hooks/twilio"  # the proxy passes the path on
+            as_seen = double.inbound(local, ANN, "10")  # signed over the address the server sees: wrong
+            as_sent = double.inbound(local, ANN, "10", signed_url=f"{public}/hooks/twilio")
+        app.desk.close()
+    assert as_seen.status_code == 401 and as_sent.status_code == 200 and "10" in as_sent.text
