@@ -437,7 +437,7 @@ def test_survey_send_through_qualtrics_then_collect(project, host):
         assert not qx.errors
 
 
-def test_a_multi_select_question_is_read_as_its_list_of_labels(tmp_path, host, qx):
+def test_a_multi_select_question_is_read_as_its_list_of_labels(engine, qx):
     """Qualtrics exports a multi-select answer as lists (choice numbers in values, texts in labels);
     a multiple_choice question takes the labels, which the checks store as a JSON list."""
     from tierctl.responses.store import AnswerChecks
@@ -446,8 +446,8 @@ def test_a_multi_select_question_is_read_as_its_list_of_labels(tmp_path, host, q
         *SURVEYS["pre-meeting"]["questions"],
         {"id": "features", "type": "multiple_choice", "text": "Which features do you use?",
          "choices": ["Reports", "Exports", "Alerts"]}]}}
-    provider = build(tmp_path, host, qx, surveys, questions={**{"satisfaction": "QID1", "agenda": "QID2_TEXT",
-                                                                "channel": "QID3"}, "features": "QID5"})
+    provider = build(engine, qx, surveys, questions={"satisfaction": "QID1", "agenda": "QID2_TEXT", "channel": "QID3",
+                                                     "features": "QID5"})
     sent(provider, qx)
     qx.respond("inv-0001", {**VALUES, "QID5": [1, 3]}, labels={**LABELS, "QID5": ["Reports", "Alerts"]},
                recorded_at=T0)
