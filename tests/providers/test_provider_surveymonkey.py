@@ -624,11 +624,10 @@ def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored
     from tierctl.responses.store import AnswerChecks
 
     sm.add_survey("407", {"814001": ("Which features do you use?", ["Reports", "Exports", "Alerts"])})
-    features = {"title": "Features", "provider": "monkey",
-                "questions": [{"id": "used", "type": "multiple_choice", "text": "Which features do you use?",
-                               "choices": ["Reports", "Exports", "Alerts"]}]}
-    provider = make(engine, sm, {"features": features}, surveys={"features": "407"})
-    config = engine.config
+    surveys = {"features": {"title": "Features", "provider": "monkey",
+                            "questions": [{"id": "used", "type": "multiple_choice", "text": "Which features do you use?",
+                                           "choices": ["Reports", "Exports", "Alerts"]}]}}
+    provider = make(engine, sm, surveys, surveys={"features": "407"})
     inv = invitation(1, survey_id="features", survey_title="Features")
     assert provider.send([inv])[0].ok
     sm.respond(inv.invite_id, {"814001": ["Alerts", "Reports"]})
@@ -636,4 +635,5 @@ def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored
     provider.close()
     [response] = list(responses)
     assert response.answers == {"used": ["Alerts", "Reports"]}
-    assert AnswerChecks(config.surveys["features"]).check(response.answers) == ({"used": '["Reports", "Alerts"]'}, [])
+    checks = AnswerChecks(provider.context.config.surveys["features"])
+    assert checks.check(response.answers) == ({"used": '["Reports", "Alerts"]'}, [])
