@@ -245,3 +245,29 @@ def test_qualtrics_subject_option_per_language(tmp_path, host, qx) -> None:
     assert subjects == ["Twee minuten?", "Two minutes?"]
     with pytest.raises(ConfigError, match="providers.qx.subject: .*single, non-empty line"):
         _qualtrics(tmp_path / "bad", host, qx, subject={"en": "Two\nlines"})
+
+
+# -- SMS: the survey invitation's text and title in the contact's language ------------------------------
+
+
+def test_sms_invitations_carry_the_title_in_the_contacts_language(tmp_path, host) -> None:
+    from dataclasses import replace
+
+    from doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
+
+    with TwilioDouble(per_second=1000) as twilio:
+        providers = {"sms": {"plugin": "twilio", "base_url": twilio.base_url, "account_sid": ACCOUNT_SID,
+                             "auth_token": "${TWILIO_AUTH_TOKEN}", "from_number": "+3197010200300",
+                             "survey_url": "https://t.example/s/{invite_id}", "per_second": 50, "timeout": 5,
+                             "survey_text": {"nl": "{title}, twee minuten: {link}", "en": "{title}, two minutes: {link}"}}}
+        config = load_config(_write(tmp_path, providers), host, env={"TWILIO_AUTH_TOKEN": AUTH_TOKEN})
+        provider = build_providers(config, host, {"sms"})["sms"]
+        batch = [replace(inv, phone=f"+316123400{n}", consent=("sms",)) for n, inv in enumerate(_contacts(), 1)]
+        assert [r.ok for r in provider.send(batch)] == [True] * 4
+        bodies = {m["To"]: m["Body"] for m in twilio.messages}
+    assert bodies == {
+        "+3161234001": "Voor ons klantgesprek, twee minuten: https://t.example/s/inv-0001",   # nl-BE
+        "+3161234002": "Before our account review, two minutes: https://t.example/s/inv-0002",  # en
+        # de: the title is written in German; the text is not, so it is the organisation's (nl).
+        "+3161234003": "Vor unserem Kundengespräch, twee minuten: https://t.example/s/inv-0003",
+        "+3161234004": "Voor ons klantgesprek, twee minuten: https://t.example/s/inv-0004"}    # fr -> nl
