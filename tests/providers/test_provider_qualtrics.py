@@ -435,3 +435,23 @@ def test_survey_send_through_qualtrics_then_collect(project, host):
         assert sorted(r["invite_id"] for r in stored) == answered
         assert sorted(r["answers"]["nps"]["score"] for r in stored) == [6, 7, 8, 9]
         assert not qx.errors
+
+
+def test_a_multi_select_question_is_read_as_its_list_of_labels(engine, qx):
+    """Qualtrics exports a multi-select answer as lists (choice numbers in values, texts in labels);
+    a multiple_choice question takes the labels, which the checks store as a JSON list."""
+    from tierctl.responses.store import AnswerChecks
+
+    surveys = {"pre-meeting": {**SURVEYS["pre-meeting"], "questions": [
+        *SURVEYS["pre-meeting"]["questions"],
+        {"id": "features", "type": "multiple_choice", "text": "Which features do you use?",
+         "choices": ["Reports", "Exports", "Alerts"]}]}}
+    provider = build(engine, qx, surveys, questions={"satisfaction": "QID1", "agenda": "QID2_TEXT", "channel": "QID3",
+                                                     "features": "QID5"})
+    sent(provider, qx)
+    qx.respond("inv-0001", {**VALUES, "QID5": [1, 3]}, labels={**LABELS, "QID5": ["Reports", "Alerts"]},
+               recorded_at=T0)
+    [item] = list(provider.fetch_responses("pre-meeting", None)[0])
+    assert item.answers["features"] == ["Reports", "Alerts"]
+    checks = AnswerChecks(provider.context.config.surveys["pre-meeting"])
+    assert checks.check({"features": item.answers["features"]}) == ({"features": '["Reports", "Alerts"]'}, [])

@@ -616,3 +616,24 @@ def test_secrets_are_never_shown(engine, sm, caplog):
              repr(responses), cursor, caplog.text]
     assert all(sm.token not in text for text in shown)
     assert "**********" in repr(provider.options)
+
+
+def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored_as_multiple_choice(engine, sm):
+    """A SurveyMonkey multiple_choice question with several boxes ticked: one answer per choice in
+    the response; fetched as a list of the choices' texts, which the checks store as a JSON list."""
+    from tierctl.responses.store import AnswerChecks
+
+    sm.add_survey("407", {"814001": ("Which features do you use?", ["Reports", "Exports", "Alerts"])})
+    surveys = {"features": {"title": "Features", "provider": "monkey",
+                            "questions": [{"id": "used", "type": "multiple_choice", "text": "Which features do you use?",
+                                           "choices": ["Reports", "Exports", "Alerts"]}]}}
+    provider = make(engine, sm, surveys, surveys={"features": "407"})
+    inv = invitation(1, survey_id="features", survey_title="Features")
+    assert provider.send([inv])[0].ok
+    sm.respond(inv.invite_id, {"814001": ["Alerts", "Reports"]})
+    responses, _ = provider.fetch_responses("features", None)
+    provider.close()
+    [response] = list(responses)
+    assert response.answers == {"used": ["Alerts", "Reports"]}
+    checks = AnswerChecks(provider.context.config.surveys["features"])
+    assert checks.check(response.answers) == ({"used": '["Reports", "Alerts"]'}, [])
