@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from conftest import SECRET, UvicornThread, cli
+from tierctl.hookspecs import hookimpl
 from doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 from tierctl.storage.opener import open_ledger
 
@@ -63,6 +64,17 @@ serve:
 """
 
 
+class Recorder:
+    """A plugin that records each response_received call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict, str]] = []
+
+    @hookimpl
+    def response_received(self, response, invitation):
+        self.calls.append((response.response_id, dict(response.answers), invitation["contact_email"]))
+
+
 def run(config: Path, *args: str) -> tuple[int, str, str]:
     return cli(config, *args)
 
@@ -84,8 +96,14 @@ def texting(tmp_path, monkeypatch):
         config.write_text(texting_yaml(port, double.base_url))
         code, out, err = run(config, "survey", "send", "--now", "2026-12-05T10:00:00+00:00")
         assert code == 0, out + err
-        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+        from tierctl.host.plugin_host import PluginHost
+
+        host = PluginHost.load()
+        recorder = Recorder()
+        host.pm.register(recorder, name="recorder")
+        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc), host=host)
         with UvicornThread(app, port) as server:
+            server.recorder = recorder
             yield tmp_path, config, server, double
         app.desk.close()
 
@@ -119,6 +137,10 @@ def test_a_reply_of_9_answers_the_nps_survey_once_and_is_thanked_in_the_contacts
     assert again.status_code == 200
     [stored] = [r for r in responses(folder) if r["survey_id"] == "pulse"]
     assert stored["answers"]["nps"]["score"] == 9 and stored["response_id"] == "texts:text:SM" + "a" * 32
+    # The collect path: the hook once, and the report's rollup counts it.
+    assert server.recorder.calls == [("texts:text:SM" + "a" * 32, {"nps": 9}, "ann@acme.example")]
+    with open_ledger(f"sqlite:///{folder}/.tierctl/state.db", folder) as ledger:
+        assert ledger.conn.execute("SELECT SUM(n) FROM answer_day_counts WHERE survey_id = 'pulse'").fetchone() == (1,)
     help_reply = double.inbound(hook, BOB, "great stuff, thanks")
     assert help_reply.status_code == 200 and "0 to 10" in help_reply.text and "Bedankt" not in help_reply.text
     too_high = double.inbound(hook, BOB, "11")
