@@ -230,3 +230,46 @@ def test_behind_a_proxy_the_signature_is_over_the_public_url(tmp_path, monkeypat
             as_sent = double.inbound(local, ANN, "10", signed_url=f"{public}/hooks/twilio")
         app.desk.close()
     assert as_seen.status_code == 401 and as_sent.status_code == 200 and "10" in as_sent.text
+
+
+def test_messagebird_delivery_reports_are_checked_jwts_and_update_the_text(tmp_path, monkeypatch):
+    """Bird reports by a signed GET to reportUrl (serve's /hooks/messagebird); the JWT is checked as
+    MessageBird's RequestValidator does: issuer, expiry, url_hash."""
+    from doubles.messagebird import ACCESS_KEY, MessageBirdDouble
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    signing_key = "bird-signing-key-0123456789abcdefghijklmnop"
+    monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    monkeypatch.setenv("BIRD_KEY", ACCESS_KEY)
+    monkeypatch.setenv("BIRD_SIGNING_KEY", signing_key)
+    with MessageBirdDouble() as bird:
+        port = unused_port()
+        with open(tmp_path / "customers.csv", "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([HEADER, *CONTACTS])
+        config = tmp_path / "tierctl.yaml"
+        config.write_text(texting_yaml(port, "http://127.0.0.1:9").replace(
+            "provider: texts", "provider: bird").replace(
+            "providers:\n", f"providers:\n  bird: {{plugin: messagebird, base_url: \"{bird.url}\", "
+                            "access_key: \"${BIRD_KEY}\", signing_key: \"${BIRD_SIGNING_KEY}\", originator: Acme}\n"))
+        code, out, err = run(config, "survey", "send", "--now", "2026-12-05T10:00:00+00:00")
+        assert code == 0, out + err
+        assert {m["reportUrl"] for m in bird.messages} == {f"http://127.0.0.1:{port}/hooks/messagebird"}
+        ann, bob = (m["id"] for m in sorted(bird.messages, key=lambda m: m["recipients"][0]))
+        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+        with UvicornThread(app, port):
+            assert bird.delivery_report(ann, "delivered", signing_key).status_code == 200
+            assert bird.delivery_report(ann, "sent", signing_key).status_code == 200  # late: stays delivered
+            assert bird.delivery_report(bob, "delivery_failed", signing_key, "104").status_code == 200
+            refused = [bird.delivery_report(ann, "delivery_failed", "wrong-key").status_code,
+                       bird.delivery_report(ann, "delivery_failed", signing_key, expires_in=-60).status_code,
+                       bird.delivery_report(ann, "delivery_failed", signing_key, issuer="Someone").status_code,
+                       bird.delivery_report(ann, "delivery_failed", signing_key,
+                                            signed_url="https://elsewhere.example/hooks/messagebird").status_code,
+                       httpx.get(f"http://127.0.0.1:{port}/hooks/messagebird?id={ann}&status=delivery_failed"
+                                 ).status_code]
+        app.desk.close()
+    assert refused == [401] * 5
+    code, out, _ = run(config, "survey", "status", "--json")
+    assert json.loads(out)["delivery"] == {"pulse": {"delivered": 1, "failed": 1}}
