@@ -44,7 +44,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, text_for
+from tierctl.plugins.sms_common import SmsClient, SmsOptions, TextProvider, text_for
 from tierctl.providers import ProviderContext, ProviderError, WebhookRefused
 from tierctl.records import DeliveryReceipt, InboundText, Invitation, WebhookRequest
 
@@ -87,9 +87,7 @@ class MessageBirdProvider(TextProvider):
 
     def __init__(self, instance: str, options: MessageBirdOptions, context: ProviderContext):
         super().__init__(instance, options, context)
-        self.api = ApiClient(options, {"Authorization": f"AccessKey {options.access_key.get_secret_value()}",
-                                       "Accept": "application/json"}, None, f"{instance} (messagebird)",
-                             sleep=self.sleep)
+        self.api = SmsClient(self, headers={"Authorization": f"AccessKey {options.access_key.get_secret_value()}"})
         serve = getattr(context.config, "serve", None)
         self.report_url = options.report_url or (
             f"{serve.base_url.rstrip('/')}/hooks/messagebird" if serve is not None else None)

@@ -95,10 +95,9 @@ class IcalMeetings(MeetingSource):
         end = end.replace(tzinfo=zone) if end.tzinfo is None else end.astimezone(zone)
         if end <= start:
             return
-        raw, calendars, attendees = self._read(start, end)
+        raw, calendars, attendees, found = self._read(start, end)
         shown = self.options.path
         lines = _UidLines(raw)
-        found: list[Meeting] = []
         for calendar in calendars:
             for component in _occurrences(calendar, start, end, shown, lines, report):
                 meeting = _meeting(component, zone, attendees)
@@ -107,8 +106,9 @@ class IcalMeetings(MeetingSource):
         found.sort(key=lambda m: (m.start, m.occurrence_id))
         yield from found
 
-    def _read(self, start: datetime, end: datetime) -> tuple[bytes, list[Any], list[frozenset[str]]]:
-        """The raw file, its calendars (only events that may start in the window) and attendee sets."""
+    def _read(self, start: datetime, end: datetime) -> tuple[bytes, list[Any], list[frozenset[str]], list[Meeting]]:
+        """The raw file, its calendars (only events that may start in the window and are not simple),
+        attendee sets, and the simple events' meetings in the window."""
         import icalendar
 
         shown = self.options.path
@@ -122,7 +122,7 @@ class IcalMeetings(MeetingSource):
         if b"BEGIN:VCALENDAR" not in raw[:4096].upper():
             raise TierctlError(f"{shown}: not an iCalendar file (it does not start with BEGIN:VCALENDAR); "
                                f"{EXPORT_HINT}")
-        text, attendees = _slim(raw.decode("utf-8-sig", "replace"), start, end)
+        text, attendees, simple = _slim(raw.decode("utf-8-sig", "replace"), start, end)
         try:
             calendars = icalendar.Calendar.from_ical(text, multiple=True)
         except Exception as exc:  # icalendar raises ValueError and friends on broken files
@@ -130,7 +130,7 @@ class IcalMeetings(MeetingSource):
         if not calendars:
             raise TierctlError(f"{shown}: no complete calendar in the file (is it cut off? it should end with "
                                f"END:VCALENDAR); {EXPORT_HINT}")
-        return raw, calendars, attendees
+        return raw, calendars, attendees, simple
 
 
 # --- pre-filter ---------------------------------------------------------------
@@ -154,11 +154,21 @@ _UNTIL = re.compile(r"UNTIL=(\d{8})", re.I)
 _MARGIN = timedelta(days=2)
 
 
-def _slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozenset[str]]]:
+def _slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozenset[str]], list[Meeting]]:
+    """The text icalendar must parse, its attendee sets, and the meetings of simple events
+    (:mod:`tierctl.plugins.ical_simple`), which are left out of that text."""
+    from tierctl.plugins.ical_simple import occurrences, parse_simple
+
     lo = (start - _MARGIN).strftime("%Y%m%d")
     hi = (end + _MARGIN).strftime("%Y%m%d")
     out: list[str] = []
     attendee_sets: list[frozenset[str]] = []
+    # Simple events: UID -> (their place in out, their lines, their meetings); kept out of the text
+    # unless the UID turns out to have overrides, or the file defines the event's zone itself.
+    simple: dict[str, tuple[int, list[str], list[Meeting], str]] = {}
+    general_uids: set[str] = set()
+    file_zones: set[str] = set()
+    in_zone = False
     known_sets: dict[frozenset[str], int] = {}
     people: set[str] = set()
     event: list[str] | None = None
@@ -193,12 +203,29 @@ def _slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozense
                         if group not in known_sets:
                             known_sets[group] = len(attendee_sets)
                             attendee_sets.append(group)
+                        parsed = parse_simple(event[1:])
+                        expanded = None if parsed is None or parsed.uid in simple or parsed.uid in general_uids \
+                            else occurrences(parsed, start, end, start.tzinfo, group)
                         event.append(f"X-TIERCTL-ATTENDEES:{known_sets[group]}")
                         event.append(line)
-                        out.extend(event)
+                        if expanded is not None:
+                            simple[parsed.uid] = (len(out), event, expanded, parsed.tzid)
+                            out.append("")
+                        else:
+                            if parsed is not None:
+                                general_uids.add(parsed.uid)
+                            else:
+                                general_uids.add(_uid_of(event))
+                            out.extend(event)
+                    else:
+                        general_uids.add(_uid_of(event))
                     event = None
                     continue
+            elif component == "VTIMEZONE":
+                in_zone = name == "BEGIN"
         if event is None:
+            if in_zone and name == "TZID":
+                file_zones.add(line.partition(":")[2].strip())
             out.append(line)
             continue
         if name not in _KEEP:
@@ -226,7 +253,21 @@ def _slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozense
         event.append(line)
     if event is not None:  # a file cut off inside an event: let the parser say so
         out.extend(event)
-    return "\r\n".join(out) + "\r\n", attendee_sets
+    meetings: list[Meeting] = []
+    for uid, (place, lines, expanded_meetings, tzid) in simple.items():
+        if uid in general_uids or tzid in file_zones:
+            out[place] = "\r\n".join(lines)  # the general way after all
+        else:
+            meetings.extend(expanded_meetings)
+    return "\r\n".join(line for line in out if line) + "\r\n", attendee_sets, meetings
+
+
+def _uid_of(lines: list[str]) -> str:
+    """The UID value among an event's lines (as written), or ""."""
+    for line in lines:
+        if line[:3].upper() == "UID" and line[3:4] in (":", ";"):
+            return line.partition(":")[2].strip()
+    return ""
 
 
 def _may_start_in(lo: str, hi: str, dtstart: str, recurrence_id: str, until: str, recurs: bool,

@@ -65,6 +65,19 @@ class Fatigue:
                                f"{self.per_week}), next allowed {until.isoformat()}")
         return None
 
+    def take(self, email: str) -> tuple[datetime, str] | None:
+        """:meth:`hold`, and :meth:`note` when nothing holds ``email`` back: one call per decision.
+
+        A contact this run has not sent to, without a recent contact in the ledger, is
+        answered without working out any window (most contacts of a big plan)."""
+        this_run = self.this_run
+        if email in this_run or email in self.last or self.per_week is not None:
+            held = self.hold(email)
+            if held is not None:
+                return held
+        this_run[email] = this_run.get(email, 0) + 1
+        return None
+
     def note(self, email: str) -> None:
         """This run sends ``email`` one more survey or message."""
         self.this_run[email] = self.this_run.get(email, 0) + 1

@@ -62,6 +62,18 @@ class PlanSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class _Route:
+    """What a (tier, role) decides for a contact: whether its e-mail links meetings to its account,
+    whether it waits for the meetings (a pre-meeting survey may be due), the skip reasons counted
+    for it, and its periodic occasions in the order they are tried (with the survey when spread)."""
+
+    links_meetings: bool
+    held: bool
+    skips: tuple[str, ...]
+    occasions: tuple[tuple["_Occasion", "Survey | None"], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Occasion:
     survey_id: str
     occasion: str
@@ -97,6 +109,7 @@ class Scheduler:
         self.meeting_source = meetings
         self.known = known or {}
         self.fatigue = Fatigue(config.throttle, now, last_surveyed, contact_times)
+        self._throttling = self.fatigue.active  # the throttle's settings do not change during a plan
         #: Opt-outs: :func:`~tierctl.storage.ledger.suppression_key` of an address -> its scopes.
         self.suppressed = suppressed or {}
         #: Surveys sent by text: survey id -> ``sms``/``whatsapp`` (a number's opt-out on it holds).
@@ -144,18 +157,42 @@ class Scheduler:
             if meetings is not None else set()
         accounts_of: dict[str, list[str]] = defaultdict(list)
         held: list[Contact] = []
-        no_meetings: dict[tuple[str, str], list[_Occasion]] = {}
-        for contact in self.customers.contacts(self.report):
-            self.summary.contacts += 1
-            if contact.status == "churned":
-                self.summary.skipped["churned account"] += 1
-                continue
-            if contact.tier in meeting_tiers:
-                accounts_of[contact.email].append(contact.account_id)
-                if self._may_get_meeting_survey(contact, triggers):
-                    held.append(contact)
+        # Hot loop (a million contacts): what a contact's tier and role decide is worked out once
+        # per (tier, role); skips are counted per route and added up at the end.
+        routes: dict[tuple[str, str], _Route] = {}
+        skipping: Counter[tuple[str, str]] = Counter()
+        decide = self._decide
+        seen = churned = 0
+        try:
+            for contact in self.customers.contacts(self.report):
+                seen += 1
+                if contact.status == "churned":
+                    churned += 1
                     continue
-            yield from self._plan_contact(contact, periodic, no_meetings)
+                key = (contact.tier, contact.role)
+                route = routes.get(key)
+                if route is None:
+                    route = routes[key] = self._route(contact.tier, contact.role, periodic, triggers, meeting_tiers)
+                if route.links_meetings:
+                    accounts_of[contact.email].append(contact.account_id)
+                    if route.held:
+                        held.append(contact)
+                        continue
+                if route.skips:
+                    skipping[key] += 1
+                for occ, survey in route.occasions:
+                    if survey is not None:  # a spread survey: this contact's wave
+                        occ = self._with_wave(occ, survey, contact.email)
+                    item = decide(occ, contact)
+                    if item is not None:
+                        yield item
+        finally:
+            self.summary.contacts += seen
+            if churned:
+                self.summary.skipped["churned account"] += churned
+            for key, count in skipping.items():
+                for reason in routes[key].skips:
+                    self.summary.skipped[reason] += count
         account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
         for m in meetings() if meetings is not None else ():
             for email in m.attendees:
@@ -164,6 +201,31 @@ class Scheduler:
         meeting_occasions = self._meeting_occasions(triggers, account_meetings)
         for contact in held:
             yield from self._plan_contact(contact, periodic, meeting_occasions)
+
+    def _route(self, tier: str, role: str, periodic: dict[str, _Occasion], triggers: dict[str, MeetingTrigger],
+               meeting_tiers: set[str]) -> "_Route":
+        """What every contact of ``tier`` with ``role`` gets, as :meth:`_plan_contact` would decide it."""
+        skips: list[str] = []
+        candidates: list[_Occasion] = []
+        for survey_id in self._tier_surveys.get(tier, ()):
+            survey = self.surveys[survey_id]
+            if not _in_audience(survey, role):
+                skips.append(f"{survey_id}: role not in audience")
+            elif survey_id in periodic:
+                candidates.append(periodic[survey_id])
+        candidates.sort(key=lambda o: (o.closes_at, o.survey_id))
+        occasions = tuple((occ, self._spread_survey(occ)) for occ in candidates)
+        links = tier in meeting_tiers
+        hold = links and any(sid in triggers and _in_audience(self.surveys[sid], role)
+                             for sid in self._tier_surveys.get(tier, ()))
+        return _Route(links, hold, tuple(skips), occasions)
+
+    def _spread_survey(self, occasion: _Occasion) -> Survey | None:
+        """The survey if its occasions are spread in waves over contacts (see :meth:`_with_wave`)."""
+        survey = self.surveys[occasion.survey_id]
+        trigger = survey.trigger
+        spread = isinstance(trigger, PeriodTrigger) and trigger.spread is not None and not occasion.meeting_start
+        return survey if spread else None
 
     def _plan_contact(self, contact: Contact, periodic: dict[str, _Occasion],
                       meeting_occasions: dict[tuple[str, str], list[_Occasion]]) -> Iterator[Invitation | Deferral]:
@@ -289,16 +351,14 @@ class Scheduler:
             contact.name, contact.role, contact.locale, occ.occasion, occ.due_at, occ.closes_at, questions,
             description, occ.meeting_start, occ.due_day, contact.phone,
             CONSENT[contact.sms_opt_in, contact.whatsapp_opt_in], contact.timezone)
-        fatigue = self.fatigue
-        if survey.throttle != "exempt" and fatigue.active:
-            held = fatigue.hold(email)
+        if self._throttling and survey.throttle != "exempt":
+            held = self.fatigue.take(email)
             if held is not None:
                 until, reason = held
                 self.summary.deferred += 1
                 closes = "" if until < occ.closes_at else \
                     "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
                 return Deferral(invitation, until, reason + closes)
-            fatigue.note(email)
         self.summary.due += 1
         return invitation
 
