@@ -262,7 +262,7 @@ def test_messagebird_delivery_reports_are_checked_jwts_and_update_the_text(tmp_p
             assert bird.delivery_report(ann, "delivered", signing_key).status_code == 200
             assert bird.delivery_report(ann, "sent", signing_key).status_code == 200  # late: stays delivered
             assert bird.delivery_report(bob, "delivery_failed", signing_key, "104").status_code == 200
-            refused = [bird.delivery_report(ann, "delivery_failed", "wrong-key").status_code,
+            refused = [bird.delivery_report(ann, "delivery_failed", "wrong-key-0123456789abcdefghijklmnopqrstuv").status_code,
                        bird.delivery_report(ann, "delivery_failed", signing_key, expires_in=-60).status_code,
                        bird.delivery_report(ann, "delivery_failed", signing_key, issuer="Someone").status_code,
                        bird.delivery_report(ann, "delivery_failed", signing_key,
