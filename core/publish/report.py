@@ -534,12 +534,13 @@ def trend_chart(survey: Any, tier: Any) -> Chart | None:
 
 def _short_period(label: str) -> tuple[str, str]:
     """An axis label in two lines: ``2027-Q1`` -> ``('Q1', '2027')`` (nl ``('K1', '2027')``), ``2027-H2`` ->
-    ``('H2', '2027')``, ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
+    ``('H2', '2027')`` (de ``('2. Hj.', '2027')``), ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
     if "-Q" in label or "-H" in label:
-        from tierctl.i18n.formatting import format_period
+        from tierctl.i18n import pgettext
 
-        year = label[:4]  # the period in words without its year: "K1", "2e helft", "2. Halbjahr"
-        return " ".join(format_period(label).replace(year, " ").split()), year
+        # Under an axis a period gets the room of one column: the short form ("K1", "H2", "2. Hj.").
+        form = pgettext("chart axis", "Q%(n)s") if "-Q" in label else pgettext("chart axis", "H%(n)s")
+        return form % {"n": label[6:]}, label[:4]
     if len(label) == 7:
         from tierctl.i18n import current_language
 
