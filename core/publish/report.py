@@ -12,7 +12,7 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
       "organization": str,
       "period": "month" | "quarter" | "half-year" | "year",
       "filters": {"survey": str | null, "tier": str | null},
-      "notes": [str, ...],               # how the figures are defined; what the rate leaves out
+      "notes": [str, ...],               # how the figures are defined; what the rate leaves out (in "language")
       "surveys": [{
         "id": str, "title": str,
         "periods": [str, ...],           # oldest first, e.g. "2026-Q4", "2027-Q1"
@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
 from tierctl.config.periods import PERIOD_KINDS
-from tierctl.publish.figures import format_count, format_figure, report_filters
+from tierctl.publish.figures import format_count, format_figure, report_filters, translated
 from tierctl.publish.helpdesk_csat import HelpdeskCsat, helpdesk_csat
 from tierctl.responses.metrics import (Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
@@ -251,7 +251,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "organization": report.organization,
         "period": m.kind,
         "filters": {"survey": m.survey_filter, "tier": m.tier_filter},
-        "notes": list(m.notes),
+        "notes": [translated(note) for note in m.notes],  # people read them: in the report's language
         "surveys": [{
             "id": s.survey_id, "title": s.title, "periods": list(s.periods),
             "questions": [{"id": q.question_id, "type": q.qtype, "text": q.text,

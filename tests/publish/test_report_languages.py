@@ -97,7 +97,7 @@ def test_periods_read_in_the_reports_language_in_every_format(folder: Path) -> N
     doc = json.loads(out)
     basic = next(t for t in doc["surveys"][0]["tiers"] if t["id"] == "basic")
     assert [(p["period"], p["label"]) for p in basic["periods"]][-1] == ("2026-Q4", "K4 2026")
-    assert doc["language"] == "nl"
+    assert doc["language"] == "nl" and doc["notes"][0].startswith("Respons = reacties / afgeleverde uitnodigingen.")
     code, out, err = run_cli(["-c", config, "report", "--language", "nl", "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {(r["period"], r["period_label"]) for r in rows} >= {("2026-Q4", "K4 2026"), ("2026-Q1", "K1 2026")}
