@@ -9,7 +9,8 @@
 3. Reading the Dutch catalog with Babel the first time in a process (target < 150 ms).
 4. Building 2,000 invitation e-mails in German vs in English (target: German within 1.5x).
 5. ``tierctl report --format html`` over 30,000 responses (3 tiers, 8 quarters; bench_responses' data) in Dutch
-   (period labels, numbers and text from the catalogs and CLDR) vs in English (target: Dutch within 1.5x).
+   (period labels, numbers and text from the catalogs and CLDR) vs in English, as CPU time of the process,
+   runs interleaved (target: Dutch within 1.5x).
 
 Run: ``.venv/bin/python benchmarks/bench_i18n.py [--tiers 200] [--runs 10]``.
 """
@@ -99,18 +100,31 @@ def bench_report(folder: Path, n: int, runs: int) -> tuple[list[float], list[flo
     from bench_responses import TIERCTL, generate
 
     generate(folder, n)
+    # The data runs to the end of 2026: import as of after it, so no answer is "in the future".
     subprocess.run([*TIERCTL, "-c", "tierctl.yaml", "survey", "import", "responses.csv", "--survey",
-                    "product-feedback"], cwd=folder, check=True, stdout=subprocess.DEVNULL)
+                    "product-feedback", "--now", "2027-01-15T00:00:00Z"], cwd=folder, check=True,
+                   stdout=subprocess.DEVNULL)
 
-    def report(language: str) -> None:
+    def report(language: str) -> float:
+        """The CPU time (user + system) of one report process: on a machine shared with other work,
+        wall time mostly measures the neighbours."""
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run([*TIERCTL, "-c", "tierctl.yaml", "report", "--format", "html", "--language", language],
                              cwd=folder, check=True, stdout=subprocess.PIPE).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if language == "nl" and b"K4 2026" not in out:
             raise SystemExit("the Dutch report does not label its periods in Dutch")
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
     report("en")
     report("nl")
-    return timed(lambda: report("en"), runs), timed(lambda: report("nl"), runs)
+    english, dutch = [], []
+    for _ in range(runs):  # interleaved, so both see the same load
+        english.append(report("en"))
+        dutch.append(report("nl"))
+    return english, dutch
 
 
 def ms(times: list[float]) -> str:
@@ -135,7 +149,7 @@ def main() -> None:
             (root / name).mkdir()
             variants[name] = bench_render(root / name, text, args.runs)
         (root / "report").mkdir()
-        report_en, report_nl = bench_report(root / "report", args.responses, max(3, args.runs // 2))
+        report_en, report_nl = bench_report(root / "report", args.responses, max(5, args.runs))
     catalog = bench_catalog()
     mail_en, mail_de = bench_mail(args.mails, max(3, args.runs // 3))
 
@@ -153,7 +167,8 @@ def main() -> None:
         (f"{args.mails} invitations in German", ms(mail_de), f"in English: {ms(mail_en)}",
          f"< 1.5x English ({statistics.median(mail_de) / statistics.median(mail_en):.2f}x): "
          f"{'yes' if statistics.median(mail_de) < 1.5 * statistics.median(mail_en) else 'NO'}"),
-        (f"report --format html, {args.responses} responses, in Dutch", ms(report_nl), f"in English: {ms(report_en)}",
+        (f"report --format html, {args.responses} responses, in Dutch (CPU)", ms(report_nl),
+         f"in English: {ms(report_en)}",
          f"< 1.5x English ({statistics.median(report_nl) / statistics.median(report_en):.2f}x): "
          f"{'yes' if statistics.median(report_nl) < 1.5 * statistics.median(report_en) else 'NO'}"),
     ]

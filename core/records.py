@@ -94,7 +94,9 @@ class RowProblem:
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """A question as providers see it (a plain copy of the config's)."""
+    """A question as providers see it (a plain copy of the config's). ``type`` is one of nps, csat,
+    ces, rating, choice, multiple_choice (any number of ``choices``; fetched answers may be a list of
+    labels, or one text with ``;`` between them) and text."""
 
     id: str
     type: str

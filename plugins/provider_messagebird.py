@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, text_for
+from tierctl.plugins.sms_common import SmsClient, SmsOptions, TextProvider, text_for
 from tierctl.providers import ProviderContext, ProviderError
 from tierctl.records import Invitation
 
@@ -69,9 +69,7 @@ class MessageBirdProvider(TextProvider):
 
     def __init__(self, instance: str, options: MessageBirdOptions, context: ProviderContext):
         super().__init__(instance, options, context)
-        self.api = ApiClient(options, {"Authorization": f"AccessKey {options.access_key.get_secret_value()}",
-                                       "Accept": "application/json"}, None, f"{instance} (messagebird)",
-                             sleep=self.sleep)
+        self.api = SmsClient(self, headers={"Authorization": f"AccessKey {options.access_key.get_secret_value()}"})
 
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
         if channel != "sms":

@@ -627,7 +627,7 @@ class QualtricsProvider(Provider):
                 if column not in values:
                     continue
                 value = values[column]
-                if qtype == "choice" and column in labels:
+                if qtype in ("choice", "multiple_choice") and column in labels:  # the labels (a list when multi)
                     value = labels[column]
                 answers[qid] = value
             invite_id = values.get("invite_id")

@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tierctl.plugins.sms_common import ApiClient, SmsOptions, TextProvider, channel_of, survey_link, text_for
+from tierctl.plugins.sms_common import SmsClient, SmsOptions, TextProvider, channel_of, survey_link, text_for
 from tierctl.providers import ProviderContext, ProviderError
 from tierctl.records import DeliveryReceipt, InboundText, Invitation, WebhookRequest
 
@@ -98,9 +98,7 @@ class TwilioProvider(TextProvider):
     def __init__(self, instance: str, options: TwilioOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self._url = f"{options.base_url}/Accounts/{options.account_sid}/Messages.json"
-        self.api = ApiClient(options, {"Accept": "application/json"},
-                             (options.account_sid, options.auth_token.get_secret_value()), f"{instance} (twilio)",
-                             sleep=self.sleep)
+        self.api = SmsClient(self, auth=(options.account_sid, options.auth_token.get_secret_value()))
         serve = getattr(context.config, "serve", None)
         self.status_callback = options.status_callback or (
             f"{serve.base_url.rstrip('/')}/hooks/twilio" if serve is not None else None)

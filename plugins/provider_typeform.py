@@ -275,12 +275,12 @@ def answer_value(answer: dict[str, Any]) -> Any:
     if kind == "choice":
         choice = answer.get("choice") or {}
         return choice.get("label") if choice.get("label") is not None else choice.get("other")
-    if kind == "choices":
+    if kind == "choices":  # a multiple-selection field: every ticked label (a multiple_choice question)
         choices = answer.get("choices") or {}
-        labels = list(choices.get("labels") or [])
+        labels = [str(label) for label in choices.get("labels") or []]
         if choices.get("other"):
-            labels.append(choices["other"])
-        return ", ".join(str(label) for label in labels)
+            labels.append(str(choices["other"]))
+        return labels
     if kind in answer:
         return answer[kind]
     return None

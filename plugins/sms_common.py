@@ -8,30 +8,26 @@
   consent for that channel.
 * :func:`text_for`: the text of a contact-moment message, or of a survey
   invitation (its title and personal link).
-* :class:`ApiClient`: one pooled ``requests`` session; a POST is repeated only
-  when the platform says it did not process it (429, 503) or it never left
-  (connection refused), so a lost answer never sends a text twice: such a
-  message is recorded *unknown* (``SendResult.maybe_sent``), not failed.
+* :class:`SmsClient`: tierctl's one HTTP client (:class:`tierctl.http.HttpClient`)
+  for these APIs; a POST is repeated only when the platform says it did not
+  process it (429, 503) or it never left (connection refused), so a lost
+  answer never sends a text twice: such a message is recorded *unknown*
+  (``SendResult.maybe_sent``), not failed. Error answers are mapped in its
+  one overridable method, :meth:`SmsClient.error_for`.
 * :class:`TextProvider`: the send loop: one request per message, the
   platform's answer read into a result the same way for every platform.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 from pydantic import Field, field_validator
 
-from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError, retry_after_seconds
+from tierctl.http import SAFE_RETRY_STATUSES, HttpClient, MaybeSent
+from tierctl.providers import HttpRetryOptions, Provider, ProviderContext, ProviderError
 from tierctl.records import Invitation, SendResult
 from tierctl.util.ratelimit import RateLimit
-
-if TYPE_CHECKING:
-    import requests
-
-log = logging.getLogger("tierctl.send")
 
 #: The share of ``per_second`` a provider paces itself to.
 HEADROOM = 0.95
@@ -136,104 +132,62 @@ def text_for(invitation: Invitation, options: SmsOptions, org_name: str, config:
                                       first_name=name.split()[0] if name else "", org_name=org_name)
 
 
-class Unreachable(Exception):
-    """The request never reached the platform (nothing was sent): safe to try again later."""
+class MessageError(ProviderError):
+    """An error answer to one message's request, as :meth:`SmsClient.error_for` maps it.
+
+    ``stop``: the provider cannot send anything (bad credentials, no
+    balance): it stops, with ``retry`` saying whether a later run may try.
+    Otherwise the error is this message's alone: ``maybe_sent`` when the
+    platform may have sent it anyway (a 5xx other than 503: never resent),
+    else failed, ``retry`` for 429/503 (not processed), permanent for the
+    rest. ``detail`` is the reason without the instance's name.
+    """
+
+    def __init__(self, provider: str, detail: str, *, retry: bool, stop: bool = False, maybe_sent: bool = False):
+        self.detail = detail
+        self.stop = stop
+        self.maybe_sent = maybe_sent
+        super().__init__(provider, detail, retry=retry)
 
 
-class NoAnswer(Exception):
-    """The request left but no answer came: the text may or may not have been sent."""
+class SmsClient(HttpClient):
+    """:class:`tierctl.http.HttpClient` for a messaging API: pacing, back-off and ``Retry-After`` on the
+    provider's clock, "may have been sent" for a POST whose answer was lost, scrubbing, a debug line per
+    request and the circuit breaker all come from it. A message's POST is repeated only on 429 and 503
+    (the platform says it did nothing) or a connection that was never made. Error answers are mapped in
+    :meth:`error_for`, through the provider's :meth:`TextProvider.error` and :meth:`TextProvider.stops`."""
 
+    provider: "TextProvider"
 
-class ApiClient:
-    """A pooled session to one API, with the retry rules above."""
-
-    def __init__(self, options: SmsOptions, headers: dict[str, str], auth: Any = None, name: str = "",
-                 sleep: Callable[[float], None] = time.sleep):
-        self.options = options
-        # The provider's clock (Provider.sleep): the kit's fake clock in tests, so back-off costs no time there.
-        self.sleep = sleep
-        self.headers = headers
+    def __init__(self, provider: "TextProvider", *, auth: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(provider, platform=provider.platform, headers=headers,
+                         pool_size=provider.options.concurrency)
         self.auth = auth
-        self.name = name
-        self._session: "requests.Session | None" = None
-        self.rate_limited = 0
 
-    def session(self) -> "requests.Session":
-        if self._session is None:
-            import requests
-            from requests.adapters import HTTPAdapter
+    def configure(self, session: Any) -> None:
+        if self.auth is not None:
+            session.auth = self.auth  # HTTP Basic (Twilio: AccountSid and AuthToken)
 
-            from tierctl import __version__
-
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.options.concurrency, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers.update({"User-Agent": f"tierctl/{__version__} ({self.name})", **self.headers})
-            if self.auth is not None:
-                session.auth = self.auth
-            self._session = session
-        return self._session
-
-    def post(self, url: str, **kwargs: Any) -> "requests.Response":
-        """POST once more while the platform says it did not process it (429, 503), up to ``max_retries``.
-
-        :raises Unreachable: the connection could not be made (nothing sent).
-        :raises NoAnswer: the request left but the answer was lost or late.
-        """
-        import requests
-
-        opts = self.options
-        attempt = 0
-        while True:
-            try:
-                response = self.session().post(url, timeout=opts.timeout, allow_redirects=False, **kwargs)
-            except requests.exceptions.ConnectionError as exc:
-                if _never_sent(exc):
-                    if attempt >= opts.max_retries:
-                        raise Unreachable(_reason(exc)) from None
-                    attempt += 1
-                    self.sleep(opts.backoff_factor * 2 ** (attempt - 1))
-                    continue
-                raise NoAnswer(_reason(exc)) from None
-            except requests.exceptions.RequestException as exc:
-                raise NoAnswer(_reason(exc)) from None
-            if response.status_code in (429, 503) and attempt < opts.max_retries:
-                if response.status_code == 429:
-                    self.rate_limited += 1
-                attempt += 1
-                wait = retry_after_seconds(response.headers.get("Retry-After"), opts.max_retry_after)
-                wait = opts.backoff_factor * 2 ** (attempt - 1) if wait is None else wait
-                log.warning("provider %s: HTTP %d (not processed); trying again in %.1f s", self.name,
-                            response.status_code, wait)
-                self.sleep(wait)
-                continue
-            return response
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-
-def _never_sent(exc: BaseException) -> bool:
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    root = getattr(inner, "reason", None) or inner
-    return isinstance(root, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError))
-
-
-def _reason(exc: BaseException) -> str:
-    from requests.exceptions import ConnectTimeout, ReadTimeout
-
-    if isinstance(exc, ReadTimeout):
-        return "no answer in time"
-    if isinstance(exc, ConnectTimeout):
-        return "connecting timed out"
-    if _never_sent(exc):
-        return "connection refused"
-    return "the connection failed"
+    def error_for(self, response: Any, what: str, retries: int) -> ProviderError:
+        status = response.status_code
+        try:
+            data = response.json() if response.content and len(response.content) < 1 << 20 else {}
+        except ValueError:
+            data = {}
+        code, text = self.provider.error(status, data if isinstance(data, dict) else {})
+        text = self.scrub((text or response.reason or "")[:300])
+        stop = self.provider.stops(status, code, text)
+        if stop is not None:
+            detail = str(stop).removeprefix(f"provider {stop.provider}: ")
+            return MessageError(self.provider.instance, detail, retry=stop.retry, stop=True)
+        reason = f"{self.platform} error {code}: {text}" if code is not None else f"HTTP {status} {text}".rstrip()
+        if status in SAFE_RETRY_STATUSES:
+            after = f" (after {retries} retries)" if retries else ""
+            return MessageError(self.provider.instance, reason + after, retry=True)
+        if status >= 500:
+            return MessageError(self.provider.instance, f"{reason}; the message may have gone out, so it is not "
+                                                        "resent", retry=False, maybe_sent=True)
+        return MessageError(self.provider.instance, reason, retry=False)
 
 
 class TextProvider(Provider):
@@ -251,7 +205,7 @@ class TextProvider(Provider):
     #: The channel of survey invitations (messages carry their own).
     survey_channel: ClassVar[str] = "sms"
     options: SmsOptions
-    api: ApiClient
+    api: SmsClient
     _executor: Any = None
 
     def __init__(self, instance: str, options: SmsOptions, context: ProviderContext):
@@ -289,14 +243,15 @@ class TextProvider(Provider):
             else:
                 jobs.append((invitation, *planned))
         unreachable: list[str] = []
-        _ = self.limiter  # built once here: threads building it at the same time would each get a full bucket
+        # Built once here: threads building them at the same time would each get a full bucket, a session.
+        _ = self.limiter, self.api.session
         for invitation, outcome in zip((j[0] for j in jobs), self._pool().map(self._post_one, jobs)):
-            if isinstance(outcome, Unreachable):
-                unreachable.append(str(outcome))
-                outcome = SendResult.failed(invitation.invite_id, f"cannot reach {self.platform}: {outcome}",
-                                            retry=True)
-            elif isinstance(outcome, ProviderError):
-                raise outcome  # bad credentials: every other request fails the same way
+            if isinstance(outcome, MessageError):
+                raise outcome  # a stopping error (bad credentials, no balance): every other request fails alike
+            if isinstance(outcome, ProviderError):  # not reached, or the circuit breaker is open
+                unreachable.append(getattr(outcome, "reason", "") or str(outcome))
+                outcome = SendResult.failed(invitation.invite_id, f"cannot reach {self.platform}: "
+                                                                  f"{unreachable[-1]}", retry=True)
             results[invitation.invite_id] = outcome
         if jobs and len(unreachable) == len(jobs):
             raise ProviderError(self.instance, f"({self.name}) cannot reach {self.options.base_url}: "
@@ -304,19 +259,24 @@ class TextProvider(Provider):
         return [results[i.invite_id] for i in batch]
 
     def _post_one(self, job: tuple[Invitation, str, dict[str, Any]]) -> Any:
+        """One message's request (paced and retried by the client): its result, the
+        :class:`ProviderError` when it did not reach the platform, or a stopping :class:`MessageError`."""
         invitation, url, kwargs = job
-        self.pace()
+        invite_id = invitation.invite_id
         try:
-            response = self.api.post(url, **kwargs)
-        except Unreachable as exc:
+            response = self.api.request("POST", url, idempotent=False, what=f"sending {invite_id}", **kwargs)
+        except MaybeSent as exc:
+            return SendResult.maybe_sent(invite_id, f"{self.platform} did not answer ({exc.reason}); the message "
+                                                    "may have gone out, so it is not resent")
+        except MessageError as exc:
+            if exc.stop:
+                return exc
+            if exc.maybe_sent:
+                return SendResult.maybe_sent(invite_id, exc.detail)
+            return SendResult.failed(invite_id, exc.detail, retry=exc.retry)
+        except ProviderError as exc:  # Unreachable (never sent), or the circuit breaker is open
             return exc
-        except NoAnswer as exc:
-            return SendResult.maybe_sent(invitation.invite_id, f"{self.platform} did not answer ({exc}); the "
-                                                               "message may have gone out, so it is not resent")
-        try:
-            return self._result(invitation, response)
-        except ProviderError as exc:
-            return exc
+        return SendResult.sent(invite_id, self.external_id(_json_object(response)))
 
     def _pool(self) -> Any:
         if self._executor is None:
@@ -324,28 +284,6 @@ class TextProvider(Provider):
 
             self._executor = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix=f"tierctl-{self.name}")
         return self._executor
-
-    def _result(self, invitation: Invitation, response: Any) -> SendResult:
-        status = response.status_code
-        try:
-            data = response.json() if response.content and len(response.content) < 1 << 20 else {}
-        except ValueError:
-            data = {}
-        data = data if isinstance(data, dict) else {}
-        if status in (200, 201, 202):
-            return SendResult.sent(invitation.invite_id, self.external_id(data))
-        code, text = self.error(status, data)
-        text = (text or response.reason or "")[:300]
-        stop = self.stops(status, code, text)
-        if stop is not None:
-            raise stop
-        reason = f"{self.platform} error {code}: {text}" if code is not None else f"HTTP {status} {text}"
-        if status in (429, 503):
-            return SendResult.failed(invitation.invite_id, f"{reason} (after retries)", retry=True)
-        if status >= 500:
-            return SendResult.maybe_sent(invitation.invite_id, f"{reason}; the message may have gone out, so it "
-                                                               "is not resent")
-        return SendResult.failed(invitation.invite_id, reason)
 
     def external_id(self, data: dict[str, Any]) -> str | None:
         """The platform's id of the sent message (delivery receipts quote it)."""
@@ -357,3 +295,12 @@ class TextProvider(Provider):
             self._executor.shutdown(wait=True)
             self._executor = None
         self.api.close()
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    """The answer's JSON object (``{}`` when it is empty, too large or not an object)."""
+    try:
+        data = response.json() if response.content and len(response.content) < 1 << 20 else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

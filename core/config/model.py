@@ -33,7 +33,7 @@ TOUCH_MODELS = ("tech-touch", "low-touch", "mid-touch", "high-touch")
 HOURS = ("business", "extended", "24x7")
 STATUSES = ("onboarding", "active", "at-risk", "churned")
 PERIODS = ("month", "quarter", "half-year", "year")
-QUESTION_TYPES = ("nps", "csat", "ces", "rating", "choice", "text")
+QUESTION_TYPES = ("nps", "csat", "ces", "rating", "choice", "multiple_choice", "text")
 
 
 def _parser(cls: Any, pattern: str, description: str) -> Any:
@@ -252,10 +252,13 @@ class Question(Model):
     """One survey question; the type fixes the answer scale."""
 
     id: Slug
-    type: Literal["nps", "csat", "ces", "rating", "choice", "text"]
+    type: Literal["nps", "csat", "ces", "rating", "choice", "multiple_choice", "text"]
     text: Text
     scale: tuple[int, int] | None = Field(None, description="For type rating: [min, max]")
-    choices: list[Text] = Field(default_factory=list, description="For type choice")
+    choices: list[Text] = Field(default_factory=list, description="For types choice and multiple_choice")
+    min_choices: int | None = Field(None, ge=1, description="For type multiple_choice: fewest choices to tick "
+                                                            "when the question is answered")
+    max_choices: int | None = Field(None, ge=1, description="For type multiple_choice: most choices to tick")
     required: bool = False
 
     @model_validator(mode="after")
@@ -264,8 +267,15 @@ class Question(Model):
             raise ValueError("a rating question needs scale: [min, max], e.g. [1, 10]")
         if self.scale is not None and self.scale[0] >= self.scale[1]:
             raise ValueError("scale must be [min, max] with min below max")
-        if self.type == "choice" and not self.choices:
-            raise ValueError("a choice question needs choices: [a, b, ...]")
+        if self.type in ("choice", "multiple_choice") and not self.choices:
+            raise ValueError(f"a {self.type} question needs choices: [a, b, ...]")
+        if (self.min_choices is not None or self.max_choices is not None) and self.type != "multiple_choice":
+            raise ValueError("min_choices and max_choices are for type multiple_choice")
+        if self.type == "multiple_choice":
+            lo, hi = self.min_choices or 1, self.max_choices or len(self.choices)
+            if not lo <= hi <= len(self.choices):
+                raise ValueError(f"expected 1 <= min_choices <= max_choices <= {len(self.choices)} (the number of "
+                                 f"choices), got min_choices {self.min_choices}, max_choices {self.max_choices}")
         return self
 
     @property

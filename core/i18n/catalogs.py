@@ -20,7 +20,13 @@ TEMPLATE = CATALOG_DIR / "tierctl.pot"
 
 def shipped_languages() -> list[str]:
     """Every language tierctl has built-in text for: ``en`` plus one per catalog file."""
-    return sorted({DEFAULT_LANGUAGE, *(p.stem for p in CATALOG_DIR.glob("*.po"))})
+    return list(_languages_in(CATALOG_DIR))
+
+
+@lru_cache(maxsize=4)
+def _languages_in(folder: Path) -> tuple[str, ...]:
+    # Asked once per invitation when providers pick a contact's language: list the folder once.
+    return tuple(sorted({DEFAULT_LANGUAGE, *(p.stem for p in folder.glob("*.po"))}))
 
 
 def read_catalog(language: str) -> Any:

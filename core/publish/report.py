@@ -16,7 +16,7 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
       "surveys": [{
         "id": str, "title": str,
         "periods": [str, ...],           # oldest first, e.g. "2026-Q4", "2027-Q1"
-        "questions": [{"id": str, "type": "nps|csat|ces|rating|choice|text", "text": str,
+        "questions": [{"id": str, "type": "nps|csat|ces|rating|choice|multiple_choice|text", "text": str,
                        "scale": [min, max] | null, "choices": [str, ...]}],
         "tiers": [{
           "id": str, "name": str,
@@ -354,7 +354,7 @@ def report_csv(report: Report) -> str:
                                                  ignored=q.ignored))
                     elif q.qtype == "text":
                         writer.writerow(_csv_row(**qbase, metric="text_answers", answers=q.answers))
-                    if q.qtype == "choice":
+                    if q.qtype in ("choice", "multiple_choice"):
                         for option, n in q.distribution:
                             writer.writerow(_csv_row(**qbase, metric="choice", option=option,
                                                      value=_share(n, q.answers), answers=n, base=q.answers))

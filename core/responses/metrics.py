@@ -9,7 +9,9 @@ The definitions (``../shared/domain.md`` section 5):
 * **CES** on a 1-7 agreement question ("... makes it easy"): the mean, and
   the share answering 5-7 in %.
 * **Rating** questions (any ``scale: [min, max]``): the mean, with the scale.
-* **Choice** questions: how often each declared choice was picked.
+* **Choice** questions: how often each declared choice was picked; for
+  **multiple_choice**, how often each was ticked, out of the answers to the
+  question (one answer may tick several).
 * **Response rate**: responses / delivered invitations, in %. Delivered means
   the provider accepted the invitation (state ``sent``); an invitation that
   was answered although recorded in another state was evidently delivered
@@ -292,11 +294,22 @@ def question_figures(info: QuestionInfo, qtype: str, counts: Counter) -> Questio
     if qtype == "text":
         n = sum(counts.values())
         return QuestionFigures(info.question_id, qtype, info.text, n, 0, None, (), None)
-    if qtype == "choice":
+    if qtype in ("choice", "multiple_choice"):
         declared = info.choices
         by_choice: Counter = Counter()
         for (_, choice), n in counts.items():
             by_choice[choice] += n
+        if qtype == "multiple_choice":
+            # Each answer ticks any number of choices and is counted once under '' (the storage's
+            # rollup key); a choice's count is out of those answers, so the shares add up past 100%.
+            respondents = by_choice.pop("", 0)
+            if declared:
+                kept = [(c, by_choice.get(c, 0)) for c in declared]
+                ignored = sum(n for c, n in by_choice.items() if c not in declared)
+            else:
+                kept, ignored = sorted(by_choice.items(), key=lambda item: str(item[0])), 0
+            return QuestionFigures(info.question_id, qtype, info.text, respondents, ignored, None, tuple(kept),
+                                   None)
         if declared:
             kept = [(c, by_choice.get(c, 0)) for c in declared]
             ignored = sum(n for c, n in by_choice.items() if c not in declared)

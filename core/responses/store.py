@@ -16,6 +16,7 @@ stops neither the import nor the other plugins.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
@@ -102,6 +103,41 @@ def _choice(qid: str, choices: list[str]) -> Callable[[Any], str]:
     return check
 
 
+#: How a CSV cell (``survey import``) lists the ticked choices of a multiple_choice question.
+MULTIPLE_SEPARATOR = ";"
+
+
+def _multiple(qid: str, choices: list[str], lo: int | None, hi: int | None) -> Callable[[Any], str]:
+    """A multiple_choice answer: a list (providers), ``a; b`` (a CSV cell) or the stored JSON list, each
+    item one of ``choices``; stored as a JSON list of the choices' texts in the config's order."""
+    one = _choice(qid, choices)
+    order = {str(c): n for n, c in enumerate(choices)}
+
+    def check(value: Any) -> str:
+        if isinstance(value, str):
+            text = value.strip()
+            items: list[Any] = []
+            if text.startswith("["):
+                try:
+                    items = json.loads(text)
+                except ValueError:
+                    items = []
+            if not isinstance(items, list) or not items:
+                items = [part.strip() for part in text.split(MULTIPLE_SEPARATOR) if part.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = [v for v in value if v is not None and str(v).strip()]
+        else:
+            items = [value]
+        picked = sorted({one(item if isinstance(item, str) else str(item)) for item in items}, key=order.__getitem__)
+        if lo is not None and len(picked) < lo:
+            raise BadAnswer(f"{qid}: {len(picked)} chosen; choose at least {lo}")
+        if hi is not None and len(picked) > hi:
+            raise BadAnswer(f"{qid}: {len(picked)} chosen; choose at most {hi}")
+        return json.dumps(picked, ensure_ascii=False)
+
+    return check
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)  # verbatim: '=SUM(A1)' is data, never a formula
 
@@ -125,6 +161,9 @@ class AnswerChecks:
             elif q.type == "choice":
                 self.checks[q.id] = _choice(q.id, list(q.choices))
                 self.exact[q.id] = _choice_texts(list(q.choices))
+            elif q.type == "multiple_choice":
+                self.checks[q.id] = _multiple(q.id, list(q.choices), q.min_choices, q.max_choices)
+                self.exact[q.id] = {}  # checked cell by cell: imports must not take it for free text
             else:
                 self.checks[q.id] = _text
 
@@ -137,7 +176,8 @@ class AnswerChecks:
         answers: dict[str, Any] = {}
         problems: list[str] = []
         for qid, value in raw.items():
-            if value is None or (isinstance(value, str) and (not value or value.isspace())):
+            if value is None or (isinstance(value, str) and (not value or value.isspace())) \
+                    or (isinstance(value, (list, tuple)) and not value):
                 continue
             check = self.checks.get(qid)
             if check is None:

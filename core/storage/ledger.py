@@ -55,6 +55,17 @@ def type_change(question_id: str, new: str, held: str) -> str:
             "or change its type back")
 
 
+def picked_choices(value: Any) -> list[str]:
+    """The ticked choices of a stored multiple_choice answer (a JSON list); ``[]`` for anything else."""
+    import json
+
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return [str(item) for item in items] if isinstance(items, list) else []
+
+
 def sql_states(states: tuple[str, ...]) -> str:
     """States as an SQL list for ``IN``: ``('sent', 'sending')`` (they are fixed words, never input)."""
     return "(" + ", ".join(f"'{s}'" for s in states) + ")"

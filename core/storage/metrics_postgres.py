@@ -20,12 +20,8 @@ from tierctl.config.periods import period_days, period_of
 from tierctl.storage.copying import canonical_time
 from tierctl.storage.ledger import NOT_DELIVERED_STATES, sql_states
 from tierctl.storage.metrics_sqlite import _scope as sqlite_scope, period_sql  # plain SQL both databases speak
-from tierctl.storage.postgres_bulk import ANSWERS_JOIN
-
-_SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END"
-_CHOICE_KEY = "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END"
-_ANSWERED = ("CASE WHEN q.qtype IN ('text', 'choice') THEN a.text IS NOT NULL AND a.text <> '' "
-             "ELSE a.score IS NOT NULL END")
+from tierctl.storage.postgres_bulk import ANSWERED as _ANSWERED, ANSWERS_JOIN, CHOICE_KEY as _CHOICE_KEY, \
+    SCORE_KEY as _SCORE_KEY
 
 
 def _scope(alias: str, survey_id: str | None, tier: str | None) -> tuple[str, list[str]]:
@@ -109,7 +105,7 @@ class PostgresMetrics:
                 continue
             if qtype == "text":
                 yield s, t, p, qid, qtype, None, None, n
-            elif qtype == "choice":
+            elif qtype in ("choice", "multiple_choice"):
                 yield s, t, p, qid, qtype, None, choice, n
             else:
                 yield s, t, p, qid, qtype, float(score), None, n

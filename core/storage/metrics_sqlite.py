@@ -33,7 +33,9 @@ by a ledger migration); until they exist every count is raw.
 
 Rollup rows use ``score = 0`` for choice and text answers and ``choice =
 ''`` for scored and text answers (key columns cannot be NULL); a text answer
-is counted, its words are not copied.
+is counted, its words are not copied. A multiple_choice answer (stored as a
+JSON list of the ticked choices) counts once under each ticked choice and
+once under ``choice = ''``: that row is how many answered the question.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from tierctl.storage.ledger import STATES, sql_states
+from tierctl.storage.ledger import STATES, picked_choices, sql_states
 from tierctl.config.periods import PERIOD_KINDS, period_days, period_of
 from tierctl.storage.ledger import NOT_DELIVERED_STATES
 
@@ -73,13 +75,18 @@ ROLLUP_DDL: tuple[str, ...] = (
 
 # Every answer with what it is counted by: its invitation's survey, tier and
 # due day, and its question's type. (Answers are stored with their response.)
+# A multiple_choice answer becomes one row per ticked choice plus one with '' (m.value); any other
+# answer stays one row.
 _ANSWERS = ("answers AS a JOIN invitations AS i ON i.id = a.invitation "
-            "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
+            "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
+            "JOIN json_each(CASE WHEN q.qtype = 'multiple_choice' AND json_valid(a.value) "
+            "THEN json_insert(a.value, '$[#]', '') ELSE '[0]' END) AS m")
 _RESPONSES = "responses AS r JOIN invitations AS i ON i.id = r.invitation"
 # Which answers count, and under which key: the SQL twin of _answer_keys().
-_ANSWERED = "(q.qtype NOT IN ('text', 'choice') OR a.value <> '')"
-_SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice') THEN 0.0 ELSE a.value END"
-_CHOICE_KEY = "CASE WHEN q.qtype = 'choice' THEN a.value ELSE '' END"
+_ANSWERED = "(q.qtype NOT IN ('text', 'choice', 'multiple_choice') OR a.value <> '')"
+_SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice', 'multiple_choice') THEN 0.0 ELSE a.value END"
+_CHOICE_KEY = ("CASE WHEN q.qtype = 'choice' THEN a.value WHEN q.qtype = 'multiple_choice' THEN m.value "
+               "ELSE '' END")
 
 _BACKFILL = (
     "INSERT INTO answer_day_counts (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
@@ -123,7 +130,7 @@ def _rollup_key(qtype: str, value: Any) -> tuple[float, str]:
 def _from_key(qtype: str, score: float, choice: str) -> tuple[float | None, str | None]:
     if qtype == "text":
         return None, None
-    if qtype == "choice":
+    if qtype in ("choice", "multiple_choice"):
         return None, choice
     return score, None
 
@@ -366,6 +373,11 @@ def fold_answers(conn: sqlite3.Connection, responses: "Sequence[StoredResponse]"
                 counted = Counter([day for day, value in zip(member_days, values) if value])
                 for day, n in counted.items():
                     rows.append((*group_list[day], qid, qtype, 0.0, "", n))
+                continue
+            if qtype == "multiple_choice":  # each ticked choice, and '' for the answer itself
+                ticked = Counter((day, choice) for day, value in zip(member_days, values) if value
+                                 for choice in (*picked_choices(value), ""))
+                rows.extend((*group_list[day], qid, qtype, 0.0, choice, n) for (day, choice), n in ticked.items())
                 continue
             for (day, value), n in Counter(zip(member_days, values)).items():
                 if value is not None and value != "":

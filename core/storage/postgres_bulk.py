@@ -32,12 +32,18 @@ _STAGING = (
 )
 
 # Which answers count, and under which rollup key (as the SQLite ledger's metrics).
-_SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END"
-_CHOICE_KEY = "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END"
-_ANSWERED = ("CASE WHEN q.qtype IN ('text', 'choice') THEN a.text IS NOT NULL AND a.text <> '' "
-             "ELSE a.score IS NOT NULL END")
+# A multiple_choice answer (a JSON list in text) counts once per ticked choice and once under ''
+# (how many answered); every other answer is one row (m.value NULL).
+SCORE_KEY = "CASE WHEN q.qtype IN ('text', 'choice', 'multiple_choice') THEN 0.0 ELSE a.score END"
+CHOICE_KEY = ("CASE WHEN q.qtype = 'choice' THEN a.text WHEN q.qtype = 'multiple_choice' THEN m.value "
+              "ELSE '' END")
+ANSWERED = ("CASE WHEN q.qtype IN ('text', 'choice', 'multiple_choice') THEN a.text IS NOT NULL AND a.text <> '' "
+            "ELSE a.score IS NOT NULL END")
+EXPLODE = ("CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN q.qtype = 'multiple_choice' "
+           "THEN a.text::jsonb || '[\"\"]'::jsonb ELSE '[null]'::jsonb END) AS m(value)")
+_SCORE_KEY, _CHOICE_KEY, _ANSWERED = SCORE_KEY, CHOICE_KEY, ANSWERED
 ANSWERS_JOIN = ("answers AS a JOIN invitations AS i ON i.id = a.invitation "
-                "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
+                "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id " + EXPLODE)
 _COUNT_ANSWERS = ("INSERT INTO answer_day_counts AS c (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
                   f"SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, {_SCORE_KEY}, {_CHOICE_KEY}, "
                   "COUNT(*) FROM {source} WHERE {where} AND " + _ANSWERED + " GROUP BY 1, 2, 3, 4, 5, 6, 7 "
@@ -55,7 +61,8 @@ FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invit
 # response's survey, tier and due day, so the big tables are not joined again.
 _FOLD_NEW_ANSWERS = _COUNT_ANSWERS.format(
     source="new_answers AS a JOIN added AS i ON i.invitation = a.invitation "
-           "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id", where="TRUE")
+           "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id " + EXPLODE,
+    where="TRUE")
 _FOLD_NEW_RESPONSES = (
     "INSERT INTO response_day_counts AS c (survey_id, tier, due_day, responses, keys) "
     "SELECT survey_id, tier, due_day, COUNT(*), SUM(invitation) FROM added GROUP BY 1, 2, 3 "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from tierctl.storage.postgres_bulk import ANSWERED, ANSWERS_JOIN, CHOICE_KEY, SCORE_KEY
 from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, checked_suppression,
                                     forgotten_address, normalise_address, scopes_by_key,
                                     sql_states, suppression_dicts, suppression_key, suppression_key_of)
@@ -30,12 +31,8 @@ SUPPRESSIONS_DDL: tuple[str, ...] = (
 # Take the old answers of replaced responses out of the rollup (the twin of postgres_bulk's folds).
 _UNFOLD_ANSWERS = (
     "UPDATE answer_day_counts AS c SET n = c.n - o.n FROM (SELECT i.survey_id, i.tier, i.due_day, a.question_id, "
-    "q.qtype, CASE WHEN q.qtype IN ('text', 'choice') THEN 0.0 ELSE a.score END AS score, "
-    "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END AS choice, COUNT(*) AS n "
-    "FROM answers AS a JOIN invitations AS i ON i.id = a.invitation "
-    "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id "
-    "WHERE a.invitation = ANY(%s) AND CASE WHEN q.qtype IN ('text', 'choice') THEN a.text IS NOT NULL "
-    "AND a.text <> '' ELSE a.score IS NOT NULL END GROUP BY 1, 2, 3, 4, 5, 6, 7) AS o "
+    f"q.qtype, {SCORE_KEY} AS score, {CHOICE_KEY} AS choice, COUNT(*) AS n FROM {ANSWERS_JOIN} "
+    f"WHERE a.invitation = ANY(%s) AND {ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7) AS o "
     "WHERE (c.survey_id, c.tier, c.due_day, c.question_id, c.qtype, c.score, c.choice) = "
     "(o.survey_id, o.tier, o.due_day, o.question_id, o.qtype, o.score, o.choice)")
 _UNFOLD_RESPONSES = (

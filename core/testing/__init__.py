@@ -7,7 +7,9 @@ point), so a provider package's tests get the fixtures without any set-up:
     An isolated :class:`Engine` (its own plugin host, a temporary SQLite
     ledger, a :class:`FakeClock`).
 ``tierctl_clock``
-    A :class:`FakeClock`.
+    A :class:`FakeClock` (:class:`RealClock` is the real one, for an
+    :class:`Engine` whose providers meet a double that holds them to a
+    rate in real time).
 ``tierctl_smtp_server``, ``tierctl_smtp_server_factory``
     A real SMTP server on 127.0.0.1 (:class:`SmtpServer`, needs aiosmtpd).
 ``tierctl_http_server``, ``tierctl_serve``
@@ -51,6 +53,7 @@ _EXPORTS = {
     "SendOutcome": "engine",
     "RecordingLimiter": "engine",
     "FakeClock": "clock",
+    "RealClock": "clock",
     "HttpServer": "http_double",
     "HttpDouble": "http_double",
     "Reply": "http_double",

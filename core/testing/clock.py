@@ -6,7 +6,9 @@ import math
 import threading
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["FakeClock"]
+from tierctl.util.clock import RealClock
+
+__all__ = ["FakeClock", "RealClock"]
 
 
 class FakeClock:

@@ -74,7 +74,13 @@ class ProviderContract(FaultChecks):
         Invitations sent by the rate-limit check (6).
     ``stall_timeout``
         Seconds put into a ``timeout`` option, when the options model has
-        one, for the timeout check (0.5).
+        one, for the check of a timeout after the delivery request, where
+        the other requests must still be answered in time (0.5).
+    ``silent_timeout``
+        Seconds put into the ``timeout`` option for the check against a
+        server that never answers (0.2): every attempt, retries included,
+        waits this long in real time, so it is kept short; the default
+        retry options stay as they are.
     ``transport_timeout``
         Wall-clock seconds a send or fetch against a dead or silent server
         may take before the check fails (30).
@@ -120,7 +126,7 @@ class ProviderContract(FaultChecks):
         Options with which every request is accepted and never answered
         (``port`` is a silent server). Default: like ``break_transport``,
         and a ``timeout`` option, if the model has one, set to
-        ``stall_timeout``. Override to also turn off retries that would make
+        ``silent_timeout``. Override to also turn off retries that would make
         the check slow.
     ``count_requests(double)``
         How many requests (API calls, or messages for SMTP) the double has
@@ -159,6 +165,7 @@ class ProviderContract(FaultChecks):
     batch: ClassVar[int] = 3
     rate_check_invitations: ClassVar[int] = 6
     stall_timeout: ClassVar[float] = 0.5
+    silent_timeout: ClassVar[float] = 0.2
     transport_timeout: ClassVar[float] = 30.0
     send_uses_transport: ClassVar[bool] = True
 
@@ -216,7 +223,7 @@ class ProviderContract(FaultChecks):
         if not changed:
             return None
         if "timeout" in self._options_model().model_fields:
-            new["timeout"] = self.stall_timeout
+            new["timeout"] = self.silent_timeout
         return new
 
     def count_requests(self, double: Any) -> int | None:

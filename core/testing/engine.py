@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from tierctl.testing.clock import FakeClock
+from tierctl.testing.clock import FakeClock, RealClock
 
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
@@ -95,11 +95,15 @@ class Engine:
         plugins (:meth:`PluginHost.from_modules`); ``None`` loads the installed
         ``tierctl`` entry points (ignoring ``TIERCTL_LOAD_PLUGINS``).
     :param env: variables for ``${NAME}`` in options, over ``os.environ``.
-    :param clock: the clock rate-limit buckets run on (a new :class:`FakeClock` by default).
+    :param clock: the clock the providers wait on and their rate-limit buckets run on: a new
+        :class:`FakeClock` by default (waits take no time); :class:`tierctl.testing.RealClock`
+        for tests against a double that holds the client to a rate or a budget window in real
+        time (the providers then wait as in production).
+    :param organization: the generated config's ``organization`` (over a sample one).
     """
 
     def __init__(self, root: str | os.PathLike[str], plugins: Mapping[str, Any] | None = None, *,
-                 env: Mapping[str, str] | None = None, clock: FakeClock | None = None,
+                 env: Mapping[str, str] | None = None, clock: "FakeClock | RealClock | None" = None,
                  organization: Mapping[str, Any] | None = None):
         from tierctl.host.plugin_host import PluginHost
 
@@ -176,14 +180,17 @@ class Engine:
 
     def provider(self, plugin: str, options: Mapping[str, Any], *, instance: str = "contract",
                  others: Mapping[str, Mapping[str, Any]] | None = None,
-                 env: Mapping[str, str] | None = None) -> "Provider":
+                 env: Mapping[str, str] | None = None,
+                 surveys: Mapping[str, Mapping[str, Any]] | None = None) -> "Provider":
         """One provider instance of ``plugin`` with ``options`` as written in YAML.
 
         ``others`` are further instances the config needs (``{name: {plugin:
-        .., **options}}``), e.g. the mailer a link-only provider sends through.
+        .., **options}}``), e.g. the mailer a link-only provider sends through;
+        ``surveys`` the config's surveys (default: the sample survey
+        ``pre-meeting`` through this instance).
         """
         providers = {instance: {"plugin": plugin, **options}, **(others or {})}
-        return self.build(providers, env=env)[instance]
+        return self.build(providers, surveys, env=env)[instance]
 
     # --- ledger ---------------------------------------------------------------------------
 

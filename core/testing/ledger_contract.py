@@ -679,6 +679,37 @@ class LedgerContract:
         assert ledger.store_latest_responses([web("inv-nps-0-2026-Q1", {"score": 1})._replace(
             invitation=keys["inv-nps-1-2026-Q1"])]) == []
 
+    def test_a_multiple_choice_answer_is_counted_under_each_ticked_choice(self, ledger: Ledger):
+        """A multiple_choice answer is stored as the JSON list of its ticked choices and counted once
+        under each (and once under ``""``: the number of answers), raw and in the rollup alike, also
+        when a later answer replaces it."""
+        claim(ledger, [replace(invitation(n), due_day="2026-03-02") for n in range(3)])
+        ids = [f"inv-nps-{n}-2026-Q1" for n in range(3)]
+        keys = {i: link.key for i, link in ledger.lookup_invitations(ids).items()}
+        types = {"score": "nps", "areas": "multiple_choice"}
+
+        def web(invite_id: str, areas: list[str], n: int = 0) -> StoredResponse:
+            import json
+
+            return stored_response(invite_id, n, response_id=f"web:{invite_id}", answers={
+                "score": 8, "areas": json.dumps(areas, ensure_ascii=False)})._replace(
+                source="web", invitation=keys[invite_id], due_day="2026-03-02", question_types=types)
+
+        ledger.store_latest_responses([web(ids[0], ["Price", "Speed"]), web(ids[1], ["Speed"]),
+                                       web(ids[2], ["Support ✓", "Price", "Speed"])])
+
+        def areas(use_rollup: bool) -> list[tuple[Any, int]]:
+            return sorted((row[6], row[7]) for row in ledger.metrics(use_rollup=use_rollup)
+                          .answer_counts("quarter", None, None) if row[3] == "areas")
+
+        assert areas(True) == areas(False) == [("", 3), ("Price", 2), ("Speed", 3), ("Support ✓", 1)]
+        [answer] = ledger.responses_for_account("acct-0")
+        assert answer["answers"]["areas"]["text"] == '["Price", "Speed"]'
+        ledger.store_latest_responses([web(ids[0], ["Support ✓"], 1)])  # changed: the old ticks go
+        assert areas(True) == areas(False) == [("", 3), ("Price", 1), ("Speed", 2), ("Support ✓", 2)]
+        ledger.rebuild_rollup()
+        assert areas(True) == [("", 3), ("Price", 1), ("Speed", 2), ("Support ✓", 2)]
+
     def test_forget_erases_the_address_and_free_text_but_keeps_counts(self, ledger: Ledger):
         from tierctl.storage.ledger import suppression_key
 

@@ -26,18 +26,19 @@ def tierctl_clock() -> Any:
 
 @pytest.fixture
 def tierctl_engine_factory(tmp_path: Any, tierctl_clock: Any) -> Iterator[Callable[..., Any]]:
-    """Make isolated engines: ``tierctl_engine_factory(plugins=None, env=None)``.
+    """Make isolated engines: ``tierctl_engine_factory(plugins=None, env=None, clock=None)``.
 
     Each gets its own folder under ``tmp_path`` and plugin host, and shares
-    the test's ``tierctl_clock``; all are closed after the test.
+    the test's ``tierctl_clock`` (or runs on ``clock``, e.g.
+    ``tierctl.testing.RealClock()``); all are closed after the test.
     """
     from tierctl.testing.engine import Engine
 
     made: list[Any] = []
 
-    def make(plugins: Any = None, *, env: Any = None, organization: Any = None) -> Any:
-        engine = Engine(tmp_path / f"tierctl-engine-{len(made) + 1}", plugins, env=env, clock=tierctl_clock,
-                        organization=organization)
+    def make(plugins: Any = None, *, env: Any = None, organization: Any = None, clock: Any = None) -> Any:
+        engine = Engine(tmp_path / f"tierctl-engine-{len(made) + 1}", plugins, env=env,
+                        clock=clock or tierctl_clock, organization=organization)
         made.append(engine)
         return engine
 

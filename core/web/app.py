@@ -173,7 +173,11 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
         if not same_origin(request):
             return PlainTextResponse("Cross-site form posts are refused.\n", status_code=403)
         form = await request.form(max_files=0, max_fields=200, max_part_size=MAX_TEXT * 4)
-        data = {k: v for k, v in form.items() if isinstance(v, str)}
+        data: dict[str, Any] = {}
+        for key in form.keys():  # a checkbox group sends its name once per ticked box
+            values = [v for v in form.getlist(key) if isinstance(v, str)]
+            if values:
+                data[key] = values if len(values) > 1 else values[0]
 
         def begin() -> tuple["Opened", Any]:
             # One trip to a worker thread: the link, the CSRF token, the checks, the queued write.

@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+import json
+
 from tierctl.responses.store import AnswerChecks
+from tierctl.storage.ledger import picked_choices
 from tierctl.i18n import N_, _
 from tierctl.i18n.text import in_language
 
@@ -43,10 +46,12 @@ class Field:
     anchors: tuple[str, str] | None = None
     value: str = ""
     error: str = ""
+    selected: tuple[str, ...] = ()  # multiple_choice: the ticked choices
+    hint: str = ""  # multiple_choice: how many to tick
 
     @property
     def scale(self) -> bool:
-        return self.type not in ("choice", "text")
+        return self.type not in ("choice", "multiple_choice", "text")
 
 
 def fields(survey: "Survey", values: Mapping[str, str] | None = None,
@@ -65,8 +70,13 @@ def fields(survey: "Survey", values: Mapping[str, str] | None = None,
             lo, hi = q.bounds
             f.options = [(str(i), str(i)) for i in range(lo, hi + 1)]
             f.anchors = _ANCHORS.get(q.type)  # translated by the template, in the page's language
-        elif q.type == "choice":
+        elif q.type in ("choice", "multiple_choice"):
             f.options = [(str(c), in_language(c, language, default)) for c in q.choices]
+        if q.type == "multiple_choice":
+            f.selected = tuple(picked_choices(f.value))
+            lo, hi = q.min_choices or 1, q.max_choices or len(q.choices)
+            f.hint = _("Choose all that apply.") if (lo, hi) == (1, len(q.choices)) else \
+                _("Choose %(low)s to %(high)s.") % {"low": lo, "high": hi}
         out.append(f)
     return out
 
@@ -79,13 +89,22 @@ def read_answers(survey: "Survey", form: Mapping[str, Any]) -> tuple[dict[str, A
     submission is refused.
     """
     typed: dict[str, str] = {}
+    raw: dict[str, Any] = {}
     for q in survey.questions:
         value = form.get(q.id)
+        if q.type == "multiple_choice":  # a checkbox group: every ticked box under one name
+            ticked = [v[:200] for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+            if ticked:
+                raw[q.id] = ticked[:len(q.choices) + 1]
+                typed[q.id] = json.dumps(raw[q.id], ensure_ascii=False)
+            continue
+        if isinstance(value, list):  # a field sent twice: the last one counts
+            value = value[-1] if value else None
         if isinstance(value, str):
             typed[q.id] = value[:MAX_TEXT] if q.type == "text" else value[:200]
+            raw[q.id] = typed[q.id] if q.type == "text" else typed[q.id].strip()
     checks = AnswerChecks(survey)
-    answers, problems = checks.check({k: (v.strip() if survey_type(survey, k) != "text" else v)
-                                      for k, v in typed.items()})
+    answers, problems = checks.check(raw)
     errors: dict[str, str] = {}
     for problem in problems:  # AnswerChecks says "<question id>: <what is wrong>"
         qid, _sep, message = problem.partition(": ")
@@ -97,7 +116,3 @@ def read_answers(survey: "Survey", form: Mapping[str, Any]) -> tuple[dict[str, A
         first = survey.questions[0].id if survey.questions else ""
         errors[first] = _("Please answer at least one question.")
     return answers, errors, typed
-
-
-def survey_type(survey: "Survey", question_id: str) -> str:
-    return next((q.type for q in survey.questions if q.id == question_id), "")

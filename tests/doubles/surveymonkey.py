@@ -336,12 +336,15 @@ class SurveyMonkeyDouble(HttpDouble):
             question = survey.questions.get(str(key)) or by_heading.get(str(key).casefold())
             if question is None:
                 raise KeyError(f"survey {survey.id} has no question {key!r}")
-            if question.choices:
-                choice = next((cid for cid, text in question.choices.items() if text == str(value)), None)
-                if choice is None:
-                    raise ValueError(f"{value!r} is not a choice of question {question.id}: "
-                                     f"{list(question.choices.values())}")
-                out.append({"id": question.id, "answers": [{"choice_id": choice}]})
+            if question.choices:  # a list ticks several choices (a multiple_choice question: one answer each)
+                picked = []
+                for one in (value if isinstance(value, (list, tuple)) else [value]):
+                    choice = next((cid for cid, text in question.choices.items() if text == str(one)), None)
+                    if choice is None:
+                        raise ValueError(f"{one!r} is not a choice of question {question.id}: "
+                                         f"{list(question.choices.values())}")
+                    picked.append({"choice_id": choice})
+                out.append({"id": question.id, "answers": picked})
             else:
                 out.append({"id": question.id, "answers": [{"text": str(value)}]})
         return out

@@ -114,12 +114,8 @@ def test_an_address_that_is_more_than_one_is_refused(addr):
         address_header("To", "Name", addr)
 
 
-def test_a_contact_address_that_smuggles_a_second_one_fails_that_invitation(tmp_path):
-    from tierctl.plugins.provider_outbox import OutboxProvider
-    from tierctl.providers import ProviderContext
-
-    provider = OutboxProvider("preview", OutboxProvider.Options.model_validate(
-        {"dir": "out", "survey_url": "https://form.example/{invite_id}"}), ProviderContext(sample_config(), tmp_path))
+def test_a_contact_address_that_smuggles_a_second_one_fails_that_invitation(tierctl_engine):
+    provider = tierctl_engine.provider("outbox", {"dir": "out", "survey_url": "https://form.example/{invite_id}"})
     results = provider.send([invitation(1, contact_email="a@b.example>,<evil@evil.example"), invitation(2)])
     assert (results[0].ok, results[0].retry) == (False, False) and results[1].ok
 
@@ -139,14 +135,11 @@ def test_date_is_the_moment_of_hand_over_not_the_due_time():
     assert msg["Date"].datetime == given_moment.replace(microsecond=0)
 
 
-def test_a_deferred_invitation_sent_months_later_is_dated_when_sent(tmp_path):
+def test_a_deferred_invitation_sent_months_later_is_dated_when_sent(tierctl_engine):
     """The engine path: `survey send --now` in September for an outbox; the file says today."""
-    from tierctl.plugins.provider_outbox import OutboxProvider
-    from tierctl.providers import ProviderContext
-
-    provider = OutboxProvider("preview", OutboxProvider.Options.model_validate(
-        {"dir": "out", "survey_url": "https://form.example/{invite_id}"}), ProviderContext(sample_config(), tmp_path))
+    provider = tierctl_engine.provider("outbox", {"dir": "out", "survey_url": "https://form.example/{invite_id}"})
     due = datetime.now(timezone.utc) - timedelta(days=90)
     provider.send([invitation(1, due_at=due)])
-    msg = email.message_from_bytes((tmp_path / "out" / "inv-0001.eml").read_bytes(), policy=email.policy.default)
+    msg = email.message_from_bytes((tierctl_engine.root / "out" / "inv-0001.eml").read_bytes(),
+                                   policy=email.policy.default)
     assert abs(msg["Date"].datetime - datetime.now(timezone.utc)) < timedelta(minutes=1)

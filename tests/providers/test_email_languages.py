@@ -83,12 +83,10 @@ def test_a_role_mailbox_gets_a_neutral_greeting() -> None:
     assert text.startswith("Hello Ann,\n")
 
 
-def test_the_webhook_payload_carries_the_contacts_language(tmp_path) -> None:
-    from tierctl.plugins.provider_webhook import WebhookProvider
-    from tierctl.providers import ProviderContext
-
-    options = WebhookProvider.Options.model_validate({"url": "http://127.0.0.1:9/hook", "secret": "a-secret-of-sixteen-or-more"})
-    provider = WebhookProvider("crm", options, ProviderContext(sample_config(languages=["nl", "en"]), tmp_path))
+def test_the_webhook_payload_carries_the_contacts_language(tierctl_engine_factory) -> None:
+    engine = tierctl_engine_factory(organization={"languages": ["nl", "en"]})
+    provider = engine.provider("webhook", {"url": "http://127.0.0.1:9/hook", "secret": "a-secret-of-sixteen-or-more"},
+                               instance="crm")
     choice = LocalText("Yes", {"en": "Yes", "nl": "Ja", "de": "Ja"})
     inv = invitation(1, locale="de-AT", survey_title=TITLE,
                      questions=(Question("nps", "nps", QUESTION, (0, 10)), Question("ok", "choice", "Ok?", None, (choice,))))

@@ -18,8 +18,9 @@ from servers import SmtpServer, invitation, invitations, sample_config
 from tierctl.plugins.email_message import EmailOptions, build_message, email_template_environment, message_bytes
 from tierctl.plugins.provider_outbox import OutboxProvider, eml_name
 from tierctl.plugins.provider_smtp import SmtpProvider
-from tierctl.providers import ProviderContext, ProviderError
+from tierctl.providers import ProviderError
 from tierctl.render import builtin_templates
+from tierctl.testing import Engine
 
 SURVEY_URL = "https://form.example/to/AbC#invite_id={invite_id}&email={email}"
 
@@ -29,19 +30,21 @@ def undated(data: bytes) -> bytes:
     return re.sub(rb"(?m)^Date: [^\r\n]*\r\n", b"", data)
 
 
-def make(base_dir: Path, templates=None, config=None, **options) -> OutboxProvider:
-    values = {"dir": "out", "survey_url": SURVEY_URL}
-    values.update(options)
-    return OutboxProvider("preview", OutboxProvider.Options.model_validate(values),
-                          ProviderContext(config or sample_config(), base_dir, templates=templates))
+def make(engine, templates=None, **options) -> OutboxProvider:
+    """The preview instance, built by the kit's engine as ``survey send`` builds it; ``templates``: a
+    hand-made e-mail template environment put in its context instead of the config's."""
+    provider = engine.provider("outbox", {"dir": "out", "survey_url": SURVEY_URL, **options}, instance="preview")
+    if templates is not None:
+        provider.context.templates = templates
+    return provider
 
 
 def parse(path: Path) -> email.message.EmailMessage:
     return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[return-value]
 
 
-def test_each_invitation_becomes_one_parseable_eml_file(tmp_path):
-    results = make(tmp_path).send(invitations(3))
+def test_each_invitation_becomes_one_parseable_eml_file(engine, tmp_path):
+    results = make(engine).send(invitations(3))
     assert [(r.ok, r.external_id) for r in results] == [(True, f"inv-000{n}.eml") for n in (1, 2, 3)]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["inv-0001.eml", "inv-0002.eml", "inv-0003.eml"]
     msg = parse(tmp_path / "out" / "inv-0002.eml")
@@ -52,10 +55,10 @@ def test_each_invitation_becomes_one_parseable_eml_file(tmp_path):
     assert "invite_id=inv-0002&email=contact2%40globex.example" in msg.get_body(("plain",)).get_content()
 
 
-def test_the_file_holds_exactly_what_smtp_sends(tmp_path):
+def test_the_file_holds_exactly_what_smtp_sends(engine, tmp_path):
     shared = {"survey_url": SURVEY_URL, "from_address": "surveys@acme.example", "from_name": "Acme Success",
               "subject": "Two minutes before our call?", "unsubscribe_url": "https://acme.example/optout/{invite_id}"}
-    make(tmp_path, **shared).send([invitation(7)])
+    make(engine, **shared).send([invitation(7)])
     written = (tmp_path / "out" / "inv-0007.eml").read_bytes()
 
     smtp_options = SmtpProvider.Options.model_validate({"host": "127.0.0.1", **shared})
@@ -63,24 +66,23 @@ def test_the_file_holds_exactly_what_smtp_sends(tmp_path):
                                                                    sample_config().organization)))
 
     with SmtpServer() as server:
-        provider = SmtpProvider("mail", smtp_options.model_copy(update={"port": server.port, "security": "none"}),
-                                ProviderContext(sample_config(), tmp_path))
+        provider = engine.provider("smtp", {**shared, "host": "127.0.0.1", "port": server.port, "security": "none"},
+                                   instance="mail")
         assert provider.send([invitation(7)])[0].ok
         provider.close()
         assert undated(server.wait_for(1)[0].raw) == undated(written)
 
 
-def test_output_is_deterministic_across_runs_and_processes_but_for_the_date(tmp_path):
-    make(tmp_path, dir="a").send(invitations(2))
-    make(tmp_path, dir="b").send(invitations(2))
+def test_output_is_deterministic_across_runs_and_processes_but_for_the_date(engine, tmp_path):
+    make(engine, dir="a").send(invitations(2))
+    make(engine, dir="b").send(invitations(2))
     script = ("import sys; sys.path.insert(0, %r)\n"
               "from pathlib import Path\n"
-              "from servers import invitations, sample_config\n"
-              "from tierctl.plugins.provider_outbox import OutboxProvider\n"
-              "from tierctl.providers import ProviderContext\n"
-              "OutboxProvider('p', OutboxProvider.Options.model_validate({'dir': 'c', 'survey_url': %r}),\n"
-              "               ProviderContext(sample_config(), Path(%r))).send(invitations(2))\n"
-              % (str(Path(__file__).parents[1]), SURVEY_URL, str(tmp_path)))
+              "from servers import invitations\n"
+              "from tierctl.testing import Engine\n"
+              "with Engine(Path(%r) / 'other-process') as engine:\n"
+              "    engine.provider('outbox', {'dir': '../c', 'survey_url': %r}).send(invitations(2))\n"
+              % (str(Path(__file__).parents[1]), str(tmp_path), SURVEY_URL))
     env = dict(os.environ, PYTHONHASHSEED="12345", TZ="Pacific/Auckland", LC_ALL="C")
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
     for name in ("inv-0001.eml", "inv-0002.eml"):
@@ -90,10 +92,10 @@ def test_output_is_deterministic_across_runs_and_processes_but_for_the_date(tmp_
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["inv-0001.eml", "inv-0002.eml"]
 
 
-def test_customer_text_is_escaped_in_html_and_kept_literal_in_text(tmp_path):
+def test_customer_text_is_escaped_in_html_and_kept_literal_in_text(engine, tmp_path):
     inv = invitation(1, contact_name="<script>alert('x')</script> Eve", account_name="Globex <b>& Co</b>",
                      meeting_start=None)
-    make(tmp_path).send([inv])
+    make(engine).send([inv])
     msg = parse(tmp_path / "out" / "inv-0001.eml")
     html = msg.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -102,14 +104,14 @@ def test_customer_text_is_escaped_in_html_and_kept_literal_in_text(tmp_path):
     assert msg["To"].addresses[0].display_name == "<script>alert('x')</script> Eve"
 
 
-def test_user_templates_override_and_html_is_escaped_even_without_autoescape(tmp_path):
+def test_user_templates_override_and_html_is_escaped_even_without_autoescape(engine, tmp_path):
     overrides = tmp_path / "templates" / "email"
     overrides.mkdir(parents=True)
     (overrides / "invitation.txt").write_text("{% extends 'default:email/invitation.txt' %}"
                                               "{% block signature %}Cheers, the {{ org_name }} team\n{% endblock %}")
     (overrides / "invitation.nl.html").write_text("<p>Hallo {{ contact_name }}, <a href='{{ survey_url }}'>start</a></p>")
     env = email_template_environment(tmp_path / "templates")
-    results = make(tmp_path, templates=env).send([invitation(1), invitation(2, locale="nl-BE",
+    results = make(engine, templates=env).send([invitation(1), invitation(2, locale="nl-BE",
                                                                             contact_name="<i>Jan</i>")])
     assert all(r.ok for r in results)
     english, dutch = parse(tmp_path / "out" / "inv-0001.eml"), parse(tmp_path / "out" / "inv-0002.eml")
@@ -122,22 +124,22 @@ def test_user_templates_override_and_html_is_escaped_even_without_autoescape(tmp
                                                                   str(builtin_templates())]))
     (tmp_path / "careless-templates" / "email").mkdir(parents=True)
     (tmp_path / "careless-templates" / "email" / "invitation.html").write_text("<p>Hi {{ contact_name }}</p>")
-    make(tmp_path, templates=careless, dir="careless").send([invitation(2, contact_name="<i>Jan</i>")])
+    make(engine, templates=careless, dir="careless").send([invitation(2, contact_name="<i>Jan</i>")])
     assert parse(tmp_path / "careless" / "inv-0002.eml").get_body(("html",)).get_content().startswith(
         "<p>Hi &lt;i&gt;Jan&lt;/i&gt;</p>")
 
 
-def test_a_broken_template_is_a_provider_error_naming_it(tmp_path):
+def test_a_broken_template_is_a_provider_error_naming_it(engine, tmp_path):
     (tmp_path / "t" / "email").mkdir(parents=True)
     (tmp_path / "t" / "email" / "invitation.txt").write_text("Hello {{ no_such_value }}\n")
     with pytest.raises(ProviderError) as caught:
-        make(tmp_path, templates=email_template_environment(tmp_path / "t")).send([invitation(1)])
+        make(engine, templates=email_template_environment(tmp_path / "t")).send([invitation(1)])
     assert "preview" in str(caught.value) and "no_such_value" in str(caught.value)
     assert "invitation.txt" in str(caught.value)
 
 
-def test_headers_from_options(tmp_path):
-    make(tmp_path, from_address="surveys@acme.example", from_name="Customer Success", reply_to="csm@acme.example",
+def test_headers_from_options(engine, tmp_path):
+    make(engine, from_address="surveys@acme.example", from_name="Customer Success", reply_to="csm@acme.example",
          subject="Quick question", unsubscribe_url="mailto:optout@acme.example?subject={invite_id}",
          ).send([invitation(1)])
     msg = parse(tmp_path / "out" / "inv-0001.eml")
@@ -147,8 +149,8 @@ def test_headers_from_options(tmp_path):
     assert msg["Message-ID"] == "<tierctl.inv-0001@acme.example>"
 
 
-def test_a_subject_per_language_follows_the_contacts_locale(tmp_path):
-    make(tmp_path, subject={"en": "Quick question", "nl": "Korte vraag", "de": "Kurze Frage"}).send(
+def test_a_subject_per_language_follows_the_contacts_locale(engine, tmp_path):
+    make(engine, subject={"en": "Quick question", "nl": "Korte vraag", "de": "Kurze Frage"}).send(
         [invitation(1, locale="nl-BE"), invitation(2, locale="de"), invitation(3, locale="fr")])
     subjects = [parse(tmp_path / "out" / f"inv-000{n}.eml")["Subject"] for n in (1, 2, 3)]
     # nl-BE falls back to nl; a language without a subject gets the organisation's default (en)
@@ -160,7 +162,8 @@ def test_a_subject_per_language_follows_the_contacts_locale(tmp_path):
 
 
 def test_fallback_sender_and_odd_invite_ids(tmp_path):
-    results = make(tmp_path, config=sample_config(contact_email=None)).send([invitation(1, invite_id="../x y")])
+    with Engine(tmp_path, organization={"contact_email": None}) as engine:  # no organization.contact_email
+        results = make(engine).send([invitation(1, invite_id="../x y")])
     assert results[0].ok and results[0].external_id == eml_name("../x y") != "../x y.eml"
     msg = parse(tmp_path / "out" / results[0].external_id)
     assert msg["From"].addresses[0].addr_spec == "surveys@example.invalid"
@@ -168,8 +171,8 @@ def test_fallback_sender_and_odd_invite_ids(tmp_path):
     assert msg["Message-ID"].startswith("<tierctl.") and " " not in msg["Message-ID"]
 
 
-def test_a_bad_address_fails_only_that_invitation(tmp_path):
-    results = make(tmp_path).send([invitation(1, contact_email="not-an-address"), invitation(2)])
+def test_a_bad_address_fails_only_that_invitation(engine, tmp_path):
+    results = make(engine).send([invitation(1, contact_email="not-an-address"), invitation(2)])
     assert (results[0].ok, results[0].retry) == (False, False) and results[1].ok
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +17,6 @@ from doubles.qualtrics import DIRECTORY, LIBRARY, MESSAGE, TOKEN, QualtricsDoubl
 from project_fixtures import PROJECT_YAML
 
 from tierctl.config.loader import load_config
-from tierctl.surveys.instances import build_providers
 from tierctl.plugins.provider_qualtrics import QualtricsProvider
 from tierctl.providers import ProviderError
 from tierctl.testing import invitation, invitations
@@ -45,7 +43,8 @@ def qx():
         assert not double.errors, double.errors
 
 
-def build(folder: Path, host, double: QualtricsDouble | None, config_surveys: dict | None = None, **options):
+def build(engine, double: QualtricsDouble | None, config_surveys: dict | None = None, **options):
+    """The qx instance, built by the kit's engine as ``survey send`` builds it (real clock)."""
     qx_options = {"token": "${QUALTRICS_TOKEN}", "directory_id": DIRECTORY, "surveys": {"pre-meeting": SV},
                   "library_id": LIBRARY, "message_id": MESSAGE, "from_email": "surveys@acme.example",
                   "questions": {"satisfaction": "QID1", "agenda": "QID2_TEXT", "channel": "QID3"},
@@ -53,18 +52,8 @@ def build(folder: Path, host, double: QualtricsDouble | None, config_surveys: di
                   **options}
     if double is not None:
         qx_options.setdefault("base_url", double.url + "/API/v3")
-    data = {
-        "version": 1,
-        "organization": {"name": "Acme Analytics", "timezone": "Europe/Amsterdam",
-                         "contact_email": "success@acme.example"},
-        "tiers": {"advanced": {"name": "Advanced", "touch_model": "high-touch", "plans": ["enterprise"]}},
-        "surveys": SURVEYS if config_surveys is None else config_surveys,
-        "providers": {"qx": {"plugin": "qualtrics", **qx_options}},
-    }
-    path = folder / "tierctl.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    config = load_config(path, host, env={"QUALTRICS_TOKEN": TOKEN})
-    return build_providers(config, host, {"qx"})["qx"]
+    return engine.provider("qualtrics", qx_options, instance="qx", env={"QUALTRICS_TOKEN": TOKEN},
+                           surveys=SURVEYS if config_surveys is None else config_surveys)
 
 
 def posts(double: QualtricsDouble, fragment: str) -> list:
@@ -91,20 +80,20 @@ def test_options_defaults_and_checks():
             QualtricsProvider.Options.model_validate({**base, **bad})
 
 
-def test_setup_needs_a_sender_and_a_survey_id_per_survey(tmp_path, host):
-    provider = build(tmp_path, host, None, base_url="https://fra1.qualtrics.com/API/v3", from_email=None)
+def test_setup_needs_a_sender_and_a_survey_id_per_survey(engine):
+    provider = build(engine, None, base_url="https://fra1.qualtrics.com/API/v3", from_email=None)
     assert provider.from_email == "success@acme.example" and provider.from_name == "Acme Analytics"
     surveys = {**SURVEYS, "product-feedback": {**SURVEYS["pre-meeting"], "title": "Feedback"}}
     with pytest.raises(ProviderError, match="no Qualtrics survey for product-feedback; add them to surveys"):
-        build(tmp_path, host, None, config_surveys=surveys, base_url="https://fra1.qualtrics.com/API/v3")
+        build(engine, None, config_surveys=surveys, base_url="https://fra1.qualtrics.com/API/v3")
     assert TOKEN not in repr(provider)
 
 
 # -- sending -------------------------------------------------------------------------------------
 
 
-def test_send_imports_contacts_with_embedded_data_then_distributes(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx, subject="A few questions from Acme", reply_to="csm@acme.example")
+def test_send_imports_contacts_with_embedded_data_then_distributes(engine, qx):
+    provider = build(engine, qx, subject="A few questions from Acme", reply_to="csm@acme.example")
     batch = invitations(3)
     results = provider.send(batch)
     assert [r.ok for r in results] == [True] * 3 and [r.invite_id for r in results] == [i.invite_id for i in batch]
@@ -133,9 +122,9 @@ def test_send_imports_contacts_with_embedded_data_then_distributes(tmp_path, hos
     assert qx.count == 6 and provider.requests_made == 6
 
 
-def test_a_refused_contact_fails_alone_and_is_not_distributed(tmp_path, host, qx):
+def test_a_refused_contact_fails_alone_and_is_not_distributed(engine, qx):
     qx.refuse_contact("contact2@globex.example", "Email address is on the brand's blocklist")
-    provider = build(tmp_path, host, qx)
+    provider = build(engine, qx)
     results = provider.send(invitations(3))
     assert [(r.ok, r.retry) for r in results] == [(True, False), (False, False), (True, False)]
     assert results[1].reason == ("Qualtrics refused the contact contact2@globex.example: Email address is on the "
@@ -143,15 +132,15 @@ def test_a_refused_contact_fails_alone_and_is_not_distributed(tmp_path, host, qx
     assert sorted(d.email for d in qx.deliveries) == ["contact1@globex.example", "contact3@globex.example"]
 
 
-def test_nobody_imported_means_no_distribution(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_nobody_imported_means_no_distribution(engine, qx):
+    provider = build(engine, qx)
     results = provider.send([invitation(1, contact_email="no-at-sign.example")])
     assert (results[0].ok, results[0].retry) == (False, False) and "Invalid email address" in results[0].reason
     assert posts(qx, "/distributions") == []
 
 
-def test_the_same_address_twice_goes_out_in_two_lists(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_the_same_address_twice_goes_out_in_two_lists(engine, qx):
+    provider = build(engine, qx)
     batch = [invitation(1), invitation(2, contact_email="CONTACT1@globex.example", occasion="2027-Q1"),
              invitation(3)]
     results = provider.send(batch)
@@ -162,10 +151,10 @@ def test_the_same_address_twice_goes_out_in_two_lists(tmp_path, host, qx):
     assert by_invite["inv-0001"].distribution_id != by_invite["inv-0002"].distribution_id
 
 
-def test_a_fixed_list_gets_one_distribution_per_contact(tmp_path, host, qx):
+def test_a_fixed_list_gets_one_distribution_per_contact(engine, qx):
     list_id = "CG_fixed1"
     qx.lists[list_id] = {"name": "tierctl", "members": {}}
-    provider = build(tmp_path, host, qx, mailing_list_id=list_id)
+    provider = build(engine, qx, mailing_list_id=list_id)
     assert all(r.ok for r in provider.send(invitations(2)))
     assert all(r.ok for r in provider.send(invitations(2, start=3)))
     assert posts(qx, "/mailinglists") == []
@@ -175,16 +164,16 @@ def test_a_fixed_list_gets_one_distribution_per_contact(tmp_path, host, qx):
     assert sorted(d.embedded["invite_id"] for d in qx.deliveries) == [f"inv-000{n}" for n in range(1, 5)]
 
 
-def test_link_expiry_in_days(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx, link_expiry=14)
+def test_link_expiry_in_days(engine, qx):
+    provider = build(engine, qx, link_expiry=14)
     provider._clock = lambda: T0
     assert provider.send(invitations(1))[0].ok
     body = posts(qx, "/distributions")[0].json()
     assert (body["surveyLink"]["expirationDate"], body["sendDate"]) == ("2027-03-16T09:00:00Z", "2027-03-02T09:00:00Z")
 
 
-def test_a_revoked_token_stops_the_provider_before_anything_is_sent(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_a_revoked_token_stops_the_provider_before_anything_is_sent(engine, qx):
+    provider = build(engine, qx)
     qx.revoke()
     with pytest.raises(ProviderError) as caught:
         provider.send(invitations(2))
@@ -194,10 +183,10 @@ def test_a_revoked_token_stops_the_provider_before_anything_is_sent(tmp_path, ho
     assert qx.count == 1 and qx.deliveries == []
 
 
-def test_a_revoked_token_mid_batch_keeps_what_was_sent(tmp_path, host, qx):
+def test_a_revoked_token_mid_batch_keeps_what_was_sent(engine, qx):
     qx.add_survey("SV_second1")
     surveys = {**SURVEYS, "product-feedback": {**SURVEYS["pre-meeting"], "title": "Feedback"}}
-    provider = build(tmp_path, host, qx, config_surveys=surveys,
+    provider = build(engine, qx, config_surveys=surveys,
                      surveys={"pre-meeting": SV, "product-feedback": "SV_second1"})
     qx.when(lambda r: r.method == "POST" and r.route.endswith("/mailinglists") and len(qx.lists) >= 1,
             error(401, "AUTH_2", "Invalid or revoked API token"))
@@ -209,8 +198,8 @@ def test_a_revoked_token_mid_batch_keeps_what_was_sent(tmp_path, host, qx):
         provider.send([invitation(3)])
 
 
-def test_429_with_retry_after_is_honoured_and_without_it_backed_off(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx, backoff_factor=0.2)
+def test_429_with_retry_after_is_honoured_and_without_it_backed_off(engine, qx):
+    provider = build(engine, qx, backoff_factor=0.2)
     qx.fail("POST", "/contactimports", 429, retry_after="1")
     qx.fail("POST", "/distributions", 429)
     started = time.monotonic()
@@ -221,8 +210,8 @@ def test_429_with_retry_after_is_honoured_and_without_it_backed_off(tmp_path, ho
     assert time.monotonic() - started < 4
 
 
-def test_server_errors_are_retried_where_repeating_is_safe(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_server_errors_are_retried_where_repeating_is_safe(engine, qx):
+    provider = build(engine, qx)
     qx.fail("POST", "/mailinglists", 500, times=2)
     qx.fail("GET", "/summary", 502)
     qx.fail("POST", "/distributions", 503)  # 503: surely not created, so retried
@@ -231,8 +220,8 @@ def test_server_errors_are_retried_where_repeating_is_safe(tmp_path, host, qx):
     assert len(qx.distributions) == 1
 
 
-def test_an_ambiguous_distribution_failure_is_not_repeated(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_an_ambiguous_distribution_failure_is_not_repeated(engine, qx):
+    provider = build(engine, qx)
     qx.fail("POST", "/distributions", 500)
     results = provider.send(invitations(2))
     assert [(r.ok, r.retry, r.unknown) for r in results] == [(False, False, True), (False, False, True)]
@@ -240,8 +229,8 @@ def test_an_ambiguous_distribution_failure_is_not_repeated(tmp_path, host, qx):
     assert len(posts(qx, "/distributions")) == 1
 
 
-def test_a_distribution_timeout_is_not_repeated(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx, timeout=0.3)
+def test_a_distribution_timeout_is_not_repeated(engine, qx):
+    provider = build(engine, qx, timeout=0.3)
     qx.fail("POST", "/distributions", 200, delay=1.0)
     results = provider.send(invitations(1))
     assert (results[0].ok, results[0].retry, results[0].unknown) == (False, False, True)
@@ -249,8 +238,8 @@ def test_a_distribution_timeout_is_not_repeated(tmp_path, host, qx):
     assert len(posts(qx, "/distributions")) == 1
 
 
-def test_an_import_qualtrics_keeps_failing_stops_the_provider_for_now(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx, max_retries=1)
+def test_an_import_qualtrics_keeps_failing_stops_the_provider_for_now(engine, qx):
+    provider = build(engine, qx, max_retries=1)
     qx.fail("POST", "/contactimports", 500, times=2)
     with pytest.raises(ProviderError) as caught:
         provider.send(invitations(2))
@@ -261,18 +250,18 @@ def test_an_import_qualtrics_keeps_failing_stops_the_provider_for_now(tmp_path, 
     assert all(r.ok for r in provider.send(invitations(2)))  # a later run goes through
 
 
-def test_an_import_refused_as_a_whole_fails_its_round(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_an_import_refused_as_a_whole_fails_its_round(engine, qx):
+    provider = build(engine, qx)
     qx.fail("POST", "/contactimports", 400, code="CI_TOO_MANY")
     results = provider.send(invitations(2))
     assert all((not r.ok) and r.retry for r in results)
     assert results[0].reason == "contacts not imported: cannot import contacts: HTTP 400 CI_TOO_MANY: Bad Request"
 
 
-def test_an_unreachable_api_is_a_provider_error(tmp_path, host):
+def test_an_unreachable_api_is_a_provider_error(engine):
     from tierctl.testing import unused_port
 
-    provider = build(tmp_path, host, None, base_url=f"http://127.0.0.1:{unused_port()}/API/v3", max_retries=1)
+    provider = build(engine, None, base_url=f"http://127.0.0.1:{unused_port()}/API/v3", max_retries=1)
     with pytest.raises(ProviderError, match="provider qx: Qualtrics is unavailable: cannot create a mailing list: "
                                             "still failing after 1 retries: connection refused") as caught:
         provider.send(invitations(2))
@@ -281,18 +270,18 @@ def test_an_unreachable_api_is_a_provider_error(tmp_path, host):
         provider.fetch_responses("pre-meeting", None)
 
 
-def test_unknown_ids_are_a_provider_error(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx, directory_id="POOL_nosuch")
+def test_unknown_ids_are_a_provider_error(engine, qx):
+    provider = build(engine, qx, directory_id="POOL_nosuch")
     with pytest.raises(ProviderError, match="cannot create a mailing list: Qualtrics does not know "
                                             "/directories/POOL_nosuch/mailinglists \\(HTTP 404 DIR_404"):
         provider.send(invitations(1))
 
 
-def test_sending_stays_under_the_declared_rate(tmp_path, host):
+def test_sending_stays_under_the_declared_rate(engine):
     with QualtricsDouble(requests_per_second=5) as qx:
         qx.add_survey(SV)
         qx.lists["CG_fixed1"] = {"name": "tierctl", "members": {}}
-        provider = build(tmp_path, host, qx, requests_per_second=5, mailing_list_id="CG_fixed1")
+        provider = build(engine, qx, requests_per_second=5, mailing_list_id="CG_fixed1")
         started = time.monotonic()
         assert all(r.ok for r in provider.send(invitations(6)))
         elapsed = time.monotonic() - started
@@ -310,8 +299,8 @@ def sent(provider, qx, count: int = 3, start: int = 1) -> list:
     return batch
 
 
-def test_export_round_trip_reads_the_zip_and_the_embedded_invite_id(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_export_round_trip_reads_the_zip_and_the_embedded_invite_id(engine, qx):
+    provider = build(engine, qx)
     batch = sent(provider, qx)
     rid1 = qx.respond("inv-0001", VALUES, labels=LABELS, recorded_at=T0)
     rid2 = qx.respond("inv-0002", {**VALUES, "QID1": 5}, labels=LABELS, recorded_at=T0 + timedelta(hours=1))
@@ -329,8 +318,8 @@ def test_export_round_trip_reads_the_zip_and_the_embedded_invite_id(tmp_path, ho
     assert export[-1].route.endswith("/file") and len(export) == 1 + 3 + 1  # start, 3 polls, file
 
 
-def test_the_continuation_token_fetches_only_newer_responses(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_the_continuation_token_fetches_only_newer_responses(engine, qx):
+    provider = build(engine, qx)
     sent(provider, qx)
     first = qx.respond("inv-0001", VALUES, labels=LABELS)
     items, cursor = provider.fetch_responses("pre-meeting", None)
@@ -344,8 +333,8 @@ def test_the_continuation_token_fetches_only_newer_responses(tmp_path, host, qx)
     assert [r.response_id for r in items] == [second]
 
 
-def test_duplicates_in_an_export_are_returned_once(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_duplicates_in_an_export_are_returned_once(engine, qx):
+    provider = build(engine, qx)
     sent(provider, qx)
     qx.duplicate_in_export = True
     ids = [qx.respond(f"inv-000{n}", VALUES, labels=LABELS) for n in (1, 2)]
@@ -353,8 +342,8 @@ def test_duplicates_in_an_export_are_returned_once(tmp_path, host, qx):
     assert [r.response_id for r in items] == ids
 
 
-def test_a_time_cursor_exports_from_then_and_a_stale_token_is_refused(tmp_path, host, qx):
-    provider = build(tmp_path, host, qx)
+def test_a_time_cursor_exports_from_then_and_a_stale_token_is_refused(engine, qx):
+    provider = build(engine, qx)
     sent(provider, qx)
     qx.respond("inv-0001", VALUES, recorded_at=T0)
     later = qx.respond("inv-0002", VALUES, recorded_at=T0 + timedelta(days=1))
@@ -369,10 +358,10 @@ def test_a_time_cursor_exports_from_then_and_a_stale_token_is_refused(tmp_path, 
     assert caught.value.retry is False
 
 
-def test_a_slow_or_failed_export_is_a_provider_error(tmp_path, host):
+def test_a_slow_or_failed_export_is_a_provider_error(engine):
     with QualtricsDouble(export_polls=1000) as qx:
         qx.add_survey(SV)
-        provider = build(tmp_path, host, qx, export_timeout=0.3, poll_interval=0.05)
+        provider = build(engine, qx, export_timeout=0.3, poll_interval=0.05)
         started = time.monotonic()
         with pytest.raises(ProviderError, match="the response export was not complete after 0.3s"):
             provider.fetch_responses("pre-meeting", None)
@@ -387,10 +376,10 @@ def test_a_slow_or_failed_export_is_a_provider_error(tmp_path, host):
         assert TOKEN not in str(caught.value)
 
 
-def test_a_broken_export_file_is_a_provider_error(tmp_path, host, qx):
+def test_a_broken_export_file_is_a_provider_error(engine, qx):
     from tierctl.testing import Reply
 
-    provider = build(tmp_path, host, qx)
+    provider = build(engine, qx)
     qx.when(lambda r: r.route.endswith("/file"), Reply(200, b"PK\x03\x04 not really a zip"))
     with pytest.raises(ProviderError, match="is not a ZIP with a JSON file"):
         provider.fetch_responses("pre-meeting", None)
@@ -446,3 +435,23 @@ def test_survey_send_through_qualtrics_then_collect(project, host):
         assert sorted(r["invite_id"] for r in stored) == answered
         assert sorted(r["answers"]["nps"]["score"] for r in stored) == [6, 7, 8, 9]
         assert not qx.errors
+
+
+def test_a_multi_select_question_is_read_as_its_list_of_labels(engine, qx):
+    """Qualtrics exports a multi-select answer as lists (choice numbers in values, texts in labels);
+    a multiple_choice question takes the labels, which the checks store as a JSON list."""
+    from tierctl.responses.store import AnswerChecks
+
+    surveys = {"pre-meeting": {**SURVEYS["pre-meeting"], "questions": [
+        *SURVEYS["pre-meeting"]["questions"],
+        {"id": "features", "type": "multiple_choice", "text": "Which features do you use?",
+         "choices": ["Reports", "Exports", "Alerts"]}]}}
+    provider = build(engine, qx, surveys, questions={"satisfaction": "QID1", "agenda": "QID2_TEXT", "channel": "QID3",
+                                                     "features": "QID5"})
+    sent(provider, qx)
+    qx.respond("inv-0001", {**VALUES, "QID5": [1, 3]}, labels={**LABELS, "QID5": ["Reports", "Alerts"]},
+               recorded_at=T0)
+    [item] = list(provider.fetch_responses("pre-meeting", None)[0])
+    assert item.answers["features"] == ["Reports", "Alerts"]
+    checks = AnswerChecks(provider.context.config.surveys["pre-meeting"])
+    assert checks.check({"features": item.answers["features"]}) == ({"features": '["Reports", "Alerts"]'}, [])

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from servers import SmtpServer, invitation, invitations, sample_config, self_signed_certificate, unused_port
 from tierctl.plugins.email_message import build_message, message_bytes
 from tierctl.plugins.provider_smtp import SmtpProvider
-from tierctl.providers import ProviderContext, ProviderError
+from tierctl.providers import ProviderError
+from tierctl.testing import Engine
 
 SURVEY_URL = "https://form.example/to/AbC#invite_id={invite_id}&tier={tier}"
 PASSWORD = "s3cret-Pa55word!"
 
 
-def make(server: SmtpServer, base_dir: Path | None = None, **options) -> SmtpProvider:
+def make(engine, server: SmtpServer, **options) -> SmtpProvider:
+    """The mail instance, built by the kit's engine as ``survey send`` builds it (real clock)."""
     values = {"host": server.host, "port": server.port, "security": "none", "survey_url": SURVEY_URL,
               "from_address": "surveys@acme.example", "retry_delay": 0.01, "timeout": 5}
     values.update(options)
-    return SmtpProvider("mail", SmtpProvider.Options.model_validate(values),
-                        ProviderContext(sample_config(), base_dir or Path.cwd()))
+    return engine.provider("smtp", values, instance="mail")
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def certificate(tmp_path_factory):
         pytest.skip(str(exc))
 
 
-def test_messages_arrive_as_multipart_text_and_html_with_the_invite_link(smtp):
-    provider = make(smtp)
+def test_messages_arrive_as_multipart_text_and_html_with_the_invite_link(engine, smtp):
+    provider = make(engine, smtp)
     results = provider.send([invitation(1)])
     provider.close()
 
@@ -59,8 +59,8 @@ def test_messages_arrive_as_multipart_text_and_html_with_the_invite_link(smtp):
     assert link.replace("&", "&amp;") in msg.get_body(("html",)).get_content()
 
 
-def test_the_server_receives_exactly_the_bytes_build_message_gives(smtp):
-    provider = make(smtp)
+def test_the_server_receives_exactly_the_bytes_build_message_gives(engine, smtp):
+    provider = make(engine, smtp)
     provider.send([invitation(3)])
     provider.close()
     [mail] = smtp.wait_for(1)
@@ -71,8 +71,8 @@ def test_the_server_receives_exactly_the_bytes_build_message_gives(smtp):
     assert mail.raw == expected
 
 
-def test_many_messages_and_batches_share_one_session(smtp):
-    provider = make(smtp)
+def test_many_messages_and_batches_share_one_session(engine, smtp):
+    provider = make(engine, smtp)
     first = provider.send(invitations(10))
     second = provider.send(invitations(5, start=11))
     provider.close()
@@ -82,8 +82,8 @@ def test_many_messages_and_batches_share_one_session(smtp):
     assert {m.connection for m in smtp.messages} == {1}
 
 
-def test_a_dropped_session_is_reopened_once(smtp):
-    provider = make(smtp)
+def test_a_dropped_session_is_reopened_once(engine, smtp):
+    provider = make(engine, smtp)
     assert provider.send([invitation(1)])[0].ok
     smtp.drop_connections()
     results = provider.send(invitations(3, start=2))
@@ -93,9 +93,9 @@ def test_a_dropped_session_is_reopened_once(smtp):
     assert len(smtp.wait_for(4)) == 4
 
 
-def test_a_greylisting_451_is_retried_then_sent(smtp):
+def test_a_greylisting_451_is_retried_then_sent(engine, smtp):
     smtp.script("RCPT", "451 4.7.1 Greylisted, please try again")
-    provider = make(smtp)
+    provider = make(engine, smtp)
     [result] = provider.send([invitation(1)])
     provider.close()
     assert result.ok
@@ -104,9 +104,9 @@ def test_a_greylisting_451_is_retried_then_sent(smtp):
     assert len(smtp.wait_for(1)) == 1
 
 
-def test_550_is_a_permanent_failure_with_the_server_reply_and_others_still_go(smtp):
+def test_550_is_a_permanent_failure_with_the_server_reply_and_others_still_go(engine, smtp):
     smtp.always("RCPT", "550 5.1.1 <contact2@globex.example>: mailbox unavailable", address="contact2@globex.example")
-    provider = make(smtp)
+    provider = make(engine, smtp)
     results = provider.send(invitations(3))
     provider.close()
     assert [r.ok for r in results] == [True, False, True]
@@ -116,17 +116,17 @@ def test_550_is_a_permanent_failure_with_the_server_reply_and_others_still_go(sm
     assert sorted(m.rcpt_tos[0] for m in smtp.wait_for(2)) == ["contact1@globex.example", "contact3@globex.example"]
 
 
-def test_a_message_rejected_after_data_is_permanent(smtp):
+def test_a_message_rejected_after_data_is_permanent(engine, smtp):
     smtp.script("DATA", "554 5.6.0 Message content rejected")
-    provider = make(smtp)
+    provider = make(engine, smtp)
     [result] = provider.send([invitation(1)])
     provider.close()
     assert not result.ok and not result.retry and "554 5.6.0" in result.reason
 
 
-def test_421_every_time_fails_the_batch_for_a_later_run(smtp):
+def test_421_every_time_fails_the_batch_for_a_later_run(engine, smtp):
     smtp.always("MAIL", "421 4.3.2 Service not available, closing channel")
-    provider = make(smtp, retries=2)
+    provider = make(engine, smtp, retries=2)
     started = time.monotonic()
     results = provider.send(invitations(4))
     provider.close()
@@ -138,18 +138,18 @@ def test_421_every_time_fails_the_batch_for_a_later_run(smtp):
     assert smtp.messages == []
 
 
-def test_a_temporary_recipient_failure_that_persists_is_retryable(smtp):
+def test_a_temporary_recipient_failure_that_persists_is_retryable(engine, smtp):
     smtp.always("RCPT", "450 4.2.1 Mailbox busy", address="contact1@globex.example")
-    provider = make(smtp, retries=1)
+    provider = make(engine, smtp, retries=1)
     results = provider.send(invitations(2))
     provider.close()
     assert (results[0].ok, results[0].retry) == (False, True) and "450 4.2.1" in results[0].reason
     assert results[1].ok
 
 
-def test_wrong_password_is_a_provider_error_without_the_password():
+def test_wrong_password_is_a_provider_error_without_the_password(engine):
     with SmtpServer(users={"surveys": "right-password"}) as server:
-        provider = make(server, username="surveys", password=PASSWORD)
+        provider = make(engine, server, username="surveys", password=PASSWORD)
         with pytest.raises(ProviderError) as caught:
             provider.send([invitation(1)])
         err = caught.value
@@ -165,68 +165,67 @@ def test_wrong_password_is_a_provider_error_without_the_password():
             provider.send([invitation(2)])
 
 
-def test_right_password_logs_in():
+def test_right_password_logs_in(engine):
     with SmtpServer(users={"surveys": PASSWORD}) as server:
-        provider = make(server, username="surveys", password=PASSWORD)
+        provider = make(engine, server, username="surveys", password=PASSWORD)
         assert all(r.ok for r in provider.send(invitations(2)))
         provider.close()
         assert [m.authenticated_as for m in server.wait_for(2)] == ["surveys", "surveys"]
 
 
-def test_starttls_with_a_self_signed_certificate_and_login(certificate, tmp_path):
+def test_starttls_with_a_self_signed_certificate_and_login(engine, certificate, tmp_path):
     cert, _ = certificate
     with SmtpServer(security="starttls", certificate=certificate, users={"surveys": PASSWORD}) as server:
-        provider = make(server, base_dir=cert.parent, security="starttls", ca_file=cert.name,
+        provider = make(engine, server, security="starttls", ca_file=str(cert),
                         username="surveys", password=PASSWORD)
         assert provider.send([invitation(1)])[0].ok
         provider.close()
         assert server.wait_for(1)[0].authenticated_as == "surveys"
 
 
-def test_starttls_refuses_an_untrusted_certificate(certificate):
+def test_starttls_refuses_an_untrusted_certificate(engine, certificate):
     with SmtpServer(security="starttls", certificate=certificate) as server:
-        provider = make(server, security="starttls")
+        provider = make(engine, server, security="starttls")
         with pytest.raises(ProviderError) as caught:
             provider.send([invitation(1)])
         assert "not trusted" in str(caught.value) and "ca_file" in str(caught.value)
         assert caught.value.retry is False and server.messages == []
 
 
-def test_implicit_tls(certificate):
+def test_implicit_tls(engine, certificate):
     cert, _ = certificate
     with SmtpServer(security="ssl", certificate=certificate) as server:
-        provider = make(server, base_dir=cert.parent, security="ssl", ca_file=cert.name)
+        provider = make(engine, server, security="ssl", ca_file=str(cert))
         assert provider.send([invitation(1)])[0].ok
         provider.close()
         assert len(server.wait_for(1)) == 1
 
 
-def test_an_unreachable_server_is_a_provider_error_after_retries():
-    provider = SmtpProvider("mail", SmtpProvider.Options.model_validate(
-        {"host": "127.0.0.1", "port": unused_port(), "security": "none", "survey_url": SURVEY_URL,
-         "retries": 2, "retry_delay": 0.01}), ProviderContext(sample_config(), Path.cwd()))
+def test_an_unreachable_server_is_a_provider_error_after_retries(engine):
+    provider = engine.provider("smtp", {"host": "127.0.0.1", "port": unused_port(), "security": "none",
+                                        "survey_url": SURVEY_URL, "retries": 2, "retry_delay": 0.01}, instance="mail")
     with pytest.raises(ProviderError) as caught:
         provider.send([invitation(1)])
     assert caught.value.retry is True and "cannot open an SMTP session" in str(caught.value)
 
 
-def test_an_invalid_address_fails_only_that_invitation(smtp):
-    provider = make(smtp)
+def test_an_invalid_address_fails_only_that_invitation(engine, smtp):
+    provider = make(engine, smtp)
     results = provider.send([invitation(1, contact_email="zoë@globex.example"), invitation(2)])
     provider.close()
     assert (results[0].ok, results[0].retry) == (False, False) and "non-ASCII" in results[0].reason
     assert results[1].ok
 
 
-def test_options_defaults_rate_limit_and_validation():
+def test_options_defaults_rate_limit_and_validation(engine):
     opts = SmtpProvider.Options.model_validate({"host": "mail.example", "survey_url": SURVEY_URL,
                                                 "username": "u", "password": PASSWORD})
     assert (opts.security, opts.timeout, opts.per_second) == ("starttls", 30.0, 2.0)
     assert PASSWORD not in repr(opts) and PASSWORD not in str(opts.model_dump())
-    provider = SmtpProvider("mail", opts, ProviderContext(sample_config(), Path.cwd()))
+    given = {"host": "mail.example", "survey_url": SURVEY_URL, "username": "u", "password": PASSWORD}
+    provider = engine.provider("smtp", given)
     assert provider.port == 587 and provider.rate_limit.per_second == 2.0
-    assert SmtpProvider("m", opts.model_copy(update={"security": "ssl"}),
-                        ProviderContext(sample_config(), Path.cwd())).port == 465
+    assert engine.provider("smtp", {**given, "security": "ssl"}).port == 465
     with pytest.raises(ValueError, match="username and password go together"):
         SmtpProvider.Options.model_validate({"host": "h", "survey_url": SURVEY_URL, "username": "u"})
     with pytest.raises(ValueError, match="unencrypted"):
@@ -240,10 +239,10 @@ def test_options_defaults_rate_limit_and_validation():
         SmtpProvider.Options.model_validate({"host": "h", "survey_url": SURVEY_URL, "bogus": 1})
 
 
-def test_no_sender_address_is_refused_up_front():
-    opts = SmtpProvider.Options.model_validate({"host": "mail.example", "survey_url": SURVEY_URL})
-    with pytest.raises(ProviderError, match="from_address"):
-        SmtpProvider("mail", opts, ProviderContext(sample_config(contact_email=None), Path.cwd()))
+def test_no_sender_address_is_refused_up_front(tmp_path):
+    with Engine(tmp_path, organization={"contact_email": None}) as engine:  # no organization.contact_email
+        with pytest.raises(ProviderError, match="from_address"):
+            engine.provider("smtp", {"host": "mail.example", "survey_url": SURVEY_URL})
 
 
 def test_registered_through_the_entry_point():

@@ -23,8 +23,8 @@ from project_fixtures import PROJECT_YAML
 from pydantic import ValidationError
 
 from tierctl.plugins.provider_surveymonkey import BUDGET_SPENT, SurveyMonkeyProvider
-from tierctl.providers import ProviderContext, ProviderError
-from tierctl.testing import invitation, invitations, sample_config
+from tierctl.providers import ProviderError
+from tierctl.testing import invitation, invitations
 
 SM_SURVEY = "405123456"
 QUESTIONS = {"812001": "What should we cover in our next call?",
@@ -41,30 +41,13 @@ def sm():
         assert not double.errors, double.errors
 
 
-def config_with_sample_survey():
-    """The sample config plus the sample invitations' survey, so headings can be matched to questions."""
-    from tierctl.config.model import Config
-
-    base = sample_config().model_dump(mode="json", exclude_none=True)
-    data = {"version": 1, "organization": base["organization"],
-            "tiers": {"advanced": {"name": "Advanced", "touch_model": "high-touch", "plans": ["enterprise"]}},
-            "surveys": {"pre-meeting": {"title": "Before our account review", "trigger": {"before_meeting": "3d"},
-                                        "audience": "all", "provider": "monkey",
-                                        "questions": [{"id": "agenda", "type": "text",
-                                                       "text": "What should we cover in our next call?"},
-                                                      {"id": "satisfaction", "type": "csat",
-                                                       "text": "How satisfied are you so far?"}]}},
-            "providers": {"monkey": {"plugin": "outbox", "dir": "out",
-                                     "survey_url": "https://s.example/{invite_id}"}}}
-    return Config.model_validate(data)
-
-
-def make(sm: SurveyMonkeyDouble, config=None, **options) -> SurveyMonkeyProvider:
+def make(engine, sm: SurveyMonkeyDouble, config_surveys: dict | None = None, **options) -> SurveyMonkeyProvider:
+    """The monkey instance, built by the kit's engine as ``survey send`` builds it (real clock), with the
+    sample survey (its questions match the double's headings) or ``config_surveys``."""
     values = {"token": sm.token, "base_url": sm.base_url, "surveys": {"pre-meeting": SM_SURVEY, "other": "406"},
               "requests_per_minute": 60_000, "backoff_factor": 0.01, "timeout": 5}
     values.update(options)
-    return SurveyMonkeyProvider("monkey", SurveyMonkeyProvider.Options.model_validate(values),
-                                ProviderContext(config or sample_config(), Path.cwd()))
+    return engine.provider("surveymonkey", values, instance="monkey", surveys=config_surveys)
 
 
 def bodies(sm: SurveyMonkeyDouble, fragment: str) -> list[dict]:
@@ -75,8 +58,8 @@ def bodies(sm: SurveyMonkeyDouble, fragment: str) -> list[dict]:
 # -- sending ------------------------------------------------------------------------------------
 
 
-def test_a_batch_goes_out_through_collector_message_bulk_and_send(sm):
-    provider = make(sm)
+def test_a_batch_goes_out_through_collector_message_bulk_and_send(engine, sm):
+    provider = make(engine, sm)
     results = provider.send(invitations(3))
     provider.close()
 
@@ -105,7 +88,7 @@ def test_a_batch_goes_out_through_collector_message_bulk_and_send(sm):
     assert sm.delivered_invite_ids() == ["inv-0001", "inv-0002", "inv-0003"]
 
 
-def test_every_contact_carries_custom_fields_because_a_bulk_add_clears_them_otherwise(sm):
+def test_every_contact_carries_custom_fields_because_a_bulk_add_clears_them_otherwise(engine, sm):
     # The double models the documented gotcha: a contact without custom_fields in a bulk add
     # where another contact has some loses its own.
     url = sm.base_url
@@ -127,19 +110,19 @@ def test_every_contact_carries_custom_fields_because_a_bulk_add_clears_them_othe
                   headers=headers)
     assert sm.contacts["kept@globex.example"]["custom_fields"] == {}
 
-    provider = make(sm, invite_field=3)
+    provider = make(engine, sm, invite_field=3)
     provider.send(invitations(4))
     provider.close()
     [bulk] = bodies(sm, "/recipients/bulk")[2:]
     assert [c["custom_fields"] for c in bulk["contacts"]] == [{"3": f"inv-000{n}"} for n in range(1, 5)]
 
 
-def test_partial_bulk_results_give_one_result_per_invitation(sm):
+def test_partial_bulk_results_give_one_result_per_invitation(engine, sm):
     sm.bounce("contact2@globex.example")
     sm.opt_out("contact4@globex.example")
     batch = invitations(5)
     batch[2] = invitation(3, contact_email="not-an-address")
-    provider = make(sm)
+    provider = make(engine, sm)
     results = provider.send(batch)
     provider.close()
 
@@ -154,33 +137,33 @@ def test_partial_bulk_results_give_one_result_per_invitation(sm):
     assert [by_id[i].opted_out for i in ("inv-0002", "inv-0003", "inv-0004")] == [True, False, True]
 
 
-def test_nothing_valid_in_a_part_sends_no_message(sm):
+def test_nothing_valid_in_a_part_sends_no_message(engine, sm):
     sm.bounce("contact1@globex.example")
-    provider = make(sm)
+    provider = make(engine, sm)
     [result] = provider.send(invitations(1))
     provider.close()
     assert not result.ok and not result.retry
     assert not bodies(sm, "/send") and not sm.deliveries
 
 
-def test_the_collector_is_reused_by_every_batch_of_a_run_but_not_by_the_next_run(sm):
-    provider = make(sm)
+def test_the_collector_is_reused_by_every_batch_of_a_run_but_not_by_the_next_run(engine, sm):
+    provider = make(engine, sm)
     for start in (1, 4, 7):
         assert all(r.ok for r in provider.send(invitations(3, start=start)))
     provider.close()
     assert len(bodies(sm, f"/surveys/{SM_SURVEY}/collectors")) == 1
     assert len(bodies(sm, "/send")) == 3 and len(sm.requests) == 1 + 3 * 3
 
-    again = make(sm)  # the next run: a new collector, since SurveyMonkey invites an address once per collector
+    again = make(engine, sm)  # the next run: a new collector, since SurveyMonkey invites an address once per collector
     assert again.send([invitation(1, invite_id="inv-next-quarter")])[0].ok
     again.close()
     assert len(bodies(sm, f"/surveys/{SM_SURVEY}/collectors")) == 2
     assert sm.delivered()[(SM_SURVEY, "contact1@globex.example")] == 2
 
 
-def test_surveys_of_one_batch_go_through_their_own_collectors(sm):
+def test_surveys_of_one_batch_go_through_their_own_collectors(engine, sm):
     batch = [invitation(1), invitation(2, survey_id="other", survey_title="Quarterly feedback"), invitation(3)]
-    provider = make(sm)
+    provider = make(engine, sm)
     results = provider.send(batch)
     provider.close()
     assert [r.invite_id for r in results] == ["inv-0001", "inv-0002", "inv-0003"] and all(r.ok for r in results)
@@ -189,8 +172,8 @@ def test_surveys_of_one_batch_go_through_their_own_collectors(sm):
     assert Counter(d["survey_id"] for d in sm.deliveries) == {SM_SURVEY: 2, "406": 1}
 
 
-def test_an_unmapped_survey_fails_its_invitations_for_a_later_run(sm):
-    provider = make(sm)
+def test_an_unmapped_survey_fails_its_invitations_for_a_later_run(engine, sm):
+    provider = make(engine, sm)
     results = provider.send([invitation(1), invitation(2, survey_id="unknown-survey")])
     provider.close()
     assert results[0].ok
@@ -198,23 +181,23 @@ def test_an_unmapped_survey_fails_its_invitations_for_a_later_run(sm):
     assert "providers.monkey.surveys" in results[1].reason and "unknown-survey" in results[1].reason
 
 
-def test_an_unknown_survey_id_on_surveymonkey_is_named(sm):
-    provider = make(sm, surveys={"pre-meeting": "999"})
+def test_an_unknown_survey_id_on_surveymonkey_is_named(engine, sm):
+    provider = make(engine, sm, surveys={"pre-meeting": "999"})
     [result] = provider.send(invitations(1))
     provider.close()
     assert (result.ok, result.retry) == (False, True)
     assert "SurveyMonkey has no survey 999" in result.reason and "providers.monkey.surveys.pre-meeting" in result.reason
 
 
-def test_the_same_address_twice_in_a_run_goes_out_once_now_and_once_next_run(sm):
-    provider = make(sm)
+def test_the_same_address_twice_in_a_run_goes_out_once_now_and_once_next_run(engine, sm):
+    provider = make(engine, sm)
     first = provider.send([invitation(1), invitation(2, contact_email="contact1@globex.example"), invitation(3)])
     later = provider.send([invitation(4, contact_email="CONTACT3@globex.example")])
     provider.close()
     assert [r.ok for r in first] == [True, False, True] and first[1].retry
     assert (later[0].ok, later[0].retry) == (False, True) and "next run" in later[0].reason
     assert sm.delivered()[(SM_SURVEY, "contact1@globex.example")] == 1
-    nxt = make(sm)
+    nxt = make(engine, sm)
     assert [r.ok for r in nxt.send([invitation(2, contact_email="contact1@globex.example"),
                                      invitation(4, contact_email="CONTACT3@globex.example")])] == [True, True]
     nxt.close()
@@ -224,10 +207,10 @@ def test_the_same_address_twice_in_a_run_goes_out_once_now_and_once_next_run(sm)
 # -- rate limits --------------------------------------------------------------------------------
 
 
-def test_the_minute_budget_in_the_headers_is_waited_for_without_a_429():
+def test_the_minute_budget_in_the_headers_is_waited_for_without_a_429(engine):
     with SurveyMonkeyDouble(minute_limit=4, minute_seconds=1.0) as sm:
         sm.add_survey(SM_SURVEY, QUESTIONS)
-        provider = make(sm, requests_per_minute=60_000)
+        provider = make(engine, sm, requests_per_minute=60_000)
         started = time.monotonic()
         for start in (1, 3, 5):
             assert all(r.ok for r in provider.send(invitations(2, start=start)))
@@ -238,7 +221,7 @@ def test_the_minute_budget_in_the_headers_is_waited_for_without_a_429():
         assert sm.max_requests_in(0.99) <= 4
 
 
-def test_a_429_without_retry_after_waits_for_the_minute_reset_and_retries():
+def test_a_429_without_retry_after_waits_for_the_minute_reset_and_retries(engine):
     with SurveyMonkeyDouble(minute_limit=5, minute_seconds=1.0) as sm:
         sm.add_survey(SM_SURVEY, QUESTIONS)
         # Another client of the same app spends this minute's budget: the provider's next call gets a 429.
@@ -247,7 +230,7 @@ def test_a_429_without_retry_after_waits_for_the_minute_reset_and_retries():
         answers = [other.get(f"{sm.base_url}/users/me") for _ in range(6)]
         assert answers[-1].status_code == 429 and "Retry-After" not in answers[-1].headers
         assert answers[-1].json()["error"]["id"] == "1040"
-        provider = make(sm)
+        provider = make(engine, sm)
         started = time.monotonic()
         [result] = provider.send(invitations(1))
         provider.close()
@@ -256,10 +239,10 @@ def test_a_429_without_retry_after_waits_for_the_minute_reset_and_retries():
         assert sm.rate_limited == 2  # the other client's and the provider's one
 
 
-def test_429s_that_do_not_stop_fail_the_invitations_for_a_later_run(sm):
+def test_429s_that_do_not_stop_fail_the_invitations_for_a_later_run(engine, sm):
     sm.fail_next(reply=sm_error("1040", "Too many requests were made, try again later."), times=20,
                  path="/recipients/bulk")
-    provider = make(sm, max_retries=1, max_rate_wait=0.05)
+    provider = make(engine, sm, max_retries=1, max_rate_wait=0.05)
     results = provider.send(invitations(2))
     provider.close()
     assert all(not r.ok and r.retry and "429" in r.reason for r in results)
@@ -313,9 +296,9 @@ def test_the_daily_budget_stops_a_run_cleanly_and_the_next_day_sends_the_rest_on
         assert sm.rate_limited == 0
 
 
-def test_the_day_remaining_header_stops_before_the_budget_runs_out(sm):
+def test_the_day_remaining_header_stops_before_the_budget_runs_out(engine, sm):
     sm.day_limit = 5
-    provider = make(sm, batch_size=2)
+    provider = make(engine, sm, batch_size=2)
     assert all(r.ok for r in provider.send(invitations(2)))  # 4 requests; 1 left
     stopped = provider.send(invitations(2, start=3))
     assert all((r.ok, r.retry, r.reason) == (False, True, BUDGET_SPENT) for r in stopped)
@@ -356,10 +339,10 @@ def test_the_engine_send_and_collect_round_trip_through_the_ledger(tmp_path, mon
 # -- errors -------------------------------------------------------------------------------------
 
 
-def test_a_revoked_token_stops_the_provider_with_a_message_naming_the_instance_not_the_token(sm, caplog):
+def test_a_revoked_token_stops_the_provider_with_a_message_naming_the_instance_not_the_token(engine, sm, caplog):
     caplog.set_level(logging.DEBUG)
     sm.revoke_token()
-    provider = make(sm)
+    provider = make(engine, sm)
     with pytest.raises(ProviderError) as info:
         provider.send(invitations(2))
     with pytest.raises(ProviderError) as fetched:
@@ -372,27 +355,27 @@ def test_a_revoked_token_stops_the_provider_with_a_message_naming_the_instance_n
         assert sm.token not in shown
 
 
-def test_a_wrong_data_centre_names_base_url(sm):
+def test_a_wrong_data_centre_names_base_url(engine, sm):
     sm.wrong_region = True
-    provider = make(sm)
+    provider = make(engine, sm)
     with pytest.raises(ProviderError) as info:
         provider.send(invitations(1))
     provider.close()
     assert "1018" in str(info.value) and "base_url" in str(info.value) and "access_url" in str(info.value)
 
 
-def test_an_error_that_echoes_the_token_is_redacted(sm):
+def test_an_error_that_echoes_the_token_is_redacted(engine, sm):
     sm.fail_next(reply=sm_error("1000", f"bad header: bearer {sm.token}"), path="/messages", method="POST")
-    provider = make(sm)
+    provider = make(engine, sm)
     [result] = provider.send(invitations(1))
     provider.close()
     assert not result.ok and "bad header" in result.reason and sm.token not in result.reason
 
 
-def test_a_token_revoked_half_way_keeps_what_went_out(sm):
+def test_a_token_revoked_half_way_keeps_what_went_out(engine, sm):
     sm.fail_next(reply=sm_error("1013", "The access token was revoked by the user."), path="/surveys/406/collectors")
     batch = [invitation(1), invitation(2, survey_id="other"), invitation(3)]
-    provider = make(sm)
+    provider = make(engine, sm)
     results = provider.send(batch)
     assert [(r.invite_id, r.ok) for r in results] == [("inv-0001", True), ("inv-0002", False), ("inv-0003", True)]
     assert results[1].retry
@@ -402,27 +385,27 @@ def test_a_token_revoked_half_way_keeps_what_went_out(sm):
     assert sm.delivered_invite_ids() == ["inv-0001", "inv-0003"]
 
 
-def test_5xx_is_retried_with_backoff(sm):
+def test_5xx_is_retried_with_backoff(engine, sm):
     sm.fail_next(500, times=2, path="/recipients/bulk")
-    provider = make(sm)
+    provider = make(engine, sm)
     results = provider.send(invitations(2))
     provider.close()
     assert all(r.ok for r in results)
     assert len(bodies(sm, "/recipients/bulk")) == 3 and sm.delivered_invite_ids() == ["inv-0001", "inv-0002"]
 
 
-def test_5xx_after_the_retries_fails_for_a_later_run_and_sends_nothing(sm):
+def test_5xx_after_the_retries_fails_for_a_later_run_and_sends_nothing(engine, sm):
     sm.fail_next(503, times=10, path="/messages", method="POST")
-    provider = make(sm, max_retries=2)
+    provider = make(engine, sm, max_retries=2)
     results = provider.send(invitations(2))
     provider.close()
     assert all(not r.ok and r.retry and "HTTP 503" in r.reason and "3 attempts" in r.reason for r in results)
     assert not sm.deliveries
 
 
-def test_a_lost_bulk_answer_is_retried_into_the_same_message_without_doubles(sm):
+def test_a_lost_bulk_answer_is_retried_into_the_same_message_without_doubles(engine, sm):
     sm.fail_next(500, path="/recipients/bulk", apply=True)  # carried out, answer lost
-    provider = make(sm)
+    provider = make(engine, sm)
     results = provider.send(invitations(3))
     provider.close()
     assert all(r.ok for r in results)
@@ -430,9 +413,9 @@ def test_a_lost_bulk_answer_is_retried_into_the_same_message_without_doubles(sm)
     assert (len(bodies(sm, "/messages")), len(bodies(sm, "/recipients/bulk")), len(bodies(sm, "/send"))) == (1, 2, 1)
 
 
-def test_a_send_whose_answer_times_out_is_settled_by_the_message_status(sm):
+def test_a_send_whose_answer_times_out_is_settled_by_the_message_status(engine, sm):
     sm.slow_next(1.0, path="/send")  # sent, but the answer comes after the timeout
-    provider = make(sm, timeout=0.3)
+    provider = make(engine, sm, timeout=0.3)
     results = provider.send(invitations(2))
     provider.close()
     assert all(r.ok for r in results)
@@ -440,28 +423,28 @@ def test_a_send_whose_answer_times_out_is_settled_by_the_message_status(sm):
     assert sm.calls["GET /v3/collectors/{id}/messages/{id}"] == 1
 
 
-def test_a_send_that_failed_before_sending_is_sent_again(sm):
+def test_a_send_that_failed_before_sending_is_sent_again(engine, sm):
     sm.fail_next(503, path="/send")  # not carried out
-    provider = make(sm)
+    provider = make(engine, sm)
     results = provider.send(invitations(2))
     provider.close()
     assert all(r.ok for r in results)
     assert len(bodies(sm, "/send")) == 2 and sm.delivered_invite_ids() == ["inv-0001", "inv-0002"]
 
 
-def test_a_send_whose_outcome_cannot_be_told_gets_no_result(sm):
+def test_a_send_whose_outcome_cannot_be_told_gets_no_result(engine, sm):
     sm.slow_next(1.0, path="/send")
     sm.fail_next(500, times=10, method="GET", path="/messages/")
-    provider = make(sm, timeout=0.3, max_retries=1)
+    provider = make(engine, sm, timeout=0.3, max_retries=1)
     results = provider.send(invitations(2))
     provider.close()
     assert results == []  # the engine lists them as unknown: they did go out here
     assert len(sm.deliveries) == 2
 
 
-def test_timeouts_are_set_on_every_request(sm):
+def test_timeouts_are_set_on_every_request(engine, sm):
     sm.slow_next(2.0, times=5, path="/collectors", method="POST", apply=False)
-    provider = make(sm, timeout=0.3, max_retries=1)
+    provider = make(engine, sm, timeout=0.3, max_retries=1)
     started = time.monotonic()
     results = provider.send(invitations(2))
     provider.close()
@@ -469,10 +452,10 @@ def test_timeouts_are_set_on_every_request(sm):
     assert all(not r.ok and r.retry and "read timeout after 0.3s" in r.reason for r in results)
 
 
-def test_an_unreachable_api_stops_the_provider(sm):
+def test_an_unreachable_api_stops_the_provider(engine, sm):
     from tierctl.testing import unused_port
 
-    provider = make(sm, base_url=f"http://127.0.0.1:{unused_port()}/v3", max_retries=0)
+    provider = make(engine, sm, base_url=f"http://127.0.0.1:{unused_port()}/v3", max_retries=0)
     with pytest.raises(ProviderError) as info:
         provider.send(invitations(1))
     provider.close()
@@ -491,9 +474,9 @@ def send_and_answer(sm: SurveyMonkeyDouble, provider: SurveyMonkeyProvider, coun
             for n, inv in enumerate(batch)]
 
 
-def test_fetch_follows_links_next_and_drops_duplicates_across_pages(sm):
+def test_fetch_follows_links_next_and_drops_duplicates_across_pages(engine, sm):
     sm.duplicate_across_pages = True
-    provider = make(sm, config=config_with_sample_survey())
+    provider = make(engine, sm)
     ids = send_and_answer(sm, provider, 250, datetime(2027, 3, 2, 8, tzinfo=timezone.utc))
     before = len(sm.requests)
     responses, cursor = provider.fetch_responses("pre-meeting", None)
@@ -511,8 +494,8 @@ def test_fetch_follows_links_next_and_drops_duplicates_across_pages(sm):
     assert json.loads(cursor)["modified"] == "2027-03-02T08:04:09+00:00"
 
 
-def test_the_cursor_overlaps_and_still_returns_each_response_once(sm):
-    provider = make(sm, config=config_with_sample_survey(), fetch_overlap=600)
+def test_the_cursor_overlaps_and_still_returns_each_response_once(engine, sm):
+    provider = make(engine, sm, fetch_overlap=600)
     t0 = datetime(2027, 3, 2, 8, tzinfo=timezone.utc)
     send_and_answer(sm, provider, 3, t0, step=timedelta(minutes=1))
     first, cursor = provider.fetch_responses("pre-meeting", None)
@@ -530,8 +513,8 @@ def test_the_cursor_overlaps_and_still_returns_each_response_once(sm):
     assert third == [] and cursor3 == cursor2
 
 
-def test_an_edited_response_comes_back_as_its_new_version(sm):
-    provider = make(sm, config=config_with_sample_survey())
+def test_an_edited_response_comes_back_as_its_new_version(engine, sm):
+    provider = make(engine, sm)
     [rid] = send_and_answer(sm, provider, 1, datetime(2027, 3, 2, 8, tzinfo=timezone.utc))
     _, cursor = provider.fetch_responses("pre-meeting", None)
     sm.edit_response(rid, {"812001": "Changed my mind"}, at=datetime(2027, 3, 2, 8, 1, tzinfo=timezone.utc))
@@ -540,8 +523,8 @@ def test_an_edited_response_comes_back_as_its_new_version(sm):
     assert again.response_id == rid and again.answers == {"agenda": "Changed my mind"}
 
 
-def test_a_time_is_a_cursor_and_a_bad_cursor_is_named(sm):
-    provider = make(sm, config=config_with_sample_survey())
+def test_a_time_is_a_cursor_and_a_bad_cursor_is_named(engine, sm):
+    provider = make(engine, sm)
     send_and_answer(sm, provider, 2, datetime(2027, 3, 2, 8, tzinfo=timezone.utc))
     responses, _ = provider.fetch_responses("pre-meeting", "2027-03-02T08:00:01+00:00")
     assert [r.invite_id for r in responses] == ["inv-0001", "inv-0002"]  # minus the overlap
@@ -551,8 +534,12 @@ def test_a_time_is_a_cursor_and_a_bad_cursor_is_named(sm):
     assert "monkey" in str(info.value) and "ISO 8601" in str(info.value)
 
 
-def test_question_map_invite_field_and_custom_variables(sm):
-    provider = make(sm, invite_field=2, surveys={"pre-meeting": {"id": SM_SURVEY, "questions": {"812003": "agenda"}}})
+def test_question_map_invite_field_and_custom_variables(engine, sm):
+    # No question of the config's survey has the text of a SurveyMonkey heading: only the map applies.
+    unmatched = {"pre-meeting": {"title": "Before our call", "provider": "monkey",
+                                 "questions": [{"id": "agenda", "type": "text", "text": "Topics for the call?"}]}}
+    provider = make(engine, sm, unmatched, invite_field=2,
+                    surveys={"pre-meeting": {"id": SM_SURVEY, "questions": {"812003": "agenda"}}})
     assert provider.send(invitations(1))[0].ok
     sm.respond("inv-0001", {"812003": "Mapped", "812001": "no config survey: not matched", "812002": "3"})
     sm.respond(survey_id=SM_SURVEY, custom_variables={"invite_id": "inv-web"}, answers={"812003": "From a link"})
@@ -563,9 +550,9 @@ def test_question_map_invite_field_and_custom_variables(sm):
     assert responses[1].contact_email is None
 
 
-def test_fetch_errors_are_provider_errors(sm):
+def test_fetch_errors_are_provider_errors(engine, sm):
     sm.fail_next(500, times=10, path="/responses/bulk")
-    provider = make(sm, max_retries=1)
+    provider = make(engine, sm, max_retries=1)
     with pytest.raises(ProviderError) as info:
         provider.fetch_responses("pre-meeting", None)
     with pytest.raises(ProviderError) as unmapped:
@@ -574,8 +561,8 @@ def test_fetch_errors_are_provider_errors(sm):
     assert "HTTP 500" in str(info.value) and info.value.retry and "monkey" in str(unmapped.value)
 
 
-def test_a_fetch_that_spends_the_day_keeps_what_it_read(sm):
-    provider = make(sm, config=config_with_sample_survey())
+def test_a_fetch_that_spends_the_day_keeps_what_it_read(engine, sm):
+    provider = make(engine, sm)
     send_and_answer(sm, provider, 150, datetime(2027, 3, 2, 8, tzinfo=timezone.utc))
     sm.day_limit = sm.accepted + 1  # one page left today
     responses, cursor = provider.fetch_responses("pre-meeting", None)
@@ -612,16 +599,16 @@ def test_options_defaults_and_checks():
         options(survey_id="405")
 
 
-def test_the_provider_declares_its_pacing(sm):
-    provider = make(sm, requests_per_minute=90, batch_size=250)
+def test_the_provider_declares_its_pacing(engine, sm):
+    provider = make(engine, sm, requests_per_minute=90, batch_size=250)
     assert provider.paces_itself and provider.can_fetch
     assert (provider.rate_limit.requests, provider.rate_limit.per_seconds) == (90, 60.0)
     assert provider.batch_size == 250 and provider.requests_per_invitation == pytest.approx(3 / 250)
 
 
-def test_secrets_are_never_shown(sm, caplog):
+def test_secrets_are_never_shown(engine, sm, caplog):
     caplog.set_level(logging.DEBUG)
-    provider = make(sm, config=config_with_sample_survey())
+    provider = make(engine, sm)
     send_and_answer(sm, provider, 2, datetime(2027, 3, 2, 8, tzinfo=timezone.utc))
     responses, cursor = provider.fetch_responses("pre-meeting", None)
     provider.close()
@@ -629,3 +616,27 @@ def test_secrets_are_never_shown(sm, caplog):
              repr(responses), cursor, caplog.text]
     assert all(sm.token not in text for text in shown)
     assert "**********" in repr(provider.options)
+
+
+def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored_as_multiple_choice(sm):
+    """A SurveyMonkey multiple_choice question with several boxes ticked: one answer per choice in
+    the response; fetched as a list of the choices' texts, which the checks store as a JSON list."""
+    from tierctl.config.model import Config
+    from tierctl.responses.store import AnswerChecks
+
+    sm.add_survey("407", {"814001": ("Which features do you use?", ["Reports", "Exports", "Alerts"])})
+    data = config_with_sample_survey().model_dump(mode="json", exclude_none=True)
+    data["surveys"]["features"] = {"title": "Features", "trigger": {"every": "year"}, "provider": "monkey",
+                                   "questions": [{"id": "used", "type": "multiple_choice",
+                                                  "text": "Which features do you use?",
+                                                  "choices": ["Reports", "Exports", "Alerts"]}]}
+    config = Config.model_validate(data)
+    provider = make(sm, config=config, surveys={"pre-meeting": SM_SURVEY, "features": "407"})
+    inv = invitation(1, survey_id="features", survey_title="Features")
+    assert provider.send([inv])[0].ok
+    sm.respond(inv.invite_id, {"814001": ["Alerts", "Reports"]})
+    responses, _ = provider.fetch_responses("features", None)
+    provider.close()
+    [response] = list(responses)
+    assert response.answers == {"used": ["Alerts", "Reports"]}
+    assert AnswerChecks(config.surveys["features"]).check(response.answers) == ({"used": '["Reports", "Alerts"]'}, [])

@@ -13,7 +13,6 @@ import json
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -43,6 +42,9 @@ SURVEYS = {
 }
 
 
+MAIL = {"plugin": "outbox", "dir": "outbox", "survey_url": "https://survey.example/{survey}?id={invite_id}"}
+
+
 @pytest.fixture
 def tf():
     with TypeformDouble() as double:
@@ -51,34 +53,16 @@ def tf():
         assert not double.errors, double.errors
 
 
-def config_file(folder: Path, tf_options: dict, providers: dict | None = None, surveys: dict | None = None) -> Path:
-    data = {
-        "version": 1,
-        "organization": {"name": "Acme Analytics", "timezone": "Europe/Amsterdam",
-                         "contact_email": "success@acme.example"},
-        "tiers": {"advanced": {"name": "Advanced", "touch_model": "high-touch", "plans": ["enterprise"]}},
-        "surveys": SURVEYS if surveys is None else surveys,
-        "providers": {"mail": {"plugin": "outbox", "dir": "outbox",
-                               "survey_url": "https://survey.example/{survey}?id={invite_id}"},
-                      "tf": {"plugin": "typeform", "token": "${TYPEFORM_TOKEN}", "mailer": "mail", **tf_options},
-                      **(providers or {})},
-    }
-    path = folder / "tierctl.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def build(folder: Path, host, double: TypeformDouble | None, names=("tf",), providers=None, surveys=None,
-          **options):
-    """The providers ``names`` and those they use, built as ``survey send`` builds them (real token buckets)."""
+def build(engine, double: TypeformDouble | None, providers=None, surveys=None, **options):
+    """The tf instance, its mailer and any ``providers``, built by the kit's engine as ``survey send``
+    builds them (real token buckets on the real clock)."""
     tf_options = {"forms": {"pre-meeting": FORM}, "questions": {"satisfaction": "csat_ref"},
                   "backoff_factor": 0.01, "timeout": 5, **options}
     if double is not None:
         tf_options.setdefault("base_url", double.url)
-    config = load_config(config_file(folder, tf_options, providers, surveys), host,
-                         env={"TYPEFORM_TOKEN": TOKEN})
-    built = build_providers(config, host, set(names))
-    return {**next(iter(built.values())).context.providers, **built}
+    return engine.build({"mail": MAIL, "tf": {"plugin": "typeform", "token": "${TYPEFORM_TOKEN}", "mailer": "mail",
+                                              **tf_options}, **(providers or {})},
+                        SURVEYS if surveys is None else surveys, env={"TYPEFORM_TOKEN": TOKEN})
 
 
 def link_of(message: email.message.EmailMessage) -> str:
@@ -109,8 +93,8 @@ def test_options_defaults_and_checks():
             TypeformProvider.Options.model_validate({**base, **bad})
 
 
-def test_form_link_carries_the_invite_id_and_tier_url_quoted(tmp_path, host):
-    provider = build(tmp_path, host, None, form_url="https://acme.typeform.com/to/{form_id}",
+def test_form_link_carries_the_invite_id_and_tier_url_quoted(engine):
+    provider = build(engine, None, form_url="https://acme.typeform.com/to/{form_id}",
                      hidden_fields=["invite_id", "tier", "account_id"])["tf"]
     link = provider.form_link(invitation(1, invite_id="a/b c&d=é", tier="advanced", account_id="acc 42"))
     assert link == "https://acme.typeform.com/to/u6nXL7#invite_id=a%2Fb%20c%26d%3D%C3%A9&tier=advanced&account_id=acc%2042"
@@ -123,8 +107,8 @@ def test_form_link_carries_the_invite_id_and_tier_url_quoted(tmp_path, host):
 # -- sending through the mailer ------------------------------------------------------------------
 
 
-def test_send_hands_linked_invitations_to_the_mailer(tmp_path, host, tf):
-    built = build(tmp_path, host, tf)
+def test_send_hands_linked_invitations_to_the_mailer(engine, tmp_path, tf):
+    built = build(engine, tf)
     assert set(built) == {"tf", "mail"}  # the mailer is built with it, though not asked for
     provider, mailer = built["tf"], built["mail"]
     results = provider.send(invitations(3))
@@ -146,9 +130,11 @@ def test_send_hands_linked_invitations_to_the_mailer(tmp_path, host, tf):
         direct_msg.get_body(("plain",)).get_content()
 
 
-def test_build_providers_returns_the_named_instances_and_builds_the_mailer_into_the_context(tmp_path, host):
-    tf_options = {"forms": {"pre-meeting": FORM}, "base_url": "https://api.eu.typeform.com"}
-    config = load_config(config_file(tmp_path, tf_options), host, env={"TYPEFORM_TOKEN": TOKEN})
+def test_build_providers_returns_the_named_instances_and_builds_the_mailer_into_the_context(engine, host):
+    engine.build({"mail": MAIL, "tf": {"plugin": "typeform", "token": "${TYPEFORM_TOKEN}", "mailer": "mail",
+                                       "forms": {"pre-meeting": FORM}, "base_url": "https://api.eu.typeform.com"}},
+                 SURVEYS, env={"TYPEFORM_TOKEN": TOKEN})
+    config = engine.config
     built = build_providers(config, host, {"tf"})
     assert list(built) == ["tf"]  # what the caller asked for (and closes)
     assert list(built["tf"].context.providers) == ["mail", "tf"]  # the mailer first, then its user
@@ -164,12 +150,12 @@ def test_linked_invitation_is_a_copy_with_a_link():
     assert linked.questions == original.questions and linked.due_at == original.due_at
 
 
-def test_sends_are_paced_by_the_mailer_over_real_smtp(tmp_path, host):
+def test_sends_are_paced_by_the_mailer_over_real_smtp(engine, host):
     with SmtpServer() as smtp:
         mail = {"plugin": "smtp", "host": smtp.host, "port": smtp.port, "security": "none",
                 "from_address": "surveys@acme.example", "per_second": 4, "retry_delay": 0.01,
                 "survey_url": "https://survey.example/{survey}?id={invite_id}"}
-        built = build(tmp_path, host, None, providers={"mail": mail})
+        built = build(engine, None, providers={"mail": mail})
         provider, mailer = built["tf"], built["mail"]
         clock = FakeClock()
         mailer.limiter = TokenBucket(mailer.rate_limit, clock=clock.monotonic, sleep=clock.sleep)
@@ -185,35 +171,35 @@ def test_sends_are_paced_by_the_mailer_over_real_smtp(tmp_path, host):
             sorted(f"https://form.typeform.com/to/{FORM}#invite_id=inv-{n:04d}&tier=advanced" for n in range(1, 11))
 
 
-def test_a_failing_mailer_fails_the_typeform_instance(tmp_path, host):
+def test_a_failing_mailer_fails_the_typeform_instance(engine, tmp_path):
     (tmp_path / "outbox").write_text("a file where the folder should be")
-    provider = build(tmp_path, host, None)["tf"]
+    provider = build(engine, None)["tf"]
     with pytest.raises(ProviderError) as caught:
         provider.send(invitations(2))
     assert str(caught.value).startswith("provider tf: its mailer failed: provider mail: cannot create")
     assert caught.value.retry is False
 
 
-def test_the_mailer_must_exist_and_send_mail(tmp_path, host):
+def test_the_mailer_must_exist_and_send_mail(engine):
     with pytest.raises(TierctlError, match=r"providers.tf.mailer: sends through 'mial', which is not defined under "
                                            r"providers: \(did you mean 'mail'\?\)"):
-        build(tmp_path, host, None, mailer="mial")
+        build(engine, None, mailer="mial")
     hook = {"plugin": "webhook", "url": "https://hooks.example/x", "secret": "whsec-0123456789abcdef"}
-    provider = build(tmp_path, host, None, mailer="hook", providers={"hook": hook})["tf"]
+    provider = build(engine, None, mailer="hook", providers={"hook": hook})["tf"]
     with pytest.raises(ProviderError, match="its mailer 'hook' \\(plugin webhook\\) does not send tierctl's "
                                             "invitation e-mail"):
         provider.send(invitations(1))
     other = {"plugin": "typeform", "token": TOKEN, "mailer": "tf", "forms": {}}
     with pytest.raises(TierctlError, match="tf -> tf2 -> tf send through each other in a circle"):
-        build(tmp_path, host, None, mailer="tf2", providers={"tf2": other})
+        build(engine, None, mailer="tf2", providers={"tf2": other})
     with pytest.raises(TierctlError, match="providers: tf sends through itself; a mailer must be"):
-        build(tmp_path, host, None, mailer="tf")
+        build(engine, None, mailer="tf")
 
 
-def test_every_survey_of_the_instance_needs_a_form(tmp_path, host):
+def test_every_survey_of_the_instance_needs_a_form(engine):
     surveys = {**SURVEYS, "product-feedback": {**SURVEYS["pre-meeting"], "title": "Feedback"}}
     with pytest.raises(ProviderError, match="no form for survey\\(s\\) product-feedback; add them to forms"):
-        build(tmp_path, host, None, surveys=surveys)
+        build(engine, None, surveys=surveys)
 
 
 ENGINE_YAML = PROJECT_YAML.replace("provider: mail", "provider: tf").replace(
@@ -281,8 +267,8 @@ def sent_links(provider, count: int, start: int = 1) -> list[str]:
     return [provider.form_link(inv) for inv in invitations(count, start)]
 
 
-def test_fetch_maps_answers_by_ref_and_reads_the_invite_id(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf)["tf"]
+def test_fetch_maps_answers_by_ref_and_reads_the_invite_id(engine, tf):
+    provider = build(engine, tf)["tf"]
     [link] = sent_links(provider, 1)
     rid = answer(tf, link, 5, submitted_at=T0)
     tf.respond(link.replace("inv-0001", "inv-0002"), {"agenda": "  "}, completed=False)  # a partial response
@@ -298,8 +284,8 @@ def test_fetch_maps_answers_by_ref_and_reads_the_invite_id(tmp_path, host, tf):
     assert state["since"] == (T0 - timedelta(minutes=30)).isoformat() and state["seen"] == {rid: T0.timestamp()}
 
 
-def test_fetch_pages_with_after_tokens_and_drops_duplicates_across_pages(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, page_size=2)["tf"]
+def test_fetch_pages_with_after_tokens_and_drops_duplicates_across_pages(engine, tf):
+    provider = build(engine, tf, page_size=2)["tf"]
     tf.duplicate_across_pages = True
     links = sent_links(provider, 5)
     ids = [answer(tf, link, submitted_at=T0 + timedelta(minutes=n)) for n, link in enumerate(links)]
@@ -328,8 +314,8 @@ def test_fetch_pages_with_after_tokens_and_drops_duplicates_across_pages(tmp_pat
     assert tf.throttled == 0
 
 
-def test_overlapping_windows_catch_late_responses_without_repeating_any(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, overlap_minutes=60)["tf"]
+def test_overlapping_windows_catch_late_responses_without_repeating_any(engine, tf):
+    provider = build(engine, tf, overlap_minutes=60)["tf"]
     links = sent_links(provider, 4)
     first = [answer(tf, links[0], submitted_at=T0), answer(tf, links[1], submitted_at=T0 + timedelta(minutes=20))]
     late = answer(tf, links[2], submitted_at=T0 + timedelta(minutes=10), indexed=False)
@@ -346,8 +332,8 @@ def test_overlapping_windows_catch_late_responses_without_repeating_any(tmp_path
     assert json.loads(cursor3)["seen"] == {newer: (T0 + timedelta(hours=3)).timestamp()}  # older ids forgotten
 
 
-def test_a_time_works_as_a_cursor_and_a_foreign_cursor_is_refused(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf)["tf"]
+def test_a_time_works_as_a_cursor_and_a_foreign_cursor_is_refused(engine, tf):
+    provider = build(engine, tf)["tf"]
     links = sent_links(provider, 2)
     answer(tf, links[0], submitted_at=T0)
     later = answer(tf, links[1], submitted_at=T0 + timedelta(days=1))
@@ -360,8 +346,8 @@ def test_a_time_works_as_a_cursor_and_a_foreign_cursor_is_refused(tmp_path, host
         provider.fetch_responses("other", None)
 
 
-def test_fetching_stays_at_two_requests_per_second(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, page_size=1)["tf"]
+def test_fetching_stays_at_two_requests_per_second(engine, tf):
+    provider = build(engine, tf, page_size=1)["tf"]
     for n, link in enumerate(sent_links(provider, 7)):
         answer(tf, link, submitted_at=T0 + timedelta(seconds=n))
     started = time.monotonic()
@@ -376,8 +362,8 @@ def test_fetching_stays_at_two_requests_per_second(tmp_path, host, tf):
     assert tf.max_requests_in(0.45) <= 2
 
 
-def test_429_with_retry_after_is_honoured(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf)["tf"]
+def test_429_with_retry_after_is_honoured(engine, tf):
+    provider = build(engine, tf)["tf"]
     tf.fail_next(429, retry_after="1")
     started = time.monotonic()
     items, _ = provider.fetch_responses("pre-meeting", None)
@@ -386,8 +372,8 @@ def test_429_with_retry_after_is_honoured(tmp_path, host, tf):
     assert time.monotonic() - started < 3
 
 
-def test_429_without_retry_after_backs_off_then_gives_up(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, max_retries=2, backoff_factor=0.2)["tf"]
+def test_429_without_retry_after_backs_off_then_gives_up(engine, tf):
+    provider = build(engine, tf, max_retries=2, backoff_factor=0.2)["tf"]
     tf.fail_next(429, times=3)
     with pytest.raises(ProviderError) as caught:
         provider.fetch_responses("pre-meeting", None)
@@ -413,8 +399,8 @@ def test_the_double_refuses_a_burst_over_two_per_second(tf):
     assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "sort"
 
 
-def test_500s_are_retried_and_then_fail_the_fetch(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, max_retries=2)["tf"]
+def test_500s_are_retried_and_then_fail_the_fetch(engine, tf):
+    provider = build(engine, tf, max_retries=2)["tf"]
     tf.fail_next(500, times=2)
     [link] = sent_links(provider, 1)
     answer(tf, link)
@@ -426,8 +412,8 @@ def test_500s_are_retried_and_then_fail_the_fetch(tmp_path, host, tf):
     assert caught.value.retry is True and str(caught.value).startswith("provider tf: GET /forms/u6nXL7/responses")
 
 
-def test_a_timeout_is_retried(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, timeout=0.3, max_retries=1)["tf"]
+def test_a_timeout_is_retried(engine, tf):
+    provider = build(engine, tf, timeout=0.3, max_retries=1)["tf"]
     tf.slow_next(1.0)
     started = time.monotonic()
     items, _ = provider.fetch_responses("pre-meeting", None)
@@ -437,8 +423,8 @@ def test_a_timeout_is_retried(tmp_path, host, tf):
         provider.fetch_responses("pre-meeting", None)
 
 
-def test_a_revoked_token_is_a_provider_error_without_the_token(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf)["tf"]
+def test_a_revoked_token_is_a_provider_error_without_the_token(engine, tf):
+    provider = build(engine, tf)["tf"]
     tf.revoke()
     with pytest.raises(ProviderError) as caught:
         provider.fetch_responses("pre-meeting", None)
@@ -448,16 +434,16 @@ def test_a_revoked_token_is_a_provider_error_without_the_token(tmp_path, host, t
     assert tf.count == 1  # not retried
 
 
-def test_an_unknown_form_names_the_form(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf, forms={"pre-meeting": "NoSuch"})["tf"]
+def test_an_unknown_form_names_the_form(engine, tf):
+    provider = build(engine, tf, forms={"pre-meeting": "NoSuch"})["tf"]
     with pytest.raises(ProviderError, match="Typeform does not know form 'NoSuch' \\(HTTP 404: FORM_NOT_FOUND"):
         provider.fetch_responses("pre-meeting", None)
 
 
-def test_an_unreachable_api_is_a_provider_error(tmp_path, host):
+def test_an_unreachable_api_is_a_provider_error(engine):
     from tierctl.testing import unused_port
 
-    provider = build(tmp_path, host, None, base_url=f"http://127.0.0.1:{unused_port()}", max_retries=1)["tf"]
+    provider = build(engine, None, base_url=f"http://127.0.0.1:{unused_port()}", max_retries=1)["tf"]
     with pytest.raises(ProviderError, match=r"cannot reach Typeform at .* \(connection refused, after 1 retries\)") as caught:
         provider.fetch_responses("pre-meeting", None)
     assert caught.value.retry is True
@@ -468,8 +454,8 @@ def test_an_unreachable_api_is_a_provider_error(tmp_path, host):
 WEBHOOK_SECRET = "tf-webhook-secret-0123456789"
 
 
-def test_webhook_signature_is_verified_on_the_raw_bytes(tmp_path, host, tf):
-    provider = build(tmp_path, host, tf)["tf"]
+def test_webhook_signature_is_verified_on_the_raw_bytes(engine, tf):
+    provider = build(engine, tf)["tf"]
     [link] = sent_links(provider, 1)
     rid = answer(tf, link, 3, submitted_at=T0)
     body, headers = tf.webhook_delivery(FORM, rid, WEBHOOK_SECRET)

@@ -351,3 +351,26 @@ def test_contract_docstring_names_every_hook() -> None:
                  "make_invitations", "break_transport", "stall_transport", "count_requests", "secret_values",
                  "plugin", "plugins", "send_uses_transport", "contract_engine", "contract_provider"):
         assert f"``{name}" in doc, name
+
+
+def test_an_engine_on_the_real_clock_builds_providers_that_wait_for_real(tierctl_engine_factory) -> None:
+    """The kit's builder is the one provider tests use: on ``RealClock`` its providers wait as in
+    production (against doubles that hold a client to a rate by the wall clock), with the config's
+    surveys as given."""
+    import time
+
+    from tierctl.providers import clock_of
+    from tierctl.testing import RealClock
+
+    engine = tierctl_engine_factory(clock=RealClock())
+    surveys = {"feedback": {"title": "Feedback", "provider": "crm",
+                            "questions": [{"id": "nps", "type": "nps", "text": "Recommend us?"}]}}
+    provider = engine.provider("webhook", {"url": "http://127.0.0.1:9/hook", "secret": "a-secret-of-sixteen-or-more",
+                                           "per_second": 20}, instance="crm", surveys=surveys)
+    assert isinstance(clock_of(provider), RealClock) and list(engine.config.surveys) == ["feedback"]
+    assert [q.id for q in provider.context.questions("feedback")] == ["nps"]
+    started = time.monotonic()
+    provider.sleep(0.05)
+    for _ in range(22):  # a bucket of 20 a second: the last two wait about 0.1 s on the real clock
+        provider.limiter.acquire()
+    assert time.monotonic() - started >= 0.05 + 0.08
