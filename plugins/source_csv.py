@@ -158,10 +158,12 @@ class CsvCustomers(CustomerSource):
                             plan = plan_folded[plan.strip().lower()]
                             tier = plan_tier[plan]
                             status = status.strip().lower()
-                        more = extras(row) if extras is not None else ()
-                        if isinstance(more, str):
-                            report(RowProblem(shown, line, more))
-                            continue
+                        more = ()
+                        if extras is not None:
+                            more = extras(row)
+                            if isinstance(more, str):
+                                report(RowProblem(shown, line, more))
+                                continue
                         first = first_line.setdefault(email, (line, account_id))
                         if first[0] != line:
                             # One person is surveyed once per occasion: a second row would be taken for
