@@ -210,13 +210,9 @@ class ProviderContext:
         organisation's default, among the languages tierctl ships text in and the config's
         ``organization.languages``. Use it for a platform's language setting and for texts a
         provider writes itself (``with tierctl.i18n.use_language(...)``)."""
-        from tierctl.i18n.catalogs import shipped_languages
-        from tierctl.i18n.text import negotiate
+        from tierctl.i18n.text import reader_language
 
-        organization = self.config.organization if self.config is not None else None
-        default = organization.language if organization is not None else "en"
-        available = shipped_languages() + (list(organization.languages) if organization is not None else [])
-        return negotiate(locale, available, default)
+        return reader_language(locale, self.config.organization if self.config is not None else None)
 
 
 class Provider:

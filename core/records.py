@@ -198,13 +198,15 @@ class WebhookRequest:
     + query: behind a proxy, the address the platform knows, not the one the
     server saw); ``headers`` have lower-case names; ``body`` is the raw bytes
     (bounded by ``serve.max_body_bytes``); ``form`` the form-encoded fields in
-    order, repeated names kept (empty for other bodies).
+    order, repeated names kept (empty for other bodies); ``method`` ``POST``,
+    or ``GET`` for platforms that report by query string (MessageBird).
     """
 
     url: str
     headers: Mapping[str, str]
     body: bytes
     form: tuple[tuple[str, str], ...] = ()
+    method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)

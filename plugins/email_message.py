@@ -327,12 +327,9 @@ def _local_text(value: "str | dict[str, str] | None") -> Any:
 def message_language(invitation: "Invitation", organization: "Organization | None") -> str:
     """The language to write to this contact in: their ``locale`` (``nl-BE`` -> ``nl``) if tierctl
     or the config has text in it, else the organisation's default language."""
-    from tierctl.i18n.catalogs import shipped_languages
-    from tierctl.i18n.text import negotiate
+    from tierctl.i18n.text import reader_language
 
-    default = organization.language if organization is not None else "en"
-    available = shipped_languages() + (list(organization.languages) if organization is not None else [])
-    return negotiate(invitation.locale, available, default)
+    return reader_language(invitation.locale, organization)
 
 
 def _greeting_name(name: str, address: str) -> str:

@@ -46,8 +46,10 @@ class SmsOptions(HttpRetryOptions):
     survey_url: str | None = Field(None, description="Survey link template for survey invitations by text, "
                                                      "with {invite_id}, e.g. https://acme.example/s/{invite_id}; "
                                                      "default with serve.base_url: the hosted form")
-    survey_text: str = Field("{title}: {link}", description="A survey invitation's text; {title} {link} "
-                                                            "{first_name} {org_name}")
+    survey_text: str | dict[str, str] = Field(
+        "{title}: {link}", description="A survey invitation's text, or one per language ({en: ..., nl: ...}: the "
+                                       "contact's, else the organisation's); {title} (in the contact's language) "
+                                       "{link} {first_name} {org_name}")
 
     @field_validator("base_url")
     @classmethod
@@ -66,17 +68,21 @@ class SmsOptions(HttpRetryOptions):
 
     @field_validator("survey_text")
     @classmethod
-    def _survey_text(cls, value: str) -> str:
+    def _survey_text(cls, value: "str | dict[str, str]") -> "str | dict[str, str]":
         import string
 
-        try:
-            names = [n for _, n, _, _ in string.Formatter().parse(value) if n is not None]
-        except ValueError as exc:
-            raise ValueError(f"{value!r}: {exc}") from None
-        bad = [n for n in names if n not in SURVEY_TEXT_FIELDS]
-        if bad or "link" not in names:
-            raise ValueError(f"{value!r} must contain {{link}} and only "
-                             f"{', '.join('{' + f + '}' for f in SURVEY_TEXT_FIELDS)}")
+        from tierctl.i18n.text import LocalText
+
+        texts = LocalText.parse(value).variants.values() if isinstance(value, dict) else [value]
+        for text in texts:
+            try:
+                names = [n for _, n, _, _ in string.Formatter().parse(text) if n is not None]
+            except ValueError as exc:
+                raise ValueError(f"{text!r}: {exc}") from None
+            bad = [n for n in names if n not in SURVEY_TEXT_FIELDS]
+            if bad or "link" not in names:
+                raise ValueError(f"{text!r} must contain {{link}} and only "
+                                 f"{', '.join('{' + f + '}' for f in SURVEY_TEXT_FIELDS)}")
         return value
 
 
@@ -127,9 +133,16 @@ def text_for(invitation: Invitation, options: SmsOptions, org_name: str, config:
     url = survey_link(invitation, options, config)
     if url is None:
         return None
+    from tierctl.i18n.text import in_language, reader_language, text_for as in_their_language
+
+    # The contact's language (nl-BE -> nl -> the organisation's default): the text and the survey's title.
+    organization = getattr(config, "organization", None)
+    language = reader_language(invitation.locale, organization)
+    default = organization.language if organization is not None else None
     name = invitation.contact_name.strip()
-    return options.survey_text.format(title=invitation.survey_title, link=url,
-                                      first_name=name.split()[0] if name else "", org_name=org_name)
+    return in_their_language(options.survey_text, language, default).format(
+        title=in_language(invitation.survey_title, language, default), link=url,
+        first_name=name.split()[0] if name else "", org_name=org_name)
 
 
 class MessageError(ProviderError):

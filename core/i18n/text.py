@@ -42,6 +42,16 @@ def negotiate(requested: str | None, available: list[str], default: str) -> str:
     return default
 
 
+def reader_language(locale: str | None, organization: Any = None) -> str:
+    """The language to write to a reader of ``locale`` in: ``nl-BE`` -> ``nl`` -> the organisation's
+    default, among the languages tierctl ships text in and ``organization.languages``."""
+    from tierctl.i18n.catalogs import shipped_languages
+
+    default = organization.language if organization is not None else "en"
+    available = shipped_languages() + (list(organization.languages) if organization is not None else [])
+    return negotiate(locale, available, default)
+
+
 class LocalText(str):
     """A config text: the ``str`` value in one language, :attr:`variants` in all it was written in.
 

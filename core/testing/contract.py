@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Mapping
 import pytest
 
 from tierctl.testing.engine import Engine, RecordingLimiter, SendOutcome
-from tierctl.testing.faults import FaultChecks, contract_failure
+from tierctl.testing.faults import CALLING, FETCHING, SENDING, FaultChecks, contract_failure, explains, masked
 from tierctl.testing.samples import invitation as sample_invitation
 from tierctl.testing.sockets import SilentServer, unused_port
 
@@ -341,6 +341,9 @@ class ProviderContract(FaultChecks):
 
     # --- the checks -----------------------------------------------------------------------
 
+    @explains("the plugin is registered under its name as a tierctl.providers.Provider subclass whose Options model "
+              "(a ProviderOptions) refuses unknown keys with a did-you-mean hint",
+              "§3 Options")
     def test_registered_with_a_strict_options_model(self, contract_engine: Engine,
                                                      provider_options: dict[str, Any],
                                                      other_providers: dict[str, dict[str, Any]]) -> None:
@@ -375,6 +378,8 @@ class ProviderContract(FaultChecks):
             assert f"unknown option for plugin {self.plugin!r} (did you mean {key!r}?)" in str(info.value), \
                 str(info.value)
 
+    @explains("send returns a list with one SendResult per invitation of the batch, matched by invite_id",
+              SENDING)
     def test_send_returns_one_result_per_invitation(self, contract_engine: Engine, contract_provider: Any) -> None:
         """A batch gives exactly one SendResult per invitation, matched by invite id."""
         from tierctl.records import SendResult
@@ -389,6 +394,9 @@ class ProviderContract(FaultChecks):
         failed = [f"{r.invite_id}: {r.reason}" for r in results if not r.ok]
         assert not failed, f"invitations failed against a healthy double: {failed}"
 
+    @explains("against a healthy platform every invitation sent through the engine (claimed, paced, batched) "
+              "ends up sent",
+              SENDING)
     def test_engine_records_every_invitation_as_sent(self, contract_engine: Engine, contract_provider: Any,
                                                      double: Any) -> None:
         """Through the engine (ledger claim, pacing, batches), every invitation ends up 'sent' (and, where
@@ -398,6 +406,9 @@ class ProviderContract(FaultChecks):
         assert outcome.states == {i.invite_id: "sent" for i in invitations}, outcome.states
         self._deliveries_if_counted("a send through the engine", double, invitations, contract_engine)
 
+    @explains("each response carries the invite id from the platform's metadata channel, a response_id, a "
+              "timezone-aware submitted_at and answers keyed by tierctl's question ids; unanswered invitations have none",
+              FETCHING)
     def test_invite_id_round_trips_into_responses(self, contract_engine: Engine, contract_provider: Any,
                                                    double: Any) -> None:
         """Answers to an invitation come back carrying its invite id, and only answered ones come back."""
@@ -424,6 +435,9 @@ class ProviderContract(FaultChecks):
                 assert str(response.answers[qid]) == str(value), \
                     f"question {qid!r}: answered {value!r}, fetched {response.answers[qid]!r}"
 
+    @explains("a fetch returns each response once and a cursor; fetching again from it returns only what is new "
+              "since (nothing twice, nothing lost)",
+              FETCHING)
     def test_fetching_again_with_the_cursor_returns_no_duplicates(self, contract_engine: Engine,
                                                                    contract_provider: Any, double: Any) -> None:
         """The returned cursor moves on: nothing twice, and what is new after it comes next time."""
@@ -447,6 +461,8 @@ class ProviderContract(FaultChecks):
         repeated = sorted({r.response_id for r in later} & set(ids))
         assert not repeated, f"a fetch with a later cursor repeated earlier responses {repeated}"
 
+    @explains("an ISO 8601 time (aware UTC, from survey collect --since) works as a cursor: responses from then on",
+              FETCHING)
     def test_a_time_works_as_a_cursor(self, contract_engine: Engine, contract_provider: Any, double: Any) -> None:
         """``tierctl survey collect --since`` passes an ISO 8601 time as the cursor."""
         self._fetch_or_skip(contract_provider)
@@ -458,6 +474,9 @@ class ProviderContract(FaultChecks):
         assert invitations[0].invite_id in {r.invite_id for r in responses}, \
             "fetch_responses with an ISO 8601 time as cursor did not return a later response"
 
+    @explains("a platform that cannot be reached gives a ProviderError naming the instance, or failed results "
+              "with a reason, never a raw exception, in bounded time",
+              CALLING)
     def test_connection_refused_becomes_a_tierctl_error(self, contract_engine: Engine,
                                                          provider_options: dict[str, Any],
                                                          other_providers: dict[str, dict[str, Any]]) -> None:
@@ -476,6 +495,9 @@ class ProviderContract(FaultChecks):
                                      lambda: contract_engine.fetch_all(provider, batch[0].survey_id))
             self._judge_fetch_failure("connection refused", error)
 
+    @explains("a platform that never answers gives a ProviderError naming the instance, or failed results with "
+              "a reason, never a raw exception, in bounded time (a timeout on every request)",
+              CALLING)
     def test_timeout_becomes_a_tierctl_error(self, contract_engine: Engine, provider_options: dict[str, Any],
                                               other_providers: dict[str, dict[str, Any]]) -> None:
         """A server that never answers gives ProviderError or failed results, in bounded time."""
@@ -546,6 +568,9 @@ class ProviderContract(FaultChecks):
         assert elapsed >= needed - 1e-6, \
             f"{what}: {tokens:g} tokens in {elapsed:.3f}s of fake time exceed {rate.requests}/{rate.per_seconds:g}s"
 
+    @explains("every request takes a token from the engine's limiter (paces_itself = True: self.pace(), or "
+              "tierctl.http.HttpClient, before each request, retries included) and stays within rate_limit",
+              CALLING)
     def test_declared_rate_limit_is_honoured_when_sending(self, contract_engine: Engine, contract_provider: Any,
                                                            double: Any) -> None:
         """Sends take a token per request from the engine's bucket (checked on a fake clock)."""
@@ -563,6 +588,9 @@ class ProviderContract(FaultChecks):
             pytest.skip(f"sending through provider {self.plugin!r} made no request to the double: nothing to pace")
         self._check_paced("sending", limiter, start, requests, contract_provider.rate_limit)
 
+    @explains("every request takes a token from the engine's limiter (paces_itself = True: self.pace(), or "
+              "tierctl.http.HttpClient, before each request, retries included) and stays within rate_limit",
+              CALLING)
     def test_declared_rate_limit_is_honoured_when_fetching(self, contract_engine: Engine, contract_provider: Any,
                                                             double: Any) -> None:
         """Fetches take a token per request too (the engine cannot pace them for the provider)."""
@@ -615,16 +643,11 @@ class ProviderContract(FaultChecks):
                 for form in forms:
                     if form in text:
                         at = text.index(form)
-                        context = text[max(0, at - 120):at + len(form) + 120].replace(form, _masked(secret))
+                        context = text[max(0, at - 120):at + len(form) + 120].replace(form, masked(secret))
                         pytest.fail(contract_failure(
-                            f"the secret option value {_masked(secret)} is shown in: {context!r}",
+                            f"the secret option value {masked(secret)} is shown in: {context!r}",
                             "secret options (SecretStr) never appear in reprs, errors, result reasons, logs or "
                             "tierctl plugins --json", "§3 Options"), pytrace=False)
-
-
-def _masked(secret: str) -> str:
-    """A secret as a failure may show it: its first and last two characters at most."""
-    return f"{secret[:2]}...{secret[-2:]} ({len(secret)} characters)" if len(secret) >= 8 else "***"
 
 
 class _NoFields:

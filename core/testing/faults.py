@@ -25,7 +25,7 @@ import pytest
 
 from tierctl.testing.engine import Engine, SendOutcome
 
-__all__ = ["FaultChecks", "contract_failure"]
+__all__ = ["FaultChecks", "contract_failure", "explains"]
 
 DOC = "docs/plugins.md"
 SENDING = "§5 Sending"
@@ -38,6 +38,56 @@ RETRY_AFTER = 7
 def contract_failure(observed: str, rule: str, section: str) -> str:
     """A contract failure message: what was seen, the rule broken, where the docs explain it."""
     return f"observed: {observed}\nrule: {rule}\nsee: {DOC} {section}"
+
+
+def explains(rule: str, section: str) -> Any:
+    """Mark a contract check with the rule it checks and the docs section that explains it: an
+    assertion that fails inside it (with only what was observed) is reported as a
+    :func:`contract_failure` message."""
+    import functools
+
+    def mark(check: Any) -> Any:
+        @functools.wraps(check)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return check(*args, **kwargs)
+            except AssertionError as exc:
+                text = str(exc)
+                if "\nrule: " in text:
+                    raise
+                observed = text.split("\nassert ")[0].strip() or "an assertion failed"
+                raise AssertionError(contract_failure(_without_secrets(observed, args, kwargs), rule,
+                                                      section)) from None
+
+        return run
+
+    return mark
+
+
+def masked(secret: str) -> str:
+    """A secret as a failure may show it: its first and last two characters at most."""
+    return f"{secret[:2]}...{secret[-2:]} ({len(secret)} characters)" if len(secret) >= 8 else "***"
+
+
+def _without_secrets(text: str, args: Any, kwargs: Any) -> str:
+    """``text`` with the secret options of the check's providers masked (a failure never shows one in full)."""
+    import base64
+    import urllib.parse
+
+    contract = args[0] if args else None
+    providers = list(getattr(kwargs.get("contract_engine"), "providers", {}).values())
+    if kwargs.get("contract_provider") is not None:
+        providers.append(kwargs["contract_provider"])
+    secrets: set[str] = set()
+    for provider in providers:
+        try:
+            secrets.update(contract.secret_values(provider.options))  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - a failure message is never lost to this
+            continue
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        for form in {secret, urllib.parse.quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}:
+            text = text.replace(form, masked(secret))
+    return text
 
 
 class FaultChecks:

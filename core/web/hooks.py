@@ -188,11 +188,12 @@ def webhook_route(config: "Config", desk: "SurveyDesk") -> Any:
     public = config.serve.base_url.rstrip("/") if config.serve else ""
 
     async def from_provider(request: Request, name: str) -> Response:
-        if request.method != "POST":
+        if request.method == "HEAD":
             return PlainTextResponse("ok\n")
         body = await request.body()
         query = request.url.query
-        hook = webhook_request(f"{public}/hooks/{name}" + (f"?{query}" if query else ""), request.headers, body)
+        hook = webhook_request(f"{public}/hooks/{name}" + (f"?{query}" if query else ""), request.headers, body,
+                               request.method)
         if hook is None:
             return PlainTextResponse("Not a form this receiver reads.\n", status_code=400)
         status, content_type, answer = await run_in_threadpool(provider_hooks.receive, name, hook)

@@ -81,7 +81,7 @@ class ProviderHooks:
         return 401, "text/plain; charset=utf-8", b"Signature missing or wrong.\n"
 
 
-def webhook_request(public_url: str, headers: Any, body: bytes) -> WebhookRequest | None:
+def webhook_request(public_url: str, headers: Any, body: bytes, method: str = "POST") -> WebhookRequest | None:
     """The request as a provider reads it; None when the form has more fields than a platform sends."""
     form: tuple[tuple[str, str], ...] = ()
     if headers.get("content-type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
@@ -90,4 +90,4 @@ def webhook_request(public_url: str, headers: Any, body: bytes) -> WebhookReques
                                    max_num_fields=MAX_FIELDS))
         except (UnicodeDecodeError, ValueError):
             return None
-    return WebhookRequest(public_url, {k.lower(): v for k, v in headers.items()}, body, form)
+    return WebhookRequest(public_url, {k.lower(): v for k, v in headers.items()}, body, form, method)

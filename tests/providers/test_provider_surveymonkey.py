@@ -618,20 +618,16 @@ def test_secrets_are_never_shown(engine, sm, caplog):
     assert "**********" in repr(provider.options)
 
 
-def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored_as_multiple_choice(sm):
+def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored_as_multiple_choice(engine, sm):
     """A SurveyMonkey multiple_choice question with several boxes ticked: one answer per choice in
     the response; fetched as a list of the choices' texts, which the checks store as a JSON list."""
-    from tierctl.config.model import Config
     from tierctl.responses.store import AnswerChecks
 
     sm.add_survey("407", {"814001": ("Which features do you use?", ["Reports", "Exports", "Alerts"])})
-    data = config_with_sample_survey().model_dump(mode="json", exclude_none=True)
-    data["surveys"]["features"] = {"title": "Features", "trigger": {"every": "year"}, "provider": "monkey",
-                                   "questions": [{"id": "used", "type": "multiple_choice",
-                                                  "text": "Which features do you use?",
-                                                  "choices": ["Reports", "Exports", "Alerts"]}]}
-    config = Config.model_validate(data)
-    provider = make(sm, config=config, surveys={"pre-meeting": SM_SURVEY, "features": "407"})
+    surveys = {"features": {"title": "Features", "provider": "monkey",
+                            "questions": [{"id": "used", "type": "multiple_choice", "text": "Which features do you use?",
+                                           "choices": ["Reports", "Exports", "Alerts"]}]}}
+    provider = make(engine, sm, surveys, surveys={"features": "407"})
     inv = invitation(1, survey_id="features", survey_title="Features")
     assert provider.send([inv])[0].ok
     sm.respond(inv.invite_id, {"814001": ["Alerts", "Reports"]})
@@ -639,4 +635,5 @@ def test_several_ticked_choices_of_one_question_are_fetched_as_a_list_and_stored
     provider.close()
     [response] = list(responses)
     assert response.answers == {"used": ["Alerts", "Reports"]}
-    assert AnswerChecks(config.surveys["features"]).check(response.answers) == ({"used": '["Reports", "Alerts"]'}, [])
+    checks = AnswerChecks(provider.context.config.surveys["features"])
+    assert checks.check(response.answers) == ({"used": '["Reports", "Alerts"]'}, [])

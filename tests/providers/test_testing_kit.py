@@ -227,6 +227,37 @@ def test_broken_promises_fail_only_their_own_checks(outcomes: dict[str, dict[str
     assert failing(outcomes, "TestIgnoresCursor") == {"test_fetching_again_with_the_cursor_returns_no_duplicates"}
 
 
+def test_every_failure_says_what_was_observed_the_rule_and_the_doc_section(outcomes: dict[str, dict[str, str]]) -> None:
+    text = outcomes["_output"]["text"]
+    failures = sum(len(failing(outcomes, cls)) for cls in outcomes if cls != "_output")
+    assert failures >= 7 and text.count("see: docs/plugins.md §") >= failures
+    assert re.search(r"observed: one result per invitation expected: .*\n.*rule: send returns a list with one "
+                     r"SendResult per invitation.*\n.*see: docs/plugins.md §5 Sending", text)
+    assert re.search(r"rule: a fetch returns each response once and a cursor.*\n.*see: docs/plugins.md §7 Fetching "
+                     r"responses", text)
+    assert re.search(r"rule: every request takes a token from the engine's limiter.*\n.*see: docs/plugins.md §6 "
+                     r"Calling the API", text)
+    assert "rule: a platform that cannot be reached gives a ProviderError naming the instance" in text
+
+
+def test_a_failure_never_shows_a_secret_option_in_full(tierctl_engine) -> None:
+    from tierctl.testing import ProviderContract
+    from tierctl.testing.faults import explains
+
+    secret = "whsec-do-not-print-0123456789"
+    provider = tierctl_engine.provider("webhook", {"url": "http://127.0.0.1:9/hook", "secret": secret})
+
+    @explains("the rule", "§5 Sending")
+    def check(self, contract_engine, contract_provider):
+        assert False, f"the provider said: bad signature with {secret}"
+
+    with pytest.raises(AssertionError) as info:
+        check(ProviderContract(), contract_engine=tierctl_engine, contract_provider=provider)
+    text = str(info.value)
+    assert secret not in text and "wh...89 (29 characters)" in text
+    assert text.startswith("observed: the provider said: bad signature with") and "rule: the rule" in text
+
+
 def test_what_a_provider_cannot_do_is_skipped_with_the_reason(outcomes: dict[str, dict[str, str]]) -> None:
     mailer = outcomes["TestMailer"]
     assert mailer["test_send_returns_one_result_per_invitation"] == "PASSED"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from conftest import SECRET, UvicornThread, cli
+from tierctl.hookspecs import hookimpl
 from doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 from tierctl.storage.opener import open_ledger
 
@@ -63,6 +64,17 @@ serve:
 """
 
 
+class Recorder:
+    """A plugin that records each response_received call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict, str]] = []
+
+    @hookimpl
+    def response_received(self, response, invitation):
+        self.calls.append((response.response_id, dict(response.answers), invitation["contact_email"]))
+
+
 def run(config: Path, *args: str) -> tuple[int, str, str]:
     return cli(config, *args)
 
@@ -84,8 +96,14 @@ def texting(tmp_path, monkeypatch):
         config.write_text(texting_yaml(port, double.base_url))
         code, out, err = run(config, "survey", "send", "--now", "2026-12-05T10:00:00+00:00")
         assert code == 0, out + err
-        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+        from tierctl.host.plugin_host import PluginHost
+
+        host = PluginHost.load()
+        recorder = Recorder()
+        host.pm.register(recorder, name="recorder")
+        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc), host=host)
         with UvicornThread(app, port) as server:
+            server.recorder = recorder
             yield tmp_path, config, server, double
         app.desk.close()
 
@@ -119,6 +137,10 @@ def test_a_reply_of_9_answers_the_nps_survey_once_and_is_thanked_in_the_contacts
     assert again.status_code == 200
     [stored] = [r for r in responses(folder) if r["survey_id"] == "pulse"]
     assert stored["answers"]["nps"]["score"] == 9 and stored["response_id"] == "texts:text:SM" + "a" * 32
+    # The collect path: the hook once, and the report's rollup counts it.
+    assert server.recorder.calls == [("texts:text:SM" + "a" * 32, {"nps": 9}, "ann@acme.example")]
+    with open_ledger(f"sqlite:///{folder}/.tierctl/state.db", folder) as ledger:
+        assert ledger.conn.execute("SELECT SUM(n) FROM answer_day_counts WHERE survey_id = 'pulse'").fetchone() == (1,)
     help_reply = double.inbound(hook, BOB, "great stuff, thanks")
     assert help_reply.status_code == 200 and "0 to 10" in help_reply.text and "Bedankt" not in help_reply.text
     too_high = double.inbound(hook, BOB, "11")
@@ -208,3 +230,46 @@ def test_behind_a_proxy_the_signature_is_over_the_public_url(tmp_path, monkeypat
             as_sent = double.inbound(local, ANN, "10", signed_url=f"{public}/hooks/twilio")
         app.desk.close()
     assert as_seen.status_code == 401 and as_sent.status_code == 200 and "10" in as_sent.text
+
+
+def test_messagebird_delivery_reports_are_checked_jwts_and_update_the_text(tmp_path, monkeypatch):
+    """Bird reports by a signed GET to reportUrl (serve's /hooks/messagebird); the JWT is checked as
+    MessageBird's RequestValidator does: issuer, expiry, url_hash."""
+    from doubles.messagebird import ACCESS_KEY, MessageBirdDouble
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    signing_key = "bird-signing-key-0123456789abcdefghijklmnop"
+    monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    monkeypatch.setenv("BIRD_KEY", ACCESS_KEY)
+    monkeypatch.setenv("BIRD_SIGNING_KEY", signing_key)
+    with MessageBirdDouble() as bird:
+        port = unused_port()
+        with open(tmp_path / "customers.csv", "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([HEADER, *CONTACTS])
+        config = tmp_path / "tierctl.yaml"
+        config.write_text(texting_yaml(port, "http://127.0.0.1:9").replace(
+            "provider: texts", "provider: bird").replace(
+            "providers:\n", f"providers:\n  bird: {{plugin: messagebird, base_url: \"{bird.url}\", "
+                            "access_key: \"${BIRD_KEY}\", signing_key: \"${BIRD_SIGNING_KEY}\", originator: Acme}\n"))
+        code, out, err = run(config, "survey", "send", "--now", "2026-12-05T10:00:00+00:00")
+        assert code == 0, out + err
+        assert {m["reportUrl"] for m in bird.messages} == {f"http://127.0.0.1:{port}/hooks/messagebird"}
+        ann, bob = (m["id"] for m in sorted(bird.messages, key=lambda m: m["recipients"][0]))
+        app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+        with UvicornThread(app, port):
+            assert bird.delivery_report(ann, "delivered", signing_key).status_code == 200
+            assert bird.delivery_report(ann, "sent", signing_key).status_code == 200  # late: stays delivered
+            assert bird.delivery_report(bob, "delivery_failed", signing_key, "104").status_code == 200
+            refused = [bird.delivery_report(ann, "delivery_failed", "wrong-key-0123456789abcdefghijklmnopqrstuv").status_code,
+                       bird.delivery_report(ann, "delivery_failed", signing_key, expires_in=-60).status_code,
+                       bird.delivery_report(ann, "delivery_failed", signing_key, issuer="Someone").status_code,
+                       bird.delivery_report(ann, "delivery_failed", signing_key,
+                                            signed_url="https://elsewhere.example/hooks/messagebird").status_code,
+                       httpx.get(f"http://127.0.0.1:{port}/hooks/messagebird?id={ann}&status=delivery_failed"
+                                 ).status_code]
+        app.desk.close()
+    assert refused == [401] * 5
+    code, out, _ = run(config, "survey", "status", "--json")
+    assert json.loads(out)["delivery"] == {"pulse": {"delivered": 1, "failed": 1}}
