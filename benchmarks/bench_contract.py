@@ -10,6 +10,9 @@ CI runs it, for the acme example package and for every built-in provider's contr
 * **max_retries: 0** (floor): the same checks with nothing retried (``benchmarks/contract_floor.py``
   sets it through the kit's Engine; SMTP's option is ``retries``), the documented workaround of old.
 
+Each is run ``--repeat`` times (2), alternating, and the fastest run of each is shown: most of a run's
+wall time is pytest starting and importing, which the machine's load stretches.
+
 And, as before, the published acme 1.0 package (``tests/plugin_fixtures/acme_v1``) with its default
 ``retries: 3``, whose back-off sleeps on the real clock (the peer the issue measured at 35 s).
 
@@ -78,14 +81,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated provider names (default: all)")
     parser.add_argument("--no-peer", action="store_true", help="skip the acme 1.0 real-sleep run (~35 s)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each, the fastest kept (default 2)")
     args = parser.parse_args()
     wanted = [name for name in CONTRACTS if not args.only or name.split()[0] in args.only.split(",")]
     rows, missed, failed = [], [], []
     here = Path(__file__).resolve().parent
     for name in wanted:
         folder, paths, node = CONTRACTS[name]
-        seconds, passed, summary = run(folder, paths, [node])
-        floor, floor_passed, floor_summary = run(folder, [*paths, here], ["-p", "contract_floor", node])
+        # Alternating runs, the fastest of each kept: on a shared machine a single run measures the load.
+        ours, floors = [], []
+        for _ in range(args.repeat):
+            ours.append(run(folder, paths, [node]))
+            floors.append(run(folder, [*paths, here], ["-p", "contract_floor", node]))
+        seconds, passed, summary = min(ours)
+        floor, floor_passed, floor_summary = min(floors)
         if "failed" in summary or "error" in summary or passed == 0:
             failed.append(f"{name}: {summary}")
         if seconds >= TARGET:

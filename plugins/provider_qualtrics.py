@@ -43,7 +43,10 @@ For each batch and survey:
 
 A distribution has one subject, so each survey's invitations go out per
 language: ``subject`` (one text or ``{en: ..., nl: ...}``; default the
-survey's title) in the contacts' language.
+survey's title) in the contacts' language. The links are Qualtrics' own
+individual links (``[SurveyLink]`` in the library message), so the language
+travels as the contact's ``language``, not as a ``Q_Language`` parameter
+(that one is for anonymous links, which this provider does not send).
 
 With a fixed ``mailing_list_id`` the list keeps earlier batches' contacts,
 so each contact gets a distribution of its own

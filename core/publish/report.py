@@ -12,7 +12,7 @@ rounded to 2 decimals; a figure without answers is ``null``, never 0::
       "organization": str,
       "period": "month" | "quarter" | "half-year" | "year",
       "filters": {"survey": str | null, "tier": str | null},
-      "notes": [str, ...],               # how the figures are defined; what the rate leaves out
+      "notes": [str, ...],               # how the figures are defined; what the rate leaves out (in "language")
       "surveys": [{
         "id": str, "title": str,
         "periods": [str, ...],           # oldest first, e.g. "2026-Q4", "2027-Q1"
@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.errors import TierctlError
 from tierctl.config.periods import PERIOD_KINDS
-from tierctl.publish.figures import format_count, format_figure, report_filters
+from tierctl.publish.figures import format_count, format_figure, report_filters, translated
 from tierctl.publish.helpdesk_csat import HelpdeskCsat, helpdesk_csat
 from tierctl.responses.metrics import (Metrics, QuestionFigures, ResponseRate, Trend, BenchmarkRef, build_metrics)
 from tierctl.render import Renderer
@@ -251,7 +251,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "organization": report.organization,
         "period": m.kind,
         "filters": {"survey": m.survey_filter, "tier": m.tier_filter},
-        "notes": list(m.notes),
+        "notes": [translated(note) for note in m.notes],  # people read them: in the report's language
         "surveys": [{
             "id": s.survey_id, "title": s.title, "periods": list(s.periods),
             "questions": [{"id": q.question_id, "type": q.qtype, "text": q.text,
@@ -534,12 +534,13 @@ def trend_chart(survey: Any, tier: Any) -> Chart | None:
 
 def _short_period(label: str) -> tuple[str, str]:
     """An axis label in two lines: ``2027-Q1`` -> ``('Q1', '2027')`` (nl ``('K1', '2027')``), ``2027-H2`` ->
-    ``('H2', '2027')``, ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
+    ``('H2', '2027')`` (de ``('2. Hj.', '2027')``), ``2027-01`` -> ``('Jan', '2027')``; ``2027`` -> ``('2027', '')``."""
     if "-Q" in label or "-H" in label:
-        from tierctl.i18n.formatting import format_period
+        from tierctl.i18n import pgettext
 
-        year = label[:4]  # the period in words without its year: "K1", "2e helft", "2. Halbjahr"
-        return " ".join(format_period(label).replace(year, " ").split()), year
+        # Under an axis a period gets the room of one column: the short form ("K1", "H2", "2. Hj.").
+        form = pgettext("chart axis", "Q%(n)s") if "-Q" in label else pgettext("chart axis", "H%(n)s")
+        return form % {"n": label[6:]}, label[:4]
     if len(label) == 7:
         from tierctl.i18n import current_language
 

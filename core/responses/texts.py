@@ -15,9 +15,10 @@ and returns the text to answer the contact with (``""``: none):
   (START, UNSTOP) lift it. No reply: the platform answers these itself;
 * a lone score ``0``-``10`` (``9``, `` 9 ``, ``9.``) answers the sender's most
   recent open invitation of an NPS-only survey sent by text: stored through
-  the collect path (the same checks, the ``response_received`` hook, the
-  rollup), once per platform message id, and thanked in the contact's
-  language. Anything else gets a short help text and is stored nowhere.
+  the path the hosted form uses (the same checks, the ``response_received``
+  hook, the rollup), once per platform message id, and thanked in the contact's
+  language. A later score replaces an earlier one (the latest counts, as on
+  the hosted form). Anything else gets a short help text and is stored nowhere.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tierctl.i18n import _, use_language
-from tierctl.records import DeliveryReceipt, InboundText, RawResponse
+from tierctl.records import DeliveryReceipt, InboundText
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
@@ -104,24 +105,30 @@ def _language(config: "Config", locale: str) -> str:
 
 def _store_score(config: "Config", ledger: "Ledger", host: Any, instance: str, open_text: dict[str, Any],
                  question_id: str, score: int, message_id: str, now: datetime) -> bool | None:
-    """Store the score as the invitation's response; True when new, False when already stored (the
-    same message again), None when refused."""
-    from tierctl.responses.collect import pending_from_raw
+    """Store the score as the invitation's answer, as the hosted form does: a later text replaces an
+    earlier answer (the latest counts, once), the same text again (a platform's retry) changes
+    nothing. True when stored, False when this text was stored before, None when refused."""
     from tierctl.responses.store import AnswerChecks, ResponseStore
 
-    survey_id = open_text["survey_id"]
+    survey_id, invite_id = open_text["survey_id"], open_text["invite_id"]
+    response_id = f"{instance}:text:{message_id}"
+    invitation = ledger.invitation(invite_id) or {}
+    earlier = {r.get("invite_id"): r["response_id"]
+               for r in ledger.responses_for_account(invitation.get("account_id", ""), survey_id)}
+    if earlier.get(invite_id) == response_id:
+        log.info("score by text for survey %s already stored (the same text again)", survey_id)
+        return False
     problems: list[str] = []
     checks = AnswerChecks(config.surveys[survey_id])
-    raw = RawResponse(f"text:{message_id}", open_text["invite_id"], now, {question_id: score})
-    pending = pending_from_raw(raw, instance, checks, lambda ref, msg: problems.append(msg))
-    if pending is None:
-        log.warning("score by text for survey %s refused: %s", survey_id, "; ".join(problems))
-        return None
+    answers, bad = checks.check({question_id: score})
     store = ResponseStore(ledger, host, survey_id, instance, checks, now, lambda ref, msg: problems.append(msg),
                           lambda msg: log.error("%s", msg))
-    added, duplicates = store.store([pending])
-    if problems:
-        log.warning("score by text for survey %s not stored: %s", survey_id, "; ".join(problems))
+    row = None if bad else store.link_latest(invite_id, answers, now, response_id)
+    if row is None:
+        log.warning("score by text for survey %s refused: %s", survey_id, "; ".join(bad or problems))
         return None
-    log.info("score by text for survey %s %s", survey_id, "stored" if added else "already stored")
-    return bool(added)
+    stored = ledger.store_latest_responses([row])
+    store.stored(stored)
+    log.info("score by text for survey %s %s", survey_id,
+             "stored" if stored and invite_id not in earlier else "stored, replacing an earlier answer")
+    return bool(stored)

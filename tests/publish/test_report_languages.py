@@ -97,7 +97,7 @@ def test_periods_read_in_the_reports_language_in_every_format(folder: Path) -> N
     doc = json.loads(out)
     basic = next(t for t in doc["surveys"][0]["tiers"] if t["id"] == "basic")
     assert [(p["period"], p["label"]) for p in basic["periods"]][-1] == ("2026-Q4", "K4 2026")
-    assert doc["language"] == "nl"
+    assert doc["language"] == "nl" and doc["notes"][0].startswith("Respons = reacties / afgeleverde uitnodigingen.")
     code, out, err = run_cli(["-c", config, "report", "--language", "nl", "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {(r["period"], r["period_label"]) for r in rows} >= {("2026-Q4", "K4 2026"), ("2026-Q1", "K1 2026")}
@@ -117,3 +117,18 @@ def test_month_periods_and_trends_in_german(folder: Path) -> None:
     code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--period", "month", "--language", "de"])
     assert code == 0, err
     assert "| Dezember 2026 |" in out and "November 2026" in out and "2026-12" not in out
+
+
+def test_the_charts_axis_keeps_periods_short(folder: Path) -> None:
+    from tierctl.i18n import use_language
+    from tierctl.publish.report import _short_period
+
+    with use_language("de"):
+        assert [_short_period(p) for p in ("2026-H1", "2026-Q3")] == [("1. Hj.", "2026"), ("Q3", "2026")]
+    with use_language("nl"):
+        assert [_short_period(p) for p in ("2026-H2", "2026-Q3")] == [("H2", "2026"), ("K3", "2026")]
+    code, html, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--format", "html", "--period",
+                               "half-year", "--language", "de"])
+    assert code == 0, err
+    assert ">1. Hj.</text>" in html and ">2. Hj.</text>" in html  # the axis; tables and titles say 2. Halbjahr 2026
+    assert "2. Halbjahr 2026" in html

@@ -141,6 +141,12 @@ def test_a_reply_of_9_answers_the_nps_survey_once_and_is_thanked_in_the_contacts
     assert server.recorder.calls == [("texts:text:SM" + "a" * 32, {"nps": 9}, "ann@acme.example")]
     with open_ledger(f"sqlite:///{folder}/.tierctl/state.db", folder) as ledger:
         assert ledger.conn.execute("SELECT SUM(n) FROM answer_day_counts WHERE survey_id = 'pulse'").fetchone() == (1,)
+    changed = double.inbound(hook, ANN, "10")  # a later text replaces the answer, as on the hosted form
+    assert "10" in changed.text and "Bedankt" in changed.text
+    [stored] = [r for r in responses(folder) if r["survey_id"] == "pulse"]
+    assert stored["answers"]["nps"]["score"] == 10 and len(server.recorder.calls) == 2
+    with open_ledger(f"sqlite:///{folder}/.tierctl/state.db", folder) as ledger:
+        assert ledger.conn.execute("SELECT SUM(n) FROM answer_day_counts WHERE survey_id = 'pulse'").fetchone() == (1,)
     help_reply = double.inbound(hook, BOB, "great stuff, thanks")
     assert help_reply.status_code == 200 and "0 to 10" in help_reply.text and "Bedankt" not in help_reply.text
     too_high = double.inbound(hook, BOB, "11")
