@@ -392,6 +392,10 @@ class Serve(Model):
                                 description="Largest request body accepted (form posts and webhooks)")
     rate_per_ip: int = Field(120, ge=1, description="Requests per minute from one client address")
     rate_per_token: int = Field(30, ge=1, description="Requests per minute for one survey link")
+    rate_per_ip_hooks: int = Field(
+        6000, ge=1, description="Webhook requests (/hooks/...) per minute from one client address: platforms "
+                                "send a delivery receipt or two per message from few addresses, so they get "
+                                "their own, larger budget (each is signature-checked)")
     webhook_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description="Signing secrets of the platforms' webhooks: typeform, "
                                           "surveymonkey (api_key&api_secret), qualtrics; write them as ${ENV}")

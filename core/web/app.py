@@ -53,7 +53,8 @@ def create_app(config_path: str | None = None, *, clock: Callable[[], datetime] 
     desk.warm()
     app = _routes(config, desk)
     serve = config.serve
-    guarded = Guard(app, serve.max_body_bytes, RateLimits(serve.rate_per_ip, serve.rate_per_token))
+    guarded = Guard(app, serve.max_body_bytes, RateLimits(serve.rate_per_ip, serve.rate_per_token,
+                                                                 per_ip_hooks=serve.rate_per_ip_hooks))
     guarded.desk = desk  # type: ignore[attr-defined]  # for tests and embedding
     return guarded
 

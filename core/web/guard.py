@@ -84,7 +84,7 @@ class Guard:
                 return
             client = (scope.get("client") or ("?", 0))[0]
             token = _token_of(path)
-            if not self.limits.allow(client, token):
+            if not self.limits.allow(client, token, hook="/hooks/" in path):
                 await reply(429, "Too many requests; try again in a minute.\n")
                 return
             received = [0]
@@ -122,14 +122,20 @@ def _token_of(path: str) -> str | None:
 class RateLimits:
     """Fixed one-minute windows per client address and per link token, in memory (per process).
 
+    Webhook requests (``/hooks/...``) count against their own per-address
+    budget (``per_ip_hooks``): a platform posts a receipt or two for every
+    message it delivers from a few addresses (or all through one proxy), and
+    must not use up the form's visitors' budget, nor be cut off by it.
+
     Memory is bounded: the counters are dropped each minute, and a minute
     with more than ``max_keys`` distinct keys stops counting new ones
     (they are let through, the known ones stay limited).
     """
 
     def __init__(self, per_ip: int, per_token: int, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000):
+                 max_keys: int = 100_000, per_ip_hooks: int | None = None):
         self.per_ip = per_ip
+        self.per_ip_hooks = per_ip if per_ip_hooks is None else per_ip_hooks
         self.per_token = per_token
         self.clock = clock
         self.max_keys = max_keys
@@ -137,11 +143,13 @@ class RateLimits:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def allow(self, client: str, token: str | None) -> bool:
+    def allow(self, client: str, token: str | None, hook: bool = False) -> bool:
         window = int(self.clock() // 60)
         with self._lock:
             if window != self._window:
                 self._window, self._counts = window, {}
+            if hook:
+                return self._hit("hooks:" + client, self.per_ip_hooks)
             ok = self._hit("ip:" + client, self.per_ip)
             if token is not None:
                 ok = self._hit("token:" + token, self.per_token) and ok

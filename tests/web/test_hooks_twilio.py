@@ -279,3 +279,25 @@ def test_messagebird_delivery_reports_are_checked_jwts_and_update_the_text(tmp_p
     assert refused == [401] * 5
     code, out, _ = run(config, "survey", "status", "--json")
     assert json.loads(out)["delivery"] == {"pulse": {"delivered": 1, "failed": 1}}
+
+
+def test_a_burst_of_receipts_has_its_own_budget_beside_the_forms(texting):
+    """rate_per_ip is 1000 here: 1,050 signed receipts from one address all land (rate_per_ip_hooks,
+    default 6,000 a minute), and the same address can still open a form afterwards."""
+    from tierctl.web.guard import RateLimits
+
+    folder, config, server, double = texting
+    ann = sid_to(double, ANN)
+    with httpx.Client() as http:
+        fields = {"AccountSid": ACCOUNT_SID, "MessageSid": ann, "MessageStatus": "sent", "To": ANN}
+        headers = {"content-type": "application/x-www-form-urlencoded",
+                   "x-twilio-signature": double.sign(f"{server.url}/hooks/twilio", fields)}
+        from urllib.parse import urlencode
+
+        codes = [http.post(f"{server.url}/hooks/twilio", content=urlencode(fields), headers=headers).status_code
+                 for _ in range(1050)]
+        assert codes.count(200) == 1050
+        assert http.get(f"{server.url}/healthz").status_code == 200
+    limits = RateLimits(per_ip=2, per_token=5, clock=lambda: 0.0, per_ip_hooks=3)
+    assert [limits.allow("1.2.3.4", None, hook=True) for _ in range(4)] == [True, True, True, False]
+    assert [limits.allow("1.2.3.4", None) for _ in range(3)] == [True, True, False]
