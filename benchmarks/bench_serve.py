@@ -181,6 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     from tierctl.web.links import CSRF, FORM, make_token, signature
 
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -223,6 +224,10 @@ def main() -> None:
     print(f"{n:,} submissions from {args.clients} concurrent clients; accepted: serve {served[2]:,}, "
           f"bare {bare[2]:,}")
     print_table(rows, ["", "throughput", "p50", "p99", "peak memory", "lost", ""])
+    print(f"p99: tierctl serve {percentile(served[1], .99):.0f} ms (target < 250 ms), the bare endpoint "
+          f"{percentile(bare[1], .99):.0f} ms, in the same run")
+    print(f"load average (1, 5, 15 min): {' '.join(load_before)} before, "
+          f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])} after (2 cores; other work shares them)")
     ok = t_served >= 0.5 * t_bare and percentile(served[1], .99) < 250 and served[2] == stored == n
     print("meets the targets" if ok else "MISSES a target")
 

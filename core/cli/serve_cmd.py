@@ -43,6 +43,6 @@ def serve(app: App, host: str, port: int, workers: int, forwarded_allow_ips: str
     click.echo(f"tierctl serve: {config.serve.base_url} on http://{host}:{port} ({workers} worker(s))", err=True)
     # access_log off: uvicorn's would print the paths, and a path holds a survey link's token
     # (tierctl.web.guard logs each request with the token removed).
-    uvicorn.run("tierctl.web:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("tierctl.web:serve_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips, access_log=False,
                 log_level="info", server_header=False)

@@ -95,3 +95,23 @@ def test_request_logs_go_through_a_queue(tmp_path):
     finally:
         logger.handlers[:] = saved
         stream.close()
+
+
+def test_the_serve_workers_app_freezes_its_startup_heap(served, monkeypatch):
+    """``tierctl serve`` builds each worker's app with :func:`tierctl.web.serve_app`: the startup heap
+    is frozen (full collections stopped walking it: 90-140 ms pauses under load) and young
+    collections run less often."""
+    import gc
+
+    from tierctl.web import GC_YOUNG_THRESHOLD, serve_app
+
+    folder, config, _ = served
+    monkeypatch.setenv("TIERCTL_CONFIG", str(config))
+    threshold = gc.get_threshold()
+    try:
+        app = serve_app()
+        assert gc.get_freeze_count() > 10_000 and gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        app.desk.close()
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
