@@ -19,7 +19,8 @@ fsync on), on a free port of 127.0.0.1.
    PostgreSQL (counts and checksums compared).
 3. ``survey import`` of 1,000,000 responses from CSV into PostgreSQL
    (target < 20 s), beside the floor: the same file streamed by ``COPY``
-   into a plain table, no parsing in Python.
+   into a plain table, no parsing in Python; and beside the peer: the same
+   file imported into the same ledger as a SQLite file.
 4. ``report --format json`` over those responses on PostgreSQL (target
    < 3 s, best of 3), beside the same report on a SQLite copy of the ledger
    (copied back with ``ledger copy``); both must print the same JSON.
@@ -150,6 +151,11 @@ def bench_responses(folder: Path, server: PostgresServer, n: int) -> list[tuple]
     print(f"  setup took {time.perf_counter() - t0:.1f} s", flush=True)
 
     url = fresh_schema(server.url, prefix="responses")
+    # The same ledger as a SQLite file, for the peer import of the same CSV.
+    lite_dir = folder / "sqlite"
+    lite_dir.mkdir()
+    shutil.copy(folder / "state.db", lite_dir / "state.db")
+    shutil.copy(folder / "tierctl.yaml", lite_dir / "tierctl.yaml")
     copy = measure(folder, "ledger", "copy", "--to", url, "--json")
     if copy["code"] != 0:
         raise SystemExit("ledger copy failed: " + copy["stderr"])
@@ -180,6 +186,13 @@ def bench_responses(folder: Path, server: PostgresServer, n: int) -> list[tuple]
         raise SystemExit("survey import failed: " + imp["stderr"])
     rows.append((f"survey import into PostgreSQL, {n:,} responses", f"{imp['wall']:.1f} s",
                  f"{imp['peak_mib']:.0f} MiB", "< 20 s: " + ("OK" if imp["wall"] < 20 else "MISSED")))
+    lite = measure(lite_dir, "survey", "import", str(folder / "responses.csv"), "--survey", "product-feedback",
+                   "--now", "2027-01-01T00:00:00Z")
+    if lite["code"] != 0:
+        raise SystemExit("survey import into SQLite failed: " + lite["stderr"])
+    rows.append((f"peer: the same import into SQLite, {n:,} responses", f"{lite['wall']:.1f} s",
+                 f"{lite['peak_mib']:.0f} MiB", f"PostgreSQL takes {imp['wall'] / lite['wall']:.1f}x"))
+    shutil.rmtree(lite_dir)
 
     reports = [measure(folder, "report", "--format", "json") for _ in range(3)]
     if any(r["code"] for r in reports):

@@ -158,10 +158,12 @@ class CsvCustomers(CustomerSource):
                             plan = plan_folded[plan.strip().lower()]
                             tier = plan_tier[plan]
                             status = status.strip().lower()
-                        more = extras(row) if extras is not None else ()
-                        if isinstance(more, str):
-                            report(RowProblem(shown, line, more))
-                            continue
+                        more = ()
+                        if extras is not None:
+                            more = extras(row)
+                            if isinstance(more, str):
+                                report(RowProblem(shown, line, more))
+                                continue
                         first = first_line.setdefault(email, (line, account_id))
                         if first[0] != line:
                             # One person is surveyed once per occasion: a second row would be taken for
@@ -171,9 +173,14 @@ class CsvCustomers(CustomerSource):
                                               + (f"; here account {account_id!r}" if account_id != first[1] else "")
                                               + "); remove one of the two rows, this one is skipped"))
                             continue
-                        yield Contact(account_id, row[i_name].strip() or account_id, plan, status, email,
-                                      row[i_cname].strip(), row[i_role].strip(),
-                                      row[i_locale].strip() or default_locale, tier, *more)
+                        if more:
+                            yield Contact(account_id, row[i_name].strip() or account_id, plan, status, email,
+                                          row[i_cname].strip(), row[i_role].strip(),
+                                          row[i_locale].strip() or default_locale, tier, *more)
+                        else:  # no optional columns: a plain call (a star-call costs more, a million times)
+                            yield Contact(account_id, row[i_name].strip() or account_id, plan, status, email,
+                                          row[i_cname].strip(), row[i_role].strip(),
+                                          row[i_locale].strip() or default_locale, tier)
                     break
                 except csv.Error as exc:
                     # The reader can go on after a bad record (e.g. a NUL byte).

@@ -139,14 +139,23 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         # Statistics for the planner: a temp table has none, and the joins below depend on its size.
         cur.execute("ANALYZE new_responses")
         cur.execute("ANALYZE new_answers")
+        # Only responses to an existing invitation go in (the schema has no per-row foreign key:
+        # see postgres_schema); invitations are never deleted, so none can vanish meanwhile.
         cur.execute(
             "WITH ins AS (INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
-            "SELECT invitation, response_id, source, submitted_at, received_at FROM new_responses "
-            "ORDER BY invitation ON CONFLICT DO NOTHING RETURNING invitation) "
+            "SELECT n.invitation, n.response_id, n.source, n.submitted_at, n.received_at FROM new_responses AS n "
+            "JOIN invitations AS v ON v.id = n.invitation "
+            "ORDER BY n.invitation ON CONFLICT DO NOTHING RETURNING invitation) "
             "INSERT INTO added (invitation, survey_id, tier, due_day) "
             "SELECT i.id, i.survey_id, i.tier, i.due_day FROM ins JOIN invitations AS i ON i.id = ins.invitation "
             "RETURNING invitation")
         added = {row[0] for row in cur.fetchall()}
+        if len(added) < len(fresh):
+            # Some were not added: stored already, or (a caller's bug) answering no invitation.
+            orphan = cur.execute("SELECT n.invitation FROM new_responses AS n WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM invitations AS i WHERE i.id = n.invitation) LIMIT 1").fetchone()
+            if orphan is not None:
+                raise ValueError(f"no invitation with key {orphan[0]} in the ledger: a response must answer one")
         if not added:
             return []
         cur.execute("ANALYZE added")
