@@ -141,7 +141,8 @@ class ProviderContract(FaultChecks):
         Optional. The invite ids the platform was asked to deliver to a
         person, one entry per delivery, repeats included (read them from
         the double's state, e.g. the metadata of every invitation stored).
-        Defining it opts in to the fault-injection checks
+        Defining it makes every sending check apply the delivery rules
+        below, and opts in to the fault-injection checks
         (:mod:`tierctl.testing.faults`): every invitation is delivered at
         most once and each ``sent`` one exactly once, through a 429 with
         ``Retry-After`` mid-batch (waited out on the provider's clock), 500s
@@ -251,7 +252,8 @@ class ProviderContract(FaultChecks):
 
     @pytest.fixture
     def contract_provider(self, contract_engine: Engine, provider_options: dict[str, Any],
-                          other_providers: dict[str, dict[str, Any]]) -> Any:
+                          other_providers: dict[str, dict[str, Any]], double: Any) -> Any:
+        self._double = double  # every send through _sent applies the delivery rules to it
         return contract_engine.provider(self.plugin, provider_options, instance=self.instance,
                                         others=other_providers)
 
@@ -284,11 +286,14 @@ class ProviderContract(FaultChecks):
                         "on the test double")
         return answers
 
-    def _sent(self, engine: Engine, provider: Any, invitations: list[Any]) -> SendOutcome:
+    def _sent(self, engine: Engine, provider: Any, invitations: list[Any], what: str = "a send") -> SendOutcome:
+        """Send through the engine against the healthy double: all sent, and (where ``deliveries`` is
+        defined) each delivered exactly once."""
         outcome = engine.send(provider, invitations)
         assert outcome.error is None, f"send failed as a whole against a healthy double: {outcome.error}"
         failed = [f"{r.invite_id}: {r.reason}" for r in outcome.results if not r.ok]
         assert not failed, f"invitations failed against a healthy double: {failed}"
+        self._deliveries_if_counted(what, getattr(self, "_double", None), invitations, engine)
         return outcome
 
     def _bounded(self, what: str, func: Any) -> tuple[Any, BaseException | None]:
@@ -380,8 +385,10 @@ class ProviderContract(FaultChecks):
 
     @explains("send returns a list with one SendResult per invitation of the batch, matched by invite_id",
               SENDING)
-    def test_send_returns_one_result_per_invitation(self, contract_engine: Engine, contract_provider: Any) -> None:
-        """A batch gives exactly one SendResult per invitation, matched by invite id."""
+    def test_send_returns_one_result_per_invitation(self, contract_engine: Engine, contract_provider: Any,
+                                                    double: Any) -> None:
+        """A batch gives exactly one SendResult per invitation, matched by invite id (and, where
+        ``deliveries`` is defined, each sent one was delivered exactly once)."""
         from tierctl.records import SendResult
 
         batch = self.make_invitations(self.batch)
@@ -393,6 +400,7 @@ class ProviderContract(FaultChecks):
             f"one result per invitation expected: sent {[i.invite_id for i in batch]}, got results for {got}"
         failed = [f"{r.invite_id}: {r.reason}" for r in results if not r.ok]
         assert not failed, f"invitations failed against a healthy double: {failed}"
+        self._results_delivered("send called directly", double, results)
 
     @explains("against a healthy platform every invitation sent through the engine (claimed, paced, batched) "
               "ends up sent",
@@ -402,9 +410,8 @@ class ProviderContract(FaultChecks):
         """Through the engine (ledger claim, pacing, batches), every invitation ends up 'sent' (and, where
         ``deliveries`` is defined, was delivered exactly once)."""
         invitations = self.make_invitations(self.batch)
-        outcome = self._sent(contract_engine, contract_provider, invitations)
+        outcome = self._sent(contract_engine, contract_provider, invitations, "a send through the engine")
         assert outcome.states == {i.invite_id: "sent" for i in invitations}, outcome.states
-        self._deliveries_if_counted("a send through the engine", double, invitations, contract_engine)
 
     @explains("each response carries the invite id from the platform's metadata channel, a response_id, a "
               "timezone-aware submitted_at and answers keyed by tierctl's question ids; unanswered invitations have none",
@@ -414,8 +421,7 @@ class ProviderContract(FaultChecks):
         """Answers to an invitation come back carrying its invite id, and only answered ones come back."""
         self._fetch_or_skip(contract_provider)
         invitations = self.make_invitations(self.batch)
-        self._sent(contract_engine, contract_provider, invitations)
-        self._deliveries_if_counted("a send before fetching", double, invitations, contract_engine)
+        self._sent(contract_engine, contract_provider, invitations, "a send before fetching")
         answered = {i.invite_id: self._answer(double, i) for i in invitations[:-1]}
         survey_id = invitations[0].survey_id
         responses, _ = contract_engine.fetch_all(contract_provider, survey_id)
@@ -580,8 +586,7 @@ class ProviderContract(FaultChecks):
                         "False): there is nothing to pace")
         before, start = self.count_requests(double), len(limiter.acquired)
         paced = self.make_invitations(self.rate_check_invitations)
-        self._sent(contract_engine, contract_provider, paced)
-        self._deliveries_if_counted("a paced send", double, paced, contract_engine)
+        self._sent(contract_engine, contract_provider, paced, "a paced send")
         after = self.count_requests(double)
         requests = None if before is None or after is None else after - before
         if requests == 0:
@@ -625,6 +630,7 @@ class ProviderContract(FaultChecks):
                  str(contract_provider.options), contract_provider.options.model_dump_json()]
         invitations = self.make_invitations(self.batch)
         outcome = contract_engine.send(contract_provider, invitations)
+        self._deliveries_if_counted("a send in the secrets check", double, invitations, contract_engine)
         shown += [str(outcome.error or ""), *(r.reason or "" for r in outcome.results), repr(outcome.results)]
         if getattr(contract_provider, "can_fetch", False) and outcome.ok:
             self._answer(double, invitations[0])

@@ -140,6 +140,22 @@ class FaultChecks:
                 "what went out is 'sent' (or 'unknown' when no answer came); a ProviderError or a retry result "
                 "is only for invitations that did not go out", SENDING)
 
+    def _results_delivered(self, what: str, double: Any, results: list[Any]) -> None:
+        """The delivery rules for results of ``send`` called directly (no ledger): a sent result was
+        delivered exactly once, a retry result not at all, nothing twice."""
+        delivered = self._delivered(double)
+        if delivered is None:
+            return
+        for result in results:
+            count = delivered[result.invite_id]
+            wrong = (count > 1 or (result.ok and count != 1)
+                     or (not result.ok and result.retry and count))
+            assert not wrong, contract_failure(
+                f"{what}: {result.invite_id} has the result {'sent' if result.ok else 'retry' if result.retry else 'failed'}"
+                f" and was delivered {count} times",
+                "each invitation is delivered at most once; a 'sent' result means the platform accepted it exactly "
+                "once, a retry result that it did not go out", SENDING)
+
     def _send_with_fault(self, engine: Engine, provider: Any, double: Any, install: Any) -> tuple[list[Any], SendOutcome]:
         """Send a batch after ``install(double, first, target)`` set up a fault; return invitations, outcome.
 
@@ -150,7 +166,7 @@ class FaultChecks:
         """
         probe = self.make_invitations(self.batch)
         before = double.count
-        self._sent(engine, provider, probe)
+        self._sent(engine, provider, probe, "a healthy send before the fault")
         per_batch = double.count - before
         if per_batch == 0:
             pytest.skip(f"sending through provider {self.plugin!r} made no request to the double (a link-only "
@@ -183,7 +199,7 @@ class FaultChecks:
         if self._delivered(double) is None:
             self._faults_or_skip(double)
         invitations = self.make_invitations(self.batch)
-        self._sent(contract_engine, contract_provider, invitations)
+        self._sent(contract_engine, contract_provider, invitations, "a healthy send")
         self._check_deliveries("a healthy send", double, invitations, contract_engine)
 
     def test_a_429_mid_batch_is_waited_out_on_the_provider_clock(self, contract_engine: Engine,
