@@ -170,8 +170,9 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code
-watched = ["pydantic", "jinja2", "yaml", "requests", "icalendar", "tierctl_acme", "tierctl_acme_renderer",
-           "acme_heavy_dep", "tierctl.config.model", "tierctl.config.loader"]
+watched = ["pydantic", "jinja2", "yaml", "requests", "urllib3", "icalendar", "babel", "starlette", "uvicorn",
+           "psycopg", "phonenumbers", "tierctl_acme", "tierctl_acme_renderer", "acme_heavy_dep",
+           "tierctl.config.model", "tierctl.config.loader", "tierctl.records"]
 print(json.dumps({"code": code, "loaded": [m for m in watched if m in sys.modules]}), file=sys.stderr)
 """
 
@@ -185,6 +186,26 @@ def test_help_does_not_import_heavy_dependencies(project: Path) -> None:
     assert result["code"] == 0 and "acme-hello" in proc.stdout
     # The plugin itself is loaded (it adds a command), but nothing heavy is.
     assert result["loaded"] == ["tierctl_acme"], proc.stderr
+
+
+def test_loading_reads_each_distributions_metadata_once(monkeypatch) -> None:
+    """Each read of a distribution's name or version parses its METADATA (~3 ms); tierctl has a
+    dozen entry points, and this is on `tierctl --help`'s path."""
+    from importlib import metadata
+
+    reads: list[tuple[str, str]] = []
+    real = metadata.PathDistribution.read_text
+
+    def counting(self, filename):
+        if filename in ("METADATA", "PKG-INFO"):
+            reads.append((str(self._path), filename))
+        return real(self, filename)
+
+    monkeypatch.setattr(metadata.PathDistribution, "read_text", counting)
+    host = PluginHost.load()
+    dists = {info.distribution for info in host.plugins.values()}
+    assert "tierctl" in dists and len(host.plugins) > len(dists)
+    assert len(reads) == len(set(reads)), reads
 
 
 # --- PluginHost in-process: isolation and registration rules ---------------------

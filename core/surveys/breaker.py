@@ -23,9 +23,10 @@ small batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from tierctl.records import SendResult
+if TYPE_CHECKING:  # `tierctl survey --help` reads this module's defaults: keep it light
+    from tierctl.records import SendResult
 
 #: Defaults of ``tierctl survey send --breaker-failures`` and ``--max-failure-wait``.
 DEFAULT_FAILURES = 20
