@@ -811,6 +811,65 @@ class SurveyMonkeyProvider(Provider):
                     answers[qid] = values[0] if len(values) == 1 else values
         return answers
 
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def register_webhook(self, survey_id: str, url: str, secret: str) -> dict[str, Any]:
+        """Point a ``response_completed`` webhook of the survey at ``url`` (``POST /v3/webhooks {name,
+        event_type, object_type: survey, object_ids, subscription_url}``), unless one already does.
+        SurveyMonkey signs its deliveries with the app's API key and secret (``serve.webhook_secrets``
+        holds ``<api key>&<api secret>``), so ``secret`` is not sent. Returns ``{"id": ...}``."""
+        sm_id = self._sm_survey(survey_id)
+        found = self._webhook_for(sm_id, url)
+        if found is not None:
+            return {"id": found}
+        body = {"name": f"tierctl {survey_id}"[:100], "event_type": "response_completed", "object_type": "survey",
+                "object_ids": [sm_id], "subscription_url": url}
+        made = self._webhook_call("POST", "/webhooks", body, "create the webhook")
+        return {"id": str(made.get("id") or "") if isinstance(made, dict) else ""}
+
+    def webhook_state(self, survey_id: str, url: str) -> str:
+        """``"ok"`` when a ``response_completed`` webhook of the survey points at ``url``; else what is wrong."""
+        sm_id = self._sm_survey(survey_id)
+        return "ok" if self._webhook_for(sm_id, url) is not None else \
+            f"not registered (no response_completed webhook of survey {sm_id} points at {url})"
+
+    def _webhook_for(self, sm_id: str, url: str) -> str | None:
+        """The id of a webhook that sends survey ``sm_id``'s completed responses to ``url``: the list
+        (``GET /v3/webhooks``, paged) names them, each one's details say where it points."""
+        page = 1
+        while page <= 20:  # 20 pages of 100: more webhooks than an account keeps
+            listing = self._webhook_call("GET", "/webhooks", None, "list the webhooks",
+                                         params={"page": page, "per_page": 100})
+            items = listing.get("data") if isinstance(listing, dict) else None
+            for item in items if isinstance(items, list) else []:
+                hook_id = str(item.get("id") or "") if isinstance(item, dict) else ""
+                if not hook_id.isdigit():
+                    continue
+                hook = self._webhook_call("GET", f"/webhooks/{hook_id}", None, "read a webhook")
+                if isinstance(hook, dict) and hook.get("subscription_url") == url \
+                        and hook.get("event_type") == "response_completed" \
+                        and sm_id in [str(i) for i in hook.get("object_ids") or []]:
+                    return hook_id
+            if not (isinstance(listing, dict) and (listing.get("links") or {}).get("next")):
+                return None
+            page += 1
+        return None
+
+    def _webhook_call(self, method: str, path: str, body: Any, what: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            return self._request(method, path, body, params, replay_safe=method == "GET")
+        except _Stop as exc:
+            raise exc.error from None
+        except (_Transient, _ApiError) as exc:
+            raise ProviderError(self.instance, f"cannot {what}: {exc}", retry=False) from None
+
+    def _sm_survey(self, survey_id: str) -> str:
+        mapping = self.options.surveys.get(survey_id)
+        if mapping is None:
+            raise ProviderError(self.instance, f"no SurveyMonkey survey for tierctl survey {survey_id!r}: add it "
+                                               f"to providers.{self.instance}.surveys", retry=False)
+        return str(getattr(mapping, "id", mapping))
+
     def close(self) -> None:
         self.http.close()
 

@@ -38,7 +38,9 @@ def _run(app: App, register: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def register(app: App, as_json: bool) -> None:
-    """Create or update each survey's webhook through the platform's API (Typeform, Qualtrics), then check it."""
+    """Create or update each survey's webhook through the platform's API, then check it.
+
+    Typeform, SurveyMonkey and Qualtrics have such an API."""
     _run(app, True, as_json)
 
 

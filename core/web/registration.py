@@ -2,7 +2,7 @@
 
 For each provider instance of a platform with a receiver (:data:`tierctl.web.hooks.PLATFORMS`)
 and a secret in ``serve.webhook_secrets``, and each survey it serves: a provider whose plugin can
-(``register_webhook`` / ``webhook_state``: Typeform's and Qualtrics') registers or checks the URL
+(``register_webhook`` / ``webhook_state``: Typeform's, SurveyMonkey's and Qualtrics') registers or checks the URL
 ``<serve.base_url>/hooks/<platform>`` through the platform's API; for the others the line says
 to do it by hand (the README gives the step).
 """

@@ -180,6 +180,7 @@ class SurveyMonkeyDouble(HttpDouble):
         self.contacts: dict[str, dict[str, Any]] = {}  # the address book: case-folded address -> contact
         self.responses: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
+        self.webhooks: dict[str, dict[str, Any]] = {}  # webhook id -> its details
         self.bounced: set[str] = set()
         self.opted_out: set[str] = set()
         self.accepted = 0
@@ -672,6 +673,43 @@ class SurveyMonkeyDouble(HttpDouble):
         if page < pages:
             links["next"] = link(page + 1)
         return {"data": data, "per_page": per_page, "page": page, "total": len(items), "links": links}
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    @route("POST", "/v3/webhooks")
+    def create_webhook(self, request: Request) -> Any:
+        body = request.json() or {}
+        missing = [k for k in ("name", "event_type", "object_type", "object_ids", "subscription_url") if not body.get(k)]
+        if missing:
+            return sm_error("1002", f"Missing required fields: {', '.join(missing)}", status=400)
+        with self.lock:
+            hook_id = self._new_id()
+            self.webhooks[hook_id] = {"id": hook_id, "name": body["name"], "event_type": body["event_type"],
+                                      "object_type": body["object_type"],
+                                      "object_ids": [str(i) for i in body["object_ids"]],
+                                      "subscription_url": body["subscription_url"],
+                                      "href": f"{self.base_url}/webhooks/{hook_id}"}
+            return dict(self.webhooks[hook_id])
+
+    @route("GET", "/v3/webhooks")
+    def list_webhooks(self, request: Request) -> Any:
+        q = request.query
+        page, per_page = int(q.get("page", "1")), int(q.get("per_page", "50"))
+        with self.lock:
+            items = [{"id": h["id"], "name": h["name"], "href": h["href"]} for h in self.webhooks.values()]
+        data = items[(page - 1) * per_page:page * per_page]
+        links = {"self": f"{self.base_url}/webhooks?page={page}&per_page={per_page}"}
+        if page * per_page < len(items):
+            links["next"] = f"{self.base_url}/webhooks?page={page + 1}&per_page={per_page}"
+        return {"data": data, "per_page": per_page, "page": page, "total": len(items), "links": links}
+
+    @route("GET", "/v3/webhooks/{webhook_id}")
+    def webhook(self, request: Request, webhook_id: str) -> Any:
+        with self.lock:
+            found = self.webhooks.get(webhook_id)
+        if found is None:
+            return sm_error("1020", f"Resource not found: webhook {webhook_id}", status=404)
+        return dict(found)
 
     @route("GET", "/v3/users/me")
     def me(self, request: Request) -> Any:

@@ -77,3 +77,36 @@ def test_a_signed_surveymonkey_event_collects_the_response(tmp_path, monkeypatch
             with open_ledger(None, tmp_path) as ledger:
                 assert ledger.conn.execute("SELECT COUNT(*) FROM responses").fetchone() == (1,)
         app.desk.close()
+
+
+def test_webhooks_register_and_check_with_surveymonkey(tmp_path, monkeypatch):
+    """SurveyMonkey's API makes webhooks (POST /v3/webhooks): register makes one per survey, once;
+    check reads the list and each webhook's details."""
+    monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
+    monkeypatch.setenv("SM_TOKEN", TOKEN)
+    monkeypatch.setenv("SM_HOOK_SECRET", SM_KEY)
+    with SurveyMonkeyDouble() as sm:
+        monkey = {"plugin": "surveymonkey", "token": "${SM_TOKEN}", "base_url": sm.base_url,
+                  "surveys": {"product-feedback": "406", "pre-meeting": "407"}, "requests_per_minute": 60_000,
+                  "backoff_factor": 0.01}
+        yaml = serve_yaml(8080, "  webhook_secrets:\n    surveymonkey: ${SM_HOOK_SECRET}\n")
+        yaml = yaml.replace("provider: mail", "provider: monkey").replace(
+            "providers:\n", f"providers:\n  monkey: {json.dumps(monkey)}\n")
+        config = make_project(tmp_path, 8080, yaml=yaml)
+        code, out, _ = cli(config, "webhooks", "check")
+        assert code == 1 and out.count("not registered") == 2
+        code, out, err = cli(config, "webhooks", "register", "--json")
+        assert code == 0, out + err
+        assert {(l["survey"], l["state"]) for l in json.loads(out)} == {("pre-meeting", "registered"),
+                                                                       ("product-feedback", "registered")}
+        hooks = sorted(sm.webhooks.values(), key=lambda h: h["object_ids"])
+        assert [(h["object_ids"], h["event_type"], h["object_type"], h["subscription_url"]) for h in hooks] == [
+            (["406"], "response_completed", "survey", "http://127.0.0.1:8080/hooks/surveymonkey"),
+            (["407"], "response_completed", "survey", "http://127.0.0.1:8080/hooks/surveymonkey")]
+        assert cli(config, "webhooks", "register")[0] == 0 and len(sm.webhooks) == 2  # not made twice
+        assert SM_KEY not in json.dumps(hooks)  # the app's secret is never sent
+        code, out, _ = cli(config, "webhooks", "check")
+        assert code == 0 and out.count(" ok ") == 2
+        hooks[0]["subscription_url"] = "https://old.example/hooks"
+        code, out, _ = cli(config, "webhooks", "check")
+        assert code == 1 and "not registered (no response_completed webhook of survey 406" in out
