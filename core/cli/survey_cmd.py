@@ -259,20 +259,22 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
     picks the rows this command owns."""
     ledger = _existing_ledger(run)
     if ledger is None:
-        counts, unknown, runs, suppressions, deliveries = {}, [], [], [], {}
+        counts, unknown, runs, suppressions, deliveries, undelivered = {}, [], [], [], {}, []
     else:
         try:
             counts, unknown, runs = ledger.status_counts(), ledger.invitations(state="unknown"), \
                 ledger.recent_runs(10)
             suppressions = ledger.suppressions()
             deliveries = ledger.delivery_counts()
+            undelivered = [t for t in ledger.undelivered_texts(200) if mine(t["survey_id"])][:20]
         finally:
             ledger.close()
     counts = {k: v for k, v in counts.items() if mine(k)}
     deliveries = {k: v for k, v in deliveries.items() if mine(k)}
     unknown = [row for row in unknown if mine(row.get("survey_id", ""))]
     if as_json:
-        click.echo(json.dumps({"counts": counts, "delivery": deliveries, "unknown": unknown, "runs": runs,
+        click.echo(json.dumps({"counts": counts, "delivery": deliveries, "undelivered_texts": undelivered,
+                               "unknown": unknown, "runs": runs,
                                "suppressions": _suppression_counts(suppressions)}, default=str, indent=2))
         return
     states = ["deferred", "sending", "sent", "retry", "failed", "unknown"]
@@ -286,6 +288,11 @@ def show_status(run: Any, as_json: bool, noun: str, mine: Any, resend: str) -> N
         receipts = ["delivered", "read", "undelivered", "failed"]
         for survey_id, row in sorted(deliveries.items()):
             click.echo(f"  {survey_id:<28}" + "".join(f"{row.get(s, 0):>8} {s}" for s in receipts))
+        if undelivered:
+            click.echo("  not delivered, and not resent (check these contacts' numbers; newest first):")
+            for t in undelivered:
+                code = f" error {t['error_code']}" if t["error_code"] else ""
+                click.echo(f"    {t['survey_id']}  {t['contact_email']}  {t['channel']} {t['delivery']}{code}")
     scopes = _suppression_counts(suppressions)
     click.echo(f"\nsuppressions (opted out): {scopes['all_surveys']} of all surveys"
                + "".join(f", {n} of {sid}" for sid, n in sorted(scopes["by_survey"].items()))

@@ -151,6 +151,8 @@ DELIVERY_RANK = {"accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent
                  "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3, "read": 4}
 #: Delivery states ``survey status`` and ``touchpoints status`` count.
 DELIVERY_COUNTED = ("delivered", "undelivered", "failed", "read")
+#: The keys of :meth:`Ledger.undelivered_texts` rows.
+UNDELIVERED_COLUMNS = ("survey_id", "contact_email", "channel", "delivery", "error_code", "updated_at")
 
 Key = tuple[str, str, str]
 """An invitation's identity: ``(survey_id, contact_email, occasion)``."""
@@ -704,6 +706,12 @@ class Ledger(abc.ABC):
         ``sent`` and still open at ``now``: a dict with ``invite_id``, ``survey_id``, ``locale``,
         ``channel``, ``provider``; None when there is none."""
         return None
+
+    def undelivered_texts(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Texts a receipt reported ``failed`` or ``undelivered``, newest first, at most ``limit``:
+        dicts with ``survey_id``, ``contact_email``, ``channel``, ``delivery``, ``error_code``,
+        ``updated_at`` (so someone can fix the numbers; tierctl does not resend them)."""
+        return []
 
     def delivery_counts(self) -> dict[str, dict[str, int]]:
         """``survey_id -> {delivered, undelivered, failed, read: count}`` of texts (those receipts

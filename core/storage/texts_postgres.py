@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tierctl.storage.ledger import DELIVERY_COUNTED, DELIVERY_RANK, SENT
+from tierctl.storage.ledger import DELIVERY_COUNTED, DELIVERY_RANK, SENT, UNDELIVERED_COLUMNS as _UNDELIVERED
 from tierctl.storage.suppressions_postgres import _utc
 
 #: The PostgreSQL migration that adds texts and channel suppressions.
@@ -68,6 +68,13 @@ class PostgresTexts:
             "ORDER BY t.sent_at DESC, t.external_id DESC LIMIT 1",
             (phone, list(survey_ids), _utc(now))).fetchone()
         return None if row is None else dict(zip(("invite_id", "survey_id", "locale", "channel", "provider"), row))
+
+    def undelivered_texts(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT i.survey_id, i.contact_email, t.channel, t.delivery, t.error_code, t.updated_at FROM texts AS t "
+            "JOIN invitations AS i ON i.invite_id = t.invite_id WHERE t.delivery IN ('failed', 'undelivered') "
+            "ORDER BY t.updated_at DESC, t.external_id LIMIT %s", (limit,))
+        return [dict(zip(_UNDELIVERED, row)) for row in rows]
 
     def delivery_counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

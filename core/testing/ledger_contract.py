@@ -636,6 +636,11 @@ class LedgerContract:
         assert ledger.record_delivery("SM4", "no-such-status", "", later) is False
         assert ledger.delivery_counts() == {"nps": {"delivered": 1, "undelivered": 1},
                                             "onboarding": {"failed": 1}}
+        assert sorted((t["survey_id"], t["contact_email"], t["channel"], t["delivery"], t["error_code"])
+                      for t in ledger.undelivered_texts()) == [
+            ("nps", "contact2@example.com", "whatsapp", "undelivered", "30003"),
+            ("onboarding", "contact3@example.com", "sms", "failed", "30006")]
+        assert ledger.undelivered_texts()[0]["updated_at"] == later and len(ledger.undelivered_texts(1)) == 1
         found = ledger.text_invitation("+31612345601", ["nps"], later)
         assert found == {"invite_id": "inv-nps-1-2026-Q1", "survey_id": "nps", "locale": "nl-BE",
                          "channel": "sms", "provider": "outbox"}

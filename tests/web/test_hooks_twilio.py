@@ -169,6 +169,7 @@ def test_receipts_count_in_survey_status_forward_only_and_a_failed_text_is_not_r
     assert json.loads(out)["delivery"] == {"pulse": {"delivered": 1, "undelivered": 1}}
     code, out, _ = run(config, "survey", "status")
     assert "texts by delivery receipt" in out and "1 undelivered" in out
+    assert "pulse  bob@acme.example  sms undelivered error 30003" in out
     sent = len(double.messages)
     code, out, err = run(config, "survey", "send", "--now", "2026-12-06T10:00:00+00:00")
     assert code == 0 and len(double.messages) == sent  # an undelivered text is not sent again
