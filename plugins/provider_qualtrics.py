@@ -114,7 +114,7 @@ import threading
 import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -283,7 +283,7 @@ class QualtricsProvider(Provider):
         self._clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._lock = threading.Lock()
         self._token = options.token.get_secret_value()
-        self.http = HttpClient(self, platform="Qualtrics", headers={"X-API-TOKEN": self._token})
+        self.http = _QualtricsClient(self, platform="Qualtrics", headers={"X-API-TOKEN": self._token})
         self._fatal: ProviderError | None = None
         organization = context.config.organization if context.config is not None else None
         self.from_email = options.from_email or (organization.contact_email if organization else None)
@@ -676,14 +676,10 @@ class QualtricsProvider(Provider):
             except ValueError:
                 raise ApiError(f"{what}: the answer is not JSON", status, done=None if creates else False) from None
             return envelope.get("result") if isinstance(envelope, dict) else None
+        if status in (401, 403, 404):  # a setting to fix: the client's one mapping says which
+            raise self.http.error_for(response, what, self.http.retries_used)
         code, message = self._error(response)
-        detail = f"HTTP {status}{' ' + code if code else ''}{': ' + message if message else ''}"
-        if status in (401, 403):
-            raise ProviderError(self.instance, f"Qualtrics refused the API token ({detail}); generate a new token "
-                                               "(Account Settings > Qualtrics IDs) and set it as token", retry=False)
-        if status == 404:
-            raise ProviderError(self.instance, f"cannot {what}: Qualtrics does not know {path} ({detail}); check "
-                                               "the ids in the options and the datacenter", retry=False)
+        detail = _detail(status, code, message)
         if status not in _RETRY_STATUSES:
             raise ApiError(f"cannot {what}: {detail}", status, code)
         if creates and status not in _NOT_DONE_STATUSES:
@@ -706,6 +702,34 @@ class QualtricsProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+
+class _QualtricsClient(HttpClient):
+    """tierctl's HTTP client with Qualtrics' error envelope (``meta.error.errorCode`` and ``errorMessage``)
+    and the advice for a refused token or an unknown id."""
+
+    provider: "QualtricsProvider"
+
+    def error_message(self, response: Any) -> str:
+        code, message = self.provider._error(response)
+        return f"{code}: {message}".strip(": ")
+
+    def error_for(self, response: Any, what: str, retries: int) -> ProviderError:
+        status = response.status_code
+        detail = _detail(status, *self.provider._error(response))
+        instance = self.provider.instance
+        if status in (401, 403):
+            return ProviderError(instance, f"Qualtrics refused the API token ({detail}); generate a new token "
+                                           "(Account Settings > Qualtrics IDs) and set it as token", retry=False)
+        if status == 404:
+            path = unquote(urlsplit(response.url).path.removeprefix(urlsplit(self.provider.options.api_url).path))
+            return ProviderError(instance, f"cannot {what}: Qualtrics does not know {path} ({detail}); "
+                                           "check the ids in the options and the datacenter", retry=False)
+        return super().error_for(response, what, retries)
+
+
+def _detail(status: int, code: str, message: str) -> str:
+    return f"HTTP {status}{' ' + code if code else ''}{': ' + message if message else ''}"
 
 
 def _qualtrics_language(locale: str, fallback: str) -> str:

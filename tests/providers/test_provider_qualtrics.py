@@ -183,6 +183,23 @@ def test_a_revoked_token_stops_the_provider_before_anything_is_sent(engine, qx):
     assert qx.count == 1 and qx.deliveries == []
 
 
+def test_status_answers_map_to_errors_through_the_clients_one_method(engine, qx):
+    """401/403/404 become ProviderErrors in the HTTP client's overridable error_for, as for every provider."""
+    provider = build(engine, qx)
+    qx.revoke()
+    seen = []
+    default = provider.http.error_for
+
+    def mapping(response, what, retries):
+        seen.append((response.status_code, what))
+        return default(response, what, retries)
+
+    provider.http.error_for = mapping
+    with pytest.raises(ProviderError, match="refused the API token"):
+        provider.send(invitations(1))
+    assert [status for status, _ in seen] == [401]
+
+
 def test_a_revoked_token_mid_batch_keeps_what_was_sent(engine, qx):
     qx.add_survey("SV_second1")
     surveys = {**SURVEYS, "product-feedback": {**SURVEYS["pre-meeting"], "title": "Feedback"}}
