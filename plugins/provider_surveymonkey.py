@@ -122,196 +122,30 @@ from __future__ import annotations
 import html
 import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-
 from tierctl.http import HttpClient, MaybeSent, Unreachable
-from tierctl.providers import Provider, ProviderContext, ProviderError, ProviderOptions, RateLimit, clock_of
+from tierctl.providers import Provider, ProviderContext, ProviderError, RateLimit, clock_of
 from tierctl.records import Invitation, RawResponse, SendResult
+from tierctl.plugins.surveymonkey_answers import (EXISTING, answer_value, auth_message, bulk_failure, error_of, excerpt,
+                                                  new_cursor, norm, parse_time, path_of, permission_message,
+                                                  read_bulk, split_name, to_int, value_of)
+from tierctl.plugins.surveymonkey_options import (  # noqa: F401  (DEFAULT_BODY_HTML: importable here, as before)
+    DEFAULT_BODY_HTML, REQUESTS_PER_PART, SurveyMap, SurveyMonkeyOptions, default_body_html)
 
 if TYPE_CHECKING:
     import requests
 
 log = logging.getLogger("tierctl.surveymonkey")
 
-DEFAULT_BASE_URL = "https://api.surveymonkey.com/v3"
-#: Placeholders SurveyMonkey requires in an invite message.
-REQUIRED_PLACEHOLDERS = ("[SurveyLink]", "[OptOutLink]", "[PrivacyLink]", "[FooterLink]")
-DEFAULT_BODY_HTML = """\
-<p>Hello,</p>
-<p>{organization} would like to hear from you: <strong>{survey_title}</strong> takes a minute or two.</p>
-<p><a href="[SurveyLink]">Start the survey</a></p>
-<p>This link is personal; please do not forward this e-mail.</p>
-<p><a href="[OptOutLink]">Unsubscribe</a> from survey e-mails like this one.
-   <a href="[PrivacyLink]">Privacy</a></p>
-<p>[FooterLink]</p>
-"""
 BUDGET_SPENT = "daily SurveyMonkey API budget spent; the next run continues"
-#: Requests one survey's part of a batch costs: message, bulk add, send.
-REQUESTS_PER_PART = 3
 RATE_HEADER = "X-Ratelimit-App-Global-"
 AUTH_ERRORS = {"1010", "1011", "1012", "1013"}
 PERMISSION_ERRORS = {"1014", "1015", "1016", "1017", "1018"}
 MAX_PAGES = 10_000
-_EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_TAG_RE = re.compile(r"<[^>]*>")
-
-
-# -- options -----------------------------------------------------------------------------------
-
-class SurveyMap(BaseModel):
-    """One tierctl survey on SurveyMonkey: the survey id and, optionally, how its questions map."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(description="The SurveyMonkey survey id (digits, from the survey's URL or GET /surveys)")
-    questions: dict[str, str] = Field(default_factory=dict,
-                                      description="SurveyMonkey question id -> tierctl question id; "
-                                                  "without it, headings are matched to question texts")
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> str:
-        return _platform_id(value, "survey id")
-
-    @field_validator("questions", mode="before")
-    @classmethod
-    def _questions(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {_platform_id(k, "question id"): v for k, v in value.items()}
-        return value
-
-
-def _per_language(value: "str | dict[str, str] | None") -> list[tuple[str, str]]:
-    """``[(language, text)]`` of an option written once (language ``""``) or per language."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        from tierctl.i18n.text import LocalText
-
-        return list(LocalText.parse(value).variants.items())  # checks the language codes
-    return [("", value)]
-
-
-def default_body_html() -> str:
-    """tierctl's invite message in the current language (:func:`tierctl.i18n.use_language`);
-    in English it is :data:`DEFAULT_BODY_HTML`."""
-    from tierctl.i18n import _
-
-    intro = _("%(organization)s would like to hear from you: %(survey)s takes a minute or two.") % {
-        "organization": "{organization}", "survey": "<strong>{survey_title}</strong>"}
-    unsubscribe = _("%(unsubscribe)s from survey e-mails like this one.") % {
-        "unsubscribe": '<a href="[OptOutLink]">' + _("Unsubscribe") + "</a>"}
-    hello, start, personal, privacy = (_("Hello,"), _("Start the survey"),
-                                       _("This link is personal; please do not forward this e-mail."), _("Privacy"))
-    return (f"<p>{hello}</p>\n<p>{intro}</p>\n<p><a href=\"[SurveyLink]\">{start}</a></p>\n<p>{personal}</p>\n"
-            f"<p>{unsubscribe}\n   <a href=\"[PrivacyLink]\">{privacy}</a></p>\n<p>[FooterLink]</p>\n")
-
-
-def _platform_id(value: Any, what: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not _ID_RE.match(value.strip()):
-        raise ValueError(f"{value!r} is not a SurveyMonkey {what}; expected digits such as \"405123456\"")
-    return value.strip()
-
-
-class SurveyMonkeyOptions(ProviderOptions):
-    token: SecretStr = Field(description="The app's access token, sent as 'Authorization: bearer ...'; "
-                                         "write it as ${SM_TOKEN}")
-    surveys: dict[str, SurveyMap] = Field(description="tierctl survey id -> SurveyMonkey survey id "
-                                                      "(or {id, questions})")
-    base_url: str = Field(DEFAULT_BASE_URL, description="API base: the access_url of the OAuth answer + /v3 "
-                                                        "(EU accounts: https://api.eu.surveymonkey.com/v3)")
-    requests_per_minute: int = Field(120, ge=1, le=100_000, description="The app's request limit per minute")
-    requests_per_day: int = Field(500, ge=REQUESTS_PER_PART + 1, le=10_000_000,
-                                  description="The app's request limit per day (UTC); a run stops before it")
-    batch_size: int = Field(100, ge=1, le=1000, description="Invitations per bulk add (three requests each)")
-    subject: str | dict[str, str] | None = Field(
-        None, description="E-mail subject, or one per language ({en: ..., nl: ...}: the contact's language, else "
-                          "the organisation's); default the survey's title in the contact's language")
-    body_html: str | dict[str, str] | None = Field(
-        None, description="Invite message HTML with [SurveyLink], [OptOutLink], [PrivacyLink] and [FooterLink]; "
-                          "{survey_title} and {organization} are filled in; one text or one per language. "
-                          "Default: tierctl's message in the contact's language")
-    sender_email: str | None = Field(None, description="Sender address of the e-mail collectors "
-                                                       "(verified in SurveyMonkey); default the account's")
-    branding: bool = Field(True, description="SurveyMonkey branding in the e-mail (off needs a paid plan)")
-    invite_field: int = Field(1, ge=1, le=6, description="Contact custom field (1-6) that carries the invite id")
-    invite_variable: str = Field("invite_id", description="Survey custom variable read as the invite id "
-                                                          "(responses through a web link)")
-    fetch_overlap: float = Field(600.0, ge=0, le=7 * 86400,
-                                 description="Seconds each fetch looks back before the cursor")
-    timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each answer")
-    max_retries: int = Field(3, ge=0, le=10, description="Retries on 5xx, timeouts, dropped connections and 429")
-    backoff_factor: float = Field(1.0, ge=0, le=60, description="Exponential backoff base, in seconds")
-    max_rate_wait: float = Field(65.0, ge=0, le=3600,
-                                 description="Longest wait for the per-minute limit to reset, in seconds")
-
-    @field_validator("surveys", mode="before")
-    @classmethod
-    def _surveys(cls, value: Any) -> Any:
-        if not isinstance(value, dict) or not value:
-            raise ValueError("map each tierctl survey to its SurveyMonkey survey id, "
-                             "e.g. {product-feedback: \"405123456\"}")
-        return {k: ({"id": v} if isinstance(v, (str, int)) and not isinstance(v, bool) else v)
-                for k, v in value.items()}
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value, re.IGNORECASE):
-            raise ValueError(f"{value!r} is not an API address; expected e.g. {DEFAULT_BASE_URL}")
-        return value
-
-    @field_validator("token")
-    @classmethod
-    def _token(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value()
-        if not token.strip() or re.search(r"\s", token.strip()):
-            raise ValueError("the access token must be one word without spaces")
-        return SecretStr(token.strip())
-
-    @field_validator("body_html")
-    @classmethod
-    def _body(cls, value: "str | dict[str, str] | None") -> "str | dict[str, str] | None":
-        for language, text in _per_language(value):
-            missing = [p for p in REQUIRED_PLACEHOLDERS if p not in text]
-            if missing:
-                raise ValueError(f"the {language + ' ' if language else ''}message must contain {', '.join(missing)} "
-                                 f"(SurveyMonkey requires {', '.join(REQUIRED_PLACEHOLDERS)}; the opt-out link "
-                                 "must be clearly labelled)")
-        return value
-
-    @field_validator("subject")
-    @classmethod
-    def _subject(cls, value: "str | dict[str, str] | None") -> "str | dict[str, str] | None":
-        for language, text in _per_language(value):
-            if _CONTROL_RE.search(text) or not text.strip():
-                raise ValueError(f"the {language + ' ' if language else ''}subject must be a single, non-empty line")
-        return value
-
-    @field_validator("sender_email")
-    @classmethod
-    def _sender(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL_RE.match(value.strip()):
-            raise ValueError(f"{value!r} is not an e-mail address")
-        return None if value is None else value.strip()
-
-    @field_validator("invite_variable")
-    @classmethod
-    def _variable(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the custom variable name must not be empty")
-        return value.strip()
 
 
 # -- internal signals --------------------------------------------------------------------------
@@ -419,15 +253,15 @@ class SurveyMonkeyProvider(Provider):
 
     def _read_limits(self, response: "requests.Response") -> None:
         headers = response.headers
-        minute = _int(headers.get(RATE_HEADER + "Minute-Remaining"))
+        minute = to_int(headers.get(RATE_HEADER + "Minute-Remaining"))
         if minute is not None and minute <= 0:
-            reset = _int(headers.get(RATE_HEADER + "Minute-Reset"))
+            reset = to_int(headers.get(RATE_HEADER + "Minute-Reset"))
             wait = min(float(max(reset, 1) if reset is not None else 60), self.options.max_rate_wait)
             self._minute_resume = max(self._minute_resume, clock_of(self).monotonic() + wait)
-        day = _int(headers.get(RATE_HEADER + "Day-Remaining"))
+        day = to_int(headers.get(RATE_HEADER + "Day-Remaining"))
         if day is not None:
             self._day_remaining = day
-            self._day_limit = _int(headers.get(RATE_HEADER + "Day-Limit"))
+            self._day_limit = to_int(headers.get(RATE_HEADER + "Day-Limit"))
 
     def _request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
                  *, replay_safe: bool = True) -> Any:
@@ -458,19 +292,19 @@ class SurveyMonkeyProvider(Provider):
             try:
                 return response.json() if response.content else {}
             except ValueError:
-                raise _Transient(f"SurveyMonkey answered {method} {_path(url)} with something that "
-                                 f"is not JSON: {_excerpt(response, self._token)}") from None
-        error_id, text = _error(response, self._token)
+                raise _Transient(f"SurveyMonkey answered {method} {path_of(url)} with something that "
+                                 f"is not JSON: {excerpt(response, self._token)}") from None
+        error_id, text = error_of(response, self._token)
         if status == 429:
             if self._day_remaining == 0:
                 raise self._budget_stop()
             raise _Transient(f"HTTP 429 {text} (after {attempts} attempts)")
         if status == 401 or error_id in AUTH_ERRORS:
             raise _Stop(f"SurveyMonkey refused the access token (error {error_id or status})",
-                        ProviderError(self.instance, _auth_message(error_id, status, text), retry=False))
+                        ProviderError(self.instance, auth_message(error_id, status, text), retry=False))
         if error_id == "1018" or (status == 403 and error_id in PERMISSION_ERRORS):
             raise _Stop(f"SurveyMonkey refused the request (error {error_id})", ProviderError(
-                self.instance, _permission_message(error_id, text, self._base), retry=False))
+                self.instance, permission_message(error_id, text, self._base), retry=False))
         if status >= 500 or status == 408:
             reason = f"HTTP {status} {text}"
             if not replay_safe:
@@ -545,7 +379,7 @@ class SurveyMonkeyProvider(Provider):
                                    "SurveyMonkey invites an address once per collector, so the next run sends it",
                     retry=True)
             elif key in added:
-                results[inv.invite_id] = SendResult.failed(inv.invite_id, _EXISTING, retry=True)
+                results[inv.invite_id] = SendResult.failed(inv.invite_id, EXISTING, retry=True)
             else:
                 todo[key] = inv
         if not todo:
@@ -565,7 +399,7 @@ class SurveyMonkeyProvider(Provider):
         for key, inv in todo.items():
             kind = outcome.get(key, ("", None))[0]
             if kind and kind != "succeeded":
-                results[inv.invite_id] = _bulk_failure(inv.invite_id, kind)
+                results[inv.invite_id] = bulk_failure(inv.invite_id, kind)
         if not succeeded:
             return results, None
         stop: _Stop | None = None
@@ -636,7 +470,7 @@ class SurveyMonkeyProvider(Provider):
         field = str(self.options.invite_field)
         contacts = []
         for inv in todo.values():
-            first, last = _split_name(inv.contact_name)
+            first, last = split_name(inv.contact_name)
             # Every contact carries custom_fields: in a bulk add, contacts without
             # them would get theirs cleared when any other contact has some.
             contacts.append({"email": inv.contact_email.strip(), "first_name": first, "last_name": last,
@@ -654,7 +488,7 @@ class SurveyMonkeyProvider(Provider):
                     raise _Transient(f"adding recipients failed: {exc} (after {lost + 1} attempts)") from None
                 lost += 1
                 self.sleep(self.http.backoff(lost))
-        outcome = _read_bulk(answer)
+        outcome = read_bulk(answer)
         added = self._added.setdefault(collector, set())
         for key, (kind, rid) in list(outcome.items()):
             if kind == "existing" and lost and key not in added:
@@ -742,7 +576,7 @@ class SurveyMonkeyProvider(Provider):
                                                    f"{mapping.id} ({survey_id}) failed: {exc}", retry=True) from None
             for item in page.get("data") or []:
                 rid = str(item.get("id") or "")
-                modified = _time(item.get("date_modified")) or _time(item.get("date_created"))
+                modified = parse_time(item.get("date_modified")) or parse_time(item.get("date_created"))
                 if not rid or modified is None:
                     continue
                 if rid in seen and modified <= seen[rid]:
@@ -752,7 +586,7 @@ class SurveyMonkeyProvider(Provider):
             path, params = (page.get("links") or {}).get("next"), None
         ordered = sorted(found.values(), key=lambda pair: pair[0])
         responses = [self._raw(survey_id, mapping, item, modified) for modified, item in ordered]
-        return responses, _new_cursor(since, seen, ordered, overlap, cursor)
+        return responses, new_cursor(since, seen, ordered, overlap, cursor)
 
     def _read_cursor(self, cursor: str | None) -> tuple[datetime | None, dict[str, datetime]]:
         """``(modified since, {response id: date_modified already returned})``."""
@@ -762,13 +596,13 @@ class SurveyMonkeyProvider(Provider):
         if text.startswith("{"):
             try:
                 data = json.loads(text)
-                seen = {str(k): t for k, v in (data.get("seen") or {}).items() if (t := _time(v)) is not None}
-                since = _time(data.get("modified"))
+                seen = {str(k): t for k, v in (data.get("seen") or {}).items() if (t := parse_time(v)) is not None}
+                since = parse_time(data.get("modified"))
                 if since is not None:
                     return since, seen
             except (ValueError, AttributeError):
                 pass
-        moment = _time(text)
+        moment = parse_time(text)
         if moment is None:
             raise ProviderError(self.instance, f"(surveymonkey) cannot read the stored cursor {text[:80]!r}; "
                                                "expected an ISO 8601 time such as 2027-01-04T09:00:00+00:00",
@@ -778,9 +612,9 @@ class SurveyMonkeyProvider(Provider):
     def _raw(self, survey_id: str, mapping: SurveyMap, item: dict[str, Any], modified: datetime) -> RawResponse:
         contact = (item.get("metadata") or {}).get("contact") or {}
         slot = "custom_value" if self.options.invite_field == 1 else f"custom_value{self.options.invite_field}"
-        invite_id = _value(contact.get(slot)) or _value((item.get("custom_variables") or {})
+        invite_id = value_of(contact.get(slot)) or value_of((item.get("custom_variables") or {})
                                                           .get(self.options.invite_variable))
-        email = _value(contact.get("email")) or item.get("email_address") or None
+        email = value_of(contact.get("email")) or item.get("email_address") or None
         return RawResponse(response_id=str(item["id"]), invite_id=invite_id or None, submitted_at=modified,
                            answers=self._answers(survey_id, mapping, item), contact_email=email)
 
@@ -791,8 +625,8 @@ class SurveyMonkeyProvider(Provider):
             for q in self.context.questions(survey_id) if self.context is not None else ():
                 # The heading may be in any language the config writes the question in.
                 for text in (q.text, *getattr(q.text, "variants", {}).values()):
-                    by_text.setdefault(_norm(text), q.id)
-                by_text.setdefault(_norm(q.id), q.id)
+                    by_text.setdefault(norm(text), q.id)
+                by_text.setdefault(norm(q.id), q.id)
             self._heading_maps[survey_id] = by_text
         return self._heading_maps[survey_id]
 
@@ -803,10 +637,10 @@ class SurveyMonkeyProvider(Provider):
             for question in page.get("questions") or []:
                 qid = mapping.questions.get(str(question.get("id")))
                 if qid is None:
-                    qid = by_text.get(_norm(str(question.get("heading") or "")))
+                    qid = by_text.get(norm(str(question.get("heading") or "")))
                 if qid is None:
                     continue
-                values = [v for v in (_answer_value(a) for a in question.get("answers") or []) if v is not None]
+                values = [v for v in (answer_value(a) for a in question.get("answers") or []) if v is not None]
                 if values:
                     answers[qid] = values[0] if len(values) == 1 else values
         return answers
@@ -874,145 +708,6 @@ class SurveyMonkeyProvider(Provider):
         self.http.close()
 
 
-# -- helpers -----------------------------------------------------------------------------------
-
-_EXISTING = ("already a recipient of this run's SurveyMonkey collector (another invitation of this survey went to "
-             "the same address in this run); the next run sends it through a new collector")
-_BULK_REASONS = {
-    "invalids": ("SurveyMonkey rejected the address as invalid", False),
-    "bounced": ("the address bounced before; SurveyMonkey does not e-mail it", False),
-    "opted_out": ("the contact opted out of SurveyMonkey e-mails", False),
-    "existing": (_EXISTING, True),
-    "duplicate": ("SurveyMonkey saw the address twice in one request; the next run sends it", True),
-}
-
-
-def _bulk_failure(invite_id: str, kind: str) -> SendResult:
-    reason, retry = _BULK_REASONS.get(kind, (f"SurveyMonkey did not add the recipient ({kind})", True))
-    # SurveyMonkey's opt-outs and bounces are the person's: tierctl suppresses the address too.
-    return SendResult.failed(invite_id, reason, retry=retry, opted_out=kind in ("opted_out", "bounced"))
-
-
-def _read_bulk(answer: Any) -> dict[str, tuple[str, str | None]]:
-    """``{address (case-folded): (list name, recipient id)}`` from a recipients/bulk answer."""
-    data = answer.get("data", answer) if isinstance(answer, dict) else {}
-    outcome: dict[str, tuple[str, str | None]] = {}
-    for kind in ("succeeded", "invalids", "existing", "bounced", "opted_out", "duplicate"):
-        for entry in data.get(kind) or []:
-            if isinstance(entry, dict):
-                email, rid = entry.get("email"), entry.get("id")
-            else:
-                email, rid = entry, None
-            if isinstance(email, str) and email.strip():
-                outcome.setdefault(email.strip().casefold(), (kind, str(rid) if rid is not None else None))
-    return outcome
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    parts = " ".join((name or "").split()).split(" ", 1)
-    first = parts[0] if parts else ""
-    last = parts[1] if len(parts) > 1 else ""
-    return first[:50], last[:50]
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-
-
-def _new_cursor(since: datetime | None, seen: dict[str, datetime],
-                ordered: list[tuple[datetime, dict[str, Any]]], overlap: timedelta, old: str | None) -> str | None:
-    """The newest ``date_modified`` and the responses inside the overlap window before it."""
-    if not ordered:
-        return old
-    newest = max(ordered[-1][0], since) if since is not None else ordered[-1][0]
-    window = newest - overlap
-    keep = {rid: t for rid, t in seen.items() if t >= window}
-    keep.update((str(item["id"]), t) for t, item in ordered if t >= window)
-    return json.dumps({"modified": newest.isoformat(),
-                       "seen": {rid: t.isoformat() for rid, t in sorted(keep.items())}}, separators=(",", ":"))
-
-
-def _value(entry: Any) -> str | None:
-    """A metadata value: ``{"type": "string", "value": "x"}`` or a plain string."""
-    if isinstance(entry, dict):
-        entry = entry.get("value")
-    if isinstance(entry, (int, float)) and not isinstance(entry, bool):
-        entry = str(entry)
-    return entry.strip() if isinstance(entry, str) and entry.strip() else None
-
-
-def _answer_value(answer: dict[str, Any]) -> Any:
-    for key in ("simple_text", "text", "choice_id"):
-        value = answer.get(key)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _norm(text: str) -> str:
-    return " ".join(html.unescape(_TAG_RE.sub(" ", text)).split()).casefold()
-
-
-def _error(response: Any, token: str) -> tuple[str, str]:
-    """``(error id, "name: message")`` from a SurveyMonkey error body; never the token."""
-    error_id, text = "", ""
-    try:
-        body = response.json()
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            error_id = str(error.get("id") or "")
-            text = ": ".join(str(p) for p in (error.get("name"), error.get("message")) if p)
-    except ValueError:
-        pass
-    if not text:
-        text = _excerpt(response, token)
-    text = " ".join(text.split())[:240]
-    return error_id, (f"(error {error_id}) {text}" if error_id else text).replace(token, "***")
-
-
-def _excerpt(response: Any, token: str) -> str:
-    text = " ".join(response.content[:300].decode("utf-8", "replace").split())[:200]
-    return text.replace(token, "***") or (response.reason or "")
-
-
-def _auth_message(error_id: str, status: int, text: str) -> str:
-    what = {"1010": "no access token reached SurveyMonkey", "1011": "SurveyMonkey does not know the access token",
-            "1012": "the access token's account cannot be used", "1013": "the access token was revoked"}
-    return (f"(surveymonkey) {what.get(error_id, 'SurveyMonkey refused the access token')} "
-            f"(HTTP {status} {text}). Create a new access token for the app at "
-            "https://developer.surveymonkey.com/apps/ (or repeat the OAuth flow), put it in the environment "
-            "variable the token option names (e.g. SM_TOKEN) and run again")
-
-
-def _permission_message(error_id: str, text: str, base: str) -> str:
-    if error_id == "1018":
-        return (f"(surveymonkey) the account lives in another SurveyMonkey data centre ({text}): set base_url to "
-                f"the access_url your OAuth answer gave plus /v3, e.g. https://api.eu.surveymonkey.com/v3 "
-                f"(now {base})")
-    return (f"(surveymonkey) SurveyMonkey refused the request ({text}): grant the app the scopes "
-            "View Surveys, Create/Modify Collectors and View Response Details, or use an account whose plan "
-            "allows them")
-
-
-def _path(url: str) -> str:
-    return urlsplit(url).path
-
-
 class _SurveyMonkeyClient(HttpClient):
     """tierctl's HTTP client with SurveyMonkey's budgets: the daily budget is checked and the
     per-minute one waited for before each attempt, the rate-limit headers read from each answer, and
@@ -1033,7 +728,7 @@ class _SurveyMonkeyClient(HttpClient):
         self.provider._read_limits(response)
         if response.status_code == 429:
             self.provider.rate_limited += 1
-            reset = _int(response.headers.get(RATE_HEADER + "Minute-Reset"))
+            reset = to_int(response.headers.get(RATE_HEADER + "Minute-Reset"))
             wait = min(float(max(reset, 1) if reset is not None else 60), self.provider.options.max_rate_wait)
             log.warning("provider %s: SurveyMonkey rate limit reached; waiting %.0f s for the per-minute reset",
                         self.provider.instance, wait)
