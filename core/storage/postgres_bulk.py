@@ -59,10 +59,25 @@ FOLD_ANSWERS = _COUNT_ANSWERS.replace("{source}", ANSWERS_JOIN)
 FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invitations AS i ON i.id = r.invitation")
 # A batch's own answers and responses, counted from the staging tables: "added" carries each new
 # response's survey, tier and due day, so the big tables are not joined again.
-_FOLD_NEW_ANSWERS = _COUNT_ANSWERS.format(
-    source="new_answers AS a JOIN added AS i ON i.invitation = a.invitation "
-           "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id " + EXPLODE,
-    where="TRUE")
+#
+# Split in two: exploding every answer through jsonb_array_elements_text (as FOLD_ANSWERS does) runs a
+# function and a jsonb cast per row, and most answers are not multiple_choice. Plain answers are
+# grouped directly; only multiple_choice rows are exploded. One statement still: a question has one
+# qtype and qtype is in the key, so the two halves never produce the same rollup key (which ON
+# CONFLICT DO UPDATE would refuse within one statement).
+_NEW_SOURCE = ("new_answers AS a JOIN added AS i ON i.invitation = a.invitation "
+               "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
+_FOLD_NEW_ANSWERS = (
+    "INSERT INTO answer_day_counts AS c (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
+    f"SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, {_SCORE_KEY}, "
+    "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END, COUNT(*) "
+    f"FROM {_NEW_SOURCE} WHERE q.qtype <> 'multiple_choice' AND {_ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+    "UNION ALL "
+    "SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, 0.0, m.value, COUNT(*) "
+    f"FROM {_NEW_SOURCE} CROSS JOIN LATERAL jsonb_array_elements_text(a.text::jsonb || '[\"\"]'::jsonb) AS m(value) "
+    "WHERE q.qtype = 'multiple_choice' AND a.text IS NOT NULL AND a.text <> '' GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+    "ON CONFLICT (survey_id, tier, due_day, question_id, qtype, score, choice) "
+    "DO UPDATE SET n = c.n + excluded.n")
 _FOLD_NEW_RESPONSES = (
     "INSERT INTO response_day_counts AS c (survey_id, tier, due_day, responses, keys) "
     "SELECT survey_id, tier, due_day, COUNT(*), SUM(invitation) FROM added GROUP BY 1, 2, 3 "
