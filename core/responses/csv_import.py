@@ -23,6 +23,7 @@ from tierctl.errors import TierctlError
 from tierctl.util.files import record_span_note, where_undecodable
 from tierctl.storage.ledger import IMPORT_SOURCE
 from tierctl.records import RowProblem
+from tierctl.responses.overlap import Writer
 from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
 
@@ -191,7 +192,15 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
     except OSError as exc:
         raise TierctlError(f"{shown}: cannot open the file: {exc.strerror or exc}") from None
 
-    with handle, ledger.bulk_writes(), _collector_paused():
+    def store_batch(work: tuple[list[Pending], int]) -> None:
+        added, duplicates = store.store(work[0])
+        result.added += added
+        result.duplicates += duplicates
+        if progress is not None:
+            progress(work[1], size)
+
+    writer = Writer(store_batch, overlapped=ledger.overlapped_writes)
+    with handle, ledger.bulk_writes(), _collector_paused(), writer:
         size = path.stat().st_size
         raw_file = handle.buffer
         reader = csv.reader(handle, delimiter=delimiter)
@@ -221,15 +230,12 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         def skip(line: int, message: str) -> None:
             batch.append(Pending(line, None, None, None, {}, None, message))
 
-        # (Reading the next batch in a thread while this one is stored was tried: with the GIL
-        # handed back and forth at every row SQLite steps, it was 10% slower, not faster.)
+        # On PostgreSQL the batch is stored in the writer's thread while the next one is read
+        # (see tierctl.responses.overlap); a new list each time, as the writer still holds the last.
         def flush() -> None:
-            added, duplicates = store.store(batch)
-            result.added += added
-            result.duplicates += duplicates
-            batch.clear()
-            if progress is not None:
-                progress(raw_file.tell(), size)
+            nonlocal batch
+            writer.submit((batch, raw_file.tell()))
+            batch = []
 
         while True:
             try:
@@ -296,11 +302,13 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                 prev = reader.line_num
             except UnicodeDecodeError as exc:
                 flush()
+                writer.wait()
                 raise TierctlError(f"{where_undecodable(path, shown, encoding, prev + 1)}; "
                                    f"{_encoding_hint(exc, encoding)}. "
                                    f"{result.added} responses before it were stored; importing the fixed file "
                                    "again skips them") from None
         flush()
+        writer.wait()
     return result
 
 

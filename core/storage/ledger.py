@@ -290,6 +290,11 @@ class Ledger(abc.ABC):
     #: the ``send`` lock, and :meth:`mark_stale_sending` leaves live runs' invitations alone.
     concurrent_sends: bool = False
 
+    #: Whether an import gains from storing one batch in a background thread while the next is read:
+    #: true when the work happens in another process (a database server) and the GIL is released
+    #: meanwhile. Only speed depends on it: batches are stored one at a time, in order, either way.
+    overlapped_writes: bool = False
+
     #: True when opening created this ledger (new and empty): ``survey send`` says so.
     created: bool = False
 

@@ -106,6 +106,7 @@ class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
     """
 
     concurrent_sends = True
+    overlapped_writes = True
     _invitation_columns = _INVITATION_COLUMNS
 
     def __init__(self, url: str, read_only: bool = False):
