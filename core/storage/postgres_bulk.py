@@ -105,6 +105,7 @@ def _copy_buffers(fresh: list["StoredResponse"], rows_per_write: int = 20_000) -
     Built as whole strings and handed to COPY in one write each: a ``write_row`` per row
     costs more in Python than the server spends storing it."""
     iso: dict[Any, str] = {}  # exports share submission times
+    names: dict[str, str] = {}  # question ids, escaped once rather than once per answer
     for start in range(0, len(fresh), rows_per_write):
         responses: list[str] = []
         answers: list[str] = []
@@ -119,10 +120,15 @@ def _copy_buffers(fresh: list["StoredResponse"], rows_per_write: int = 20_000) -
                 received = iso[received_at] = received_at.isoformat()
             responses.append(f"{key}\t{_text(r.response_id)}\t{_text(r.source)}\t{submitted}\t{received}\n")
             for qid, value in r.answers.items():
-                if isinstance(value, str):
-                    answers.append(f"{key}\t{_text(qid)}\t\\N\t{_text(value)}\n")
+                name = names.get(qid)
+                if name is None:
+                    name = names[qid] = _text(qid)
+                if type(value) is int:  # most answers are scores: the f-string formats them as str() would
+                    answers.append(f"{key}\t{name}\t{value}\t\\N\n")
+                elif isinstance(value, str):
+                    answers.append(f"{key}\t{name}\t\\N\t{_text(value)}\n")
                 elif value is not None:
-                    answers.append(f"{key}\t{_text(qid)}\t{_number(value)}\t\\N\n")
+                    answers.append(f"{key}\t{name}\t{_number(value)}\t\\N\n")
         yield "".join(responses).encode(), "".join(answers).encode()
 
 
