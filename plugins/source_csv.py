@@ -35,6 +35,7 @@ empty.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from pathlib import Path
 from typing import Iterator
 
@@ -95,7 +96,12 @@ class CsvCustomers(CustomerSource):
         # (column, bad value) -> message, so "did you mean" runs once per distinct value
         hints: dict[tuple[str, str], str] = {}
         email_match = EMAIL_RE.fullmatch
-        first_line: dict[str, tuple[int, str]] = {}  # e-mail -> (its first line, account)
+        # e-mail -> its first line. A bare int, not (line, account): a million tuples cost time and
+        # ~60 MiB. The rare duplicate finds the first row's account among the account runs below.
+        first_line: dict[str, int] = {}
+        run_starts: list[int] = []  # the line where each run of rows of one account starts
+        run_accounts: list[str] = []  # ... and that account
+        run_account = None
 
         try:
             handle = open(path, newline="", encoding=self.options.encoding)
@@ -164,13 +170,18 @@ class CsvCustomers(CustomerSource):
                             if isinstance(more, str):
                                 report(RowProblem(shown, line, more))
                                 continue
-                        first = first_line.setdefault(email, (line, account_id))
-                        if first[0] != line:
+                        if account_id != run_account:
+                            run_account = account_id
+                            run_starts.append(line)
+                            run_accounts.append(account_id)
+                        first = first_line.setdefault(email, line)
+                        if first != line:
                             # One person is surveyed once per occasion: a second row would be taken for
                             # a second survey and held back "by the throttle", hiding the mistake.
-                            report(RowProblem(shown, line, f"duplicate contact: {email} is listed on line {first[0]} "
-                                              f"already (account {first[1]!r}"
-                                              + (f"; here account {account_id!r}" if account_id != first[1] else "")
+                            was = run_accounts[bisect_right(run_starts, first) - 1]
+                            report(RowProblem(shown, line, f"duplicate contact: {email} is listed on line {first} "
+                                              f"already (account {was!r}"
+                                              + (f"; here account {account_id!r}" if account_id != was else "")
                                               + "); remove one of the two rows, this one is skipped"))
                             continue
                         if more:

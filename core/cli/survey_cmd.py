@@ -359,6 +359,8 @@ class _JsonLines:
         self.cache: dict[Any, str] = {}
         self.around: dict[tuple[Any, ...], tuple[str, str]] = {}
         self.deferral = Deferral
+        self.account: str | None = None
+        self.account_text = ""
 
     def shared(self, value: Any) -> str:
         text = self.cache.get(value)
@@ -381,8 +383,12 @@ class _JsonLines:
                       f'"due_at": {shared(item.due_at)}, "closes_at": {shared(item.closes_at)}}}\n')
             if len(self.around) < 10_000:
                 self.around[key] = around
-        enc = self.enc
-        return f'{around[0]}{enc(item.account_id)}, "contact": {enc(item.contact_email)}{around[1]}'
+        account = item.account_id
+        if account != self.account:
+            # An account's contacts come one after another: its id is encoded once for all of them.
+            self.account = account
+            self.account_text = f'{self.enc(account)}, "contact": '
+        return f'{around[0]}{self.account_text}{self.enc(item.contact_email)}{around[1]}'
 
 
 def _item_dict(item: Any, iso: _IsoCache) -> dict[str, Any]:

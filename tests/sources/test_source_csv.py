@@ -274,3 +274,26 @@ def test_duplicate_contacts_are_reported_naming_both_lines_not_deferred(project)
     assert "2 due, 0 deferred, 2 bad rows skipped" in out
     assert "deferred" not in out.replace("0 deferred", "")
     assert csv_path.exists()
+
+
+def test_a_duplicate_names_the_account_of_the_first_row_when_accounts_come_back_interleaved(config, tmp_path):
+    # The source keeps only the first line per e-mail and finds that row's account among the runs of
+    # rows of one account; an account listed again later, after bad rows and a multi-line field,
+    # must still be named right.
+    text = (HEADER                                                                   # line 1
+            + "A1,One,team,active,ann@x.example,Ann,user,en\n"                       # 2
+            + "A2,Two,team,active,bob@x.example,\"Bob\nJr\",user,en\n"               # 3-4
+            + "A2,Two,nosuch,active,bad@x.example,B,user,en\n"                       # 5 bad plan
+            + "A1,One,team,active,cy@x.example,Cy,user,en\n"                         # 6: A1 again
+            + "A3,Three,team,active,cy@x.example,Cy,user,en\n"                       # 7 dup of 6
+            + "A3,Three,team,active,bob@x.example,Bob,user,en\n"                     # 8 dup of 3
+            + "A1,One,team,active,ann@x.example,Ann,user,en\n")                      # 9 dup of 2
+    contacts, problems = read(config, tmp_path, text)
+    assert [c.email for c in contacts] == ["ann@x.example", "bob@x.example", "cy@x.example"]
+    assert [(p.line, p.message) for p in problems if "duplicate" in p.message] == [
+        (7, "duplicate contact: cy@x.example is listed on line 6 already (account 'A1'; here account 'A3'); "
+            "remove one of the two rows, this one is skipped"),
+        (8, "duplicate contact: bob@x.example is listed on line 3 already (account 'A2'; here account 'A3'); "
+            "remove one of the two rows, this one is skipped"),
+        (9, "duplicate contact: ann@x.example is listed on line 2 already (account 'A1'); "
+            "remove one of the two rows, this one is skipped")]

@@ -143,3 +143,21 @@ def test_plan_json_lines_match_json_dumps_exactly(project, host):
     for item in items:
         assert line(item) == json.dumps(_item_dict(item, iso)) + "\n"
         assert json.loads(line(item))["contact"] == item.contact_email
+
+
+def test_plan_json_lines_name_each_items_own_account_when_accounts_alternate(project, host):
+    """The writer encodes an account's id once for its run of contacts; a change of account,
+    also back to an earlier one, must show in the very next line."""
+    from tierctl.cli.survey_cmd import _IsoCache, _item_dict, _JsonLines
+
+    rows = [["a\"1", "One", "starter", "active", "ann@one.example", "Ann", "user", "en"],
+            ["a\"1", "One", "starter", "active", "bob@one.example", "Bob", "user", "en"],
+            ["b2", "Two", "starter", "active", "cy@two.example", "Cy", "user", "en"],
+            ["a\"1", "One", "starter", "active", "dee@one.example", "Dee", "user", "en"]]
+    config = project(rows)
+    items, _ = plan_items(config, host, datetime(2027, 1, 4, 9, tzinfo=UTC))
+    iso = _IsoCache()
+    line = _JsonLines(iso)
+    assert [json.loads(line(item))["account_id"] for item in items] == ['a"1', 'a"1', "b2", 'a"1']
+    for item in items:
+        assert line(item) == json.dumps(_item_dict(item, iso)) + "\n"
