@@ -172,7 +172,7 @@ class HttpClient:
         method = method.upper()
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         idempotent = method in IDEMPOTENT if idempotent is None else idempotent
-        what = what or f"{method} {urllib.parse.urlsplit(url).path}"
+        what = self.scrub(what or f"{method} {urllib.parse.urlsplit(url).path}")  # in every message below
         host = urllib.parse.urlsplit(url).netloc
         self._check_breaker(host)
         attempt = self.retries_used = 0
@@ -230,9 +230,10 @@ class HttpClient:
         try:
             return response.json()
         except ValueError:
-            raise ProviderError(self.provider.instance, f"{kwargs.get('what') or method + ' ' + path}: "
-                                                        f"{self.platform} answered {response.status_code} with "
-                                                        "something that is not JSON", retry=True) from None
+            raise ProviderError(self.provider.instance, self.scrub(f"{kwargs.get('what') or method + ' ' + path}: "
+                                                                   f"{self.platform} answered {response.status_code} "
+                                                                   "with something that is not JSON"),
+                                retry=True) from None
 
     def close(self) -> None:
         """Close the connection pool (the client opens a new one if used again)."""

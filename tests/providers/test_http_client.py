@@ -79,3 +79,19 @@ def test_the_circuit_breaker_stops_calling_a_failing_host(tierctl_http_server):
     clock.advance(http.breaker_cooldown + 1)
     tierctl_http_server.default = Reply(200, b"{}")
     assert http.json("GET", "/things") == {}  # half-open: one try, and it worked
+
+
+def test_an_answer_that_is_not_json_names_the_request_without_its_secrets(tierctl_http_server):
+    tierctl_http_server.script(Reply(200, b"<html>maintenance</html>"))
+    http, _ = client(tierctl_http_server.url)
+    with pytest.raises(ProviderError, match="is not JSON") as info:
+        http.json("GET", f"/things?api_key={SECRET}")
+    assert SECRET not in str(info.value) and "api_key=***" in str(info.value)
+
+
+def test_a_post_that_may_have_arrived_names_its_path_without_secrets(tierctl_http_server):
+    tierctl_http_server.script(Reply(200, b"{}", delay=1.0))
+    http, _ = client(tierctl_http_server.url, timeout=0.2)
+    with pytest.raises(MaybeSent) as info:
+        http.request("POST", f"/hooks/{SECRET}", json={})
+    assert SECRET not in str(info.value) and "/hooks/***" in str(info.value)
