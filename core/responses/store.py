@@ -120,7 +120,7 @@ def _multiple(qid: str, choices: list[str], lo: int | None, hi: int | None) -> C
             if text.startswith("["):
                 try:
                     items = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: a hostile '[[[[...' cell
                     items = []
             if not isinstance(items, list) or not items:
                 items = [part.strip() for part in text.split(MULTIPLE_SEPARATOR) if part.strip()]
