@@ -20,7 +20,6 @@ from tierctl.testing.ledger_contract import stored_response
 from tierctl.storage.opener import DEFAULT_URL, ledger_exists, open_ledger
 from tierctl.storage.ledger_sqlite import SqliteLedger
 from tierctl.storage.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
-from tierctl.records import SendResult
 from tierctl.records import StoredResponse
 
 SPAWN = multiprocessing.get_context("spawn")
