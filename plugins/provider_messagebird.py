@@ -127,8 +127,11 @@ class MessageBirdProvider(TextProvider):
             raise WebhookRefused("set signing_key (the account's signing key) to receive delivery reports")
         verify_jwt(request.headers.get("messagebird-signature-jwt"), self.options.signing_key.get_secret_value(),
                    request.url, request.body)
-        params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True, max_num_fields=50)) \
-            if request.method == "GET" else dict(request.form)
+        try:
+            params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True, max_num_fields=50)) \
+                if request.method == "GET" else dict(request.form)
+        except ValueError:  # more fields than a report has: not MessageBird's (was a 500 with a traceback)
+            raise WebhookRefused("more query fields than a MessageBird report has") from None
         status = REPORT_STATUS.get(params.get("status", ""))
         message_id = params.get("id", "")
         if status is None or not message_id:
