@@ -88,9 +88,9 @@ class MessageBirdProvider(TextProvider):
     def __init__(self, instance: str, options: MessageBirdOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self.api = SmsClient(self, headers={"Authorization": f"AccessKey {options.access_key.get_secret_value()}"})
-        serve = getattr(context.config, "serve", None)
-        self.report_url = options.report_url or (
-            f"{serve.base_url.rstrip('/')}/hooks/messagebird" if serve is not None else None)
+        from tierctl.web.links import hook_url
+
+        self.report_url = options.report_url or hook_url(context.config, "messagebird")
 
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
         if channel != "sms":
