@@ -24,10 +24,14 @@ class NowType(click.ParamType):
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:
         try:
-            datetime.fromisoformat(str(value))
+            moment = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO date or date-time such as 2027-01-05 or "
                       "2027-01-05T09:00:00+01:00", param, ctx)
+        # Schedules reach years around the moment (windows, cadences, zones); near the calendar's
+        # ends that arithmetic overflows.
+        if not 1900 <= moment.year <= 9000:
+            self.fail(f"{value!r} is outside the years 1900 to 9000", param, ctx)
         return str(value)
 
 
