@@ -229,8 +229,8 @@ def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, l
                                              "contact": f.invitation.contact_email, "reason": f.reason,
                                              "retry": f.retry} for f in report.failures]}))
     else:
-        verb = "would send" if dry_run else "sent"
-        click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
+        verb, sent = ("would send", report.due - report.not_sent) if dry_run else ("sent", report.sent)
+        click.echo(f"{report.now.isoformat()}: {verb} {sent} of {report.due} due, "
                    f"{len(report.failures)} failed, {report.deferred} deferred"
                    + (f", {report.not_sent} left for the next run" if report.not_sent else "")
                    + (f", {report.elsewhere} sent by other runners" if report.elsewhere else "")
