@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tierctl.responses.store")
 
 
-
 @dataclass
 class FetchResult:
     """What collecting one survey from one provider did."""

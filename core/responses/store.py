@@ -120,7 +120,7 @@ def _multiple(qid: str, choices: list[str], lo: int | None, hi: int | None) -> C
             if text.startswith("["):
                 try:
                     items = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: a hostile '[[[[...' cell
                     items = []
             if not isinstance(items, list) or not items:
                 items = [part.strip() for part in text.split(MULTIPLE_SEPARATOR) if part.strip()]
@@ -226,7 +226,8 @@ class ResponseStore:
         self.types = checks.types
         self.now = now
         # Responses submitted after this (and the clock skew) are bad: they cannot have been given yet.
-        self.latest = (as_of or now) + MAX_CLOCK_SKEW
+        self.as_of = as_of or now
+        self.latest = self.as_of + MAX_CLOCK_SKEW
         self.problem = problem
         self.hook_error = hook_error
         self.hooks = _hook_impls(host)
@@ -251,7 +252,7 @@ class ResponseStore:
                 continue
             if p.submitted_at is not None and p.submitted_at > latest:
                 self.problem(p.ref, f"submitted_at {p.submitted_at.isoformat()} is in the future (now is "
-                                    f"{(latest - MAX_CLOCK_SKEW).isoformat(timespec='seconds')}); a response cannot have been given "
+                                    f"{self.as_of.isoformat(timespec='seconds')}); a response cannot have been given "
                                     "yet: check the column and its time zone")
                 continue
             invite_id = p.invite_id

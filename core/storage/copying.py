@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable
 
 from tierctl.errors import TierctlError
 
@@ -93,19 +93,12 @@ def digest(rows: Iterable[tuple[Any, ...]]) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-def _dump(ledger: "Ledger", table: str) -> Iterator[tuple[Any, ...]]:
-    dump = getattr(ledger, "dump_table", None)
-    if dump is None:
-        raise TierctlError(f"the ledger backend {type(ledger).__name__} cannot be copied (no dump_table)")
-    return dump(table)
-
-
 def check(source: "Ledger", target: "Ledger") -> list[TableCheck]:
     """Row counts and checksums of every portable table on both sides."""
     out = []
     for table in TABLES:
-        n_src, h_src = digest(_dump(source, table))
-        n_dst, h_dst = digest(_dump(target, table))
+        n_src, h_src = digest(source.dump_table(table))
+        n_dst, h_dst = digest(target.dump_table(table))
         out.append(TableCheck(table, n_src, n_dst, h_src, h_dst))
     return out
 
@@ -116,7 +109,7 @@ def copy_ledger(source: "Ledger", target: "Ledger") -> list[TableCheck]:
     :raises tierctl.errors.TierctlError: the target is not empty, or cannot take the rows.
     """
     for table in TABLES:
-        rows = _dump(target, table)
+        rows = target.dump_table(table)
         first = next(rows, None)
         close = getattr(rows, "close", None)
         if close is not None:
@@ -124,10 +117,7 @@ def copy_ledger(source: "Ledger", target: "Ledger") -> list[TableCheck]:
         if first is not None:
             raise TierctlError(f"ledger copy: the target already holds {table}; copy into a new, empty ledger "
                                "(a new SQLite file, or an empty PostgreSQL database or schema)")
-    load = getattr(target, "load_table", None)
-    if load is None:
-        raise TierctlError(f"the ledger backend {type(target).__name__} cannot be copied into (no load_table)")
     for table in TABLES:
-        load(table, _dump(source, table))
-    target.rebuild_rollup()  # type: ignore[attr-defined]
+        target.load_table(table, source.dump_table(table))
+    target.rebuild_rollup()
     return check(source, target)

@@ -184,8 +184,6 @@ def checked_suppression(address: str, source: str, channel: str = "email") -> st
     """The normalised address (or E.164 number, for a text channel) of a new suppression;
     ``ValueError`` for an unknown source or channel, :class:`~tierctl.errors.TierctlError` for
     something that is not an address or number (backends share it)."""
-    from tierctl.errors import TierctlError
-
     if source not in SUPPRESSION_SOURCES:
         raise ValueError(f"unknown suppression source {source!r}; sources are {', '.join(SUPPRESSION_SOURCES)}")
     if channel not in SUPPRESSION_CHANNELS:

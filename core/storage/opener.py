@@ -38,6 +38,10 @@ class StorageBackend(Protocol):
 
 
 def _url_error(url: object, problem: str) -> TierctlError:
+    if isinstance(url, str):
+        from tierctl.storage.postgres_conn import masked  # urllib only; psycopg stays unimported
+
+        url = masked(url)
     return TierctlError(
         f"storage.url: {problem}: {url!r}. Supported: sqlite:///relative/path.db (relative to "
         f"the config file's folder), sqlite:////absolute/path.db, or postgresql://user@host:5432/dbname "

@@ -24,13 +24,19 @@ SCHEMES = ("postgresql", "postgres")
 
 
 def masked(url: str) -> str:
-    """The URL with its password replaced by ``***``, for messages."""
-    parts = urllib.parse.urlsplit(url)
+    """The URL with its password replaced by ``***``, for messages (also when it is malformed)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a bad port or an unclosed [: mask the text between '//user:' and the last '@'
+        head, at, tail = url.rpartition("@")
+        scheme, slashes, userinfo = head.partition("//")
+        user, colon, _ = userinfo.partition(":")
+        return f"{scheme}{slashes}{user}:***@{tail}" if at and colon else url
     if parts.password is None:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
     return urllib.parse.urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query,
                                     parts.fragment))
 
@@ -40,7 +46,11 @@ def split_url(url: str) -> tuple[str, float]:
 
     :raises tierctl.errors.TierctlError: not a postgresql URL, or a bad ``lease_seconds``.
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise TierctlError(f"storage.url: not a valid URL: {masked(url)!r}: {exc}") from None
     if parts.scheme.lower() not in SCHEMES:
         raise TierctlError(f"storage.url: not a postgresql URL: {masked(url)!r}")
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)

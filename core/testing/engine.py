@@ -31,7 +31,6 @@ from tierctl.testing.clock import FakeClock, RealClock
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger
     from tierctl.config.model import Config
-    from tierctl.host.plugin_host import PluginHost
     from tierctl.http import MaybeSent
     from tierctl.providers import Provider, ProviderError
     from tierctl.records import Invitation, RawResponse, SendResult

@@ -12,7 +12,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import yaml
 from doubles.qualtrics import DIRECTORY, LIBRARY, MESSAGE, TOKEN, QualtricsDouble, envelope, error
 from project_fixtures import PROJECT_YAML
 

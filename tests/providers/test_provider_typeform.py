@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-import yaml
 from doubles.typeform import TOKEN, TypeformDouble
 from project_fixtures import PROJECT_YAML
 

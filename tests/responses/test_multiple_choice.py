@@ -95,3 +95,9 @@ def test_providers_hand_multi_select_answers_over_as_lists_the_checks_store():
     assert checks().check({"areas": typeform}) == ({"areas": '["Speed", "Price"]'}, [])
     assert checks().check({"areas": with_other}) == ({"areas": '["Speed", "Support, 24/7"]'}, [])
     assert answer_value({"type": "choice", "choice": {"label": "Price"}}) == "Price"  # single choice unchanged
+
+
+def test_a_deeply_nested_json_cell_is_a_bad_answer_not_a_crash():
+    """A hostile cell of ``[`` x 100000 made json.loads raise RecursionError (a traceback)."""
+    answers, problems = checks().check({"areas": "[" * 100_000})
+    assert answers == {} and len(problems) == 1 and "is not one of the choices" in problems[0]

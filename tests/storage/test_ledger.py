@@ -20,7 +20,6 @@ from tierctl.testing.ledger_contract import stored_response
 from tierctl.storage.opener import DEFAULT_URL, ledger_exists, open_ledger
 from tierctl.storage.ledger_sqlite import SqliteLedger
 from tierctl.storage.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
-from tierctl.records import SendResult
 from tierctl.records import StoredResponse
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -92,6 +91,20 @@ def test_unsupported_urls_explain_what_is_supported(tmp_path: Path, url: str, sa
     assert "postgresql://user@host:5432/dbname" in message
     assert "Set storage.url" in message and DEFAULT_URL in message
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("url", [
+    "mysql://bob:s3cretpw@db.example/tierctl",  # an unsupported scheme: the URL is shown, masked
+    "postgresql://bob:s3cretpw@db.example:notaport/tierctl",  # urllib raised ValueError (a traceback)
+    "postgresql://bob:s3cretpw@[::1/tierctl",
+])
+def test_a_malformed_or_unsupported_url_is_a_clear_error_that_never_shows_the_password(tmp_path: Path, url: str):
+    for attempt in (lambda: open_ledger(url, tmp_path), lambda: ledger_exists(url, tmp_path)):
+        with pytest.raises(TierctlError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert message.startswith("storage.url: ") and caught.value.exit_code == 2
+        assert "s3cretpw" not in message and "bob:***@" in message, message
 
 
 def test_ledger_exists_answers_without_creating_anything(tmp_path: Path):

@@ -8,7 +8,7 @@ sorted by ``updated_at``). Faults are injected with the scripting every
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from tierctl.testing import HttpDouble, Reply, route
