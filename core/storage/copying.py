@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from tierctl.errors import TierctlError
 
@@ -51,9 +51,9 @@ def canonical_time(value: Any) -> str | None:
     """A stored time as fixed-width UTC text (what the SQLite ledger stores)."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-    return datetime.fromisoformat(value).astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def canonical_value(value: Any) -> Any:
@@ -65,6 +65,16 @@ def canonical_value(value: Any) -> Any:
 
 def time_positions(table: str) -> list[int]:
     return [i for i, c in enumerate(TABLES[table]) if c in TIME_COLUMNS]
+
+
+def with_canonical_times(row: Sequence[Any], times: list[int]) -> Sequence[Any]:
+    """``row`` with its values at ``times`` (:func:`time_positions`) as :func:`canonical_time`."""
+    if not times:
+        return row
+    out = list(row)
+    for i in times:
+        out[i] = canonical_time(out[i])
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -590,23 +590,18 @@ class SqliteLedger(SqliteSuppressions, SqliteResponses, SqliteTexts, Ledger):
     # -- copying ----------------------------------------------------------
 
     def dump_table(self, table: str) -> Iterator[tuple[Any, ...]]:
-        from tierctl.storage.copying import ORDER_BY, TABLES, canonical_time, canonical_value, time_positions
+        from tierctl.storage.copying import ORDER_BY, TABLES, canonical_value, time_positions, with_canonical_times
 
         times = time_positions(table)
         cur = self.conn.execute(f"SELECT {', '.join(TABLES[table])} FROM {table} ORDER BY {ORDER_BY[table]}")
         for row in cur:
             if table == "answers":
                 yield row[0], row[1], canonical_value(row[2])
-            elif times:
-                row = list(row)
-                for i in times:
-                    row[i] = canonical_time(row[i])
-                yield tuple(row)
             else:
-                yield row
+                yield with_canonical_times(row, times)
 
     def load_table(self, table: str, rows: Any) -> int:
-        from tierctl.storage.copying import TABLES, canonical_time, time_positions
+        from tierctl.storage.copying import TABLES, time_positions, with_canonical_times
 
         columns = TABLES[table]
         times = time_positions(table)
@@ -615,11 +610,7 @@ class SqliteLedger(SqliteSuppressions, SqliteResponses, SqliteTexts, Ledger):
         with self._transaction() as conn:
             batch: list[Any] = []
             for row in rows:
-                if times:
-                    row = list(row)
-                    for i in times:
-                        row[i] = canonical_time(row[i])
-                batch.append(row)
+                batch.append(with_canonical_times(row, times))
                 if len(batch) >= 10_000:
                     conn.executemany(sql, batch)
                     n += len(batch)

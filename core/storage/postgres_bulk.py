@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from tierctl.storage.copying import ORDER_BY, TABLES, canonical_time, canonical_value, time_positions
+from tierctl.storage.copying import ORDER_BY, TABLES, canonical_value, time_positions, with_canonical_times
 
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
@@ -224,11 +224,7 @@ def dump_table(conn: Any, table: str) -> Iterator[tuple[Any, ...]]:
                 key, qid, score, text = row
                 yield key, qid, canonical_value(score) if score is not None else text
                 continue
-            if times:
-                row = list(row)
-                for i in times:
-                    row[i] = canonical_time(row[i])
-            yield tuple(row)
+            yield tuple(with_canonical_times(row, times))
 
 
 def load_table(conn: Any, table: str, rows: Iterable[tuple[Any, ...]]) -> int:
