@@ -299,24 +299,16 @@ def question_figures(info: QuestionInfo, qtype: str, counts: Counter) -> Questio
         by_choice: Counter = Counter()
         for (_, choice), n in counts.items():
             by_choice[choice] += n
-        if qtype == "multiple_choice":
-            # Each answer ticks any number of choices and is counted once under '' (the storage's
-            # rollup key); a choice's count is out of those answers, so the shares add up past 100%.
-            respondents = by_choice.pop("", 0)
-            if declared:
-                kept = [(c, by_choice.get(c, 0)) for c in declared]
-                ignored = sum(n for c, n in by_choice.items() if c not in declared)
-            else:
-                kept, ignored = sorted(by_choice.items(), key=lambda item: str(item[0])), 0
-            return QuestionFigures(info.question_id, qtype, info.text, respondents, ignored, None, tuple(kept),
-                                   None)
+        # A multiple_choice answer ticks any number of choices and is counted once under '' (the
+        # storage's rollup key); a choice's count is out of those answers, so the shares add up past 100%.
+        respondents = by_choice.pop("", 0) if qtype == "multiple_choice" else None
         if declared:
             kept = [(c, by_choice.get(c, 0)) for c in declared]
             ignored = sum(n for c, n in by_choice.items() if c not in declared)
         else:  # a question that left the config: whatever was stored is all there is
             kept = sorted(by_choice.items(), key=lambda item: str(item[0]))
             ignored = 0
-        answered = sum(n for _, n in kept)
+        answered = respondents if respondents is not None else sum(n for _, n in kept)
         return QuestionFigures(info.question_id, qtype, info.text, answered, ignored, None, tuple(kept), None)
 
     scale = SCALES.get(qtype) or info.scale
