@@ -88,9 +88,9 @@ class MessageBirdProvider(TextProvider):
     def __init__(self, instance: str, options: MessageBirdOptions, context: ProviderContext):
         super().__init__(instance, options, context)
         self.api = SmsClient(self, headers={"Authorization": f"AccessKey {options.access_key.get_secret_value()}"})
-        serve = getattr(context.config, "serve", None)
-        self.report_url = options.report_url or (
-            f"{serve.base_url.rstrip('/')}/hooks/messagebird" if serve is not None else None)
+        from tierctl.web.links import hook_url
+
+        self.report_url = options.report_url or hook_url(context.config, "messagebird")
 
     def request(self, invitation: Invitation, channel: str) -> tuple[str, dict[str, Any]] | str:
         if channel != "sms":
@@ -127,8 +127,11 @@ class MessageBirdProvider(TextProvider):
             raise WebhookRefused("set signing_key (the account's signing key) to receive delivery reports")
         verify_jwt(request.headers.get("messagebird-signature-jwt"), self.options.signing_key.get_secret_value(),
                    request.url, request.body)
-        params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True, max_num_fields=50)) \
-            if request.method == "GET" else dict(request.form)
+        try:
+            params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True, max_num_fields=50)) \
+                if request.method == "GET" else dict(request.form)
+        except ValueError:  # more fields than a report has: not MessageBird's (was a 500 with a traceback)
+            raise WebhookRefused("more query fields than a MessageBird report has") from None
         status = REPORT_STATUS.get(params.get("status", ""))
         message_id = params.get("id", "")
         if status is None or not message_id:

@@ -99,9 +99,9 @@ class TwilioProvider(TextProvider):
         super().__init__(instance, options, context)
         self._url = f"{options.base_url}/Accounts/{options.account_sid}/Messages.json"
         self.api = SmsClient(self, auth=(options.account_sid, options.auth_token.get_secret_value()))
-        serve = getattr(context.config, "serve", None)
-        self.status_callback = options.status_callback or (
-            f"{serve.base_url.rstrip('/')}/hooks/twilio" if serve is not None else None)
+        from tierctl.web.links import hook_url
+
+        self.status_callback = options.status_callback or hook_url(context.config, "twilio")
 
     def channel_for(self, invitation: Invitation) -> str:
         return channel_of(invitation, self.options.channel)

@@ -16,11 +16,17 @@ def webhooks() -> None:
 
 
 def _run(app: App, register: bool, as_json: bool) -> None:
-    from tierctl.storage.opener import open_ledger
+    from contextlib import nullcontext
+
+    from tierctl.storage.opener import existing_ledger, open_ledger
     from tierctl.web.registration import webhook_lines
 
     config = app.config()
-    with open_ledger(config.storage.url, config.base_dir) as ledger:  # keeps the platforms' subscription ids
+    # The ledger keeps the platforms' subscription ids: register writes them; check only reads, and
+    # creates no ledger (a new one would hide a lost ledger from the next send's warning).
+    ledger = (open_ledger(config.storage.url, config.base_dir) if register
+              else existing_ledger(config.storage.url, config.base_dir))
+    with ledger if ledger is not None else nullcontext():
         lines = webhook_lines(config, app.host, register, ledger)
     if as_json:
         click.echo(json.dumps([{"provider": l.instance, "survey": l.survey_id, "url": l.url, "state": l.state}

@@ -101,7 +101,10 @@ class Guard:
         except _TooLarge:
             if not status[0]:
                 await reply(413, "Request body too large.\n")
-        except Exception:
+        except Exception as exc:
+            if _client_left(exc):  # nobody to answer, and nothing wrong on our side
+                log.info("client left during %s %s", scope.get("method"), redact(path))
+                return
             log.exception("error while answering %s %s", scope.get("method"), redact(path))
             if not status[0]:
                 await reply(500, "Something went wrong on our side; please try again later.\n")
@@ -112,6 +115,13 @@ class Guard:
 
 class _TooLarge(Exception):
     pass
+
+
+def _client_left(exc: Exception) -> bool:
+    """Whether the client hung up before its request was read (Starlette's ``ClientDisconnect``)."""
+    from starlette.requests import ClientDisconnect
+
+    return isinstance(exc, ClientDisconnect)
 
 
 def _token_of(path: str) -> str | None:

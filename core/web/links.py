@@ -66,6 +66,13 @@ def _signed_url(config: "Config", route: str, purpose: str, invite_id: str) -> s
     return f"{base}/{route}/{make_token(secret, purpose, invite_id)}"
 
 
+def hook_url(config: "Config | None", name: str) -> str | None:
+    """Where ``tierctl serve`` receives ``name``'s webhooks (``<serve.base_url>/hooks/<name>``), or ``None``
+    without a ``serve:`` section."""
+    serve = getattr(config, "serve", None) if config is not None else None
+    return None if serve is None else f"{serve.base_url.rstrip('/')}/hooks/{name}"
+
+
 def form_url(config: "Config", invite_id: str) -> str | None:
     """The invitation's hosted form, or ``None`` without ``serve.base_url``."""
     return _signed_url(config, "s", FORM, invite_id)

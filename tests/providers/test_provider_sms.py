@@ -124,3 +124,23 @@ def test_the_circuit_breaker_stops_calling_a_failing_endpoint(tierctl_engine, tw
     assert twilio.count == SmsClient.breaker_failures  # the rest failed at once, without a request
     assert sum(1 for s in outcome.states.values() if s == "unknown") == SmsClient.breaker_failures
     assert sum(1 for s in outcome.states.values() if s == "retry") == 8 - SmsClient.breaker_failures
+
+
+def test_a_signed_messagebird_report_with_too_many_fields_is_refused_not_a_crash(tierctl_engine):
+    """A GET whose JWT checks out but whose query has more fields than a report: refused (was a ValueError
+    from parse_qsl, a 500 with a traceback in serve's log)."""
+    from tierctl.providers import WebhookRefused
+    from tierctl.records import WebhookRequest
+
+    with MessageBirdDouble() as bird:
+        provider = tierctl_engine.provider("messagebird", {"base_url": bird.url, "access_key": ACCESS_KEY,
+                                                           "originator": "Acme", "signing_key": "k" * 32})
+        url = "https://t.example/hooks/messagebird?" + "&".join(f"f{i}=v" for i in range(60))
+        request = WebhookRequest(url, {"messagebird-signature-jwt": bird.signature_jwt(url, "k" * 32)}, b"", (),
+                                 "GET")
+        with pytest.raises(WebhookRefused, match="more query fields"):
+            provider.webhook_events(request)
+        ok = url.split("?")[0] + "?id=m1&status=delivered"
+        events = provider.webhook_events(WebhookRequest(
+            ok, {"messagebird-signature-jwt": bird.signature_jwt(ok, "k" * 32)}, b"", (), "GET"))
+        assert [(e.external_id, e.status) for e in events] == [("m1", "delivered")]

@@ -110,3 +110,14 @@ def test_webhooks_register_and_check_with_typeform(typeform_project):
     double.webhooks[("Jm4gQd", "tierctl")]["enabled"] = False
     code, out, _ = cli(config, "webhooks", "check")
     assert code == 1 and "registered but switched off" in out
+
+
+def test_webhooks_check_creates_no_ledger(tmp_path):
+    """``webhooks check`` only reads: in a folder without a ledger it makes none (a new ledger would hide
+    a lost one from the next send's "new ledger" warning)."""
+    from conftest import make_project
+
+    config = make_project(tmp_path, 8000, f"  webhook_secrets: {{typeform: {TYPEFORM_SECRET}}}\n")
+    code, out, err = cli(config, "webhooks", "check")
+    assert code in (0, 1), out + err
+    assert not (tmp_path / ".tierctl").exists() and not list(tmp_path.rglob("*.db"))
