@@ -37,6 +37,11 @@ _CHANNEL = click.option("--channel", type=click.Choice(["email", "sms", "whatsap
                                                 "texts on that channel stop.")
 
 
+def _shown(address: str, channel: str) -> str:
+    """The address as the opt-out/opt-in line shows it: an e-mail address as stored, a number with its channel."""
+    return address.strip().lower() if channel == "email" else f"{address.strip()} ({channel})"
+
+
 @contacts.command()
 @click.argument("email", metavar="ADDRESS")
 @click.option("--survey", "survey_id", metavar="ID", help="Only this survey (default: every survey).")
@@ -52,8 +57,7 @@ def optout(app: App, email: str, survey_id: str | None, reason: str | None, chan
     with _ledger(app) as ledger:
         added = opt_out(ledger, email, survey_id, "manual", reason, _now(), channel)
     scope = f"survey {survey_id}" if survey_id else "all surveys"
-    shown = email.strip().lower() if channel == "email" else f"{email.strip()} ({channel})"
-    click.echo(f"{'opted out' if added else 'already opted out'}: {shown} ({scope})")
+    click.echo(f"{'opted out' if added else 'already opted out'}: {_shown(email, channel)} ({scope})")
 
 
 @contacts.command()
@@ -67,8 +71,7 @@ def optin(app: App, email: str, survey_id: str | None, channel: str) -> None:
 
     with _ledger(app) as ledger:
         lifted = opt_in(ledger, email, survey_id, channel)
-    shown = email.strip().lower() if channel == "email" else f"{email.strip()} ({channel})"
-    click.echo(f"lifted {lifted} suppression(s) of {shown}")
+    click.echo(f"lifted {lifted} suppression(s) of {_shown(email, channel)}")
 
 
 @contacts.command()
