@@ -134,7 +134,7 @@ def bench_sms(folder: Path, messages: int, rate: float) -> list[tuple[str, str, 
         limited = twilio.rate_limited
     share = reached / rate
     return [
-        (f"allowed rate (Twilio double, per_second)", f"{rate:g}/s", "peer"),
+        ("allowed rate (Twilio double, per_second)", f"{rate:g}/s", "peer"),
         (f"touchpoints send, {sent:,} SMS", f"{reached:.1f}/s",
          f"{share:.0%} of the allowed rate: " + ("OK" if share > 0.9 else "MISSED (> 90%)")),
         ("HTTP 429 answers", f"{limited}", "OK" if limited == 0 else "MISSED (0)"),

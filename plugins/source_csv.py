@@ -216,7 +216,7 @@ def _optional_columns(header: list[str], email_match):
         return None
     cols = tuple(where.get(name) for name in OPTIONAL_COLUMNS)
     zones: dict[str, bool] = {"": True}
-    dates: dict[str, bool] = {"": True}
+    dates: dict[str, str] = {"": ""}  # status_since -> why it is bad, "" when it is good
     phone_check = _phone_checker() if cols[0] is not None else None
 
     def read(row: list[str]):
@@ -242,9 +242,9 @@ def _optional_columns(header: list[str], email_match):
         if owner and email_match(owner) is None:
             problems.append(f"owner {owner!r} is not an e-mail address")
         if since not in dates:
-            dates[since] = _iso_moment(since)
-        if not dates[since]:
-            problems.append(f"status_since {since!r} is not an ISO date such as 2026-03-01")
+            dates[since] = _since_problem(since)
+        if dates[since]:
+            problems.append(dates[since])
         if problems:
             return "; ".join(problems)
         return phone, bool(sms_ok), bool(whatsapp_ok), zone, owner, since
@@ -281,14 +281,18 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def _iso_moment(text: str) -> bool:
+def _since_problem(text: str) -> str:
+    """Why ``text`` is no status_since, or "" when it is an ISO date or date-time."""
     from datetime import date, datetime
 
     try:
-        (datetime if "T" in text or " " in text else date).fromisoformat(text)
+        moment = (datetime if "T" in text or " " in text else date).fromisoformat(text)
     except ValueError:
-        return False
-    return True
+        return f"status_since {text!r} is not an ISO date such as 2026-03-01"
+    # Occasions count in months and years from it: near the calendar's ends that arithmetic overflows.
+    if not 1900 <= moment.year <= 9000:
+        return f"status_since {text!r} is outside the years 1900 to 9000"
+    return ""
 
 
 def _encoding_hint(exc: Exception, encoding: str) -> str:

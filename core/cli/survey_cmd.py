@@ -24,10 +24,14 @@ class NowType(click.ParamType):
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:
         try:
-            datetime.fromisoformat(str(value))
+            moment = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO date or date-time such as 2027-01-05 or "
                       "2027-01-05T09:00:00+01:00", param, ctx)
+        # Schedules reach years around the moment (windows, cadences, zones); near the calendar's
+        # ends that arithmetic overflows.
+        if not 1900 <= moment.year <= 9000:
+            self.fail(f"{value!r} is outside the years 1900 to 9000", param, ctx)
         return str(value)
 
 
@@ -225,8 +229,8 @@ def run_send(run: Any, dry_run: bool, limit: int | None, resend_unknown: bool, l
                                              "contact": f.invitation.contact_email, "reason": f.reason,
                                              "retry": f.retry} for f in report.failures]}))
     else:
-        verb = "would send" if dry_run else "sent"
-        click.echo(f"{report.now.isoformat()}: {verb} {report.due if dry_run else report.sent} of {report.due} due, "
+        verb, sent = ("would send", report.due - report.not_sent) if dry_run else ("sent", report.sent)
+        click.echo(f"{report.now.isoformat()}: {verb} {sent} of {report.due} due, "
                    f"{len(report.failures)} failed, {report.deferred} deferred"
                    + (f", {report.not_sent} left for the next run" if report.not_sent else "")
                    + (f", {report.elsewhere} sent by other runners" if report.elsewhere else "")

@@ -197,6 +197,7 @@ class SurveyRun:
                     report.deferred += 1
                 else:
                     report.due += 1
+            report.not_sent = _over_limit(report.due, limit)
             report.summary = scheduler.summary
             return report
 
@@ -254,8 +255,8 @@ class SurveyRun:
                 ledger.record_deferred(invs, {i.invite_id: d.reason for i, d in zip(invs, items_)},
                                        self.now, provider_name, throttled)
 
-        budget = report.due if limit is None else min(limit, report.due)
-        report.not_sent = report.due - budget
+        report.not_sent = _over_limit(report.due, limit)
+        budget = report.due - report.not_sent
         providers = build_providers(self.config, self.host, set(due))
         shared = []
         for name, provider in providers.items():
@@ -385,3 +386,8 @@ class SurveyRun:
                 report.failures.append(failure)
                 if on_failure is not None:
                     on_failure(failure)
+
+
+def _over_limit(due: int, limit: int | None) -> int:
+    """How many of ``due`` a run with ``--limit`` leaves for the next run."""
+    return 0 if limit is None else max(0, due - limit)

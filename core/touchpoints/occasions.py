@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from tierctl.config.durations import Duration
-from tierctl.surveys.scheduler import shift
+from tierctl.config.durations import Duration, shift
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo

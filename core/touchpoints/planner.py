@@ -135,13 +135,11 @@ class TouchpointPlanner:
                 self.summary.deferred += 1
                 return Deferral(invitation, until, f"quiet hours until {until.isoformat()} "
                                                    f"({contact.timezone or self.config.organization.timezone})")
-        fatigue = self.fatigue
-        if throttled and fatigue.active:
-            held = fatigue.hold(email)
+        if throttled and self.fatigue.active:
+            held = self.fatigue.take(email)
             if held is not None:
                 self.summary.deferred += 1
                 until, reason = held
                 return Deferral(invitation, until, reason)
-            fatigue.note(email)
         self.summary.due += 1
         return invitation

@@ -119,3 +119,14 @@ def test_debug_shows_a_traceback_and_the_default_does_not(config: Path) -> None:
         assert "tierctl.errors.ConfigError" in debug.stderr
         assert "tiers.standard.named_contacts: expected a whole number" in debug.stderr
     assert "Traceback" not in _subprocess(["-c", str(config), "validate"], {"TIERCTL_DEBUG": "0"}).stderr
+
+
+@pytest.mark.parametrize("command", [["survey", "plan"], ["touchpoints", "plan"], ["touchpoints", "due"],
+                                     ["diff"]])
+@pytest.mark.parametrize("moment", ["9999-12-31", "0001-01-01"])
+def test_now_near_the_calendars_ends_is_a_usage_error(project, command: list[str], moment: str) -> None:
+    # Windows and cadences shift --now by months and years: past year 9999 or before year 1 that overflowed.
+    config = project([["acc1", "Account 1", "starter", "active", "p1@acc1.example", "P 1", "user", "en"]])
+    code, out, err = run_cli(["-c", str(config), *command, "--now", moment], load_plugins=None)
+    assert code == 2, err
+    assert f"'{moment}' is outside the years 1900 to 9000" in err and "Traceback" not in err

@@ -267,9 +267,9 @@ def test_duplicate_contacts_are_reported_naming_both_lines_not_deferred(project)
                              load_plugins=None)
     assert code == 0, err
     assert err.splitlines() == [
-        f"skipped row: customers.csv:4: duplicate contact: ann@one.example is listed on line 2 already "
+        "skipped row: customers.csv:4: duplicate contact: ann@one.example is listed on line 2 already "
         "(account 'acc1'); remove one of the two rows, this one is skipped",
-        f"skipped row: customers.csv:5: duplicate contact: ann@one.example is listed on line 2 already "
+        "skipped row: customers.csv:5: duplicate contact: ann@one.example is listed on line 2 already "
         "(account 'acc1'; here account 'acc2'); remove one of the two rows, this one is skipped"]
     assert "2 due, 0 deferred, 2 bad rows skipped" in out
     assert "deferred" not in out.replace("0 deferred", "")

@@ -166,3 +166,16 @@ def test_survey_brief_points_to_touchpoints_due():
 
     result = CliRunner().invoke(cli, ["survey", "brief", "--help"])
     assert "touchpoints due" in result.output
+
+
+@pytest.mark.parametrize("command", ["plan", "due"])
+def test_status_since_near_the_calendars_ends_is_a_bad_row(tmp_path, command):
+    # Occasions are counted from status_since in months: from year 1 (or to year 9999) that overflowed.
+    rows = [contact(1, status_since="0001-01-01"), contact(2, status_since="9999-12-31T23:59:59"),
+            contact(3, status_since="2026-03-01")]
+    config = write_project(tmp_path, rows, project_yaml())
+    code, out, err = tp(config, command, "--now", "2026-12-05T11:00:00Z")
+    assert code == 0, err
+    assert "customers.csv:2: status_since '0001-01-01' is outside the years 1900 to 9000" in err
+    assert "customers.csv:3: status_since '9999-12-31T23:59:59' is outside the years 1900 to 9000" in err
+    assert "Traceback" not in err

@@ -145,6 +145,16 @@ def test_dry_run_sends_and_records_nothing(tmp_path):
     assert json.loads(out)["sent"] == 2
 
 
+def test_dry_run_with_a_limit_shows_what_the_run_would_send(tmp_path):
+    config = write_project(tmp_path, [contact(1), contact(2), contact(3)], project_yaml())
+    code, out, _ = tp(config, "send", "--now", NOON, "--dry-run", "--limit", "1")
+    assert code == 0 and "would send 1 of 3 due, 0 failed, 0 deferred, 2 left for the next run." in out
+    code, out, _ = tp(config, "send", "--now", NOON, "--dry-run", "--limit", "0", "--json")
+    assert json.loads(out)["not_sent"] == 3
+    code, out, _ = tp(config, "send", "--now", NOON, "--limit", "1")
+    assert code == 0 and "sent 1 of 3 due, 0 failed, 0 deferred, 2 left for the next run." in out
+
+
 def test_stop_reply_failure_is_permanent_and_listed(tmp_path):
     with TwilioDouble() as twilio:
         twilio.opt_out("+31612345601")
