@@ -46,6 +46,13 @@ def resolve_now(app: App, value: str | None) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def _not_nan(ctx: Any, param: Any, value: float) -> float:
+    # FloatRange lets nan through (it compares as neither below nor above the minimum): no bound at all.
+    if value != value:
+        raise click.BadParameter("nan is not a number of seconds", ctx, param)
+    return value
+
+
 now_option = click.option("--now", type=NowType(), default=None,
                           help="Act as if it were this moment (test a schedule, backfill). Default: now.")
 survey_option = click.option("--survey", "survey", metavar="ID", default=None, help="Only this survey.")
@@ -150,7 +157,8 @@ def send_options(noun: str) -> Any:
 @now_option
 @survey_option
 @send_options("invitations")
-@click.option("--max-failure-wait", type=click.FloatRange(min=0), default=DEFAULT_MAX_WAIT, show_default=True,
+@click.option("--max-failure-wait", type=click.FloatRange(min=0), callback=_not_nan, default=DEFAULT_MAX_WAIT,
+              show_default=True,
               metavar="SECONDS", help="Stop sending through a provider once this run has spent this long on "
                                       "sends that delivered nothing (the rest is left for the next run).")
 @click.option("--breaker-failures", type=click.IntRange(min=1), default=DEFAULT_FAILURES, show_default=True,

@@ -359,10 +359,7 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
         if not isinstance(survey, dict):
             continue
         provider = survey.get("provider")
-        if isinstance(provider, str) and provider not in providers:
-            problems.append(smap.problem(("surveys", survey_id, "provider"),
-                            f"provider {provider!r} is not defined under providers:"
-                            f"{did_you_mean(provider, providers)}; defined: {one_of(providers)}"))
+        problems.extend(_unknown_provider(provider, providers, smap, ("surveys", survey_id, "provider")))
         trigger = survey.get("trigger")
         if isinstance(trigger, dict):
             if provider is None:
@@ -399,6 +396,14 @@ def _cross_checks(data: dict[str, Any], smap: SourceMap, host: "PluginHost | Non
     return problems
 
 
+def _unknown_provider(provider: Any, providers: dict[str, Any], smap: SourceMap, path: Path_) -> list[Problem]:
+    """The problem of a survey's or message's ``provider:`` that names no entry under providers:."""
+    if not isinstance(provider, str) or provider in providers:
+        return []
+    return [smap.problem(path, f"provider {provider!r} is not defined under providers:"
+                               f"{did_you_mean(provider, providers)}; defined: {one_of(providers)}")]
+
+
 def _message_checks(data: dict[str, Any], tiers: dict[str, Any], providers: dict[str, Any],
                     sources: dict[str, Any], smap: SourceMap) -> list[Problem]:
     """Messages name a provider, cadence entries name a message of their channel, templates parse."""
@@ -411,10 +416,7 @@ def _message_checks(data: dict[str, Any], tiers: dict[str, Any], providers: dict
         if not isinstance(message, dict):
             continue
         provider = message.get("provider")
-        if isinstance(provider, str) and provider not in providers:
-            problems.append(smap.problem(("messages", message_id, "provider"),
-                            f"provider {provider!r} is not defined under providers:"
-                            f"{did_you_mean(provider, providers)}; defined: {one_of(providers)}"))
+        problems.extend(_unknown_provider(provider, providers, smap, ("messages", message_id, "provider")))
         texts: list[tuple[Path_, Any]] = []
         for key in ("subject", "body"):
             value = message.get(key)

@@ -130,3 +130,14 @@ def test_now_near_the_calendars_ends_is_a_usage_error(project, command: list[str
     code, out, err = run_cli(["-c", str(config), *command, "--now", moment], load_plugins=None)
     assert code == 2, err
     assert f"'{moment}' is outside the years 1900 to 9000" in err and "Traceback" not in err
+
+
+def test_max_failure_wait_nan_is_a_usage_error(project) -> None:
+    # nan passed FloatRange(min=0) and then never compared as reached: the time bound was off.
+    config = project([["acc1", "Account 1", "starter", "active", "p1@acc1.example", "P 1", "user", "en"]])
+    code, out, err = run_cli(["-c", str(config), "survey", "send", "--dry-run", "--max-failure-wait", "nan"],
+                             load_plugins=None)
+    assert code == 2 and "nan is not a number of seconds" in err and "Traceback" not in err
+    code, out, err = run_cli(["-c", str(config), "survey", "send", "--dry-run", "--max-failure-wait", "30"],
+                             load_plugins=None)
+    assert code == 0, err
