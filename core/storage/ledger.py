@@ -189,14 +189,19 @@ def checked_suppression(address: str, source: str, channel: str = "email") -> st
     if channel not in SUPPRESSION_CHANNELS:
         raise ValueError(f"unknown channel {channel!r}; channels are {', '.join(SUPPRESSION_CHANNELS)}")
     if channel != "email":
-        number = address.strip()
-        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
-            raise TierctlError(f"{number!r} is not a phone number in E.164 form; expected +31612345678")
-        return number
+        return checked_number(address)
     address = normalise_address(address)
     if "@" not in address:
         raise TierctlError(f"{address!r} is not an e-mail address; expected name@domain.example")
     return address
+
+
+def checked_number(number: str) -> str:
+    """``number`` stripped, if it is in E.164 form; :class:`~tierctl.errors.TierctlError` otherwise."""
+    number = number.strip()
+    if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+        raise TierctlError(f"{number!r} is not a phone number in E.164 form; expected +31612345678")
+    return number
 
 
 def suppression_key_of(address: str, channel: str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from tierctl.errors import TierctlError
 from tierctl.records import RowProblem
-from tierctl.storage.ledger import normalise_address
+from tierctl.storage.ledger import checked_number, normalise_address
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
@@ -65,7 +65,8 @@ def opt_out(ledger: "Ledger", address: str, survey_id: str | None, source: str, 
 def opt_in(ledger: "Ledger", address: str, survey_id: str | None, channel: str = "email") -> int:
     """Lift the suppressions of ``address`` (of one survey, or all; or a number's on ``channel``);
     returns how many."""
-    address = check_address(address) if channel == "email" else address.strip()
+    # Checked as an opt-out is: a typo must not report "lifted 0" as if the number had none.
+    address = check_address(address) if channel == "email" else checked_number(address)
     lifted = ledger.remove_suppression(address, survey_id, channel=channel)
     log.info("opt-in %s: %d suppression(s) lifted%s", address, lifted, f" (survey {survey_id})" if survey_id else "")
     return lifted

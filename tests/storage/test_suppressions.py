@@ -103,3 +103,15 @@ def test_one_invitation_by_its_id(ledger):
     got = ledger.invitation("inv-nps-1-2026-Q1")
     assert (got["survey_id"], got["state"], got["closes_at"]) == ("nps", "sending", NOW + timedelta(days=30))
     assert ledger.invitation("nope") is None
+
+
+def test_opting_a_number_in_checks_it_as_opting_out_does(ledger):
+    """A typo in `contacts optin NUMBER --channel sms` is an error, not "lifted 0 suppression(s)"."""
+    from tierctl.errors import TierctlError
+    from tierctl.surveys.suppressions import opt_in, opt_out
+
+    assert opt_out(ledger, " +31612345678 ", None, "manual", None, NOW, channel="sms")
+    for bad in ("", "0612345678", "+31 6 1234"):
+        with pytest.raises(TierctlError, match="is not a phone number in E.164 form"):
+            opt_in(ledger, bad, None, channel="sms")
+    assert opt_in(ledger, "+31612345678 ", None, channel="sms") == 1
