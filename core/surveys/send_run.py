@@ -182,7 +182,6 @@ class SurveyRun:
         """The plan, changing nothing. Read the summary after exhausting the iterator."""
         scheduler = self.scheduler(ledger)
         return scheduler, scheduler.plan()
-
     # --- sending --------------------------------------------------------------
 
     def send(self, ledger: "Ledger", dry_run: bool = False, limit: int | None = None,

@@ -1,0 +1,207 @@
+"""Write a plan's lines; a big one in two parts, on two cores.
+
+``survey plan`` over a million contacts is CPU-bound Python: one core reads,
+decides and writes every line. When the customer source offers a split
+(:meth:`CustomerSource.split <tierctl.sources.CustomerSource.split>`; the
+``csv`` source does for a big file) and the machine has a second core, a
+forked worker decides the second half of the contacts and writes its lines
+to a temporary file, while this process does the first half; its lines
+follow the first half's, and the contacts held back for meetings are decided
+last, as in one pass. The output is byte for byte that of one pass:
+
+* the worker is a fork, so it starts with this process's ledger facts
+  (already sent, last contacted, opt-outs) and needs no second read;
+* it reports its bad rows with their line in the whole file, and they are
+  shown after the first half's, as one pass would;
+* when its part does not follow the first half as one pass would read it (a
+  quoted value spans the cut, or a person is listed in both halves: a
+  duplicate), or the worker fails, its work is dropped and this process
+  reads the second half itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from tierctl.records import RowProblem
+from tierctl.sources import SourceSplit
+from tierctl.surveys.scheduler import ContactPass, Scheduler
+
+Line = Callable[[Any], str]
+Write = Callable[[str], Any]
+
+
+def write_plan(scheduler: Any, line: Line, write: Write) -> None:
+    """Write a line per item of ``scheduler``'s plan (``line`` makes it) with ``write``.
+
+    ``scheduler`` is a :class:`Scheduler`, or another planner with a ``plan()`` of
+    invitations and deferrals (the touchpoints planner), which is written in one pass."""
+    with _few_collections():
+        if not isinstance(scheduler, Scheduler):
+            _write_items(scheduler.plan(), line, write)
+            return
+        split = _split(scheduler)
+        if split is None:
+            _write_items(scheduler.plan_rows(), line, write)
+            return
+        scheduler.prepare()
+        worker = TailWorker(scheduler, split, line)  # forked before any thread starts here
+        meetings = scheduler.start_meetings()
+        state = ContactPass()
+        try:
+            _write_items(scheduler.contact_pass(split.head(), state), line, write)
+            outcome = worker.outcome()
+            if outcome is not None and split.fits(outcome.handoff):
+                _merge(scheduler, state, outcome)
+                worker.copy_lines(write)
+            else:
+                _write_items(scheduler.contact_pass(split.rest(), state), line, write)
+        finally:
+            worker.close()
+            scheduler.count_pass(state)
+        _write_items(scheduler.meeting_pass(meetings, state), line, write)
+
+
+def _split(scheduler: Scheduler) -> SourceSplit | None:
+    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        return None
+    return scheduler.customers.split(scheduler.report)
+
+
+def _write_items(items: Iterable[Any], line: Line, write: Write) -> None:
+    # Whole lines, a few thousand at a time: one write (and one pass of the secrets
+    # redactor over stdout) per line cost more than building the line.
+    pending: list[str] = []
+    add = pending.append
+    line = getattr(line, "__call__", line)  # a bound method: calling the object goes through its type
+    for item in items:
+        add(line(item))
+        if len(pending) >= 4096:
+            write("".join(pending))
+            pending.clear()
+    write("".join(pending))
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Collect garbage rarely while planning.
+
+    A plan makes millions of small objects and no reference cycles, and keeps many (the
+    ledger's facts, the contacts held for meetings): the collector's full passes over them
+    cost a tenth of the run and find nothing.
+    """
+    before = gc.get_threshold()
+    gc.freeze()  # what exists now (config, ledger facts) is never collected
+    gc.set_threshold(max(before[0], 100_000), before[1], max(before[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+@dataclass
+class Outcome:
+    """What the worker's part left: its pass, its part of the summary, the source's handoff."""
+
+    state: ContactPass
+    due: int = 0
+    deferred: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[RowProblem] = field(default_factory=list)
+    problem_count: int = 0
+    opted_out: list[tuple[str, str]] = field(default_factory=list)
+    handoff: Any = None
+
+
+class TailWorker:
+    """The second part of a plan, decided in a forked process (see the module docstring)."""
+
+    def __init__(self, scheduler: Scheduler, split: SourceSplit, line: Line):
+        self.folder = Path(tempfile.mkdtemp(prefix="tierctl-plan-"))
+        self.lines = self.folder / "lines.txt"
+        self.result = self.folder / "outcome.pickle"
+        sys.stdout.flush()  # a fork copies unwritten buffers: they would be written twice
+        sys.stderr.flush()
+        self.pid: int | None = os.fork()
+        if self.pid == 0:  # the worker
+            code = 1
+            try:
+                self._work(scheduler, split, line)
+                code = 0
+            except BaseException:  # noqa: BLE001 - the parent reads the part itself and meets the error there
+                pass
+            finally:
+                os._exit(code)  # no atexit, no flushing of the parent's buffers, no closing its connections
+
+    def _work(self, scheduler: Scheduler, split: SourceSplit, line: Line) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        summary = scheduler.fresh_summary()
+        state = ContactPass()
+        with open(self.lines, "w", encoding="utf-8", newline="") as out:
+            _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, out.write)
+        outcome = Outcome(state, summary.due, summary.deferred, summary.skipped, summary.problems,
+                          summary.problem_count, summary.opted_out, split.tail_handoff())
+        with open(self.result, "wb") as fh:
+            pickle.dump(outcome, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def outcome(self) -> Outcome | None:
+        """Wait for the worker; its outcome, or None when it failed."""
+        assert self.pid
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        if os.waitstatus_to_exitcode(status) != 0:
+            return None
+        with open(self.result, "rb") as fh:
+            return pickle.load(fh)
+
+    def copy_lines(self, write: Write) -> None:
+        """Write the worker's lines, whole lines at a time (the secrets redactor sees each line whole)."""
+        with open(self.lines, encoding="utf-8", newline="") as fh:
+            while True:
+                lines = fh.readlines(1 << 20)
+                if not lines:
+                    break
+                write("".join(lines))
+
+    def close(self) -> None:
+        """Stop the worker if it still runs (this process is leaving early), and remove its files."""
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _merge(scheduler: Scheduler, state: ContactPass, outcome: Outcome) -> None:
+    """Add the worker's part to this process's pass and summary, in one pass's order."""
+    summary = scheduler.summary
+    summary.due += outcome.due
+    summary.deferred += outcome.deferred
+    summary.skipped.update(outcome.skipped)  # new reasons after this part's, as one pass meets them
+    for problem in outcome.problems:
+        scheduler.report(problem)
+    summary.problem_count += outcome.problem_count - len(outcome.problems)
+    summary.opted_out.extend(outcome.opted_out[:max(0, scheduler.max_problems - len(summary.opted_out))])
+    theirs = outcome.state
+    # The parts share no address (SourceSplit.fits), so their e-mails' accounts do not mix.
+    for email, accounts in theirs.accounts_of.items():
+        state.accounts_of[email].extend(accounts)
+    state.held.extend(theirs.held)
+    state.skipping.update(theirs.skipping)
+    state.seen += theirs.seen
+    state.churned += theirs.churned
