@@ -88,10 +88,11 @@ def show_plan(run: Any, as_json: bool) -> None:
     from tierctl.surveys.plan_lines import plan_lines
     from tierctl.surveys.plan_parts import write_plan
 
+    write = sys.stdout.write
     ledger = _existing_ledger(run)
     try:
         scheduler = run.scheduler(ledger)
-        write_plan(scheduler, plan_lines(as_json), sys.stdout.write)
+        write_plan(scheduler, plan_lines(as_json), write)
     finally:
         if ledger is not None:
             ledger.close()
