@@ -92,7 +92,7 @@ def show_plan(run: Any, as_json: bool) -> None:
     ledger = _existing_ledger(run)
     try:
         scheduler = run.scheduler(ledger)
-        write_plan(scheduler, plan_lines(as_json), write)
+        write_plan(scheduler, plan_lines(as_json), sys.stdout)
     finally:
         if ledger is not None:
             ledger.close()

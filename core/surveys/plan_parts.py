@@ -22,31 +22,30 @@ last, as in one pass. The output is byte for byte that of one pass:
 from __future__ import annotations
 
 import gc
-import os
-import pickle
 import shutil
-import signal
-import sys
-import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from tierctl.records import RowProblem
 from tierctl.sources import SourceSplit
 from tierctl.surveys.scheduler import ContactPass, Scheduler
+from tierctl.util.forked import FAILED, Forked, can_fork
+from tierctl.util.redact import stream_redactor, unwrap_stream
 
+LINES = "lines.txt"  # the worker's lines, in its folder
 Line = Callable[[Any], str]
 Write = Callable[[str], Any]
 
 
-def write_plan(scheduler: Any, line: Line, write: Write) -> None:
-    """Write a line per item of ``scheduler``'s plan (``line`` makes it) with ``write``.
+def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
+    """Write a line per item of ``scheduler``'s plan (``line`` makes it) to ``out``.
 
     ``scheduler`` is a :class:`Scheduler`, or another planner with a ``plan()`` of
     invitations and deferrals (the touchpoints planner), which is written in one pass."""
+    write = out.write
     with _few_collections():
         if not isinstance(scheduler, Scheduler):
             _write_items(scheduler.plan(), line, write)
@@ -56,7 +55,7 @@ def write_plan(scheduler: Any, line: Line, write: Write) -> None:
             _write_items(scheduler.plan_rows(), line, write)
             return
         scheduler.prepare()
-        worker = TailWorker(scheduler, split, line)  # forked before any thread starts here
+        worker = TailWorker(scheduler, split, line, out)
         meetings = scheduler.start_meetings()
         state = ContactPass()
         try:
@@ -64,7 +63,7 @@ def write_plan(scheduler: Any, line: Line, write: Write) -> None:
             outcome = worker.outcome()
             if outcome is not None and split.fits(outcome.handoff):
                 _merge(scheduler, state, outcome)
-                worker.copy_lines(write)
+                worker.copy_lines(out)
             else:
                 _write_items(scheduler.contact_pass(split.rest(), state), line, write)
         finally:
@@ -74,7 +73,7 @@ def write_plan(scheduler: Any, line: Line, write: Write) -> None:
 
 
 def _split(scheduler: Scheduler) -> SourceSplit | None:
-    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+    if not can_fork():
         return None
     return scheduler.customers.split(scheduler.report)
 
@@ -126,65 +125,52 @@ class Outcome:
 
 
 class TailWorker:
-    """The second part of a plan, decided in a forked process (see the module docstring)."""
+    """The second part of a plan, decided in a forked copy of this process (see the module docstring)."""
 
-    def __init__(self, scheduler: Scheduler, split: SourceSplit, line: Line):
-        self.folder = Path(tempfile.mkdtemp(prefix="tierctl-plan-"))
-        self.lines = self.folder / "lines.txt"
-        self.result = self.folder / "outcome.pickle"
-        sys.stdout.flush()  # a fork copies unwritten buffers: they would be written twice
-        sys.stderr.flush()
-        self.pid: int | None = os.fork()
-        if self.pid == 0:  # the worker
-            code = 1
-            try:
-                self._work(scheduler, split, line)
-                code = 0
-            except BaseException:  # noqa: BLE001 - the parent reads the part itself and meets the error there
-                pass
-            finally:
-                os._exit(code)  # no atexit, no flushing of the parent's buffers, no closing its connections
-
-    def _work(self, scheduler: Scheduler, split: SourceSplit, line: Line) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        summary = scheduler.fresh_summary()
-        state = ContactPass()
-        with open(self.lines, "w", encoding="utf-8", newline="") as out:
-            _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, out.write)
-        outcome = Outcome(state, summary.due, summary.deferred, summary.skipped, summary.problems,
-                          summary.problem_count, summary.opted_out, split.tail_handoff())
-        with open(self.result, "wb") as fh:
-            pickle.dump(outcome, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    def __init__(self, scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO):
+        self._fork = Forked(_decide_tail, scheduler, split, line, out)
 
     def outcome(self) -> Outcome | None:
         """Wait for the worker; its outcome, or None when it failed."""
-        assert self.pid
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        if os.waitstatus_to_exitcode(status) != 0:
-            return None
-        with open(self.result, "rb") as fh:
-            return pickle.load(fh)
+        outcome = self._fork.result()
+        return None if outcome is FAILED else outcome
 
-    def copy_lines(self, write: Write) -> None:
-        """Write the worker's lines, whole lines at a time (the secrets redactor sees each line whole)."""
-        with open(self.lines, encoding="utf-8", newline="") as fh:
-            while True:
-                lines = fh.readlines(1 << 20)
-                if not lines:
-                    break
-                write("".join(lines))
+    def copy_lines(self, out: TextIO) -> None:
+        """Write the worker's lines to ``out``: they are the bytes ``out`` would have written."""
+        target = unwrap_stream(out)
+        target.flush()
+        with open(self._fork.folder / LINES, "rb") as fh:
+            buffer = getattr(target, "buffer", None)
+            if buffer is not None:
+                shutil.copyfileobj(fh, buffer, 1 << 22)
+                buffer.flush()
+                return
+            encoding, errors = _encoding(target)
+            while block := fh.read(1 << 22):  # a stream of text only (a test's StringIO)
+                target.write(block.decode(encoding, errors))
 
     def close(self) -> None:
-        """Stop the worker if it still runs (this process is leaving early), and remove its files."""
-        if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except OSError:
-                pass
-            self.pid = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._fork.close()
+
+
+def _encoding(stream: TextIO) -> tuple[str, str]:
+    return getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict"
+
+
+def _decide_tail(folder: Path, scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO) -> Outcome:
+    """In the worker: decide the second part, its lines into ``folder`` as ``out`` would write
+    them (redacted, encoded), so that this process copies bytes."""
+    summary = scheduler.fresh_summary()
+    state = ContactPass()
+    redact = stream_redactor(out)
+    encoding, errors = _encoding(unwrap_stream(out))
+    with open(folder / LINES, "wb") as fh:
+        def write(text: str) -> None:
+            fh.write((redact(text) if redact is not None else text).encode(encoding, errors))
+
+        _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, write)
+    return Outcome(state, summary.due, summary.deferred, summary.skipped, summary.problems,
+                   summary.problem_count, summary.opted_out, split.tail_handoff())
 
 
 def _merge(scheduler: Scheduler, state: ContactPass, outcome: Outcome) -> None:

@@ -19,6 +19,7 @@ import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -139,6 +140,17 @@ class Scheduler:
         # tier -> surveys it receives, in a stable order
         self._tier_surveys = {tid: [s for s in t.surveys if s in self.surveys]
                               for tid, t in config.tiers.items()}
+        self._triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
+        self._meetings: "Callable[[], list[Meeting]] | None" = None
+        self._meetings_started = False
+
+    def use_ledger_facts(self, known: dict[tuple[str, str, str], str], last_surveyed: dict[str, datetime],
+                         contact_times: dict[str, list[datetime]], suppressed: dict[str, frozenset[str]]) -> None:
+        """Plan with these facts of the ledger (see the constructor), read after the scheduler was
+        made (so that a big calendar is read meanwhile: :meth:`start_meetings`)."""
+        self.known = known or {}
+        self.fatigue = Fatigue(self.config.throttle, self.now, last_surveyed, contact_times)
+        self.suppressed = suppressed or {}
 
     @property
     def last_surveyed(self) -> dict[str, datetime]:
@@ -188,7 +200,6 @@ class Scheduler:
         """What every contact's decision shares: this moment's periodic occasions, the meeting
         triggers, and the tiers whose contacts' e-mails link meetings to accounts."""
         self._periodic = self._periodic_occasions()
-        self._triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
         self._meeting_tiers = {t for t, sids in self._tier_surveys.items() if any(sid in self._triggers for sid in sids)} \
             if self._triggers and self.meeting_source is not None else set()
         self._routes: dict[tuple[str, str], _Route] = {}
@@ -253,8 +264,11 @@ class Scheduler:
                 self.summary.skipped[reason] += count
 
     def start_meetings(self) -> "Callable[[], list[Meeting]] | None":
-        """Start reading the meetings (after :meth:`prepare`); returns a waiter for :meth:`meeting_pass`."""
-        return self._start_meetings(self._triggers)
+        """Start reading the meetings, once; returns a waiter for :meth:`meeting_pass`."""
+        if not self._meetings_started:
+            self._meetings_started = True
+            self._meetings = self._start_meetings(self._triggers)
+        return self._meetings
 
     def meeting_pass(self, meetings: "Callable[[], list[Meeting]] | None",
                       state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
@@ -359,6 +373,26 @@ class Scheduler:
         window = (self.now, self.now + horizon + timedelta(seconds=1))
         source = self.meeting_source
         if source.worth_a_worker:
+            from tierctl.util.forked import FAILED, Forked, can_fork
+
+            if can_fork():  # a copy of this process: it starts at once, nothing to import or pickle
+                import weakref
+
+                fork = Forked(_read_meetings_in, source, *window)
+                weakref.finalize(self, fork.close)  # a scheduler dropped unplanned leaves no process behind
+
+                def wait_fork() -> list[Meeting]:
+                    try:
+                        outcome = fork.result()
+                    finally:
+                        fork.close()
+                    # If the copy failed, read here: a bad calendar raises its error as in one process.
+                    found, problems = _read_meetings(source, *window) if outcome is FAILED else outcome
+                    for problem in problems:
+                        self.report(problem)
+                    return found
+
+                return wait_fork
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -455,6 +489,11 @@ class Scheduler:
             return occ, contact
 
         return decide
+
+
+def _read_meetings_in(_folder: Path, source: MeetingSource, start: datetime,
+                      end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
+    return _read_meetings(source, start, end)
 
 
 def _read_meetings(source: MeetingSource, start: datetime, end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
