@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import gc
 import shutil
-from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from tierctl.records import RowProblem
 from tierctl.sources import SourceSplit
-from tierctl.surveys.scheduler import ContactPass, Scheduler
+from tierctl.surveys.scheduler import ContactPass, PlanSummary, Scheduler
 from tierctl.util.forked import FAILED, Forked, can_fork
 from tierctl.util.redact import stream_redactor, unwrap_stream
 
@@ -115,12 +113,8 @@ class Outcome:
     """What the worker's part left: its pass, its part of the summary, the source's handoff."""
 
     state: ContactPass
-    due: int = 0
-    deferred: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    problems: list[RowProblem] = field(default_factory=list)
-    problem_count: int = 0
-    opted_out: list[tuple[str, str]] = field(default_factory=list)
+    #: Its decisions' counts (the pass's own counts are in ``state``, added up once by the parent).
+    summary: PlanSummary
     handoff: Any = None
 
 
@@ -169,20 +163,20 @@ def _decide_tail(folder: Path, scheduler: Scheduler, split: SourceSplit, line: L
             fh.write((redact(text) if redact is not None else text).encode(encoding, errors))
 
         _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, write)
-    return Outcome(state, summary.due, summary.deferred, summary.skipped, summary.problems,
-                   summary.problem_count, summary.opted_out, split.tail_handoff())
+    return Outcome(state, summary, split.tail_handoff())
 
 
 def _merge(scheduler: Scheduler, state: ContactPass, outcome: Outcome) -> None:
     """Add the worker's part to this process's pass and summary, in one pass's order."""
-    summary = scheduler.summary
-    summary.due += outcome.due
-    summary.deferred += outcome.deferred
-    summary.skipped.update(outcome.skipped)  # new reasons after this part's, as one pass meets them
-    for problem in outcome.problems:
+    summary, theirs_summary = scheduler.summary, outcome.summary
+    summary.due += theirs_summary.due
+    summary.deferred += theirs_summary.deferred
+    summary.skipped.update(theirs_summary.skipped)  # new reasons after this part's, as one pass meets them
+    for problem in theirs_summary.problems:
         scheduler.report(problem)
-    summary.problem_count += outcome.problem_count - len(outcome.problems)
-    summary.opted_out.extend(outcome.opted_out[:max(0, scheduler.max_problems - len(summary.opted_out))])
+    summary.problem_count += theirs_summary.problem_count - len(theirs_summary.problems)
+    room = max(0, scheduler.max_problems - len(summary.opted_out))
+    summary.opted_out.extend(theirs_summary.opted_out[:room])
     theirs = outcome.state
     # The parts share no address (SourceSplit.fits), so their e-mails' accounts do not mix.
     for email, accounts in theirs.accounts_of.items():
