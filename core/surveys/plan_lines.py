@@ -13,7 +13,6 @@ plan never builds its invitations).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -96,7 +95,12 @@ class JsonLines:
                     self.around[key] = around
             account, email = contact.account_id, contact.email
         elif isinstance(item, Deferral):
-            return json.dumps(item_dict(item, self.iso)) + "\n"
+            inv, shared, enc = item.invitation, self.shared, self.enc
+            return (f'{{"type": "deferred", "survey": {shared(inv.survey_id)}, "tier": {shared(inv.tier)}, '
+                    f'"account_id": {enc(inv.account_id)}, "contact": {enc(inv.contact_email)}, '
+                    f'"role": {shared(inv.role)}, "occasion": {enc(inv.occasion)}, '
+                    f'"due_at": {shared(inv.due_at)}, "closes_at": {shared(inv.closes_at)}, '
+                    f'"until": {shared(item.until)}, "reason": {enc(item.reason)}}}\n')
         else:
             key = (item.survey_id, item.tier, item.role, item.occasion, item.due_at, item.closes_at)
             around = self.around.get(key)

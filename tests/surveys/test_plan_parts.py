@@ -249,3 +249,22 @@ def test_a_big_calendar_read_in_a_forked_worker_gives_what_one_process_reads(big
     forked = plan(config, "--json")
     assert forked[0] == alone[0]
     assert forked[2] == alone[2]
+
+
+def test_deferred_lines_are_what_json_dumps_writes(big_project, host):
+    """The JSON-lines writer builds deferrals from cached pieces: the same text as json.dumps."""
+    from datetime import datetime, timezone
+
+    from tierctl.config.loader import load_config
+    from tierctl.surveys.plan_lines import IsoCache, JsonLines, item_dict
+    from tierctl.surveys.scheduler import Deferral
+    from tierctl.surveys.send_run import SurveyRun
+
+    config = big_project(rows())
+    items = list(SurveyRun(load_config(config, host), host, datetime(2027, 1, 5, 8, tzinfo=timezone.utc)).plan()[1])
+    deferrals = [i for i in items if isinstance(i, Deferral)]
+    assert deferrals, "a key stakeholder's quarterly survey waits behind the pre-meeting survey"
+    iso = IsoCache()
+    line = JsonLines(iso)
+    for item in items:
+        assert line(item) == json.dumps(item_dict(item, iso)) + "\n"
