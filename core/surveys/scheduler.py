@@ -19,7 +19,6 @@ import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
 from tierctl.sources import CustomerSource, MeetingSource
 from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, phone_suppression_key, suppression_key
 from tierctl.surveys.fatigue import Fatigue
+from tierctl.surveys.meeting_reader import Meetings, read_meetings
 
 # States in the ledger that close a (survey, contact, occasion) for good.
 FINAL_STATES = frozenset({"sending", "sent", "failed", "unknown"})
@@ -60,10 +60,6 @@ class PlanSummary:
     problem_count: int = 0
     #: ``(survey, contact e-mail)`` skipped because the address opted out (the first 200; all are counted).
     opted_out: list[tuple[str, str]] = field(default_factory=list)
-
-
-#: Waits for the meetings being read: ``() -> (meetings, problems found reading them)``.
-Meetings = Callable[[], tuple[list[Meeting], list[RowProblem]]]
 
 
 @dataclass
@@ -400,40 +396,7 @@ class Scheduler:
             return None
         horizon = max(_timedelta(t.before_meeting, self.now) for t in triggers.values())
         window = (self.now, self.now + horizon + timedelta(seconds=1))
-        source = self.meeting_source
-        if source.worth_a_worker:
-            from tierctl.util.forked import FAILED, Forked, can_fork
-
-            if can_fork():  # a copy of this process: it starts at once, nothing to import or pickle
-                import weakref
-
-                fork = Forked(_read_meetings_in, source, *window)
-                weakref.finalize(self, fork.close)  # a scheduler dropped unplanned leaves no process behind
-
-                def wait_fork() -> tuple[list[Meeting], list[RowProblem]]:
-                    try:
-                        outcome = fork.result()
-                    finally:
-                        fork.close()
-                    # If the copy failed, read here: a bad calendar raises its error as in one process.
-                    return _read_meetings(source, *window) if outcome is FAILED else outcome
-
-                return wait_fork
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            future = pool.submit(_read_meetings, source, *window)
-
-            def wait() -> tuple[list[Meeting], list[RowProblem]]:
-                try:
-                    return future.result()
-                finally:
-                    pool.shutdown()
-
-            return wait
-        found = list(source.meetings(*window, self.report))  # read now: its problems are reported now
-        return lambda: (found, [])
+        return read_meetings(self.meeting_source, window, self.report, owner=self)
 
     def _meeting_occasions(self, triggers: dict[str, MeetingTrigger],
                            account_meetings: dict[str, dict[str, Meeting]]) -> dict[tuple[str, str], list[_Occasion]]:
@@ -512,17 +475,6 @@ class Scheduler:
             return occ, contact
 
         return decide
-
-
-def _read_meetings_in(_folder: Path, source: MeetingSource, start: datetime,
-                      end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
-    return _read_meetings(source, start, end)
-
-
-def _read_meetings(source: MeetingSource, start: datetime, end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
-    """Run in a worker process: the meetings in the window and the problems found."""
-    problems: list[RowProblem] = []
-    return list(source.meetings(start, end, problems.append)), problems
 
 
 def _in_audience(survey: Survey, role: str) -> bool:
