@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
+from tierctl.records import Meeting, RowProblem
 from tierctl.sources import SourceSplit
 from tierctl.surveys.scheduler import ContactPass, PlanSummary, Scheduler
 from tierctl.util.forked import FAILED, Forked, can_fork
@@ -60,7 +61,7 @@ def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
         try:
             _write_items(scheduler.contact_pass(split.head(), state), line, write)
             if state.held:
-                early = EarlyHeld(scheduler, state, line)  # while the worker decides its part
+                early = EarlyHeld.start(scheduler, state, line)  # while the worker decides its part
             outcome = worker.outcome()
             if outcome is not None and split.fits(outcome.handoff):
                 _merge(scheduler, state, outcome)
@@ -91,12 +92,14 @@ def _write_items(items: Iterable[Any], line: Line, write: Write) -> None:
     pending: list[str] = []
     add = pending.append
     line = getattr(line, "__call__", line)  # a bound method: calling the object goes through its type
-    for item in items:
-        add(line(item))
-        if len(pending) >= 4096:
-            write("".join(pending))
-            pending.clear()
-    write("".join(pending))
+    try:
+        for item in items:
+            add(line(item))
+            if len(pending) >= 4096:
+                write("".join(pending))
+                pending.clear()
+    finally:  # what was decided before an error is shown, as a line-by-line writer would have
+        write("".join(pending))
 
 
 @contextmanager
@@ -210,16 +213,27 @@ class EarlyHeld:
     accounts (:meth:`still_holds`); then :meth:`undo` forgets them and they are decided again.
     """
 
-    def __init__(self, scheduler: Scheduler, state: ContactPass, line: Line):
+    @classmethod
+    def start(cls, scheduler: Scheduler, state: ContactPass, line: Line) -> "EarlyHeld | None":
+        """Decide them now; None when the meetings cannot be read (one pass meets that error only
+        after every contact's line, so the meeting pass must meet it here too)."""
+        try:
+            found, problems = scheduler.meetings_read()
+        except Exception:  # noqa: BLE001 - raised again, in its place, by the meeting pass
+            return None
+        return cls(scheduler, state, line, found, problems)
+
+    def __init__(self, scheduler: Scheduler, state: ContactPass, line: Line, found: list[Meeting],
+                 problems: list[RowProblem]):
         self.scheduler = scheduler
         self.held = list(state.held)
-        self.found, self.problems = scheduler.meetings_read()
-        occasions = scheduler.meeting_occasions(self.found, state.accounts_of)
-        mine = scheduler.count_in(PlanSummary())
+        self.found, self.problems = found, problems
+        occasions = scheduler.meeting_occasions(found, state.accounts_of)
+        main = scheduler.count_in(PlanSummary())
         try:
             self.lines = [line(item) for item in scheduler.decide_held(self.held, occasions)]
         finally:
-            self.summary = scheduler.count_in(mine)
+            self.summary = scheduler.count_in(main)
 
     def still_holds(self, theirs: ContactPass) -> bool:
         """Whether the worker's part links no meeting to an account of these contacts."""

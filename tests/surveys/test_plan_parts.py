@@ -293,3 +293,21 @@ def test_deferred_lines_are_what_json_dumps_writes(big_project, host):
     line = JsonLines(iso)
     for item in items:
         assert line(item) == json.dumps(item_dict(item, iso)) + "\n"
+
+
+def test_an_unreadable_big_calendar_fails_a_plan_in_two_parts_as_one_pass(big_project, parts, monkeypatch):
+    """Every contact's line first, then the calendar's error: also when the first half's
+    held-back contacts would be decided early."""
+    from tierctl.plugins.source_ical import IcalMeetings
+
+    config = big_project(rows())
+    (config.parent / "meetings.ics").write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:nonsense\r\n")
+    monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: True))
+    parts.off()
+    one = plan(config, "--json")
+    parts.on()
+    two = plan(config, "--json")
+    assert parts.fitted == [True]
+    assert one[0] == two[0] != 0
+    assert two == one
+    assert one[1].count("\n") > 1000, "the contacts' lines come before the error"
