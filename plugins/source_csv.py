@@ -79,6 +79,7 @@ class CsvCustomers(CustomerSource):
     description = "Contacts from a CSV file (account_id, account_name, plan, status, contact_email, ...)"
     Options = CsvOptions
     input_files = ("path",)
+    unique_emails = True  # a second row of an address is reported as a duplicate and skipped
 
     @property
     def path(self) -> Path:
