@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from tierctl.records import StoredResponse
 
 # Staging tables: per session, emptied at commit. "added" holds the responses this batch really
-# added, with their invitation's survey, tier and due day (what the rollup counts them under).
+# added, with their invitation's survey, tier and due day (what the rollup counts them under). Those
+# three come staged with each response, as the caller linked it (the SQLite ledger folds the same
+# fields): reading them back from invitations cost a scan and a hash of the whole table per batch.
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS new_responses (invitation BIGINT, response_id TEXT, source TEXT, "
-    "submitted_at TIMESTAMPTZ, received_at TIMESTAMPTZ) ON COMMIT DELETE ROWS",
+    "submitted_at TIMESTAMPTZ, received_at TIMESTAMPTZ, survey_id TEXT, tier TEXT, due_day TEXT) "
+    "ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS new_answers (invitation BIGINT, question_id TEXT, score DOUBLE PRECISION, "
     "text TEXT) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS added (invitation BIGINT, survey_id TEXT, tier TEXT, due_day TEXT) "
@@ -88,6 +91,9 @@ _FOLD_NEW_RESPONSES = (
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+NULL = "\\N"  # COPY's text format for NULL
+
+
 def _text(value: str) -> str:
     """A text value for COPY's text format."""
     return value.translate(_COPY_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value
@@ -118,7 +124,8 @@ def _copy_buffers(fresh: list["StoredResponse"], rows_per_write: int = 20_000) -
             received = iso.get(received_at)
             if received is None:
                 received = iso[received_at] = received_at.isoformat()
-            responses.append(f"{key}\t{_text(r.response_id)}\t{_text(r.source)}\t{submitted}\t{received}\n")
+            responses.append(f"{key}\t{_text(r.response_id)}\t{_text(r.source)}\t{submitted}\t{received}\t"
+                             f"{_text(r.survey_id)}\t{_text(r.tier)}\t{_text(r.due_day) if r.due_day is not None else NULL}\n")
             for qid, value in r.answers.items():
                 name = names.get(qid)
                 if name is None:
@@ -148,8 +155,8 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         # A batch's sorts and groupings fit in memory (the default 4 MB spills a 200,000-response
         # batch to disk, several times slower); for this transaction only.
         cur.execute("SET LOCAL work_mem = '256MB'")
-        with cur.copy("COPY new_responses (invitation, response_id, source, submitted_at, received_at) "
-                      "FROM STDIN") as copy_responses:
+        with cur.copy("COPY new_responses (invitation, response_id, source, submitted_at, received_at, survey_id, "
+                      "tier, due_day) FROM STDIN") as copy_responses:
             answer_buffers = []
             for responses, answers in _copy_buffers(fresh):
                 copy_responses.write(responses)
@@ -168,7 +175,7 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
             "JOIN invitations AS v ON v.id = n.invitation "
             "ORDER BY n.invitation ON CONFLICT DO NOTHING RETURNING invitation) "
             "INSERT INTO added (invitation, survey_id, tier, due_day) "
-            "SELECT i.id, i.survey_id, i.tier, i.due_day FROM ins JOIN invitations AS i ON i.id = ins.invitation "
+            "SELECT n.invitation, n.survey_id, n.tier, n.due_day FROM ins JOIN new_responses AS n USING (invitation) "
             "RETURNING invitation")
         added = {row[0] for row in cur.fetchall()}
         if len(added) < len(fresh):
@@ -180,9 +187,11 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         if not added:
             return []
         cur.execute("ANALYZE added")
+        # Every staged response added (a first import): all staged answers are theirs, no join needed.
+        only_added = "" if len(added) == len(fresh) else "JOIN added AS d ON d.invitation = n.invitation "
         cur.execute("INSERT INTO answers (invitation, question_id, score, text) "
-                    "SELECT n.invitation, n.question_id, n.score, n.text FROM new_answers AS n "
-                    "JOIN added AS d ON d.invitation = n.invitation ORDER BY 1, 2")
+                    f"SELECT n.invitation, n.question_id, n.score, n.text FROM new_answers AS n {only_added}"
+                    "ORDER BY 1, 2")
         cur.execute(_FOLD_NEW_ANSWERS)
         cur.execute(_FOLD_NEW_RESPONSES)
     return [r for r in fresh if r.invitation in added]
