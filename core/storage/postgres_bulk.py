@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from tierctl.records import StoredResponse
 
 # Staging tables: per session, emptied at commit. "added" holds the responses this batch really
-# added, with their invitation's survey, tier and due day (what the rollup counts them under). Those
+# added when some were not (stored already), with their invitation's survey, tier and due day (what
+# the rollup counts them under); when all were, new_responses itself is the list. Those
 # three come staged with each response, as the caller linked it (the SQLite ledger folds the same
 # fields): reading them back from invitations cost a scan and a hash of the whole table per batch.
 _STAGING = (
@@ -60,7 +61,7 @@ _COUNT_RESPONSES = (
 #: Count stored answers and responses into the rollup (``{where}``: which ones; ``TRUE`` for all).
 FOLD_ANSWERS = _COUNT_ANSWERS.replace("{source}", ANSWERS_JOIN)
 FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invitations AS i ON i.id = r.invitation")
-# A batch's own answers and responses, counted from the staging tables: "added" carries each new
+# A batch's own answers and responses, counted from the staging tables: {added} carries each new
 # response's survey, tier and due day, so the big tables are not joined again.
 #
 # Split in two: exploding every answer through jsonb_array_elements_text (as FOLD_ANSWERS does) runs a
@@ -68,7 +69,7 @@ FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invit
 # grouped directly; only multiple_choice rows are exploded. One statement still: a question has one
 # qtype and qtype is in the key, so the two halves never produce the same rollup key (which ON
 # CONFLICT DO UPDATE would refuse within one statement).
-_NEW_SOURCE = ("new_answers AS a JOIN added AS i ON i.invitation = a.invitation "
+_NEW_SOURCE = ("new_answers AS a JOIN {added} AS i ON i.invitation = a.invitation "
                "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
 _FOLD_NEW_ANSWERS = (
     "INSERT INTO answer_day_counts AS c (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
@@ -83,7 +84,7 @@ _FOLD_NEW_ANSWERS = (
     "DO UPDATE SET n = c.n + excluded.n")
 _FOLD_NEW_RESPONSES = (
     "INSERT INTO response_day_counts AS c (survey_id, tier, due_day, responses, keys) "
-    "SELECT survey_id, tier, due_day, COUNT(*), SUM(invitation) FROM added GROUP BY 1, 2, 3 "
+    "SELECT survey_id, tier, due_day, COUNT(*), SUM(invitation) FROM {added} GROUP BY 1, 2, 3 "
     "ON CONFLICT (survey_id, tier, due_day) DO UPDATE SET responses = c.responses + excluded.responses, "
     "keys = c.keys + excluded.keys")
 
@@ -170,13 +171,10 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         # Only responses to an existing invitation go in (the schema has no per-row foreign key:
         # see postgres_schema); invitations are never deleted, so none can vanish meanwhile.
         cur.execute(
-            "WITH ins AS (INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
+            "INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
             "SELECT n.invitation, n.response_id, n.source, n.submitted_at, n.received_at FROM new_responses AS n "
             "JOIN invitations AS v ON v.id = n.invitation "
-            "ORDER BY n.invitation ON CONFLICT DO NOTHING RETURNING invitation) "
-            "INSERT INTO added (invitation, survey_id, tier, due_day) "
-            "SELECT n.invitation, n.survey_id, n.tier, n.due_day FROM ins JOIN new_responses AS n USING (invitation) "
-            "RETURNING invitation")
+            "ORDER BY n.invitation ON CONFLICT DO NOTHING RETURNING invitation")
         added = {row[0] for row in cur.fetchall()}
         if len(added) < len(fresh):
             # Some were not added: stored already, or (a caller's bug) answering no invitation.
@@ -186,14 +184,20 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
                 raise ValueError(f"no invitation with key {orphan[0]} in the ledger: a response must answer one")
         if not added:
             return []
-        cur.execute("ANALYZE added")
-        # Every staged response added (a first import): all staged answers are theirs, no join needed.
-        only_added = "" if len(added) == len(fresh) else "JOIN added AS d ON d.invitation = n.invitation "
+        if len(added) == len(fresh):
+            # Every staged response was added (a first import): the staging tables are the batch,
+            # and its answers and counts need no join with a list of the added ones.
+            table, only_added = "new_responses", ""
+        else:
+            cur.execute("INSERT INTO added (invitation, survey_id, tier, due_day) SELECT n.invitation, n.survey_id, "
+                        "n.tier, n.due_day FROM new_responses AS n WHERE n.invitation = ANY(%s)", (list(added),))
+            cur.execute("ANALYZE added")
+            table, only_added = "added", "JOIN added AS d ON d.invitation = n.invitation "
         cur.execute("INSERT INTO answers (invitation, question_id, score, text) "
                     f"SELECT n.invitation, n.question_id, n.score, n.text FROM new_answers AS n {only_added}"
                     "ORDER BY 1, 2")
-        cur.execute(_FOLD_NEW_ANSWERS)
-        cur.execute(_FOLD_NEW_RESPONSES)
+        cur.execute(_FOLD_NEW_ANSWERS.replace("{added}", table))
+        cur.execute(_FOLD_NEW_RESPONSES.replace("{added}", table))
     return [r for r in fresh if r.invitation in added]
 
 
