@@ -105,3 +105,31 @@ def test_the_rollup_counted_by_an_import_is_the_rollup_counted_from_scratch(pg_p
         assert counted == counts(ledger, use_rollup=False)
         ledger.rebuild_rollup()
         assert counts(ledger) == counted
+
+
+def test_a_re_import_adds_only_the_new_rows_and_counts_them_once(pg_project, tmp_path: Path, monkeypatch):
+    # Batch 1 adds every response (counted from the staging tables directly); batch 2 of the second
+    # file holds one stored response and one new (the added ones staged and joined apart).
+    monkeypatch.setattr(csv_import, "BATCH_SIZE", 2)
+    config, url, ids = pg_project("again")
+    first = write_csv(tmp_path / "first.csv", rows(ids[:3]), header=HEADER)
+    code, out, err = invoke(config, "import", str(first), "--survey", "product-feedback")
+    assert (code, err) == (0, "") and "3 added, 0 duplicates" in out, out
+    changed = [[invite, at, "0" if k < 3 else nps, *rest] for k, (invite, at, nps, *rest) in enumerate(rows(ids))]
+    second = write_csv(tmp_path / "second.csv", changed, header=HEADER)
+    code, out, err = invoke(config, "import", str(second), "--survey", "product-feedback")
+    assert (code, err) == (0, "") and "3 added, 3 duplicates" in out, out
+
+    def counts(ledger, use_rollup: bool = True) -> list:
+        return sorted(ledger.metrics(use_rollup=use_rollup).answer_counts("month", None, None), key=repr)
+
+    with open_ledger(url, config.parent) as ledger:
+        # The first import's answers stay: a duplicate's answers are neither stored nor counted.
+        nps = {r["invite_id"]: r["answers"]["nps"]["score"] for i in range(6)
+               for r in ledger.responses_for_account(f"acc{i}")}
+        assert nps == {invite: k % 11 for k, invite in enumerate(ids)}
+        counted = counts(ledger)
+        assert sum(n for row in counted if row[3] == "nps" for n in [row[7]]) == 6
+        assert counted == counts(ledger, use_rollup=False)
+        ledger.rebuild_rollup()
+        assert counts(ledger) == counted
