@@ -276,7 +276,7 @@ class ResponseStore:
             rows.append(_stored((p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id,
                                  inv.tier, inv.due_day, p.submitted_at, source, p.answers, now, types,
                                  inv.key)))
-        return rows
+        return ledger.prepare_responses(rows)
 
     def save(self, rows: list[StoredResponse]) -> tuple[int, int]:
         """Store linked responses (one transaction) and call the hook for the new ones;

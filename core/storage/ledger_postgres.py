@@ -572,10 +572,17 @@ class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
             found.setdefault(row[0], []).append(InvitationRef._make(row[1:]))
         return found
 
-    def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
-        from tierctl.storage.postgres_bulk import add_responses
+    def prepare_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
+        """The rows that may be added, with the text COPY will send made now (see
+        :class:`tierctl.storage.postgres_bulk.Staged`)."""
+        from tierctl.storage.postgres_bulk import Staged
 
-        fresh = first_responses(self.with_keys(rows))
+        return Staged(first_responses(self.with_keys(rows)))
+
+    def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
+        from tierctl.storage.postgres_bulk import Staged, add_responses
+
+        fresh = rows if isinstance(rows, Staged) else first_responses(self.with_keys(rows))
         if not fresh:
             return []
         with self._transaction() as conn:

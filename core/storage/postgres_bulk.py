@@ -156,6 +156,23 @@ def _days_buffer(days: dict[tuple[str, str, str | None], int]) -> bytes:
                    for (survey, tier, due), day in days.items()).encode()
 
 
+class Staged(list):  # type: ignore[type-arg]
+    """A batch for :func:`add_responses` (the first response per invitation and response id) with
+    the text COPY sends, made when the batch is prepared rather than while it is stored: an import
+    prepares the next batch in its reading thread while the server stores the last one, and the
+    text took a fifth of the time a batch held the server's connection. Never changed after."""
+
+    def __init__(self, fresh: list["StoredResponse"]):
+        super().__init__(fresh)
+        self.days: dict[tuple[str, str, str | None], int] = {}
+        self.responses_text: list[bytes] = []
+        self.answers_text: list[bytes] = []
+        for responses, answers in _copy_buffers(fresh, self.days):
+            self.responses_text.append(responses)
+            self.answers_text.append(answers)
+        self.days_text = _days_buffer(self.days)
+
+
 def _staging(conn: Any) -> None:
     for statement in _STAGING:
         conn.execute(statement)
@@ -172,18 +189,16 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         # A batch's sorts and groupings fit in memory (the default 4 MB spills a 200,000-response
         # batch to disk, several times slower); for this transaction only.
         cur.execute("SET LOCAL work_mem = '256MB'")
-        days: dict[tuple[str, str, str | None], int] = {}
+        staged = fresh if isinstance(fresh, Staged) else Staged(fresh)
         with cur.copy("COPY new_responses (invitation, response_id, source, submitted_at, received_at, day) "
                       "FROM STDIN") as copy_responses:
-            answer_buffers = []
-            for responses, answers in _copy_buffers(fresh, days):
-                copy_responses.write(responses)
-                answer_buffers.append(answers)
+            for text in staged.responses_text:
+                copy_responses.write(text)
         with cur.copy("COPY new_answers (invitation, day, question_id, score, text) FROM STDIN") as copy_answers:
-            for answers in answer_buffers:
-                copy_answers.write(answers)
+            for text in staged.answers_text:
+                copy_answers.write(text)
         with cur.copy("COPY new_days (day, survey_id, tier, due_day) FROM STDIN") as copy_days:
-            copy_days.write(_days_buffer(days))
+            copy_days.write(staged.days_text)
         # Statistics for the planner: a temp table has none, and the joins below depend on its size.
         cur.execute("ANALYZE new_responses")
         cur.execute("ANALYZE new_answers")
