@@ -234,8 +234,9 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
                         "WHERE n.invitation = ANY(%s)", (list(added),))
             cur.execute("ANALYZE added")
             table, only_added = "added", "WHERE invitation IN (SELECT invitation FROM added) "
+        # No ORDER BY: Staged sent them in key order.
         cur.execute("INSERT INTO answers (invitation, question_id, score, text) "
-                    f"SELECT invitation, question_id, score, text FROM new_answers {only_added}")  # in key order: Staged
+                    f"SELECT invitation, question_id, score, text FROM new_answers {only_added}")
         cur.execute(_FOLD_NEW_ANSWERS.replace("{only_added}", only_added))
         cur.execute(_FOLD_NEW_RESPONSES.replace("{added}", table))
     return [r for r in fresh if r.invitation in added]
