@@ -4,7 +4,8 @@
    20,000 weekly recurring meetings, on a SQLite and on a PostgreSQL ledger
    (a server started from the machine's binaries; ``--skip-postgres``) in
    which 100,000 invitations of this quarter were sent earlier: wall time and
-   peak memory of the CLI process, beside the floor measured just before it:
+   peak memory of the CLI process and the workers it forks (the sum of their resident sizes),
+   beside the floor measured just before it:
    the time to merely read the CSV with ``csv.reader``. Targets: at most 5x
    the floor, under 1 GiB, on either backend.
 2. ``survey send`` of 20,000 invitations through the ``webhook`` provider to a
@@ -89,13 +90,46 @@ def generate(folder: Path, contacts: int, meetings: int, per_account: int = 10) 
 
 
 MEASURE = """\
-import resource, subprocess, sys, time
-start = time.perf_counter()
-proc = subprocess.run(sys.argv[2:], cwd=sys.argv[1], capture_output=True)
-wall = time.perf_counter() - start
-sys.stdout.buffer.write(proc.stdout[-4096:])
-sys.stderr.buffer.write(proc.stderr[-4096:])
-print(f"\\n{wall} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} {proc.returncode}")
+import os, resource, subprocess, sys, tempfile, time
+
+def tree(pid):
+    # The command and every process it started (a plan forks workers): /proc's children lists.
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return out
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    start = time.perf_counter()
+    proc = subprocess.Popen(sys.argv[2:], cwd=sys.argv[1], stdout=out, stderr=err)
+    peak_sum = 0
+    while proc.poll() is None:
+        # The sum of the tree's resident sizes: pages a fork shares with its parent count twice,
+        # so this is an upper bound of the memory the command holds at once.
+        peak_sum = max(peak_sum, sum(rss_kib(p) for p in tree(proc.pid)))
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for stream, into in ((out, sys.stdout.buffer), (err, sys.stderr.buffer)):
+        stream.seek(max(0, stream.seek(0, 2) - 4096))
+        into.write(stream.read())
+    sys.stdout.flush()
+peak = max(peak_sum, usage.ru_maxrss)
+print(f"\\n{wall} {peak} {proc.returncode} {usage.ru_utime + usage.ru_stime}")
 """
 
 
@@ -107,7 +141,7 @@ def child_run(cmd: list[str], cwd: Path, fresh_parent: bool = False, **kw) -> tu
     if fresh_parent:
         proc = subprocess.run([sys.executable, "-c", MEASURE, str(cwd), *cmd], capture_output=True, text=True, **kw)
         *out, last = proc.stdout.rstrip("\n").split("\n")
-        wall, peak_kib, code = last.split()
+        wall, peak_kib, code, cpu = last.split()
         if int(code) not in (0, 1):
             raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{proc.stderr[-3000:]}")
         return float(wall), int(peak_kib) / 1024, subprocess.CompletedProcess(cmd, int(code), "\n".join(out),

@@ -55,6 +55,42 @@ class CustomerSource(Source):
         """Yield contacts; call ``report`` for each skipped row (file, line, why)."""
         raise NotImplementedError
 
+    def split(self, report: Report) -> "SourceSplit | None":
+        """Offer to be read in two parts, the second in a worker process (``survey plan`` over a
+        big source on a machine with more than one core); None, the default, reads in one pass."""
+        return None
+
+
+class SourceSplit:
+    """A customer source read in two parts: :meth:`head` here, :meth:`tail` in a forked worker.
+
+    The worker is a fork, so this object is not pickled; only :meth:`tail_handoff`'s
+    value travels back. Together the parts must yield what one pass of
+    :meth:`CustomerSource.contacts` would, rows reported with their place in the whole
+    source, and share no contact e-mail address: :meth:`fits` checks both, and when it
+    says no, :meth:`rest` reads the second part here instead.
+    """
+
+    def head(self) -> Iterator[Contact]:
+        """The first part's contacts."""
+        raise NotImplementedError
+
+    def tail(self, report: Report) -> Iterator[Contact]:
+        """In the worker: the second part's contacts."""
+        raise NotImplementedError
+
+    def tail_handoff(self) -> Any:
+        """In the worker, after :meth:`tail`: what :meth:`fits` needs to know of it (picklable)."""
+        raise NotImplementedError
+
+    def fits(self, handoff: Any) -> bool:
+        """After :meth:`head`: whether the worker's part follows the head as one pass would have read it."""
+        raise NotImplementedError
+
+    def rest(self) -> Iterator[Contact]:
+        """After :meth:`head`, when the worker's part does not fit: the second part, read here."""
+        raise NotImplementedError
+
 
 class MeetingSource(Source):
     """Yields meeting occurrences in a time window."""

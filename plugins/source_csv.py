@@ -35,15 +35,22 @@ empty.
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_right
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from tierctl.util.files import record_span_note, where_undecodable
 from tierctl.errors import TierctlError
 from tierctl.hookspecs import hookimpl
 from tierctl.records import Contact, RowProblem
-from tierctl.sources import CustomerSource, Report, SourceOptions
+from tierctl.sources import CustomerSource, Report, SourceOptions, SourceSplit
+
+if TYPE_CHECKING:
+    from tierctl.plugins.source_csv_split import Part
+
+#: What :meth:`CsvCustomers._read` yields where a part's head ends (see source_csv_split).
+PAUSE = object()
 
 COLUMNS = ("account_id", "account_name", "plan", "status", "contact_email", "contact_name", "role", "locale")
 EXPECTED_HEADER = ",".join(COLUMNS)
@@ -76,7 +83,21 @@ class CsvCustomers(CustomerSource):
     def path(self) -> Path:
         return Path(self.base_dir) / self.options.path
 
+    #: A file at least this big is offered to a plan in two parts (:meth:`split`): below it, a
+    #: second process costs more than it saves.
+    min_split_bytes = 16 << 20
+
     def contacts(self, report: Report) -> Iterator[Contact]:
+        return self._read(report)  # type: ignore[return-value]  (no part: no PAUSE)
+
+    def split(self, report: Report) -> SourceSplit | None:
+        """The file in two parts at a line break near its middle (see :class:`SourceSplit`)."""
+        from tierctl.plugins.source_csv_split import split_csv
+
+        return split_csv(self, report)
+
+    def _read(self, report: Report, part: "Part | None" = None) -> Iterator[Contact | object]:
+        """The contacts, or with ``part`` those of one part of the file (see source_csv_split)."""
         import csv
 
         from tierctl.config.model import STATUSES
@@ -129,13 +150,24 @@ class CsvCustomers(CustomerSource):
             width = len(header)
             i_acc, i_name, i_plan, i_status, i_email, i_cname, i_role, i_locale = (index[c] for c in COLUMNS)
             last = max(index.values())
-            prev = reader.line_num  # lines consumed so far; a record starts on the next one
+            base = 0  # lines before the reader's first one
+            stop = sys.maxsize  # pause at the first record boundary at or after this line
+            if part is not None:
+                first_line = part.first_line
+                stop = part.stop_line
+                if part.begin:  # the tail: the same header, the rows from a line break on
+                    reader = csv.reader(part.open_body(path, self.options.encoding), delimiter=self.options.delimiter)
+                    base = part.lines_before
+            prev = base + reader.line_num  # lines consumed so far; a record starts on the next one
 
             while True:
                 try:
                     for row in reader:
+                        if prev >= stop:  # the head's end: the row just read is the rest's first
+                            part.stopped_at, stop = prev, sys.maxsize
+                            yield PAUSE
                         line = prev + 1
-                        prev = reader.line_num
+                        prev = base + reader.line_num
                         if len(row) != width:
                             if not row:
                                 continue  # a blank line
@@ -196,7 +228,7 @@ class CsvCustomers(CustomerSource):
                 except csv.Error as exc:
                     # The reader can go on after a bad record (e.g. a NUL byte).
                     report(RowProblem(shown, prev + 1, f"unreadable row: {exc}"))
-                    prev = reader.line_num
+                    prev = base + reader.line_num
                 except UnicodeDecodeError as exc:
                     raise TierctlError(f"{where_undecodable(path, shown, self.options.encoding, prev + 1)}; "
                                        f"{_encoding_hint(exc, self.options.encoding)}") from None

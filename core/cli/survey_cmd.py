@@ -85,32 +85,14 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
 
 def show_plan(run: Any, as_json: bool) -> None:
     """Print a run's plan (``survey plan``, ``touchpoints plan``): a line per item, then counts."""
-    from tierctl.surveys.scheduler import Deferral
+    from tierctl.surveys.plan_lines import plan_lines
+    from tierctl.surveys.plan_parts import write_plan
 
+    write = sys.stdout.write
     ledger = _existing_ledger(run)
     try:
-        scheduler, items = run.plan(ledger)
-        write = sys.stdout.write
-        iso = _IsoCache()
-        line = _JsonLines(iso)
-        # Whole lines, a few thousand at a time: one write (and one pass of the secrets
-        # redactor over stdout) per line cost more than building the line.
-        pending: list[str] = []
-        add = pending.append
-        for item in items:
-            if as_json:
-                add(line(item))
-            elif isinstance(item, Deferral):
-                inv = item.invitation
-                add(f"deferred  {inv.survey_id:<18} {inv.tier:<10} {inv.account_id:<12} "
-                    f"{inv.contact_email:<32} {inv.occasion}  until {iso(item.until)}\n")
-            else:
-                add(f"due       {item.survey_id:<18} {item.tier:<10} {item.account_id:<12} "
-                    f"{item.contact_email:<32} {item.occasion}  since {iso(item.due_at)}\n")
-            if len(pending) >= 4096:
-                write("".join(pending))
-                pending.clear()
-        write("".join(pending))
+        scheduler = run.scheduler(ledger)
+        write_plan(scheduler, plan_lines(as_json), sys.stdout)
     finally:
         if ledger is not None:
             ledger.close()
@@ -343,75 +325,3 @@ def _existing_ledger(run: Any) -> Any:
     return existing_ledger(run.config.storage.url, run.config.base_dir)
 
 
-class _IsoCache(dict):
-    """ISO strings of datetimes: a plan's items share a few occasions' times."""
-
-    def __call__(self, moment: datetime) -> str:
-        text = self.get(moment)
-        if text is None:
-            text = self[moment] = moment.isoformat()
-        return text
-
-
-class _JsonLines:
-    """One JSON object per plan item, as ``json.dumps(_item_dict(item))`` would write it.
-
-    Built from the C string encoder with the few repeated values (survey,
-    tier, occasion, times) encoded once: a million-line plan spends most of
-    its time here otherwise.
-    """
-
-    def __init__(self, iso: _IsoCache):
-        from json.encoder import encode_basestring_ascii
-
-        from tierctl.surveys.scheduler import Deferral
-
-        self.enc = encode_basestring_ascii
-        self.iso = iso
-        self.cache: dict[Any, str] = {}
-        self.around: dict[tuple[Any, ...], tuple[str, str]] = {}
-        self.deferral = Deferral
-        self.account: str | None = None
-        self.account_text = ""
-
-    def shared(self, value: Any) -> str:
-        text = self.cache.get(value)
-        if text is None:
-            text = self.cache[value] = self.enc(self.iso(value) if isinstance(value, datetime) else value)
-        return text
-
-    def __call__(self, item: Any) -> str:
-        if isinstance(item, self.deferral):
-            return json.dumps(_item_dict(item, self.iso)) + "\n"
-        # The text before the account and after the contact, by what they are made of: a plan's
-        # lines share a few of these (a spread survey's waves make more; the cache stops growing).
-        key = (item.survey_id, item.tier, item.role, item.occasion, item.due_at, item.closes_at)
-        around = self.around.get(key)
-        if around is None:
-            shared = self.shared
-            around = (f'{{"type": "due", "survey": {shared(item.survey_id)}, "tier": {shared(item.tier)}, '
-                      '"account_id": ',
-                      f', "role": {shared(item.role)}, "occasion": {shared(item.occasion)}, '
-                      f'"due_at": {shared(item.due_at)}, "closes_at": {shared(item.closes_at)}}}\n')
-            if len(self.around) < 10_000:
-                self.around[key] = around
-        account = item.account_id
-        if account != self.account:
-            # An account's contacts come one after another: its id is encoded once for all of them.
-            self.account = account
-            self.account_text = f'{self.enc(account)}, "contact": '
-        return f'{around[0]}{self.account_text}{self.enc(item.contact_email)}{around[1]}'
-
-
-def _item_dict(item: Any, iso: _IsoCache) -> dict[str, Any]:
-    from tierctl.surveys.scheduler import Deferral
-
-    deferred = isinstance(item, Deferral)
-    inv = item.invitation if deferred else item
-    out = {"type": "deferred" if deferred else "due", "survey": inv.survey_id, "tier": inv.tier,
-           "account_id": inv.account_id, "contact": inv.contact_email, "role": inv.role,
-           "occasion": inv.occasion, "due_at": iso(inv.due_at), "closes_at": iso(inv.closes_at)}
-    if deferred:
-        out["until"] = iso(item.until)
-        out["reason"] = item.reason
-    return out

@@ -19,7 +19,8 @@ import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from tierctl.config.durations import shift
@@ -61,6 +62,20 @@ class PlanSummary:
     opted_out: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class ContactPass:
+    """A pass over (part of) the contacts, as far as it went: what the meeting pass needs
+    (which accounts an e-mail links meetings to, the contacts held back for it) and the
+    counts added to the summary once at the end (contacts seen, churned, skipped per route)."""
+
+    accounts_of: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    held: list[Contact] = field(default_factory=list)
+    #: (tier, role) -> contacts of that route that count its skip reasons.
+    skipping: Counter[tuple[str, str]] = field(default_factory=Counter)
+    seen: int = 0
+    churned: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
     """What a (tier, role) decides for a contact: whether its e-mail links meetings to its account,
@@ -73,7 +88,7 @@ class _Route:
     occasions: tuple[tuple["_Occasion", "Survey | None"], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a plan's rows share a few
 class _Occasion:
     survey_id: str
     occasion: str
@@ -120,9 +135,22 @@ class Scheduler:
         self._survey_facts = {
             sid: (s, tuple(Question(q.id, q.type, q.text, q.bounds, tuple(q.choices)) for q in s.questions),
                   s.description or "") for sid, s in self.surveys.items()}
+        #: Surveys the throttle does not hold back.
+        self._exempt = frozenset(sid for sid, s in self.surveys.items() if s.throttle == "exempt")
         # tier -> surveys it receives, in a stable order
         self._tier_surveys = {tid: [s for s in t.surveys if s in self.surveys]
                               for tid, t in config.tiers.items()}
+        self._triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
+        self._meetings: "Callable[[], list[Meeting]] | None" = None
+        self._meetings_started = False
+
+    def use_ledger_facts(self, known: dict[tuple[str, str, str], str], last_surveyed: dict[str, datetime],
+                         contact_times: dict[str, list[datetime]], suppressed: dict[str, frozenset[str]]) -> None:
+        """Plan with these facts of the ledger (see the constructor), read after the scheduler was
+        made (so that a big calendar is read meanwhile: :meth:`start_meetings`)."""
+        self.known = known or {}
+        self.fatigue = Fatigue(self.config.throttle, self.now, last_surveyed, contact_times)
+        self.suppressed = suppressed or {}
 
     @property
     def last_surveyed(self) -> dict[str, datetime]:
@@ -149,22 +177,55 @@ class Scheduler:
         tier has one and their role is in its audience) are held back until
         the pass has seen every attendee; everyone else is decided at once.
         """
-        periodic = self._periodic_occasions()
-        triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
-        meetings = self._start_meetings(triggers)
-        # Tiers that get a pre-meeting survey: their contacts' e-mails link meetings to accounts.
-        meeting_tiers = {t for t, sids in self._tier_surveys.items() if any(sid in triggers for sid in sids)} \
-            if meetings is not None else set()
-        accounts_of: dict[str, list[str]] = defaultdict(list)
-        held: list[Contact] = []
+        invitation = self.invitation
+        for item in self.plan_rows():
+            yield invitation(item) if item.__class__ is tuple else item
+
+    def plan_rows(self) -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+        """:meth:`plan`, each due invitation as a row ``(occasion, contact)``.
+
+        ``survey plan`` prints a million of these: building an invitation for each (twenty
+        fields) would cost more than the decision. :meth:`invitation` makes one of a row.
+        """
+        self.prepare()
+        meetings = self.start_meetings()
+        state = ContactPass()
+        try:
+            yield from self.contact_pass(self.customers.contacts(self.report), state)
+        finally:
+            self.count_pass(state)
+        yield from self.meeting_pass(meetings, state)
+
+    def prepare(self) -> None:
+        """What every contact's decision shares: this moment's periodic occasions, the meeting
+        triggers, and the tiers whose contacts' e-mails link meetings to accounts."""
+        self._periodic = self._periodic_occasions()
+        self._meeting_tiers = {t for t, sids in self._tier_surveys.items() if any(sid in self._triggers for sid in sids)} \
+            if self._triggers and self.meeting_source is not None else set()
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._decide_now = self._decider()
+
+    def fresh_summary(self) -> PlanSummary:
+        """Count from now on in a new, empty summary (a worker's part of the plan counts its own)."""
+        self.summary = PlanSummary()
+        self._decide_now = self._decider()
+        return self.summary
+
+    def contact_pass(self, contacts: Iterable[Contact], state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+        """Decide every contact of ``contacts`` that needs no meetings; hold back the others in ``state``.
+
+        Call :meth:`prepare` first and :meth:`count_pass` after (the counts of routes and
+        churned accounts are added up there, once).
+        """
         # Hot loop (a million contacts): what a contact's tier and role decide is worked out once
         # per (tier, role); skips are counted per route and added up at the end.
-        routes: dict[tuple[str, str], _Route] = {}
-        skipping: Counter[tuple[str, str]] = Counter()
-        decide = self._decide
+        routes = self._routes
+        periodic, triggers, meeting_tiers = self._periodic, self._triggers, self._meeting_tiers
+        accounts_of, held, skipping = state.accounts_of, state.held, state.skipping
+        decide = self._decide_now
         seen = churned = 0
         try:
-            for contact in self.customers.contacts(self.report):
+            for contact in contacts:
                 seen += 1
                 if contact.status == "churned":
                     churned += 1
@@ -187,20 +248,50 @@ class Scheduler:
                     if item is not None:
                         yield item
         finally:
-            self.summary.contacts += seen
-            if churned:
-                self.summary.skipped["churned account"] += churned
-            for key, count in skipping.items():
-                for reason in routes[key].skips:
-                    self.summary.skipped[reason] += count
+            state.seen += seen
+            state.churned += churned
+
+    def count_pass(self, state: "ContactPass") -> None:
+        """Add a finished pass's counts to the summary."""
+        self.summary.contacts += state.seen
+        if state.churned:
+            self.summary.skipped["churned account"] += state.churned
+        for key, count in state.skipping.items():
+            route = self._routes.get(key)
+            if route is None:  # a worker's route (it decided a part of the contacts)
+                route = self._routes[key] = self._route(*key, self._periodic, self._triggers, self._meeting_tiers)
+            for reason in route.skips:
+                self.summary.skipped[reason] += count
+
+    def start_meetings(self) -> "Callable[[], list[Meeting]] | None":
+        """Start reading the meetings, once; returns a waiter for :meth:`meeting_pass`."""
+        if not self._meetings_started:
+            self._meetings_started = True
+            self._meetings = self._start_meetings(self._triggers)
+        return self._meetings
+
+    def meeting_pass(self, meetings: "Callable[[], list[Meeting]] | None",
+                      state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+        """Decide the held-back contacts, once every meeting's attendees are known."""
         account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
+        accounts_of = state.accounts_of
         for m in meetings() if meetings is not None else ():
             for email in m.attendees:
                 for account_id in accounts_of.get(email, ()):
                     account_meetings[account_id][m.occurrence_id] = m
-        meeting_occasions = self._meeting_occasions(triggers, account_meetings)
-        for contact in held:
-            yield from self._plan_contact(contact, periodic, meeting_occasions)
+        meeting_occasions = self._meeting_occasions(self._triggers, account_meetings)
+        for contact in state.held:
+            yield from self._plan_contact(contact, self._periodic, meeting_occasions)
+
+    def invitation(self, row: tuple["_Occasion", Contact]) -> Invitation:
+        """The invitation of a due row ``(occasion, contact)`` (its ``invite_id`` is left empty)."""
+        occ, contact = row
+        survey, questions, description = self._survey_facts[occ.survey_id]
+        return Invitation(
+            "", occ.survey_id, survey.title, contact.tier, contact.account_id, contact.account_name, contact.email,
+            contact.name, contact.role, contact.locale, occ.occasion, occ.due_at, occ.closes_at, questions,
+            description, occ.meeting_start, occ.due_day, contact.phone,
+            CONSENT[contact.sms_opt_in, contact.whatsapp_opt_in], contact.timezone)
 
     def _route(self, tier: str, role: str, periodic: dict[str, _Occasion], triggers: dict[str, MeetingTrigger],
                meeting_tiers: set[str]) -> "_Route":
@@ -243,13 +334,9 @@ class Scheduler:
             # The occasion that closes first goes first; the throttle holds back the rest.
             candidates.sort(key=lambda o: (o.closes_at, o.survey_id))
         for occ in candidates:
-            item = self._decide(occ, contact)
+            item = self._decide_now(occ, contact)
             if item is not None:
                 yield item
-
-    def _may_get_meeting_survey(self, contact: Contact, triggers: dict[str, MeetingTrigger]) -> bool:
-        return any(sid in triggers and _in_audience(self.surveys[sid], contact.role)
-                   for sid in self._tier_surveys.get(contact.tier, ()))
 
     # --- occasions ------------------------------------------------------------
 
@@ -286,6 +373,26 @@ class Scheduler:
         window = (self.now, self.now + horizon + timedelta(seconds=1))
         source = self.meeting_source
         if source.worth_a_worker:
+            from tierctl.util.forked import FAILED, Forked, can_fork
+
+            if can_fork():  # a copy of this process: it starts at once, nothing to import or pickle
+                import weakref
+
+                fork = Forked(_read_meetings_in, source, *window)
+                weakref.finalize(self, fork.close)  # a scheduler dropped unplanned leaves no process behind
+
+                def wait_fork() -> list[Meeting]:
+                    try:
+                        outcome = fork.result()
+                    finally:
+                        fork.close()
+                    # If the copy failed, read here: a bad calendar raises its error as in one process.
+                    found, problems = _read_meetings(source, *window) if outcome is FAILED else outcome
+                    for problem in problems:
+                        self.report(problem)
+                    return found
+
+                return wait_fork
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -323,44 +430,70 @@ class Scheduler:
 
     # --- the decision ---------------------------------------------------------
 
-    def _decide(self, occ: _Occasion, contact: Contact) -> Invitation | Deferral | None:
-        # Hot path: runs once per contact and occasion (a million times in a big plan).
-        email = contact.email
-        state = self.known.get((occ.survey_id, email, occ.occasion)) if self.known else None
-        if state in FINAL_STATES:
-            self.summary.skipped[f"{occ.survey_id}: already {state}"] += 1
-            return None
-        if self.suppressed:
-            scopes = self.suppressed.get(suppression_key(email))
-            if scopes is not None and (ALL_SURVEYS in scopes or occ.survey_id in scopes):
-                self.summary.skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
-                if len(self.summary.opted_out) < self.max_problems:
-                    self.summary.opted_out.append((occ.survey_id, email))
+    def _decider(self) -> Callable[[_Occasion, Contact], tuple[_Occasion, Contact] | Deferral | None]:
+        """Whether a contact gets an occasion's survey now: a due row, a deferral, or None (a skip,
+        counted). A function with what it reads bound once: it runs once per contact and occasion
+        (a million times in a big plan), where each attribute look-up counts."""
+        known = self.known
+        suppressed = self.suppressed
+        text_channels = self.text_channels
+        now = self.now
+        summary = self.summary
+        skipped = summary.skipped
+        max_problems = self.max_problems
+        throttling = self._throttling
+        exempt = self._exempt
+        fatigue = self.fatigue
+        take = fatigue.take
+        # Fatigue.take answers at once for a contact this run has not sent to and the ledger has
+        # no recent contact of (most of a big plan), unless a weekly cap counts every contact.
+        this_run, last = fatigue.this_run, fatigue.last
+        quick = fatigue.per_week is None
+        invitation = self.invitation
+
+        def decide(occ: _Occasion, contact: Contact) -> tuple[_Occasion, Contact] | Deferral | None:
+            email = contact.email
+            if known:
+                state = known.get((occ.survey_id, email, occ.occasion))
+                if state in FINAL_STATES:
+                    skipped[f"{occ.survey_id}: already {state}"] += 1
+                    return None
+            if suppressed:
+                scopes = suppressed.get(suppression_key(email))
+                if scopes is not None and (ALL_SURVEYS in scopes or occ.survey_id in scopes):
+                    skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
+                    if len(summary.opted_out) < max_problems:
+                        summary.opted_out.append((occ.survey_id, email))
+                    return None
+                channel = text_channels.get(occ.survey_id)
+                if channel is not None and contact.phone and \
+                        phone_suppression_key(channel, contact.phone) in suppressed:
+                    skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
+                    return None
+            if now < occ.due_at:
+                skipped[f"{occ.survey_id}: not yet due (wave)"] += 1
                 return None
-            channel = self.text_channels.get(occ.survey_id)
-            if channel is not None and contact.phone and \
-                    phone_suppression_key(channel, contact.phone) in self.suppressed:
-                self.summary.skipped[f"{occ.survey_id}: {OPTED_OUT}"] += 1
-                return None
-        if self.now < occ.due_at:
-            self.summary.skipped[f"{occ.survey_id}: not yet due (wave)"] += 1
-            return None
-        survey, questions, description = self._survey_facts[occ.survey_id]
-        invitation = Invitation(
-            "", occ.survey_id, survey.title, contact.tier, contact.account_id, contact.account_name, email,
-            contact.name, contact.role, contact.locale, occ.occasion, occ.due_at, occ.closes_at, questions,
-            description, occ.meeting_start, occ.due_day, contact.phone,
-            CONSENT[contact.sms_opt_in, contact.whatsapp_opt_in], contact.timezone)
-        if self._throttling and survey.throttle != "exempt":
-            held = self.fatigue.take(email)
-            if held is not None:
-                until, reason = held
-                self.summary.deferred += 1
-                closes = "" if until < occ.closes_at else \
-                    "; the window ends after this occasion closes, so it will be missed unless the throttle allows"
-                return Deferral(invitation, until, reason + closes)
-        self.summary.due += 1
-        return invitation
+            if throttling and occ.survey_id not in exempt:
+                if quick and email not in this_run and email not in last:
+                    this_run[email] = 1
+                else:
+                    held = take(email)
+                    if held is not None:
+                        until, reason = held
+                        summary.deferred += 1
+                        closes = "" if until < occ.closes_at else \
+                            "; the window ends after this occasion closes, so it will be missed unless the " \
+                            "throttle allows"
+                        return Deferral(invitation((occ, contact)), until, reason + closes)
+            summary.due += 1
+            return occ, contact
+
+        return decide
+
+
+def _read_meetings_in(_folder: Path, source: MeetingSource, start: datetime,
+                      end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
+    return _read_meetings(source, start, end)
 
 
 def _read_meetings(source: MeetingSource, start: datetime, end: datetime) -> tuple[list[Meeting], list[RowProblem]]:

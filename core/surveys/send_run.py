@@ -147,11 +147,14 @@ class SurveyRun:
     def scheduler(self, ledger: "Ledger | None") -> Scheduler:
         from tierctl.surveys.instances import build_customer_source, build_meeting_source
 
-        known = ledger.known_keys(self.now) if ledger is not None else {}
-        last, week = self.fatigue_inputs(ledger)
-        return Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
-                         build_meeting_source(self.config, self.host), known, last, self.survey, week,
-                         ledger.suppressed() if ledger is not None else {}, self.text_channels())
+        scheduler = Scheduler(self.config, self.now, build_customer_source(self.config, self.host),
+                              build_meeting_source(self.config, self.host), only_survey=self.survey,
+                              text_channels=self.text_channels())
+        if ledger is not None:
+            scheduler.start_meetings()  # a big calendar is read (in another process) while the ledger is
+            last, week = self.fatigue_inputs(ledger)
+            scheduler.use_ledger_facts(ledger.known_keys(self.now), last, week, ledger.suppressed())
+        return scheduler
 
     def text_channels(self) -> dict[str, str]:
         """``survey_id -> sms/whatsapp`` for surveys whose provider sends texts (its ``channel``
@@ -182,7 +185,6 @@ class SurveyRun:
         """The plan, changing nothing. Read the summary after exhausting the iterator."""
         scheduler = self.scheduler(ledger)
         return scheduler, scheduler.plan()
-
     # --- sending --------------------------------------------------------------
 
     def send(self, ledger: "Ledger", dry_run: bool = False, limit: int | None = None,

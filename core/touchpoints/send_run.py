@@ -55,7 +55,6 @@ class TouchpointRun(SurveyRun):
     def plan(self, ledger: "Ledger | None" = None) -> tuple[TouchpointPlanner, Iterator[Invitation | Deferral]]:  # type: ignore[override]
         planner = self.scheduler(ledger)
         return planner, planner.plan()
-
     def provider_of(self, survey_id: str) -> str:
         return self.config.messages[survey_id[len(MESSAGE_PREFIX):]].provider
 

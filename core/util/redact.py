@@ -140,6 +140,11 @@ def redacting_stream(stream: TextIO, redactor: Redactor) -> TextIO:
     return _RedactingStream(stream, redactor)  # type: ignore[return-value]
 
 
+def stream_redactor(stream: TextIO) -> Redactor | None:
+    """The redactor of a stream :func:`redacting_stream` wrapped, or None."""
+    return stream._redactor if isinstance(stream, _RedactingStream) else None
+
+
 def unwrap_stream(stream: TextIO) -> TextIO:
     """The stream :func:`redacting_stream` wrapped, or ``stream`` itself."""
     return stream._stream if isinstance(stream, _RedactingStream) else stream  # type: ignore[return-value]

@@ -132,7 +132,7 @@ def test_unknown_survey_option_is_a_clear_error(project):
 
 def test_plan_json_lines_match_json_dumps_exactly(project, host):
     """The fast JSON-lines writer must produce what json.dumps would, escapes included."""
-    from tierctl.cli.survey_cmd import _IsoCache, _item_dict, _JsonLines
+    from tierctl.surveys.plan_lines import IsoCache as _IsoCache, JsonLines as _JsonLines, item_dict as _item_dict
 
     rows = [["a\"1", 'Quote "BV"', "starter", "active", "zoë@alpha.example", "Zoë \\ K", "ädmin\t", "en"]]
     config = project(rows)
@@ -148,7 +148,7 @@ def test_plan_json_lines_match_json_dumps_exactly(project, host):
 def test_plan_json_lines_name_each_items_own_account_when_accounts_alternate(project, host):
     """The writer encodes an account's id once for its run of contacts; a change of account,
     also back to an earlier one, must show in the very next line."""
-    from tierctl.cli.survey_cmd import _IsoCache, _item_dict, _JsonLines
+    from tierctl.surveys.plan_lines import IsoCache as _IsoCache, JsonLines as _JsonLines, item_dict as _item_dict
 
     rows = [["a\"1", "One", "starter", "active", "ann@one.example", "Ann", "user", "en"],
             ["a\"1", "One", "starter", "active", "bob@one.example", "Bob", "user", "en"],

@@ -1,0 +1,187 @@
+"""Write a plan's lines; a big one in two parts, on two cores.
+
+``survey plan`` over a million contacts is CPU-bound Python: one core reads,
+decides and writes every line. When the customer source offers a split
+(:meth:`CustomerSource.split <tierctl.sources.CustomerSource.split>`; the
+``csv`` source does for a big file) and the machine has a second core, a
+forked worker decides the second half of the contacts and writes its lines
+to a temporary file, while this process does the first half; its lines
+follow the first half's, and the contacts held back for meetings are decided
+last, as in one pass. The output is byte for byte that of one pass:
+
+* the worker is a fork, so it starts with this process's ledger facts
+  (already sent, last contacted, opt-outs) and needs no second read;
+* it reports its bad rows with their line in the whole file, and they are
+  shown after the first half's, as one pass would;
+* when its part does not follow the first half as one pass would read it (a
+  quoted value spans the cut, or a person is listed in both halves: a
+  duplicate), or the worker fails, its work is dropped and this process
+  reads the second half itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, TextIO
+
+from tierctl.sources import SourceSplit
+from tierctl.surveys.scheduler import ContactPass, PlanSummary, Scheduler
+from tierctl.util.forked import FAILED, Forked, can_fork
+from tierctl.util.redact import stream_redactor, unwrap_stream
+
+LINES = "lines.txt"  # the worker's lines, in its folder
+Line = Callable[[Any], str]
+Write = Callable[[str], Any]
+
+
+def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
+    """Write a line per item of ``scheduler``'s plan (``line`` makes it) to ``out``.
+
+    ``scheduler`` is a :class:`Scheduler`, or another planner with a ``plan()`` of
+    invitations and deferrals (the touchpoints planner), which is written in one pass."""
+    write = out.write
+    with _few_collections():
+        if not isinstance(scheduler, Scheduler):
+            _write_items(scheduler.plan(), line, write)
+            return
+        split = _split(scheduler)
+        if split is None:
+            _write_items(scheduler.plan_rows(), line, write)
+            return
+        scheduler.prepare()
+        worker = TailWorker(scheduler, split, line, out)
+        meetings = scheduler.start_meetings()
+        state = ContactPass()
+        try:
+            _write_items(scheduler.contact_pass(split.head(), state), line, write)
+            outcome = worker.outcome()
+            if outcome is not None and split.fits(outcome.handoff):
+                _merge(scheduler, state, outcome)
+                worker.copy_lines(out)
+            else:
+                _write_items(scheduler.contact_pass(split.rest(), state), line, write)
+        finally:
+            worker.close()
+            scheduler.count_pass(state)
+        _write_items(scheduler.meeting_pass(meetings, state), line, write)
+
+
+def _split(scheduler: Scheduler) -> SourceSplit | None:
+    if not can_fork():
+        return None
+    return scheduler.customers.split(scheduler.report)
+
+
+def _write_items(items: Iterable[Any], line: Line, write: Write) -> None:
+    # Whole lines, a few thousand at a time: one write (and one pass of the secrets
+    # redactor over stdout) per line cost more than building the line.
+    pending: list[str] = []
+    add = pending.append
+    line = getattr(line, "__call__", line)  # a bound method: calling the object goes through its type
+    for item in items:
+        add(line(item))
+        if len(pending) >= 4096:
+            write("".join(pending))
+            pending.clear()
+    write("".join(pending))
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Collect garbage rarely while planning.
+
+    A plan makes millions of small objects and no reference cycles, and keeps many (the
+    ledger's facts, the contacts held for meetings): the collector's full passes over them
+    cost a tenth of the run and find nothing.
+    """
+    before = gc.get_threshold()
+    gc.freeze()  # what exists now (config, ledger facts) is never collected
+    gc.set_threshold(max(before[0], 100_000), before[1], max(before[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+@dataclass
+class Outcome:
+    """What the worker's part left: its pass, its part of the summary, the source's handoff."""
+
+    state: ContactPass
+    #: Its decisions' counts (the pass's own counts are in ``state``, added up once by the parent).
+    summary: PlanSummary
+    handoff: Any = None
+
+
+class TailWorker:
+    """The second part of a plan, decided in a forked copy of this process (see the module docstring)."""
+
+    def __init__(self, scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO):
+        self._fork = Forked(_decide_tail, scheduler, split, line, out)
+
+    def outcome(self) -> Outcome | None:
+        """Wait for the worker; its outcome, or None when it failed."""
+        outcome = self._fork.result()
+        return None if outcome is FAILED else outcome
+
+    def copy_lines(self, out: TextIO) -> None:
+        """Write the worker's lines to ``out``: they are the bytes ``out`` would have written."""
+        target = unwrap_stream(out)
+        target.flush()
+        with open(self._fork.folder / LINES, "rb") as fh:
+            buffer = getattr(target, "buffer", None)
+            if buffer is not None:
+                shutil.copyfileobj(fh, buffer, 1 << 22)
+                buffer.flush()
+                return
+            encoding, errors = _encoding(target)
+            while block := fh.read(1 << 22):  # a stream of text only (a test's StringIO)
+                target.write(block.decode(encoding, errors))
+
+    def close(self) -> None:
+        self._fork.close()
+
+
+def _encoding(stream: TextIO) -> tuple[str, str]:
+    return getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict"
+
+
+def _decide_tail(folder: Path, scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO) -> Outcome:
+    """In the worker: decide the second part, its lines into ``folder`` as ``out`` would write
+    them (redacted, encoded), so that this process copies bytes."""
+    summary = scheduler.fresh_summary()
+    state = ContactPass()
+    redact = stream_redactor(out)
+    encoding, errors = _encoding(unwrap_stream(out))
+    with open(folder / LINES, "wb") as fh:
+        def write(text: str) -> None:
+            fh.write((redact(text) if redact is not None else text).encode(encoding, errors))
+
+        _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, write)
+    return Outcome(state, summary, split.tail_handoff())
+
+
+def _merge(scheduler: Scheduler, state: ContactPass, outcome: Outcome) -> None:
+    """Add the worker's part to this process's pass and summary, in one pass's order."""
+    summary, theirs_summary = scheduler.summary, outcome.summary
+    summary.due += theirs_summary.due
+    summary.deferred += theirs_summary.deferred
+    summary.skipped.update(theirs_summary.skipped)  # new reasons after this part's, as one pass meets them
+    for problem in theirs_summary.problems:
+        scheduler.report(problem)
+    summary.problem_count += theirs_summary.problem_count - len(theirs_summary.problems)
+    room = max(0, scheduler.max_problems - len(summary.opted_out))
+    summary.opted_out.extend(theirs_summary.opted_out[:room])
+    theirs = outcome.state
+    # The parts share no address (SourceSplit.fits), so their e-mails' accounts do not mix.
+    for email, accounts in theirs.accounts_of.items():
+        state.accounts_of[email].extend(accounts)
+    state.held.extend(theirs.held)
+    state.skipping.update(theirs.skipping)
+    state.seen += theirs.seen
+    state.churned += theirs.churned

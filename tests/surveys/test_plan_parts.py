@@ -1,0 +1,270 @@
+"""`survey plan` over a big customer file in two parts (a forked worker decides the second half):
+the output must be byte for byte that of one pass, whatever the file holds at the cut."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tierctl.cli import cli
+from tierctl.plugins import source_csv_split
+from tierctl.plugins.source_csv import CsvCustomers
+from tierctl.plugins.source_csv_split import CsvSplit, _line_break_after
+from tierctl.surveys import plan_parts
+
+from project_fixtures import CUSTOMER_HEADER, ics_event
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the two-part plan needs os.fork")
+
+NOW = "2027-01-04T08:00:00Z"
+ACCOUNTS = 300
+
+
+def rows(accounts: int = ACCOUNTS) -> list[list[str]]:
+    """Accounts of five contacts; every seventh enterprise (its key stakeholder waits for meetings),
+    every eleventh churned; a few bad rows throughout."""
+    out = []
+    for a in range(accounts):
+        plan = "enterprise" if a % 7 == 0 else ("free", "starter")[a % 2]
+        status = "churned" if a % 11 == 0 else "active"
+        name = f"Äccount {a}" if a % 5 else f'Account "{a}", Ltd'
+        for c in range(5):
+            role = ("key-stakeholder", "admin", "user", "user", "user")[c]
+            out.append([f"acc{a}", name, plan, status, f"c{c}@acc{a}.example", f"Contact {c}", role, "nl"])
+        if a % 40 == 13:
+            out.append([f"acc{a}", name, "platinum", "active", f"bad@acc{a}.example", "Bad", "user", "en"])
+    return out
+
+
+def meetings(accounts: int = ACCOUNTS) -> list[str]:
+    # The attendee is a user; the account's key stakeholder is who gets the pre-meeting survey.
+    return [ics_event(f"m{a}", f"202701{5 + a % 3:02d}T100000", [f"c2@acc{a}.example"])
+            for a in range(0, accounts, 7)]
+
+
+@pytest.fixture
+def big_project(tmp_path: Path):
+    def make(data: list[list[str]], raw_tail: str = "") -> Path:
+        from project_fixtures import PROJECT_YAML, write_ics
+
+        with (tmp_path / "customers.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CUSTOMER_HEADER)
+            writer.writerows(data)
+            fh.write(raw_tail)
+        write_ics(tmp_path / "meetings.ics", meetings())
+        config = tmp_path / "tierctl.yaml"
+        config.write_text(PROJECT_YAML, encoding="utf-8")
+        return config
+
+    return make
+
+
+@pytest.fixture
+def parts(monkeypatch):
+    """Run the plan in two parts (or, with ``parts.off()``, in one); records what ``fits`` said."""
+    said: list[bool] = []
+    real_fits = CsvSplit.fits
+
+    def fits(self, handoff):
+        said.append(real_fits(self, handoff))
+        return said[-1]
+
+    monkeypatch.setattr(CsvSplit, "fits", fits)
+    outcomes: list[object] = []
+    real_outcome = plan_parts.TailWorker.outcome
+
+    def outcome(self):
+        outcomes.append(real_outcome(self))
+        return outcomes[-1]
+
+    monkeypatch.setattr(plan_parts.TailWorker, "outcome", outcome)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the split needs a second core
+
+    class Parts:
+        fitted = said
+        worked = outcomes
+
+        def on(self):
+            monkeypatch.setattr(CsvCustomers, "min_split_bytes", 0)
+
+        def off(self):
+            monkeypatch.setattr(CsvCustomers, "min_split_bytes", 1 << 60)
+
+    return Parts()
+
+
+def plan(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["-c", str(config), "survey", "plan", "--now", NOW, *args])
+    # The CLI's main() turns a TierctlError into its message and exit 2; invoke() keeps the exception.
+    error = f"\nerror: {result.exception}" if result.exception is not None else ""
+    return result.exit_code, result.stdout, result.stderr + error
+
+
+def prepare_ledger(config: Path) -> None:
+    """Some contacts surveyed recently (the throttle defers them), one opted out, per half."""
+    runner = CliRunner()
+    sent = runner.invoke(cli, ["-c", str(config), "survey", "send", "--now", "2026-12-20T08:00:00Z",
+                               "--limit", "40"])
+    assert sent.exit_code == 0, sent.output
+    for email in ("c3@acc2.example", f"c4@acc{ACCOUNTS - 3}.example"):
+        out = runner.invoke(cli, ["-c", str(config), "contacts", "optout", email])
+        assert out.exit_code == 0, out.output
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_two_parts_print_what_one_pass_prints(big_project, parts, as_json):
+    config = big_project(rows())
+    parts.off()
+    prepare_ledger(config)
+    flag = ["--json"] if as_json else []
+    one = plan(config, *flag)
+    parts.on()
+    two = plan(config, *flag)
+    assert parts.fitted == [True], "the worker's half was used"
+    assert one[0] == two[0] == 0
+    assert two[1] == one[1]
+    assert two[2] == one[2]
+    # The file has what makes the halves interact: problems in both, held contacts, deferrals.
+    assert one[2].count("skipped row: customers.csv:") >= 6
+    if as_json:
+        summary = json.loads(one[1].splitlines()[-1])
+        assert summary["deferred"] > 0 and summary["due"] > 0
+        assert {"churned account", "product-feedback: opted out", "pre-meeting: role not in audience"} \
+            <= set(summary["skipped"])
+        assert any('"survey": "pre-meeting"' in line for line in one[1].splitlines())
+
+
+def test_a_person_in_both_halves_is_a_duplicate_as_in_one_pass(big_project, parts):
+    data = rows()
+    data.append(["late", "Late", "starter", "active", "c1@acc3.example", "Again", "user", "en"])
+    config = big_project(data)
+    parts.off()
+    one = plan(config, "--json")
+    parts.on()
+    two = plan(config, "--json")
+    assert parts.fitted == [False], "the worker's half was dropped and read here"
+    assert two == one
+    assert "duplicate contact: c1@acc3.example is listed on line 18" in one[2]
+
+
+def test_a_quoted_value_across_the_cut_reads_as_in_one_pass(big_project, parts, monkeypatch):
+    data = rows()
+    config = big_project(data)
+    text = (config.parent / "customers.csv").read_bytes()
+    # Put a value with line breaks right across the point the file is cut at.
+    middle = int(len(text) * source_csv_split.HEAD_SHARE)
+    start = text.rfind(b"\n", 0, middle - 200) + 1
+    row = b'acc9999,"Long ' + b"x" * 600 + b'\nline\nname",starter,active,multi@line.example,M,user,en\r\n'
+    path = config.parent / "customers.csv"
+    path.write_bytes(text[:start] + row + text[start:])
+    begin, _ = _line_break_after(path, int(path.stat().st_size * source_csv_split.HEAD_SHARE))
+    assert start < begin < start + len(row) - 2, "the cut falls inside the quoted value"
+    parts.off()
+    one = plan(config, "--json")
+    parts.on()
+    two = plan(config, "--json")
+    assert parts.fitted == [False]
+    assert two == one
+    assert '"contact": "multi@line.example"' in one[1]
+
+
+def test_an_unreadable_second_half_fails_as_one_pass_does(big_project, parts):
+    config = big_project(rows())
+    path = config.parent / "customers.csv"
+    path.write_bytes(path.read_bytes() + b"zz,Bad \xff name,starter,active,z@z.example,Z,user,en\r\n")
+    parts.off()
+    one = plan(config, "--json")
+    parts.on()
+    two = plan(config, "--json")
+    assert parts.worked == [None], "the worker failed; this process read the half and met the error"
+    assert one[0] == two[0] != 0
+    assert two[2] == one[2]
+    assert "customers.csv:1510:8: byte 0xff is not utf-8-sig text" in one[2]
+
+
+def test_the_worker_half_is_redacted_like_the_rest(big_project, parts, monkeypatch):
+    secret = "s3cr3t-account-token"
+    monkeypatch.setenv("OUTBOX_TOKEN", secret)
+    data = rows()
+    data.append([secret, "Leaky", "starter", "active", "leak@leaky.example", "L", "user", "en"])
+    config = big_project(data)
+    config.write_text(config.read_text().replace(
+        'survey_url: "https://survey.example/{survey}?id={invite_id}"',
+        'survey_url: "https://survey.example/{survey}?id={invite_id}&t=${OUTBOX_TOKEN}"'))
+    parts.on()
+    code, out, err = plan(config, "--json")
+    assert code == 0, err
+    assert parts.fitted == [True]
+    assert secret not in out
+    assert '"account_id": "***"' in out
+
+
+def test_the_cut_counts_lines_as_the_csv_reader_does(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"h1,h2\r\n" + b"a,b\r\n" * 10 + b"c,d\n" * 10)
+    begin, lines = _line_break_after(path, 60)
+    assert path.read_bytes()[begin - 1:begin] == b"\n"
+    assert lines == path.read_bytes()[:begin].count(b"\n")
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        for _ in reader:
+            if reader.line_num == lines:
+                break
+        assert next(reader) == list(path.read_bytes()[begin:].split(b"\r\n")[0].split(b"\n")[0].decode().split(","))
+    path.write_bytes(b"h1,h2\r" + b"a,b\r" * 40)  # old Mac line ends: not cut
+    assert _line_break_after(path, 60) is None
+    path.write_bytes(b"h1,h2\n" + b"a,b" * 40)  # no line break after the middle
+    assert _line_break_after(path, 60) is None
+
+
+def test_a_big_calendar_read_in_a_forked_worker_gives_what_one_process_reads(big_project, monkeypatch):
+    from tierctl.plugins.source_ical import IcalMeetings
+
+    config = big_project(rows())
+    one = plan(config, "--json")
+    monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: True))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    forks = []
+    real_fork = os.fork
+
+    def fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    two = plan(config, "--json")
+    assert forks, "the calendar was read in a fork"
+    assert two == one
+    # A calendar the worker cannot read fails as in one process (the error is raised here).
+    (config.parent / "meetings.ics").write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:nonsense\r\n")
+    monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: False))
+    alone = plan(config, "--json")
+    monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: True))
+    forked = plan(config, "--json")
+    assert forked[0] == alone[0]
+    assert forked[2] == alone[2]
+
+
+def test_deferred_lines_are_what_json_dumps_writes(big_project, host):
+    """The JSON-lines writer builds deferrals from cached pieces: the same text as json.dumps."""
+    from datetime import datetime, timezone
+
+    from tierctl.config.loader import load_config
+    from tierctl.surveys.plan_lines import IsoCache, JsonLines, item_dict
+    from tierctl.surveys.scheduler import Deferral
+    from tierctl.surveys.send_run import SurveyRun
+
+    config = big_project(rows())
+    items = list(SurveyRun(load_config(config, host), host, datetime(2027, 1, 5, 8, tzinfo=timezone.utc)).plan()[1])
+    deferrals = [i for i in items if isinstance(i, Deferral)]
+    assert deferrals, "a key stakeholder's quarterly survey waits behind the pre-meeting survey"
+    iso = IsoCache()
+    line = JsonLines(iso)
+    for item in items:
+        assert line(item) == json.dumps(item_dict(item, iso)) + "\n"
