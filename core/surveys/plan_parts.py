@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
+from tierctl.records import Meeting, RowProblem
 from tierctl.sources import SourceSplit
 from tierctl.surveys.scheduler import ContactPass, PlanSummary, Scheduler
 from tierctl.util.forked import FAILED, Forked, can_fork
@@ -54,20 +55,29 @@ def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
             return
         scheduler.prepare()
         worker = TailWorker(scheduler, split, line, out)
-        meetings = scheduler.start_meetings()
+        scheduler.start_meetings()
         state = ContactPass()
+        early: EarlyHeld | None = None
         try:
             _write_items(scheduler.contact_pass(split.head(), state), line, write)
+            if state.held:
+                early = EarlyHeld.start(scheduler, state, line)  # while the worker decides its part
             outcome = worker.outcome()
             if outcome is not None and split.fits(outcome.handoff):
                 _merge(scheduler, state, outcome)
                 worker.copy_lines(out)
             else:
                 _write_items(scheduler.contact_pass(split.rest(), state), line, write)
+                outcome = None
         finally:
             worker.close()
             scheduler.count_pass(state)
-        _write_items(scheduler.meeting_pass(meetings, state), line, write)
+        if early is not None and outcome is not None and early.still_holds(outcome.state):
+            early.finish(state, line, write)
+        else:
+            if early is not None:
+                early.undo()
+            _write_items(scheduler.meeting_pass(state), line, write)
 
 
 def _split(scheduler: Scheduler) -> SourceSplit | None:
@@ -82,12 +92,14 @@ def _write_items(items: Iterable[Any], line: Line, write: Write) -> None:
     pending: list[str] = []
     add = pending.append
     line = getattr(line, "__call__", line)  # a bound method: calling the object goes through its type
-    for item in items:
-        add(line(item))
-        if len(pending) >= 4096:
-            write("".join(pending))
-            pending.clear()
-    write("".join(pending))
+    try:
+        for item in items:
+            add(line(item))
+            if len(pending) >= 4096:
+                write("".join(pending))
+                pending.clear()
+    finally:  # what was decided before an error is shown, as a line-by-line writer would have
+        write("".join(pending))
 
 
 @contextmanager
@@ -168,15 +180,7 @@ def _decide_tail(folder: Path, scheduler: Scheduler, split: SourceSplit, line: L
 
 def _merge(scheduler: Scheduler, state: ContactPass, outcome: Outcome) -> None:
     """Add the worker's part to this process's pass and summary, in one pass's order."""
-    summary, theirs_summary = scheduler.summary, outcome.summary
-    summary.due += theirs_summary.due
-    summary.deferred += theirs_summary.deferred
-    summary.skipped.update(theirs_summary.skipped)  # new reasons after this part's, as one pass meets them
-    for problem in theirs_summary.problems:
-        scheduler.report(problem)
-    summary.problem_count += theirs_summary.problem_count - len(theirs_summary.problems)
-    room = max(0, scheduler.max_problems - len(summary.opted_out))
-    summary.opted_out.extend(theirs_summary.opted_out[:room])
+    _add_counts(scheduler, outcome.summary)
     theirs = outcome.state
     # The parts share no address (SourceSplit.fits), so their e-mails' accounts do not mix.
     for email, accounts in theirs.accounts_of.items():
@@ -185,3 +189,72 @@ def _merge(scheduler: Scheduler, state: ContactPass, outcome: Outcome) -> None:
     state.skipping.update(theirs.skipping)
     state.seen += theirs.seen
     state.churned += theirs.churned
+
+
+def _add_counts(scheduler: Scheduler, theirs: PlanSummary) -> None:
+    """Add the decisions counted in ``theirs`` to the scheduler's summary, as if made after its own."""
+    summary = scheduler.summary
+    summary.due += theirs.due
+    summary.deferred += theirs.deferred
+    summary.skipped.update(theirs.skipped)  # new reasons after the ones so far, as one pass meets them
+    for problem in theirs.problems:
+        scheduler.report(problem)
+    summary.problem_count += theirs.problem_count - len(theirs.problems)
+    room = max(0, scheduler.max_problems - len(summary.opted_out))
+    summary.opted_out.extend(theirs.opted_out[:room])
+
+
+class EarlyHeld:
+    """The first part's contacts held back for meetings, decided while the worker decides its part.
+
+    In one pass they are decided last, once every contact linked meetings to accounts; here
+    they are decided with the meetings linked by the first part only, their lines and counts
+    kept aside. That is the same unless the worker's part links a meeting to one of their
+    accounts (:meth:`still_holds`); then :meth:`undo` forgets them and they are decided again.
+    """
+
+    @classmethod
+    def start(cls, scheduler: Scheduler, state: ContactPass, line: Line) -> "EarlyHeld | None":
+        """Decide them now; None when the meetings cannot be read (one pass meets that error only
+        after every contact's line, so the meeting pass must meet it here too)."""
+        try:
+            found, problems = scheduler.meetings_read()
+        except Exception:  # noqa: BLE001 - raised again, in its place, by the meeting pass
+            return None
+        return cls(scheduler, state, line, found, problems)
+
+    def __init__(self, scheduler: Scheduler, state: ContactPass, line: Line, found: list[Meeting],
+                 problems: list[RowProblem]):
+        self.scheduler = scheduler
+        self.held = list(state.held)
+        self.found, self.problems = found, problems
+        occasions = scheduler.meeting_occasions(found, state.accounts_of)
+        main = scheduler.count_in(PlanSummary())
+        try:
+            self.lines = [line(item) for item in scheduler.decide_held(self.held, occasions)]
+        finally:
+            self.summary = scheduler.count_in(main)
+
+    def still_holds(self, theirs: ContactPass) -> bool:
+        """Whether the worker's part links no meeting to an account of these contacts."""
+        accounts_of = theirs.accounts_of
+        linked = {account for m in self.found for email in m.attendees for account in accounts_of.get(email, ())}
+        return not linked or linked.isdisjoint(contact.account_id for contact in self.held)
+
+    def finish(self, state: ContactPass, line: Line, write: Write) -> None:
+        """Count and write these contacts' decisions as one pass would, then decide the worker's."""
+        scheduler = self.scheduler
+        for problem in self.problems:  # one pass reports them as its meeting pass begins
+            scheduler.report(problem)
+        _add_counts(scheduler, self.summary)
+        write("".join(self.lines))
+        rest = state.held[len(self.held):]
+        if rest:
+            occasions = scheduler.meeting_occasions(self.found, state.accounts_of)
+            _write_items(scheduler.decide_held(rest, occasions), line, write)
+
+    def undo(self) -> None:
+        """Forget these decisions: this run has sent these contacts nothing after all."""
+        this_run = self.scheduler.fatigue.this_run
+        for contact in self.held:
+            this_run.pop(contact.email, None)

@@ -19,7 +19,6 @@ import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from tierctl.records import Contact, Invitation, Meeting, Question, RowProblem
 from tierctl.sources import CustomerSource, MeetingSource
 from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, phone_suppression_key, suppression_key
 from tierctl.surveys.fatigue import Fatigue
+from tierctl.surveys.meeting_reader import Meetings, read_meetings
 
 # States in the ledger that close a (survey, contact, occasion) for good.
 FINAL_STATES = frozenset({"sending", "sent", "failed", "unknown"})
@@ -141,8 +141,9 @@ class Scheduler:
         self._tier_surveys = {tid: [s for s in t.surveys if s in self.surveys]
                               for tid, t in config.tiers.items()}
         self._triggers = {sid: s.trigger for sid, s in self.surveys.items() if isinstance(s.trigger, MeetingTrigger)}
-        self._meetings: "Callable[[], list[Meeting]] | None" = None
+        self._meetings: "Meetings | None" = None
         self._meetings_started = False
+        self._meetings_read: tuple[list[Meeting], list[RowProblem]] | None = None
 
     def use_ledger_facts(self, known: dict[tuple[str, str, str], str], last_surveyed: dict[str, datetime],
                          contact_times: dict[str, list[datetime]], suppressed: dict[str, frozenset[str]]) -> None:
@@ -188,13 +189,13 @@ class Scheduler:
         fields) would cost more than the decision. :meth:`invitation` makes one of a row.
         """
         self.prepare()
-        meetings = self.start_meetings()
+        self.start_meetings()
         state = ContactPass()
         try:
             yield from self.contact_pass(self.customers.contacts(self.report), state)
         finally:
             self.count_pass(state)
-        yield from self.meeting_pass(meetings, state)
+        yield from self.meeting_pass(state)
 
     def prepare(self) -> None:
         """What every contact's decision shares: this moment's periodic occasions, the meeting
@@ -207,9 +208,14 @@ class Scheduler:
 
     def fresh_summary(self) -> PlanSummary:
         """Count from now on in a new, empty summary (a worker's part of the plan counts its own)."""
-        self.summary = PlanSummary()
-        self._decide_now = self._decider()
+        self.count_in(PlanSummary())
         return self.summary
+
+    def count_in(self, summary: PlanSummary) -> PlanSummary:
+        """Count the decisions from now on in ``summary``; returns the one counted in so far."""
+        before, self.summary = self.summary, summary
+        self._decide_now = self._decider()
+        return before
 
     def contact_pass(self, contacts: Iterable[Contact], state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
         """Decide every contact of ``contacts`` that needs no meetings; hold back the others in ``state``.
@@ -263,24 +269,42 @@ class Scheduler:
             for reason in route.skips:
                 self.summary.skipped[reason] += count
 
-    def start_meetings(self) -> "Callable[[], list[Meeting]] | None":
-        """Start reading the meetings, once; returns a waiter for :meth:`meeting_pass`."""
+    def start_meetings(self) -> None:
+        """Start reading the meetings (once): in another process for a big calendar, while the
+        ledger and the contacts are read; :meth:`meetings_read` waits for them."""
         if not self._meetings_started:
             self._meetings_started = True
             self._meetings = self._start_meetings(self._triggers)
-        return self._meetings
 
-    def meeting_pass(self, meetings: "Callable[[], list[Meeting]] | None",
-                      state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+    def meetings_read(self) -> tuple[list[Meeting], list[RowProblem]]:
+        """The meetings of the window, and the problems found reading them (not yet reported)."""
+        if self._meetings_read is None:
+            self.start_meetings()
+            self._meetings_read = self._meetings() if self._meetings is not None else ([], [])
+        return self._meetings_read
+
+    def meeting_pass(self, state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
         """Decide the held-back contacts, once every meeting's attendees are known."""
+        found, problems = self.meetings_read()
+        for problem in problems:
+            self.report(problem)
+        yield from self.decide_held(state.held, self.meeting_occasions(found, state.accounts_of))
+
+    def meeting_occasions(self, found: list[Meeting],
+                          accounts_of: dict[str, list[str]]) -> dict[tuple[str, str], list["_Occasion"]]:
+        """(survey, account) -> the occasions of the meetings ``found`` whose survey is due now; a
+        meeting belongs to the accounts of its attendees (``accounts_of``: e-mail -> accounts)."""
         account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
-        accounts_of = state.accounts_of
-        for m in meetings() if meetings is not None else ():
+        for m in found:
             for email in m.attendees:
                 for account_id in accounts_of.get(email, ()):
                     account_meetings[account_id][m.occurrence_id] = m
-        meeting_occasions = self._meeting_occasions(self._triggers, account_meetings)
-        for contact in state.held:
+        return self._meeting_occasions(self._triggers, account_meetings)
+
+    def decide_held(self, held: Iterable[Contact], meeting_occasions: dict[tuple[str, str], list["_Occasion"]]
+                    ) -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+        """Decide contacts held back for the meetings, given their accounts' meeting occasions."""
+        for contact in held:
             yield from self._plan_contact(contact, self._periodic, meeting_occasions)
 
     def invitation(self, row: tuple["_Occasion", Contact]) -> Invitation:
@@ -361,8 +385,9 @@ class Scheduler:
         return _Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at, None,
                          due.astimezone(self.tz).date().isoformat())
 
-    def _start_meetings(self, triggers: dict[str, MeetingTrigger]) -> "Callable[[], list[Meeting]] | None":
-        """Start reading the meetings a pre-meeting survey may be due for; returns a waiter.
+    def _start_meetings(self, triggers: dict[str, MeetingTrigger]) -> "Meetings | None":
+        """Start reading the meetings a pre-meeting survey may be due for; returns a waiter for
+        the meetings and the problems found reading them, not reported yet.
 
         A slow source (a big calendar) is read in a worker process while the
         contacts stream, so the two take the time of the slower, not the sum.
@@ -371,46 +396,7 @@ class Scheduler:
             return None
         horizon = max(_timedelta(t.before_meeting, self.now) for t in triggers.values())
         window = (self.now, self.now + horizon + timedelta(seconds=1))
-        source = self.meeting_source
-        if source.worth_a_worker:
-            from tierctl.util.forked import FAILED, Forked, can_fork
-
-            if can_fork():  # a copy of this process: it starts at once, nothing to import or pickle
-                import weakref
-
-                fork = Forked(_read_meetings_in, source, *window)
-                weakref.finalize(self, fork.close)  # a scheduler dropped unplanned leaves no process behind
-
-                def wait_fork() -> list[Meeting]:
-                    try:
-                        outcome = fork.result()
-                    finally:
-                        fork.close()
-                    # If the copy failed, read here: a bad calendar raises its error as in one process.
-                    found, problems = _read_meetings(source, *window) if outcome is FAILED else outcome
-                    for problem in problems:
-                        self.report(problem)
-                    return found
-
-                return wait_fork
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            future = pool.submit(_read_meetings, source, *window)
-
-            def wait() -> list[Meeting]:
-                try:
-                    found, problems = future.result()
-                finally:
-                    pool.shutdown()
-                for problem in problems:
-                    self.report(problem)
-                return found
-
-            return wait
-        found = list(source.meetings(*window, self.report))
-        return lambda: found
+        return read_meetings(self.meeting_source, window, self.report, owner=self)
 
     def _meeting_occasions(self, triggers: dict[str, MeetingTrigger],
                            account_meetings: dict[str, dict[str, Meeting]]) -> dict[tuple[str, str], list[_Occasion]]:
@@ -489,17 +475,6 @@ class Scheduler:
             return occ, contact
 
         return decide
-
-
-def _read_meetings_in(_folder: Path, source: MeetingSource, start: datetime,
-                      end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
-    return _read_meetings(source, start, end)
-
-
-def _read_meetings(source: MeetingSource, start: datetime, end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
-    """Run in a worker process: the meetings in the window and the problems found."""
-    problems: list[RowProblem] = []
-    return list(source.meetings(start, end, problems.append)), problems
 
 
 def _in_audience(survey: Survey, role: str) -> bool:

@@ -49,7 +49,7 @@ def meetings(accounts: int = ACCOUNTS) -> list[str]:
 
 @pytest.fixture
 def big_project(tmp_path: Path):
-    def make(data: list[list[str]], raw_tail: str = "") -> Path:
+    def make(data: list[list[str]], raw_tail: str = "", events: list[str] = ()) -> Path:
         from project_fixtures import PROJECT_YAML, write_ics
 
         with (tmp_path / "customers.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -57,7 +57,7 @@ def big_project(tmp_path: Path):
             writer.writerow(CUSTOMER_HEADER)
             writer.writerows(data)
             fh.write(raw_tail)
-        write_ics(tmp_path / "meetings.ics", meetings())
+        write_ics(tmp_path / "meetings.ics", meetings() + list(events))
         config = tmp_path / "tierctl.yaml"
         config.write_text(PROJECT_YAML, encoding="utf-8")
         return config
@@ -138,6 +138,31 @@ def test_two_parts_print_what_one_pass_prints(big_project, parts, as_json):
         assert {"churned account", "product-feedback: opted out", "pre-meeting: role not in audience"} \
             <= set(summary["skipped"])
         assert any('"survey": "pre-meeting"' in line for line in one[1].splitlines())
+
+
+def test_a_meeting_linked_by_the_second_half_to_an_account_of_the_first_is_planned_as_in_one_pass(
+        big_project, parts, monkeypatch):
+    """The first half's held-back contacts are decided early, with the meetings the first half
+    links; a contact of the second half that links another meeting to one of their accounts makes
+    that early plan wrong: it is dropped and made again."""
+    undone = []
+    real_undo = plan_parts.EarlyHeld.undo
+    monkeypatch.setattr(plan_parts.EarlyHeld, "undo", lambda self: undone.append(1) or real_undo(self))
+    data = rows()
+    data.append(["acc7", "Äccount 7", "enterprise", "active", "late@acc7.example", "Late", "user", "nl"])
+    config = big_project(data, events=[ics_event("late", "20270106T150000", ["late@acc7.example"])])
+    parts.off()
+    one = plan(config, "--json")
+    parts.on()
+    two = plan(config, "--json")
+    assert parts.fitted == [True] and undone == [1]
+    assert two == one
+    assert one[1].count('"contact": "c0@acc7.example"') == 3, "a line for each meeting, and the quarterly survey"
+    # Without that contact the early plan stands.
+    undone.clear()
+    config = big_project(rows())
+    assert plan(config, "--json") == (parts.off() or plan(config, "--json"))
+    assert undone == []
 
 
 def test_a_person_in_both_halves_is_a_duplicate_as_in_one_pass(big_project, parts):
@@ -268,3 +293,21 @@ def test_deferred_lines_are_what_json_dumps_writes(big_project, host):
     line = JsonLines(iso)
     for item in items:
         assert line(item) == json.dumps(item_dict(item, iso)) + "\n"
+
+
+def test_an_unreadable_big_calendar_fails_a_plan_in_two_parts_as_one_pass(big_project, parts, monkeypatch):
+    """Every contact's line first, then the calendar's error: also when the first half's
+    held-back contacts would be decided early."""
+    from tierctl.plugins.source_ical import IcalMeetings
+
+    config = big_project(rows())
+    (config.parent / "meetings.ics").write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:nonsense\r\n")
+    monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: True))
+    parts.off()
+    one = plan(config, "--json")
+    parts.on()
+    two = plan(config, "--json")
+    assert parts.fitted == [True]
+    assert one[0] == two[0] != 0
+    assert two == one
+    assert one[1].count("\n") > 1000, "the contacts' lines come before the error"

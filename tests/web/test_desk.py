@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import SECRET, cli, make_project
+from web_project import SECRET, cli, make_project
 from tierctl.config.loader import load_config
 from tierctl.hookspecs import hookimpl
 from tierctl.host.plugin_host import PluginHost

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SECRET, make_project, wait_healthy
+from web_project import SECRET, make_project, wait_healthy
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent.parent

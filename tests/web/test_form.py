@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from conftest import SECRET, UvicornThread, cli, form_link, messages
+from web_project import SECRET, UvicornThread, cli, form_link, messages
 
 HEADERS = {"content-security-policy", "referrer-policy", "x-content-type-options", "x-frame-options"}
 
@@ -191,7 +191,7 @@ def test_the_form_speaks_the_contacts_language(tmp_path, monkeypatch):
     from tierctl.testing.sockets import unused_port
     from tierctl.web import create_app
 
-    from conftest import make_project, serve_yaml
+    from web_project import make_project, serve_yaml
 
     monkeypatch.setenv("TIERCTL_SERVE_SECRET", SECRET)
     port = unused_port()

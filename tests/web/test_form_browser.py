@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from browser_helpers import chromium
-from conftest import cli, form_link, messages
+from web_project import cli, form_link, messages
 
 pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from browser_helpers import chromium
-from conftest import SECRET, cli, form_link, messages, sent_and_served, serve_yaml
+from web_project import SECRET, cli, form_link, messages, sent_and_served, serve_yaml
 from test_form_browser import PHONE, axe_violations
 
 MULTI = ("      - {id: features, type: multiple_choice, text: Which features do you use?, max_choices: 2,\n"

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from conftest import SECRET, TYPEFORM_SECRET, cli, messages, sent_and_served, serve_yaml
+from web_project import SECRET, TYPEFORM_SECRET, cli, messages, sent_and_served, serve_yaml
 from doubles.typeform import TOKEN, TypeformDouble
 from tierctl.web.hooks import PLATFORMS, signed
 
@@ -115,7 +115,7 @@ def test_webhooks_register_and_check_with_typeform(typeform_project):
 def test_webhooks_check_creates_no_ledger(tmp_path):
     """``webhooks check`` only reads: in a folder without a ledger it makes none (a new ledger would hide
     a lost one from the next send's "new ledger" warning)."""
-    from conftest import make_project
+    from web_project import make_project
 
     config = make_project(tmp_path, 8000, f"  webhook_secrets: {{typeform: {TYPEFORM_SECRET}}}\n")
     code, out, err = cli(config, "webhooks", "check")

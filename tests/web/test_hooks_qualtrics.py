@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SECRET, cli, sent_and_served, serve_yaml
+from web_project import SECRET, cli, sent_and_served, serve_yaml
 from doubles.qualtrics import DIRECTORY, LIBRARY, MESSAGE, TOKEN, QualtricsDouble
 
 SV = "SV_3kTQ0rB7Yq"

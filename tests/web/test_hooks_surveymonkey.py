@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from conftest import SECRET, UvicornThread, cli, make_project, serve_yaml
+from web_project import SECRET, UvicornThread, cli, make_project, serve_yaml
 from doubles.surveymonkey import TOKEN, SurveyMonkeyDouble
 
 SM_KEY = "sm-app-key&sm-app-secret"

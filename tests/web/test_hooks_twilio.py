@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SECRET, UvicornThread, cli
+from web_project import SECRET, UvicornThread, cli
 from tierctl.hookspecs import hookimpl
 from doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 from tierctl.storage.opener import open_ledger

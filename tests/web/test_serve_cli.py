@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from conftest import SECRET, cli, form_link, make_project, messages, wait_healthy
+from web_project import SECRET, cli, form_link, make_project, messages, wait_healthy
 
 pytestmark = pytest.mark.slow
 

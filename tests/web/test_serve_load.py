@@ -11,7 +11,7 @@ import threading
 
 import httpx
 
-from conftest import form_link, messages
+from web_project import form_link, messages
 
 
 def test_concurrent_submissions_use_only_the_warm_page_threads(served, monkeypatch):
