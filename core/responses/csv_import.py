@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from tierctl.errors import TierctlError
 from tierctl.util.files import record_span_note, where_undecodable
 from tierctl.storage.ledger import IMPORT_SOURCE
-from tierctl.records import RowProblem
+from tierctl.records import RowProblem, StoredResponse
 from tierctl.responses.overlap import Writer
 from tierctl.responses.store import (BATCH_SIZE, MAX_KEPT_PROBLEMS, AnswerChecks, BadAnswer, Pending, ResponseStore, as_utc,
                         refuse_type_changes, survey_to_answer)
@@ -192,8 +192,8 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
     except OSError as exc:
         raise TierctlError(f"{shown}: cannot open the file: {exc.strerror or exc}") from None
 
-    def store_batch(work: tuple[list[Pending], int]) -> None:
-        added, duplicates = store.store(work[0])
+    def store_batch(work: tuple[list[StoredResponse], int]) -> None:
+        added, duplicates = store.save(work[0])
         result.added += added
         result.duplicates += duplicates
         if progress is not None:
@@ -230,11 +230,12 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
         def skip(line: int, message: str) -> None:
             batch.append(Pending(line, None, None, None, {}, None, message))
 
-        # On PostgreSQL the batch is stored in the writer's thread while the next one is read
-        # (see tierctl.responses.overlap); a new list each time, as the writer still holds the last.
+        # A batch is linked here (its problems reported in file order), then stored; on PostgreSQL
+        # it is stored in the writer's thread while the next one is read and linked (see
+        # tierctl.responses.overlap); a new list each time, as the writer still holds the last.
         def flush() -> None:
             nonlocal batch
-            writer.submit((batch, raw_file.tell()))
+            writer.submit((store.link(batch), raw_file.tell()))
             batch = []
 
         while True:

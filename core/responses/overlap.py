@@ -1,4 +1,4 @@
-"""Store one batch in a background thread while the caller reads the next one.
+"""Store one batch in a background thread while the caller reads and links the next one.
 
 Worth it only when the ledger's work happens outside this process (PostgreSQL: the server
 executes while psycopg waits with the GIL released); SQLite steps inside the process, and

@@ -234,8 +234,13 @@ class ResponseStore:
 
     def store(self, batch: list[Pending]) -> tuple[int, int]:
         """Store a batch; return ``(added, duplicates)`` (bad ones go to ``problem``)."""
+        return self.save(self.link(batch))
+
+    def link(self, batch: list[Pending]) -> list[StoredResponse]:
+        """The batch's responses linked to their invitations, ready for :meth:`save`; the ones
+        that cannot be stored go to ``problem``, in the batch's order. Only reads the ledger."""
         if not batch:
-            return 0, 0
+            return []
         ledger, survey_id = self.ledger, self.survey_id
         invite_ids = [p.invite_id for p in batch if p.invite_id and not p.bad]
         refs = ledger.answerable_invitations(survey_id, invite_ids)
@@ -271,7 +276,14 @@ class ResponseStore:
             rows.append(_stored((p.response_id or f"{IMPORT_SOURCE}:{invite_id}", invite_id, survey_id,
                                  inv.tier, inv.due_day, p.submitted_at, source, p.answers, now, types,
                                  inv.key)))
-        added = ledger.add_responses(rows)
+        return ledger.prepare_responses(rows)
+
+    def save(self, rows: list[StoredResponse]) -> tuple[int, int]:
+        """Store linked responses (one transaction) and call the hook for the new ones;
+        return ``(added, duplicates)``."""
+        if not rows:
+            return 0, 0
+        added = self.ledger.add_responses(rows)
         if self.hooks and added:
             self._call_hooks(added)
         return len(added), len(rows) - len(added)

@@ -595,6 +595,13 @@ class Ledger(abc.ABC):
         stored), since old and new answers could not be counted together.
         """
 
+    def prepare_responses(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
+        """``rows`` for :meth:`add_responses`, with what a backend can work out before storing
+        them: an import prepares its next batch in one thread while another stores the last one
+        (:attr:`overlapped_writes`). Reads at most; the result must not be changed. The default
+        returns ``rows``: :meth:`add_responses` takes any list."""
+        return rows
+
     def with_keys(self, rows: "list[StoredResponse]") -> "list[StoredResponse]":
         """``rows`` with every missing ``invitation`` key looked up by ``invite_id`` (for
         :meth:`add_responses`); an unknown id raises ``ValueError``."""

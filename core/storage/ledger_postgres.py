@@ -114,6 +114,7 @@ class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
         self.shown = masked(url)
         self._libpq, self.lease_seconds = split_url(url)
         self._conn: Any = connect(self._libpq, self.shown)
+        self._lookups: Any = None  # a second connection for invitation lookups, during bulk_writes()
         self._heartbeat = Heartbeat(self._libpq, self.shown, self.lease_seconds)
         try:
             self.created = self.schema_version() == 0
@@ -229,9 +230,34 @@ class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
 
     def close(self) -> None:
         self._heartbeat.stop()
+        lookups, self._lookups = self._lookups, None
+        if lookups is not None:
+            lookups.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Invitation lookups (:meth:`answerable_invitations`, :meth:`lookup_invitations`,
+        :meth:`invitations_for_contacts`) go through a second connection for the block, so an
+        import links its next batch in one thread while the server stores the previous one in
+        another (tierctl.responses.overlap): a lookup of a batch took a fifth of an import's time
+        when it waited for the store. They read invitations only, which are committed before
+        any response to them can come in."""
+        if self._lookups is not None:  # nested: the outer block's connection serves
+            yield
+            return
+        self._lookups = connect(self._libpq, self.shown)
+        try:
+            yield
+        finally:
+            lookups, self._lookups = self._lookups, None
+            lookups.close()
+
+    @property
+    def _lookup_conn(self) -> Any:
+        return self._lookups if self._lookups is not None else self.conn
 
     # -- locking and runs -------------------------------------------------
 
@@ -527,28 +553,36 @@ class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
     # -- responses --------------------------------------------------------
 
     def lookup_invitations(self, invite_ids: list[str]) -> dict[str, InvitationLink]:
-        rows = self.conn.execute(f"{_LINK_SELECT} WHERE invite_id = ANY(%s)", (list(set(invite_ids)),)).fetchall()
+        rows = self._lookup_conn.execute(f"{_LINK_SELECT} WHERE invite_id = ANY(%s)",
+                                         (list(set(invite_ids)),)).fetchall()
         return {row[1]: InvitationLink._make(row) for row in rows}
 
     def answerable_invitations(self, survey_id: str, invite_ids: list[str]) -> dict[str, InvitationRef]:
-        rows = self.conn.execute(
+        rows = self._lookup_conn.execute(
             f"SELECT {_REF_COLUMNS} FROM invitations WHERE survey_id = %s AND state <> '{DEFERRED}' "
             "AND invite_id = ANY(%s)", (survey_id, list(set(invite_ids)))).fetchall()
         return {row[1]: InvitationRef._make(row) for row in rows}
 
     def invitations_for_contacts(self, survey_id: str, emails: list[str]) -> dict[str, list[InvitationRef]]:
         found: dict[str, list[InvitationRef]] = {}
-        for row in self.conn.execute(
+        for row in self._lookup_conn.execute(
                 f"SELECT contact_email, {_REF_COLUMNS} FROM invitations WHERE survey_id = %s "
                 f"AND state = '{SENT}' AND contact_email = ANY(%s) ORDER BY due_at, invite_id",
                 (survey_id, list(set(emails)))):
             found.setdefault(row[0], []).append(InvitationRef._make(row[1:]))
         return found
 
-    def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
-        from tierctl.storage.postgres_bulk import add_responses
+    def prepare_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
+        """The rows that may be added, with the text COPY will send made now (see
+        :class:`tierctl.storage.postgres_bulk.Staged`)."""
+        from tierctl.storage.postgres_bulk import Staged
 
-        fresh = first_responses(self.with_keys(rows))
+        return Staged(first_responses(self.with_keys(rows)))
+
+    def add_responses(self, rows: list["StoredResponse"]) -> list["StoredResponse"]:
+        from tierctl.storage.postgres_bulk import Staged, add_responses
+
+        fresh = rows if isinstance(rows, Staged) else first_responses(self.with_keys(rows))
         if not fresh:
             return []
         with self._transaction() as conn:

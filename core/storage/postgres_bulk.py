@@ -13,6 +13,7 @@ statements, in the same transaction: the rollup is never out of step.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from tierctl.storage.copying import ORDER_BY, TABLES, canonical_value, time_positions, with_canonical_times
@@ -20,15 +21,20 @@ from tierctl.storage.copying import ORDER_BY, TABLES, canonical_value, time_posi
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
 
-# Staging tables: per session, emptied at commit. "added" holds the responses this batch really
-# added, with their invitation's survey, tier and due day (what the rollup counts them under).
+# Staging tables: per session, emptied at commit. Each response and answer carries a day number
+# that new_days resolves to the survey, tier and due day the rollup counts it under, as the caller
+# linked it (the SQLite ledger folds the same fields); reading them back from invitations cost a
+# scan and a hash of the whole table per batch, and grouping answers by a small number first is
+# cheaper than by three texts. "added" lists the responses this batch really added, when some were
+# not (stored already); when all were, new_responses itself is the list.
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS new_responses (invitation BIGINT, response_id TEXT, source TEXT, "
-    "submitted_at TIMESTAMPTZ, received_at TIMESTAMPTZ) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS new_answers (invitation BIGINT, question_id TEXT, score DOUBLE PRECISION, "
-    "text TEXT) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS added (invitation BIGINT, survey_id TEXT, tier TEXT, due_day TEXT) "
+    "submitted_at TIMESTAMPTZ, received_at TIMESTAMPTZ, day INTEGER) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS new_answers (invitation BIGINT, day INTEGER, question_id TEXT, "
+    "score DOUBLE PRECISION, text TEXT) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS new_days (day INTEGER, survey_id TEXT, tier TEXT, due_day TEXT) "
     "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS added (invitation BIGINT, day INTEGER) ON COMMIT DELETE ROWS",
 )
 
 # Which answers count, and under which rollup key (as the SQLite ledger's metrics).
@@ -57,35 +63,45 @@ _COUNT_RESPONSES = (
 #: Count stored answers and responses into the rollup (``{where}``: which ones; ``TRUE`` for all).
 FOLD_ANSWERS = _COUNT_ANSWERS.replace("{source}", ANSWERS_JOIN)
 FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invitations AS i ON i.id = r.invitation")
-# A batch's own answers and responses, counted from the staging tables: "added" carries each new
-# response's survey, tier and due day, so the big tables are not joined again.
+# A batch's own answers and responses, counted from the staging tables, so the big tables are not
+# joined again. The answers are first grouped by day number, question and value ({only_added}: all
+# staged ones, or those of the added responses); every rollup key is a function of those, so the
+# groups' counts add up to the same figures, and the joins run over a few thousand groups instead
+# of every answer.
 #
 # Split in two: exploding every answer through jsonb_array_elements_text (as FOLD_ANSWERS does) runs a
 # function and a jsonb cast per row, and most answers are not multiple_choice. Plain answers are
 # grouped directly; only multiple_choice rows are exploded. One statement still: a question has one
 # qtype and qtype is in the key, so the two halves never produce the same rollup key (which ON
 # CONFLICT DO UPDATE would refuse within one statement).
-_NEW_SOURCE = ("new_answers AS a JOIN added AS i ON i.invitation = a.invitation "
+_NEW_SOURCE = ("grouped AS a JOIN new_days AS i ON i.day = a.day "
                "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
 _FOLD_NEW_ANSWERS = (
+    "WITH grouped AS (SELECT day, question_id, score, text, COUNT(*) AS n FROM new_answers {only_added} "
+    "GROUP BY 1, 2, 3, 4) "
     "INSERT INTO answer_day_counts AS c (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
     f"SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, {_SCORE_KEY}, "
-    "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END, COUNT(*) "
+    "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END, SUM(a.n)::bigint "
     f"FROM {_NEW_SOURCE} WHERE q.qtype <> 'multiple_choice' AND {_ANSWERED} GROUP BY 1, 2, 3, 4, 5, 6, 7 "
     "UNION ALL "
-    "SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, 0.0, m.value, COUNT(*) "
+    "SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, 0.0, m.value, SUM(a.n)::bigint "
     f"FROM {_NEW_SOURCE} CROSS JOIN LATERAL jsonb_array_elements_text(a.text::jsonb || '[\"\"]'::jsonb) AS m(value) "
     "WHERE q.qtype = 'multiple_choice' AND a.text IS NOT NULL AND a.text <> '' GROUP BY 1, 2, 3, 4, 5, 6, 7 "
     "ON CONFLICT (survey_id, tier, due_day, question_id, qtype, score, choice) "
     "DO UPDATE SET n = c.n + excluded.n")
+# new_days holds each (survey, tier, due day) once, so each rollup key comes up once.
 _FOLD_NEW_RESPONSES = (
     "INSERT INTO response_day_counts AS c (survey_id, tier, due_day, responses, keys) "
-    "SELECT survey_id, tier, due_day, COUNT(*), SUM(invitation) FROM added GROUP BY 1, 2, 3 "
+    "SELECT i.survey_id, i.tier, i.due_day, r.n, r.keys FROM (SELECT day, COUNT(*) AS n, SUM(invitation) AS keys "
+    "FROM {added} GROUP BY 1) AS r JOIN new_days AS i ON i.day = r.day "
     "ON CONFLICT (survey_id, tier, due_day) DO UPDATE SET responses = c.responses + excluded.responses, "
     "keys = c.keys + excluded.keys")
 
 # COPY's text format: these characters in a value are written as escapes.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+NULL = "\\N"  # COPY's text format for NULL
 
 
 def _text(value: str) -> str:
@@ -99,8 +115,10 @@ def _number(value: Any) -> str:
         else str(int(value))
 
 
-def _copy_buffers(fresh: list["StoredResponse"], rows_per_write: int = 20_000) -> Iterator[tuple[bytes, bytes]]:
-    """``(responses text, answers text)`` in COPY's text format, a few thousand rows a piece.
+def _copy_buffers(fresh: list["StoredResponse"], days: dict[tuple[str, str, str | None], int],
+                  rows_per_write: int = 20_000) -> Iterator[tuple[bytes, bytes]]:
+    """``(responses text, answers text)`` in COPY's text format, a few thousand rows a piece;
+    ``days`` is filled with the day number of each (survey, tier, due day).
 
     Built as whole strings and handed to COPY in one write each: a ``write_row`` per row
     costs more in Python than the server spends storing it."""
@@ -111,6 +129,7 @@ def _copy_buffers(fresh: list["StoredResponse"], rows_per_write: int = 20_000) -
         answers: list[str] = []
         for r in fresh[start:start + rows_per_write]:
             key = r.invitation
+            day = days.setdefault((r.survey_id, r.tier, r.due_day), len(days))
             submitted = iso.get(r.submitted_at)
             if submitted is None:
                 submitted = iso[r.submitted_at] = r.submitted_at.isoformat()
@@ -118,18 +137,47 @@ def _copy_buffers(fresh: list["StoredResponse"], rows_per_write: int = 20_000) -
             received = iso.get(received_at)
             if received is None:
                 received = iso[received_at] = received_at.isoformat()
-            responses.append(f"{key}\t{_text(r.response_id)}\t{_text(r.source)}\t{submitted}\t{received}\n")
+            responses.append(f"{key}\t{_text(r.response_id)}\t{_text(r.source)}\t{submitted}\t{received}\t{day}\n")
+            lead = f"{key}\t{day}\t"
             for qid, value in r.answers.items():
                 name = names.get(qid)
                 if name is None:
                     name = names[qid] = _text(qid)
                 if type(value) is int:  # most answers are scores: the f-string formats them as str() would
-                    answers.append(f"{key}\t{name}\t{value}\t\\N\n")
+                    answers.append(f"{lead}{name}\t{value}\t\\N\n")
                 elif isinstance(value, str):
-                    answers.append(f"{key}\t{name}\t\\N\t{_text(value)}\n")
+                    answers.append(f"{lead}{name}\t\\N\t{_text(value)}\n")
                 elif value is not None:
-                    answers.append(f"{key}\t{name}\t{_number(value)}\t\\N\n")
+                    answers.append(f"{lead}{name}\t{_number(value)}\t\\N\n")
         yield "".join(responses).encode(), "".join(answers).encode()
+
+
+def _days_buffer(days: dict[tuple[str, str, str | None], int]) -> bytes:
+    return "".join(f"{day}\t{_text(survey)}\t{_text(tier)}\t{_text(due) if due is not None else NULL}\n"
+                   for (survey, tier, due), day in days.items()).encode()
+
+
+_invitation_key = attrgetter("invitation")
+
+
+class Staged(list):  # type: ignore[type-arg]
+    """A batch for :func:`add_responses` (the first response per invitation and response id) with
+    the text COPY sends, made when the batch is prepared rather than while it is stored: an import
+    prepares the next batch in its reading thread while the server stores the last one, and the
+    text took a fifth of the time a batch held the server's connection. Never changed after."""
+
+    def __init__(self, fresh: list["StoredResponse"]):
+        super().__init__(fresh)
+        self.days: dict[tuple[str, str, str | None], int] = {}
+        self.responses_text: list[bytes] = []
+        self.answers_text: list[bytes] = []
+        # In key order: the answers go into their table's index in the order COPY sends them, and
+        # sorting here, in the reading thread, spares the server a sort of every answer while the
+        # batch holds its connection. The list itself keeps the caller's order.
+        for responses, answers in _copy_buffers(sorted(fresh, key=_invitation_key), self.days):
+            self.responses_text.append(responses)
+            self.answers_text.append(answers)
+        self.days_text = _days_buffer(self.days)
 
 
 def _staging(conn: Any) -> None:
@@ -148,28 +196,26 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         # A batch's sorts and groupings fit in memory (the default 4 MB spills a 200,000-response
         # batch to disk, several times slower); for this transaction only.
         cur.execute("SET LOCAL work_mem = '256MB'")
-        with cur.copy("COPY new_responses (invitation, response_id, source, submitted_at, received_at) "
+        staged = fresh if isinstance(fresh, Staged) else Staged(fresh)
+        with cur.copy("COPY new_responses (invitation, response_id, source, submitted_at, received_at, day) "
                       "FROM STDIN") as copy_responses:
-            answer_buffers = []
-            for responses, answers in _copy_buffers(fresh):
-                copy_responses.write(responses)
-                answer_buffers.append(answers)
-        with cur.copy("COPY new_answers (invitation, question_id, score, text) FROM STDIN") as copy_answers:
-            for answers in answer_buffers:
-                copy_answers.write(answers)
+            for text in staged.responses_text:
+                copy_responses.write(text)
+        with cur.copy("COPY new_answers (invitation, day, question_id, score, text) FROM STDIN") as copy_answers:
+            for text in staged.answers_text:
+                copy_answers.write(text)
+        with cur.copy("COPY new_days (day, survey_id, tier, due_day) FROM STDIN") as copy_days:
+            copy_days.write(staged.days_text)
         # Statistics for the planner: a temp table has none, and the joins below depend on its size.
         cur.execute("ANALYZE new_responses")
         cur.execute("ANALYZE new_answers")
         # Only responses to an existing invitation go in (the schema has no per-row foreign key:
         # see postgres_schema); invitations are never deleted, so none can vanish meanwhile.
         cur.execute(
-            "WITH ins AS (INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
+            "INSERT INTO responses (invitation, response_id, source, submitted_at, received_at) "
             "SELECT n.invitation, n.response_id, n.source, n.submitted_at, n.received_at FROM new_responses AS n "
             "JOIN invitations AS v ON v.id = n.invitation "
-            "ORDER BY n.invitation ON CONFLICT DO NOTHING RETURNING invitation) "
-            "INSERT INTO added (invitation, survey_id, tier, due_day) "
-            "SELECT i.id, i.survey_id, i.tier, i.due_day FROM ins JOIN invitations AS i ON i.id = ins.invitation "
-            "RETURNING invitation")
+            "ORDER BY n.invitation ON CONFLICT DO NOTHING RETURNING invitation")
         added = {row[0] for row in cur.fetchall()}
         if len(added) < len(fresh):
             # Some were not added: stored already, or (a caller's bug) answering no invitation.
@@ -179,12 +225,20 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
                 raise ValueError(f"no invitation with key {orphan[0]} in the ledger: a response must answer one")
         if not added:
             return []
-        cur.execute("ANALYZE added")
+        if len(added) == len(fresh):
+            # Every staged response was added (a first import): the staging tables are the batch,
+            # and its answers and counts need no join with a list of the added ones.
+            table, only_added = "new_responses", ""
+        else:
+            cur.execute("INSERT INTO added (invitation, day) SELECT n.invitation, n.day FROM new_responses AS n "
+                        "WHERE n.invitation = ANY(%s)", (list(added),))
+            cur.execute("ANALYZE added")
+            table, only_added = "added", "WHERE invitation IN (SELECT invitation FROM added) "
+        # No ORDER BY: Staged sent them in key order.
         cur.execute("INSERT INTO answers (invitation, question_id, score, text) "
-                    "SELECT n.invitation, n.question_id, n.score, n.text FROM new_answers AS n "
-                    "JOIN added AS d ON d.invitation = n.invitation ORDER BY 1, 2")
-        cur.execute(_FOLD_NEW_ANSWERS)
-        cur.execute(_FOLD_NEW_RESPONSES)
+                    f"SELECT invitation, question_id, score, text FROM new_answers {only_added}")
+        cur.execute(_FOLD_NEW_ANSWERS.replace("{only_added}", only_added))
+        cur.execute(_FOLD_NEW_RESPONSES.replace("{added}", table))
     return [r for r in fresh if r.invitation in added]
 
 

@@ -466,6 +466,26 @@ class LedgerContract:
         with pytest.raises(Exception):  # the schema refuses a response to no invitation too
             ledger.add_responses([stored_response("inv-nps-3-2026-Q1", 3)._replace(invitation=10_000_000)])
 
+    def test_prepared_responses_are_stored_as_the_rows_themselves(self, ledger: Ledger):
+        # prepare_responses may do part of add_responses' work early (an import, in another thread).
+        claim(ledger, [invitation(n) for n in range(3)])
+        rows = [stored_response("inv-nps-0-2026-Q1", 0, answers={"score": 9, "comment": "tab\there\nand a line"}),
+                stored_response("inv-nps-1-2026-Q1", 1),
+                stored_response("inv-nps-1-2026-Q1", 1, response_id="typeform:abc")]  # a second answer to 1
+        prepared = ledger.prepare_responses(rows)
+        assert ids(ledger.add_responses(prepared)) == ids(rows[:2])
+        assert ledger.add_responses(ledger.prepare_responses(rows)) == []
+        later = [stored_response("inv-nps-1-2026-Q1", 1, response_id="typeform:x"),
+                 stored_response("inv-nps-2-2026-Q1", 2, answers={"score": 5})]
+        assert ids(ledger.add_responses(ledger.prepare_responses(later))) == ids(later[1:])
+        answers = {r["invite_id"]: r["answers"] for n in range(3) for r in ledger.responses_for_account(f"acct-{n}")}
+        assert answers["inv-nps-0-2026-Q1"]["comment"]["text"] == "tab\there\nand a line"
+        assert answers["inv-nps-2-2026-Q1"] == {"score": {"qtype": "nps", "score": 5, "text": None}}
+        for use_rollup in (True, False):
+            counts = sorted((c[3], c[5], c[7]) for c in ledger.metrics(use_rollup=use_rollup).answer_counts(
+                "quarter", None, None))
+            assert counts == [("comment", None, 2), ("score", 5.0, 1), ("score", 9.0, 2)]
+
     def test_answers_keep_every_character(self, ledger: Ledger):
         # A bulk path writing text formats (COPY) must escape what those formats use themselves.
         claim(ledger, [invitation(n) for n in range(2)])

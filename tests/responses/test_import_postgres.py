@@ -105,3 +105,77 @@ def test_the_rollup_counted_by_an_import_is_the_rollup_counted_from_scratch(pg_p
         assert counted == counts(ledger, use_rollup=False)
         ledger.rebuild_rollup()
         assert counts(ledger) == counted
+
+
+def test_a_re_import_adds_only_the_new_rows_and_counts_them_once(pg_project, tmp_path: Path, monkeypatch):
+    # Batch 1 adds every response (counted from the staging tables directly); batch 2 of the second
+    # file holds one stored response and one new (the added ones staged and joined apart).
+    monkeypatch.setattr(csv_import, "BATCH_SIZE", 2)
+    config, url, ids = pg_project("again")
+    first = write_csv(tmp_path / "first.csv", rows(ids[:3]), header=HEADER)
+    code, out, err = invoke(config, "import", str(first), "--survey", "product-feedback")
+    assert (code, err) == (0, "") and "3 added, 0 duplicates" in out, out
+    changed = [[invite, at, "0" if k < 3 else nps, *rest] for k, (invite, at, nps, *rest) in enumerate(rows(ids))]
+    second = write_csv(tmp_path / "second.csv", changed, header=HEADER)
+    code, out, err = invoke(config, "import", str(second), "--survey", "product-feedback")
+    assert (code, err) == (0, "") and "3 added, 3 duplicates" in out, out
+
+    def counts(ledger, use_rollup: bool = True) -> list:
+        return sorted(ledger.metrics(use_rollup=use_rollup).answer_counts("month", None, None), key=repr)
+
+    with open_ledger(url, config.parent) as ledger:
+        # The first import's answers stay: a duplicate's answers are neither stored nor counted.
+        nps = {r["invite_id"]: r["answers"]["nps"]["score"] for i in range(6)
+               for r in ledger.responses_for_account(f"acc{i}")}
+        assert nps == {invite: k % 11 for k, invite in enumerate(ids)}
+        counted = counts(ledger)
+        assert sum(n for row in counted if row[3] == "nps" for n in [row[7]]) == 6
+        assert counted == counts(ledger, use_rollup=False)
+        ledger.rebuild_rollup()
+        assert counts(ledger) == counted
+
+
+def test_the_next_batch_is_linked_while_the_last_one_is_stored_and_problems_keep_the_file_order(
+        pg_project, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(csv_import, "BATCH_SIZE", 2)
+    real_add, real_link = PostgresLedger.add_responses, PostgresLedger.answerable_invitations
+    linked_meanwhile: list[bool] = []
+    counts = {"linked": 0, "stored": 0}
+    changed = threading.Condition()
+
+    def answerable_invitations(self, survey_id, invite_ids):
+        with changed:
+            counts["linked"] += 1
+            changed.notify_all()
+        return real_link(self, survey_id, invite_ids)
+
+    def add_responses(self, batch):
+        counts["stored"] += 1
+        if threading.current_thread() is not threading.main_thread() and counts["stored"] < 5:
+            # The main thread links the next batch (its invitations looked up on the ledger's
+            # second connection) while this one is being stored.
+            with changed:
+                linked_meanwhile.append(changed.wait_for(lambda: counts["linked"] > counts["stored"], timeout=20))
+        return real_add(self, batch)
+
+    monkeypatch.setattr(PostgresLedger, "answerable_invitations", answerable_invitations)
+    monkeypatch.setattr(PostgresLedger, "add_responses", add_responses)
+    outputs = []
+    for overlapped in (True, False):
+        monkeypatch.setattr(PostgresLedger, "overlapped_writes", overlapped)
+        counts.update(linked=0, stored=0)
+        config, url, ids = pg_project(f"link-{overlapped}")
+        good = rows(ids)
+        # Bad rows in batches 2, 3 and 4: reported in the file's order either way.
+        lines = [good[0], good[1], [ids[2], "yesterday", *good[2][2:]], good[2], ["no-such-invite", *good[3][1:]],
+                 good[3], good[4], [ids[5], *good[5][1:3], "99", *good[5][4:]], good[5]]
+        path = write_csv(tmp_path / "export.csv", lines, header=HEADER)
+        code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
+        assert stored_invites(url, config.parent) == set(ids)
+        outputs.append((code, out, err))
+    assert linked_meanwhile == [True] * 4, linked_meanwhile  # batches 1-4 of 5: each has a next one
+    (code, out, err), direct = outputs
+    assert (code, out, err) == direct
+    assert code == 1 and "6 added" in out
+    where = [f"export.csv:{n}:" for n in (4, 8, 11)]  # a text answer spans two lines
+    assert all(w in err for w in where) and [err.index(w) for w in where] == sorted(err.index(w) for w in where), err
