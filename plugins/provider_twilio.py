@@ -61,6 +61,10 @@ class TwilioOptions(SmsOptions):
                           "name and {{2}} the survey link")
     status_callback: str | None = Field(None, description="Where Twilio posts delivery receipts; default: "
                                                           "serve.base_url + /hooks/twilio when serve: is set")
+    webhook_key: SecretStr | None = Field(
+        None, description="When a Twilio Webhooks Rule signs this account's callbacks: its Setting's shared key "
+                          "(write it as ${TWILIO_WEBHOOK_KEY}); callbacks without the rule's header are still "
+                          "checked with auth_token")
 
     @field_validator("account_sid")
     @classmethod
@@ -157,11 +161,16 @@ class TwilioProvider(TextProvider):
 
     def webhook_events(self, request: WebhookRequest) -> list[DeliveryReceipt | InboundText]:
         """A status callback or an inbound text, once ``X-Twilio-Signature`` checks out with this
-        account's auth token (raises :class:`~tierctl.plugins.twilio_webhooks.BadSignature`)."""
+        account's auth token, or under a Webhooks Rule with ``webhook_key`` (raises
+        :class:`~tierctl.plugins.twilio_webhooks.BadSignature`)."""
         from tierctl.plugins.twilio_webhooks import read_callback, verified_params
 
+        from tierctl.plugins.twilio_webhooks import SETTINGS_HEADER
+
+        key = self.options.webhook_key
         params = verified_params(request.url, list(request.form), request.headers.get("x-twilio-signature"),
-                                 self.options.auth_token.get_secret_value())
+                                 self.options.auth_token.get_secret_value(), request.headers.get(SETTINGS_HEADER),
+                                 key.get_secret_value() if key is not None else None)
         if params.get("AccountSid", self.options.account_sid) != self.options.account_sid:
             return []  # signed with our token but about another (sub)account: not ours to act on
         event = read_callback(params)

@@ -158,23 +158,29 @@ class TwilioDouble(HttpDouble):
 
     # -- callbacks: what Twilio posts to the customer's server -----------------------------------
 
-    def sign(self, url: str, fields: dict[str, str]) -> str:
-        """``X-Twilio-Signature`` of a form POST to ``url``."""
+    def sign(self, url: str, fields: dict[str, str], rule: tuple[str, str] | None = None) -> str:
+        """``X-Twilio-Signature`` of a form POST to ``url``: with the auth token and HMAC-SHA1, or
+        under a Webhooks Rule ``(shared key, HMAC_SHA1|HMAC_SHA256)`` with its key and algorithm."""
+        key, algorithm = rule or (self.auth_token, "HMAC_SHA1")
+        digest = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}[algorithm]
         data = url + "".join(name + fields[name] for name in sorted(fields))
-        return base64.b64encode(hmac.new(self.auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+        return base64.b64encode(hmac.new(key.encode(), data.encode(), digest).digest()).decode()
 
     def post_callback(self, url: str, fields: dict[str, str], signature: str | None = "sign",
-                      signed_url: str | None = None) -> Any:
+                      signed_url: str | None = None, rule: tuple[str, str] | None = None) -> Any:
         """POST ``fields`` to ``url`` as Twilio does; ``signature=None`` leaves the header out, and
-        ``signed_url`` signs another address (the public one, behind a proxy)."""
+        ``signed_url`` signs another address (the public one, behind a proxy). ``rule``: signed
+        under a Webhooks Rule (see :meth:`sign`), which the settings header says."""
         import httpx
 
         headers = {"content-type": "application/x-www-form-urlencoded", "user-agent": "TwilioProxy/1.1",
                    "i-twilio-idempotency-token": f"{fields.get('MessageSid', '')}-{fields.get('MessageStatus', '')}"}
         if signature == "sign":
-            signature = self.sign(signed_url or url, fields)
+            signature = self.sign(signed_url or url, fields, rule)
         if signature is not None:
             headers["x-twilio-signature"] = signature
+        if rule is not None:
+            headers["x-twilio-webhooks-signature-settings"] = f"key=KS{'0' * 32},algorithm={rule[1]}"
         return httpx.post(url, content=urlencode(fields).encode(), headers=headers, timeout=10)
 
     def status_callback(self, sid: str, status: str, error_code: str = "", **kwargs: Any) -> Any:

@@ -44,6 +44,35 @@ def test_anything_else_is_refused(signature, params, token):
         verified_params(URL, params, signature, token)
 
 
+# The worked example's text to sign, as the validator builds it (URL, then fields sorted by name).
+SIGNED_TEXT = ("https://mycompany.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675309"
+               "Digits1234From+14158675309To+18005551212")
+RULE = "key=KS00000000000000000000000000000000,algorithm=HMAC_SHA256"
+
+
+def test_under_a_webhooks_rule_the_same_text_is_signed_with_its_key_and_algorithm():
+    import base64
+    import hashlib
+    import hmac
+
+    shared = "rule-shared-key"
+    expected = base64.b64encode(hmac.new(shared.encode(), SIGNED_TEXT.encode(), hashlib.sha256).digest()).decode()
+    assert twilio_signature(URL, PARAMS, shared, "HMAC_SHA256") == expected
+    assert verified_params(URL, PARAMS, expected, "12345", RULE, shared)["Digits"] == "1234"
+    # The rule's header without its key configured: refused, saying what to set.
+    with pytest.raises(BadSignature, match="set the provider's webhook_key"):
+        verified_params(URL, PARAMS, expected, "12345", RULE, None)
+    # Under the rule the auth token's SHA-1 signature is not the one to trust; nor a wrong key.
+    for signature, key in (("RSOYDt4T1cUTdK1PDd93/VVr8B8=", shared), (expected, "another-key")):
+        with pytest.raises(BadSignature, match="does not match"):
+            verified_params(URL, PARAMS, signature, "12345", RULE, key)
+    with pytest.raises(BadSignature, match="names algorithm 'MD5'"):
+        verified_params(URL, PARAMS, expected, "12345", "key=KS1,algorithm=md5", shared)
+    # A rule with HMAC_SHA1 signs with its own key, not the auth token.
+    sha1 = twilio_signature(URL, PARAMS, shared, "HMAC_SHA1")
+    assert verified_params(URL, PARAMS, sha1, "12345", "key=KS1,algorithm=HMAC_SHA1", shared)["To"] == "+18005551212"
+
+
 def test_status_callbacks_become_receipts():
     receipt = read_callback({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003",
                              "AccountSid": "AC1", "From": "+3197010200300", "To": "+31612345601"})

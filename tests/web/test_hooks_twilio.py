@@ -215,6 +215,30 @@ def test_unsigned_or_forged_callbacks_are_refused_and_logged_without_the_body(te
     assert responses(folder) == []
 
 
+def test_callbacks_signed_under_a_webhooks_rule_need_its_shared_key(texting, monkeypatch):
+    """A Twilio Webhooks Rule signs with its Setting's shared key and HMAC-SHA256: accepted once
+    ``webhook_key`` is configured, refused (401) before."""
+    folder, config, server, double = texting
+    hook = f"{server.url}/hooks/twilio"
+    rule = ("the-rules-shared-key-0123456789", "HMAC_SHA256")
+    assert double.inbound(hook, ANN, "8", rule=rule).status_code == 401
+    assert responses(folder) == []
+    monkeypatch.setenv("TWILIO_WEBHOOK_KEY", rule[0])
+    config.write_text(config.read_text().replace('auth_token: "${TWILIO_AUTH_TOKEN}",',
+                                                 'auth_token: "${TWILIO_AUTH_TOKEN}", webhook_key: "${TWILIO_WEBHOOK_KEY}",'))
+    from tierctl.testing.sockets import unused_port
+    from tierctl.web import create_app
+
+    app = create_app(str(config), clock=lambda: datetime(2026, 12, 5, 11, tzinfo=timezone.utc))
+    with UvicornThread(app, unused_port()) as other:
+        # Signed over serve.base_url's address (the fixture's server), as Twilio would.
+        signed = double.inbound(f"{other.url}/hooks/twilio", ANN, "8", rule=rule, signed_url=hook)
+        plain = double.inbound(f"{other.url}/hooks/twilio", BOB, "7", signed_url=hook)  # no rule: the auth token
+    app.desk.close()
+    assert signed.status_code == 200 and plain.status_code == 200
+    assert sorted(r["answers"]["nps"]["score"] for r in responses(folder) if r["survey_id"] == "pulse") == [7, 8]
+
+
 def test_behind_a_proxy_the_signature_is_over_the_public_url(tmp_path, monkeypatch):
     from tierctl.testing.sockets import unused_port
     from tierctl.web import create_app
