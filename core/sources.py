@@ -50,6 +50,10 @@ class CustomerSource(Source):
     """Yields every contact; the tier comes from the account's plan."""
 
     kind = "customers"
+    #: True when :meth:`contacts` never yields two contacts of one e-mail address (the ``csv``
+    #: source reports the second row as a duplicate). A plan then keeps no count of this run's
+    #: sends for a contact it decides only once.
+    unique_emails: ClassVar[bool] = False
 
     def contacts(self, report: Report) -> Iterator[Contact]:
         """Yield contacts; call ``report`` for each skipped row (file, line, why)."""

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from tierctl.util.files import record_span_note, where_undecodable
+from tierctl.util.suggest import quoted
 from tierctl.errors import TierctlError
 from tierctl.hookspecs import hookimpl
 from tierctl.records import Contact, RowProblem
@@ -78,6 +79,7 @@ class CsvCustomers(CustomerSource):
     description = "Contacts from a CSV file (account_id, account_name, plan, status, contact_email, ...)"
     Options = CsvOptions
     input_files = ("path",)
+    unique_emails = True  # a second row of an address is reported as a duplicate and skipped
 
     @property
     def path(self) -> Path:
@@ -212,8 +214,8 @@ class CsvCustomers(CustomerSource):
                             # a second survey and held back "by the throttle", hiding the mistake.
                             was = run_accounts[bisect_right(run_starts, first) - 1]
                             report(RowProblem(shown, line, f"duplicate contact: {email} is listed on line {first} "
-                                              f"already (account {was!r}"
-                                              + (f"; here account {account_id!r}" if account_id != was else "")
+                                              f"already (account {quoted(was)}"
+                                              + (f"; here account {quoted(account_id)}" if account_id != was else "")
                                               + "); remove one of the two rows, this one is skipped"))
                             continue
                         if more:
@@ -258,21 +260,21 @@ def _optional_columns(header: list[str], email_match):
         if phone:
             normal = phone_check(phone)
             if normal is None:
-                problems.append(f"phone {phone!r} is not a valid international number; expected E.164 such as "
+                problems.append(f"phone {quoted(phone)} is not a valid international number; expected E.164 such as "
                                 "+31612345678 (a +, the country code, the number, no spaces)")
             phone = normal or ""
         sms_ok = _YES.get(sms.lower())
         whatsapp_ok = _YES.get(whatsapp.lower())
         for column, value, ok in (("sms_opt_in", sms, sms_ok), ("whatsapp_opt_in", whatsapp, whatsapp_ok)):
             if ok is None:
-                problems.append(f"{column} {value!r} is not yes or no")
+                problems.append(f"{column} {quoted(value)} is not yes or no")
         if zone not in zones:
             zones[zone] = _known_zone(zone)
         if not zones[zone]:
-            problems.append(f"timezone {zone!r} is not an IANA time zone such as Europe/Amsterdam")
+            problems.append(f"timezone {quoted(zone)} is not an IANA time zone such as Europe/Amsterdam")
         owner = owner.lower()
         if owner and email_match(owner) is None:
-            problems.append(f"owner {owner!r} is not an e-mail address")
+            problems.append(f"owner {quoted(owner)} is not an e-mail address")
         if since not in dates:
             dates[since] = _since_problem(since)
         if dates[since]:
@@ -320,10 +322,10 @@ def _since_problem(text: str) -> str:
     try:
         moment = (datetime if "T" in text or " " in text else date).fromisoformat(text)
     except ValueError:
-        return f"status_since {text!r} is not an ISO date such as 2026-03-01"
+        return f"status_since {quoted(text)} is not an ISO date such as 2026-03-01"
     # Occasions count in months and years from it: near the calendar's ends that arithmetic overflows.
     if not 1900 <= moment.year <= 9000:
-        return f"status_since {text!r} is outside the years 1900 to 9000"
+        return f"status_since {quoted(text)} is outside the years 1900 to 9000"
     return ""
 
 
@@ -382,7 +384,7 @@ def _why(account_id: str, plan: str, status: str, email: str, plan_folded: dict[
     if plan.strip().lower() not in plan_folded:
         key = ("plan", plan)
         if key not in hints:
-            hints[key] = (f"plan {plan!r} is not covered by any tier{did_you_mean(plan, plan_folded.values())}"
+            hints[key] = (f"plan {quoted(plan)} is not covered by any tier{did_you_mean(plan, plan_folded.values())}"
                           f"; known plans: {known_plans}")
         problems.append(hints[key])
     if status.strip().lower() not in statuses:
@@ -390,11 +392,11 @@ def _why(account_id: str, plan: str, status: str, email: str, plan_folded: dict[
         if key not in hints:
             from tierctl.config.model import STATUSES
 
-            hints[key] = (f"unknown status {status!r}{did_you_mean(status.strip().lower(), statuses)}; "
+            hints[key] = (f"unknown status {quoted(status)}{did_you_mean(status.strip().lower(), statuses)}; "
                           f"expected one of {', '.join(STATUSES)}")
         problems.append(hints[key])
     if email_match(email) is None:
-        problems.append(f"contact_email {email!r} is not a valid e-mail address")
+        problems.append(f"contact_email {quoted(email)} is not a valid e-mail address")
     return "; ".join(problems)
 
 

@@ -34,13 +34,16 @@ def brief(app: App, account: str, meeting: str | None, now: str | None, as_json:
     account manager owes (reviews, calls) are listed by `tierctl touchpoints
     due --owner EMAIL`.
     """
-    from tierctl.config.localize import localize, output_language
+    from tierctl.config.localize import language_note, localize, output_language
     from tierctl.i18n import _, use_language
     from tierctl.publish.brief import build_brief
     from tierctl.storage.opener import existing_ledger
 
     config = app.config()
     language = output_language(config, language)
+    note = language_note(config, language)
+    if note:
+        click.echo(f"tierctl: warning: {note}", err=True)
     config = localize(config, language)  # survey titles and questions in that language
     # Reading only: a missing ledger (nothing sent yet) is not created.
     ledger = existing_ledger(config.storage.url, config.base_dir)

@@ -38,11 +38,14 @@ def report(app: App, survey: str | None, tier: str | None, period: str, fmt: str
     from tierctl.util.files import atomic_write
     from tierctl.storage.opener import existing_ledger
     from tierctl.publish.report import NOTHING_SENT, build_report, check_scope, write_report
-    from tierctl.config.localize import localize, output_language
+    from tierctl.config.localize import language_note, localize, output_language
     from tierctl.i18n import use_language
 
     config = app.config()
     language = output_language(config, language)
+    note = language_note(config, language)
+    if note:
+        click.echo(f"tierctl: warning: {note}", err=True)
     config = localize(config, language)  # survey titles, tier names and questions in that language
     ledger = existing_ledger(config.storage.url, config.base_dir)
     if ledger is None:

@@ -77,6 +77,20 @@ def output_language(config: "Config", requested: str | None) -> str:
     return requested
 
 
+def language_note(config: "Config", language: str) -> str | None:
+    """What a reader should know of ``language`` when tierctl has no text in it: the built-in
+    text is then English, and the config's text its nearest language (None when it has text)."""
+    from tierctl.i18n.catalogs import shipped_languages
+
+    base = language.split("-")[0].lower()
+    shipped = shipped_languages()
+    if base in shipped or base in (lang.split("-")[0].lower() for lang in config.organization.languages):
+        return None
+    nearest = negotiate(language, list(config.organization.languages), config.organization.language)
+    return (f"no text in {language!r}: tierctl's own text is in English (it has {', '.join(shipped)}), "
+            f"the config's in {nearest!r} (organization.languages: {', '.join(config.organization.languages)})")
+
+
 def texts(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], LocalText]]:
     """Every per-language text under ``value``, with its path in the config."""
     if isinstance(value, LocalText):

@@ -86,6 +86,8 @@ class _Route:
     held: bool
     skips: tuple[str, ...]
     occasions: tuple[tuple["_Occasion", "Survey | None"], ...]
+    #: One occasion: a contact of this route is decided once in the plan.
+    single: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a plan's rows share a few
@@ -205,6 +207,7 @@ class Scheduler:
             if self._triggers and self.meeting_source is not None else set()
         self._routes: dict[tuple[str, str], _Route] = {}
         self._decide_now = self._decider()
+        self._decide_once = self._decider(once=True)
 
     def fresh_summary(self) -> PlanSummary:
         """Count from now on in a new, empty summary (a worker's part of the plan counts its own)."""
@@ -215,6 +218,7 @@ class Scheduler:
         """Count the decisions from now on in ``summary``; returns the one counted in so far."""
         before, self.summary = self.summary, summary
         self._decide_now = self._decider()
+        self._decide_once = self._decider(once=True)
         return before
 
     def contact_pass(self, contacts: Iterable[Contact], state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
@@ -229,6 +233,9 @@ class Scheduler:
         periodic, triggers, meeting_tiers = self._periodic, self._triggers, self._meeting_tiers
         accounts_of, held, skipping = state.accounts_of, state.held, state.skipping
         decide = self._decide_now
+        # A contact decided once, from a source without two contacts of one address, cannot meet
+        # the throttle for a send of this run: its decision need not be noted (a million times).
+        decide_once = self._decide_once if getattr(self.customers, "unique_emails", False) else decide
         seen = churned = 0
         try:
             for contact in contacts:
@@ -247,10 +254,11 @@ class Scheduler:
                         continue
                 if route.skips:
                     skipping[key] += 1
+                decide_it = decide_once if route.single else decide
                 for occ, survey in route.occasions:
                     if survey is not None:  # a spread survey: this contact's wave
                         occ = self._with_wave(occ, survey, contact.email)
-                    item = decide(occ, contact)
+                    item = decide_it(occ, contact)
                     if item is not None:
                         yield item
         finally:
@@ -333,7 +341,7 @@ class Scheduler:
         links = tier in meeting_tiers
         hold = links and any(sid in triggers and _in_audience(self.surveys[sid], role)
                              for sid in self._tier_surveys.get(tier, ()))
-        return _Route(links, hold, tuple(skips), occasions)
+        return _Route(links, hold, tuple(skips), occasions, len(occasions) == 1)
 
     def _spread_survey(self, occasion: _Occasion) -> Survey | None:
         """The survey if its occasions are spread in waves over contacts (see :meth:`_with_wave`)."""
@@ -416,10 +424,13 @@ class Scheduler:
 
     # --- the decision ---------------------------------------------------------
 
-    def _decider(self) -> Callable[[_Occasion, Contact], tuple[_Occasion, Contact] | Deferral | None]:
+    def _decider(self, once: bool = False) -> Callable[[_Occasion, Contact], tuple[_Occasion, Contact] | Deferral | None]:
         """Whether a contact gets an occasion's survey now: a due row, a deferral, or None (a skip,
         counted). A function with what it reads bound once: it runs once per contact and occasion
-        (a million times in a big plan), where each attribute look-up counts."""
+        (a million times in a big plan), where each attribute look-up counts.
+
+        ``once``: for a contact decided only once in this run (see :meth:`contact_pass`), whose
+        send the throttle therefore never needs to count against a later decision."""
         known = self.known
         suppressed = self.suppressed
         text_channels = self.text_channels
@@ -460,8 +471,9 @@ class Scheduler:
                 skipped[f"{occ.survey_id}: not yet due (wave)"] += 1
                 return None
             if throttling and occ.survey_id not in exempt:
-                if quick and email not in this_run and email not in last:
-                    this_run[email] = 1
+                if quick and email not in last and (once or email not in this_run):
+                    if not once:
+                        this_run[email] = 1
                 else:
                     held = take(email)
                     if held is not None:

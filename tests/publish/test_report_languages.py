@@ -54,6 +54,20 @@ def test_a_bad_language_is_a_usage_error(folder: Path) -> None:
     assert code == 2 and "--language 'dutch' is not a language code" in err and "Traceback" not in err
 
 
+def test_a_language_without_text_is_written_with_a_warning(folder: Path) -> None:
+    """A code tierctl has no catalog for, and the config no text in: English built-in text, the
+    config's nearest text, and a warning saying so (the report is still written)."""
+    config = str(folder / "tierctl.yaml")
+    code, out, err = run_cli(["-c", config, "report", "--language", "fy"])
+    assert code == 0, err
+    assert "warning: no text in 'fy': tierctl's own text is in English (it has de, en, nl)" in err
+    assert "the config's in 'en' (organization.languages: en, nl)" in err
+    assert out.startswith("# Acme \\<Analytics\\> &amp; Co survey report, by quarter\n")
+    for known in ("nl", "nl-BE", "de", "en"):
+        code, out, err = run_cli(["-c", config, "report", "--language", known])
+        assert code == 0 and "warning" not in err, (known, err)
+
+
 def test_half_year_periods(folder: Path) -> None:
     code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--period", "half-year", "--format", "json"])
     assert code == 0, err

@@ -104,6 +104,20 @@ def test_several_problems_in_one_row_are_named_together(config, tmp_path):
     assert "'nope' is not a valid e-mail" in problem.message
 
 
+def test_a_huge_bad_value_is_shown_cut_with_its_length(config, tmp_path):
+    """A hostile file's 100 kB value is named by its start and length, not echoed whole per row."""
+    huge = "P" * 100_000
+    rows = [f"A1,X,{huge},active,a@x.example,Ann,user,en", f"A2,X,team,{huge},b@x.example,Bo,user,en",
+            f"A3,X,team,active,{huge}@,Cy,user,en"]
+    _, problems = read(config, tmp_path, HEADER + "\n".join(rows) + "\n")
+    assert [p.line for p in problems] == [2, 3, 4]
+    for problem in problems:
+        assert len(problem.message) < 400, problem.message[:200]
+    assert "plan '" + "P" * 80 + "'... (100,000 characters) is not covered by any tier" in problems[0].message
+    assert "unknown status '" + "P" * 80 + "'... (100,000 characters)" in problems[1].message
+    assert "(100,001 characters) is not a valid e-mail address" in problems[2].message
+
+
 def test_case_and_spaces_in_plan_and_status_are_forgiven(config, tmp_path):
     contacts, problems = read(config, tmp_path, HEADER + "A1,X, Enterprise ,Active,a@x.example,A,user,en\n")
     assert problems == []

@@ -77,6 +77,27 @@ def test_two_surveys_due_together_respect_the_per_contact_throttle(project, host
     assert summary.deferred == 1
 
 
+def test_a_source_that_lists_a_person_twice_gets_them_one_survey_the_throttle_holds_the_other(project, host):
+    """The plan notes no send for a contact it decides once only when the source promises one
+    contact per address (the csv source does); any other source's repeat meets the throttle."""
+    from tierctl.sources import CustomerSource
+    from tierctl.surveys.scheduler import Scheduler
+
+    config = load_config(project(ROWS), host)
+    csv_contacts = list(SurveyRun(config, host, datetime(2027, 1, 4, tzinfo=UTC)).scheduler(None).customers
+                        .contacts(lambda p: None))
+    bo = next(c for c in csv_contacts if c.email == "bo@beta.example")
+
+    class Twice(CustomerSource):
+        def contacts(self, report):
+            yield bo
+            yield bo
+
+    items = list(Scheduler(config, datetime(2027, 1, 4, tzinfo=UTC), Twice(None, config, config.base_dir)).plan())
+    assert [type(i).__name__ for i in items] == ["Invitation", "Deferral"]
+    assert items[1].reason.startswith("throttle: contacted")
+
+
 def test_exempt_surveys_ignore_the_throttle(project, host):
     config = project(ROWS, yaml=PROJECT_YAML.replace("    audience: all\n", "    audience: all\n    throttle: exempt\n"))
     loaded = load_config(config, host)
