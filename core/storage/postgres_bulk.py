@@ -21,17 +21,21 @@ from tierctl.storage.copying import ORDER_BY, TABLES, canonical_value, time_posi
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse
 
-# Staging tables: per session, emptied at commit. Each response and answer carries a day number
-# that new_days resolves to the survey, tier and due day the rollup counts it under, as the caller
-# linked it (the SQLite ledger folds the same fields); reading them back from invitations cost a
-# scan and a hash of the whole table per batch, and grouping answers by a small number first is
-# cheaper than by three texts. "added" lists the responses this batch really added, when some were
-# not (stored already); when all were, new_responses itself is the list.
+# Staging tables: per session, emptied at commit. Each response carries a day number that new_days
+# resolves to the survey, tier and due day the rollup counts it under, as the caller linked it (the
+# SQLite ledger folds the same fields); reading them back from invitations cost a scan and a hash
+# of the whole table per batch. new_groups holds the batch's answers counted per day number,
+# question and value (counted while the COPY text is made, see Staged). When every response of the
+# batch is added, its answers are copied straight into answers (none can be there: an invitation's
+# answers are only ever stored with its response); otherwise they are staged in new_answers and
+# "added" lists the responses really added.
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS new_responses (invitation BIGINT, response_id TEXT, source TEXT, "
     "submitted_at TIMESTAMPTZ, received_at TIMESTAMPTZ, day INTEGER) ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS new_answers (invitation BIGINT, day INTEGER, question_id TEXT, "
+    "CREATE TEMP TABLE IF NOT EXISTS new_answers (invitation BIGINT, question_id TEXT, "
     "score DOUBLE PRECISION, text TEXT) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS new_groups (day INTEGER, question_id TEXT, score DOUBLE PRECISION, text TEXT, "
+    "n BIGINT) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS new_days (day INTEGER, survey_id TEXT, tier TEXT, due_day TEXT) "
     "ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS added (invitation BIGINT, day INTEGER) ON COMMIT DELETE ROWS",
@@ -64,10 +68,10 @@ _COUNT_RESPONSES = (
 FOLD_ANSWERS = _COUNT_ANSWERS.replace("{source}", ANSWERS_JOIN)
 FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invitations AS i ON i.id = r.invitation")
 # A batch's own answers and responses, counted from the staging tables, so the big tables are not
-# joined again. The answers are first grouped by day number, question and value ({only_added}: all
-# staged ones, or those of the added responses); every rollup key is a function of those, so the
-# groups' counts add up to the same figures, and the joins run over a few thousand groups instead
-# of every answer.
+# joined again. The answers come grouped by day number, question and value ({grouped}: new_groups,
+# or the added responses' staged answers grouped here); every rollup key is a function of those, so
+# the groups' counts add up to the same figures, and the joins run over a few thousand groups
+# instead of every answer.
 #
 # Split in two: exploding every answer through jsonb_array_elements_text (as FOLD_ANSWERS does) runs a
 # function and a jsonb cast per row, and most answers are not multiple_choice. Plain answers are
@@ -77,8 +81,7 @@ FOLD_RESPONSES = _COUNT_RESPONSES.replace("{source}", "responses AS r JOIN invit
 _NEW_SOURCE = ("grouped AS a JOIN new_days AS i ON i.day = a.day "
                "JOIN questions AS q ON q.survey_id = i.survey_id AND q.question_id = a.question_id")
 _FOLD_NEW_ANSWERS = (
-    "WITH grouped AS (SELECT day, question_id, score, text, COUNT(*) AS n FROM new_answers {only_added} "
-    "GROUP BY 1, 2, 3, 4) "
+    "WITH grouped AS ({grouped}) "
     "INSERT INTO answer_day_counts AS c (survey_id, tier, due_day, question_id, qtype, score, choice, n) "
     f"SELECT i.survey_id, i.tier, i.due_day, a.question_id, q.qtype, {_SCORE_KEY}, "
     "CASE WHEN q.qtype = 'choice' THEN a.text ELSE '' END, SUM(a.n)::bigint "
@@ -96,6 +99,9 @@ _FOLD_NEW_RESPONSES = (
     "FROM {added} GROUP BY 1) AS r JOIN new_days AS i ON i.day = r.day "
     "ON CONFLICT (survey_id, tier, due_day) DO UPDATE SET responses = c.responses + excluded.responses, "
     "keys = c.keys + excluded.keys")
+_ALL_GROUPED = "SELECT day, question_id, score, text, n FROM new_groups"
+_ADDED_GROUPED = ("SELECT d.day, a.question_id, a.score, a.text, COUNT(*) AS n FROM new_answers AS a "
+                  "JOIN added AS d ON d.invitation = a.invitation GROUP BY 1, 2, 3, 4")
 
 # COPY's text format: these characters in a value are written as escapes.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -116,9 +122,10 @@ def _number(value: Any) -> str:
 
 
 def _copy_buffers(fresh: list["StoredResponse"], days: dict[tuple[str, str, str | None], int],
-                  rows_per_write: int = 20_000) -> Iterator[tuple[bytes, bytes]]:
+                  groups: list[dict[str, int]], rows_per_write: int = 20_000) -> Iterator[tuple[bytes, bytes]]:
     """``(responses text, answers text)`` in COPY's text format, a few thousand rows a piece;
-    ``days`` is filled with the day number of each (survey, tier, due day).
+    ``days`` is filled with the day number of each (survey, tier, due day), and ``groups[day]``
+    with how many answers each ``question\tscore\ttext`` (as COPY reads it) has that day.
 
     Built as whole strings and handed to COPY in one write each: a ``write_row`` per row
     costs more in Python than the server spends storing it."""
@@ -130,6 +137,9 @@ def _copy_buffers(fresh: list["StoredResponse"], days: dict[tuple[str, str, str 
         for r in fresh[start:start + rows_per_write]:
             key = r.invitation
             day = days.setdefault((r.survey_id, r.tier, r.due_day), len(days))
+            if day == len(groups):
+                groups.append({})
+            counted = groups[day]
             submitted = iso.get(r.submitted_at)
             if submitted is None:
                 submitted = iso[r.submitted_at] = r.submitted_at.isoformat()
@@ -138,23 +148,31 @@ def _copy_buffers(fresh: list["StoredResponse"], days: dict[tuple[str, str, str 
             if received is None:
                 received = iso[received_at] = received_at.isoformat()
             responses.append(f"{key}\t{_text(r.response_id)}\t{_text(r.source)}\t{submitted}\t{received}\t{day}\n")
-            lead = f"{key}\t{day}\t"
             for qid, value in r.answers.items():
                 name = names.get(qid)
                 if name is None:
                     name = names[qid] = _text(qid)
                 if type(value) is int:  # most answers are scores: the f-string formats them as str() would
-                    answers.append(f"{lead}{name}\t{value}\t\\N\n")
+                    answer = f"{name}\t{value}\t\\N"
                 elif isinstance(value, str):
-                    answers.append(f"{lead}{name}\t\\N\t{_text(value)}\n")
+                    answer = f"{name}\t\\N\t{_text(value)}"
                 elif value is not None:
-                    answers.append(f"{lead}{name}\t{_number(value)}\t\\N\n")
+                    answer = f"{name}\t{_number(value)}\t\\N"
+                else:
+                    continue
+                answers.append(f"{key}\t{answer}\n")
+                counted[answer] = counted.get(answer, 0) + 1
         yield "".join(responses).encode(), "".join(answers).encode()
 
 
 def _days_buffer(days: dict[tuple[str, str, str | None], int]) -> bytes:
     return "".join(f"{day}\t{_text(survey)}\t{_text(tier)}\t{_text(due) if due is not None else NULL}\n"
                    for (survey, tier, due), day in days.items()).encode()
+
+
+def _groups_buffer(groups: list[dict[str, int]]) -> bytes:
+    return "".join(f"{day}\t{answer}\t{n}\n" for day, counted in enumerate(groups)
+                   for answer, n in counted.items()).encode()
 
 
 _invitation_key = attrgetter("invitation")
@@ -174,10 +192,12 @@ class Staged(list):  # type: ignore[type-arg]
         # In key order: the answers go into their table's index in the order COPY sends them, and
         # sorting here, in the reading thread, spares the server a sort of every answer while the
         # batch holds its connection. The list itself keeps the caller's order.
-        for responses, answers in _copy_buffers(sorted(fresh, key=_invitation_key), self.days):
+        groups: list[dict[str, int]] = []
+        for responses, answers in _copy_buffers(sorted(fresh, key=_invitation_key), self.days, groups):
             self.responses_text.append(responses)
             self.answers_text.append(answers)
         self.days_text = _days_buffer(self.days)
+        self.groups_text = _groups_buffer(groups)
 
 
 def _staging(conn: Any) -> None:
@@ -201,14 +221,10 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
                       "FROM STDIN") as copy_responses:
             for text in staged.responses_text:
                 copy_responses.write(text)
-        with cur.copy("COPY new_answers (invitation, day, question_id, score, text) FROM STDIN") as copy_answers:
-            for text in staged.answers_text:
-                copy_answers.write(text)
         with cur.copy("COPY new_days (day, survey_id, tier, due_day) FROM STDIN") as copy_days:
             copy_days.write(staged.days_text)
-        # Statistics for the planner: a temp table has none, and the joins below depend on its size.
+        # Statistics for the planner: a temp table has none, and the join below depends on its size.
         cur.execute("ANALYZE new_responses")
-        cur.execute("ANALYZE new_answers")
         # Only responses to an existing invitation go in (the schema has no per-row foreign key:
         # see postgres_schema); invitations are never deleted, so none can vanish meanwhile.
         cur.execute(
@@ -226,18 +242,26 @@ def add_responses(conn: Any, fresh: list["StoredResponse"]) -> list["StoredRespo
         if not added:
             return []
         if len(added) == len(fresh):
-            # Every staged response was added (a first import): the staging tables are the batch,
-            # and its answers and counts need no join with a list of the added ones.
-            table, only_added = "new_responses", ""
+            # Every staged response was added (a first import): its answers go straight into their
+            # table (in key order: Staged), and its counts are the ones Staged made.
+            table, grouped = "new_responses", _ALL_GROUPED
+            with cur.copy("COPY answers (invitation, question_id, score, text) FROM STDIN") as copy_answers:
+                for text in staged.answers_text:
+                    copy_answers.write(text)
+            with cur.copy("COPY new_groups (day, question_id, score, text, n) FROM STDIN") as copy_groups:
+                copy_groups.write(staged.groups_text)
         else:
+            table, grouped = "added", _ADDED_GROUPED
+            with cur.copy("COPY new_answers (invitation, question_id, score, text) FROM STDIN") as copy_answers:
+                for text in staged.answers_text:
+                    copy_answers.write(text)
             cur.execute("INSERT INTO added (invitation, day) SELECT n.invitation, n.day FROM new_responses AS n "
                         "WHERE n.invitation = ANY(%s)", (list(added),))
+            cur.execute("ANALYZE new_answers")
             cur.execute("ANALYZE added")
-            table, only_added = "added", "WHERE invitation IN (SELECT invitation FROM added) "
-        # No ORDER BY: Staged sent them in key order.
-        cur.execute("INSERT INTO answers (invitation, question_id, score, text) "
-                    f"SELECT invitation, question_id, score, text FROM new_answers {only_added}")
-        cur.execute(_FOLD_NEW_ANSWERS.replace("{only_added}", only_added))
+            cur.execute("INSERT INTO answers (invitation, question_id, score, text) SELECT invitation, question_id, "
+                        "score, text FROM new_answers WHERE invitation IN (SELECT invitation FROM added)")
+        cur.execute(_FOLD_NEW_ANSWERS.replace("{grouped}", grouped))
         cur.execute(_FOLD_NEW_RESPONSES.replace("{added}", table))
     return [r for r in fresh if r.invitation in added]
 
