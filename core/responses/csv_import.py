@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tierctl.errors import TierctlError
 from tierctl.util.files import record_span_note, where_undecodable
+from tierctl.util.suggest import quoted
 from tierctl.storage.ledger import IMPORT_SOURCE
 from tierctl.records import RowProblem, StoredResponse
 from tierctl.responses.overlap import Writer
@@ -267,7 +268,7 @@ def import_csv(config: "Config", ledger: "Ledger", host: "PluginHost | None", pa
                         try:
                             submitted_at = parse_submitted_at(text, tz)
                         except ValueError:
-                            skip(line, f"submitted_at {text!r} is not an ISO 8601 date or time; expected e.g. "
+                            skip(line, f"submitted_at {quoted(text)} is not an ISO 8601 date or time; expected e.g. "
                                        f"{EXAMPLE_TIME} (without a zone: {config.organization.timezone})"
                                  if text.strip() else "submitted_at is empty")
                             continue

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 from tierctl.errors import TierctlError
 from tierctl.records import AnsweredInvitation, StoredResponse
 from tierctl.storage.ledger import IMPORT_SOURCE, InvitationLink, InvitationRef, type_change
+from tierctl.util.suggest import quoted
 
 if TYPE_CHECKING:
     from tierctl.errors import Problem
@@ -66,11 +67,11 @@ def _scored(qid: str, qtype: str, lo: int, hi: int) -> Callable[[Any], int]:
             try:
                 number = float(text)
             except ValueError:
-                raise BadAnswer(f"{qid}: {str(value)!r} is not a number; {allowed}") from None
+                raise BadAnswer(f"{qid}: {quoted(value)} is not a number; {allowed}") from None
         if number != number or not number.is_integer():
-            raise BadAnswer(f"{qid}: {str(value)!r} is not a whole number; {allowed}")
+            raise BadAnswer(f"{qid}: {quoted(value)} is not a whole number; {allowed}")
         if not lo <= number <= hi:
-            raise BadAnswer(f"{qid}: {str(value)!r} is outside the scale {lo}-{hi}; {allowed}")
+            raise BadAnswer(f"{qid}: {quoted(value)} is outside the scale {lo}-{hi}; {allowed}")
         return int(number)
 
     return check
@@ -96,7 +97,7 @@ def _choice(qid: str, choices: list[str]) -> Callable[[Any], str]:
         if found is None:
             from tierctl.util.suggest import did_you_mean
 
-            raise BadAnswer(f"{qid}: {text!r} is not one of the choices "
+            raise BadAnswer(f"{qid}: {quoted(text)} is not one of the choices "
                             f"{', '.join(repr(c) for c in choices)}{did_you_mean(text, choices)}")
         return found
 

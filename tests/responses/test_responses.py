@@ -178,6 +178,22 @@ def test_every_kind_of_bad_row_is_reported_with_its_line_and_skipped(project, tm
     assert stored(config)[other]["answers"]["plan"] == ("choice", None, "Keep")
 
 
+def test_a_huge_bad_answer_is_shown_cut_with_its_length(sent_project, tmp_path):
+    """A hostile export's 100 kB answer is named by its start and length, not echoed whole."""
+    config, _ = sent_project
+    ids = sent(config)
+    invite = next(iter(ids.values()))
+    huge = "9" * 50_000 + "x" * 50_000
+    path = write_csv(tmp_path / "export.csv", [[invite, "2027-01-05T10:00:00Z", huge, "", "", "", ""],
+                                               [invite, "2" * 100_000, "7", "", "", "", ""]])
+    code, out, err = invoke(config, "import", str(path), "--survey", "product-feedback")
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 2 and all(len(line) < 500 for line in lines), [line[:200] for line in lines]
+    assert f"column nps: '{'9' * 80}'... (100,000 characters) is not a number" in lines[0]
+    assert f"submitted_at '{'2' * 80}'... (100,000 characters) is not an ISO 8601 date" in lines[1]
+
+
 def test_more_than_fifty_bad_rows_are_counted_after_the_first_fifty(sent_project, tmp_path):
     config, _ = sent_project
     path = write_csv(tmp_path / "export.csv", [[f"nope-{i}", "2027-01-05", "1", "", "", "", ""] for i in range(60)])
