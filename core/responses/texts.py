@@ -112,10 +112,8 @@ def _store_score(config: "Config", ledger: "Ledger", host: Any, instance: str, o
 
     survey_id, invite_id = open_text["survey_id"], open_text["invite_id"]
     response_id = f"{instance}:text:{message_id}"
-    invitation = ledger.invitation(invite_id) or {}
-    earlier = {r.get("invite_id"): r["response_id"]
-               for r in ledger.responses_for_account(invitation.get("account_id", ""), survey_id)}
-    if earlier.get(invite_id) == response_id:
+    earlier = ledger.response_of_invitation(invite_id)
+    if earlier is not None and earlier["response_id"] == response_id:
         log.info("score by text for survey %s already stored (the same text again)", survey_id)
         return False
     problems: list[str] = []
@@ -130,5 +128,5 @@ def _store_score(config: "Config", ledger: "Ledger", host: Any, instance: str, o
     stored = ledger.store_latest_responses([row])
     store.stored(stored)
     log.info("score by text for survey %s %s", survey_id,
-             "stored" if stored and invite_id not in earlier else "stored, replacing an earlier answer")
+             "stored" if stored and earlier is None else "stored, replacing an earlier answer")
     return bool(stored)

@@ -640,6 +640,19 @@ class Ledger(abc.ABC):
         ``question_id -> {"qtype", "score", "text"}``.
         """
 
+    def response_of_invitation(self, invite_id: str) -> dict[str, Any] | None:
+        """The response stored for one invitation (as :meth:`responses_for_account` gives it), or None.
+
+        The built-in backends look it up by the invitation; this default (for a backend that
+        predates it) reads the invitation's account's responses to that survey.
+        """
+        invitation = self.invitation(invite_id)
+        if invitation is None:
+            return None
+        found = [r for r in self.responses_for_account(invitation["account_id"], invitation["survey_id"])
+                 if r["invite_id"] == invite_id]
+        return found[-1] if found else None
+
     @abc.abstractmethod
     def invitations_for_account(self, account_id: str, survey_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """An account's invitations (as :meth:`invitations` lists them), optionally of some surveys.

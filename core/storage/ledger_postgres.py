@@ -613,13 +613,20 @@ class PostgresLedger(PostgresSuppressions, PostgresTexts, Ledger):
         return held
 
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = "i.account_id = %s", [account_id]
+        if survey_id is not None:
+            where += " AND i.survey_id = %s"
+            params.append(survey_id)
+        return self._responses_where(where, params)
+
+    def response_of_invitation(self, invite_id: str) -> dict[str, Any] | None:
+        found = self._responses_where("i.invite_id = %s", [invite_id])
+        return found[-1] if found else None
+
+    def _responses_where(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
         sql = ("SELECT r.response_id, i.invite_id, i.survey_id, i.tier, i.account_id, i.contact_email, i.occasion, "
                "i.due_day, r.submitted_at, r.source, r.received_at, r.invitation FROM invitations AS i "
-               "JOIN responses AS r ON r.invitation = i.id WHERE i.account_id = %s")
-        params: list[Any] = [account_id]
-        if survey_id is not None:
-            sql += " AND i.survey_id = %s"
-            params.append(survey_id)
+               f"JOIN responses AS r ON r.invitation = i.id WHERE {where}")
         found, by_key = [], {}
         for row in self.conn.execute(sql, params):
             response = dict(zip(_RESPONSE_COLUMNS, row))

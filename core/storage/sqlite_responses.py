@@ -159,12 +159,18 @@ class SqliteResponses:
         return held
 
     def responses_for_account(self, account_id: str, survey_id: str | None = None) -> list[dict[str, Any]]:
-        sql = (f"SELECT {RESPONSE_SELECT} FROM invitations AS i JOIN responses AS r ON r.invitation = i.id "
-               "WHERE i.account_id = ?")
-        params: list[Any] = [account_id]
+        where, params = "i.account_id = ?", [account_id]
         if survey_id is not None:
-            sql += " AND i.survey_id = ?"
+            where += " AND i.survey_id = ?"
             params.append(survey_id)
+        return self._responses_where(where, params)
+
+    def response_of_invitation(self, invite_id: str) -> dict[str, Any] | None:
+        found = self._responses_where("i.invite_id = ?", [invite_id])
+        return found[-1] if found else None
+
+    def _responses_where(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
+        sql = f"SELECT {RESPONSE_SELECT} FROM invitations AS i JOIN responses AS r ON r.invitation = i.id WHERE {where}"
         found: list[dict[str, Any]] = []
         by_key: dict[int, dict[str, Any]] = {}
         for row in self.conn.execute(sql, params):

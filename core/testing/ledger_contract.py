@@ -425,6 +425,21 @@ class LedgerContract:
         assert [r["invite_id"] for r in ledger.invitations_for_account("acct-1", ["nps"])] == ["inv-nps-1-2026-Q1"]
         assert ledger.invitations_for_account("acct-1", []) == []
 
+    def test_the_response_of_one_invitation(self, ledger: Ledger):
+        """Looked up by the invitation (the form and a texted score need one, not the account's all),
+        the same as the account's responses give it; the interface's default agrees."""
+        claim(ledger, [invitation(1), replace(invitation(2, survey="ticket", email="contact1@example.com"),
+                                              account_id="acct-1")])
+        ledger.add_responses([stored_response("inv-ticket-2-2026-Q1", 2, survey="ticket"),
+                              stored_response("inv-nps-1-2026-Q1", 1)])
+        found = ledger.response_of_invitation("inv-nps-1-2026-Q1")
+        assert found == next(r for r in ledger.responses_for_account("acct-1") if r["invite_id"] == "inv-nps-1-2026-Q1")
+        assert ledger.response_of_invitation("inv-nps-0-2026-Q1") is None  # not claimed
+        claim(ledger, [invitation(3)])
+        assert ledger.response_of_invitation("inv-nps-3-2026-Q1") is None  # claimed, not answered
+        assert Ledger.response_of_invitation(ledger, "inv-nps-1-2026-Q1") == found
+        assert Ledger.response_of_invitation(ledger, "no-such-invite") is None
+
     def test_a_question_whose_type_changed_is_refused(self, ledger: Ledger):
         claim(ledger, [invitation(n) for n in range(2)])
         ledger.add_responses([stored_response("inv-nps-0-2026-Q1", 0)])

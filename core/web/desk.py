@@ -158,14 +158,13 @@ class SurveyDesk:
 
     def previous_answers(self, opened: Opened) -> dict[str, str]:
         """What this invitation answered before, as form values (to change them)."""
-        assert opened.invitation is not None
-        for response in self.ledger().responses_for_account(opened.invitation["account_id"],
-                                                            opened.invitation["survey_id"]):
-            if response["invite_id"] == opened.invite_id:
-                opened.answered = True
-                return {qid: str(a["score"] if a["score"] is not None else a["text"] or "")
-                        for qid, a in response["answers"].items()}
-        return {}
+        assert opened.invitation is not None and opened.invite_id is not None
+        response = self.ledger().response_of_invitation(opened.invite_id)
+        if response is None:
+            return {}
+        opened.answered = True
+        return {qid: str(a["score"] if a["score"] is not None else a["text"] or "")
+                for qid, a in response["answers"].items()}
 
     def language(self, opened: Opened) -> str:
         """The language of the pages for this link: the contact's locale kept with the invitation, or
