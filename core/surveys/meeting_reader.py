@@ -11,7 +11,6 @@ A small one is read at once.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
 from tierctl.records import Meeting, RowProblem
@@ -34,8 +33,8 @@ def read_meetings(source: MeetingSource, window: tuple[datetime, datetime], repo
         if can_fork():
             import weakref
 
-            fork = Forked(_read_in_fork, source, *window)
-            weakref.finalize(owner, fork.close)  # dropped unplanned: no process, no folder left behind
+            fork = Forked(_read, source, *window)
+            weakref.finalize(owner, fork.close)  # dropped unplanned: no process left behind
 
             def wait_fork() -> tuple[list[Meeting], list[RowProblem]]:
                 try:
@@ -61,11 +60,6 @@ def read_meetings(source: MeetingSource, window: tuple[datetime, datetime], repo
         return wait
     found = list(source.meetings(*window, report))  # read now: its problems are reported now
     return lambda: (found, [])
-
-
-def _read_in_fork(_folder: Path, source: MeetingSource, start: datetime,
-                  end: datetime) -> tuple[list[Meeting], list[RowProblem]]:
-    return _read(source, start, end)
 
 
 def _read(source: MeetingSource, start: datetime, end: datetime) -> tuple[list[Meeting], list[RowProblem]]:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import gc
 import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import IO, Any, Callable, Iterable, Iterator, TextIO
 
 from tierctl.records import Meeting, RowProblem
 from tierctl.sources import SourceSplit
@@ -34,7 +34,6 @@ from tierctl.surveys.scheduler import ContactPass, PlanSummary, Scheduler
 from tierctl.util.forked import FAILED, Forked, can_fork
 from tierctl.util.redact import stream_redactor, unwrap_stream
 
-LINES = "lines.txt"  # the worker's lines, in its folder
 Line = Callable[[Any], str]
 Write = Callable[[str], Any]
 
@@ -135,7 +134,10 @@ class TailWorker:
     """The second part of a plan, decided in a forked copy of this process (see the module docstring)."""
 
     def __init__(self, scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO):
-        self._fork = Forked(_decide_tail, scheduler, split, line, out)
+        # Anonymous, made before the fork: the worker writes into it, this process reads it
+        # after; if either is killed, the system drops it.
+        self._lines = tempfile.TemporaryFile(prefix="tierctl-plan-")
+        self._fork = Forked(_decide_tail, self._lines, scheduler, split, line, out)
 
     def outcome(self) -> Outcome | None:
         """Wait for the worker; its outcome, or None when it failed."""
@@ -146,36 +148,39 @@ class TailWorker:
         """Write the worker's lines to ``out``: they are the bytes ``out`` would have written."""
         target = unwrap_stream(out)
         target.flush()
-        with open(self._fork.folder / LINES, "rb") as fh:
-            buffer = getattr(target, "buffer", None)
-            if buffer is not None:
-                shutil.copyfileobj(fh, buffer, 1 << 22)
-                buffer.flush()
-                return
-            encoding, errors = _encoding(target)
-            while block := fh.read(1 << 22):  # a stream of text only (a test's StringIO)
-                target.write(block.decode(encoding, errors))
+        fh = self._lines
+        fh.seek(0)  # the worker wrote through the same open file
+        buffer = getattr(target, "buffer", None)
+        if buffer is not None:
+            shutil.copyfileobj(fh, buffer, 1 << 22)
+            buffer.flush()
+            return
+        encoding, errors = _encoding(target)
+        while block := fh.read(1 << 22):  # a stream of text only (a test's StringIO)
+            target.write(block.decode(encoding, errors))
 
     def close(self) -> None:
         self._fork.close()
+        self._lines.close()
 
 
 def _encoding(stream: TextIO) -> tuple[str, str]:
     return getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict"
 
 
-def _decide_tail(folder: Path, scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO) -> Outcome:
-    """In the worker: decide the second part, its lines into ``folder`` as ``out`` would write
+def _decide_tail(lines: IO[bytes], scheduler: Scheduler, split: SourceSplit, line: Line, out: TextIO) -> Outcome:
+    """In the worker: decide the second part, its lines into ``lines`` as ``out`` would write
     them (redacted, encoded), so that this process copies bytes."""
     summary = scheduler.fresh_summary()
     state = ContactPass()
     redact = stream_redactor(out)
     encoding, errors = _encoding(unwrap_stream(out))
-    with open(folder / LINES, "wb") as fh:
-        def write(text: str) -> None:
-            fh.write((redact(text) if redact is not None else text).encode(encoding, errors))
 
-        _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, write)
+    def write(text: str) -> None:
+        lines.write((redact(text) if redact is not None else text).encode(encoding, errors))
+
+    _write_items(scheduler.contact_pass(split.tail(scheduler.report), state), line, write)
+    lines.flush()
     return Outcome(state, summary, split.tail_handoff())
 
 

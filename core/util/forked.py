@@ -3,7 +3,8 @@
 A fork starts at once with everything this process has loaded (the config,
 the ledger's facts, the plugins): nothing is imported again or pickled on the
 way in, unlike a spawned worker. Only the result travels back, pickled
-through a temporary file.
+through an anonymous temporary file (created before the fork, so both hold
+it): when this process is killed, nothing is left on disk.
 
 Forking is only offered where it is safe: on a system that has it, with a
 second core to run on, and while this process runs no other thread (a thread
@@ -14,12 +15,10 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import signal
 import sys
 import tempfile
 import threading
-from pathlib import Path
 from typing import Any, Callable
 
 #: What :meth:`Forked.result` returns when the copy did not finish: the caller does the work itself.
@@ -32,16 +31,16 @@ def can_fork() -> bool:
 
 
 class Forked:
-    """``func(folder, *args)`` computed in a forked copy of this process.
+    """``func(*args)`` computed in a forked copy of this process.
 
-    ``folder`` is a temporary folder the copy may write files into for this
-    process to read (removed by :meth:`close`). Call :meth:`result` to wait for
-    the value, and :meth:`close` in every case (it stops a copy still running).
+    Files the copy writes for this process to read are best made before the fork with
+    :func:`tempfile.TemporaryFile` and passed in ``args`` (both processes share them, and the
+    system drops them when both are gone). Call :meth:`result` to wait for the value, and
+    :meth:`close` in every case (it stops a copy still running).
     """
 
     def __init__(self, func: Callable[..., Any], *args: Any):
-        self.folder = Path(tempfile.mkdtemp(prefix="tierctl-fork-"))
-        self._result = self.folder / "result.pickle"
+        self._result = tempfile.TemporaryFile(prefix="tierctl-fork-")
         sys.stdout.flush()  # a fork copies unwritten buffers: they would be written twice
         sys.stderr.flush()
         self.pid: int | None = os.fork()
@@ -49,9 +48,9 @@ class Forked:
             code = 1
             try:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                value = func(self.folder, *args)
-                with open(self._result, "wb") as fh:
-                    pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                value = func(*args)
+                pickle.dump(value, self._result, protocol=pickle.HIGHEST_PROTOCOL)
+                self._result.flush()
                 code = 0
             except BaseException:  # noqa: BLE001 - the caller does the work itself and meets the error there
                 pass
@@ -69,13 +68,13 @@ class Forked:
         if os.waitstatus_to_exitcode(status) != 0:
             return FAILED
         try:
-            with open(self._result, "rb") as fh:
-                return pickle.load(fh)
+            self._result.seek(0)  # the copy wrote through the same open file
+            return pickle.load(self._result)
         except (OSError, pickle.UnpicklingError, EOFError):
             return FAILED
 
     def close(self) -> None:
-        """Stop the copy if it still runs (this process is leaving early), and remove its files."""
+        """Stop the copy if it still runs (this process is leaving early), and drop its result."""
         if self.pid:
             try:
                 os.kill(self.pid, signal.SIGKILL)
@@ -83,4 +82,4 @@ class Forked:
             except OSError:
                 pass
             self.pid = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._result.close()

@@ -311,3 +311,53 @@ def test_an_unreadable_big_calendar_fails_a_plan_in_two_parts_as_one_pass(big_pr
     assert one[0] == two[0] != 0
     assert two == one
     assert one[1].count("\n") > 1000, "the contacts' lines come before the error"
+
+
+@pytest.mark.slow
+def test_a_killed_plan_leaves_nothing_behind(big_project, tmp_path):
+    """The worker's lines and result are anonymous files: a plan killed mid-way (cron's timeout,
+    a reboot) leaves no temporary folder or file, and its worker does not live on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = big_project(rows(accounts=40_000))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code = ("import sys; from tierctl.plugins.source_csv import CsvCustomers; CsvCustomers.min_split_bytes = 0; "
+            "from tierctl.cli import main; sys.argv[0] = 'tierctl'; main()")
+    proc = subprocess.Popen([sys.executable, "-c", code, "-c", str(config), "survey", "plan", "--now", NOW, "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.monotonic() + 30
+    while not (children := _children(proc.pid)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # the worker is under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert children, "the plan had forked its worker when it was killed"
+    deadline = time.monotonic() + 20
+    while any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in children):
+        assert time.monotonic() < deadline, "the worker outlived its plan by 20 s"
+        time.sleep(0.1)
+    assert list(scratch.iterdir()) == []
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
