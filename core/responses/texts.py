@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierctl.i18n import _, use_language
 from tierctl.records import DeliveryReceipt, InboundText
+from tierctl.surveys.suppressions import add_suppression, remove_suppression
 
 if TYPE_CHECKING:
     from tierctl.config.model import Config
@@ -69,13 +70,13 @@ def act_on(config: "Config", ledger: "Ledger", host: Any, instance: str,
         return ""
     word = keyword(event.body)
     if word in OPT_OUT_WORDS:
-        added = ledger.add_suppression(event.sender, None, "provider", f"replied {word} by {event.channel}", now,
-                                       channel=event.channel)
+        added = add_suppression(ledger, event.sender, None, "provider", f"replied {word} by {event.channel}", now,
+                                event.channel)
         log.info("opt-out: a number replied %s; no more %s to it (%s)", word, event.channel,
                  "new" if added else "already recorded")
         return ""
     if word in OPT_IN_WORDS:
-        lifted = ledger.remove_suppression(event.sender, None, channel=event.channel)
+        lifted = remove_suppression(ledger, event.sender, None, event.channel)
         log.info("opt-in: a number replied %s; %d %s suppression(s) lifted", word, lifted, event.channel)
         return ""
     surveys = nps_only_surveys(config)

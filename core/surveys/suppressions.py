@@ -51,12 +51,58 @@ def check_survey(config: "Config", survey_id: str | None) -> None:
                            f"surveys in {config.path or 'the config'}: {one_of(config.surveys)}")
 
 
+def add_suppression(ledger: "Ledger", address: str, survey_id: str | None, source: str, reason: str | None,
+                    now: datetime, channel: str = "email") -> bool:
+    """:meth:`Ledger.add_suppression`, also on a storage backend written before its ``channel``
+    parameter: an e-mail opt-out is asked without it (with a DeprecationWarning), a text
+    channel's opt-out is a clear error there instead of a TypeError."""
+    if supports_channels(ledger):
+        return ledger.add_suppression(address, survey_id, source, reason, now, channel=channel)
+    _old_backend(ledger, channel)
+    return ledger.add_suppression(address, survey_id, source, reason, now)
+
+
+def remove_suppression(ledger: "Ledger", address: str, survey_id: str | None, channel: str = "email") -> int:
+    """:meth:`Ledger.remove_suppression`, also on an older storage backend (see :func:`add_suppression`)."""
+    if supports_channels(ledger):
+        return ledger.remove_suppression(address, survey_id, channel=channel)
+    _old_backend(ledger, channel)
+    return ledger.remove_suppression(address, survey_id)
+
+
+def supports_channels(ledger: "Ledger") -> bool:
+    """Whether the backend's suppression methods take ``channel`` (every built-in one does)."""
+    import inspect
+
+    for name in ("add_suppression", "remove_suppression"):
+        try:
+            parameters = inspect.signature(getattr(ledger, name)).parameters.values()
+        except (TypeError, ValueError):  # no signature to read: trust it
+            continue
+        if not any(p.name == "channel" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return False
+    return True
+
+
+def _old_backend(ledger: "Ledger", channel: str) -> None:
+    import warnings
+
+    kind = type(ledger).__name__
+    if channel != "email":
+        raise TierctlError(f"the storage backend {kind} keeps no opt-outs of {channel} numbers: its "
+                           "add_suppression and remove_suppression lack the channel parameter; update the "
+                           "backend (see docs/api.md, the Ledger interface)")
+    warnings.warn(f"{kind}.add_suppression/remove_suppression lack the 'channel' parameter (added for SMS and "
+                  "WhatsApp opt-outs): e-mail opt-outs still work; add it, as docs/api.md says",
+                  DeprecationWarning, stacklevel=3)
+
+
 def opt_out(ledger: "Ledger", address: str, survey_id: str | None, source: str, reason: str | None,
             now: datetime, channel: str = "email") -> bool:
     """Suppress ``address`` (for one survey or all; with a text ``channel``, a phone number on that
     channel); returns whether it is new."""
     address = check_address(address) if channel == "email" else address.strip()
-    added = ledger.add_suppression(address, survey_id, source, reason, now, channel=channel)
+    added = add_suppression(ledger, address, survey_id, source, reason, now, channel)
     log.info("opt-out %s: %s, %s (source %s)%s", "recorded" if added else "already recorded", address,
              f"survey {survey_id}" if survey_id else "all surveys", source, f": {reason}" if reason else "")
     return added
@@ -67,7 +113,7 @@ def opt_in(ledger: "Ledger", address: str, survey_id: str | None, channel: str =
     returns how many."""
     # Checked as an opt-out is: a typo must not report "lifted 0" as if the number had none.
     address = check_address(address) if channel == "email" else checked_number(address)
-    lifted = ledger.remove_suppression(address, survey_id, channel=channel)
+    lifted = remove_suppression(ledger, address, survey_id, channel)
     log.info("opt-in %s: %d suppression(s) lifted%s", address, lifted, f" (survey {survey_id})" if survey_id else "")
     return lifted
 

@@ -102,3 +102,36 @@ def test_bad_input_to_the_contacts_commands(tmp_path: Path):
         (tmp_path / "wrong.csv").write_text("name\nAnn\n")
         code, _, err = cli(config, "contacts", "import-suppressions", str(tmp_path / "wrong.csv"))
         assert code == 2 and "wrong.csv:1: no address column" in err
+
+
+def test_a_storage_backend_written_before_text_opt_outs_keeps_working_for_e_mail(tmp_path: Path):
+    """A third-party ledger whose add_suppression/remove_suppression predate the ``channel``
+    parameter: e-mail opt-outs still work (with a DeprecationWarning saying what to add); an
+    opt-out of a number is a clear error, not a TypeError."""
+    from datetime import datetime, timezone
+
+    import pytest
+
+    from tierctl.errors import TierctlError
+    from tierctl.storage.ledger_sqlite import SqliteLedger
+    from tierctl.surveys.suppressions import opt_in, opt_out
+
+    class OldLedger(SqliteLedger):
+        def add_suppression(self, address, survey_id, source, reason, now):  # no channel
+            return super().add_suppression(address, survey_id, source, reason, now)
+
+        def remove_suppression(self, address, survey_id):
+            return super().remove_suppression(address, survey_id)
+
+    now = datetime(2027, 1, 4, tzinfo=timezone.utc)
+    ledger = OldLedger(tmp_path / "state.db")
+    try:
+        with pytest.warns(DeprecationWarning, match="lack the 'channel' parameter"):
+            assert opt_out(ledger, "Ann@Acme.example", None, "manual", None, now) is True
+        assert [s["address"] for s in ledger.suppressions()] == ["ann@acme.example"]
+        with pytest.raises(TierctlError, match="OldLedger keeps no opt-outs of sms numbers"):
+            opt_out(ledger, "+31612345601", None, "manual", None, now, channel="sms")
+        with pytest.warns(DeprecationWarning):
+            assert opt_in(ledger, "ann@acme.example", None) == 1
+    finally:
+        ledger.close()
