@@ -27,7 +27,15 @@ FAILED = object()
 
 def can_fork() -> bool:
     """Whether :class:`Forked` may be used here and now (see the module docstring)."""
-    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2 and threading.active_count() == 1
+    return hasattr(os, "fork") and usable_cores() >= 2 and threading.active_count() == 1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system says), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Forked:

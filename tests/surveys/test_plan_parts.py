@@ -16,6 +16,7 @@ from tierctl.plugins import source_csv_split
 from tierctl.plugins.source_csv import CsvCustomers
 from tierctl.plugins.source_csv_split import CsvSplit, _line_break_after
 from tierctl.surveys import plan_parts
+from tierctl.util import forked
 
 from project_fixtures import CUSTOMER_HEADER, ics_event
 
@@ -84,7 +85,7 @@ def parts(monkeypatch):
         return outcomes[-1]
 
     monkeypatch.setattr(plan_parts.TailWorker, "outcome", outcome)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the split needs a second core
+    monkeypatch.setattr(forked, "usable_cores", lambda: 2)  # the split needs a second core
 
     class Parts:
         fitted = said
@@ -254,7 +255,7 @@ def test_a_big_calendar_read_in_a_forked_worker_gives_what_one_process_reads(big
     config = big_project(rows())
     one = plan(config, "--json")
     monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: True))
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(forked, "usable_cores", lambda: 2)
     forks = []
     real_fork = os.fork
 
@@ -271,9 +272,9 @@ def test_a_big_calendar_read_in_a_forked_worker_gives_what_one_process_reads(big
     monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: False))
     alone = plan(config, "--json")
     monkeypatch.setattr(IcalMeetings, "worth_a_worker", property(lambda self: True))
-    forked = plan(config, "--json")
-    assert forked[0] == alone[0]
-    assert forked[2] == alone[2]
+    in_fork = plan(config, "--json")
+    assert in_fork[0] == alone[0]
+    assert in_fork[2] == alone[2]
 
 
 def test_deferred_lines_are_what_json_dumps_writes(big_project, host):
@@ -361,3 +362,16 @@ def _state(pid: int) -> str:
             return fh.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="the system sets no CPU affinity")
+def test_a_process_held_to_one_core_plans_in_one_pass():
+    """Two parts need a second core this process may use (a container's limit, taskset), not
+    merely one in the machine."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "from tierctl.util.forked import can_fork, usable_cores; print(usable_cores(), can_fork())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "False"]
