@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from tierctl.providers import HttpRetryOptions
 
@@ -23,6 +23,11 @@ def _id_check(prefix: str, what: str) -> Callable[[str], str]:
         return value
 
     return check
+
+
+#: Option -> the check of the id it holds.
+_IDS = {"directory_id": _id_check("POOL", "directory"), "mailing_list_id": _id_check("CG", "mailing list"),
+        "message_id": _id_check("MS", "message")}
 
 
 class QualtricsOptions(HttpRetryOptions):
@@ -50,20 +55,10 @@ class QualtricsOptions(HttpRetryOptions):
     poll_interval: float = Field(2.0, ge=0, le=60, description="Seconds between polls of an import or export")
     export_timeout: float = Field(600.0, gt=0, le=7200, description="Longest wait for an import or export, seconds")
 
-    @field_validator("directory_id")
+    @field_validator(*_IDS)
     @classmethod
-    def _directory(cls, value: str) -> str:
-        return _id_check("POOL", "directory")(value)
-
-    @field_validator("mailing_list_id")
-    @classmethod
-    def _list(cls, value: str | None) -> str | None:
-        return None if value is None else _id_check("CG", "mailing list")(value)
-
-    @field_validator("message_id")
-    @classmethod
-    def _message(cls, value: str) -> str:
-        return _id_check("MS", "message")(value)
+    def _ids(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _IDS[info.field_name](value)
 
     @field_validator("library_id")
     @classmethod

@@ -110,11 +110,11 @@ def split_csv(source: "CsvCustomers", report: Report) -> CsvSplit | None:
     if size < max(source.min_split_bytes, 1) or codec not in CUTTABLE:
         return None
     # A little less than half here: this process also has the work after both parts.
-    cut = _line_break_after(source.path, int(size * HEAD_SHARE))
+    cut = _line_break_after(source.path, int(size * HEAD_SHARE), size)
     return None if cut is None else CsvSplit(source, report, *cut)
 
 
-def _line_break_after(path: Path, middle: int) -> tuple[int, int] | None:
+def _line_break_after(path: Path, middle: int, size: int) -> tuple[int, int] | None:
     """``(byte after the first line feed at or after middle, lines before it)``, counted as the
     csv reader counts lines (a lone carriage return ends a line too: then None, not worth it)."""
     lines = 0
@@ -135,4 +135,4 @@ def _line_break_after(path: Path, middle: int) -> tuple[int, int] | None:
             lines += piece.count(b"\n")
             offset += end
             if end < len(chunk) or (offset > middle and piece.endswith(b"\n")):
-                return (offset, lines) if offset < path.stat().st_size else None
+                return (offset, lines) if offset < size else None

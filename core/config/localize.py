@@ -72,7 +72,9 @@ def output_language(config: "Config", requested: str | None) -> str:
     if requested is None:
         return config.organization.language
     if not is_language(requested):
-        raise TierctlError(f"--language {requested!r} is not {LANGUAGE_HELP}; "
+        from tierctl.util.suggest import quoted
+
+        raise TierctlError(f"--language {quoted(requested)} is not {LANGUAGE_HELP}; "
                            f"the config publishes in {', '.join(config.organization.languages)}")
     return requested
 

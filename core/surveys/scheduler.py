@@ -124,11 +124,8 @@ class Scheduler:
         self.tz = ZoneInfo(config.organization.timezone)
         self.customers = customers
         self.meeting_source = meetings
-        self.known = known or {}
-        self.fatigue = Fatigue(config.throttle, now, last_surveyed, contact_times)
+        self.use_ledger_facts(known or {}, last_surveyed or {}, contact_times or {}, suppressed or {})
         self._throttling = self.fatigue.active  # the throttle's settings do not change during a plan
-        #: Opt-outs: :func:`~tierctl.storage.ledger.suppression_key` of an address -> its scopes.
-        self.suppressed = suppressed or {}
         #: Surveys sent by text: survey id -> ``sms``/``whatsapp`` (a number's opt-out on it holds).
         self.text_channels = text_channels or {}
         self.surveys = {sid: s for sid, s in config.surveys.items()
@@ -151,9 +148,10 @@ class Scheduler:
                          contact_times: dict[str, list[datetime]], suppressed: dict[str, frozenset[str]]) -> None:
         """Plan with these facts of the ledger (see the constructor), read after the scheduler was
         made (so that a big calendar is read meanwhile: :meth:`start_meetings`)."""
-        self.known = known or {}
+        self.known = known
         self.fatigue = Fatigue(self.config.throttle, self.now, last_surveyed, contact_times)
-        self.suppressed = suppressed or {}
+        #: Opt-outs: :func:`~tierctl.storage.ledger.suppression_key` of an address -> its scopes.
+        self.suppressed = suppressed
 
     @property
     def last_surveyed(self) -> dict[str, datetime]:

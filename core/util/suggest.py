@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 
@@ -24,6 +23,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     word = str(word)
     if len(word) > 4 * SHOWN:  # nothing that long is a typo of a name; difflib's time grows with it
         return ""
+    import difflib  # only a bad value needs it; quoted() is imported where start-up time counts
+
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

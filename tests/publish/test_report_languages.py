@@ -52,6 +52,8 @@ def test_report_html_says_its_language(folder: Path) -> None:
 def test_a_bad_language_is_a_usage_error(folder: Path) -> None:
     code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--language", "dutch"])
     assert code == 2 and "--language 'dutch' is not a language code" in err and "Traceback" not in err
+    code, out, err = run_cli(["-c", str(folder / "tierctl.yaml"), "report", "--language", "x" * 5000])
+    assert code == 2 and "(5,000 characters) is not a language code" in err and len(err) < 600
 
 
 def test_a_language_without_text_is_written_with_a_warning(folder: Path) -> None:

@@ -189,7 +189,7 @@ def test_a_quoted_value_across_the_cut_reads_as_in_one_pass(big_project, parts, 
     row = b'acc9999,"Long ' + b"x" * 600 + b'\nline\nname",starter,active,multi@line.example,M,user,en\r\n'
     path = config.parent / "customers.csv"
     path.write_bytes(text[:start] + row + text[start:])
-    begin, _ = _line_break_after(path, int(path.stat().st_size * source_csv_split.HEAD_SHARE))
+    begin, _ = _line_break_after(path, int(path.stat().st_size * source_csv_split.HEAD_SHARE), path.stat().st_size)
     assert start < begin < start + len(row) - 2, "the cut falls inside the quoted value"
     parts.off()
     one = plan(config, "--json")
@@ -234,7 +234,7 @@ def test_the_worker_half_is_redacted_like_the_rest(big_project, parts, monkeypat
 def test_the_cut_counts_lines_as_the_csv_reader_does(tmp_path):
     path = tmp_path / "c.csv"
     path.write_bytes(b"h1,h2\r\n" + b"a,b\r\n" * 10 + b"c,d\n" * 10)
-    begin, lines = _line_break_after(path, 60)
+    begin, lines = _line_break_after(path, 60, path.stat().st_size)
     assert path.read_bytes()[begin - 1:begin] == b"\n"
     assert lines == path.read_bytes()[:begin].count(b"\n")
     with path.open(newline="") as fh:
@@ -244,9 +244,9 @@ def test_the_cut_counts_lines_as_the_csv_reader_does(tmp_path):
                 break
         assert next(reader) == list(path.read_bytes()[begin:].split(b"\r\n")[0].split(b"\n")[0].decode().split(","))
     path.write_bytes(b"h1,h2\r" + b"a,b\r" * 40)  # old Mac line ends: not cut
-    assert _line_break_after(path, 60) is None
+    assert _line_break_after(path, 60, path.stat().st_size) is None
     path.write_bytes(b"h1,h2\n" + b"a,b" * 40)  # no line break after the middle
-    assert _line_break_after(path, 60) is None
+    assert _line_break_after(path, 60, path.stat().st_size) is None
 
 
 def test_a_big_calendar_read_in_a_forked_worker_gives_what_one_process_reads(big_project, monkeypatch):
