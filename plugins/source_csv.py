@@ -62,6 +62,12 @@ _YES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False
 # Pragmatic, not RFC 5322 (and cheap, it runs on every row): one @, no spaces
 # or list separators before it, a dotted domain of letters, digits and '-'.
 EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[\w-]+(?:\.[\w-]+)+")
+# The same, in its two halves: a row's address is checked as a local part and a domain
+# (EMAIL_RE matches exactly when both do), so that the domain, which the rows of one
+# account share, is matched once per run of rows, and a local part of letters and
+# digits needs no match at all (a regex match per row is a fifth of reading a row).
+LOCAL_RE = re.compile(r"[^\s@<>()\[\],;:\"\\]+")
+DOMAIN_RE = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 
 
 class CsvOptions(SourceOptions):
@@ -119,6 +125,8 @@ class CsvCustomers(CustomerSource):
         # (column, bad value) -> message, so "did you mean" runs once per distinct value
         hints: dict[tuple[str, str], str] = {}
         email_match = EMAIL_RE.fullmatch
+        local_match, domain_match = LOCAL_RE.fullmatch, DOMAIN_RE.fullmatch
+        last_domain, domain_ok = None, False
         # e-mail -> its first line. A bare int, not (line, account): a million tuples cost time and
         # ~60 MiB. The rare duplicate finds the first row's account among the account runs below.
         first_line: dict[str, int] = {}
@@ -188,8 +196,11 @@ class CsvCustomers(CustomerSource):
                         status = row[i_status]
                         email = row[i_email].strip().lower()
                         tier = plan_tier.get(plan)
-                        if (tier is None or status not in statuses or not account_id
-                                or email_match(email) is None):
+                        local, _, domain = email.partition("@")  # EMAIL_RE, in halves (see LOCAL_RE)
+                        if domain != last_domain:
+                            last_domain, domain_ok = domain, domain_match(domain) is not None
+                        if (tier is None or status not in statuses or not account_id or not domain_ok
+                                or not (local.isalnum() or local_match(local) is not None)):
                             why = _why(account_id, plan, status, email, plan_folded, statuses, hints,
                                        known_plans, did_you_mean, email_match)
                             if why:

@@ -38,20 +38,24 @@ Line = Callable[[Any], str]
 Write = Callable[[str], Any]
 
 
-def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
+def write_plan(scheduler: Any, line: Line, out: TextIO) -> object:
     """Write a line per item of ``scheduler``'s plan (``line`` makes it) to ``out``.
 
     ``scheduler`` is a :class:`Scheduler`, or another planner with a ``plan()`` of
-    invitations and deferrals (the touchpoints planner), which is written in one pass."""
+    invitations and deferrals (the touchpoints planner), which is written in one pass.
+
+    Returns what the plan held in memory (the passes' contacts and meeting links): a
+    caller about to end the process may keep it until then, so that the system frees
+    it at once instead of Python object by object (:mod:`tierctl.cli.process_end`)."""
     write = out.write
     with _few_collections():
         if not isinstance(scheduler, Scheduler):
             _write_items(scheduler.plan(), line, write)
-            return
+            return None
         split = _split(scheduler)
         if split is None:
             _write_items(scheduler.plan_rows(), line, write)
-            return
+            return None
         scheduler.prepare()
         worker = TailWorker(scheduler, split, line, out)
         scheduler.start_meetings()
@@ -77,6 +81,7 @@ def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
             if early is not None:
                 early.undo()
             _write_items(scheduler.meeting_pass(state), line, write)
+        return state, early, outcome
 
 
 def _split(scheduler: Scheduler) -> SourceSplit | None:
