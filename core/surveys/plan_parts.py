@@ -157,8 +157,10 @@ class TailWorker:
         fh.seek(0)  # the worker wrote through the same open file
         buffer = getattr(target, "buffer", None)
         if buffer is not None:
-            shutil.copyfileobj(fh, buffer, 1 << 22)
             buffer.flush()
+            if not _send_file(fh, buffer):
+                shutil.copyfileobj(fh, buffer, 1 << 22)
+                buffer.flush()
             return
         encoding, errors = _encoding(target)
         while block := fh.read(1 << 22):  # a stream of text only (a test's StringIO)
@@ -167,6 +169,37 @@ class TailWorker:
     def close(self) -> None:
         self._fork.close()
         self._lines.close()
+
+
+def _send_file(source: IO[bytes], target: IO[bytes]) -> bool:
+    """Copy ``source`` from its position to its end into ``target``'s file by the kernel
+    (``os.sendfile``: a hundred megabytes of lines never pass through Python); False when
+    ``target`` has no file descriptor or the system cannot (the caller copies then)."""
+    import os
+
+    if not hasattr(os, "sendfile"):
+        return False
+    try:
+        out_fd = target.fileno()
+    except (OSError, AttributeError, ValueError):
+        return False
+    in_fd = source.fileno()
+    offset = source.tell()
+    end = os.fstat(in_fd).st_size
+    try:
+        while offset < end:
+            sent = os.sendfile(out_fd, in_fd, offset, min(end - offset, 1 << 30))
+            if sent == 0:
+                break
+            offset += sent
+    except OSError as exc:
+        import errno
+
+        if offset == source.tell() and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            return False  # nothing copied: this pair of files cannot, copy the usual way
+        raise
+    source.seek(offset)
+    return True
 
 
 def _encoding(stream: TextIO) -> tuple[str, str]:
