@@ -435,4 +435,6 @@ def _in_audience(survey: Survey, role: str) -> bool:
 
 def _timedelta(duration, at: datetime) -> timedelta:
     """A Duration as a timedelta, months counted from ``at``."""
+    if not duration.months:  # most: days and hours, the same from any moment
+        return timedelta(seconds=duration.seconds)
     return shift(at, duration) - at
