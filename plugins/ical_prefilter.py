@@ -194,10 +194,9 @@ class _Slim:
         """The fast reader: one event's text between its BEGIN and END lines. False when it is not
         one the fast reader knows (the general reader then reads it, line by line)."""
         lines = body.split(eol) if body else []
-        if eol == "\n":
-            if "\r" in body:
-                return False
-        elif body.count("\n") != len(lines) - 1 or body.count("\r") != len(lines) - 1:
+        # In a file of CRLF lines, a bare LF or CR inside the event is read line by line (the general
+        # reader splits at LF and strips CRs at the end). A file of LF lines has no CR before an LF.
+        if eol == "\r\n" and (body.count("\n") != len(lines) - 1 or body.count("\r") != len(lines) - 1):
             return False
         kept = ["BEGIN:VEVENT"]
         seen: dict[str, tuple[str, str]] = {}
