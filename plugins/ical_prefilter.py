@@ -26,6 +26,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from tierctl.plugins.ical_simple import SIMPLE_PROPERTIES
 from tierctl.records import Meeting
 
 KEEP = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "EXRULE",
@@ -42,6 +43,9 @@ _MARGIN = timedelta(days=2)
 _DETAIL = frozenset({"DTSTAMP", "CREATED", "LAST-MODIFIED", "DESCRIPTION", "LOCATION", "ORGANIZER", "TRANSP",
                      "CLASS", "PRIORITY", "URL", "CATEGORIES", "COMMENT", "CONTACT", "GEO", "RESOURCES",
                      "ATTACH", "RELATED-TO", "CONFERENCE", "COLOR"})
+_DROP, _SIMPLE, _ATTENDEE = 0, 1, 2
+#: What the fast reader does with a line, by its name as written (other names: see fast_event).
+_KINDS = {**dict.fromkeys(_DETAIL, _DROP), **dict.fromkeys(SIMPLE_PROPERTIES, _SIMPLE), "ATTENDEE": _ATTENDEE}
 #: Calendar properties icalendar reads without fail (see :func:`nothing_to_parse`).
 _HEADER = re.compile(r"(?:VERSION|PRODID|CALSCALE|METHOD|X-[A-Z0-9-]+):[^\x00-\x1f\x7f\"\\;,:]*")
 
@@ -79,11 +83,12 @@ def slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozenset
     text = unfold(text)
     eol = "\r\n" if "\r\n" in text else "\n"
     begin, stop = "BEGIN:VEVENT" + eol, eol + "END:VEVENT"
+    begins, stops = _Finder(text, begin), _Finder(text, stop)
     pos, size = 0, len(text)
     while pos < size:
-        at = text.find(begin, pos)
+        at = begins.next(pos)
         while at > 0 and text[at - 1] != "\n":  # not at the start of a line
-            at = text.find(begin, at + 1)
+            at = begins.next(at + 1)
         if at < 0:
             state.lines(text[pos:].split("\n"))
             break
@@ -91,14 +96,31 @@ def slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozenset
             state.lines(text[pos:at].split("\n"))
         pos = at + len(begin)
         if not state.skipping:
-            body_end = text.find(stop, at + len(begin) - len(eol))
+            body_end = stops.next(pos - len(eol))
             after = body_end + len(stop)
-            if body_end >= 0 and (after == size or text.startswith(eol, after)):
-                if state.fast_event(text[at + len(begin):body_end] if body_end > at + len(begin) else "", eol):
+            following = begins.next(pos)
+            # Another BEGIN:VEVENT before the END (an event cut off): the general reader's, line by line.
+            if body_end >= 0 and not 0 <= following < body_end and (after == size or text.startswith(eol, after)):
+                if state.fast_event(text[pos:body_end] if body_end > pos else "", eol):
                     pos = after + len(eol)
                     continue
         state.line(begin[:-len(eol)])
     return state.finish()
+
+
+class _Finder:
+    """Where ``needle`` is next in ``text`` from a position on, for positions that only grow: each part of
+    the text is searched once (a search per event from its start would be quadratic in a file of many
+    BEGIN lines and one END)."""
+
+    def __init__(self, text: str, needle: str):
+        self.text, self.needle = text, needle
+        self.since, self.found = 0, self.text.find(needle)
+
+    def next(self, start: int) -> int:
+        if start < self.since or (self.found != -1 and self.found < start):
+            self.since, self.found = start, self.text.find(self.needle, start)
+        return self.found
 
 
 class _Slim:
@@ -203,7 +225,7 @@ class _Slim:
         people: set[str] = set()
         dtstart = until = ""
         alarm = recurs = False
-        simple_properties = self.simple_module.SIMPLE_PROPERTIES
+        plain = '"' not in body and "\\" not in body
         for line in lines:
             if alarm:
                 if line.upper() == "END:VALARM":
@@ -211,31 +233,35 @@ class _Slim:
                 continue
             head, sep, value = line.partition(":")
             name = head.partition(";")[0]
-            if name in _DETAIL or name[:2] == "X-":
+            kind = _KINDS.get(name)
+            if kind == _DROP:
                 continue
-            if name == "ATTENDEE":
+            if kind == _SIMPLE:
+                if not sep or name in seen or not plain and ('"' in line or "\\" in line):
+                    return False
+                value = value.strip()
+                seen[name] = (head[len(name) + 1:], value)
+                if name == "DTSTART":
+                    dtstart = value[:8]
+                elif name == "RRULE":
+                    recurs = True
+                    until = _until(until, line)
+                kept.append(line)
+            elif kind == _ATTENDEE:
                 if '"' in head:  # a quoted parameter may hold a colon
                     value_match = _VALUE.match(line, 8)
                     value = value_match.group(1) if value_match else ""
                 value = value.strip()
-                if value[:7].lower() == "mailto:" and value[7:].strip():
-                    people.add(value[7:].strip().lower())
+                if value[:7].lower() == "mailto:":
+                    address = value[7:].strip()
+                    if address:
+                        people.add(address.lower())
+            elif name[:2] == "X-":
                 continue
-            if name not in simple_properties:
-                if line == "BEGIN:VALARM":
-                    alarm = True
-                    continue
+            elif line == "BEGIN:VALARM":
+                alarm = True
+            else:
                 return False
-            if not sep or name in seen or '"' in line or "\\" in line:
-                return False
-            value = value.strip()
-            seen[name] = (head[len(name) + 1:], value)
-            if name == "DTSTART":
-                dtstart = value[:8]
-            elif name == "RRULE":
-                recurs = True
-                until = _until(until, line)
-            kept.append(line)
         if alarm:
             return False
         self.event = None  # a BEGIN:VEVENT starts a new event, also inside an unfinished one

@@ -21,10 +21,9 @@ meetings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from tierctl.records import Meeting
 
@@ -35,9 +34,11 @@ SIMPLE_PROPERTIES = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RRULE", "
 _STEP_DAYS = {"DAILY": 1, "WEEKLY": 7}
 
 
-@dataclass(frozen=True, slots=True)
-class SimpleEvent:
-    """An event this module can expand: its start as wall-clock time in ``tzid`` ("" is UTC)."""
+class SimpleEvent(NamedTuple):
+    """An event this module can expand: its start as wall-clock time in ``tzid`` ("" is UTC).
+
+    A named tuple: one is made for every plain event of a calendar, three times faster than a frozen
+    dataclass."""
 
     uid: str
     summary: str
@@ -133,41 +134,57 @@ def parse_simple(lines: list[str]) -> SimpleEvent | None:
 
 def simple_event(seen: dict[str, tuple[str, str]]) -> SimpleEvent | None:
     """The event with the properties ``seen`` (as :func:`properties` gives them), if it is simple."""
-    if "UID" not in seen or "DTSTART" not in seen or ("DTEND" in seen and "DURATION" in seen):
+    uid, start = seen.get("UID"), seen.get("DTSTART")
+    if uid is None or start is None or not uid[1]:
         return None
     for name, (params, _) in seen.items():
         if params and name != "DTSTART" and name != "DTEND":
             return None
-    uid = seen["UID"][1]
-    start_params, start_text = seen["DTSTART"]
+    timing = _timing(start, seen.get("DTEND"), seen.get("DURATION"), seen.get("RRULE"))
+    if timing is None:
+        return None
+    summary, status = seen.get("SUMMARY"), seen.get("STATUS")
+    return SimpleEvent(uid[1], summary[1] if summary else "", *timing,
+                       status is not None and status[1].upper() == "CANCELLED")
+
+
+Property = tuple[str, str]  # (parameters, value)
+
+
+@lru_cache(maxsize=4096)
+def _timing(start_property: Property, end_property: Property | None, duration: Property | None,
+            rule: Property | None) -> tuple[str, datetime, timedelta, int, int, datetime | None] | None:
+    """(zone, wall-clock start, length, days per step, interval, UNTIL) of a simple event's DTSTART, DTEND,
+    DURATION and RRULE (parameters and value), or None. Cached: a calendar has few distinct slots."""
+    start_params, start_text = start_property
     start = _moment(start_text)
     tzid = start_params[5:] if start_params[:5].upper() == "TZID=" else None
-    if not uid or start is None or tzid is None and start_params or start[1] != (tzid is None):
+    if start is None or tzid is None and start_params or start[1] != (tzid is None):
         return None  # a UTC start has no parameters and ends in Z; a zoned one has TZID and no Z
     tzid = tzid or ""
     if tzid and known_zone(tzid) is None:
         return None
     length = timedelta(0)  # no end and no duration: recurring_ical_events ends it where it starts
-    if "DTEND" in seen:
-        end_params, end_text = seen["DTEND"]
+    if end_property is not None:
+        if duration is not None:
+            return None
+        end_params, end_text = end_property
         end = _moment(end_text)
         if end is None or end_params != start_params or end[1] != start[1] or end[0] < start[0]:
             return None
         length = end[0] - start[0]
-    elif "DURATION" in seen:
-        found = _duration(seen["DURATION"][1])
+    elif duration is not None:
+        found = _duration(duration[1])
         if found is None:
             return None
         length = found
     step_days, interval, until = 0, 1, None
-    if "RRULE" in seen:
-        rule = _rule(seen["RRULE"][1])
-        if rule is None:
+    if rule is not None:
+        parsed = _rule(rule[1])
+        if parsed is None:
             return None
-        step_days, interval, until = rule
-    status = seen["STATUS"][1].upper() if "STATUS" in seen else ""
-    return SimpleEvent(uid, seen["SUMMARY"][1] if "SUMMARY" in seen else "", tzid, start[0], length, step_days,
-                       interval, until, status == "CANCELLED")
+        step_days, interval, until = parsed
+    return tzid, start[0], length, step_days, interval, until
 
 
 def _placed(wall: datetime, zone: Any) -> datetime | None:

@@ -256,3 +256,18 @@ def test_results_are_the_same_with_and_without_icalendar(tmp_path, tail, monkeyp
     monkeypatch.setattr(source_ical, "nothing_to_parse", lambda text: False)
     parsed = list(source.meetings(*window, print))
     assert fast == parsed and {m.uid for m in fast} == ({"s", "x"} if tail else {"s"})
+
+
+@pytest.mark.parametrize("ending", ["", "END:VEVENT\r\nEND:VCALENDAR\r\n"])
+def test_many_events_cut_off_take_linear_time(ending):
+    """A hostile file of 100,000 BEGIN:VEVENT lines and at most one END: each part of the text is searched
+    once (a search for each event's END from its start took minutes), and it is read as before."""
+    import time
+
+    text = "BEGIN:VCALENDAR\r\n" + "BEGIN:VEVENT\r\nUID:x\r\n" * 100_000 + ending
+    start = datetime(2026, 11, 23, tzinfo=AMS)
+    began = time.process_time()
+    left, people, found = slim(text, start, start + timedelta(days=2))
+    assert time.process_time() - began < 2
+    assert found == [] and people == ([frozenset()] if ending else [])
+    assert left.count("UID:x") == 1  # the last event, cut off or ended: icalendar says which
