@@ -61,20 +61,30 @@ def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
     """Support tiers as code: one YAML file drives support-plan pages, sales
     sheets and customer surveys."""
     from tierctl.cli.app import App
+    from tierctl.cli.process_end import ProcessEnd
 
-    ctx.obj = App(config_path=config_path, debug=debug)
+    # The console script passes its ProcessEnd as the root object (see tierctl.cli.process_end).
+    end = ctx.obj if isinstance(ctx.obj, ProcessEnd) else None
+    ctx.obj = App(config_path=config_path, debug=debug, end=end)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: runs the CLI and turns user errors into exit codes."""
+    """Console-script entry point: runs the CLI and turns user errors into exit codes.
+
+    Called as the console script (no ``argv``: the command line is ``sys.argv``), a big
+    command may end the process at once when it is done, its memory left to the system
+    (:mod:`tierctl.cli.process_end`); called with ``argv`` (a program, a test), the process
+    always goes on."""
+    from tierctl.cli.process_end import ProcessEnd
     from tierctl.errors import ConfigError, TierctlError
 
     debug = ("--debug" in (argv if argv is not None else sys.argv)
              or os.environ.get("TIERCTL_DEBUG", "").lower() not in ("", "0", "false", "no"))
+    end = ProcessEnd() if argv is None else None
     try:
         # Without standalone mode, click returns the code of ctx.exit(N) (and of
         # --help/--version) instead of exiting; a command may also return one.
-        code = cli.main(args=argv, prog_name="tierctl", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="tierctl", standalone_mode=False, obj=end)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -112,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"tierctl: error: {translated}", err=True)
         sys.exit(translated.exit_code)
-    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+    code = code if isinstance(code, int) and not isinstance(code, bool) else 0
+    if end is not None and end.wanted:
+        end.exit(code)  # a big command's memory is left to the system
+    sys.exit(code)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from tierctl.cli.process_end import ProcessEnd
     from tierctl.config.model import Config
     from tierctl.host.plugin_host import PluginHost
     from tierctl.util.redact import Redactor
@@ -39,7 +40,15 @@ class App:
 
     config_path: str
     debug: bool = False
+    #: The console script's process end; None when the CLI runs in-process (tests, programs).
+    end: "ProcessEnd | None" = field(default=None, repr=False)
     _config: "Config | None" = field(default=None, repr=False)
+
+    def leave_to_exit(self, *objects: object) -> None:
+        """Let ``objects`` (a big command's working memory) be freed by the system when this
+        process ends, not one by one by Python; in-process runs free them as usual."""
+        if self.end is not None:
+            self.end.keep(*objects)
 
     @property
     def host(self) -> "PluginHost":

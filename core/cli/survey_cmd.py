@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -80,11 +80,14 @@ def plan(app: App, now: str | None, survey: str | None, as_json: bool) -> None:
     """
     from tierctl.surveys.send_run import SurveyRun
 
-    show_plan(SurveyRun(app.config(), app.host, resolve_now(app, now), survey), as_json)
+    show_plan(SurveyRun(app.config(), app.host, resolve_now(app, now), survey), as_json, app.leave_to_exit)
 
 
-def show_plan(run: Any, as_json: bool) -> None:
-    """Print a run's plan (``survey plan``, ``touchpoints plan``): a line per item, then counts."""
+def show_plan(run: Any, as_json: bool, leave_to_exit: Callable[..., None] | None = None) -> None:
+    """Print a run's plan (``survey plan``, ``touchpoints plan``): a line per item, then counts.
+
+    ``leave_to_exit`` is given the plan's working memory (:meth:`App.leave_to_exit
+    <tierctl.cli.app.App.leave_to_exit>`)."""
     from tierctl.surveys.plan_lines import plan_lines
     from tierctl.surveys.plan_parts import write_plan
 
@@ -92,7 +95,9 @@ def show_plan(run: Any, as_json: bool) -> None:
     ledger = _existing_ledger(run)
     try:
         scheduler = run.scheduler(ledger)
-        write_plan(scheduler, plan_lines(as_json), sys.stdout)
+        held = write_plan(scheduler, plan_lines(as_json), sys.stdout)
+        if leave_to_exit is not None:
+            leave_to_exit(scheduler, held)
     finally:
         if ledger is not None:
             ledger.close()

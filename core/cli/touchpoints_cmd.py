@@ -36,7 +36,7 @@ def plan(app: App, now: str | None, message: str | None, as_json: bool) -> None:
     """
     from tierctl.touchpoints.send_run import TouchpointRun
 
-    show_plan(TouchpointRun(app.config(), app.host, resolve_now(app, now), message), as_json)
+    show_plan(TouchpointRun(app.config(), app.host, resolve_now(app, now), message), as_json, app.leave_to_exit)
 
 
 @touchpoints.command()

@@ -38,20 +38,24 @@ Line = Callable[[Any], str]
 Write = Callable[[str], Any]
 
 
-def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
+def write_plan(scheduler: Any, line: Line, out: TextIO) -> object:
     """Write a line per item of ``scheduler``'s plan (``line`` makes it) to ``out``.
 
     ``scheduler`` is a :class:`Scheduler`, or another planner with a ``plan()`` of
-    invitations and deferrals (the touchpoints planner), which is written in one pass."""
+    invitations and deferrals (the touchpoints planner), which is written in one pass.
+
+    Returns what the plan held in memory (the passes' contacts and meeting links): a
+    caller about to end the process may keep it until then, so that the system frees
+    it at once instead of Python object by object (:mod:`tierctl.cli.process_end`)."""
     write = out.write
     with _few_collections():
         if not isinstance(scheduler, Scheduler):
             _write_items(scheduler.plan(), line, write)
-            return
+            return None
         split = _split(scheduler)
         if split is None:
             _write_items(scheduler.plan_rows(), line, write)
-            return
+            return None
         scheduler.prepare()
         worker = TailWorker(scheduler, split, line, out)
         scheduler.start_meetings()
@@ -77,6 +81,7 @@ def write_plan(scheduler: Any, line: Line, out: TextIO) -> None:
             if early is not None:
                 early.undo()
             _write_items(scheduler.meeting_pass(state), line, write)
+        return state, early, outcome
 
 
 def _split(scheduler: Scheduler) -> SourceSplit | None:
@@ -152,8 +157,10 @@ class TailWorker:
         fh.seek(0)  # the worker wrote through the same open file
         buffer = getattr(target, "buffer", None)
         if buffer is not None:
-            shutil.copyfileobj(fh, buffer, 1 << 22)
             buffer.flush()
+            if not _send_file(fh, buffer):
+                shutil.copyfileobj(fh, buffer, 1 << 22)
+                buffer.flush()
             return
         encoding, errors = _encoding(target)
         while block := fh.read(1 << 22):  # a stream of text only (a test's StringIO)
@@ -162,6 +169,37 @@ class TailWorker:
     def close(self) -> None:
         self._fork.close()
         self._lines.close()
+
+
+def _send_file(source: IO[bytes], target: IO[bytes]) -> bool:
+    """Copy ``source`` from its position to its end into ``target``'s file by the kernel
+    (``os.sendfile``: a hundred megabytes of lines never pass through Python); False when
+    ``target`` has no file descriptor or the system cannot (the caller copies then)."""
+    import os
+
+    if not hasattr(os, "sendfile"):
+        return False
+    try:
+        out_fd = target.fileno()
+    except (OSError, AttributeError, ValueError):
+        return False
+    in_fd = source.fileno()
+    offset = source.tell()
+    end = os.fstat(in_fd).st_size
+    try:
+        while offset < end:
+            sent = os.sendfile(out_fd, in_fd, offset, min(end - offset, 1 << 30))
+            if sent == 0:
+                break
+            offset += sent
+    except OSError as exc:
+        import errno
+
+        if offset == source.tell() and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            return False  # nothing copied: this pair of files cannot, copy the usual way
+        raise
+    source.seek(offset)
+    return True
 
 
 def _encoding(stream: TextIO) -> tuple[str, str]:

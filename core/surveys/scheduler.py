@@ -88,6 +88,9 @@ class _Route:
     occasions: tuple[tuple["_Occasion", "Survey | None"], ...]
     #: One occasion: a contact of this route is decided once in the plan.
     single: bool = False
+    #: The one occasion of a route that links no meetings, counts no skip and is not spread in
+    #: waves (most contacts of a big plan): a contact of it is one decision, nothing else.
+    only: "_Occasion | None" = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a plan's rows share a few
@@ -245,6 +248,12 @@ class Scheduler:
                 route = routes.get(key)
                 if route is None:
                     route = routes[key] = self._route(contact.tier, contact.role, periodic, triggers, meeting_tiers)
+                only = route.only
+                if only is not None:
+                    item = decide_once(only, contact)
+                    if item is not None:
+                        yield item
+                    continue
                 if route.links_meetings:
                     accounts_of[contact.email].append(contact.account_id)
                     if route.held:
@@ -339,7 +348,9 @@ class Scheduler:
         links = tier in meeting_tiers
         hold = links and any(sid in triggers and _in_audience(self.surveys[sid], role)
                              for sid in self._tier_surveys.get(tier, ()))
-        return _Route(links, hold, tuple(skips), occasions, len(occasions) == 1)
+        only = occasions[0][0] if len(occasions) == 1 and occasions[0][1] is None and not links and not skips \
+            else None
+        return _Route(links, hold, tuple(skips), occasions, len(occasions) == 1, only)
 
     def _spread_survey(self, occasion: _Occasion) -> Survey | None:
         """The survey if its occasions are spread in waves over contacts (see :meth:`_with_wave`)."""

@@ -103,6 +103,43 @@ def test_a_mutated_customer_file_is_exit_0_or_2_and_nothing_half_written(data: b
             assert err.strip() and not mails and not states
 
 
+def _read_customers(folder: Path, split_here: bool) -> tuple[list, list, str]:
+    """(contacts, problems, error) of folder/customers.csv read by the csv source, its plain lines
+    split by the source itself or all read by the csv module."""
+    from tierctl.config.loader import load_config
+    from tierctl.errors import TierctlError
+    from tierctl.plugins.source_csv import CsvCustomers, CsvOptions
+
+    config = load_config(folder / "tierctl.yaml")
+    source = CsvCustomers(CsvOptions(path="customers.csv"), config, folder)
+    source.split_plain_lines = split_here
+    contacts: list = []
+    problems: list = []
+    try:
+        contacts.extend(source.contacts(problems.append))
+    except TierctlError as exc:
+        return contacts, problems, str(exc)
+    return contacts, problems, ""
+
+
+CR_AND_LIMIT = [b"\r".join(CUSTOMER_SEEDS[0].split(b"\n")),  # old Mac line ends
+                CUSTOMER_SEEDS[0] + b"acc9,Big," + b"x" * 140_000 + b",active,big@acc9.example,Big,user,en\n"
+                + b'acc9,Big,enterprise,active,q@acc9.example,"two\nlines",user,en\r\nacc9,Big,platinum,active,'
+                b'bad@acc9.example,Bad,user,en\nacc9,,enterprise,active,last@acc9.example,Last,user,en']
+
+
+@settings(max_examples=60, **PROFILE)
+@given(data=st.one_of(mutated_customers(), st.sampled_from(CR_AND_LIMIT)))
+def test_lines_split_by_the_source_read_as_the_csv_module_reads_them(data: bytes) -> None:
+    """The csv source splits a line without a quote itself (the csv module reads the rest): every
+    file, however damaged, gives the same contacts, bad rows with their lines, or error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "tierctl.yaml").write_text(PROJECT_YAML, encoding="utf-8")
+        (folder / "customers.csv").write_bytes(data)
+        assert _read_customers(folder, True) == _read_customers(folder, False)
+
+
 # -- responses -----------------------------------------------------------------------------
 
 RESPONSE_HEADER = ["invite_id", "contact_email", "submitted_at", "nps"]

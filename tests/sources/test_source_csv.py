@@ -311,3 +311,47 @@ def test_a_duplicate_names_the_account_of_the_first_row_when_accounts_come_back_
             "remove one of the two rows, this one is skipped"),
         (9, "duplicate contact: ann@x.example is listed on line 2 already (account 'A1'); "
             "remove one of the two rows, this one is skipped")]
+
+
+def test_addresses_are_checked_as_the_documented_pattern_does(config, tmp_path):
+    """The source checks a row's address as a local part and a domain (the domain once per run
+    of rows, a plain local part without a match); it must accept exactly what EMAIL_RE accepts,
+    whatever the rows before had as their domain."""
+    import csv
+    import io
+
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    from tierctl.plugins.source_csv import EMAIL_RE
+
+    tokens = st.sampled_from(list("ab1Z_-.+@ \t\"\\,;:<>()[]é²٣\u00a0") + ["xn--", "co.uk"])
+    piece = st.lists(tokens, max_size=6).map("".join)
+    local = st.one_of(st.sampled_from(["ann", "Ann.Smith", "a+b", "ann smith", ""]), piece)
+    domain = st.one_of(st.sampled_from(["acme.example", "acme", "ac me.example", "a..b", "é.example", ""]),
+                       piece, piece.map(lambda p: p + ".example"))
+    address = st.one_of(st.builds(lambda a, b: f"{a}@{b}", local, domain), piece)
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(addresses=st.lists(address, min_size=1, max_size=12))
+    @example(addresses=["ann@acme.example", "bob@ac me.example", "cy@acme", "dee@acme.example"])
+    @example(addresses=["ann@acme", "bob@acme.example", "Ann Smith@acme.example", "a,b@acme.example"])
+    def check(addresses: list[str]) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(HEADER.strip().split(","))
+        for n, email in enumerate(addresses):
+            writer.writerow([f"A{n % 3}", "Acme", "team", "active", email, "Ann", "user", "en"])
+        contacts, problems = read(config, tmp_path, text.getvalue())
+        taken = [c.email for c in contacts]
+        unique: list[str] = []
+        for email in addresses:
+            normal = email.strip().lower()
+            if EMAIL_RE.fullmatch(normal) and normal not in unique:
+                unique.append(normal)
+        assert taken == unique
+        assert not any("not a valid e-mail address" in p.message for p in problems
+                       if EMAIL_RE.fullmatch(addresses[p.line - 2].strip().lower()))
+
+    check()
