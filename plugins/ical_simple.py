@@ -21,22 +21,24 @@ meetings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from tierctl.records import Meeting
 
 _MOMENT = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)")
 _DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
-_SINGLE = ("UID", "DTSTART", "DTEND", "DURATION", "RRULE", "SUMMARY", "STATUS", "SEQUENCE")
+#: The properties a simple event may have (each once).
+SIMPLE_PROPERTIES = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RRULE", "SUMMARY", "STATUS", "SEQUENCE"})
 _STEP_DAYS = {"DAILY": 1, "WEEKLY": 7}
 
 
-@dataclass(frozen=True, slots=True)
-class SimpleEvent:
-    """An event this module can expand: its start as wall-clock time in ``tzid`` ("" is UTC)."""
+class SimpleEvent(NamedTuple):
+    """An event this module can expand: its start as wall-clock time in ``tzid`` ("" is UTC).
+
+    A named tuple: one is made for every plain event of a calendar, three times faster than a frozen
+    dataclass."""
 
     uid: str
     summary: str
@@ -60,7 +62,9 @@ def known_zone(name: str) -> Any:
         return None
 
 
+@lru_cache(maxsize=4096)
 def _moment(value: str) -> tuple[datetime, bool] | None:
+    # Cached: an export repeats the same few starts and ends (a weekly slot) thousands of times.
     match = _MOMENT.fullmatch(value)
     if match is None:
         return None
@@ -70,8 +74,43 @@ def _moment(value: str) -> tuple[datetime, bool] | None:
         return None
 
 
-def parse_simple(lines: list[str]) -> SimpleEvent | None:
-    """The event whose property lines (unfolded, without BEGIN/END) are ``lines``, if it is simple."""
+@lru_cache(maxsize=1024)
+def _duration(value: str) -> timedelta | None:
+    match = _DURATION.fullmatch(value)
+    if match is None or value in ("P", "PT"):
+        return None
+    weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+@lru_cache(maxsize=1024)
+def _rule(value: str) -> tuple[int, int, datetime | None] | None:
+    """(days per step, interval, UNTIL in UTC or None) of a simple RRULE value, or None."""
+    parts = {}
+    for part in value.upper().split(";"):
+        key, sep, text = part.partition("=")
+        if not sep or key in parts or key not in ("FREQ", "INTERVAL", "UNTIL", "WKST"):
+            return None
+        parts[key] = text
+    step_days = _STEP_DAYS.get(parts.get("FREQ", ""), 0)
+    if not step_days:
+        return None
+    interval, until = 1, None
+    if "INTERVAL" in parts:
+        if not parts["INTERVAL"].isdigit() or not 1 <= int(parts["INTERVAL"]) <= 1000:
+            return None
+        interval = int(parts["INTERVAL"])
+    if "UNTIL" in parts:
+        found = _moment(parts["UNTIL"])
+        if found is None or not found[1]:
+            return None  # a date or a floating UNTIL: the general way
+        until = found[0].replace(tzinfo=timezone.utc)
+    return step_days, interval, until
+
+
+def properties(lines: list[str]) -> dict[str, tuple[str, str]] | None:
+    """``{NAME: (parameters, value)}`` of an event's property lines, if each is one a simple event may
+    have, once, without quotes or escapes; else None."""
     seen: dict[str, tuple[str, str]] = {}
     for line in lines:
         if '"' in line or "\\" in line:
@@ -81,58 +120,71 @@ def parse_simple(lines: list[str]) -> SimpleEvent | None:
             return None
         name, _, params = head.partition(";")
         name = name.upper()
-        if name not in _SINGLE or name in seen:
+        if name not in SIMPLE_PROPERTIES or name in seen:
             return None
         seen[name] = (params, value.strip())
-    if "UID" not in seen or "DTSTART" not in seen or ("DTEND" in seen and "DURATION" in seen):
+    return seen
+
+
+def parse_simple(lines: list[str]) -> SimpleEvent | None:
+    """The event whose property lines (unfolded, without BEGIN/END) are ``lines``, if it is simple."""
+    seen = properties(lines)
+    return None if seen is None else simple_event(seen)
+
+
+def simple_event(seen: dict[str, tuple[str, str]]) -> SimpleEvent | None:
+    """The event with the properties ``seen`` (as :func:`properties` gives them), if it is simple."""
+    uid, start = seen.get("UID"), seen.get("DTSTART")
+    if uid is None or start is None or not uid[1]:
         return None
-    if any(params for name, (params, _) in seen.items() if name not in ("DTSTART", "DTEND")):
+    for name, (params, _) in seen.items():
+        if params and name != "DTSTART" and name != "DTEND":
+            return None
+    timing = _timing(start, seen.get("DTEND"), seen.get("DURATION"), seen.get("RRULE"))
+    if timing is None:
         return None
-    uid = seen["UID"][1]
-    start_params, start_text = seen["DTSTART"]
+    summary, status = seen.get("SUMMARY"), seen.get("STATUS")
+    return SimpleEvent(uid[1], summary[1] if summary else "", *timing,
+                       status is not None and status[1].upper() == "CANCELLED")
+
+
+Property = tuple[str, str]  # (parameters, value)
+
+
+@lru_cache(maxsize=4096)
+def _timing(start_property: Property, end_property: Property | None, duration: Property | None,
+            rule: Property | None) -> tuple[str, datetime, timedelta, int, int, datetime | None] | None:
+    """(zone, wall-clock start, length, days per step, interval, UNTIL) of a simple event's DTSTART, DTEND,
+    DURATION and RRULE (parameters and value), or None. Cached: a calendar has few distinct slots."""
+    start_params, start_text = start_property
     start = _moment(start_text)
     tzid = start_params[5:] if start_params[:5].upper() == "TZID=" else None
-    if not uid or start is None or tzid is None and start_params or start[1] != (tzid is None):
+    if start is None or tzid is None and start_params or start[1] != (tzid is None):
         return None  # a UTC start has no parameters and ends in Z; a zoned one has TZID and no Z
     tzid = tzid or ""
     if tzid and known_zone(tzid) is None:
         return None
     length = timedelta(0)  # no end and no duration: recurring_ical_events ends it where it starts
-    if "DTEND" in seen:
-        end_params, end_text = seen["DTEND"]
+    if end_property is not None:
+        if duration is not None:
+            return None
+        end_params, end_text = end_property
         end = _moment(end_text)
         if end is None or end_params != start_params or end[1] != start[1] or end[0] < start[0]:
             return None
         length = end[0] - start[0]
-    elif "DURATION" in seen:
-        match = _DURATION.fullmatch(seen["DURATION"][1])
-        if match is None or seen["DURATION"][1] in ("P", "PT"):
+    elif duration is not None:
+        found = _duration(duration[1])
+        if found is None:
             return None
-        weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-        length = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+        length = found
     step_days, interval, until = 0, 1, None
-    if "RRULE" in seen:
-        parts = {}
-        for part in seen["RRULE"][1].upper().split(";"):
-            key, sep, value = part.partition("=")
-            if not sep or key in parts or key not in ("FREQ", "INTERVAL", "UNTIL", "WKST"):
-                return None
-            parts[key] = value
-        step_days = _STEP_DAYS.get(parts.get("FREQ", ""), 0)
-        if not step_days:
+    if rule is not None:
+        parsed = _rule(rule[1])
+        if parsed is None:
             return None
-        if "INTERVAL" in parts:
-            if not parts["INTERVAL"].isdigit() or not 1 <= int(parts["INTERVAL"]) <= 1000:
-                return None
-            interval = int(parts["INTERVAL"])
-        if "UNTIL" in parts:
-            found = _moment(parts["UNTIL"])
-            if found is None or not found[1]:
-                return None  # a date or a floating UNTIL: the general way
-            until = found[0].replace(tzinfo=timezone.utc)
-    status = seen.get("STATUS", ("", ""))[1].upper()
-    return SimpleEvent(uid, seen.get("SUMMARY", ("", ""))[1], tzid, start[0], length, step_days, interval, until,
-                       status == "CANCELLED")
+        step_days, interval, until = parsed
+    return tzid, start[0], length, step_days, interval, until
 
 
 def _placed(wall: datetime, zone: Any) -> datetime | None:
@@ -143,11 +195,33 @@ def _placed(wall: datetime, zone: Any) -> datetime | None:
     return aware
 
 
+#: What an event's occurrences in one window are, apart from its UID, summary and attendees: for each,
+#: (its start in UTC as written in occurrence ids, its start and its end in the organisation's zone).
+Timings = tuple[tuple[str, datetime, datetime], ...]
+
+
 def occurrences(event: SimpleEvent, start: datetime, end: datetime, org_zone: Any,
-                attendees: frozenset[str]) -> list[Meeting] | None:
-    """The event's meetings starting in ``[start, end)``, or None if one needs the general way."""
+                attendees: frozenset[str], timings: dict[tuple, Timings | None] | None = None
+                ) -> list[Meeting] | None:
+    """The event's meetings starting in ``[start, end)``, or None if one needs the general way.
+
+    ``timings``: a cache shared by the events of one read (one window and zone): many events share
+    a start, a length and a rule (a weekly slot), so their occurrences are worked out once."""
     if event.cancelled:
         return []
+    key = (event.tzid, event.start, event.length, event.step_days, event.interval, event.until)
+    found = timings.get(key, False) if timings is not None else False
+    if found is False:
+        found = _timings(event, start, end, org_zone)
+        if timings is not None:
+            timings[key] = found
+    if found is None:
+        return None
+    uid, summary = event.uid, event.summary
+    return [Meeting(f"{uid}@{moment}", uid, at, finish, summary, attendees) for moment, at, finish in found]
+
+
+def _timings(event: SimpleEvent, start: datetime, end: datetime, org_zone: Any) -> Timings | None:
     zone = known_zone(event.tzid) if event.tzid else timezone.utc
     # The window as wall-clock time in the event's zone, a day wider (offsets differ by under a day).
     lo = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
@@ -177,6 +251,5 @@ def occurrences(event: SimpleEvent, start: datetime, end: datetime, org_zone: An
         finish = _placed(wall + event.length, zone)
         if finish is None or finish.utcoffset() != aware.utcoffset():
             return None  # the meeting spans a change of offset
-        found.append(Meeting(f"{event.uid}@{utc:%Y-%m-%dT%H:%M:%SZ}", event.uid, at, finish.astimezone(org_zone),
-                             event.summary, attendees))
-    return found
+        found.append((f"{utc:%Y-%m-%dT%H:%M:%SZ}", at, finish.astimezone(org_zone)))
+    return tuple(found)

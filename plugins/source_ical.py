@@ -53,6 +53,8 @@ from typing import Any, Iterator
 
 from tierctl.errors import TierctlError
 from tierctl.hookspecs import hookimpl
+from tierctl.plugins.ical_prefilter import UNFOLD, nothing_to_parse
+from tierctl.plugins.ical_prefilter import slim as _slim
 from tierctl.records import Meeting, RowProblem
 from tierctl.sources import MeetingSource, Report, SourceOptions
 
@@ -80,8 +82,9 @@ class IcalMeetings(MeetingSource):
 
     @property
     def worth_a_worker(self) -> bool:
-        # Parsing and expanding costs about 0.5 ms per event; a worker process
-        # costs about 0.5 s to start, so only big calendars get one.
+        # Parsing and expanding costs about 0.5 ms per event icalendar reads and
+        # ~15 us per plain one (ical_prefilter); a worker costs a fork, and its
+        # meetings are copied back, so only big calendars get one.
         try:
             return self.path.stat().st_size > 2_000_000
         except OSError:
@@ -109,8 +112,6 @@ class IcalMeetings(MeetingSource):
     def _read(self, start: datetime, end: datetime) -> tuple[bytes, list[Any], list[frozenset[str]], list[Meeting]]:
         """The raw file, its calendars (only events that may start in the window and are not simple),
         attendee sets, and the simple events' meetings in the window."""
-        import icalendar
-
         shown = self.options.path
         try:
             raw = self.path.read_bytes()
@@ -123,6 +124,10 @@ class IcalMeetings(MeetingSource):
             raise TierctlError(f"{shown}: not an iCalendar file (it does not start with BEGIN:VCALENDAR); "
                                f"{EXPORT_HINT}")
         text, attendees, simple = _slim(raw.decode("utf-8-sig", "replace"), start, end)
+        if nothing_to_parse(text):  # every event was simple or outside the window
+            return raw, [], attendees, simple
+        import icalendar
+
         try:
             calendars = icalendar.Calendar.from_ical(text, multiple=True)
         except Exception as exc:  # icalendar raises ValueError and friends on broken files
@@ -131,156 +136,6 @@ class IcalMeetings(MeetingSource):
             raise TierctlError(f"{shown}: no complete calendar in the file (is it cut off? it should end with "
                                f"END:VCALENDAR); {EXPORT_HINT}")
         return raw, calendars, attendees, simple
-
-
-# --- pre-filter ---------------------------------------------------------------
-#
-# icalendar spends ~30 microseconds on every content line, and exports are
-# mostly history and detail (descriptions, alarms, attendee parameters). Before
-# parsing, keep only the properties used here or by the recurrence expansion,
-# and drop events that cannot start in the window. The filter is conservative:
-# whatever it cannot judge from the text is kept, and recurrence is still
-# expanded by recurring_ical_events. Attendees are collected here, once per
-# event, and replaced by one X-TIERCTL-ATTENDEES line that indexes them.
-
-_KEEP = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "EXRULE",
-                   "RECURRENCE-ID", "SEQUENCE", "STATUS", "SUMMARY", "ATTENDEE"})
-_SKIP = frozenset({"VALARM", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"})
-_UNFOLD = re.compile(r"\r?\n[ \t]")
-_NAME = re.compile(r"[A-Za-z0-9-]+")
-_VALUE = re.compile(r'(?:[^":]|"[^"]*")*:(.*)', re.S)  # the value after the parameters
-_UNTIL = re.compile(r"UNTIL=(\d{8})", re.I)
-# Any zone is within 14 hours of UTC, and floating times are read in one of them.
-_MARGIN = timedelta(days=2)
-
-
-def _slim(text: str, start: datetime, end: datetime) -> tuple[str, list[frozenset[str]], list[Meeting]]:
-    """The text icalendar must parse, its attendee sets, and the meetings of simple events
-    (:mod:`tierctl.plugins.ical_simple`), which are left out of that text."""
-    from tierctl.plugins.ical_simple import occurrences, parse_simple
-
-    lo = (start - _MARGIN).strftime("%Y%m%d")
-    hi = (end + _MARGIN).strftime("%Y%m%d")
-    out: list[str] = []
-    attendee_sets: list[frozenset[str]] = []
-    # Simple events: UID -> (their place in out, their lines, their meetings); kept out of the text
-    # unless the UID turns out to have overrides, or the file defines the event's zone itself.
-    simple: dict[str, tuple[int, list[str], list[Meeting], str]] = {}
-    general_uids: set[str] = set()
-    file_zones: set[str] = set()
-    in_zone = False
-    known_sets: dict[frozenset[str], int] = {}
-    people: set[str] = set()
-    event: list[str] | None = None
-    skipping = ""
-    dtstart = recurrence_id = until = ""
-    recurs = keep_always = False
-    for line in _UNFOLD.sub("", text).split("\n"):
-        line = line.rstrip("\r")
-        if not line:
-            continue
-        if skipping:
-            if line.upper() == skipping:
-                skipping = ""
-            continue
-        name_match = _NAME.match(line)
-        name = name_match.group().upper() if name_match else ""
-        if name in ("BEGIN", "END"):
-            component = line[len(name) + 1:].strip().upper()
-            if name == "BEGIN" and component in _SKIP:
-                skipping = "END:" + component
-                continue
-            if component == "VEVENT":
-                if name == "BEGIN":
-                    event = [line]
-                    dtstart = recurrence_id = until = ""
-                    recurs = keep_always = False
-                    people = set()
-                    continue
-                if event is not None:
-                    if _may_start_in(lo, hi, dtstart, recurrence_id, until, recurs, keep_always):
-                        group = frozenset(people)
-                        if group not in known_sets:
-                            known_sets[group] = len(attendee_sets)
-                            attendee_sets.append(group)
-                        parsed = parse_simple(event[1:])
-                        expanded = None if parsed is None or parsed.uid in simple or parsed.uid in general_uids \
-                            else occurrences(parsed, start, end, start.tzinfo, group)
-                        event.append(f"X-TIERCTL-ATTENDEES:{known_sets[group]}")
-                        event.append(line)
-                        if expanded is not None:
-                            simple[parsed.uid] = (len(out), event, expanded, parsed.tzid)
-                            out.append("")
-                        else:
-                            if parsed is not None:
-                                general_uids.add(parsed.uid)
-                            else:
-                                general_uids.add(_uid_of(event))
-                            out.extend(event)
-                    else:
-                        general_uids.add(_uid_of(event))
-                    event = None
-                    continue
-            elif component == "VTIMEZONE":
-                in_zone = name == "BEGIN"
-        if event is None:
-            if in_zone and name == "TZID":
-                file_zones.add(line.partition(":")[2].strip())
-            out.append(line)
-            continue
-        if name not in _KEEP:
-            continue
-        if name in ("DTSTART", "RECURRENCE-ID", "ATTENDEE"):
-            value_match = _VALUE.match(line, len(name))
-            value = value_match.group(1).strip() if value_match else ""
-            if name == "DTSTART":
-                dtstart = value[:8]
-            elif name == "RECURRENCE-ID":
-                recurrence_id = value[:8]
-                keep_always = keep_always or "RANGE=" in line[:len(line) - len(value)].upper()
-            else:
-                # Rooms and resources (urn:uuid:...) are not people to survey.
-                if value[:7].lower() == "mailto:" and value[7:].strip():
-                    people.add(value[7:].strip().lower())
-                continue
-        elif name == "RRULE":
-            recurs = True
-            found = _UNTIL.search(line)
-            rule_until = found.group(1) if found else "open"  # COUNT or no end: judged by the expansion
-            until = "open" if "open" in (until, rule_until) else max(until, rule_until)
-        elif name in ("RDATE", "EXRULE"):
-            keep_always = True
-        event.append(line)
-    if event is not None:  # a file cut off inside an event: let the parser say so
-        out.extend(event)
-    meetings: list[Meeting] = []
-    for uid, (place, lines, expanded_meetings, tzid) in simple.items():
-        if uid in general_uids or tzid in file_zones:
-            out[place] = "\r\n".join(lines)  # the general way after all
-        else:
-            meetings.extend(expanded_meetings)
-    return "\r\n".join(line for line in out if line) + "\r\n", attendee_sets, meetings
-
-
-def _uid_of(lines: list[str]) -> str:
-    """The UID value among an event's lines (as written), or ""."""
-    for line in lines:
-        if line[:3].upper() == "UID" and line[3:4] in (":", ";"):
-            return line.partition(":")[2].strip()
-    return ""
-
-
-def _may_start_in(lo: str, hi: str, dtstart: str, recurrence_id: str, until: str, recurs: bool,
-                  keep_always: bool) -> bool:
-    """Whether an event, judged from its raw text, may have an occurrence starting in [lo, hi]."""
-    if keep_always or not (len(dtstart) == 8 and dtstart.isdigit()):
-        return True
-    if recurrence_id:
-        # A moved occurrence: keep it if it moves into or out of the window.
-        return lo <= dtstart <= hi or not recurrence_id.isdigit() or lo <= recurrence_id <= hi
-    if recurs:
-        return dtstart <= hi and (until == "open" or until >= lo)
-    return lo <= dtstart <= hi
 
 
 def _expand(calendar: Any, start: datetime, end: datetime) -> list[Any]:
@@ -555,7 +410,7 @@ class _UidLines:
             self._lines = {}
             text = self.raw.decode("utf-8-sig", "replace")
             for match in self._UID.finditer(text):
-                value = _UNFOLD.sub("", match.group(1)).strip()
+                value = UNFOLD.sub("", match.group(1)).strip()
                 self._lines.setdefault(value, text.count("\n", 0, match.start()) + 1)
         return self._lines.get(uid, 0)
 

@@ -69,7 +69,7 @@ def both_ways(config, folder: Path, monkeypatch, start: datetime, end: datetime)
     fast_problems: list = []
     fast = list(source.meetings(start, end, fast_problems.append))
     with monkeypatch.context() as m:
-        m.setattr(ical_simple, "parse_simple", lambda lines: None)
+        m.setattr(ical_simple, "simple_event", lambda properties: None)  # both readers decide through it
         general_problems: list = []
         general = list(source.meetings(start, end, general_problems.append))
     return fast, general, fast_problems, general_problems
@@ -93,6 +93,32 @@ def test_simple_series_give_the_same_meetings_both_ways(tmp_path, monkeypatch, o
         compared += len(fast)
     assert compared > 300
 
+
+
+@pytest.mark.parametrize("org_zone", ["Europe/Amsterdam", "America/Los_Angeles"])
+def test_events_sharing_a_slot_keep_their_own_ends_and_rules(tmp_path, monkeypatch, org_zone):
+    """Occurrences are worked out once per start, length and rule (ical_simple.occurrences' cache): events in
+    the same few slots with different lengths, intervals, UNTILs, zones and states give what icalendar gives."""
+    config = make_config(tmp_path, org_zone)
+    rnd = random.Random(5)
+    events = []
+    for n in range(300):
+        zone = rnd.choice(["", "Europe/Amsterdam", "America/New_York"])
+        start = datetime(2026, 3, 2 + rnd.randrange(3), 9 + rnd.randrange(2))
+        rule = f"RRULE:FREQ={rnd.choice(['DAILY', 'WEEKLY'])}"
+        rule += rnd.choice(["", ";INTERVAL=2", ";UNTIL=20261104T000000Z", ";UNTIL=20261106T100000Z"])
+        events.append(["BEGIN:VEVENT", f"UID:slot-{n}", f"DTSTART{';TZID=' + zone if zone else ''}:"
+                       f"{_moment(start, zone)}", f"DURATION:PT{rnd.choice([30, 60])}M", rule,
+                       f"SUMMARY:Slot {n}", *(["STATUS:CANCELLED"] if n % 17 == 0 else []),
+                       f"ATTENDEE:mailto:c{n % 3}@x.example", "END:VEVENT"])
+    write_calendar(tmp_path, events)
+    start = datetime(2026, 11, 2, tzinfo=ZoneInfo(org_zone))
+    fast, general, fast_problems, general_problems = both_ways(config, tmp_path, monkeypatch, start,
+                                                              start + timedelta(days=7))
+    assert fast_problems == general_problems == []
+    assert fast == general and len(fast) > 500
+    assert [(m.start.isoformat(), m.end.isoformat()) for m in fast] == \
+           [(m.start.isoformat(), m.end.isoformat()) for m in general]
 
 def test_simple_events_skip_icalendar_and_the_rest_do_not(tmp_path):
     """Only what the arithmetic can do is taken from the text: overrides of a UID, EXDATEs, a zone
