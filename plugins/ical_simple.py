@@ -9,7 +9,9 @@ this module works them out directly: a few microseconds each.
 
 Anything else goes the general way (``source_ical``), judged from the text
 before anything is parsed: parameters other than ``TZID``, quoted or
-escaped values, floating or all-day times, COUNT or BY... rule parts, RDATE,
+escaped values, floating or all-day times, BY... rule parts (but one BYDAY
+on the start's weekday in a weekly rule), a COUNT from over ten years before
+the window, RDATE,
 EXDATE, EXRULE, RECURRENCE-ID, a UID that appears twice (overrides), a zone
 the file defines itself (VTIMEZONE) or that is not a known zone name, and
 any occurrence in the window whose start or end is in a daylight-saving
@@ -32,6 +34,11 @@ _DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?
 #: The properties a simple event may have (each once).
 SIMPLE_PROPERTIES = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RRULE", "SUMMARY", "STATUS", "SEQUENCE"})
 _STEP_DAYS = {"DAILY": 1, "WEEKLY": 7}
+_RULE_PARTS = frozenset({"FREQ", "INTERVAL", "UNTIL", "COUNT", "WKST", "BYDAY"})
+_WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
+#: A series with a COUNT that started longer ago than this before the window goes the general way
+#: (which judges how far it must count: source_ical._too_old).
+_COUNT_HORIZON = timedelta(days=3650)
 
 
 class SimpleEvent(NamedTuple):
@@ -49,6 +56,7 @@ class SimpleEvent(NamedTuple):
     interval: int
     until: datetime | None  # UTC, inclusive
     cancelled: bool
+    count: int | None = None  # the number of occurrences (COUNT), or None
 
 
 @lru_cache(maxsize=256)
@@ -84,18 +92,30 @@ def _duration(value: str) -> timedelta | None:
 
 
 @lru_cache(maxsize=1024)
-def _rule(value: str) -> tuple[int, int, datetime | None] | None:
-    """(days per step, interval, UNTIL in UTC or None) of a simple RRULE value, or None."""
+def _rule(value: str) -> tuple[int, int, datetime | None, int | None, int | None] | None:
+    """(days per step, interval, UNTIL in UTC or None, COUNT or None, BYDAY's weekday or None) of a
+    simple RRULE value, or None.
+
+    BYDAY may name one day, in a weekly rule: when that is the start's weekday (see :func:`_timing`) the
+    rule repeats as it would without it, whatever WKST says (Google and Outlook write it so)."""
     parts = {}
     for part in value.upper().split(";"):
         key, sep, text = part.partition("=")
-        if not sep or key in parts or key not in ("FREQ", "INTERVAL", "UNTIL", "WKST"):
+        if not sep or key in parts or key not in _RULE_PARTS:
             return None
         parts[key] = text
     step_days = _STEP_DAYS.get(parts.get("FREQ", ""), 0)
-    if not step_days:
+    if not step_days or parts.get("WKST", "MO") not in _WEEKDAYS:
         return None
-    interval, until = 1, None
+    interval, until, count, weekday = 1, None, None, None
+    if "COUNT" in parts:
+        if "UNTIL" in parts or not parts["COUNT"].isdigit() or not 1 <= int(parts["COUNT"]) <= 10_000:
+            return None
+        count = int(parts["COUNT"])
+    if "BYDAY" in parts:
+        weekday = _WEEKDAYS.get(parts["BYDAY"])
+        if weekday is None or step_days != 7:
+            return None
     if "INTERVAL" in parts:
         if not parts["INTERVAL"].isdigit() or not 1 <= int(parts["INTERVAL"]) <= 1000:
             return None
@@ -105,7 +125,7 @@ def _rule(value: str) -> tuple[int, int, datetime | None] | None:
         if found is None or not found[1]:
             return None  # a date or a floating UNTIL: the general way
         until = found[0].replace(tzinfo=timezone.utc)
-    return step_days, interval, until
+    return step_days, interval, until, count, weekday
 
 
 def properties(lines: list[str]) -> dict[str, tuple[str, str]] | None:
@@ -144,8 +164,9 @@ def simple_event(seen: dict[str, tuple[str, str]]) -> SimpleEvent | None:
     if timing is None:
         return None
     summary, status = seen.get("SUMMARY"), seen.get("STATUS")
-    return SimpleEvent(uid[1], summary[1] if summary else "", *timing,
-                       status is not None and status[1].upper() == "CANCELLED")
+    tzid, first, length, step_days, interval, until, count = timing
+    return SimpleEvent(uid[1], summary[1] if summary else "", tzid, first, length, step_days, interval, until,
+                       status is not None and status[1].upper() == "CANCELLED", count)
 
 
 Property = tuple[str, str]  # (parameters, value)
@@ -153,8 +174,8 @@ Property = tuple[str, str]  # (parameters, value)
 
 @lru_cache(maxsize=4096)
 def _timing(start_property: Property, end_property: Property | None, duration: Property | None,
-            rule: Property | None) -> tuple[str, datetime, timedelta, int, int, datetime | None] | None:
-    """(zone, wall-clock start, length, days per step, interval, UNTIL) of a simple event's DTSTART, DTEND,
+            rule: Property | None) -> tuple[str, datetime, timedelta, int, int, datetime | None, int | None] | None:
+    """(zone, wall-clock start, length, days per step, interval, UNTIL, COUNT) of a simple event's DTSTART, DTEND,
     DURATION and RRULE (parameters and value), or None. Cached: a calendar has few distinct slots."""
     start_params, start_text = start_property
     start = _moment(start_text)
@@ -178,13 +199,15 @@ def _timing(start_property: Property, end_property: Property | None, duration: P
         if found is None:
             return None
         length = found
-    step_days, interval, until = 0, 1, None
+    step_days, interval, until, count = 0, 1, None, None
     if rule is not None:
         parsed = _rule(rule[1])
         if parsed is None:
             return None
-        step_days, interval, until = parsed
-    return tzid, start[0], length, step_days, interval, until
+        step_days, interval, until, count, weekday = parsed
+        if weekday is not None and weekday != start[0].weekday():
+            return None  # a weekly rule on another day than the start's: the general way
+    return tzid, start[0], length, step_days, interval, until, count
 
 
 def _placed(wall: datetime, zone: Any) -> datetime | None:
@@ -209,7 +232,7 @@ def occurrences(event: SimpleEvent, start: datetime, end: datetime, org_zone: An
     a start, a length and a rule (a weekly slot), so their occurrences are worked out once."""
     if event.cancelled:
         return []
-    key = (event.tzid, event.start, event.length, event.step_days, event.interval, event.until)
+    key = (event.tzid, event.start, event.length, event.step_days, event.interval, event.until, event.count)
     found = timings.get(key, False) if timings is not None else False
     if found is False:
         found = _timings(event, start, end, org_zone)
@@ -231,8 +254,12 @@ def _timings(event: SimpleEvent, start: datetime, end: datetime, org_zone: Any) 
         if lo <= event.start <= hi:
             walls.append(event.start)
     else:
+        if event.count is not None and lo - event.start > _COUNT_HORIZON:
+            return None
         step = timedelta(days=event.step_days * event.interval)
         k = max(0, -((event.start - lo) // step))  # the first repetition not before lo
+        if event.count is not None:
+            hi = min(hi, event.start + (event.count - 1) * step)  # the last of COUNT repetitions
         wall = event.start + k * step
         while wall <= hi:
             walls.append(wall)

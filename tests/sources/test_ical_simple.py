@@ -120,6 +120,67 @@ def test_events_sharing_a_slot_keep_their_own_ends_and_rules(tmp_path, monkeypat
     assert [(m.start.isoformat(), m.end.isoformat()) for m in fast] == \
            [(m.start.isoformat(), m.end.isoformat()) for m in general]
 
+
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+def counted_event(rnd: random.Random, n: int) -> list[str]:
+    """A series as Google and Outlook write them: COUNT, BYDAY (the start's day, another, two), WKST."""
+    zone = rnd.choice(ZONES)
+    start = datetime(rnd.choice([2025, 2026, 2026, 2026, 2015, 1700]), 1, 1) + timedelta(
+        days=rnd.randrange(365), minutes=15 * rnd.randrange(96))
+    rule = f"RRULE:FREQ={rnd.choice(['DAILY', 'WEEKLY', 'WEEKLY'])}"
+    if rnd.random() < 0.3:
+        rule += f";INTERVAL={rnd.randrange(1, 4)}"
+    ending = rnd.randrange(4)
+    if ending == 0:
+        rule += f";COUNT={rnd.randrange(1, 120)}"
+    elif ending == 1:
+        rule += f";COUNT={rnd.randrange(1, 4000)}"
+    elif ending == 2:
+        rule += f";UNTIL={(start + timedelta(days=rnd.randrange(30, 700))).strftime('%Y%m%dT%H%M%S')}Z"
+    byday = rnd.randrange(5)
+    if byday in (0, 1):
+        rule += f";BYDAY={DAYS[start.weekday()]}"
+    elif byday == 2:
+        rule += f";BYDAY={DAYS[(start.weekday() + rnd.randrange(1, 7)) % 7]}"
+    elif byday == 3:
+        rule += f";BYDAY={DAYS[start.weekday()]},{DAYS[(start.weekday() + 2) % 7]}"
+    if rnd.random() < 0.3:
+        rule += f";WKST={rnd.choice(['MO', 'SU', 'XX'])}"
+    return ["BEGIN:VEVENT", f"UID:counted-{n}@test", f"DTSTART{';TZID=' + zone if zone else ''}:{_moment(start, zone)}",
+            f"DURATION:PT{rnd.choice([30, 60])}M", rule, f"SUMMARY:Series {n}", "END:VEVENT"]
+
+
+@pytest.mark.parametrize("org_zone", ["Europe/Amsterdam", "America/Los_Angeles"])
+def test_counted_series_and_one_byday_give_the_same_meetings_both_ways(tmp_path, monkeypatch, org_zone):
+    config = make_config(tmp_path, org_zone)
+    rnd = random.Random(9)
+    events = [counted_event(rnd, n) for n in range(200)]
+    # Series whose COUNT ends in or next to each window, and one counted from 1700 (too far to count to).
+    for w, (first, days) in enumerate(WINDOWS):
+        for count in (9, 10, 11, 10 + days, 11 + days):
+            events.append(["BEGIN:VEVENT", f"UID:ends-{w}-{count}", "DTSTART;TZID=Europe/Amsterdam:"
+                           f"{_moment(first - timedelta(days=10) + timedelta(hours=9), 'x')}",
+                           f"RRULE:FREQ=DAILY;COUNT={count}", "END:VEVENT"])
+    events.append(["BEGIN:VEVENT", "UID:since-1700", "DTSTART:17000105T090000Z", "RRULE:FREQ=DAILY;COUNT=5",
+                   "END:VEVENT"])
+    write_calendar(tmp_path, events)
+    zone = ZoneInfo(org_zone)
+    compared = simple = 0
+    for first, days in WINDOWS:
+        start = first.replace(tzinfo=zone)
+        fast, general, fast_problems, general_problems = both_ways(config, tmp_path, monkeypatch, start,
+                                                                  start + timedelta(days=days))
+        assert [(p.line, p.message) for p in fast_problems] == [(p.line, p.message) for p in general_problems]
+        assert fast == general
+        assert [(m.start.isoformat(), m.end.isoformat()) for m in fast] == \
+               [(m.start.isoformat(), m.end.isoformat()) for m in general]
+        compared += len(fast)
+        text = (tmp_path / "cal.ics").read_text()
+        simple += len(source_ical._slim(text, start, start + timedelta(days=days))[2])
+    assert compared > 100 and simple > compared // 2  # most went the arithmetic way
+
 def test_simple_events_skip_icalendar_and_the_rest_do_not(tmp_path):
     """Only what the arithmetic can do is taken from the text: overrides of a UID, EXDATEs, a zone
     the file defines itself and floating times go to icalendar."""
