@@ -112,7 +112,9 @@ class ProviderContract(FaultChecks):
         responses (``can_fetch = True``); the fetch checks fail without it.
     ``answers_for(invitation)``
         The answers ``answer`` is given (default: a valid value for each of
-        the invitation's questions).
+        the invitation's questions; for a ``multiple_choice`` question a list
+        of its first two choices, which may be fetched back as a list or as
+        one text with ``;`` between them).
     ``make_invitations(count)``
         Fresh invitations for a check (default: the sample invitations of
         :mod:`tierctl.testing.samples` with unique, real-looking invite ids
@@ -201,6 +203,8 @@ class ProviderContract(FaultChecks):
                 values[q.id] = f"Answer from {invitation.contact_name}"
             elif q.type == "choice":
                 values[q.id] = q.choices[0] if q.choices else "yes"
+            elif q.type == "multiple_choice":
+                values[q.id] = list(q.choices[:2]) or ["yes"]  # ticked: a list of choice labels
             elif q.bounds:
                 values[q.id] = q.bounds[1] - 1
         return values
@@ -438,7 +442,7 @@ class ProviderContract(FaultChecks):
             for qid, value in answers.items():
                 assert qid in response.answers, \
                     f"answer to question {qid!r} missing from {response.answers!r} (key answers by question id)"
-                assert str(response.answers[qid]) == str(value), \
+                assert _same_answer(response.answers[qid], value), \
                     f"question {qid!r}: answered {value!r}, fetched {response.answers[qid]!r}"
 
     @explains("a fetch returns each response once and a cursor; fetching again from it returns only what is new "
@@ -658,6 +662,17 @@ class ProviderContract(FaultChecks):
 
 class _NoFields:
     model_fields: dict[str, Any] = {}
+
+
+def _same_answer(fetched: Any, answered: Any) -> bool:
+    """Whether a fetched answer is the one given: the same text, or for ticked choices (a list) the
+    same labels, fetched as a list or as one text with ``;`` between them (see Question)."""
+    if isinstance(answered, (list, tuple)):
+        labels = fetched.split(";") if isinstance(fetched, str) else fetched
+        if not isinstance(labels, (list, tuple)):
+            return False
+        return sorted(str(label).strip() for label in labels) == sorted(str(label) for label in answered)
+    return str(fetched) == str(answered)
 
 
 def _point_at(options: Any, port: int) -> tuple[bool, Any]:

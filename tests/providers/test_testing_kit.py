@@ -93,6 +93,16 @@ class NoPace(Toy):
             self.limiter = limiter
 
 
+class Semicolons(Toy):
+    """Gives ticked choices back as one text, ``a;b`` (as some platforms' exports do)."""
+
+    def fetch_responses(self, survey_id, cursor):
+        rows, cursor = super().fetch_responses(survey_id, cursor)
+        return [RawResponse(r.response_id, r.invite_id, r.submitted_at,
+                            {k: ";".join(v) if isinstance(v, list) else v for k, v in r.answers.items()})
+                for r in rows], cursor
+
+
 class IgnoresCursor(Toy):
     def fetch_responses(self, survey_id, cursor):
         return super().fetch_responses(survey_id, None)
@@ -167,6 +177,18 @@ class TestNoPace(ToyContract):
 class TestIgnoresCursor(ToyContract):
     plugins = toy_plugin(IgnoresCursor)
 
+class TestTicks(ToyContract):
+    """Invitations with a multiple_choice question, its ticks fetched back as ``a;b`` text."""
+    plugins = toy_plugin(Semicolons)
+
+    def make_invitations(self, count):
+        import dataclasses
+
+        from tierctl.records import Question
+
+        areas = Question("areas", "multiple_choice", "Which areas do you use?", None, ("Reporting", "Billing", "API"))
+        return [dataclasses.replace(i, questions=(*i.questions, areas)) for i in super().make_invitations(count)]
+
 class TestMailer(ProviderContract):
     plugin = "toy"
     plugins = toy_plugin(Mailer)
@@ -207,6 +229,28 @@ def test_a_correct_provider_passes_every_check(outcomes: dict[str, dict[str, str
     assert good and {c: r for c, r in good.items() if c not in FAULT_CHECKS} and \
         {r for c, r in good.items() if c not in FAULT_CHECKS} == {"PASSED"}, good
     assert {c for c, r in good.items() if r == "SKIPPED"} == FAULT_CHECKS, good
+
+
+def test_ticked_choices_are_answered_as_a_list_and_may_come_back_as_text(outcomes) -> None:
+    """The kit answers a multiple_choice question with two ticked labels; a platform may give them
+    back as a list or as one text with ``;`` between them (Question's documented shapes)."""
+    ticks = outcomes["TestTicks"]
+    assert ticks["test_invite_id_round_trips_into_responses"] == "PASSED", \
+        outcomes["_output"]["text"][-3000:]
+    assert not failing(outcomes, "TestTicks")
+
+
+def test_a_lost_tick_fails_the_answer_check() -> None:
+    from tierctl.testing.contract import ProviderContract, _same_answer
+
+    inv = type("Inv", (), {"contact_name": "Ann", "questions": (
+        type("Q", (), {"id": "areas", "type": "multiple_choice", "choices": ("Reporting", "Billing", "API"),
+                       "bounds": None})(),)})()
+    given = ProviderContract().answers_for(inv)
+    assert given == {"areas": ["Reporting", "Billing"]}
+    assert _same_answer(["Billing", "Reporting"], given["areas"]) and _same_answer("Reporting; Billing", given["areas"])
+    assert not _same_answer("Reporting", given["areas"]) and not _same_answer(["Reporting"], given["areas"])
+    assert not _same_answer(7, given["areas"])
 
 
 @pytest.mark.parametrize("cls, check", [
