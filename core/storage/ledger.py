@@ -38,22 +38,23 @@ from typing import Any, NamedTuple
 
 from tierctl.errors import TierctlError
 from tierctl.records import HelpdeskRating, Invitation, SendResult, StoredResponse
+# The states, the backends' helpers and the opt-out keys live in their own modules; the names
+# stay importable from here.
+from tierctl.storage import backend_sql as _backend_sql
+from tierctl.storage.backend_sql import type_change
+from tierctl.storage.states import (CLAIMABLE_STATES, DEFERRED, FAILED, NOT_DELIVERED_STATES, RETRY, SENDING, SENT,
+                                    STATES, SURVEYED_STATES, UNKNOWN)
+from tierctl.storage.suppression_keys import (ALL_SURVEYS, OPTED_OUT, SUPPRESSION_CHANNELS, SUPPRESSION_SOURCES,
+                                              checked_number, checked_suppression, forgotten_address,
+                                              normalise_address, phone_suppression_key, scopes_by_key,
+                                              suppression_dicts, suppression_key, suppression_key_of)
 
-DEFERRED = "deferred"
-SENDING = "sending"
-SENT = "sent"
-RETRY = "retry"
-FAILED = "failed"
-UNKNOWN = "unknown"
-STATES = (DEFERRED, SENDING, SENT, RETRY, FAILED, UNKNOWN)
-
-
-def type_change(question_id: str, new: str, held: str) -> str:
-    """Why a question may not change type once the ledger holds answers to it, and what to do."""
-    return (f"question {question_id!r} is now of type {new!r}, but the ledger holds answers to it as type "
-            f"{held!r}; old and new answers cannot be counted together. Give the changed question a new id, "
-            "or change its type back")
-
+__all__ = ["ALL_SURVEYS", "OPTED_OUT", "SUPPRESSION_CHANNELS", "SUPPRESSION_SOURCES", "checked_number",
+           "checked_suppression", "forgotten_address", "normalise_address", "phone_suppression_key",
+           "scopes_by_key", "suppression_dicts", "suppression_key", "suppression_key_of",
+           "DEFERRED", "SENDING", "SENT", "RETRY", "FAILED", "UNKNOWN", "STATES", "CLAIMABLE_STATES",
+           "SURVEYED_STATES", "NOT_DELIVERED_STATES", "IMPORT_SOURCE", "DELIVERY_RANK", "DELIVERY_COUNTED",
+           "UNDELIVERED_COLUMNS", "Key", "InvitationLink", "InvitationRef", "Ledger", "type_change"]
 
 def picked_choices(value: Any) -> list[str]:
     """The ticked choices of a stored multiple_choice answer (a JSON list); ``[]`` for anything else."""
@@ -66,84 +67,9 @@ def picked_choices(value: Any) -> list[str]:
     return [str(item) for item in items] if isinstance(items, list) else []
 
 
-def sql_states(states: tuple[str, ...]) -> str:
-    """States as an SQL list for ``IN``: ``('sent', 'sending')`` (they are fixed words, never input)."""
-    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
-
-
-def listing_query(columns: tuple[str, ...], state: str | None, survey_id: str | None, limit: int | None,
-                  mark: str) -> tuple[str, list[Any]]:
-    """The SQL and parameters of :meth:`Ledger.invitations` (``mark``: the driver's placeholder)."""
-    where, params = [], []
-    if state is not None:
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
-        where.append(f"state = {mark}")
-        params.append(state)
-    if survey_id is not None:
-        where.append(f"survey_id = {mark}")
-        params.append(survey_id)
-    sql = f"SELECT {', '.join(columns)} FROM invitations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY updated_at DESC, invite_id"
-    if limit is not None:
-        sql += f" LIMIT {mark}"
-        params.append(limit)
-    return sql, params
-
-
-def first_responses(rows: "list[StoredResponse]") -> "list[StoredResponse]":
-    """The rows :meth:`Ledger.add_responses` may add: the first per invitation and per response id."""
-    keys: set[Any] = set()
-    ids: set[str] = set()
-    fresh = []
-    for r in rows:
-        if r.invitation not in keys and r.response_id not in ids:
-            keys.add(r.invitation)
-            ids.add(r.response_id)
-            fresh.append(r)
-    return fresh
-
-
-def questions_to_keep(survey_id: str, types: Any, stored: dict[str, str],
-                      members: "list[StoredResponse]") -> list[tuple[str, str, str]]:
-    """``(survey, question, type)`` rows to keep for a batch of one survey's responses.
-
-    Every question the batch's config declares is compared with the stored types, answered or
-    not: answers stored under one type and counted under another would be wrong either way.
-    Only answered ones are kept, so a question nobody has answered yet may still change its type.
-
-    :raises tierctl.errors.TierctlError: a question whose stored type differs.
-    """
-    changed = sorted(q for q, t in types.items() if stored.get(q, t) != t)
-    if changed:
-        also = f" (also changed: {', '.join(repr(c) for c in changed[1:])})" if len(changed) > 1 else ""
-        q = changed[0]
-        raise TierctlError(f"surveys.{survey_id}.questions: {type_change(q, types[q], stored[q])}{also}")
-    # (Asked only of questions not kept yet, and any() stops at the first answer.)
-    return [(survey_id, q, t) for q, t in types.items() if q not in stored and any(q in r.answers for r in members)]
-
-
-#: States a claim may take over (the invitation was never handed out, or failed temporarily).
-CLAIMABLE_STATES = (DEFERRED, RETRY)
-#: States that count against the per-contact throttle (the contact was, or may have been, surveyed).
-SURVEYED_STATES = (SENT, SENDING, UNKNOWN)
-#: States whose invitations did not (or may not have) reached the person: left out of response rates.
-NOT_DELIVERED_STATES = (FAILED, RETRY, DEFERRED, UNKNOWN, SENDING)
-
 #: The ``source`` of imported responses; their response id is ``import:<invite_id>``, so they are
 #: unique by their invitation (the SQLite ledger's ``responses_fetched`` index leaves them out).
 IMPORT_SOURCE = "import"
-
-#: The scope of a suppression that covers every survey.
-ALL_SURVEYS = "*"
-#: Where a suppression came from.
-SUPPRESSION_SOURCES = ("link", "manual", "import", "provider")
-#: The reason invitations of a suppressed address are failed with, and the plan's skip reason.
-OPTED_OUT = "opted out"
-#: The channels a suppression applies to: ``email`` is keyed by address, the others by phone number.
-SUPPRESSION_CHANNELS = ("email", "sms", "whatsapp")
 
 #: How far a text's delivery has got, by the platform's status word: a receipt only ever moves it
 #: forward, so a late ``sent`` does not undo ``delivered`` (callbacks come out of order).
@@ -158,75 +84,19 @@ Key = tuple[str, str, str]
 """An invitation's identity: ``(survey_id, contact_email, occasion)``."""
 
 
-def normalise_address(address: str) -> str:
-    """An e-mail address as suppressions compare it: trimmed, lower-case, without ``mailto:`` or ``<>``."""
-    text = address.strip().strip("<>").strip()
-    if text.lower().startswith("mailto:"):
-        text = text[7:]
-    return text.strip().lower()
+#: Backend helpers that moved to :mod:`tierctl.storage.backend_sql`: still importable from here,
+#: with a DeprecationWarning, for a storage backend written before the move.
+_MOVED_TO_BACKEND_SQL = frozenset({"sql_states", "listing_query", "first_responses", "questions_to_keep"})
 
 
-def suppression_key(address: str) -> str:
-    """The key suppressions are kept and looked up by: a SHA-256 of the normalised address, so an
-    erased address is still recognised without being stored."""
-    import hashlib
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_BACKEND_SQL:
+        import warnings
 
-    return hashlib.sha256(normalise_address(address).encode("utf-8")).hexdigest()
-
-
-def phone_suppression_key(channel: str, phone: str) -> str:
-    """The key of a phone number's suppression on ``channel`` (``sms``, ``whatsapp``): its own
-    hash, so an SMS opt-out never stops an e-mail and the number is not needed to honour it."""
-    return suppression_key(f"{channel}:{phone.strip()}")
-
-
-def checked_suppression(address: str, source: str, channel: str = "email") -> str:
-    """The normalised address (or E.164 number, for a text channel) of a new suppression;
-    ``ValueError`` for an unknown source or channel, :class:`~tierctl.errors.TierctlError` for
-    something that is not an address or number (backends share it)."""
-    if source not in SUPPRESSION_SOURCES:
-        raise ValueError(f"unknown suppression source {source!r}; sources are {', '.join(SUPPRESSION_SOURCES)}")
-    if channel not in SUPPRESSION_CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; channels are {', '.join(SUPPRESSION_CHANNELS)}")
-    if channel != "email":
-        return checked_number(address)
-    address = normalise_address(address)
-    if "@" not in address:
-        raise TierctlError(f"{address!r} is not an e-mail address; expected name@domain.example")
-    return address
-
-
-def checked_number(number: str) -> str:
-    """``number`` stripped, if it is in E.164 form; :class:`~tierctl.errors.TierctlError` otherwise."""
-    number = number.strip()
-    if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
-        raise TierctlError(f"{number!r} is not a phone number in E.164 form; expected +31612345678")
-    return number
-
-
-def suppression_key_of(address: str, channel: str) -> str:
-    """:func:`suppression_key` of an e-mail address, :func:`phone_suppression_key` of a number."""
-    return suppression_key(address) if channel == "email" else phone_suppression_key(channel, address)
-
-
-def suppression_dicts(rows: Any) -> list[dict[str, Any]]:
-    """:meth:`Ledger.suppressions` from rows of (hash, address, scope, source, reason, created_at, channel)."""
-    return [{"address": address, "address_hash": key, "survey_id": None if scope == ALL_SURVEYS else scope,
-             "source": source, "reason": reason, "created_at": created_at, "channel": channel}
-            for key, address, scope, source, reason, created_at, channel in rows]
-
-
-def scopes_by_key(rows: Any) -> dict[str, frozenset[str]]:
-    """:meth:`Ledger.suppressed` from rows of (hash, scope)."""
-    scopes: dict[str, set[str]] = {}
-    for key, scope in rows:
-        scopes.setdefault(key, set()).add(scope)
-    return {key: frozenset(s) for key, s in scopes.items()}
-
-
-def forgotten_address(address: str) -> str:
-    """The pseudonym an erased address is replaced with (unique per address, not reversible)."""
-    return f"forgotten-{suppression_key(address)[:24]}@erased.invalid"
+        warnings.warn(f"tierctl.storage.ledger.{name} moved to tierctl.storage.backend_sql.{name}; import it "
+                      "from there (the old name goes in a later release)", DeprecationWarning, stacklevel=2)
+        return getattr(_backend_sql, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class InvitationLink(NamedTuple):

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from tierctl.errors import LockHeldError, TierctlError
 from tierctl.records import Invitation, SendResult
-from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, FAILED, RETRY, SENDING, SENT,
-                                    SURVEYED_STATES, UNKNOWN, InvitationLink, InvitationRef, Key,
-                                    Ledger, first_responses, listing_query, questions_to_keep, sql_states)
+from tierctl.storage.backend_sql import first_responses, listing_query, questions_to_keep, sql_states
+from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, FAILED, RETRY, SENDING, SENT, SURVEYED_STATES,
+                                    UNKNOWN, InvitationLink, InvitationRef, Key, Ledger)
 from tierctl.storage.postgres_conn import Heartbeat, connect, masked, split_url
 from tierctl.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
 from tierctl.storage.suppressions_postgres import PostgresSuppressions

@@ -52,8 +52,9 @@ from typing import Any, Iterator
 
 from tierctl.errors import LedgerDamagedError, LockHeldError, TierctlError
 from tierctl.storage import sqlite_schema as schema
-from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, SURVEYED_STATES,
-                     UNKNOWN, FAILED, Key, Ledger, listing_query, sql_states)
+from tierctl.storage.backend_sql import listing_query, sql_states
+from tierctl.storage.ledger import (CLAIMABLE_STATES, DEFERRED, RETRY, SENDING, SENT, SURVEYED_STATES, UNKNOWN,
+                                    FAILED, Key, Ledger)
 from tierctl.storage.suppressions_sqlite import SqliteSuppressions
 from tierctl.storage.sqlite_checks import (RESTORE_ADVICE, backup, describe_error, integrity_problems, probe,
                                            schema_problems)

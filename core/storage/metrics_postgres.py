@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 from tierctl.config.periods import period_days, period_of
 from tierctl.storage.copying import canonical_time
-from tierctl.storage.ledger import NOT_DELIVERED_STATES, sql_states
+from tierctl.storage.backend_sql import sql_states
+from tierctl.storage.ledger import NOT_DELIVERED_STATES
 from tierctl.storage.metrics_sqlite import _scope as sqlite_scope, period_sql  # plain SQL both databases speak
 from tierctl.storage.postgres_bulk import ANSWERED as _ANSWERED, ANSWERS_JOIN, CHOICE_KEY as _CHOICE_KEY, \
     SCORE_KEY as _SCORE_KEY

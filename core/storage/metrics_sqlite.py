@@ -44,7 +44,8 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from tierctl.storage.ledger import STATES, picked_choices, sql_states
+from tierctl.storage.backend_sql import sql_states
+from tierctl.storage.ledger import STATES, picked_choices
 from tierctl.config.periods import PERIOD_KINDS, period_days, period_of
 from tierctl.storage.ledger import NOT_DELIVERED_STATES
 

@@ -17,7 +17,8 @@ every runner). ``runs.lease_until`` is how a live run is told from a dead one.
 
 from __future__ import annotations
 
-from tierctl.storage.ledger import SURVEYED_STATES, sql_states
+from tierctl.storage.backend_sql import sql_states
+from tierctl.storage.ledger import SURVEYED_STATES
 from tierctl.storage.suppressions_postgres import SUPPRESSIONS_DDL
 from tierctl.storage.texts_postgres import TEXTS_DDL
 

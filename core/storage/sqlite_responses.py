@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tierctl.storage.ledger import (DEFERRED, IMPORT_SOURCE, SENT, InvitationLink, InvitationRef, first_responses,
-                                    questions_to_keep)
+from tierctl.storage.backend_sql import first_responses, questions_to_keep
+from tierctl.storage.ledger import DEFERRED, IMPORT_SOURCE, SENT, InvitationLink, InvitationRef
 from tierctl.storage.metrics_sqlite import fold_answers
 from tierctl.storage.sqlite_rows import (INVITATION_COLUMNS, RESPONSE_COLUMNS, RESPONSE_SELECT, Stamps,
                                          row_dict)

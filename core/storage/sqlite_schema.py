@@ -9,7 +9,8 @@ module, so a test can add a step by patching :data:`MIGRATIONS` here.
 
 from __future__ import annotations
 
-from tierctl.storage.ledger import SURVEYED_STATES, sql_states
+from tierctl.storage.backend_sql import sql_states
+from tierctl.storage.ledger import SURVEYED_STATES
 from tierctl.storage.metrics_sqlite import ROLLUP_DDL
 from tierctl.storage.sqlite_checks import Schema, expected_schema
 from tierctl.storage.suppressions_sqlite import SUPPRESSIONS_DDL

@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tierctl.storage.postgres_bulk import ANSWERED, ANSWERS_JOIN, CHOICE_KEY, SCORE_KEY
-from tierctl.storage.ledger import (ALL_SURVEYS, CLAIMABLE_STATES, FAILED, OPTED_OUT, checked_suppression,
-                                    forgotten_address, normalise_address, scopes_by_key,
-                                    sql_states, suppression_dicts, suppression_key, suppression_key_of)
+from tierctl.storage.backend_sql import sql_states
+from tierctl.storage.ledger import CLAIMABLE_STATES, FAILED
+from tierctl.storage.suppression_keys import (ALL_SURVEYS, OPTED_OUT, checked_suppression, forgotten_address,
+                                              normalise_address, scopes_by_key, suppression_dicts,
+                                              suppression_key, suppression_key_of)
 
 if TYPE_CHECKING:
     from tierctl.records import StoredResponse

@@ -30,7 +30,7 @@ class Fatigue:
     ``messages_per_week``).
     """
 
-    __slots__ = ("now", "window", "per_week", "last", "week", "this_run")
+    __slots__ = ("now", "window", "per_week", "last", "week", "this_run", "_windows")
 
     def __init__(self, throttle: "Throttle | None", now: datetime, last: dict[str, datetime] | None = None,
                  week: dict[str, list[datetime]] | None = None):
@@ -40,6 +40,9 @@ class Fatigue:
         self.last = last or {}
         self.week = week or {}
         self.this_run: dict[str, int] = {}
+        # Last contact -> (until, reason): a plan defers many contacts last contacted at one
+        # moment (this run's, or one earlier send's).
+        self._windows: dict[tuple[datetime, object], tuple[datetime, str]] = {}
 
     @property
     def active(self) -> bool:
@@ -51,9 +54,16 @@ class Fatigue:
         if self.window is not None:
             last = self.now if sent_now else self.last.get(email)
             if last is not None:
-                until = shift(last, self.window)
-                if self.now < until:
-                    return until, f"throttle: contacted {last.isoformat()}, next allowed {until.isoformat()}"
+                key = (last, last.tzinfo)  # one instant in two zones is written two ways
+                held = self._windows.get(key)
+                if held is None:
+                    until = shift(last, self.window)
+                    held = (until, f"throttle: contacted {last.isoformat()}, next allowed {until.isoformat()}")
+                    if len(self._windows) >= 4096:
+                        self._windows.clear()
+                    self._windows[key] = held
+                if self.now < held[0]:
+                    return held
         if self.per_week is not None:
             recent = [t for t in self.week.get(email, ()) if t > self.now - WEEK]
             if len(recent) + sent_now >= self.per_week:

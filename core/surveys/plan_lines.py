@@ -5,7 +5,7 @@ Kept out of the CLI because a worker process writing part of a big plan
 command itself would.
 
 An item is an :class:`~tierctl.records.Invitation`, a
-:class:`~tierctl.surveys.scheduler.Deferral`, or a due row
+:class:`~tierctl.surveys.plan_records.Deferral`, or a due row
 ``(occasion, contact)`` as :meth:`Scheduler.plan_rows
 <tierctl.surveys.scheduler.Scheduler.plan_rows>` yields it (a million-line
 plan never builds its invitations).
@@ -17,7 +17,7 @@ from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from tierctl.surveys.scheduler import Deferral
+from tierctl.surveys.plan_records import Deferral
 
 
 class IsoCache(dict):

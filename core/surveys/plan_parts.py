@@ -30,7 +30,8 @@ from typing import IO, Any, Callable, Iterable, Iterator, TextIO
 
 from tierctl.records import Meeting, RowProblem
 from tierctl.sources import SourceSplit
-from tierctl.surveys.scheduler import ContactPass, PlanSummary, Scheduler
+from tierctl.surveys.plan_records import ContactPass, PlanSummary
+from tierctl.surveys.scheduler import Scheduler
 from tierctl.util.forked import FAILED, Forked, can_fork
 from tierctl.util.redact import stream_redactor, unwrap_stream
 

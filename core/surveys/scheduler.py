@@ -16,8 +16,7 @@ to the ledger and the providers.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
@@ -30,78 +29,9 @@ from tierctl.sources import CustomerSource, MeetingSource
 from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, phone_suppression_key, suppression_key
 from tierctl.surveys.fatigue import Fatigue
 from tierctl.surveys.meeting_reader import Meetings, read_meetings
+from tierctl.surveys.plan_records import CONSENT, FINAL_STATES, ContactPass, Deferral, Occasion, PlanSummary, Route
 
-# States in the ledger that close a (survey, contact, occasion) for good.
-FINAL_STATES = frozenset({"sending", "sent", "failed", "unknown"})
-
-#: Invitation.consent for a contact's (sms_opt_in, whatsapp_opt_in): shared tuples, one per case.
-CONSENT = {(False, False): (), (True, False): ("sms",), (False, True): ("whatsapp",),
-           (True, True): ("sms", "whatsapp")}
-
-
-@dataclass(frozen=True, slots=True)
-class Deferral:
-    """An invitation held back by the throttle, and until when."""
-
-    invitation: Invitation
-    until: datetime
-    reason: str
-
-
-@dataclass
-class PlanSummary:
-    """Counts behind a plan, for the last line of ``survey plan``."""
-
-    contacts: int = 0
-    due: int = 0
-    deferred: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    problems: list[RowProblem] = field(default_factory=list)
-    problem_count: int = 0
-    #: ``(survey, contact e-mail)`` skipped because the address opted out (the first 200; all are counted).
-    opted_out: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class ContactPass:
-    """A pass over (part of) the contacts, as far as it went: what the meeting pass needs
-    (which accounts an e-mail links meetings to, the contacts held back for it) and the
-    counts added to the summary once at the end (contacts seen, churned, skipped per route)."""
-
-    accounts_of: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    held: list[Contact] = field(default_factory=list)
-    #: (tier, role) -> contacts of that route that count its skip reasons.
-    skipping: Counter[tuple[str, str]] = field(default_factory=Counter)
-    seen: int = 0
-    churned: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    """What a (tier, role) decides for a contact: whether its e-mail links meetings to its account,
-    whether it waits for the meetings (a pre-meeting survey may be due), the skip reasons counted
-    for it, and its periodic occasions in the order they are tried (with the survey when spread)."""
-
-    links_meetings: bool
-    held: bool
-    skips: tuple[str, ...]
-    occasions: tuple[tuple["_Occasion", "Survey | None"], ...]
-    #: One occasion: a contact of this route is decided once in the plan.
-    single: bool = False
-    #: The one occasion of a route that links no meetings, counts no skip and is not spread in
-    #: waves (most contacts of a big plan): a contact of it is one decision, nothing else.
-    only: "_Occasion | None" = None
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a plan's rows share a few
-class _Occasion:
-    survey_id: str
-    occasion: str
-    due_at: datetime
-    closes_at: datetime
-    meeting_start: datetime | None = None
-    due_day: str = ""  # due_at as an org-timezone date, computed once per occasion
-
+__all__ = ["CONSENT", "FINAL_STATES", "ContactPass", "Deferral", "PlanSummary", "Scheduler"]
 
 class Scheduler:
     """Builds the survey plan for one moment ``now``.
@@ -185,7 +115,7 @@ class Scheduler:
         for item in self.plan_rows():
             yield invitation(item) if item.__class__ is tuple else item
 
-    def plan_rows(self) -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+    def plan_rows(self) -> Iterator[tuple["Occasion", Contact] | Deferral]:
         """:meth:`plan`, each due invitation as a row ``(occasion, contact)``.
 
         ``survey plan`` prints a million of these: building an invitation for each (twenty
@@ -206,7 +136,7 @@ class Scheduler:
         self._periodic = self._periodic_occasions()
         self._meeting_tiers = {t for t, sids in self._tier_surveys.items() if any(sid in self._triggers for sid in sids)} \
             if self._triggers and self.meeting_source is not None else set()
-        self._routes: dict[tuple[str, str], _Route] = {}
+        self._routes: dict[tuple[str, str], Route] = {}
         self._decide_now = self._decider()
         self._decide_once = self._decider(once=True)
 
@@ -222,7 +152,7 @@ class Scheduler:
         self._decide_once = self._decider(once=True)
         return before
 
-    def contact_pass(self, contacts: Iterable[Contact], state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+    def contact_pass(self, contacts: Iterable[Contact], state: "ContactPass") -> Iterator[tuple["Occasion", Contact] | Deferral]:
         """Decide every contact of ``contacts`` that needs no meetings; hold back the others in ``state``.
 
         Call :meth:`prepare` first and :meth:`count_pass` after (the counts of routes and
@@ -298,7 +228,7 @@ class Scheduler:
             self._meetings_read = self._meetings() if self._meetings is not None else ([], [])
         return self._meetings_read
 
-    def meeting_pass(self, state: "ContactPass") -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+    def meeting_pass(self, state: "ContactPass") -> Iterator[tuple["Occasion", Contact] | Deferral]:
         """Decide the held-back contacts, once every meeting's attendees are known."""
         found, problems = self.meetings_read()
         for problem in problems:
@@ -306,7 +236,7 @@ class Scheduler:
         yield from self.decide_held(state.held, self.meeting_occasions(found, state.accounts_of))
 
     def meeting_occasions(self, found: list[Meeting],
-                          accounts_of: dict[str, list[str]]) -> dict[tuple[str, str], list["_Occasion"]]:
+                          accounts_of: dict[str, list[str]]) -> dict[tuple[str, str], list["Occasion"]]:
         """(survey, account) -> the occasions of the meetings ``found`` whose survey is due now; a
         meeting belongs to the accounts of its attendees (``accounts_of``: e-mail -> accounts)."""
         account_meetings: dict[str, dict[str, Meeting]] = defaultdict(dict)
@@ -316,13 +246,13 @@ class Scheduler:
                     account_meetings[account_id][m.occurrence_id] = m
         return self._meeting_occasions(self._triggers, account_meetings)
 
-    def decide_held(self, held: Iterable[Contact], meeting_occasions: dict[tuple[str, str], list["_Occasion"]]
-                    ) -> Iterator[tuple["_Occasion", Contact] | Deferral]:
+    def decide_held(self, held: Iterable[Contact], meeting_occasions: dict[tuple[str, str], list["Occasion"]]
+                    ) -> Iterator[tuple["Occasion", Contact] | Deferral]:
         """Decide contacts held back for the meetings, given their accounts' meeting occasions."""
         for contact in held:
             yield from self._plan_contact(contact, self._periodic, meeting_occasions)
 
-    def invitation(self, row: tuple["_Occasion", Contact]) -> Invitation:
+    def invitation(self, row: tuple["Occasion", Contact]) -> Invitation:
         """The invitation of a due row ``(occasion, contact)`` (its ``invite_id`` is left empty)."""
         occ, contact = row
         survey, questions, description = self._survey_facts[occ.survey_id]
@@ -332,11 +262,11 @@ class Scheduler:
             description, occ.meeting_start, occ.due_day, contact.phone,
             CONSENT[contact.sms_opt_in, contact.whatsapp_opt_in], contact.timezone)
 
-    def _route(self, tier: str, role: str, periodic: dict[str, _Occasion], triggers: dict[str, MeetingTrigger],
-               meeting_tiers: set[str]) -> "_Route":
+    def _route(self, tier: str, role: str, periodic: dict[str, Occasion], triggers: dict[str, MeetingTrigger],
+               meeting_tiers: set[str]) -> "Route":
         """What every contact of ``tier`` with ``role`` gets, as :meth:`_plan_contact` would decide it."""
         skips: list[str] = []
-        candidates: list[_Occasion] = []
+        candidates: list[Occasion] = []
         for survey_id in self._tier_surveys.get(tier, ()):
             survey = self.surveys[survey_id]
             if not _in_audience(survey, role):
@@ -350,18 +280,18 @@ class Scheduler:
                              for sid in self._tier_surveys.get(tier, ()))
         only = occasions[0][0] if len(occasions) == 1 and occasions[0][1] is None and not links and not skips \
             else None
-        return _Route(links, hold, tuple(skips), occasions, len(occasions) == 1, only)
+        return Route(links, hold, tuple(skips), occasions, len(occasions) == 1, only)
 
-    def _spread_survey(self, occasion: _Occasion) -> Survey | None:
+    def _spread_survey(self, occasion: Occasion) -> Survey | None:
         """The survey if its occasions are spread in waves over contacts (see :meth:`_with_wave`)."""
         survey = self.surveys[occasion.survey_id]
         trigger = survey.trigger
         spread = isinstance(trigger, PeriodTrigger) and trigger.spread is not None and not occasion.meeting_start
         return survey if spread else None
 
-    def _plan_contact(self, contact: Contact, periodic: dict[str, _Occasion],
-                      meeting_occasions: dict[tuple[str, str], list[_Occasion]]) -> Iterator[Invitation | Deferral]:
-        candidates: list[_Occasion] = []
+    def _plan_contact(self, contact: Contact, periodic: dict[str, Occasion],
+                      meeting_occasions: dict[tuple[str, str], list[Occasion]]) -> Iterator[Invitation | Deferral]:
+        candidates: list[Occasion] = []
         for survey_id in self._tier_surveys.get(contact.tier, ()):
             survey = self.surveys[survey_id]
             if not _in_audience(survey, contact.role):
@@ -381,16 +311,16 @@ class Scheduler:
 
     # --- occasions ------------------------------------------------------------
 
-    def _periodic_occasions(self) -> dict[str, _Occasion]:
+    def _periodic_occasions(self) -> dict[str, Occasion]:
         out = {}
         for sid, survey in self.surveys.items():
             if isinstance(survey.trigger, PeriodTrigger):
                 period = period_containing(self.now, survey.trigger.every, self.tz)
-                out[sid] = _Occasion(sid, period.label, period.start.astimezone(timezone.utc),
+                out[sid] = Occasion(sid, period.label, period.start.astimezone(timezone.utc),
                                      period.end.astimezone(timezone.utc), None, period.start.date().isoformat())
         return out
 
-    def _with_wave(self, occasion: _Occasion, survey: Survey, email: str) -> _Occasion:
+    def _with_wave(self, occasion: Occasion, survey: Survey, email: str) -> Occasion:
         trigger = survey.trigger
         if not isinstance(trigger, PeriodTrigger) or trigger.spread is None or occasion.meeting_start:
             return occasion
@@ -399,7 +329,7 @@ class Scheduler:
         digest = hashlib.blake2b(f"{occasion.occasion}/{email}".encode(), digest_size=8).digest()
         offset = int.from_bytes(digest, "big") % max(1, int(spread))
         due = occasion.due_at + timedelta(seconds=offset)
-        return _Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at, None,
+        return Occasion(occasion.survey_id, occasion.occasion, due, occasion.closes_at, None,
                          due.astimezone(self.tz).date().isoformat())
 
     def _start_meetings(self, triggers: dict[str, MeetingTrigger]) -> "Meetings | None":
@@ -416,9 +346,9 @@ class Scheduler:
         return read_meetings(self.meeting_source, window, self.report, owner=self)
 
     def _meeting_occasions(self, triggers: dict[str, MeetingTrigger],
-                           account_meetings: dict[str, dict[str, Meeting]]) -> dict[tuple[str, str], list[_Occasion]]:
+                           account_meetings: dict[str, dict[str, Meeting]]) -> dict[tuple[str, str], list[Occasion]]:
         """(survey, account) -> occasions of meetings whose survey is due now."""
-        out: dict[tuple[str, str], list[_Occasion]] = defaultdict(list)
+        out: dict[tuple[str, str], list[Occasion]] = defaultdict(list)
         for sid, trigger in triggers.items():
             for account_id, occurrences in account_meetings.items():
                 for m in occurrences.values():
@@ -426,14 +356,14 @@ class Scheduler:
                         continue
                     due = m.start - _timedelta(trigger.before_meeting, m.start)
                     if due <= self.now < m.start:
-                        out[(sid, account_id)].append(_Occasion(
+                        out[(sid, account_id)].append(Occasion(
                             sid, f"meeting:{m.occurrence_id}", due.astimezone(timezone.utc),
                             m.start.astimezone(timezone.utc), m.start, due.astimezone(self.tz).date().isoformat()))
         return out
 
     # --- the decision ---------------------------------------------------------
 
-    def _decider(self, once: bool = False) -> Callable[[_Occasion, Contact], tuple[_Occasion, Contact] | Deferral | None]:
+    def _decider(self, once: bool = False) -> Callable[[Occasion, Contact], tuple[Occasion, Contact] | Deferral | None]:
         """Whether a contact gets an occasion's survey now: a due row, a deferral, or None (a skip,
         counted). A function with what it reads bound once: it runs once per contact and occasion
         (a million times in a big plan), where each attribute look-up counts.
@@ -457,7 +387,7 @@ class Scheduler:
         quick = fatigue.per_week is None
         invitation = self.invitation
 
-        def decide(occ: _Occasion, contact: Contact) -> tuple[_Occasion, Contact] | Deferral | None:
+        def decide(occ: Occasion, contact: Contact) -> tuple[Occasion, Contact] | Deferral | None:
             email = contact.email
             if known:
                 state = known.get((occ.survey_id, email, occ.occasion))
@@ -505,4 +435,6 @@ def _in_audience(survey: Survey, role: str) -> bool:
 
 def _timedelta(duration, at: datetime) -> timedelta:
     """A Duration as a timedelta, months counted from ``at``."""
+    if not duration.months:  # most: days and hours, the same from any moment
+        return timedelta(seconds=duration.seconds)
     return shift(at, duration) - at

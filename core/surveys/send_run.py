@@ -35,7 +35,8 @@ from tierctl.records import Invitation, SendResult
 from tierctl.surveys.breaker import DEFAULT_FAILURES, DEFAULT_MAX_WAIT, Breaker
 from tierctl.surveys.fatigue import WEEK
 from tierctl.surveys.quiet import QUIET_CHANNELS, QuietClock
-from tierctl.surveys.scheduler import Deferral, PlanSummary, Scheduler, shift
+from tierctl.surveys.plan_records import Deferral, PlanSummary
+from tierctl.surveys.scheduler import Scheduler, shift
 
 if TYPE_CHECKING:
     from tierctl.storage.ledger import Ledger

@@ -25,7 +25,7 @@ from tierctl.records import Contact, Invitation, RowProblem
 from tierctl.sources import CustomerSource
 from tierctl.storage.ledger import ALL_SURVEYS, OPTED_OUT, phone_suppression_key, suppression_key
 from tierctl.surveys.fatigue import Fatigue
-from tierctl.surveys.scheduler import CONSENT, FINAL_STATES, Deferral, PlanSummary
+from tierctl.surveys.plan_records import CONSENT, FINAL_STATES, Deferral, PlanSummary
 from tierctl.touchpoints.occasions import OccasionClock
 from tierctl.surveys.quiet import QUIET_CHANNELS, QuietClock
 

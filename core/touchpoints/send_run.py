@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from tierctl.errors import TierctlError
 from tierctl.records import Invitation
-from tierctl.surveys.scheduler import Deferral
+from tierctl.surveys.plan_records import Deferral
 from tierctl.surveys.send_run import SurveyRun, new_invite_id
 from tierctl.touchpoints.planner import MESSAGE_PREFIX, TouchpointPlanner, ledger_id
 from tierctl.touchpoints.texts import MessageTexts

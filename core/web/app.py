@@ -17,6 +17,7 @@ Every answer passes :class:`~tierctl.web.guard.Guard` (headers, limits, quiet er
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 from datetime import datetime, timedelta
@@ -73,15 +74,17 @@ def _log_somewhere() -> None:
         log_off_the_loop()
 
 
-def log_off_the_loop() -> None:
+def log_off_the_loop() -> list[Any]:
     """Hand log records to a queue that one thread writes out, instead of writing them in the logging
     thread: every request logs a line, and with the handler's lock shared by the event loop and
-    the worker threads a slow stderr stalls every connection (seen as p99 in bench_serve)."""
+    the worker threads a slow stderr stalls every connection (seen as p99 in bench_serve).
+    Returns the listeners started (each stops at exit, or when its ``stop()`` is called)."""
     import atexit
     import logging
     import logging.handlers
     import queue
 
+    listeners = []
     for logger in (logging.getLogger(), logging.getLogger("tierctl")):
         handlers = [h for h in logger.handlers if not isinstance(h, logging.handlers.QueueHandler)]
         if not handlers:
@@ -93,6 +96,8 @@ def log_off_the_loop() -> None:
         logger.addHandler(logging.handlers.QueueHandler(records))
         listener.start()
         atexit.register(listener.stop)  # what is queued is written before the process ends
+        listeners.append(listener)
+    return listeners
 
 
 def _routes(config: "Config", desk: "SurveyDesk") -> Any:
@@ -267,7 +272,15 @@ def _routes(config: "Config", desk: "SurveyDesk") -> Any:
         from starlette.routing import Mount
 
         routes = [Route("/healthz", healthz, methods=["GET"]), Mount(root, routes=routes)]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 400: not_found})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        # The server stops: store what is queued, stop the threads, close the connections (off the
+        # event loop: joining threads blocks).
+        await asyncio.get_running_loop().run_in_executor(None, desk.close)
+
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 400: not_found},
+                     lifespan=lifespan)
 
 
 class _Pages:

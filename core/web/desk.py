@@ -80,7 +80,7 @@ class SurveyDesk:
         self._local = threading.local()
         from tierctl.web.writer import BatchWriter
 
-        self.writer = BatchWriter(self.ledger, f"{config.base_dir}|{config.storage.url}")
+        self.writer = BatchWriter(self.ledger, f"{config.base_dir}|{config.storage.url}", self.close_ledger)
         self._pool: ThreadPoolExecutor | None = None
 
     # -- the threads that serve pages ------------------------------------------------------------
@@ -97,7 +97,6 @@ class SurveyDesk:
     def warm(self, timeout: float = 30.0) -> None:
         """Start the page threads and open their ledger connections, and load what the first
         submission would otherwise load while clients wait (the checks, the catalog)."""
-        barrier = threading.Barrier(PAGE_THREADS)
 
         def warm_thread() -> None:
             from tierctl.i18n import _, use_language
@@ -106,9 +105,17 @@ class SurveyDesk:
             self.ledger()
             with use_language(self.config.organization.language):
                 _("Please answer this question.")
+
+        self._on_every_page_thread(warm_thread, timeout)
+
+    def _on_every_page_thread(self, fn: Callable[[], None], timeout: float) -> None:
+        barrier = threading.Barrier(PAGE_THREADS)
+
+        def run() -> None:
+            fn()
             barrier.wait(timeout)  # so that every thread of the pool runs one of these
 
-        for future in [self.pool.submit(warm_thread) for _ in range(PAGE_THREADS)]:
+        for future in [self.pool.submit(run) for _ in range(PAGE_THREADS)]:
             future.result(timeout)
 
     # -- the ledger, one connection per thread ---------------------------------------------------
@@ -242,8 +249,23 @@ class SurveyDesk:
         return opt_out(self.ledger(), inv["contact_email"], survey_id, "link",
                        f"unsubscribe link of survey {inv['survey_id']}", self.clock())
 
-    def close(self) -> None:
-        """Close this thread's ledger connection (the page threads keep theirs while the server runs)."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Store the queued submissions, stop the writer and page threads, and close every ledger
+        connection (each closed in the thread that opened it): the server's shutdown, or an app
+        embedded in a program that goes on."""
+        self.writer.close(timeout)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            self._pool = pool
+            try:
+                self._on_every_page_thread(self.close_ledger, timeout)
+            finally:
+                self._pool = None
+                pool.shutdown(wait=True)
+        self.close_ledger()
+
+    def close_ledger(self) -> None:
+        """Close this thread's ledger connection (a page thread keeps its own while the server runs)."""
         ledger = getattr(self._local, "ledger", None)
         if ledger is not None:
             ledger.close()

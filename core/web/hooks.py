@@ -135,7 +135,7 @@ class Collector:
             log.exception("webhook: reading response %s of survey %s failed; the next collect reads it",
                           response_id, survey_id)
         finally:
-            self.desk.close()
+            self.desk.close_ledger()
             with self._lock:
                 self._pending -= 1
 
@@ -168,7 +168,7 @@ class Collector:
                         return
                     self._again.discard(survey_id)
         finally:
-            self.desk.close()
+            self.desk.close_ledger()
 
 
 def webhook_route(config: "Config", desk: "SurveyDesk") -> Any:

@@ -33,11 +33,19 @@ MAX_BATCH = 500
 WAIT_S = 30.0
 
 
+#: Queued by :meth:`BatchWriter.close`: the writer thread stops after the rows queued before it.
+_STOP: Any = object()
+
+
 class BatchWriter:
     """Stores rows in batches for the threads that wait on :meth:`store`."""
 
-    def __init__(self, ledger: Callable[[], "Ledger"], lock_name: str):
+    def __init__(self, ledger: Callable[[], "Ledger"], lock_name: str,
+                 release: Callable[[], None] | None = None):
+        """``ledger`` gives the calling thread's ledger; ``release`` closes it (the writer thread
+        calls it as it stops)."""
         self._ledger = ledger
+        self._release = release
         digest = hashlib.sha256(lock_name.encode("utf-8")).hexdigest()[:16]
         self._lock_path = Path(tempfile.gettempdir()) / f"tierctl-web-{digest}.lock"
         self._jobs: "queue.Queue[tuple[StoredResponse, Future]]" = queue.Queue()
@@ -63,15 +71,35 @@ class BatchWriter:
                     self._thread = threading.Thread(target=self._run, daemon=True, name="tierctl-web-writer")
                     self._thread.start()
 
+    def close(self, timeout: float = WAIT_S) -> None:
+        """Store what is queued, then stop the writer thread (an app embedded in a program that
+        goes on, or a server shutting down, leaves no thread behind)."""
+        with self._start:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                return
+            self._jobs.put(_STOP)  # type: ignore[arg-type]
+        thread.join(timeout)
+
     def _run(self) -> None:
-        while True:
-            jobs = [self._jobs.get()]
-            while len(jobs) < MAX_BATCH:
-                try:
-                    jobs.append(self._jobs.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(jobs)
+        try:
+            while True:
+                jobs = [self._jobs.get()]
+                while len(jobs) < MAX_BATCH and jobs[-1] is not _STOP:
+                    try:
+                        jobs.append(self._jobs.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = jobs[-1] is _STOP
+                if stop:
+                    jobs.pop()
+                if jobs:
+                    self._write(jobs)
+                if stop:
+                    return
+        finally:
+            if self._release is not None:
+                self._release()
 
     def _write(self, jobs: list[Any]) -> None:
         try:

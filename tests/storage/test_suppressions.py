@@ -115,3 +115,17 @@ def test_opting_a_number_in_checks_it_as_opting_out_does(ledger):
         with pytest.raises(TierctlError, match="is not a phone number in E.164 form"):
             opt_in(ledger, bad, None, channel="sms")
     assert opt_in(ledger, "+31612345678 ", None, channel="sms") == 1
+
+
+def test_the_moved_backend_helpers_still_import_from_the_ledger_module_with_a_warning():
+    """A storage backend written before the SQL helpers moved to backend_sql keeps working."""
+    import importlib
+
+    import tierctl.storage.backend_sql as backend_sql
+
+    ledger_module = importlib.import_module("tierctl.storage.ledger")
+    with pytest.warns(DeprecationWarning, match="tierctl.storage.backend_sql.sql_states"):
+        moved = ledger_module.sql_states
+    assert moved is backend_sql.sql_states
+    with pytest.raises(AttributeError):
+        ledger_module.no_such_helper  # noqa: B018

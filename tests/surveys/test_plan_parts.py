@@ -86,6 +86,7 @@ def parts(monkeypatch):
 
     monkeypatch.setattr(plan_parts.TailWorker, "outcome", outcome)
     monkeypatch.setattr(forked, "usable_cores", lambda: 2)  # the split needs a second core
+    _no_other_threads()  # ... and no other thread (an earlier test's server thread finishing)
 
     class Parts:
         fitted = said
@@ -98,6 +99,17 @@ def parts(monkeypatch):
             monkeypatch.setattr(CsvCustomers, "min_split_bytes", 1 << 60)
 
     return Parts()
+
+
+def _no_other_threads(wait: float = 5.0) -> None:
+    import threading
+    import time
+
+    deadline = time.monotonic() + wait
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    assert not others, f"threads left running by earlier tests (a plan does not fork beside them): {others}"
 
 
 def plan(config: Path, *args: str) -> tuple[int, str, str]:

@@ -78,13 +78,14 @@ def test_a_submission_awaits_its_commit_without_holding_a_thread(served):
 def test_request_logs_go_through_a_queue(tmp_path):
     from tierctl.web.app import log_off_the_loop
 
-    logger = logging.getLogger("tierctl")
-    saved = logger.handlers[:]
+    logger, root = logging.getLogger("tierctl"), logging.getLogger()
+    saved, saved_root = logger.handlers[:], root.handlers[:]
     path = tmp_path / "log.txt"
     stream = path.open("w")
     logger.handlers[:] = [logging.StreamHandler(stream)]
+    listeners = []
     try:
-        log_off_the_loop()
+        listeners = log_off_the_loop()
         assert [type(h) for h in logger.handlers] == [logging.handlers.QueueHandler]
         logging.getLogger("tierctl.web").warning("GET /s/… 200 %.1fms", 1.5)
         for _ in range(100):
@@ -93,7 +94,13 @@ def test_request_logs_go_through_a_queue(tmp_path):
             threading.Event().wait(0.02)
         assert "GET /s/… 200 1.5ms" in path.read_text()
     finally:
+        import atexit
+
+        for listener in listeners:
+            listener.stop()
+            atexit.unregister(listener.stop)  # stopped once
         logger.handlers[:] = saved
+        root.handlers[:] = saved_root
         stream.close()
 
 
