@@ -220,6 +220,10 @@ def _unusable(event: Any) -> str:
         if str(freq).upper() not in _FREQS:
             return f"has an RRULE without a valid FREQ ({text or 'empty'}): cannot tell when it repeats"
         interval = (rule.get("INTERVAL") or [1])[0]
+        if not isinstance(interval, int) or interval < 1:
+            # INTERVAL=0 never moves on: the expansion would repeat its first date without end.
+            return (f"has an RRULE with INTERVAL={interval} (RRULE:{text}): it never moves on to a next date; "
+                    "export it again")
         seconds = _SECONDS.get(str(freq).upper())
         per_day = 1
         for part in ("BYHOUR", "BYMINUTE", "BYSECOND"):

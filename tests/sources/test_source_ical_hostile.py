@@ -220,3 +220,18 @@ def test_a_skipped_series_inside_a_nested_calendar_is_really_left_out(config):
     found, problems = meetings(config, "nested_calendar.ics", at(2027, 3, 1), at(2027, 3, 8), base=HOSTILE)
     assert time.perf_counter() - started < 1
     assert found == [] and [p.line for p in problems] == [6]
+
+
+def test_a_series_with_interval_0_is_a_skipped_row_not_an_endless_expansion(config, tmp_path):
+    """Found by comparing the fast and general readers: FREQ=DAILY;INTERVAL=0 in the window made the expansion
+    repeat its first date without end (minutes and gigabytes)."""
+    (tmp_path / "zero.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:zero\r\nDTSTART:20270302T120000Z\r\n"
+        "RRULE:FREQ=DAILY;INTERVAL=0\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:good\r\nDTSTART:20270303T090000Z\r\n"
+        "EXDATE:20270304T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    started = time.perf_counter()
+    found, problems = meetings(config, "zero.ics", at(2027, 3, 1), at(2027, 3, 8), base=tmp_path)
+    assert time.perf_counter() - started < 2
+    assert [m.uid for m in found] == ["good"]
+    assert [p.line for p in problems] == [4]
+    assert "INTERVAL=0" in problems[0].message and problems[0].message.endswith("skipped")
