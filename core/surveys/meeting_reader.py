@@ -5,7 +5,8 @@ A slow source (:attr:`MeetingSource.worth_a_worker
 and the contacts are: in a fork of this process where that is safe
 (:func:`tierctl.util.forked.can_fork`; it starts at once and needs nothing
 pickled on the way in), else in a spawned worker (the source must pickle).
-A small one is read at once.
+A small one is read at once, and so is any on a single core (a worker would
+only add its start-up to the same work).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def read_meetings(source: MeetingSource, window: tuple[datetime, datetime], repo
     A source read at once reports its problems through ``report`` now; a worker's problems
     come back with its meetings. A fork still running when ``owner`` is dropped is stopped.
     """
-    if source.worth_a_worker:
+    from tierctl.util.forked import usable_cores
+
+    # On one core a worker only adds its own start to the same work: read at once.
+    if source.worth_a_worker and usable_cores() >= 2:
         from tierctl.util.forked import FAILED, Forked, can_fork
 
         if can_fork():
