@@ -254,11 +254,12 @@ class SurveyDesk:
         connection (each closed in the thread that opened it): the server's shutdown, or an app
         embedded in a program that goes on."""
         self.writer.close(timeout)
-        pool, self._pool = self._pool, None
+        pool = self._pool
         if pool is not None:
-            self._pool = pool
             try:
                 self._on_every_page_thread(self.close_ledger, timeout)
+            except Exception:  # a page thread still busy: its connection closes as the thread ends
+                log.warning("closing the page threads' ledger connections took over %.0f s", timeout)
             finally:
                 self._pool = None
                 pool.shutdown(wait=True)
