@@ -242,6 +242,12 @@ class HttpServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The client went away before its request was whole (killed mid-send, timed
+                    # out): a platform never sees that as a request, so the double neither counts
+                    # nor records it.
+                    self.close_connection = True
+                    return
                 request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                                   body, time.monotonic(), self.number)
                 with owner._lock:

@@ -449,3 +449,27 @@ def test_an_engine_on_the_real_clock_builds_providers_that_wait_for_real(tierctl
     for _ in range(22):  # a bucket of 20 a second: the last two wait about 0.1 s on the real clock
         provider.limiter.acquire()
     assert time.monotonic() - started >= 0.05 + 0.08
+
+
+def test_a_request_cut_off_mid_body_is_neither_counted_nor_recorded() -> None:
+    """A sender killed while posting leaves half a request: a platform never sees it as one (the
+    kill test counts the double's requests as deliveries)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from tierctl.testing import HttpServer
+
+    with HttpServer(Reply(200, b"{}")) as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        with socket.create_connection(address) as cut:
+            cut.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100\r\n\r\n{\"survey\": ")
+        body = b'{"survey": "s"}'
+        with socket.create_connection(address) as whole:
+            whole.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                          % (len(body), body))
+            assert whole.recv(100).startswith(b"HTTP/1.")
+        time.sleep(0.2)  # the cut request's handler has read to its end by now
+        assert server.count == 1
+        assert [r.body for r in server.requests] == [body]
