@@ -188,7 +188,7 @@ class CsvCustomers(CustomerSource):
                             part.stopped_at, stop = prev, sys.maxsize
                             yield PAUSE
                         line = prev + 1
-                        if split_here and '"' not in text and "\0" not in text and len(text) <= limit:
+                        if split_here and '"' not in text and len(text) <= limit:
                             prev += 1
                             text = text.rstrip("\r\n")  # one line ending (any other ended the line)
                             row = text.split(delimiter) if text else []

@@ -185,7 +185,7 @@ def _send_file(source: IO[bytes], target: IO[bytes]) -> bool:
     except (OSError, AttributeError, ValueError):
         return False
     in_fd = source.fileno()
-    offset = source.tell()
+    offset = start = source.tell()
     end = os.fstat(in_fd).st_size
     try:
         while offset < end:
@@ -196,7 +196,7 @@ def _send_file(source: IO[bytes], target: IO[bytes]) -> bool:
     except OSError as exc:
         import errno
 
-        if offset == source.tell() and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        if offset == start and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             return False  # nothing copied: this pair of files cannot, copy the usual way
         raise
     source.seek(offset)
